@@ -1,0 +1,78 @@
+use crate::rate::Pace;
+use crate::{Nanos, Rate, RateError};
+
+use super::{backlog, Algorithm};
+
+/// GCRA, virtual-scheduling form: the state is one instant, the theoretical arrival time (TAT)
+/// of the next request if everything admitted so far had been spaced one emission interval `T`
+/// apart.
+///
+/// A cost `c` conforms at `max(now, TAT + c·T − burst·T)`; taking it sets
+/// `TAT = max(TAT, now) + c·T`. A full bucket is any `TAT ≤ now`.
+///
+/// ```
+/// use tollgate::algorithm::{Algorithm, Decision, GcraVirtual};
+/// use tollgate::{Nanos, Rate};
+///
+/// let mut gcra = GcraVirtual::new(&Rate::per_second(10))?;
+/// for _ in 0..10 {
+///     assert_eq!(gcra.try_take(Nanos::ZERO, 1), Decision::Admitted);
+/// }
+/// assert_eq!(gcra.try_take(Nanos::ZERO, 1), Decision::NotBefore(Nanos::from_millis(100)));
+/// # Ok::<(), tollgate::RateError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct GcraVirtual {
+    pace: Pace,
+    tat: Nanos,
+}
+
+impl GcraVirtual {
+    pub(crate) fn backlog(&self, now: Nanos) -> u64 {
+        self.tat.saturating_sub(now).as_u64()
+    }
+}
+
+impl Algorithm for GcraVirtual {
+    fn new(rate: &Rate) -> Result<Self, RateError> {
+        Ok(GcraVirtual {
+            pace: rate.pace()?,
+            tat: Nanos::ZERO,
+        })
+    }
+
+    fn capacity(&self) -> u64 {
+        self.pace.burst
+    }
+
+    fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
+        let after = self.tat.saturating_add(Nanos::new(self.pace.span_of(cost)));
+        after
+            .saturating_sub(Nanos::new(self.pace.capacity_span()))
+            .max(now)
+    }
+
+    fn charge(&mut self, now: Nanos, cost: u64) {
+        self.tat = self
+            .tat
+            .max(now)
+            .saturating_add(Nanos::new(self.pace.span_of(cost)));
+    }
+
+    fn refund(&mut self, now: Nanos, cost: u64) {
+        let tat = self.tat.saturating_sub(Nanos::new(self.pace.span_of(cost)));
+        self.tat = tat.max(now.min(self.tat));
+    }
+
+    fn available(&self, now: Nanos) -> u64 {
+        self.pace.capacity_span().saturating_sub(self.backlog(now)) / self.pace.interval
+    }
+
+    fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError> {
+        let pace = rate.pace()?;
+        let owed = backlog::rescale(self.backlog(now), &self.pace, &pace);
+        self.tat = now.saturating_add(Nanos::new(owed));
+        self.pace = pace;
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+use crate::rate::Pace;
+use crate::{Nanos, Rate, RateError};
+
+use super::{backlog, Algorithm};
+
+/// The leaky bucket as a meter: each request pours its cost in whole units of water into a
+/// bucket of size `burst` that leaks one unit every emission interval `T`; a request fits when
+/// its water does not overflow the bucket.
+///
+/// The level is counted in whole units, with the drain progress toward the next unit kept in
+/// nanoseconds. When requests are reserved ahead of time (shaping) or charged as debt the level
+/// goes above `burst`, and later requests wait until it drains back.
+///
+/// ```
+/// use tollgate::algorithm::{Algorithm, Decision, LeakyBucket};
+/// use tollgate::Nanos;
+///
+/// // 4 per 2 s: the bucket holds 4 and leaks 2 per second.
+/// let mut bucket = LeakyBucket::new(&"4/2s".parse()?)?;
+/// assert_eq!(bucket.try_take(Nanos::ZERO, 4), Decision::Admitted);
+/// assert_eq!(bucket.available(Nanos::from_secs(1)), 2);
+/// # Ok::<(), tollgate::RateError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct LeakyBucket {
+    pace: Pace,
+    /// Whole units of water as of `last_leak`.
+    level: u64,
+    /// Nanoseconds of leaking accumulated toward the next unit (`< T`; 0 when empty).
+    progress: u64,
+    last_leak: Nanos,
+}
+
+impl LeakyBucket {
+    /// `(level, progress)` drained to `now`.
+    fn leaked(&self, now: Nanos) -> (u64, u64) {
+        let elapsed = now.saturating_sub(self.last_leak).as_u64();
+        let (drained, progress) =
+            backlog::whole_intervals(self.progress, elapsed, self.pace.interval);
+        empty_if_zero(self.level.saturating_sub(drained), progress)
+    }
+
+    fn store(&mut self, now: Nanos, (level, progress): (u64, u64)) {
+        self.level = level;
+        self.progress = progress;
+        self.last_leak = self.last_leak.max(now);
+    }
+}
+
+/// An empty bucket has no drain progress.
+fn empty_if_zero(level: u64, progress: u64) -> (u64, u64) {
+    if level == 0 {
+        (0, 0)
+    } else {
+        (level, progress)
+    }
+}
+
+impl Algorithm for LeakyBucket {
+    fn new(rate: &Rate) -> Result<Self, RateError> {
+        Ok(LeakyBucket {
+            pace: rate.pace()?,
+            level: 0,
+            progress: 0,
+            last_leak: Nanos::ZERO,
+        })
+    }
+
+    fn capacity(&self) -> u64 {
+        self.pace.burst
+    }
+
+    fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
+        let now = now.max(self.last_leak);
+        let (level, progress) = self.leaked(now);
+        let overflow = level.saturating_add(cost).saturating_sub(self.pace.burst);
+        if overflow == 0 {
+            return now;
+        }
+        now.saturating_add(Nanos::new(self.pace.span_of(overflow) - progress))
+    }
+
+    fn charge(&mut self, now: Nanos, cost: u64) {
+        let (level, progress) = self.leaked(now);
+        self.store(now, (level.saturating_add(cost), progress));
+    }
+
+    fn refund(&mut self, now: Nanos, cost: u64) {
+        let (level, progress) = self.leaked(now);
+        self.store(now, empty_if_zero(level.saturating_sub(cost), progress));
+    }
+
+    fn available(&self, now: Nanos) -> u64 {
+        self.pace.burst.saturating_sub(self.leaked(now).0)
+    }
+
+    fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError> {
+        let pace = rate.pace()?;
+        let (level, progress) = self.leaked(now);
+        let owed = self.pace.span_of(level).saturating_sub(progress);
+        let rescaled =
+            backlog::units_and_progress(backlog::rescale(owed, &self.pace, &pace), pace.interval);
+        self.pace = pace;
+        self.store(now, rescaled);
+        Ok(())
+    }
+}

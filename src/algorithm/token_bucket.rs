@@ -1,0 +1,127 @@
+use crate::rate::Pace;
+use crate::{Nanos, Rate, RateError};
+
+use super::{backlog, Algorithm};
+
+/// The token bucket: up to `burst` whole tokens, one added every emission interval `T`; a request
+/// of cost `c` takes `c` tokens.
+///
+/// Tokens are counted whole, with the refill progress toward the next token kept in nanoseconds,
+/// so no fraction is ever rounded. The count goes negative when requests are reserved ahead of
+/// time (shaping) or charged as debt: later requests wait until it is paid back.
+///
+/// ```
+/// use tollgate::algorithm::{Algorithm, Decision, TokenBucket};
+/// use tollgate::Nanos;
+///
+/// let mut bucket = TokenBucket::new(&"4/2s".parse()?)?;
+/// assert_eq!(bucket.try_take(Nanos::ZERO, 4), Decision::Admitted);
+/// assert_eq!(bucket.available(Nanos::from_millis(999)), 1);
+/// assert_eq!(bucket.available(Nanos::from_millis(1_000)), 2);
+/// # Ok::<(), tollgate::RateError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct TokenBucket {
+    pace: Pace,
+    /// Whole tokens as of `last_refill`; negative while in debt.
+    tokens: i64,
+    /// Nanoseconds of refill accumulated toward the next token (`< T`; 0 when full).
+    progress: u64,
+    last_refill: Nanos,
+}
+
+impl TokenBucket {
+    /// `(tokens, progress)` refilled to `now`.
+    fn refilled(&self, now: Nanos) -> (i64, u64) {
+        let elapsed = now.saturating_sub(self.last_refill).as_u64();
+        let (added, progress) =
+            backlog::whole_intervals(self.progress, elapsed, self.pace.interval);
+        let tokens = self
+            .tokens
+            .saturating_add(i64::try_from(added).unwrap_or(i64::MAX));
+        self.clamp_full(tokens, progress)
+    }
+
+    fn clamp_full(&self, tokens: i64, progress: u64) -> (i64, u64) {
+        let burst = burst_tokens(&self.pace);
+        if tokens >= burst {
+            (burst, 0)
+        } else {
+            (tokens, progress)
+        }
+    }
+
+    fn store(&mut self, now: Nanos, (tokens, progress): (i64, u64)) {
+        self.tokens = tokens;
+        self.progress = progress;
+        self.last_refill = self.last_refill.max(now);
+    }
+}
+
+/// The burst as a token count (bursts are below 2^62, see `Rate::pace`).
+fn burst_tokens(pace: &Pace) -> i64 {
+    pace.burst as i64
+}
+
+/// A cost as a token count, saturating.
+fn tokens_of(cost: u64) -> i64 {
+    i64::try_from(cost).unwrap_or(i64::MAX)
+}
+
+impl Algorithm for TokenBucket {
+    fn new(rate: &Rate) -> Result<Self, RateError> {
+        let pace = rate.pace()?;
+        Ok(TokenBucket {
+            tokens: burst_tokens(&pace),
+            pace,
+            progress: 0,
+            last_refill: Nanos::ZERO,
+        })
+    }
+
+    fn capacity(&self) -> u64 {
+        self.pace.burst
+    }
+
+    fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
+        let now = now.max(self.last_refill);
+        let (tokens, progress) = self.refilled(now);
+        let missing = tokens_of(cost).saturating_sub(tokens);
+        if missing <= 0 {
+            return now;
+        }
+        let wait = self.pace.span_of(missing as u64) - progress;
+        now.saturating_add(Nanos::new(wait))
+    }
+
+    fn charge(&mut self, now: Nanos, cost: u64) {
+        let (tokens, progress) = self.refilled(now);
+        self.store(now, (tokens.saturating_sub(tokens_of(cost)), progress));
+    }
+
+    fn refund(&mut self, now: Nanos, cost: u64) {
+        let (tokens, progress) = self.refilled(now);
+        let refunded = self.clamp_full(tokens.saturating_add(tokens_of(cost)), progress);
+        self.store(now, refunded);
+    }
+
+    fn available(&self, now: Nanos) -> u64 {
+        let (tokens, _) = self.refilled(now);
+        u64::try_from(tokens).unwrap_or(0)
+    }
+
+    fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError> {
+        let pace = rate.pace()?;
+        let (tokens, progress) = self.refilled(now);
+        // Backlog in nanoseconds: (burst − tokens)·T − progress.
+        let missing =
+            u64::try_from(burst_tokens(&self.pace).saturating_sub(tokens)).unwrap_or(u64::MAX);
+        let owed = self.pace.span_of(missing).saturating_sub(progress);
+        let (units, progress) =
+            backlog::units_and_progress(backlog::rescale(owed, &self.pace, &pace), pace.interval);
+        let tokens = burst_tokens(&pace).saturating_sub(tokens_of(units));
+        self.pace = pace;
+        self.store(now, (tokens, progress));
+        Ok(())
+    }
+}

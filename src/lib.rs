@@ -1,0 +1,57 @@
+//! # tollgate: rate limiting for blocking Rust code
+//!
+//! Scripts, command-line tools and worker threads that call slow, rate-limited APIs (LLM APIs
+//! first of all: requests per minute, tokens per minute) want to go exactly as fast as the quota
+//! allows and never faster. tollgate does that with plain threads: no async runtime, no macros.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tollgate::{Rate, RateLimiter};
+//!
+//! let limiter = RateLimiter::new(Rate::per_minute(3_500));      // GCRA, burst 3500
+//! std::thread::scope(|s| {
+//!     for _ in 0..4 {
+//!         s.spawn(|| limiter.acquire().unwrap());                // blocks until its turn, FIFO
+//!     }
+//! });
+//! limiter.try_acquire()?;                                        // never blocks
+//! limiter.try_acquire_for(10, Duration::from_millis(50))?;       // fails at once if too long
+//! # Ok::<(), tollgate::AcquireError>(())
+//! ```
+//!
+//! ## Building blocks
+//!
+//! **Time** ([`Clock`], [`Nanos`]). Every decision is made in integer nanoseconds on one clock's
+//! timeline. The real clock is quanta's calibrated TSC read, shared by the process and never going
+//! backwards; [`Clock::mock`] and [`Clock::mock_stepped`] let tests state instants instead of
+//! sleeping.
+//!
+//! **Rates** ([`Rate`]). A quantity per period and a burst: `Rate::per_second(10)`,
+//! `"3500/min".parse()`, `Rate::per_minute(600).burst(1)`. Impossible rates are a [`RateError`],
+//! reported by [`Rate::validate`] and by every limiter given one.
+//!
+//! **Algorithms** ([`algorithm`]). Pure state machines of `(state, now, cost)`: GCRA in both
+//! forms, token bucket and leaky bucket, which decide identically, and an exact sliding window
+//! that counts the way providers do.
+//!
+//! **Blocking limiters** ([`RateLimiter`]). One generic layer adds the clock, a mutex and FIFO
+//! waiting by reservation to any algorithm: shaping (`acquire`), policing (`try_acquire`),
+//! bounded waits that fail fast, debts and refunds (`reconcile`), live rate changes (`set_rate`)
+//! and statistics.
+//!
+//! **Wrappers** ([`limit_rate`], [`limit_cost`]). A closure that takes its units before each call,
+//! from a limiter of its own or a shared one; the cost-aware form settles an estimate with the
+//! actual usage afterwards.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod algorithm;
+mod limiter;
+mod rate;
+mod time;
+mod wrapper;
+
+pub use limiter::{AcquireError, LimiterStats, RateLimiter};
+pub use rate::{Rate, RateError};
+pub use time::{Clock, MockTime, Nanos, WaitPrecision};
+pub use wrapper::{limit_cost, limit_rate, IntoLimit, Limit, Wrappable};

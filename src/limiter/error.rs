@@ -1,0 +1,84 @@
+use std::error::Error;
+use std::fmt;
+use std::time::Duration;
+
+use crate::RateError;
+
+/// Why an acquire did not take its cost.
+///
+/// ```
+/// use tollgate::{AcquireError, Rate, RateLimiter};
+///
+/// let limiter = RateLimiter::new(Rate::per_second(20));
+/// let err = limiter.acquire_n(30).unwrap_err();
+/// assert_eq!(err, AcquireError::CostExceedsBurst { cost: 30, burst: 20 });
+/// assert_eq!(err.to_string(), "cost 30 exceeds burst 20; raise the burst or split the request");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AcquireError {
+    /// The cost is above the burst capacity: it could never be admitted, so nothing waited.
+    CostExceedsBurst {
+        /// The cost asked for.
+        cost: u64,
+        /// The most one request may cost.
+        burst: u64,
+    },
+    /// The cost does not fit now (or not before the deadline); nothing was taken.
+    RateLimited {
+        /// How long from now until it would fit, if nothing else is taken meanwhile.
+        wait: Duration,
+    },
+    /// The limiter was given a rate it cannot enforce.
+    InvalidRate(RateError),
+}
+
+impl AcquireError {
+    /// For [`AcquireError::RateLimited`], how long until the cost would fit.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::{Rate, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new(Rate::per_second(1));
+    /// limiter.try_acquire().unwrap();
+    /// let wait = limiter.try_acquire().unwrap_err().wait().unwrap();
+    /// assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
+    /// ```
+    pub fn wait(&self) -> Option<Duration> {
+        match self {
+            AcquireError::RateLimited { wait } => Some(*wait),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for AcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AcquireError::CostExceedsBurst { cost, burst } => write!(
+                f,
+                "cost {cost} exceeds burst {burst}; raise the burst or split the request"
+            ),
+            AcquireError::RateLimited { wait } => {
+                write!(f, "rate limited: the cost fits in {wait:?}")
+            }
+            AcquireError::InvalidRate(err) => write!(f, "invalid rate: {err}"),
+        }
+    }
+}
+
+impl Error for AcquireError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            AcquireError::InvalidRate(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<RateError> for AcquireError {
+    fn from(err: RateError) -> AcquireError {
+        AcquireError::InvalidRate(err)
+    }
+}

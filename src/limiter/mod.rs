@@ -1,0 +1,10 @@
+//! The blocking layer: one generic [`RateLimiter`] that adds time, waiting and sharing to any
+//! [`Algorithm`](crate::algorithm::Algorithm).
+
+mod error;
+mod rate_limiter;
+mod stats;
+
+pub use error::AcquireError;
+pub use rate_limiter::RateLimiter;
+pub use stats::LimiterStats;

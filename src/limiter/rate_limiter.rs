@@ -1,0 +1,500 @@
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use super::{AcquireError, LimiterStats};
+use crate::algorithm::{
+    Algorithm, Decision, GcraContinuous, GcraVirtual, LeakyBucket, SlidingWindow, TokenBucket,
+};
+use crate::{Clock, Nanos, Rate, RateError, WaitPrecision};
+
+/// A blocking rate limiter, shared by reference or [`Arc`](std::sync::Arc) between threads.
+///
+/// It runs one [`Algorithm`] (GCRA by default) under a mutex and adds time and waiting:
+///
+/// - **Shaping** ([`acquire`](Self::acquire), [`acquire_n`](Self::acquire_n)): the caller
+///   *reserves* its cost at once (the state is committed as if taken at the instant it fits) and
+///   then sleeps, holding nothing, until that instant. Reservations are served in the order they
+///   were made, so waiters are **FIFO**: a waiting cost-20 request is not overtaken by later
+///   cost-1 requests. Each waiter sleeps to an absolute instant computed from the state, so
+///   lateness never accumulates.
+/// - **Policing** ([`try_acquire`](Self::try_acquire), [`try_acquire_n`](Self::try_acquire_n)):
+///   takes the cost if it fits now, else fails with the wait, taking nothing.
+/// - **Bounded waits** ([`try_acquire_for`](Self::try_acquire_for),
+///   [`acquire_until`](Self::acquire_until)): the wait is compared with the timeout *before*
+///   anything is committed, so a request that would wait too long fails at once, without
+///   sleeping.
+///
+/// A cost above the burst fails at once ([`AcquireError::CostExceedsBurst`]); an impossible rate
+/// makes every acquire fail with [`AcquireError::InvalidRate`]. Neither ever hangs or panics.
+///
+/// ```
+/// use std::time::Duration;
+/// use tollgate::{Rate, RateLimiter};
+///
+/// let limiter = RateLimiter::new(Rate::per_second(100));
+/// std::thread::scope(|s| {
+///     for _ in 0..4 {
+///         s.spawn(|| {
+///             for _ in 0..30 {
+///                 limiter.acquire().unwrap(); // 120 in all: 100 at once, 20 more within 0.2 s
+///             }
+///         });
+///     }
+/// });
+/// assert_eq!(limiter.stats().admitted, 120);
+/// assert!(limiter.try_acquire_for(1, Duration::ZERO).is_err());
+/// ```
+pub struct RateLimiter<A: Algorithm = GcraVirtual> {
+    clock: Clock,
+    precision: WaitPrecision,
+    state: Mutex<State<A>>,
+    /// Notified when waiters' instants change (`set_rate`).
+    reschedule: Condvar,
+}
+
+struct State<A> {
+    algorithm: Result<A, RateError>,
+    rate: Rate,
+    /// The latest instant decided at: clock readings are clamped to it, so the algorithm never
+    /// sees time go backwards.
+    latest: Nanos,
+    /// Callers sleeping until their reserved instant, by arrival ticket (FIFO order).
+    waiters: BTreeMap<u64, Waiter>,
+    next_ticket: u64,
+    admitted: u64,
+    rejected: u64,
+    waited: Nanos,
+}
+
+struct Waiter {
+    cost: u64,
+    /// The instant the reservation conforms, or why it no longer can (after `set_rate`).
+    at: Result<Nanos, AcquireError>,
+}
+
+impl<A: Algorithm> State<A> {
+    fn observe(&mut self, reading: Nanos) -> Nanos {
+        self.latest = self.latest.max(reading);
+        self.latest
+    }
+
+    fn algorithm(&mut self) -> Result<&mut A, AcquireError> {
+        self.algorithm
+            .as_mut()
+            .map_err(|err| AcquireError::InvalidRate(err.clone()))
+    }
+
+    fn reject(&mut self, err: AcquireError) -> Result<(), AcquireError> {
+        self.rejected += 1;
+        Err(err)
+    }
+}
+
+impl RateLimiter<GcraVirtual> {
+    /// A limiter for `rate` using GCRA (virtual scheduling), on the real clock.
+    ///
+    /// ```
+    /// use tollgate::{Rate, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new(Rate::per_second(10));
+    /// limiter.acquire().unwrap();
+    /// ```
+    pub fn new(rate: Rate) -> Self {
+        Self::with_algorithm(rate)
+    }
+
+    /// The same as [`RateLimiter::new`]: GCRA, virtual-scheduling form.
+    pub fn gcra(rate: Rate) -> Self {
+        Self::with_algorithm(rate)
+    }
+}
+
+impl RateLimiter<GcraContinuous> {
+    /// A limiter using GCRA in its continuous-state form (same decisions as [`RateLimiter::new`]).
+    ///
+    /// ```
+    /// let limiter = tollgate::RateLimiter::gcra_continuous("3/1500ms".parse()?);
+    /// limiter.acquire_n(3)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn gcra_continuous(rate: Rate) -> Self {
+        Self::with_algorithm(rate)
+    }
+}
+
+impl RateLimiter<TokenBucket> {
+    /// A limiter using a token bucket (same decisions as [`RateLimiter::new`]).
+    ///
+    /// ```
+    /// let bucket = tollgate::RateLimiter::token_bucket("4/2s".parse()?);
+    /// bucket.acquire_n(4)?;
+    /// assert_eq!(bucket.available(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn token_bucket(rate: Rate) -> Self {
+        Self::with_algorithm(rate)
+    }
+}
+
+impl RateLimiter<LeakyBucket> {
+    /// A limiter using a leaky bucket as a meter (same decisions as [`RateLimiter::new`]).
+    ///
+    /// ```
+    /// let bucket = tollgate::RateLimiter::leaky_bucket("4/2s".parse()?);
+    /// bucket.acquire()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn leaky_bucket(rate: Rate) -> Self {
+        Self::with_algorithm(rate)
+    }
+}
+
+impl RateLimiter<SlidingWindow> {
+    /// A limiter counting an exact sliding window of one period, as LLM providers do: at most
+    /// `min(quantity, burst)` in any window of the rate's period.
+    ///
+    /// ```
+    /// use tollgate::{Rate, RateLimiter};
+    ///
+    /// let rpm = RateLimiter::sliding_window(Rate::per_minute(3));
+    /// rpm.acquire_n(3)?;
+    /// assert!(rpm.try_acquire().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sliding_window(rate: Rate) -> Self {
+        Self::with_algorithm(rate)
+    }
+}
+
+impl<A: Algorithm> RateLimiter<A> {
+    /// A limiter for `rate` running algorithm `A`, on the real clock; the named constructors
+    /// ([`RateLimiter::token_bucket`] and the like) are shorthands for it.
+    ///
+    /// ```
+    /// use tollgate::algorithm::TokenBucket;
+    /// use tollgate::{Rate, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::<TokenBucket>::with_algorithm(Rate::per_second(5));
+    /// limiter.acquire()?;
+    /// # Ok::<(), tollgate::AcquireError>(())
+    /// ```
+    pub fn with_algorithm(rate: Rate) -> Self {
+        RateLimiter {
+            clock: Clock::new(),
+            precision: WaitPrecision::default(),
+            state: Mutex::new(State {
+                algorithm: A::new(&rate),
+                rate,
+                latest: Nanos::ZERO,
+                waiters: BTreeMap::new(),
+                next_ticket: 0,
+                admitted: 0,
+                rejected: 0,
+                waited: Nanos::ZERO,
+            }),
+            reschedule: Condvar::new(),
+        }
+    }
+
+    /// The same limiter, reading `clock` (a mock clock in tests). Call it before first use: the
+    /// state starts full at any instant of any clock.
+    ///
+    /// ```
+    /// use tollgate::{Clock, Nanos, Rate, RateLimiter};
+    ///
+    /// let (clock, time) = Clock::mock();
+    /// let limiter = RateLimiter::token_bucket(Rate::per_second(4)).with_clock(clock);
+    /// limiter.acquire_n(4)?;
+    /// limiter.acquire_n(2)?;
+    /// assert_eq!(time.now(), Nanos::from_millis(500));
+    /// # Ok::<(), tollgate::AcquireError>(())
+    /// ```
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self.state.get_mut().latest = Nanos::ZERO;
+        self
+    }
+
+    /// The same limiter, waiting with `precision` ([`WaitPrecision::Sleep`] by default).
+    pub fn with_precision(mut self, precision: WaitPrecision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// The clock this limiter reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The rate in force.
+    pub fn rate(&self) -> Rate {
+        self.state.lock().rate
+    }
+
+    /// Takes one unit, blocking until it fits.
+    ///
+    /// Fails only if the limiter's rate is invalid.
+    ///
+    /// ```
+    /// let limiter = tollgate::RateLimiter::new(tollgate::Rate::per_second(10));
+    /// limiter.acquire()?;
+    /// # Ok::<(), tollgate::AcquireError>(())
+    /// ```
+    pub fn acquire(&self) -> Result<(), AcquireError> {
+        self.acquire_within(1, None)
+    }
+
+    /// Takes `cost` units, blocking until they fit (FIFO behind earlier waiters).
+    ///
+    /// Fails at once, without waiting, when `cost` exceeds the burst.
+    ///
+    /// ```
+    /// use tollgate::{AcquireError, Rate, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new(Rate::per_second(10));
+    /// limiter.acquire_n(5)?;
+    /// assert!(matches!(limiter.acquire_n(11), Err(AcquireError::CostExceedsBurst { .. })));
+    /// # Ok::<(), AcquireError>(())
+    /// ```
+    pub fn acquire_n(&self, cost: u64) -> Result<(), AcquireError> {
+        self.acquire_within(cost, None)
+    }
+
+    /// Takes one unit if it fits now; never blocks.
+    ///
+    /// ```
+    /// let limiter = tollgate::RateLimiter::new(tollgate::Rate::per_second(1));
+    /// assert!(limiter.try_acquire().is_ok());
+    /// assert!(limiter.try_acquire().unwrap_err().wait().is_some());
+    /// ```
+    pub fn try_acquire(&self) -> Result<(), AcquireError> {
+        self.acquire_within(1, Some(Nanos::ZERO))
+    }
+
+    /// Takes `cost` units if they fit now; never blocks. The error says how long until they
+    /// would.
+    pub fn try_acquire_n(&self, cost: u64) -> Result<(), AcquireError> {
+        self.acquire_within(cost, Some(Nanos::ZERO))
+    }
+
+    /// Takes `cost` units, waiting at most `timeout`. When the wait would be longer, fails at
+    /// once, without sleeping and without taking anything.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::{Rate, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new(Rate::per_second(10));
+    /// limiter.acquire_n(10)?;
+    /// let refused = limiter.try_acquire_for(3, Duration::from_millis(200)).unwrap_err();
+    /// assert!(refused.wait().unwrap() > Duration::from_millis(200)); // about 300 ms
+    /// limiter.try_acquire_for(1, Duration::from_millis(200))?; // waits about 100 ms
+    /// # Ok::<(), tollgate::AcquireError>(())
+    /// ```
+    pub fn try_acquire_for(&self, cost: u64, timeout: Duration) -> Result<(), AcquireError> {
+        self.acquire_within(cost, Some(Nanos::from(timeout)))
+    }
+
+    /// Takes `cost` units if they fit by `deadline`, waiting until then at most. A deadline that
+    /// cannot be met (including one already past, when the cost does not fit now) fails at once.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use tollgate::{Rate, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new(Rate::per_second(2));
+    /// limiter.acquire_n(2)?;
+    /// assert!(limiter.acquire_until(1, Instant::now()).is_err());
+    /// # Ok::<(), tollgate::AcquireError>(())
+    /// ```
+    pub fn acquire_until(&self, cost: u64, deadline: Instant) -> Result<(), AcquireError> {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        self.try_acquire_for(cost, timeout)
+    }
+
+    /// Settles a request that took `estimated` units and turned out to use `actual`: refunds the
+    /// difference, or charges the excess. The call has already happened, so this never blocks:
+    /// an excess (even above the burst) becomes debt that later callers wait for.
+    ///
+    /// ```
+    /// use tollgate::{Rate, RateLimiter};
+    ///
+    /// let tokens = RateLimiter::new(Rate::per_minute(1_000));
+    /// tokens.acquire_n(300)?;             // estimate
+    /// tokens.reconcile(300, 120)?;        // used less: 180 back
+    /// assert_eq!(tokens.available(), 880);
+    /// # Ok::<(), tollgate::AcquireError>(())
+    /// ```
+    pub fn reconcile(&self, estimated: u64, actual: u64) -> Result<(), AcquireError> {
+        let mut state = self.state.lock();
+        let now = state.observe(self.clock.now());
+        let algorithm = state.algorithm()?;
+        if actual > estimated {
+            algorithm.charge(now, actual - estimated);
+        } else if estimated > actual {
+            algorithm.refund(now, estimated - actual);
+        }
+        Ok(())
+    }
+
+    /// Switches to `rate` for every later decision. What is already owed is kept in units and
+    /// drains at the new pace; callers already waiting have their instants recomputed, in their
+    /// order of arrival (one whose cost exceeds the new burst fails with
+    /// [`AcquireError::CostExceedsBurst`]).
+    ///
+    /// An invalid `rate` is refused and the current one stays.
+    ///
+    /// ```
+    /// use tollgate::{Rate, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new(Rate::per_second(1));
+    /// limiter.set_rate(Rate::per_second(20))?;
+    /// limiter.acquire_n(20).unwrap();
+    /// assert!(limiter.set_rate(Rate::per_second(0)).is_err());
+    /// assert_eq!(limiter.rate(), Rate::per_second(20));
+    /// # Ok::<(), tollgate::RateError>(())
+    /// ```
+    pub fn set_rate(&self, rate: Rate) -> Result<(), RateError> {
+        rate.validate()?;
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        let now = state.observe(self.clock.now());
+        match &mut state.algorithm {
+            Ok(algorithm) => {
+                for waiter in state.waiters.values().rev() {
+                    if waiter.at.is_ok() {
+                        algorithm.refund(now, waiter.cost);
+                    }
+                }
+                algorithm.set_rate(now, &rate)?;
+                for waiter in state.waiters.values_mut() {
+                    if waiter.at.is_ok() {
+                        waiter.at = algorithm.reserve(now, waiter.cost).map_err(|_| {
+                            AcquireError::CostExceedsBurst {
+                                cost: waiter.cost,
+                                burst: algorithm.capacity(),
+                            }
+                        });
+                    }
+                }
+            }
+            Err(_) => state.algorithm = A::new(&rate),
+        }
+        state.rate = rate;
+        self.reschedule.notify_all();
+        Ok(())
+    }
+
+    /// Units that could be taken now without waiting (0 if the rate is invalid).
+    pub fn available(&self) -> u64 {
+        let mut state = self.state.lock();
+        let now = state.observe(self.clock.now());
+        state
+            .algorithm()
+            .map_or(0, |algorithm| algorithm.available(now))
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> LimiterStats {
+        let mut state = self.state.lock();
+        let now = state.observe(self.clock.now());
+        let available = state
+            .algorithm()
+            .map_or(0, |algorithm| algorithm.available(now));
+        LimiterStats {
+            admitted: state.admitted,
+            rejected: state.rejected,
+            waiting: state.waiters.len(),
+            waited: state.waited.as_duration(),
+            available,
+        }
+    }
+
+    /// The one path every acquire takes: decide, reserve, sleep until the reserved instant.
+    /// `max_wait: None` waits as long as it takes.
+    fn acquire_within(&self, cost: u64, max_wait: Option<Nanos>) -> Result<(), AcquireError> {
+        let mut state = self.state.lock();
+        let now = state.observe(self.clock.now());
+        let algorithm = match state.algorithm() {
+            Ok(algorithm) => algorithm,
+            Err(err) => return state.reject(err),
+        };
+        let at = match algorithm.decide(now, cost) {
+            Decision::Admitted => {
+                if cost > 0 {
+                    algorithm.charge(now, cost);
+                }
+                state.admitted += 1;
+                return Ok(());
+            }
+            Decision::Never { capacity } => {
+                return state.reject(AcquireError::CostExceedsBurst {
+                    cost,
+                    burst: capacity,
+                })
+            }
+            Decision::NotBefore(at) => at,
+        };
+        let deadline = max_wait.map(|max_wait| now.saturating_add(max_wait));
+        if deadline.is_some_and(|deadline| at > deadline) {
+            let wait = at.saturating_sub(now).as_duration();
+            return state.reject(AcquireError::RateLimited { wait });
+        }
+        algorithm.charge(now, cost);
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.waiters.insert(ticket, Waiter { cost, at: Ok(at) });
+        let outcome = self.sleep_until_reserved(&mut state, ticket, deadline);
+        state.waiters.remove(&ticket);
+        match outcome {
+            Ok(()) => {
+                let waited = state.latest.saturating_sub(now);
+                state.waited = state.waited.saturating_add(waited);
+                state.admitted += 1;
+                Ok(())
+            }
+            Err(err) => state.reject(err),
+        }
+    }
+
+    /// Sleeps until the waiter `ticket`'s instant, which `set_rate` may move meanwhile. If it
+    /// moves past `deadline`, or out of reach, the reservation is given back.
+    fn sleep_until_reserved(
+        &self,
+        state: &mut MutexGuard<'_, State<A>>,
+        ticket: u64,
+        deadline: Option<Nanos>,
+    ) -> Result<(), AcquireError> {
+        loop {
+            let now = state.observe(self.clock.now());
+            let waiter = &state.waiters[&ticket];
+            let cost = waiter.cost;
+            let at = waiter.at.clone()?;
+            if now >= at {
+                return Ok(());
+            }
+            if deadline.is_some_and(|deadline| at > deadline) {
+                state.algorithm()?.refund(now, cost);
+                let wait = at.saturating_sub(now).as_duration();
+                return Err(AcquireError::RateLimited { wait });
+            }
+            self.clock
+                .wait_until(&self.reschedule, state, at, self.precision);
+        }
+    }
+}
+
+impl<A: Algorithm> fmt::Debug for RateLimiter<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state.lock();
+        f.debug_struct("RateLimiter")
+            .field("rate", &state.rate)
+            .field("algorithm", &state.algorithm)
+            .field("waiting", &state.waiters.len())
+            .field("clock", &self.clock)
+            .finish()
+    }
+}

@@ -1,0 +1,267 @@
+use std::cell::Cell;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use parking_lot::{Condvar, MutexGuard};
+
+use super::mock::{MockShared, MockTime};
+use super::Nanos;
+
+/// How a blocked caller waits for its instant.
+///
+/// ```
+/// use tollgate::{Rate, RateLimiter, WaitPrecision};
+///
+/// let limiter = RateLimiter::new(Rate::per_second(1_000)).with_precision(WaitPrecision::Precise);
+/// limiter.acquire().unwrap();
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WaitPrecision {
+    /// Sleep on a condition variable until the instant: no spinning, woken late by whatever the
+    /// operating system's timer slack is (typically 50–100 µs on Linux).
+    #[default]
+    Sleep,
+    /// Sleep until [`PRECISE_SPIN_MARGIN`](WaitPrecision::PRECISE_SPIN_MARGIN) before the
+    /// instant, then yield the CPU in a loop until it: wakes within a few microseconds, at the
+    /// cost of up to that margin of one core's time per wait.
+    Precise,
+}
+
+impl WaitPrecision {
+    /// How long before its instant a [`WaitPrecision::Precise`] waiter stops sleeping and starts
+    /// yielding: longer than the usual sleep overshoot, short enough to cost little CPU.
+    pub const PRECISE_SPIN_MARGIN: Duration = Duration::from_micros(200);
+}
+
+/// The source of time for limiters and semaphores.
+///
+/// [`Clock::new`] (also `Default`) is the process-wide real clock: quanta's calibrated TSC read
+/// (one calibration per process), as nanoseconds since the first use, never going backwards
+/// (each thread's reading is clamped to the last value that thread saw, and every limiter clamps
+/// again to the last instant it decided at, under its lock, since the TSC need not agree between
+/// cores). [`Clock::mock`] and [`Clock::mock_stepped`] give clocks that tests control.
+///
+/// Cloning is cheap; clones share the same timeline.
+///
+/// ```
+/// use tollgate::Clock;
+///
+/// let clock = Clock::new();
+/// let a = clock.now();
+/// let b = clock.now();
+/// assert!(b >= a);
+/// ```
+#[derive(Clone)]
+pub struct Clock {
+    source: Source,
+}
+
+#[derive(Clone)]
+enum Source {
+    Real(&'static RealClock),
+    Mock(Arc<MockShared>),
+}
+
+struct RealClock {
+    quanta: quanta::Clock,
+    origin: u64,
+}
+
+static REAL_CLOCK: OnceLock<RealClock> = OnceLock::new();
+
+thread_local! {
+    /// The last real-clock reading this thread returned.
+    static LAST_REAL_READING: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How often a waiter on a stepped mock clock looks at the mock time again (real time).
+const STEPPED_MOCK_POLL: Duration = Duration::from_micros(200);
+
+impl Clock {
+    /// The process-wide real clock.
+    pub fn new() -> Clock {
+        let real = REAL_CLOCK.get_or_init(|| {
+            let quanta = quanta::Clock::new();
+            let origin = quanta.raw();
+            RealClock { quanta, origin }
+        });
+        Clock {
+            source: Source::Real(real),
+        }
+    }
+
+    /// A mock clock starting at [`Nanos::ZERO`] on which **sleeping advances time**: a caller that
+    /// must wait until instant `t` moves the mock time to `t` and returns at once. A blocking
+    /// call in a single-threaded test therefore finishes immediately and the instants it
+    /// observes are exact.
+    ///
+    /// ```
+    /// use tollgate::{Clock, Nanos, Rate, RateLimiter};
+    ///
+    /// let (clock, time) = Clock::mock();
+    /// let limiter = RateLimiter::new(Rate::per_second(2)).with_clock(clock);
+    /// for _ in 0..5 {
+    ///     limiter.acquire().unwrap();
+    /// }
+    /// // Two at once (the burst), then one every 500 ms.
+    /// assert_eq!(time.now(), Nanos::from_millis(1_500));
+    /// ```
+    pub fn mock() -> (Clock, MockTime) {
+        Clock::mock_with(true)
+    }
+
+    /// A mock clock starting at [`Nanos::ZERO`] that only the test moves: a caller that must wait
+    /// until instant `t` blocks until [`MockTime::advance`] has moved time to `t` or later. For
+    /// multi-threaded tests that step time by hand.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::{Clock, Rate, RateLimiter};
+    ///
+    /// let (clock, time) = Clock::mock_stepped();
+    /// let limiter = RateLimiter::new(Rate::per_second(1)).with_clock(clock);
+    /// limiter.acquire().unwrap();
+    /// std::thread::scope(|s| {
+    ///     let waiter = s.spawn(|| limiter.acquire());
+    ///     std::thread::sleep(Duration::from_millis(20));
+    ///     assert!(!waiter.is_finished());
+    ///     time.advance(Duration::from_secs(1));
+    ///     waiter.join().unwrap().unwrap();
+    /// });
+    /// ```
+    pub fn mock_stepped() -> (Clock, MockTime) {
+        Clock::mock_with(false)
+    }
+
+    fn mock_with(sleep_advances: bool) -> (Clock, MockTime) {
+        let shared = Arc::new(MockShared::new(sleep_advances));
+        let clock = Clock {
+            source: Source::Mock(Arc::clone(&shared)),
+        };
+        (clock, MockTime { shared })
+    }
+
+    /// The current instant on this clock's timeline. Never earlier than a previous reading on
+    /// the same thread.
+    #[inline]
+    pub fn now(&self) -> Nanos {
+        match &self.source {
+            Source::Real(real) => {
+                let reading = real.quanta.delta_as_nanos(real.origin, real.quanta.raw());
+                let clamped = LAST_REAL_READING.with(|last| {
+                    let clamped = last.get().max(reading);
+                    last.set(clamped);
+                    clamped
+                });
+                Nanos::new(clamped)
+            }
+            Source::Mock(mock) => mock.now(),
+        }
+    }
+
+    /// Blocks the calling thread until this clock reads `deadline` or later.
+    ///
+    /// ```
+    /// use tollgate::{Clock, Nanos};
+    ///
+    /// let (clock, _time) = Clock::mock();
+    /// clock.sleep_until(Nanos::from_secs(3));
+    /// assert_eq!(clock.now(), Nanos::from_secs(3));
+    /// ```
+    pub fn sleep_until(&self, deadline: Nanos) {
+        let lock = parking_lot::Mutex::new(());
+        let condvar = Condvar::new();
+        let mut guard = lock.lock();
+        while self.now() < deadline {
+            self.wait_until(&condvar, &mut guard, deadline, WaitPrecision::Sleep);
+        }
+    }
+
+    /// Waits on `condvar` (releasing `guard`'s lock meanwhile) until it is notified, or until
+    /// about `deadline`. May return early or spuriously: callers loop, re-reading their state and
+    /// the clock.
+    pub(crate) fn wait_until<T>(
+        &self,
+        condvar: &Condvar,
+        guard: &mut MutexGuard<'_, T>,
+        deadline: Nanos,
+        precision: WaitPrecision,
+    ) {
+        match &self.source {
+            Source::Real(_) => {
+                let remaining = deadline.saturating_sub(self.now()).as_duration();
+                let margin = match precision {
+                    WaitPrecision::Sleep => Duration::ZERO,
+                    WaitPrecision::Precise => WaitPrecision::PRECISE_SPIN_MARGIN,
+                };
+                if remaining > margin {
+                    condvar.wait_for(guard, remaining - margin);
+                } else if !remaining.is_zero() {
+                    MutexGuard::unlocked(guard, || {
+                        while self.now() < deadline {
+                            std::thread::yield_now();
+                        }
+                    });
+                }
+            }
+            Source::Mock(mock) if mock.sleep_advances => mock.advance_to(deadline),
+            Source::Mock(_) => {
+                condvar.wait_for(guard, STEPPED_MOCK_POLL);
+            }
+        }
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Clock {
+        Clock::new()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.source {
+            Source::Real(_) => "real",
+            Source::Mock(mock) if mock.sleep_advances => "mock",
+            Source::Mock(_) => "mock (stepped)",
+        };
+        f.debug_struct("Clock")
+            .field("kind", &kind)
+            .field("now", &self.now())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_clock_never_goes_backwards_on_one_thread() {
+        let clock = Clock::new();
+        let mut last = clock.now();
+        for _ in 0..100_000 {
+            let t = clock.now();
+            assert!(t >= last);
+            last = t;
+        }
+    }
+
+    #[test]
+    fn mock_sleep_advances_to_the_deadline_and_never_back() {
+        let (clock, time) = Clock::mock();
+        clock.sleep_until(Nanos::from_millis(7));
+        assert_eq!(clock.now(), Nanos::from_millis(7));
+        clock.sleep_until(Nanos::from_millis(3));
+        assert_eq!(time.now(), Nanos::from_millis(7));
+    }
+
+    #[test]
+    fn clocks_are_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Clock>();
+        assert_send_sync::<MockTime>();
+    }
+}

@@ -1,0 +1,102 @@
+//! The four bucket algorithms decide identically: for any rate and any sequence of requests
+//! (policed and shaped), refunds, debts and rate changes, every answer is the same.
+
+use proptest::prelude::*;
+use std::time::Duration;
+
+use tollgate::algorithm::{Algorithm, GcraContinuous, GcraVirtual, LeakyBucket, TokenBucket};
+use tollgate::{Nanos, Rate};
+
+#[derive(Clone, Debug)]
+enum Op {
+    TryTake(u64),
+    Reserve(u64),
+    Refund(u64),
+    Charge(u64),
+    SetRate(Rate),
+}
+
+fn rate() -> impl Strategy<Value = Rate> {
+    (1u64..200, 1u64..5_000, 1u64..40).prop_map(|(quantity, period_ms, burst)| {
+        Rate::new(quantity, Duration::from_millis(period_ms)).burst(burst)
+    })
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0u64..45).prop_map(Op::TryTake),
+        3 => (0u64..45).prop_map(Op::Reserve),
+        1 => (0u64..45).prop_map(Op::Refund),
+        1 => (0u64..45).prop_map(Op::Charge),
+        1 => rate().prop_map(Op::SetRate),
+    ]
+}
+
+/// Everything an algorithm answered while applying `ops`, one entry per step.
+fn answers<A: Algorithm>(rate: &Rate, steps: &[(u64, Op)]) -> Vec<String> {
+    let mut algorithm = A::new(rate).unwrap();
+    let mut now = Nanos::ZERO;
+    steps
+        .iter()
+        .map(|(gap, op)| {
+            now = now.saturating_add(Nanos::new(*gap));
+            let answer = match op {
+                Op::TryTake(cost) => format!("{:?}", algorithm.try_take(now, *cost)),
+                Op::Reserve(cost) => format!("{:?}", algorithm.reserve(now, *cost)),
+                Op::Refund(cost) => {
+                    algorithm.refund(now, *cost);
+                    String::new()
+                }
+                Op::Charge(cost) => {
+                    if *cost > 0 {
+                        algorithm.charge(now, *cost);
+                    }
+                    String::new()
+                }
+                Op::SetRate(rate) => format!("{:?}", algorithm.set_rate(now, rate)),
+            };
+            format!("{answer} available={}", algorithm.available(now))
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+    #[test]
+    fn the_four_bucket_algorithms_agree(
+        rate in rate(),
+        steps in prop::collection::vec((0u64..400_000_000, op()), 1..40),
+    ) {
+        let gcra = answers::<GcraVirtual>(&rate, &steps);
+        prop_assert_eq!(&answers::<GcraContinuous>(&rate, &steps), &gcra);
+        prop_assert_eq!(&answers::<TokenBucket>(&rate, &steps), &gcra);
+        prop_assert_eq!(&answers::<LeakyBucket>(&rate, &steps), &gcra);
+    }
+
+    #[test]
+    fn weighted_and_unit_acquires_agree(
+        rate in rate(),
+        gaps in prop::collection::vec(0u64..200_000_000, 1..20),
+        cost in 1u64..10,
+    ) {
+        // Reserving `cost` at once ends at the same state as reserving `cost` units one by one:
+        // the next request conforms at the same instant either way.
+        let mut weighted = GcraVirtual::new(&rate).unwrap();
+        let mut unit = GcraVirtual::new(&rate).unwrap();
+        let mut now = Nanos::ZERO;
+        for gap in gaps {
+            now = now.saturating_add(Nanos::new(gap));
+            if cost > weighted.capacity() {
+                break;
+            }
+            let whole = weighted.reserve(now, cost).unwrap();
+            let mut last = now;
+            for _ in 0..cost {
+                last = unit.reserve(now, 1).unwrap();
+            }
+            prop_assert!(whole >= last);
+            prop_assert_eq!(weighted.conforms_at(now, 1), unit.conforms_at(now, 1));
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Waiters are served in arrival order: a large request is never overtaken by later small ones.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tollgate::{Clock, Nanos, Rate, RateLimiter};
+
+fn wait_for_waiters(limiter: &RateLimiter, count: usize) {
+    while limiter.stats().waiting < count {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_waiting_cost_20_request_is_not_overtaken_by_later_cost_1_requests() {
+    let (clock, time) = Clock::mock_stepped();
+    let limiter = RateLimiter::new(Rate::per_second(20)).with_clock(clock);
+    limiter.acquire_n(20).unwrap(); // empty at 0 s: one unit back every 50 ms
+    let (done, finished) = mpsc::channel();
+    std::thread::scope(|s| {
+        let big = done.clone();
+        let limiter = &limiter;
+        let time = &time;
+        s.spawn(move || {
+            limiter.acquire_n(20).unwrap();
+            big.send(("big", time.now())).unwrap();
+        });
+        wait_for_waiters(limiter, 1);
+        for _ in 0..5 {
+            let small = done.clone();
+            s.spawn(move || {
+                limiter.acquire_n(1).unwrap();
+                small.send(("small", time.now())).unwrap();
+            });
+        }
+        wait_for_waiters(limiter, 6);
+        for _ in 0..300 {
+            time.advance(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_micros(300));
+        }
+    });
+    drop(done);
+    let order: Vec<_> = finished.iter().collect();
+    assert_eq!(order.len(), 6);
+    assert_eq!(order[0].0, "big", "{order:?}");
+    assert!(order[0].1 >= Nanos::from_secs(1));
+    for (_, at) in &order[1..] {
+        assert!(*at >= Nanos::from_millis(1_050), "{order:?}");
+    }
+}
+
+#[test]
+fn reservations_follow_arrival_order_on_one_thread() {
+    let (clock, time) = Clock::mock();
+    let limiter = RateLimiter::new(Rate::per_second(10)).with_clock(clock);
+    limiter.acquire_n(10).unwrap();
+    limiter.acquire_n(10).unwrap();
+    assert_eq!(time.now(), Nanos::from_secs(1));
+    limiter.acquire().unwrap();
+    assert_eq!(time.now(), Nanos::from_millis(1_100));
+}

@@ -1,0 +1,73 @@
+//! `set_rate` applies to later decisions and moves the instants of callers already waiting.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tollgate::{AcquireError, Clock, Nanos, Rate, RateLimiter};
+
+fn wait_for_waiters(limiter: &RateLimiter, count: usize) {
+    while limiter.stats().waiting < count {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_faster_rate_brings_waiters_forward_in_order() {
+    let (clock, time) = Clock::mock_stepped();
+    let limiter = RateLimiter::new(Rate::per_second(1)).with_clock(clock);
+    limiter.acquire().unwrap();
+    let (done, finished) = mpsc::channel();
+    std::thread::scope(|s| {
+        for id in 0..3 {
+            let done = done.clone();
+            let (limiter, time) = (&limiter, &time);
+            s.spawn(move || {
+                limiter.acquire().unwrap();
+                done.send((id, time.now())).unwrap();
+            });
+            wait_for_waiters(limiter, id + 1);
+        }
+        // Waiting for 1 s, 2 s, 3 s; at 10/s (burst 1) they go at 100, 200, 300 ms.
+        limiter.set_rate(Rate::per_second(10).burst(1)).unwrap();
+        for _ in 0..40 {
+            time.advance(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    drop(done);
+    let order: Vec<_> = finished.iter().collect();
+    let expected: Vec<_> = (0..3)
+        .map(|id| (id, Nanos::from_millis(100 * (id as u64 + 1))))
+        .collect();
+    assert_eq!(order, expected);
+}
+
+#[test]
+fn a_waiter_whose_cost_exceeds_the_new_burst_fails() {
+    let (clock, time) = Clock::mock_stepped();
+    let limiter = RateLimiter::new(Rate::per_second(10)).with_clock(clock);
+    limiter.acquire_n(10).unwrap();
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| limiter.acquire_n(8));
+        wait_for_waiters(&limiter, 1);
+        limiter.set_rate(Rate::per_second(5)).unwrap();
+        assert_eq!(
+            waiter.join().unwrap(),
+            Err(AcquireError::CostExceedsBurst { cost: 8, burst: 5 })
+        );
+    });
+    // Its reservation was given back: after 1 s at 5/s... the original 10 units still drain.
+    time.advance(Duration::from_secs(2));
+    assert_eq!(limiter.available(), 5);
+}
+
+#[test]
+fn a_slower_rate_keeps_what_is_owed_in_units() {
+    let (clock, time) = Clock::mock();
+    let limiter = RateLimiter::new(Rate::per_second(10)).with_clock(clock);
+    limiter.acquire_n(10).unwrap();
+    limiter.set_rate(Rate::per_second(1).burst(10)).unwrap();
+    // Ten units owed now drain at one per second.
+    limiter.acquire().unwrap();
+    assert_eq!(time.now(), Nanos::from_secs(1));
+}

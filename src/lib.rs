@@ -55,3 +55,8 @@ pub use limiter::{AcquireError, LimiterStats, RateLimiter};
 pub use rate::{Rate, RateError};
 pub use time::{Clock, MockTime, Nanos, WaitPrecision};
 pub use wrapper::{limit_cost, limit_rate, IntoLimit, Limit, Wrappable};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -498,3 +498,19 @@ impl<A: Algorithm> fmt::Debug for RateLimiter<A> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limiters_are_send_and_sync_for_every_algorithm() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<RateLimiter<GcraVirtual>>();
+        assert_send_sync::<RateLimiter<GcraContinuous>>();
+        assert_send_sync::<RateLimiter<TokenBucket>>();
+        assert_send_sync::<RateLimiter<LeakyBucket>>();
+        assert_send_sync::<RateLimiter<SlidingWindow>>();
+        assert_send_sync::<AcquireError>();
+    }
+}

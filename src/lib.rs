@@ -39,6 +39,11 @@
 //! bounded waits that fail fast, debts and refunds (`reconcile`), live rate changes (`set_rate`)
 //! and statistics.
 //!
+//! **Semaphores** ([`CreditSemaphore`], [`AdaptiveSemaphore`]). Limits on what is in flight:
+//! credits that come back a set time after each call ends (fair on entry, opportunistic on exit,
+//! with a bound on overtaking), and a concurrency limit that grows with time and backs off on a
+//! server's 429.
+//!
 //! **Wrappers** ([`limit_rate`], [`limit_cost`]). A closure that takes its units before each call,
 //! from a limiter of its own or a shared one; the cost-aware form settles an estimate with the
 //! actual usage afterwards.
@@ -48,11 +53,16 @@
 pub mod algorithm;
 mod limiter;
 mod rate;
+mod semaphore;
 mod time;
 mod wrapper;
 
 pub use limiter::{AcquireError, LimiterStats, RateLimiter};
 pub use rate::{Rate, RateError};
+pub use semaphore::{
+    AdaptiveBuilder, AdaptivePermit, AdaptiveSemaphore, AdaptiveStats, CreditEvent, CreditPermit,
+    CreditSemaphore, CreditStats, SemaphoreError,
+};
 pub use time::{Clock, MockTime, Nanos, WaitPrecision};
 pub use wrapper::{limit_cost, limit_rate, IntoLimit, Limit, Wrappable};
 

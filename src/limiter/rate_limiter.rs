@@ -482,7 +482,7 @@ impl<A: Algorithm> RateLimiter<A> {
                 return Err(AcquireError::RateLimited { wait });
             }
             self.clock
-                .wait_until(&self.reschedule, state, at, self.precision);
+                .wait_until(&self.reschedule, state, Some(at), self.precision);
         }
     }
 }

@@ -175,20 +175,32 @@ impl Clock {
         let condvar = Condvar::new();
         let mut guard = lock.lock();
         while self.now() < deadline {
-            self.wait_until(&condvar, &mut guard, deadline, WaitPrecision::Sleep);
+            self.wait_until(&condvar, &mut guard, Some(deadline), WaitPrecision::Sleep);
         }
     }
 
     /// Waits on `condvar` (releasing `guard`'s lock meanwhile) until it is notified, or until
-    /// about `deadline`. May return early or spuriously: callers loop, re-reading their state and
-    /// the clock.
+    /// about `deadline` (`None`: until notified). May return early or spuriously: callers loop,
+    /// re-reading their state and the clock.
+    ///
+    /// On a [`Clock::mock`] clock a deadline is reached at once by moving mock time to it; with no
+    /// deadline the caller really waits for a notification.
     pub(crate) fn wait_until<T>(
         &self,
         condvar: &Condvar,
         guard: &mut MutexGuard<'_, T>,
-        deadline: Nanos,
+        deadline: Option<Nanos>,
         precision: WaitPrecision,
     ) {
+        let Some(deadline) = deadline else {
+            match &self.source {
+                Source::Mock(mock) if !mock.sleep_advances => {
+                    condvar.wait_for(guard, STEPPED_MOCK_POLL);
+                }
+                _ => condvar.wait(guard),
+            }
+            return;
+        };
         match &self.source {
             Source::Real(_) => {
                 let remaining = deadline.saturating_sub(self.now()).as_duration();

@@ -1,0 +1,392 @@
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::SemaphoreError;
+use crate::{Clock, Nanos, WaitPrecision};
+
+/// A concurrency limit that grows with time and backs off when the server pushes back.
+///
+/// The limit at instant `now` is `floor` while `now < start_from` (a pause), and otherwise
+/// `base + step × ⌊(now − start_from) / step_time⌋`, capped at `max_limit` if one is set.
+/// [`backpressure(retry_after)`](Self::backpressure) (a 429 from the server) sets
+/// `base = max(in_use − 1, 1)` and pauses until `now + retry_after`; further signals during that
+/// pause are ignored, so one burst of 429s is one decrease.
+///
+/// [`acquire`](Self::acquire) blocks until `in_use < limit(now)`, woken by releases and by the
+/// next step of the limit (no polling). Waiters enter in arrival order. Permits release on drop.
+///
+/// ```
+/// use std::time::Duration;
+/// use tollgate::{AdaptiveSemaphore, Clock, Nanos};
+///
+/// let (clock, time) = Clock::mock();
+/// let sem = AdaptiveSemaphore::builder(2)
+///     .step_time(Duration::from_secs(10))
+///     .clock(clock)
+///     .build()?;
+/// let a = sem.acquire();
+/// let b = sem.acquire();
+/// assert!(sem.try_acquire().is_err());
+/// let c = sem.acquire();                       // waits for the limit to grow to 3
+/// assert_eq!(time.now(), Nanos::from_secs(10));
+/// assert_eq!(sem.stats().in_use, 3);
+/// # drop((a, b, c));
+/// # Ok::<(), tollgate::SemaphoreError>(())
+/// ```
+pub struct AdaptiveSemaphore {
+    clock: Clock,
+    state: Mutex<AdaptiveState>,
+    changed: Condvar,
+}
+
+struct AdaptiveState {
+    schedule: LimitSchedule,
+    in_use: u64,
+    /// Tickets of waiting callers, in arrival order.
+    queue: VecDeque<u64>,
+    next_ticket: u64,
+}
+
+/// The limit as a function of time: pure, so it is tested at explicit instants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LimitSchedule {
+    base: u64,
+    step: u64,
+    step_time: Nanos,
+    start_from: Nanos,
+    max_limit: Option<u64>,
+    floor: u64,
+}
+
+impl LimitSchedule {
+    fn limit(&self, now: Nanos) -> u64 {
+        if now < self.start_from {
+            return self.floor;
+        }
+        let steps = now.saturating_sub(self.start_from).as_u64() / self.step_time.as_u64();
+        let grown = self.base.saturating_add(self.step.saturating_mul(steps));
+        self.max_limit.map_or(grown, |max| grown.min(max))
+    }
+
+    /// The next instant after `now` at which the limit may rise, if it can rise at all.
+    fn next_rise(&self, now: Nanos) -> Option<Nanos> {
+        if now < self.start_from {
+            return Some(self.start_from);
+        }
+        if self.step == 0 || self.max_limit.is_some_and(|max| self.limit(now) >= max) {
+            return None;
+        }
+        let step_time = self.step_time.as_u64();
+        let steps = now.saturating_sub(self.start_from).as_u64() / step_time;
+        Some(self.start_from.saturating_add(Nanos::new(
+            steps.saturating_add(1).saturating_mul(step_time),
+        )))
+    }
+}
+
+/// A snapshot of an [`AdaptiveSemaphore`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AdaptiveStats {
+    /// The limit now.
+    pub limit: u64,
+    /// Permits held.
+    pub in_use: u64,
+    /// Callers waiting.
+    pub waiting: usize,
+    /// The end of the current backpressure pause, if one is in force.
+    pub paused_until: Option<Nanos>,
+}
+
+/// Builds an [`AdaptiveSemaphore`]; see [`AdaptiveSemaphore::builder`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct AdaptiveBuilder {
+    base: u64,
+    step: u64,
+    step_time: Duration,
+    start_from: Option<Nanos>,
+    max_limit: Option<u64>,
+    floor: u64,
+    clock: Clock,
+}
+
+impl AdaptiveBuilder {
+    /// Added to the limit every `step_time` (default 1; 0 never grows).
+    pub fn step(mut self, step: u64) -> Self {
+        self.step = step;
+        self
+    }
+
+    /// How often the limit grows (default 10 s, as in the seed).
+    pub fn step_time(mut self, step_time: Duration) -> Self {
+        self.step_time = step_time;
+        self
+    }
+
+    /// The instant growth starts from (default: when built); before it the limit is the floor.
+    pub fn start_from(mut self, start_from: Nanos) -> Self {
+        self.start_from = Some(start_from);
+        self
+    }
+
+    /// The most the limit grows to (default: unbounded, as in the seed).
+    pub fn max_limit(mut self, max_limit: u64) -> Self {
+        self.max_limit = Some(max_limit);
+        self
+    }
+
+    /// The limit during a pause (default 1, as in the seed; 0 stops all new entries).
+    pub fn floor(mut self, floor: u64) -> Self {
+        self.floor = floor;
+        self
+    }
+
+    /// The clock to read (default: the real clock).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks the parameters and builds the semaphore.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::{AdaptiveSemaphore, SemaphoreError};
+    ///
+    /// let bad = AdaptiveSemaphore::builder(1).step_time(Duration::ZERO).build();
+    /// assert!(matches!(bad, Err(SemaphoreError::InvalidParameter { name: "step_time", .. })));
+    /// ```
+    pub fn build(self) -> Result<AdaptiveSemaphore, SemaphoreError> {
+        let invalid = |name, reason| Err(SemaphoreError::InvalidParameter { name, reason });
+        if self.base == 0 {
+            return invalid("limit", "must be at least 1");
+        }
+        let step_time = Nanos::from(self.step_time);
+        if step_time == Nanos::ZERO {
+            return invalid("step_time", "must be longer than zero");
+        }
+        if self.max_limit.is_some_and(|max| max < self.base) {
+            return invalid("max_limit", "must be at least the starting limit");
+        }
+        let start_from = self.start_from.unwrap_or_else(|| self.clock.now());
+        Ok(AdaptiveSemaphore {
+            clock: self.clock,
+            state: Mutex::new(AdaptiveState {
+                schedule: LimitSchedule {
+                    base: self.base,
+                    step: self.step,
+                    step_time,
+                    start_from,
+                    max_limit: self.max_limit,
+                    floor: self.floor,
+                },
+                in_use: 0,
+                queue: VecDeque::new(),
+                next_ticket: 0,
+            }),
+            changed: Condvar::new(),
+        })
+    }
+}
+
+/// A slot of an [`AdaptiveSemaphore`], released on drop.
+#[must_use = "the slot is released as soon as the permit is dropped"]
+pub struct AdaptivePermit<'a> {
+    semaphore: &'a AdaptiveSemaphore,
+}
+
+impl Drop for AdaptivePermit<'_> {
+    fn drop(&mut self) {
+        let mut state = self.semaphore.state.lock();
+        state.in_use -= 1;
+        self.semaphore.changed.notify_all();
+    }
+}
+
+impl fmt::Debug for AdaptivePermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdaptivePermit")
+    }
+}
+
+impl AdaptiveSemaphore {
+    /// A builder starting at `limit` concurrent permits, growing by 1 every 10 s from now, with
+    /// no maximum and a floor of 1 during pauses (the seed's defaults).
+    pub fn builder(limit: u64) -> AdaptiveBuilder {
+        AdaptiveBuilder {
+            base: limit,
+            step: 1,
+            step_time: Duration::from_secs(10),
+            start_from: None,
+            max_limit: None,
+            floor: 1,
+            clock: Clock::new(),
+        }
+    }
+
+    /// A semaphore with the seed's defaults (see [`builder`](Self::builder)).
+    ///
+    /// ```
+    /// let sem = tollgate::AdaptiveSemaphore::new(4)?;
+    /// let _permit = sem.acquire();
+    /// # Ok::<(), tollgate::SemaphoreError>(())
+    /// ```
+    pub fn new(limit: u64) -> Result<AdaptiveSemaphore, SemaphoreError> {
+        AdaptiveSemaphore::builder(limit).build()
+    }
+
+    /// The limit at instant `now` (on this semaphore's clock).
+    pub fn limit_at(&self, now: Nanos) -> u64 {
+        self.state.lock().schedule.limit(now)
+    }
+
+    /// The limit now.
+    pub fn limit(&self) -> u64 {
+        self.limit_at(self.clock.now())
+    }
+
+    /// Blocks until a slot is free under the current limit, in arrival order.
+    pub fn acquire(&self) -> AdaptivePermit<'_> {
+        self.enter(None)
+            .expect("an acquire without a deadline only returns once admitted")
+    }
+
+    /// A slot if one is free now and nobody is waiting, else [`SemaphoreError::Timeout`].
+    pub fn try_acquire(&self) -> Result<AdaptivePermit<'_>, SemaphoreError> {
+        self.enter(Some(Duration::ZERO))
+    }
+
+    /// A slot within `timeout`, else [`SemaphoreError::Timeout`].
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<AdaptivePermit<'_>, SemaphoreError> {
+        self.enter(Some(timeout))
+    }
+
+    /// The server pushed back (a 429 with `retry_after`): unless a pause is already in force, set
+    /// the base limit to `max(in_use − 1, 1)` and pause growth until `now + retry_after`, with the
+    /// floor as the limit meanwhile. Returns whether the signal was applied.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::AdaptiveSemaphore;
+    ///
+    /// let sem = AdaptiveSemaphore::new(8)?;
+    /// assert!(sem.backpressure(Duration::from_secs(30)));
+    /// assert_eq!(sem.limit(), 1);
+    /// assert!(!sem.backpressure(Duration::from_secs(5))); // same pause: ignored
+    /// # Ok::<(), tollgate::SemaphoreError>(())
+    /// ```
+    pub fn backpressure(&self, retry_after: Duration) -> bool {
+        let mut state = self.state.lock();
+        let now = self.clock.now();
+        if now < state.schedule.start_from {
+            return false;
+        }
+        let base = state.in_use.saturating_sub(1).max(1);
+        let schedule = &mut state.schedule;
+        schedule.base = schedule.max_limit.map_or(base, |max| base.min(max));
+        schedule.start_from = schedule
+            .start_from
+            .max(now.saturating_add(Nanos::from(retry_after)));
+        true
+    }
+
+    /// A snapshot.
+    pub fn stats(&self) -> AdaptiveStats {
+        let state = self.state.lock();
+        let now = self.clock.now();
+        AdaptiveStats {
+            limit: state.schedule.limit(now),
+            in_use: state.in_use,
+            waiting: state.queue.len(),
+            paused_until: Some(state.schedule.start_from).filter(|until| now < *until),
+        }
+    }
+
+    fn enter(&self, timeout: Option<Duration>) -> Result<AdaptivePermit<'_>, SemaphoreError> {
+        let mut state = self.state.lock();
+        let started = self.clock.now();
+        if state.queue.is_empty() && state.in_use < state.schedule.limit(started) {
+            state.in_use += 1;
+            return Ok(AdaptivePermit { semaphore: self });
+        }
+        let deadline = timeout.map(|timeout| started.saturating_add(Nanos::from(timeout)));
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.queue.push_back(ticket);
+        loop {
+            let now = self.clock.now();
+            let first = state.queue.front() == Some(&ticket);
+            if first && state.in_use < state.schedule.limit(now) {
+                state.queue.pop_front();
+                state.in_use += 1;
+                // The next in line may fit too.
+                self.changed.notify_all();
+                return Ok(AdaptivePermit { semaphore: self });
+            }
+            if deadline.is_some_and(|deadline| now >= deadline) {
+                state.queue.retain(|queued| *queued != ticket);
+                self.changed.notify_all();
+                return Err(SemaphoreError::Timeout {
+                    waited: now.saturating_sub(started).as_duration(),
+                });
+            }
+            let rise = state.schedule.next_rise(now);
+            let wake = match (rise, deadline) {
+                (Some(rise), Some(deadline)) => Some(rise.min(deadline)),
+                (rise, deadline) => rise.or(deadline),
+            };
+            self.clock
+                .wait_until(&self.changed, &mut state, wake, WaitPrecision::Sleep);
+        }
+    }
+}
+
+impl fmt::Debug for AdaptiveSemaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdaptiveSemaphore")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(base: u64, step_time_s: u64, start_s: u64) -> LimitSchedule {
+        LimitSchedule {
+            base,
+            step: 1,
+            step_time: Nanos::from_secs(step_time_s),
+            start_from: Nanos::from_secs(start_s),
+            max_limit: None,
+            floor: 1,
+        }
+    }
+
+    #[test]
+    fn next_rise_is_the_next_step_boundary_or_the_end_of_the_pause() {
+        let s = schedule(1, 10, 100);
+        assert_eq!(
+            s.next_rise(Nanos::from_secs(50)),
+            Some(Nanos::from_secs(100))
+        );
+        assert_eq!(
+            s.next_rise(Nanos::from_secs(100)),
+            Some(Nanos::from_secs(110))
+        );
+        assert_eq!(
+            s.next_rise(Nanos::from_secs(115)),
+            Some(Nanos::from_secs(120))
+        );
+        let capped = LimitSchedule {
+            max_limit: Some(2),
+            ..s
+        };
+        assert_eq!(capped.next_rise(Nanos::from_secs(115)), None);
+    }
+}

@@ -42,9 +42,19 @@ pub struct Rate {
     burst: Option<u64>,
 }
 
-/// A [`Rate`] reduced to what the bucket algorithms compute with: validated integers.
+/// A [`Rate`] reduced to what the algorithms compute with: validated integers (see
+/// [`Rate::pace`]).
+///
+/// ```
+/// use tollgate::Rate;
+///
+/// let pace = "3/1500ms".parse::<Rate>()?.pace()?;
+/// assert_eq!(pace.interval(), 500_000_000);
+/// assert_eq!(pace.burst(), 3);
+/// # Ok::<(), tollgate::RateError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Pace {
+pub struct Pace {
     /// The emission interval `T`: nanoseconds per unit, rounded up.
     pub(crate) interval: u64,
     /// The burst capacity `B` in units.
@@ -56,6 +66,26 @@ pub(crate) struct Pace {
 }
 
 impl Pace {
+    /// The emission interval `T`: nanoseconds per unit, `period / quantity` rounded up.
+    pub fn interval(&self) -> u64 {
+        self.interval
+    }
+
+    /// The burst capacity in units.
+    pub fn burst(&self) -> u64 {
+        self.burst
+    }
+
+    /// The quantity per period.
+    pub fn quantity(&self) -> u64 {
+        self.quantity
+    }
+
+    /// The period in nanoseconds.
+    pub fn period(&self) -> u64 {
+        self.period
+    }
+
     /// `units × T` in nanoseconds, saturating.
     pub(crate) fn span_of(&self, units: u64) -> u64 {
         units.saturating_mul(self.interval)
@@ -164,7 +194,8 @@ impl Rate {
         self.pace().map(|_| ())
     }
 
-    pub(crate) fn pace(&self) -> Result<Pace, RateError> {
+    /// This rate as validated integers, or why it cannot be enforced.
+    pub fn pace(&self) -> Result<Pace, RateError> {
         let period = self.period.as_nanos();
         if self.quantity == 0 {
             return Err(RateError::ZeroQuantity);

@@ -3,9 +3,10 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
+use tollgate::algorithm::{Algorithm, GcraVirtual, LeakyBucket, TokenBucket};
 use tollgate::{Clock, Nanos, Rate, RateLimiter};
 
-fn wait_for_waiters(limiter: &RateLimiter, count: usize) {
+fn wait_for_waiters<A: Algorithm>(limiter: &RateLimiter<A>, count: usize) {
     while limiter.stats().waiting < count {
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -13,8 +14,15 @@ fn wait_for_waiters(limiter: &RateLimiter, count: usize) {
 
 #[test]
 fn a_waiting_cost_20_request_is_not_overtaken_by_later_cost_1_requests() {
+    // GCRA runs lock-free; the buckets run under the mutex: both keep arrival order.
+    large_request_first::<GcraVirtual>();
+    large_request_first::<TokenBucket>();
+    large_request_first::<LeakyBucket>();
+}
+
+fn large_request_first<A: Algorithm>() {
     let (clock, time) = Clock::mock_stepped();
-    let limiter = RateLimiter::new(Rate::per_second(20)).with_clock(clock);
+    let limiter = RateLimiter::<A>::with_algorithm(Rate::per_second(20)).with_clock(clock);
     limiter.acquire_n(20).unwrap(); // empty at 0 s: one unit back every 50 ms
     let (done, finished) = mpsc::channel();
     std::thread::scope(|s| {

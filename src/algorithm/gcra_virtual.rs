@@ -68,6 +68,17 @@ impl Algorithm for GcraVirtual {
         self.pace.capacity_span().saturating_sub(self.backlog(now)) / self.pace.interval
     }
 
+    fn to_word(&self) -> Option<u64> {
+        Some(self.tat.as_u64())
+    }
+
+    fn from_word(pace: &Pace, word: u64) -> Option<Self> {
+        Some(GcraVirtual {
+            pace: *pace,
+            tat: Nanos::new(word),
+        })
+    }
+
     fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError> {
         let pace = rate.pace()?;
         let owed = backlog::rescale(self.backlog(now), &self.pace, &pace);

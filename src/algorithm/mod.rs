@@ -52,6 +52,7 @@ pub use leaky_bucket::LeakyBucket;
 pub use sliding_window::SlidingWindow;
 pub use token_bucket::TokenBucket;
 
+pub use crate::rate::Pace;
 use crate::{Nanos, Rate, RateError};
 
 /// What an algorithm decides about a request of some cost at some instant.
@@ -102,6 +103,20 @@ pub trait Algorithm: Send + fmt::Debug + Sized {
     /// Switches to `rate` at `now`. The bucket algorithms keep the backlog measured in units
     /// (what is owed still has to drain, at the new pace); the new burst applies at once.
     fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError>;
+
+    /// The whole mutable state as one word, for algorithms whose state fits one (with
+    /// [`from_word`](Algorithm::from_word)): a [`RateLimiter`](crate::RateLimiter) then keeps
+    /// the state in an atomic and admits without locking, by compare-and-swap, running these same
+    /// methods on a copy. `None` (the default): the limiter keeps the state under its mutex.
+    fn to_word(&self) -> Option<u64> {
+        None
+    }
+
+    /// The state for `pace` whose mutable part is `word` (from [`to_word`](Algorithm::to_word)).
+    fn from_word(pace: &Pace, word: u64) -> Option<Self> {
+        let _ = (pace, word);
+        None
+    }
 
     /// Whether `cost` fits at `now`, without changing anything.
     fn decide(&self, now: Nanos, cost: u64) -> Decision {

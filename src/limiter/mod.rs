@@ -3,7 +3,9 @@
 
 mod error;
 mod rate_limiter;
+mod shared_pace;
 mod stats;
+mod striped_counters;
 
 pub use error::AcquireError;
 pub use rate_limiter::RateLimiter;

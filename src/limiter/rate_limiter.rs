@@ -1,12 +1,15 @@
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use super::shared_pace::SharedPace;
+use super::striped_counters::StripedCounters;
 use super::{AcquireError, LimiterStats};
 use crate::algorithm::{
-    Algorithm, Decision, GcraContinuous, GcraVirtual, LeakyBucket, SlidingWindow, TokenBucket,
+    Algorithm, Decision, GcraContinuous, GcraVirtual, LeakyBucket, Pace, SlidingWindow, TokenBucket,
 };
 use crate::{Clock, Nanos, Rate, RateError, WaitPrecision};
 
@@ -50,12 +53,28 @@ use crate::{Clock, Nanos, Rate, RateError, WaitPrecision};
 pub struct RateLimiter<A: Algorithm = GcraVirtual> {
     clock: Clock,
     precision: WaitPrecision,
-    state: Mutex<State<A>>,
+    /// Where a one-word algorithm's state lives (lock-free path); `None` keeps it in `state`.
+    word: Option<WordState>,
+    /// For algorithms under the mutex: the earliest instant one unit fits, published after
+    /// every change, so a rejection needs no lock.
+    next_free: AtomicU64,
+    counters: StripedCounters,
+    state: Box<Mutex<State<A>>>,
     /// Notified when waiters' instants change (`set_rate`).
     reschedule: Condvar,
 }
 
+/// The state of an algorithm whose whole mutable state is one word
+/// ([`Algorithm::to_word`]), updated by compare-and-swap.
+#[derive(Debug)]
+struct WordState {
+    word: AtomicU64,
+    pace: SharedPace,
+}
+
 struct State<A> {
+    /// The algorithm (for one-word algorithms: the template of a valid rate; the state itself is
+    /// in `RateLimiter::word`).
     algorithm: Result<A, RateError>,
     rate: Rate,
     /// The latest instant decided at: clock readings are clamped to it, so the algorithm never
@@ -64,8 +83,6 @@ struct State<A> {
     /// Callers sleeping until their reserved instant, by arrival ticket (FIFO order).
     waiters: BTreeMap<u64, Waiter>,
     next_ticket: u64,
-    admitted: u64,
-    rejected: u64,
     waited: Nanos,
 }
 
@@ -75,21 +92,10 @@ struct Waiter {
     at: Result<Nanos, AcquireError>,
 }
 
-impl<A: Algorithm> State<A> {
+impl<A> State<A> {
     fn observe(&mut self, reading: Nanos) -> Nanos {
         self.latest = self.latest.max(reading);
         self.latest
-    }
-
-    fn algorithm(&mut self) -> Result<&mut A, AcquireError> {
-        self.algorithm
-            .as_mut()
-            .map_err(|err| AcquireError::InvalidRate(err.clone()))
-    }
-
-    fn reject(&mut self, err: AcquireError) -> Result<(), AcquireError> {
-        self.rejected += 1;
-        Err(err)
     }
 }
 
@@ -182,19 +188,28 @@ impl<A: Algorithm> RateLimiter<A> {
     /// # Ok::<(), tollgate::AcquireError>(())
     /// ```
     pub fn with_algorithm(rate: Rate) -> Self {
+        let algorithm = A::new(&rate);
+        let word = match (&algorithm, rate.pace()) {
+            (Ok(algorithm), Ok(pace)) => algorithm.to_word().map(|word| WordState {
+                word: AtomicU64::new(word),
+                pace: SharedPace::new(pace),
+            }),
+            _ => None,
+        };
         RateLimiter {
             clock: Clock::new(),
             precision: WaitPrecision::default(),
-            state: Mutex::new(State {
-                algorithm: A::new(&rate),
+            word,
+            next_free: AtomicU64::new(0),
+            counters: StripedCounters::new(),
+            state: Box::new(Mutex::new(State {
+                algorithm,
                 rate,
                 latest: Nanos::ZERO,
                 waiters: BTreeMap::new(),
                 next_ticket: 0,
-                admitted: 0,
-                rejected: 0,
                 waited: Nanos::ZERO,
-            }),
+            })),
             reschedule: Condvar::new(),
         }
     }
@@ -215,6 +230,7 @@ impl<A: Algorithm> RateLimiter<A> {
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self.state.get_mut().latest = Nanos::ZERO;
+        self.next_free = AtomicU64::new(0);
         self
     }
 
@@ -331,12 +347,13 @@ impl<A: Algorithm> RateLimiter<A> {
     pub fn reconcile(&self, estimated: u64, actual: u64) -> Result<(), AcquireError> {
         let mut state = self.state.lock();
         let now = state.observe(self.clock.now());
-        let algorithm = state.algorithm()?;
-        if actual > estimated {
-            algorithm.charge(now, actual - estimated);
-        } else if estimated > actual {
-            algorithm.refund(now, estimated - actual);
-        }
+        self.update(&mut state, now, |algorithm| {
+            if actual > estimated {
+                algorithm.charge(now, actual - estimated);
+            } else if estimated > actual {
+                algorithm.refund(now, estimated - actual);
+            }
+        })?;
         Ok(())
     }
 
@@ -358,33 +375,58 @@ impl<A: Algorithm> RateLimiter<A> {
     /// # Ok::<(), tollgate::RateError>(())
     /// ```
     pub fn set_rate(&self, rate: Rate) -> Result<(), RateError> {
-        rate.validate()?;
+        let pace = rate.pace()?;
         let mut guard = self.state.lock();
         let state = &mut *guard;
         let now = state.observe(self.clock.now());
-        match &mut state.algorithm {
-            Ok(algorithm) => {
-                for waiter in state.waiters.values().rev() {
-                    if waiter.at.is_ok() {
-                        algorithm.refund(now, waiter.cost);
-                    }
-                }
-                algorithm.set_rate(now, &rate)?;
-                for waiter in state.waiters.values_mut() {
-                    if waiter.at.is_ok() {
-                        waiter.at = algorithm.reserve(now, waiter.cost).map_err(|_| {
-                            AcquireError::CostExceedsBurst {
-                                cost: waiter.cost,
-                                burst: algorithm.capacity(),
-                            }
-                        });
-                    }
-                }
+        if state.algorithm.is_err() {
+            state.algorithm = A::new(&rate);
+        } else {
+            if let Some(word) = &self.word {
+                word.pace.begin_write();
             }
-            Err(_) => state.algorithm = A::new(&rate),
+            let switched = self.switch_rate(state, now, &rate, pace);
+            if let Some(word) = &self.word {
+                word.pace.end_write();
+            }
+            switched?;
         }
         state.rate = rate;
+        self.publish_next_free(&mut state.algorithm, now);
         self.reschedule.notify_all();
+        Ok(())
+    }
+
+    /// Gives back every waiter's reservation, switches the algorithm to `rate`, and reserves
+    /// again in arrival order. The caller holds the mutex and keeps the lock-free path out.
+    fn switch_rate(
+        &self,
+        state: &mut State<A>,
+        now: Nanos,
+        rate: &Rate,
+        pace: Pace,
+    ) -> Result<(), RateError> {
+        for waiter in state.waiters.values().rev() {
+            if waiter.at.is_ok() {
+                self.update_unpublished(&mut state.algorithm, |a| a.refund(now, waiter.cost))?;
+            }
+        }
+        self.update_unpublished(&mut state.algorithm, |a| a.set_rate(now, rate))??;
+        if let Some(word) = &self.word {
+            word.pace.store(pace);
+        }
+        for waiter in state.waiters.values_mut() {
+            if waiter.at.is_ok() {
+                let cost = waiter.cost;
+                waiter.at = self.update_unpublished(&mut state.algorithm, |a| {
+                    a.reserve(now, cost)
+                        .map_err(|_| AcquireError::CostExceedsBurst {
+                            cost,
+                            burst: a.capacity(),
+                        })
+                })?;
+            }
+        }
         Ok(())
     }
 
@@ -392,21 +434,18 @@ impl<A: Algorithm> RateLimiter<A> {
     pub fn available(&self) -> u64 {
         let mut state = self.state.lock();
         let now = state.observe(self.clock.now());
-        state
-            .algorithm()
-            .map_or(0, |algorithm| algorithm.available(now))
+        self.update(&mut state, now, |algorithm| algorithm.available(now))
+            .unwrap_or(0)
     }
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> LimiterStats {
-        let mut state = self.state.lock();
-        let now = state.observe(self.clock.now());
-        let available = state
-            .algorithm()
-            .map_or(0, |algorithm| algorithm.available(now));
+        let available = self.available();
+        let (admitted, rejected) = self.counters.totals();
+        let state = self.state.lock();
         LimiterStats {
-            admitted: state.admitted,
-            rejected: state.rejected,
+            admitted,
+            rejected,
             waiting: state.waiters.len(),
             waited: state.waited.as_duration(),
             available,
@@ -416,34 +455,39 @@ impl<A: Algorithm> RateLimiter<A> {
     /// The one path every acquire takes: decide, reserve, sleep until the reserved instant.
     /// `max_wait: None` waits as long as it takes.
     fn acquire_within(&self, cost: u64, max_wait: Option<Nanos>) -> Result<(), AcquireError> {
+        if let Some(decided) = self.decide_without_lock(cost, max_wait) {
+            return decided;
+        }
         let mut state = self.state.lock();
         let now = state.observe(self.clock.now());
-        let algorithm = match state.algorithm() {
-            Ok(algorithm) => algorithm,
-            Err(err) => return state.reject(err),
-        };
-        let at = match algorithm.decide(now, cost) {
-            Decision::Admitted => {
-                if cost > 0 {
-                    algorithm.charge(now, cost);
-                }
-                state.admitted += 1;
-                return Ok(());
+        let deadline = max_wait.map(|max_wait| now.saturating_add(max_wait));
+        let decided = self.update(&mut state, now, |algorithm| {
+            let decision = algorithm.decide(now, cost);
+            let commit = match decision {
+                Decision::Admitted => cost > 0,
+                Decision::NotBefore(at) => deadline.map_or(true, |deadline| at <= deadline),
+                Decision::Never { .. } => false,
+            };
+            if commit {
+                algorithm.charge(now, cost);
             }
-            Decision::Never { capacity } => {
-                return state.reject(AcquireError::CostExceedsBurst {
+            decision
+        });
+        let at = match decided {
+            Ok(Decision::Admitted) => return self.admit(),
+            Ok(Decision::NotBefore(at)) if deadline.map_or(true, |deadline| at <= deadline) => at,
+            Ok(Decision::NotBefore(at)) => {
+                let wait = at.saturating_sub(now).as_duration();
+                return self.reject(AcquireError::RateLimited { wait });
+            }
+            Ok(Decision::Never { capacity }) => {
+                return self.reject(AcquireError::CostExceedsBurst {
                     cost,
                     burst: capacity,
                 })
             }
-            Decision::NotBefore(at) => at,
+            Err(err) => return self.reject(err.into()),
         };
-        let deadline = max_wait.map(|max_wait| now.saturating_add(max_wait));
-        if deadline.is_some_and(|deadline| at > deadline) {
-            let wait = at.saturating_sub(now).as_duration();
-            return state.reject(AcquireError::RateLimited { wait });
-        }
-        algorithm.charge(now, cost);
         let ticket = state.next_ticket;
         state.next_ticket += 1;
         state.waiters.insert(ticket, Waiter { cost, at: Ok(at) });
@@ -453,11 +497,133 @@ impl<A: Algorithm> RateLimiter<A> {
             Ok(()) => {
                 let waited = state.latest.saturating_sub(now);
                 state.waited = state.waited.saturating_add(waited);
-                state.admitted += 1;
-                Ok(())
+                self.admit()
             }
-            Err(err) => state.reject(err),
+            Err(err) => self.reject(err),
         }
+    }
+
+    /// The lock-free attempt: `Some` when decided without the mutex, `None` to take the locked
+    /// path (a wait to sleep through, a rate change in progress, or an algorithm under the mutex
+    /// with nothing to refuse).
+    #[inline]
+    fn decide_without_lock(
+        &self,
+        cost: u64,
+        max_wait: Option<Nanos>,
+    ) -> Option<Result<(), AcquireError>> {
+        let Some(word) = &self.word else {
+            // Under the mutex: only a unit that cannot fit in time is refused from here.
+            let next_free = Nanos::new(self.next_free.load(Ordering::Acquire));
+            let now = self.clock.now();
+            let too_late =
+                max_wait.is_some_and(|max_wait| next_free > now.saturating_add(max_wait));
+            if cost == 1 && too_late {
+                let wait = next_free.saturating_sub(now).as_duration();
+                return Some(self.reject(AcquireError::RateLimited { wait }));
+            }
+            return None;
+        };
+        let now = self.clock.now();
+        loop {
+            let pace = word.pace.read()?;
+            let old = word.word.load(Ordering::Acquire);
+            let mut algorithm = A::from_word(&pace, old)?;
+            match algorithm.decide(now, cost) {
+                Decision::Admitted => {
+                    if cost > 0 {
+                        algorithm.charge(now, cost);
+                        let new = algorithm.to_word()?;
+                        if word
+                            .word
+                            .compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Acquire)
+                            .is_err()
+                        {
+                            continue;
+                        }
+                    }
+                    return Some(self.admit());
+                }
+                Decision::NotBefore(at) => {
+                    let deadline = max_wait.map(|max_wait| now.saturating_add(max_wait));
+                    if deadline.map_or(true, |deadline| at <= deadline) {
+                        return None; // a wait to sleep through: reserve under the mutex
+                    }
+                    let wait = at.saturating_sub(now).as_duration();
+                    return Some(self.reject(AcquireError::RateLimited { wait }));
+                }
+                Decision::Never { capacity } => {
+                    return Some(self.reject(AcquireError::CostExceedsBurst {
+                        cost,
+                        burst: capacity,
+                    }))
+                }
+            }
+        }
+    }
+
+    /// Applies `change` to the algorithm's state atomically (the caller holds the mutex), then
+    /// publishes what the lock-free path reads.
+    fn update<R>(
+        &self,
+        state: &mut State<A>,
+        now: Nanos,
+        change: impl FnMut(&mut A) -> R,
+    ) -> Result<R, RateError> {
+        let result = self.update_unpublished(&mut state.algorithm, change);
+        self.publish_next_free(&mut state.algorithm, now);
+        result
+    }
+
+    /// Applies `change` to the algorithm's state: for one-word algorithms, on a copy built from
+    /// the word, committed by compare-and-swap (retried if the lock-free path changed the word
+    /// meanwhile, so `change` must only act on the algorithm); otherwise in place.
+    fn update_unpublished<R>(
+        &self,
+        algorithm: &mut Result<A, RateError>,
+        mut change: impl FnMut(&mut A) -> R,
+    ) -> Result<R, RateError> {
+        let template = algorithm.as_mut().map_err(|err| err.clone())?;
+        let Some(word) = &self.word else {
+            return Ok(change(template));
+        };
+        let pace = word.pace.load();
+        loop {
+            let old = word.word.load(Ordering::Acquire);
+            let Some(mut copy) = A::from_word(&pace, old) else {
+                return Ok(change(template));
+            };
+            let result = change(&mut copy);
+            let new = copy.to_word().unwrap_or(old);
+            if new == old
+                || word
+                    .word
+                    .compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                return Ok(result);
+            }
+        }
+    }
+
+    /// For algorithms under the mutex: publishes the earliest instant one unit fits.
+    fn publish_next_free(&self, algorithm: &mut Result<A, RateError>, now: Nanos) {
+        if self.word.is_none() {
+            if let Ok(algorithm) = algorithm {
+                let next_free = algorithm.conforms_at(now, 1);
+                self.next_free.store(next_free.as_u64(), Ordering::Release);
+            }
+        }
+    }
+
+    fn admit(&self) -> Result<(), AcquireError> {
+        self.counters.admitted();
+        Ok(())
+    }
+
+    fn reject(&self, err: AcquireError) -> Result<(), AcquireError> {
+        self.counters.rejected();
+        Err(err)
     }
 
     /// Sleeps until the waiter `ticket`'s instant, which `set_rate` may move meanwhile. If it
@@ -477,7 +643,7 @@ impl<A: Algorithm> RateLimiter<A> {
                 return Ok(());
             }
             if deadline.is_some_and(|deadline| at > deadline) {
-                state.algorithm()?.refund(now, cost);
+                self.update(state, now, |algorithm| algorithm.refund(now, cost))?;
                 let wait = at.saturating_sub(now).as_duration();
                 return Err(AcquireError::RateLimited { wait });
             }
@@ -492,7 +658,10 @@ impl<A: Algorithm> fmt::Debug for RateLimiter<A> {
         let state = self.state.lock();
         f.debug_struct("RateLimiter")
             .field("rate", &state.rate)
-            .field("algorithm", &state.algorithm)
+            .field(
+                "algorithm",
+                &state.algorithm.as_ref().map(|_| std::any::type_name::<A>()),
+            )
             .field("waiting", &state.waiters.len())
             .field("clock", &self.clock)
             .finish()

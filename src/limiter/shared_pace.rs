@@ -1,0 +1,68 @@
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+
+use crate::algorithm::Pace;
+
+/// A [`Pace`] readable without a lock (a sequence lock): written only under the limiter's mutex
+/// by `set_rate`, read by the lock-free path, which retries through the mutex while a write is
+/// in progress.
+#[derive(Debug)]
+pub(super) struct SharedPace {
+    /// Odd while a write is in progress.
+    version: AtomicU64,
+    interval: AtomicU64,
+    burst: AtomicU64,
+    quantity: AtomicU64,
+    period: AtomicU64,
+}
+
+impl SharedPace {
+    pub(super) fn new(pace: Pace) -> SharedPace {
+        SharedPace {
+            version: AtomicU64::new(0),
+            interval: AtomicU64::new(pace.interval),
+            burst: AtomicU64::new(pace.burst),
+            quantity: AtomicU64::new(pace.quantity),
+            period: AtomicU64::new(pace.period),
+        }
+    }
+
+    /// The pace, or `None` while a write is in progress (or raced with this read).
+    #[inline]
+    pub(super) fn read(&self) -> Option<Pace> {
+        let before = self.version.load(Ordering::Acquire);
+        if before & 1 == 1 {
+            return None;
+        }
+        let pace = self.load();
+        fence(Ordering::Acquire);
+        (self.version.load(Ordering::Relaxed) == before).then_some(pace)
+    }
+
+    /// The pace, for the writer's side (under the limiter's mutex, where no write can race).
+    #[inline]
+    pub(super) fn load(&self) -> Pace {
+        Pace {
+            interval: self.interval.load(Ordering::Relaxed),
+            burst: self.burst.load(Ordering::Relaxed),
+            quantity: self.quantity.load(Ordering::Relaxed),
+            period: self.period.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Marks a write in progress: lock-free readers go through the mutex until `end_write`.
+    pub(super) fn begin_write(&self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+        fence(Ordering::Release);
+    }
+
+    pub(super) fn store(&self, pace: Pace) {
+        self.interval.store(pace.interval, Ordering::Relaxed);
+        self.burst.store(pace.burst, Ordering::Relaxed);
+        self.quantity.store(pace.quantity, Ordering::Relaxed);
+        self.period.store(pace.period, Ordering::Relaxed);
+    }
+
+    pub(super) fn end_write(&self) {
+        self.version.fetch_add(1, Ordering::Release);
+    }
+}

@@ -1,1 +1,178 @@
-fn main() {}
+//! tollgate beside its peers (`governor` 0.10, `ratelimit` 2), in the same run, on the same
+//! machine: the figures to compare are the ratios, not the absolute times.
+//!
+//! Run with `cargo bench --bench peers`. Cases:
+//! (a) `try_acquire` always allowed, 1 thread;
+//! (b) the same from 2 threads on one shared limiter (time per pair of decisions made in parallel);
+//! (c) always rejected, 1 thread and 2 threads;
+//! (d) an acquire of cost 10, always allowed.
+
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use governor::{Quota, RateLimiter as Governor};
+use ratelimit::Ratelimiter;
+use tollgate::{Rate, RateLimiter};
+
+const FAST: u32 = 1_000_000_000;
+
+/// The limiters under test, each configured to always admit (`fast`) or always refuse.
+fn tollgate(fast: bool) -> RateLimiter {
+    let limiter = if fast {
+        RateLimiter::new(Rate::new(FAST.into(), Duration::from_secs(1)))
+    } else {
+        RateLimiter::new(Rate::per_hour(1).burst(1))
+    };
+    if !fast {
+        limiter.try_acquire().unwrap();
+    }
+    limiter
+}
+
+fn tollgate_token_bucket(fast: bool) -> RateLimiter<tollgate::algorithm::TokenBucket> {
+    let limiter = if fast {
+        RateLimiter::token_bucket(Rate::new(FAST.into(), Duration::from_secs(1)))
+    } else {
+        RateLimiter::token_bucket(Rate::per_hour(1).burst(1))
+    };
+    if !fast {
+        limiter.try_acquire().unwrap();
+    }
+    limiter
+}
+
+type DirectGovernor = governor::DefaultDirectRateLimiter;
+
+fn governor(fast: bool) -> DirectGovernor {
+    let quota = if fast {
+        Quota::per_second(NonZeroU32::new(FAST).unwrap())
+    } else {
+        Quota::per_hour(NonZeroU32::new(1).unwrap())
+    };
+    let limiter = Governor::direct(quota);
+    if !fast {
+        limiter.check().unwrap();
+    }
+    limiter
+}
+
+fn ratelimit(fast: bool) -> Ratelimiter {
+    if fast {
+        Ratelimiter::builder(FAST.into())
+            .max_tokens(FAST.into())
+            .initial_available(FAST.into())
+            .build()
+            .unwrap()
+    } else {
+        Ratelimiter::builder(1)
+            .period(Duration::from_secs(3_600))
+            .max_tokens(1)
+            .initial_available(0)
+            .build()
+            .unwrap()
+    }
+}
+
+/// Runs `decide` `iters` times on each of `threads` threads started together; returns the wall
+/// time (criterion divides it by `iters`).
+fn parallel(threads: usize, iters: u64, decide: &(dyn Fn() + Sync)) -> Duration {
+    let start = Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                start.wait();
+                for _ in 0..iters {
+                    decide();
+                }
+            });
+        }
+        start.wait();
+        // The scope joins the threads before returning.
+        Instant::now()
+    })
+    .elapsed()
+}
+
+fn bench_decisions(c: &mut Criterion, name: &str, fast: bool) {
+    let mut group = c.benchmark_group(name);
+    for threads in [1usize, 2] {
+        let t = tollgate(fast);
+        group.bench_function(BenchmarkId::new("tollgate_gcra", threads), |b| {
+            b.iter_custom(|iters| {
+                parallel(threads, iters, &|| {
+                    black_box(t.try_acquire().is_ok());
+                })
+            })
+        });
+        let tb = tollgate_token_bucket(fast);
+        group.bench_function(BenchmarkId::new("tollgate_token_bucket", threads), |b| {
+            b.iter_custom(|iters| {
+                parallel(threads, iters, &|| {
+                    black_box(tb.try_acquire().is_ok());
+                })
+            })
+        });
+        let g = governor(fast);
+        group.bench_function(BenchmarkId::new("governor", threads), |b| {
+            b.iter_custom(|iters| {
+                parallel(threads, iters, &|| {
+                    black_box(g.check().is_ok());
+                })
+            })
+        });
+        let r = ratelimit(fast);
+        group.bench_function(BenchmarkId::new("ratelimit", threads), |b| {
+            b.iter_custom(|iters| {
+                parallel(threads, iters, &|| {
+                    black_box(r.try_wait().is_ok());
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+fn allowed(c: &mut Criterion) {
+    bench_decisions(c, "allowed", true);
+}
+
+fn rejected(c: &mut Criterion) {
+    bench_decisions(c, "rejected", false);
+}
+
+fn cost_10(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cost_10");
+    let t = tollgate(true);
+    group.bench_function("tollgate_gcra", |b| {
+        b.iter(|| black_box(t.acquire_n(10).is_ok()))
+    });
+    let tb = tollgate_token_bucket(true);
+    group.bench_function("tollgate_token_bucket", |b| {
+        b.iter(|| black_box(tb.acquire_n(10).is_ok()))
+    });
+    let g = governor(true);
+    let ten = NonZeroU32::new(10).unwrap();
+    group.bench_function("governor", |b| b.iter(|| black_box(g.check_n(ten).is_ok())));
+    let r = ratelimit(true);
+    group.bench_function("ratelimit", |b| {
+        b.iter(|| black_box(r.try_wait_n(10).is_ok()))
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+}
+
+criterion_group! {
+    name = peers;
+    config = config();
+    targets = allowed, rejected, cost_10
+}
+criterion_main!(peers);

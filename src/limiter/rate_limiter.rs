@@ -68,9 +68,15 @@ pub struct RateLimiter<A: Algorithm = GcraVirtual> {
 /// ([`Algorithm::to_word`]), updated by compare-and-swap.
 #[derive(Debug)]
 struct WordState {
-    word: AtomicU64,
+    /// On a cache line of its own: the compare-and-swap traffic on it must not evict what every
+    /// decision reads (the pace, the clock).
+    word: Box<CacheLine<AtomicU64>>,
     pace: SharedPace,
 }
+
+#[derive(Debug)]
+#[repr(align(128))]
+struct CacheLine<T>(T);
 
 struct State<A> {
     /// The algorithm (for one-word algorithms: the template of a valid rate; the state itself is
@@ -191,7 +197,7 @@ impl<A: Algorithm> RateLimiter<A> {
         let algorithm = A::new(&rate);
         let word = match (&algorithm, rate.pace()) {
             (Ok(algorithm), Ok(pace)) => algorithm.to_word().map(|word| WordState {
-                word: AtomicU64::new(word),
+                word: Box::new(CacheLine(AtomicU64::new(word))),
                 pace: SharedPace::new(pace),
             }),
             _ => None,
@@ -527,7 +533,7 @@ impl<A: Algorithm> RateLimiter<A> {
         let now = self.clock.now();
         loop {
             let pace = word.pace.read()?;
-            let old = word.word.load(Ordering::Acquire);
+            let old = word.word.0.load(Ordering::Acquire);
             let mut algorithm = A::from_word(&pace, old)?;
             match algorithm.decide(now, cost) {
                 Decision::Admitted => {
@@ -536,6 +542,7 @@ impl<A: Algorithm> RateLimiter<A> {
                         let new = algorithm.to_word()?;
                         if word
                             .word
+                            .0
                             .compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Acquire)
                             .is_err()
                         {
@@ -589,7 +596,7 @@ impl<A: Algorithm> RateLimiter<A> {
         };
         let pace = word.pace.load();
         loop {
-            let old = word.word.load(Ordering::Acquire);
+            let old = word.word.0.load(Ordering::Acquire);
             let Some(mut copy) = A::from_word(&pace, old) else {
                 return Ok(change(template));
             };
@@ -598,6 +605,7 @@ impl<A: Algorithm> RateLimiter<A> {
             if new == old
                 || word
                     .word
+                    .0
                     .compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
             {
@@ -681,5 +689,10 @@ mod tests {
         assert_send_sync::<RateLimiter<LeakyBucket>>();
         assert_send_sync::<RateLimiter<SlidingWindow>>();
         assert_send_sync::<AcquireError>();
+    }
+
+    #[test]
+    fn the_default_limiter_fits_in_128_bytes() {
+        assert!(std::mem::size_of::<RateLimiter<GcraVirtual>>() <= 128);
     }
 }

@@ -44,6 +44,12 @@
 //! with a bound on overtaking), and a concurrency limit that grows with time and backs off on a
 //! server's 429.
 //!
+//! **Multi-resource limits** ([`Limits`], [`MultiLimiter`], [`ModelLimiter`]). LLM APIs limit
+//! requests, tokens and concurrent calls at once; a call takes all of them or none, charged at
+//! the instant it may go, and its [`Permit`] settles the token estimate with the actual usage.
+//! The per-model limiter keeps one such limiter per model, with a default for unknown models and
+//! live `"45/500"` statistics.
+//!
 //! **Wrappers** ([`limit_rate`], [`limit_cost`]). A closure that takes its units before each call,
 //! from a limiter of its own or a shared one; the cost-aware form settles an estimate with the
 //! actual usage afterwards.
@@ -52,12 +58,17 @@
 
 pub mod algorithm;
 mod limiter;
+mod multi;
 mod rate;
 mod semaphore;
 mod time;
 mod wrapper;
 
 pub use limiter::{AcquireError, LimiterStats, RateLimiter};
+pub use multi::{
+    Counting, LimitError, Limits, ModelLimiter, ModelLimiterBuilder, ModelStats, MultiLimiter,
+    Permit, Usage,
+};
 pub use rate::{Rate, RateError};
 pub use semaphore::{
     AdaptiveBuilder, AdaptivePermit, AdaptiveSemaphore, AdaptiveStats, CreditEvent, CreditPermit,

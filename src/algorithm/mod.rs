@@ -97,6 +97,14 @@ pub trait Algorithm: Send + fmt::Debug + Sized {
     /// Gives `cost` back at `now`, never raising the state above full.
     fn refund(&mut self, now: Nanos, cost: u64);
 
+    /// Gives back `cost` of what was charged at instant `charged_at`, at `now`. The same as
+    /// [`refund`](Algorithm::refund) for the bucket algorithms; a log-based algorithm takes it
+    /// from the entry made at `charged_at`.
+    fn refund_charged_at(&mut self, now: Nanos, charged_at: Nanos, cost: u64) {
+        let _ = charged_at;
+        self.refund(now, cost);
+    }
+
     /// How many units could be taken at `now` without waiting.
     fn available(&self, now: Nanos) -> u64;
 

@@ -113,6 +113,21 @@ impl Algorithm for SlidingWindow {
         }
     }
 
+    fn refund_charged_at(&mut self, now: Nanos, charged_at: Nanos, mut cost: u64) {
+        self.forget_expired(now);
+        // Newest entries made at or before `charged_at` first.
+        let end = self.log.partition_point(|(at, _)| *at <= charged_at);
+        for index in (0..end).rev() {
+            let given_back = self.log[index].1.min(cost);
+            self.log[index].1 -= given_back;
+            cost -= given_back;
+            if cost == 0 {
+                break;
+            }
+        }
+        self.log.retain(|(_, entry_cost)| *entry_cost > 0);
+    }
+
     fn available(&self, now: Nanos) -> u64 {
         self.limit.saturating_sub(self.used(now))
     }

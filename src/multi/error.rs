@@ -1,0 +1,90 @@
+use std::error::Error;
+use std::fmt;
+use std::time::Duration;
+
+use crate::RateError;
+
+/// Why a [`MultiLimiter`](crate::MultiLimiter) or [`ModelLimiter`](crate::ModelLimiter) did not
+/// admit a call. Nothing is taken from any resource when an acquire fails.
+///
+/// ```
+/// use tollgate::{LimitError, Limits, MultiLimiter};
+///
+/// let limiter = MultiLimiter::new(Limits::new().rpm(60).tpm(1_000))?;
+/// let err = limiter.acquire(&[("requests", 1), ("tokens", 5_000)]).unwrap_err();
+/// assert!(matches!(err, LimitError::ExceedsCapacity { ref resource, .. } if resource == "tokens"));
+/// # Ok::<(), LimitError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LimitError {
+    /// A cost names a resource the limits do not have.
+    UnknownResource(String),
+    /// A model with no limits of its own, and no default limits were given.
+    UnknownModel(String),
+    /// A cost is above what the resource could ever hold: refused at once.
+    ExceedsCapacity {
+        /// The resource.
+        resource: String,
+        /// The cost asked for.
+        cost: u64,
+        /// The most the resource holds.
+        capacity: u64,
+    },
+    /// Not admitted now (`try_*`) or not by the deadline; nothing was taken.
+    RateLimited {
+        /// How long from now the call would have had to wait, when known (rates); `None` when
+        /// it waited for a concurrency slot.
+        wait: Option<Duration>,
+    },
+    /// A resource's rate cannot be enforced.
+    InvalidRate {
+        /// The resource.
+        resource: String,
+        /// Why.
+        error: RateError,
+    },
+    /// `max_parallel(0)`: no call could ever run.
+    ZeroParallel,
+}
+
+impl fmt::Display for LimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LimitError::UnknownResource(name) => {
+                write!(f, "no resource named {name:?} in these limits")
+            }
+            LimitError::UnknownModel(name) => write!(
+                f,
+                "no limits for model {name:?} and no default; add the model or a default"
+            ),
+            LimitError::ExceedsCapacity {
+                resource,
+                cost,
+                capacity,
+            } => write!(
+                f,
+                "{resource}: cost {cost} exceeds the capacity {capacity}; raise the limit or split the call"
+            ),
+            LimitError::RateLimited { wait: Some(wait) } => {
+                write!(f, "rate limited: the call fits in {wait:?}")
+            }
+            LimitError::RateLimited { wait: None } => {
+                f.write_str("rate limited: no concurrency slot came free in time")
+            }
+            LimitError::InvalidRate { resource, error } => write!(f, "{resource}: {error}"),
+            LimitError::ZeroParallel => {
+                f.write_str("max_parallel is 0: no call could ever run; give at least 1")
+            }
+        }
+    }
+}
+
+impl Error for LimitError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            LimitError::InvalidRate { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,116 @@
+use crate::Rate;
+
+/// How a rate resource counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Counting {
+    /// GCRA: the quota spread evenly over the period, with the burst at once (the default).
+    #[default]
+    Gcra,
+    /// An exact sliding window of one period, as providers that count a strict window do.
+    SlidingWindow,
+}
+
+/// What one API allows: named rate resources and a concurrency limit.
+///
+/// The well-known names are `"requests"` ([`rpm`](Self::rpm)), `"tokens"` ([`tpm`](Self::tpm)),
+/// `"input_tokens"` and `"output_tokens"`; any other name can be added with
+/// [`rate`](Self::rate) or [`window`](Self::window).
+///
+/// ```
+/// use tollgate::{Counting, Limits, Rate};
+///
+/// let openai = Limits::new().rpm(500).tpm(40_000).max_parallel(10);
+/// let strict = Limits::new().rpm(50).input_tpm(20_000).output_tpm(8_000).counting(Counting::SlidingWindow);
+/// let custom = Limits::new().rate("credits", Rate::per_second(40)).window("uploads", Rate::per_hour(100));
+/// # let _ = (openai, strict, custom);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use]
+pub struct Limits {
+    pub(crate) resources: Vec<ResourceLimit>,
+    pub(crate) max_parallel: Option<u64>,
+    pub(crate) counting: Counting,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ResourceLimit {
+    pub(crate) name: String,
+    pub(crate) rate: Rate,
+    /// `None`: the limits' default counting.
+    pub(crate) counting: Option<Counting>,
+}
+
+impl Limits {
+    /// No limits yet.
+    pub fn new() -> Limits {
+        Limits::default()
+    }
+
+    /// Requests per minute (resource `"requests"`, one per call).
+    pub fn rpm(self, requests: u64) -> Limits {
+        self.with("requests", Rate::per_minute(requests), None)
+    }
+
+    /// Tokens per minute (resource `"tokens"`).
+    pub fn tpm(self, tokens: u64) -> Limits {
+        self.with("tokens", Rate::per_minute(tokens), None)
+    }
+
+    /// Input tokens per minute (resource `"input_tokens"`).
+    pub fn input_tpm(self, tokens: u64) -> Limits {
+        self.with("input_tokens", Rate::per_minute(tokens), None)
+    }
+
+    /// Output tokens per minute (resource `"output_tokens"`).
+    pub fn output_tpm(self, tokens: u64) -> Limits {
+        self.with("output_tokens", Rate::per_minute(tokens), None)
+    }
+
+    /// At most `calls` at once (each permit holds one slot until dropped).
+    pub fn max_parallel(mut self, calls: u64) -> Limits {
+        self.max_parallel = Some(calls);
+        self
+    }
+
+    /// A rate resource named `name`, counted the limits' default way.
+    pub fn rate(self, name: impl Into<String>, rate: Rate) -> Limits {
+        self.with(name, rate, None)
+    }
+
+    /// A rate resource named `name`, counted as an exact sliding window of the rate's period.
+    pub fn window(self, name: impl Into<String>, rate: Rate) -> Limits {
+        self.with(name, rate, Some(Counting::SlidingWindow))
+    }
+
+    /// How rate resources count unless added with [`window`](Self::window) (default GCRA).
+    pub fn counting(mut self, counting: Counting) -> Limits {
+        self.counting = counting;
+        self
+    }
+
+    /// The limit of resource `name`, if any.
+    pub fn get(&self, name: &str) -> Option<Rate> {
+        self.resources
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.rate)
+    }
+
+    /// The concurrency limit, if any.
+    pub fn parallel(&self) -> Option<u64> {
+        self.max_parallel
+    }
+
+    /// Adds or replaces resource `name`.
+    fn with(mut self, name: impl Into<String>, rate: Rate, counting: Option<Counting>) -> Limits {
+        let name = name.into();
+        self.resources.retain(|resource| resource.name != name);
+        self.resources.push(ResourceLimit {
+            name,
+            rate,
+            counting,
+        });
+        self
+    }
+}

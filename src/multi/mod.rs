@@ -1,0 +1,20 @@
+//! Several limits taken together, all or none: requests per minute, tokens per minute (input
+//! and output apart), concurrent calls, per model.
+//!
+//! - [`Limits`]: what one API allows.
+//! - [`MultiLimiter`]: enforces a `Limits`; a call takes every resource at once, or waits.
+//! - [`Permit`]: what a call holds; settle the token estimate with the actual usage.
+//! - [`ModelLimiter`]: one `MultiLimiter` per model, with a default for unknown models.
+
+mod error;
+mod limits;
+mod meter;
+mod model_limiter;
+mod multi_limiter;
+mod permit;
+
+pub use error::LimitError;
+pub use limits::{Counting, Limits};
+pub use model_limiter::{ModelLimiter, ModelLimiterBuilder, ModelStats, Usage};
+pub use multi_limiter::MultiLimiter;
+pub use permit::Permit;

@@ -1,0 +1,231 @@
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+
+use super::{LimitError, Limits, MultiLimiter, Permit};
+use crate::Clock;
+
+/// One [`MultiLimiter`] per model (requests per minute, tokens per minute, parallel calls),
+/// with a default for models not configured, created on first use.
+///
+/// ```
+/// use tollgate::{Limits, ModelLimiter};
+///
+/// let models = ModelLimiter::builder()
+///     .model("gpt-4o", Limits::new().rpm(500).tpm(40_000).max_parallel(10))
+///     .default(Limits::new().rpm(10).tpm(200_000).max_parallel(5))
+///     .build()?;
+/// let mut permit = models.acquire("gpt-4o", 8_000)?;   // every limit at once
+/// permit.settle(7_500);                                 // the actual usage
+/// let stats = models.stats();
+/// assert_eq!(stats["gpt-4o"].active.to_string(), "1/10");
+/// assert_eq!(stats["gpt-4o"].requests.unwrap().to_string(), "1/500");
+/// # Ok::<(), tollgate::LimitError>(())
+/// ```
+pub struct ModelLimiter {
+    clock: Clock,
+    configured: HashMap<String, Limits>,
+    default: Option<Limits>,
+    limiters: RwLock<HashMap<String, MultiLimiter>>,
+}
+
+/// Builds a [`ModelLimiter`]; see [`ModelLimiter::builder`].
+#[derive(Debug, Default)]
+#[must_use]
+pub struct ModelLimiterBuilder {
+    configured: HashMap<String, Limits>,
+    default: Option<Limits>,
+    clock: Option<Clock>,
+}
+
+impl ModelLimiterBuilder {
+    /// The limits of model `name`.
+    pub fn model(mut self, name: impl Into<String>, limits: Limits) -> Self {
+        self.configured.insert(name.into(), limits);
+        self
+    }
+
+    /// The limits of every model not configured (each gets limits of its own). Without a
+    /// default, unknown models are an error.
+    pub fn default(mut self, limits: Limits) -> Self {
+        self.default = Some(limits);
+        self
+    }
+
+    /// The clock to read (default: the real clock).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Checks every limit and builds the limiter.
+    pub fn build(self) -> Result<ModelLimiter, LimitError> {
+        let clock = self.clock.unwrap_or_default();
+        let mut limiters = HashMap::new();
+        for (name, limits) in &self.configured {
+            limiters.insert(
+                name.clone(),
+                MultiLimiter::with_clock(limits.clone(), clock.clone())?,
+            );
+        }
+        if let Some(default) = &self.default {
+            MultiLimiter::with_clock(default.clone(), clock.clone())?;
+        }
+        Ok(ModelLimiter {
+            clock,
+            configured: self.configured,
+            default: self.default,
+            limiters: RwLock::new(limiters),
+        })
+    }
+}
+
+/// A used/limit pair whose `Display` is `"45/500"` (or `"3/unlimited"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Usage {
+    /// How much is used now.
+    pub used: u64,
+    /// The limit, if there is one.
+    pub limit: Option<u64>,
+}
+
+impl fmt::Display for Usage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.limit {
+            Some(limit) => write!(f, "{}/{limit}", self.used),
+            None => write!(f, "{}/unlimited", self.used),
+        }
+    }
+}
+
+/// One model's live figures: requests and tokens used in the current window (limit − what is
+/// available now) against the per-minute limit, and calls in flight against `max_parallel`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ModelStats {
+    /// `"requests"`, if limited.
+    pub requests: Option<Usage>,
+    /// `"tokens"`, if limited.
+    pub tokens: Option<Usage>,
+    /// Calls holding a permit.
+    pub active: Usage,
+}
+
+impl fmt::Display for ModelStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(requests) = self.requests {
+            write!(f, "requests {requests}, ")?;
+        }
+        if let Some(tokens) = self.tokens {
+            write!(f, "tokens {tokens}, ")?;
+        }
+        write!(f, "active {}", self.active)
+    }
+}
+
+impl ModelLimiter {
+    /// A builder with no models and no default.
+    pub fn builder() -> ModelLimiterBuilder {
+        <ModelLimiterBuilder as Default>::default()
+    }
+
+    /// Takes one request and `estimated_tokens` tokens (each only if the model's limits count
+    /// it) and a parallel slot, all at once, blocking until they fit.
+    pub fn acquire(&self, model: &str, estimated_tokens: u64) -> Result<Permit, LimitError> {
+        let limiter = self.limiter(model)?;
+        limiter.acquire(&Self::costs(&limiter, estimated_tokens))
+    }
+
+    /// [`acquire`](Self::acquire) if everything fits now, else an error at once.
+    pub fn try_acquire(&self, model: &str, estimated_tokens: u64) -> Result<Permit, LimitError> {
+        let limiter = self.limiter(model)?;
+        limiter.try_acquire(&Self::costs(&limiter, estimated_tokens))
+    }
+
+    /// [`acquire`](Self::acquire), waiting at most `timeout`; nothing is taken on failure.
+    pub fn acquire_timeout(
+        &self,
+        model: &str,
+        estimated_tokens: u64,
+        timeout: Duration,
+    ) -> Result<Permit, LimitError> {
+        let limiter = self.limiter(model)?;
+        limiter.acquire_timeout(&Self::costs(&limiter, estimated_tokens), timeout)
+    }
+
+    /// The limiter of `model`, created from the default on first use.
+    pub fn limiter(&self, model: &str) -> Result<MultiLimiter, LimitError> {
+        if let Some(limiter) = self.limiters.read().get(model) {
+            return Ok(limiter.clone());
+        }
+        let limits = self
+            .configured
+            .get(model)
+            .or(self.default.as_ref())
+            .ok_or_else(|| LimitError::UnknownModel(model.to_owned()))?;
+        let mut limiters = self.limiters.write();
+        if let Some(limiter) = limiters.get(model) {
+            return Ok(limiter.clone());
+        }
+        let limiter = MultiLimiter::with_clock(limits.clone(), self.clock.clone())?;
+        limiters.insert(model.to_owned(), limiter.clone());
+        Ok(limiter)
+    }
+
+    /// Live figures of every model used or configured, by name.
+    pub fn stats(&self) -> BTreeMap<String, ModelStats> {
+        let limiters: Vec<_> = self
+            .limiters
+            .read()
+            .iter()
+            .map(|(name, limiter)| (name.clone(), limiter.clone()))
+            .collect();
+        limiters
+            .into_iter()
+            .map(|(name, limiter)| {
+                let usage = limiter.usage();
+                let find = |resource: &str| {
+                    usage
+                        .iter()
+                        .find(|(name, _, _)| name == resource)
+                        .map(|(_, used, limit)| Usage {
+                            used: *used,
+                            limit: Some(*limit),
+                        })
+                };
+                let stats = ModelStats {
+                    requests: find("requests"),
+                    tokens: find("tokens"),
+                    active: Usage {
+                        used: limiter.active(),
+                        limit: limiter.limits().parallel(),
+                    },
+                };
+                (name, stats)
+            })
+            .collect()
+    }
+
+    fn costs(limiter: &MultiLimiter, estimated_tokens: u64) -> Vec<(&'static str, u64)> {
+        let limits = limiter.limits();
+        let mut costs = Vec::with_capacity(2);
+        if limits.get("requests").is_some() {
+            costs.push(("requests", 1));
+        }
+        if limits.get("tokens").is_some() {
+            costs.push(("tokens", estimated_tokens));
+        }
+        costs
+    }
+}
+
+impl fmt::Debug for ModelLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModelLimiter")
+            .field("models", &self.stats())
+            .field("default", &self.default)
+            .finish()
+    }
+}

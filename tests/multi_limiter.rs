@@ -1,0 +1,196 @@
+//! All or none: a multi-resource call takes every cost at the instant it may go, waits in
+//! arrival order, fails fast having taken nothing, and settles estimates against actual usage.
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+use tollgate::{Clock, Counting, LimitError, Limits, MultiLimiter, Nanos};
+
+fn secs(s: u64) -> Nanos {
+    Nanos::from_secs(s)
+}
+
+#[test]
+fn a_call_delayed_by_tokens_is_counted_against_requests_when_it_goes() {
+    // requests: 2 per minute in a strict window; tokens: 1,000 per minute.
+    let (clock, time) = Clock::mock();
+    let limits = Limits::new()
+        .window("requests", "2/min".parse().unwrap())
+        .tpm(1_000);
+    let api = MultiLimiter::with_clock(limits, clock).unwrap();
+    let a = api.acquire(&[("requests", 1), ("tokens", 1_000)]).unwrap();
+    let b = api.acquire(&[("requests", 1), ("tokens", 1_000)]).unwrap();
+    assert_eq!((a.granted_at(), b.granted_at()), (secs(0), secs(60)));
+    assert_eq!(time.now(), secs(60));
+    // At 60 s the first request has left the window and the second counts from 60 s: exactly
+    // one more request fits. Had the second been charged when it asked (0 s), two would.
+    let c = api.try_acquire(&[("requests", 1)]).unwrap();
+    assert!(matches!(
+        api.try_acquire(&[("requests", 1)]),
+        Err(LimitError::RateLimited { .. })
+    ));
+    assert_eq!(c.granted_at(), secs(60));
+}
+
+#[test]
+fn waiters_go_in_arrival_order_and_the_wait_is_the_largest() {
+    let (clock, _time) = Clock::mock();
+    let api = MultiLimiter::with_clock(Limits::new().rpm(60).tpm(600), clock).unwrap();
+    let grants: Vec<_> = [(1, 600), (1, 0), (1, 300)]
+        .iter()
+        .map(|&(requests, tokens)| {
+            api.acquire(&[("requests", requests), ("tokens", tokens)])
+                .unwrap()
+                .granted_at()
+        })
+        .collect();
+    // The second needs no tokens but comes after the first; the third waits 30 s for tokens.
+    assert_eq!(grants, [secs(0), secs(0), secs(30)]);
+}
+
+#[test]
+fn a_cost_above_any_capacity_fails_at_once_and_unknown_resources_are_named() {
+    let api = MultiLimiter::new(Limits::new().rpm(10).tpm(100)).unwrap();
+    assert_eq!(
+        api.acquire(&[("requests", 1), ("tokens", 101)])
+            .unwrap_err(),
+        LimitError::ExceedsCapacity {
+            resource: "tokens".into(),
+            cost: 101,
+            capacity: 100
+        }
+    );
+    assert_eq!(
+        api.acquire(&[("credits", 1)]).unwrap_err(),
+        LimitError::UnknownResource("credits".into())
+    );
+    assert!(matches!(
+        MultiLimiter::new(Limits::new().max_parallel(0)),
+        Err(LimitError::ZeroParallel)
+    ));
+    assert!(matches!(
+        MultiLimiter::new(Limits::new().rpm(0)),
+        Err(LimitError::InvalidRate { .. })
+    ));
+    // Nothing was taken by the failures.
+    assert_eq!(
+        api.usage(),
+        vec![("requests".into(), 0, 10), ("tokens".into(), 0, 100)]
+    );
+}
+
+#[test]
+fn a_timeout_that_would_pass_fails_at_once_taking_nothing() {
+    let (clock, time) = Clock::mock();
+    let api = MultiLimiter::with_clock(Limits::new().rpm(60).tpm(600), clock).unwrap();
+    let _first = api.acquire(&[("requests", 1), ("tokens", 600)]).unwrap();
+    let refused = api.acquire_timeout(&[("requests", 1), ("tokens", 300)], Duration::from_secs(10));
+    assert_eq!(
+        refused.unwrap_err(),
+        LimitError::RateLimited {
+            wait: Some(Duration::from_secs(30))
+        }
+    );
+    assert_eq!(time.now(), secs(0));
+    assert_eq!(api.usage()[0], ("requests".into(), 1, 60));
+}
+
+#[test]
+fn settle_refunds_the_unused_estimate_and_charges_excess_as_debt() {
+    let (clock, time) = Clock::mock();
+    let api = MultiLimiter::with_clock(Limits::new().tpm(600), clock).unwrap();
+    let mut permit = api.acquire(&[("tokens", 500)]).unwrap();
+    permit.settle(200); // 300 back
+    assert_eq!(api.usage()[0].1, 200);
+    let mut big = api.acquire(&[("tokens", 400)]).unwrap();
+    assert_eq!(big.granted_at(), secs(0));
+    big.settle(700); // 300 more than estimated: debt, never blocking
+    assert_eq!(time.now(), secs(0));
+    // 900 used of 600/min: the next 100 tokens wait 300 over + 100 = 40 s.
+    let next = api.acquire(&[("tokens", 100)]).unwrap();
+    assert_eq!(next.granted_at(), secs(40));
+}
+
+#[test]
+fn a_sliding_window_refund_comes_from_the_calls_own_entry() {
+    let (clock, time) = Clock::mock();
+    let limits = Limits::new().tpm(100).counting(Counting::SlidingWindow);
+    let api = MultiLimiter::with_clock(limits, clock).unwrap();
+    let mut early = api.acquire(&[("tokens", 60)]).unwrap();
+    time.advance(Duration::from_secs(30));
+    let _late = api.acquire(&[("tokens", 40)]).unwrap();
+    early.settle(10); // 50 back from the entry at 0 s
+                      // At 60 s the early entry leaves the window; the late one (40) stays until 90 s.
+    time.advance(Duration::from_secs(30));
+    assert_eq!(api.usage()[0].1, 40);
+}
+
+#[test]
+fn slots_are_freed_on_drop_and_on_panic_and_not_leaked_by_timeouts() {
+    let api = MultiLimiter::new(Limits::new().rpm(1_000).max_parallel(1)).unwrap();
+    let held = api.acquire(&[("requests", 1)]).unwrap();
+    let refused = api.acquire_timeout(&[("requests", 1)], Duration::from_millis(20));
+    assert_eq!(refused.unwrap_err(), LimitError::RateLimited { wait: None });
+    drop(held);
+    let panicked = std::thread::scope(|s| {
+        s.spawn(|| {
+            let _permit = api.acquire(&[("requests", 1)]).unwrap();
+            panic!("the call failed");
+        })
+        .join()
+    });
+    assert!(panicked.is_err());
+    assert_eq!(api.active(), 0);
+    let _again = api.try_acquire(&[("requests", 1)]).unwrap();
+}
+
+/// Actual usage per resource within any window: never above the bound when calls use at most
+/// their estimate.
+fn check_bound(grants: &[(Nanos, u64)], burst: u64, interval: u64) -> Result<(), TestCaseError> {
+    for (i, (start, _)) in grants.iter().enumerate() {
+        let mut total = 0;
+        for (at, cost) in &grants[i..] {
+            total += cost;
+            let length = at.as_u64() - start.as_u64();
+            prop_assert!(
+                total <= burst + length / interval,
+                "{total} within {length} ns"
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn no_resource_bound_is_exceeded_over_costs_settles_and_timeouts(
+        calls in prop::collection::vec((0u64..20_000, 0u64..=10, 0u64..=10, 0u64..5_000, any::<bool>()), 1..60),
+    ) {
+        let (clock, time) = Clock::mock();
+        // requests: 6/min (interval 10 s), tokens: 10/min (interval 6 s).
+        let api = MultiLimiter::with_clock(Limits::new().rpm(6).tpm(10), clock).unwrap();
+        let mut requests = Vec::new();
+        let mut tokens = Vec::new();
+        for (gap_ms, estimate, used, timeout_ms, wait) in calls {
+            time.advance(Duration::from_millis(gap_ms));
+            let costs = [("requests", 1), ("tokens", estimate)];
+            let permit = if wait {
+                api.acquire(&costs)
+            } else {
+                api.acquire_timeout(&costs, Duration::from_millis(timeout_ms))
+            };
+            if let Ok(mut permit) = permit {
+                let used = used.min(estimate);
+                permit.settle(used);
+                requests.push((permit.granted_at(), 1));
+                tokens.push((permit.granted_at(), used));
+            }
+        }
+        requests.sort();
+        tokens.sort();
+        check_bound(&requests, 6, 10_000_000_000)?;
+        check_bound(&tokens, 10, 6_000_000_000)?;
+    }
+}

@@ -60,6 +60,7 @@ pub mod algorithm;
 mod limiter;
 mod multi;
 mod rate;
+mod runner;
 mod semaphore;
 mod time;
 mod wrapper;
@@ -70,6 +71,10 @@ pub use multi::{
     Permit, Usage,
 };
 pub use rate::{Rate, RateError};
+pub use runner::{
+    AttemptError, AttemptErrors, InterruptHandle, Resource, Retry, RunReport, Runner, RunnerError,
+    Verdict,
+};
 pub use semaphore::{
     AdaptiveBuilder, AdaptivePermit, AdaptiveSemaphore, AdaptiveStats, CreditEvent, CreditPermit,
     CreditSemaphore, CreditStats, SemaphoreError,

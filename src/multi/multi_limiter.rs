@@ -205,6 +205,18 @@ impl MultiLimiter {
         costs: &[(&str, u64)],
         timeout: Option<Duration>,
     ) -> Result<Permit, LimitError> {
+        let permit = self.reserve(costs, timeout)?;
+        self.inner.clock.sleep_until(permit.granted_at());
+        Ok(permit)
+    }
+
+    /// Reserves `costs` and returns the permit at once, without sleeping until its
+    /// [`granted_at`](Permit::granted_at) instant: the caller waits (or cancels instead).
+    pub(crate) fn reserve(
+        &self,
+        costs: &[(&str, u64)],
+        timeout: Option<Duration>,
+    ) -> Result<Permit, LimitError> {
         let inner = &self.inner;
         let mut state = inner.state.lock();
         let costs = self.resolve(&state, costs)?;
@@ -221,12 +233,22 @@ impl MultiLimiter {
                 .max_parallel
                 .map_or(true, |max| state.active < max);
             if first && slot_free {
-                let at = costs
+                // The instant every resource allows the call, and which one binds it.
+                let (at, binding) = costs
                     .iter()
                     .zip(&state.meters)
-                    .filter(|(cost, _)| **cost > 0)
-                    .map(|(cost, meter)| meter.algorithm().conforms_at(now, *cost))
-                    .fold(now.max(state.last_grant), Nanos::max);
+                    .enumerate()
+                    .filter(|(_, (cost, _))| **cost > 0)
+                    .map(|(index, (cost, meter))| {
+                        (meter.algorithm().conforms_at(now, *cost), Some(index))
+                    })
+                    .fold((now.max(state.last_grant), None), |best, next| {
+                        if next.0 > best.0 {
+                            next
+                        } else {
+                            best
+                        }
+                    });
                 state.queue.pop_front();
                 inner.changed.notify_all();
                 // A grant at the current instant always fits, even for a deadline just passed.
@@ -244,10 +266,14 @@ impl MultiLimiter {
                 if holds_slot {
                     state.active += 1;
                 }
-                drop(state);
-                let permit = Permit::new(Arc::clone(inner), costs, at, holds_slot);
-                inner.clock.sleep_until(at);
-                return Ok(permit);
+                let binding = binding.filter(|_| at > now);
+                return Ok(Permit::new(
+                    Arc::clone(inner),
+                    costs,
+                    at,
+                    binding,
+                    holds_slot,
+                ));
             }
             if deadline.is_some_and(|deadline| now >= deadline) {
                 state.queue.retain(|queued| *queued != ticket);

@@ -28,6 +28,8 @@ pub struct Permit {
     /// The cost charged to each resource, in the limits' order.
     costs: Vec<u64>,
     granted_at: Nanos,
+    /// The resource that set `granted_at`, when the call had to wait for one.
+    binding: Option<usize>,
     holds_slot: bool,
 }
 
@@ -36,13 +38,36 @@ impl Permit {
         shared: Arc<Shared>,
         costs: Vec<u64>,
         granted_at: Nanos,
+        binding: Option<usize>,
         holds_slot: bool,
     ) -> Permit {
         Permit {
             shared,
             costs,
             granted_at,
+            binding,
             holds_slot,
+        }
+    }
+
+    /// The resource the call waited for, if it had to wait.
+    pub fn waited_for(&self) -> Option<&str> {
+        self.binding
+            .map(|index| self.shared.limits.resources[index].name.as_str())
+    }
+
+    /// Gives everything back, as if the call never happened (a reservation abandoned before
+    /// its call started).
+    pub(crate) fn cancel(mut self) {
+        let names: Vec<String> = self
+            .shared
+            .limits
+            .resources
+            .iter()
+            .map(|r| r.name.clone())
+            .collect();
+        for name in names {
+            self.settle_resource(&name, 0).ok();
         }
     }
 
@@ -99,6 +124,7 @@ impl fmt::Debug for Permit {
         f.debug_struct("Permit")
             .field("costs", &self.costs)
             .field("granted_at", &self.granted_at)
+            .field("waited_for", &self.waited_for())
             .field("holds_slot", &self.holds_slot)
             .finish()
     }

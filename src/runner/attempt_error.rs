@@ -1,0 +1,107 @@
+use std::error::Error;
+use std::fmt;
+use std::time::Duration;
+
+use crate::LimitError;
+
+/// Why one attempt of a job did not produce a result.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AttemptError<E> {
+    /// The call returned this error.
+    Call(E),
+    /// The call panicked, with this message.
+    Panicked(String),
+    /// The call returned a result that a validator rejected (its usage was still billed).
+    ValidationFailed,
+    /// The server asked for a wait longer than the retry policy accepts.
+    RetryAfterTooLong {
+        /// The wait asked for.
+        requested: Duration,
+        /// The longest wait the policy honours.
+        cap: Duration,
+    },
+    /// The quotas refused the job.
+    Quota(LimitError),
+}
+
+impl<E: fmt::Display> fmt::Display for AttemptError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttemptError::Call(err) => write!(f, "{err}"),
+            AttemptError::Panicked(message) => write!(f, "the call panicked: {message}"),
+            AttemptError::ValidationFailed => f.write_str("Validation failed"),
+            AttemptError::RetryAfterTooLong { requested, cap } => write!(
+                f,
+                "the server asked to retry after {requested:?}, longer than the {cap:?} accepted"
+            ),
+            AttemptError::Quota(err) => write!(f, "{err}"),
+        }
+    }
+}
+
+impl<E: Error + 'static> Error for AttemptError<E> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            AttemptError::Call(err) => Some(err),
+            AttemptError::Quota(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+/// Why a job cannot be scheduled, or a runner cannot run.
+///
+/// ```
+/// use tollgate::{Rate, Resource, Runner, RunnerError};
+///
+/// let mut runner = Runner::new(|n: &u64| Ok::<u64, String>(*n))
+///     .resource(Resource::new("points", Rate::per_minute(100)).per_job(|n: &u64| *n));
+/// assert!(runner.schedule(100).is_ok()); // exactly the quota is fine
+/// assert!(matches!(runner.schedule(101), Err(RunnerError::ExceedsQuota { .. })));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RunnerError {
+    /// The job costs more of a resource than its whole quota: it could never run.
+    ExceedsQuota {
+        /// The resource.
+        resource: String,
+        /// What the job costs.
+        cost: u64,
+        /// The quota.
+        quota: u64,
+    },
+    /// `max_concurrent(0)`: no call could ever run.
+    ZeroConcurrency,
+    /// A resource's limits cannot be enforced.
+    InvalidLimits(LimitError),
+}
+
+impl fmt::Display for RunnerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunnerError::ExceedsQuota {
+                resource,
+                cost,
+                quota,
+            } => write!(
+                f,
+                "job exceeds quota: it costs {cost} {resource}, the quota is {quota}; split the job or raise the quota"
+            ),
+            RunnerError::ZeroConcurrency => {
+                f.write_str("max_concurrent is 0: no call could run; give at least 1")
+            }
+            RunnerError::InvalidLimits(err) => write!(f, "{err}"),
+        }
+    }
+}
+
+impl Error for RunnerError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            RunnerError::InvalidLimits(err) => Some(err),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,498 @@
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::progress::Progress;
+use super::work_queue::WorkQueue;
+use super::{AttemptError, InterruptHandle, Resource, Retry, RunReport, RunnerError, Verdict};
+use crate::{Clock, Limits, MultiLimiter, Nanos, Permit};
+
+type Call<J, T, E> = Arc<dyn Fn(&J) -> Result<T, E> + Send + Sync>;
+type Validator<T> = Arc<dyn Fn(&T) -> bool + Send + Sync>;
+
+/// Runs many calls of one function on a thread pool, as fast as the quotas allow and never
+/// faster, and returns every result in schedule order.
+///
+/// - Quotas are [`Resource`]s, enforced together by one [`MultiLimiter`] (all or none), kept
+///   across runs so usage history carries over. A worker waiting for quota sleeps until its
+///   instant; it never polls.
+/// - Failed attempts (errors, panics, results rejected by a [`validate`](Self::validate)r) are
+///   retried per the [`Retry`] policy; a server-requested wait ([`Verdict::RetryAfter`]) pauses
+///   every new call start for that long.
+/// - [`run`](Self::run) blocks; an [`InterruptHandle`] stops it early with what finished, and the
+///   next `run` runs only the unfinished jobs and returns the whole batch.
+///
+/// Defaults: [`DEFAULT_MAX_CONCURRENT`](Self::DEFAULT_MAX_CONCURRENT) (16) calls at once,
+/// [`Retry::default`] (5 retries), no progress bar.
+///
+/// ```
+/// use tollgate::{Rate, Resource, Runner};
+///
+/// let mut runner = Runner::new(|x: &u64| Ok::<u64, String>(x * x))
+///     .resource(Resource::new("requests", Rate::per_second(1_000)).per_job(|_| 1))
+///     .max_concurrent(4);
+/// for x in 0..10 {
+///     runner.schedule(x)?;
+/// }
+/// let (results, errors) = runner.run().into_parts();
+/// assert_eq!(results[3], Some(9));
+/// assert!(errors.iter().all(Vec::is_empty));
+/// # Ok::<(), tollgate::RunnerError>(())
+/// ```
+pub struct Runner<J, T, E> {
+    call: Call<J, T, E>,
+    resources: Vec<Arc<Resource<J, T>>>,
+    validators: Vec<Validator<T>>,
+    retry: Retry<E>,
+    max_concurrent: usize,
+    progress: bool,
+    clock: Clock,
+    limiter: Option<MultiLimiter>,
+    jobs: Vec<JobRecord<J, T, E>>,
+    interrupt: InterruptHandle,
+}
+
+struct JobRecord<J, T, E> {
+    job: Arc<J>,
+    result: Option<T>,
+    errors: Vec<Arc<AttemptError<E>>>,
+    attempts: u32,
+    finished: bool,
+}
+
+/// What a worker tells the coordinating `run()`.
+enum Event<T, E> {
+    Attempted {
+        index: usize,
+        outcome: Result<T, AttemptError<E>>,
+        waited: Option<(String, Duration)>,
+    },
+    WorkerExited,
+    Interrupted,
+}
+
+/// What the workers of one run share.
+struct Work<J, T, E> {
+    call: Call<J, T, E>,
+    resources: Vec<Arc<Resource<J, T>>>,
+    validators: Vec<Validator<T>>,
+    limiter: MultiLimiter,
+    queue: WorkQueue<J>,
+}
+
+impl<J, T, E> Runner<J, T, E>
+where
+    J: Send + Sync + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    /// How many calls run at once unless [`max_concurrent`](Self::max_concurrent) says otherwise.
+    pub const DEFAULT_MAX_CONCURRENT: usize = 16;
+
+    /// A runner calling `call` for each job.
+    pub fn new(call: impl Fn(&J) -> Result<T, E> + Send + Sync + 'static) -> Self {
+        Runner {
+            call: Arc::new(call),
+            resources: Vec::new(),
+            validators: Vec::new(),
+            retry: Retry::default(),
+            max_concurrent: Self::DEFAULT_MAX_CONCURRENT,
+            progress: false,
+            clock: Clock::new(),
+            limiter: None,
+            jobs: Vec::new(),
+            interrupt: InterruptHandle::default(),
+        }
+    }
+
+    /// Adds a quota (resets the usage history).
+    pub fn resource(mut self, resource: Resource<J, T>) -> Self {
+        self.resources.push(Arc::new(resource));
+        self.limiter = None;
+        self
+    }
+
+    /// How many calls may run at once (the number of worker threads); 0 is refused by
+    /// [`schedule`](Self::schedule) and [`check`](Self::check).
+    pub fn max_concurrent(mut self, calls: usize) -> Self {
+        self.max_concurrent = calls;
+        self
+    }
+
+    /// The retry policy.
+    pub fn retry(mut self, retry: Retry<E>) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Accept a result only if `valid(result)`; validators are applied in the order given. A
+    /// rejected result is a [`AttemptError::ValidationFailed`] attempt (retried; its usage is
+    /// still billed).
+    pub fn validate(mut self, valid: impl Fn(&T) -> bool + Send + Sync + 'static) -> Self {
+        self.validators.push(Arc::new(valid));
+        self
+    }
+
+    /// Show a progress bar on stderr while running (needs the `progress` feature; drawn only on
+    /// a terminal).
+    pub fn progress(mut self, show: bool) -> Self {
+        self.progress = show;
+        self
+    }
+
+    /// The clock quotas and waits read (a mock clock in tests).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self.limiter = None;
+        self
+    }
+
+    /// The handle that interrupts this runner's runs.
+    pub fn interrupt_handle(&self) -> InterruptHandle {
+        self.interrupt.clone()
+    }
+
+    /// Checks the configuration: concurrency and every quota.
+    pub fn check(&mut self) -> Result<(), RunnerError> {
+        self.limiter().map(|_| ())
+    }
+
+    /// Adds `job` to the batch and returns its index. Fails at once when the job costs more
+    /// than a resource's whole quota (exactly the quota is fine), or the configuration is
+    /// invalid.
+    pub fn schedule(&mut self, job: J) -> Result<usize, RunnerError> {
+        self.limiter()?;
+        for resource in &self.resources {
+            let cost = resource.reserved(&job);
+            let quota = resource.rate().capacity().min(resource.rate().quantity());
+            if cost > quota {
+                return Err(RunnerError::ExceedsQuota {
+                    resource: resource.name.clone(),
+                    cost,
+                    quota,
+                });
+            }
+        }
+        self.jobs.push(JobRecord {
+            job: Arc::new(job),
+            result: None,
+            errors: Vec::new(),
+            attempts: 0,
+            finished: false,
+        });
+        Ok(self.jobs.len() - 1)
+    }
+
+    /// Jobs scheduled and not finished.
+    pub fn pending(&self) -> usize {
+        self.jobs.iter().filter(|record| !record.finished).count()
+    }
+
+    /// Runs every unfinished job and blocks until all have finished (succeeded, or failed every
+    /// attempt the policy allows) or the run is interrupted. Returns the whole batch's results
+    /// in schedule order. After a run that was not interrupted the schedule is empty.
+    pub fn run(&mut self) -> RunReport<T, E>
+    where
+        T: Clone,
+    {
+        let started = Instant::now();
+        let pending: Vec<(usize, Arc<J>)> = self
+            .jobs
+            .iter()
+            .enumerate()
+            .filter(|(_, record)| !record.finished)
+            .map(|(index, record)| (index, Arc::clone(&record.job)))
+            .collect();
+        let mut tally = Tally::default();
+        if let (false, Ok(limiter)) = (pending.is_empty(), self.limiter()) {
+            let workers = self.max_concurrent.min(pending.len());
+            let work = Arc::new(Work {
+                call: Arc::clone(&self.call),
+                resources: self.resources.clone(),
+                validators: self.validators.clone(),
+                limiter,
+                queue: WorkQueue::new(self.clock.clone(), pending, workers),
+            });
+            let (events, received) = crossbeam_channel::unbounded();
+            let wake = events.clone();
+            self.interrupt.begin_run(move || {
+                wake.send(Event::Interrupted).ok();
+            });
+            for worker in 0..workers {
+                let (work, events) = (Arc::clone(&work), events.clone());
+                std::thread::spawn(move || work_loop(worker, &work, &events));
+            }
+            drop(events);
+            tally = self.coordinate(&work, &received, workers);
+            self.interrupt.end_run();
+        }
+        self.report(started, tally)
+    }
+
+    /// Collects the workers' outcomes until every job is finished, or the run is interrupted.
+    fn coordinate(
+        &mut self,
+        work: &Work<J, T, E>,
+        events: &Receiver<Event<T, E>>,
+        workers: usize,
+    ) -> Tally {
+        let mut tally = Tally::default();
+        let mut live = workers;
+        let mut stopping = false;
+        let progress = Progress::new(
+            self.progress,
+            self.jobs.len() as u64,
+            self.finished() as u64,
+        );
+        loop {
+            match events.recv_timeout(Duration::from_millis(100)) {
+                Ok(Event::Attempted {
+                    index,
+                    outcome,
+                    waited,
+                }) => {
+                    tally.attempts += 1;
+                    if let Some((resource, wait)) = waited {
+                        *tally.waited.entry(resource).or_default() += wait;
+                    }
+                    if self.jobs[index].attempts > 0 {
+                        tally.retries += 1;
+                    }
+                    self.record(work, index, outcome);
+                    progress.set_done(self.finished() as u64);
+                }
+                Ok(Event::WorkerExited) => live -= 1,
+                Ok(Event::Interrupted) => {
+                    tally.interrupted = true;
+                    work.queue.stop();
+                    stopping = true;
+                    if self.interrupt.count() >= 2 {
+                        break; // abandon the calls in flight
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    progress.waiting_for(work.queue.all_waiting(live))
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if !stopping && self.finished() == self.jobs.len() {
+                work.queue.stop();
+                stopping = true;
+            }
+            if stopping && live == 0 {
+                break;
+            }
+        }
+        progress.finish();
+        tally
+    }
+
+    /// Records one attempt's outcome and decides what comes next for the job.
+    fn record(&mut self, work: &Work<J, T, E>, index: usize, outcome: Result<T, AttemptError<E>>) {
+        let record = &mut self.jobs[index];
+        record.attempts += 1;
+        let err = match outcome {
+            Ok(result) => {
+                record.result = Some(result);
+                record.finished = true;
+                return;
+            }
+            Err(err) => err,
+        };
+        let verdict = match &err {
+            AttemptError::Call(call_err) => self.retry.verdict(call_err),
+            AttemptError::Panicked(_) | AttemptError::ValidationFailed => Verdict::Retry,
+            _ => Verdict::Fail,
+        };
+        record.errors.push(Arc::new(err));
+        let may_retry = record.attempts <= self.retry.max_retries;
+        let now = work.queue.clock().now();
+        match verdict {
+            Verdict::RetryAfter(wait) if wait > self.retry.max_retry_after => {
+                record
+                    .errors
+                    .push(Arc::new(AttemptError::RetryAfterTooLong {
+                        requested: wait,
+                        cap: self.retry.max_retry_after,
+                    }));
+                record.finished = true;
+            }
+            Verdict::RetryAfter(wait) if may_retry => {
+                let until = now.saturating_add(Nanos::from(wait));
+                work.queue.pause_until(until);
+                work.queue.push_back(index, Arc::clone(&record.job), until);
+            }
+            Verdict::Retry if may_retry => {
+                let not_before =
+                    now.saturating_add(Nanos::from(self.retry.backoff(record.attempts)));
+                work.queue
+                    .push_back(index, Arc::clone(&record.job), not_before);
+            }
+            _ => record.finished = true,
+        }
+    }
+
+    fn finished(&self) -> usize {
+        self.jobs.len() - self.pending()
+    }
+
+    fn report(&mut self, started: Instant, tally: Tally) -> RunReport<T, E>
+    where
+        T: Clone,
+    {
+        let (results, errors) = if self.pending() == 0 {
+            // The batch is complete: hand everything over and empty the schedule.
+            std::mem::take(&mut self.jobs)
+                .into_iter()
+                .map(|record| (record.result, record.errors))
+                .unzip()
+        } else {
+            self.jobs
+                .iter()
+                .map(|record| (record.result.clone(), record.errors.clone()))
+                .unzip()
+        };
+        RunReport {
+            results,
+            errors,
+            attempts: tally.attempts,
+            retries: tally.retries,
+            elapsed: started.elapsed(),
+            waited: tally.waited,
+            interrupted: tally.interrupted,
+        }
+    }
+
+    /// The limiter for the resources, made on first use and kept across runs.
+    fn limiter(&mut self) -> Result<MultiLimiter, RunnerError> {
+        if self.max_concurrent == 0 {
+            return Err(RunnerError::ZeroConcurrency);
+        }
+        if let Some(limiter) = &self.limiter {
+            return Ok(limiter.clone());
+        }
+        let limits = self
+            .resources
+            .iter()
+            .fold(Limits::new(), |limits, resource| resource.add_to(limits));
+        let limiter = MultiLimiter::with_clock(limits, self.clock.clone())
+            .map_err(RunnerError::InvalidLimits)?;
+        self.limiter = Some(limiter.clone());
+        Ok(limiter)
+    }
+}
+
+/// Counts kept by `run()`.
+#[derive(Default)]
+struct Tally {
+    attempts: u64,
+    retries: u64,
+    waited: BTreeMap<String, Duration>,
+    interrupted: bool,
+}
+
+/// A worker: takes jobs, reserves their quota, sleeps until it allows the call, calls.
+fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event<T, E>>) {
+    while let Some((index, job)) = work.queue.next_job() {
+        let costs: Vec<(&str, u64)> = work
+            .resources
+            .iter()
+            .map(|resource| (resource.name.as_str(), resource.reserved(&job)))
+            .collect();
+        let asked = work.queue.clock().now();
+        let permit = match work.limiter.reserve(&costs, None) {
+            Ok(permit) => permit,
+            Err(err) => {
+                let outcome = Err(AttemptError::Quota(err));
+                if events
+                    .send(Event::Attempted {
+                        index,
+                        outcome,
+                        waited: None,
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+                continue;
+            }
+        };
+        if !work
+            .queue
+            .sleep_until_start(worker, permit.granted_at(), permit.waited_for())
+        {
+            permit.cancel();
+            work.queue.push_front(index, job);
+            continue;
+        }
+        let waited = permit.waited_for().map(|resource| {
+            (
+                resource.to_owned(),
+                permit.granted_at().saturating_sub(asked).as_duration(),
+            )
+        });
+        let outcome = attempt(work, &job, permit);
+        if events
+            .send(Event::Attempted {
+                index,
+                outcome,
+                waited,
+            })
+            .is_err()
+        {
+            break;
+        }
+    }
+    events.send(Event::WorkerExited).ok();
+}
+
+/// One call: catches a panic, bills the actual usage, applies the validators.
+fn attempt<J, T, E>(
+    work: &Work<J, T, E>,
+    job: &J,
+    mut permit: Permit,
+) -> Result<T, AttemptError<E>> {
+    let result = match catch_unwind(AssertUnwindSafe(|| (work.call)(job))) {
+        Ok(Ok(result)) => result,
+        Ok(Err(err)) => return Err(AttemptError::Call(err)),
+        Err(panic) => return Err(AttemptError::Panicked(panic_message(panic.as_ref()))),
+    };
+    for resource in &work.resources {
+        if let Some(billed) = resource.billed(job, &result) {
+            permit.settle_resource(&resource.name, billed).ok();
+        }
+    }
+    if work.validators.iter().all(|valid| valid(&result)) {
+        Ok(result)
+    } else {
+        Err(AttemptError::ValidationFailed)
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|message| (*message).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned())
+}
+
+impl<J, T, E> fmt::Debug for Runner<J, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runner")
+            .field("resources", &self.resources)
+            .field("max_concurrent", &self.max_concurrent)
+            .field("retry", &self.retry)
+            .field("jobs", &self.jobs.len())
+            .field(
+                "pending",
+                &self.jobs.iter().filter(|record| !record.finished).count(),
+            )
+            .finish()
+    }
+}

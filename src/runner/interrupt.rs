@@ -1,0 +1,79 @@
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+type Wake = Box<dyn Fn() + Send + Sync>;
+
+/// Stops a [`Runner`](crate::Runner)'s `run()` from any thread: after the first interrupt no new
+/// call starts and `run()` returns once the calls in flight finish (their results kept); after a
+/// second, it returns at once (calls still in flight are abandoned and run again next time).
+///
+/// ```
+/// use tollgate::Runner;
+///
+/// let mut runner = Runner::new(|x: &u32| Ok::<u32, String>(x + 1));
+/// let stop = runner.interrupt_handle();
+/// std::thread::spawn(move || stop.interrupt()); // e.g. from a UI thread
+/// # let _ = runner.run();
+/// ```
+#[derive(Clone, Default)]
+pub struct InterruptHandle {
+    shared: Arc<InterruptShared>,
+}
+
+#[derive(Default)]
+struct InterruptShared {
+    /// Interrupts since the current run began.
+    count: AtomicU32,
+    /// Wakes the running `run()`, if one is running.
+    wake: Mutex<Option<Wake>>,
+}
+
+impl InterruptHandle {
+    /// Interrupts the current (or next) run.
+    pub fn interrupt(&self) {
+        self.shared.count.fetch_add(1, Ordering::SeqCst);
+        if let Some(wake) = &*self.shared.wake.lock() {
+            wake();
+        }
+    }
+
+    /// Interrupts received since the current run began.
+    pub fn count(&self) -> u32 {
+        self.shared.count.load(Ordering::SeqCst)
+    }
+
+    /// Interrupts the runs of this handle's runner on Ctrl-C (SIGINT), instead of ending the
+    /// process. The process-wide handler is installed on first use.
+    #[cfg(feature = "ctrlc")]
+    pub fn on_ctrl_c(&self) -> Result<(), ctrlc::Error> {
+        static HANDLES: Mutex<Vec<InterruptHandle>> = Mutex::new(Vec::new());
+        static INSTALLED: Mutex<bool> = Mutex::new(false);
+        let mut installed = INSTALLED.lock();
+        if !*installed {
+            ctrlc::set_handler(|| HANDLES.lock().iter().for_each(InterruptHandle::interrupt))?;
+            *installed = true;
+        }
+        HANDLES.lock().push(self.clone());
+        Ok(())
+    }
+
+    pub(super) fn begin_run(&self, wake: impl Fn() + Send + Sync + 'static) {
+        self.shared.count.store(0, Ordering::SeqCst);
+        *self.shared.wake.lock() = Some(Box::new(wake));
+    }
+
+    pub(super) fn end_run(&self) {
+        *self.shared.wake.lock() = None;
+    }
+}
+
+impl fmt::Debug for InterruptHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InterruptHandle")
+            .field("count", &self.count())
+            .finish()
+    }
+}

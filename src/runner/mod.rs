@@ -1,0 +1,22 @@
+//! The Runner: many calls of one function on a thread pool, as fast as the quotas allow.
+//!
+//! Describe the quotas as [`Resource`]s, [`schedule`](Runner::schedule) jobs, and
+//! [`run`](Runner::run): a blocking call that returns every result in schedule order and every
+//! attempt's error, retrying per the [`Retry`] policy. An [`InterruptHandle`] (or Ctrl-C, with the
+//! `ctrlc` feature) stops it early with what finished; the next `run` resumes.
+
+mod attempt_error;
+mod batch_runner;
+mod interrupt;
+mod progress;
+mod report;
+mod resource;
+mod retry;
+mod work_queue;
+
+pub use attempt_error::{AttemptError, RunnerError};
+pub use batch_runner::Runner;
+pub use interrupt::InterruptHandle;
+pub use report::{AttemptErrors, RunReport};
+pub use resource::Resource;
+pub use retry::{Retry, Verdict};

@@ -1,0 +1,36 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::AttemptError;
+
+/// The errors of one job's failed attempts, in order.
+pub type AttemptErrors<E> = Vec<Arc<AttemptError<E>>>;
+
+/// What [`Runner::run`](crate::Runner::run) returns: the result of every job of the batch in
+/// schedule order, every attempt's error, and counts.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RunReport<T, E> {
+    /// `results[i]` is `Some` once job `i` succeeded.
+    pub results: Vec<Option<T>>,
+    /// `errors[i]` lists the errors of job `i`'s failed attempts, in order (across runs).
+    pub errors: Vec<AttemptErrors<E>>,
+    /// Calls started during this run.
+    pub attempts: u64,
+    /// Of those, the calls that were retries.
+    pub retries: u64,
+    /// Wall time of this run.
+    pub elapsed: Duration,
+    /// Time calls waited for each resource's quota, summed over calls, by resource.
+    pub waited: BTreeMap<String, Duration>,
+    /// Whether the run was interrupted (some jobs may be unfinished; they stay scheduled).
+    pub interrupted: bool,
+}
+
+impl<T, E> RunReport<T, E> {
+    /// `(results, errors)`.
+    pub fn into_parts(self) -> (Vec<Option<T>>, Vec<AttemptErrors<E>>) {
+        (self.results, self.errors)
+    }
+}

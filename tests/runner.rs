@@ -1,0 +1,316 @@
+//! The Runner against an in-process fake API: order, quotas, retries, validation, panics,
+//! interrupt and resume.
+
+#[path = "../examples/fake_api/mod.rs"]
+mod fake_api;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fake_api::{ApiError, FakeApi, FakeConfig};
+use tollgate::{AttemptError, Rate, Resource, Retry, Runner, RunnerError, Verdict};
+
+fn honour_429(err: &ApiError) -> Verdict {
+    match err {
+        ApiError::TooManyRequests { retry_after } => Verdict::RetryAfter(*retry_after),
+        ApiError::Unavailable => Verdict::Retry,
+    }
+}
+
+#[test]
+fn results_come_back_in_schedule_order_whatever_the_durations() {
+    let mut runner = Runner::new(|i: &u64| {
+        std::thread::sleep(Duration::from_millis((i * 7) % 5));
+        Ok::<u64, String>(i * 10)
+    })
+    .max_concurrent(8);
+    for i in 0..40 {
+        runner.schedule(i).unwrap();
+    }
+    let report = runner.run();
+    assert_eq!(report.attempts, 40);
+    let (results, errors) = report.into_parts();
+    assert_eq!(results, (0..40).map(|i| Some(i * 10)).collect::<Vec<_>>());
+    assert!(errors.iter().all(Vec::is_empty));
+    assert_eq!(runner.pending(), 0);
+}
+
+#[test]
+fn increasing_payloads_exhaust_requests_then_points_without_a_single_429() {
+    let api = Arc::new(FakeApi::new(FakeConfig {
+        requests_per_window: 8,
+        points_per_window: 60,
+        window: Duration::from_millis(500),
+        latency: Duration::from_millis(5),
+        ..FakeConfig::default()
+    }));
+    let server = Arc::clone(&api);
+    let mut runner = Runner::new(move |points: &u64| server.call(*points, *points))
+        // The server counts from arrival, a little after the grant: a 2 % margin.
+        .resource(Resource::new("requests", "8/510ms".parse().unwrap()).per_job(|_| 1))
+        .resource(Resource::new("points", "60/510ms".parse().unwrap()).per_job(|p: &u64| *p))
+        .max_concurrent(8)
+        .retry(Retry::never());
+    // 16 light jobs (bound by requests), then 8 heavy ones (bound by points).
+    let payloads: Vec<u64> = (0..16).map(|_| 1).chain((0..8).map(|i| 20 + i)).collect();
+    for &points in &payloads {
+        runner.schedule(points).unwrap();
+    }
+    let started = Instant::now();
+    let (results, _) = runner.run().into_parts();
+    assert_eq!(
+        results,
+        payloads.iter().map(|p| Some(*p)).collect::<Vec<_>>()
+    );
+    assert_eq!(api.stats().rejected, 0);
+    // 16 requests at 8 per 500 ms need a second window; 188 heavy points need three more.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_400),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn an_unreliable_server_still_gives_every_output() {
+    let api = Arc::new(FakeApi::new(FakeConfig {
+        failure_rate: 0.5,
+        seed: 11,
+        ..FakeConfig::default()
+    }));
+    let server = Arc::clone(&api);
+    let mut runner = Runner::new(move |key: &u64| server.call(*key, 1))
+        .retry(
+            Retry::exponential(10)
+                .base(Duration::from_millis(1))
+                .cap(Duration::from_millis(4)),
+        )
+        .max_concurrent(4);
+    for key in 0..30 {
+        runner.schedule(key).unwrap();
+    }
+    let report = runner.run();
+    assert!(report.retries > 0);
+    assert_eq!(report.retries, api.stats().failed);
+    let (results, errors) = report.into_parts();
+    assert!(results.iter().all(Option::is_some), "{errors:?}");
+    let failures: usize = errors.iter().map(Vec::len).sum();
+    assert_eq!(failures as u64, api.stats().failed);
+}
+
+#[test]
+fn a_job_that_can_never_fit_is_refused_at_schedule() {
+    let mut runner = Runner::new(|p: &u64| Ok::<u64, String>(*p))
+        .resource(Resource::new("points", Rate::per_minute(100)).per_job(|p: &u64| *p));
+    runner.schedule(100).unwrap();
+    assert_eq!(
+        runner.schedule(101),
+        Err(RunnerError::ExceedsQuota {
+            resource: "points".into(),
+            cost: 101,
+            quota: 100
+        })
+    );
+    let mut zero = Runner::new(|p: &u64| Ok::<u64, String>(*p)).max_concurrent(0);
+    assert_eq!(zero.schedule(1), Err(RunnerError::ZeroConcurrency));
+}
+
+/// Runs 8 jobs of 30 points against a 120-points-per-300-ms server with 8 workers, with or
+/// without an estimate of each call's points; returns the server's 429 count.
+fn rejections(estimate: bool) -> u64 {
+    let api = Arc::new(FakeApi::new(FakeConfig {
+        points_per_window: 120,
+        window: Duration::from_millis(300),
+        latency: Duration::from_millis(20),
+        ..FakeConfig::default()
+    }));
+    let server = Arc::clone(&api);
+    let mut points =
+        Resource::new("points", "120/310ms".parse().unwrap()).actual(|used: &u64| *used);
+    if estimate {
+        points = points.estimate(|_| 30);
+    }
+    let mut runner = Runner::new(move |key: &u64| server.call(*key, 30))
+        .resource(points)
+        .retry(Retry::exponential(10).classify(honour_429))
+        .max_concurrent(8);
+    for key in 0..8 {
+        runner.schedule(key).unwrap();
+    }
+    let (results, _) = runner.run().into_parts();
+    assert!(results.iter().all(Option::is_some));
+    api.stats().rejected
+}
+
+#[test]
+fn with_an_estimate_the_server_never_sees_more_than_its_quota_without_one_it_may() {
+    assert_eq!(rejections(true), 0);
+    assert!(rejections(false) > 0);
+}
+
+#[test]
+fn two_runs_in_a_row_share_the_quota_history() {
+    let mut runner = Runner::new(|x: &u32| Ok::<u32, String>(*x))
+        .resource(Resource::new("requests", "5/600ms".parse().unwrap()).per_job(|_| 1));
+    for x in 0..5 {
+        runner.schedule(x).unwrap();
+    }
+    let first = runner.run();
+    assert_eq!(first.results.len(), 5);
+    assert_eq!(runner.pending(), 0);
+    for x in 5..8 {
+        runner.schedule(x).unwrap();
+    }
+    let second = runner.run();
+    assert_eq!(second.results, vec![Some(5), Some(6), Some(7)]);
+    // The first run used the whole window: the second waited for it.
+    assert!(
+        second.elapsed >= Duration::from_millis(500),
+        "{:?}",
+        second.elapsed
+    );
+    assert!(second.waited["requests"] >= Duration::from_millis(500));
+}
+
+#[test]
+fn a_result_that_fails_validation_is_retried() {
+    let attempts = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&attempts);
+    let mut runner = Runner::new(move |x: &i64| {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        Ok::<i64, String>(if n % 2 == 0 { -1 } else { *x })
+    })
+    .validate(|r: &i64| *r >= 0)
+    .retry(Retry::exponential(5).base(Duration::from_millis(1)))
+    .max_concurrent(1);
+    runner.schedule(42).unwrap();
+    let report = runner.run();
+    assert_eq!(report.results, vec![Some(42)]);
+    assert_eq!(report.errors[0].len(), 1);
+    assert!(matches!(
+        *report.errors[0][0],
+        AttemptError::ValidationFailed
+    ));
+    assert_eq!(report.errors[0][0].to_string(), "Validation failed");
+}
+
+#[test]
+fn a_panicking_call_is_caught_recorded_and_retried() {
+    let attempts = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&attempts);
+    let mut runner = Runner::new(move |x: &u32| {
+        if *x == 3 && counter.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("flaky job");
+        }
+        if *x == 4 {
+            panic!("always broken");
+        }
+        Ok::<u32, String>(*x)
+    })
+    .retry(Retry::exponential(2).base(Duration::from_millis(1)))
+    .max_concurrent(3);
+    for x in 0..6 {
+        runner.schedule(x).unwrap();
+    }
+    let (results, errors) = runner.run().into_parts();
+    assert_eq!(
+        results,
+        vec![Some(0), Some(1), Some(2), Some(3), None, Some(5)]
+    );
+    assert!(matches!(&*errors[3][0], AttemptError::Panicked(message) if message == "flaky job"));
+    assert_eq!(errors[4].len(), 3, "1 attempt + 2 retries");
+}
+
+#[test]
+fn interrupt_then_resume_runs_each_job_once() {
+    let executions: Arc<Vec<AtomicU32>> = Arc::new((0..20).map(|_| AtomicU32::new(0)).collect());
+    let counts = Arc::clone(&executions);
+    let mut runner = Runner::new(move |i: &usize| {
+        counts[*i].fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(20));
+        Ok::<usize, String>(*i)
+    })
+    .max_concurrent(2);
+    for i in 0..20 {
+        runner.schedule(i).unwrap();
+    }
+    let stop = runner.interrupt_handle();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(70));
+        stop.interrupt();
+    });
+    let first = runner.run();
+    stopper.join().unwrap();
+    assert!(first.interrupted);
+    let done = first.results.iter().filter(|r| r.is_some()).count();
+    assert!(
+        done > 0 && done < 20,
+        "{done} finished before the interrupt"
+    );
+    assert_eq!(runner.pending(), 20 - done);
+
+    let second = runner.run();
+    assert!(!second.interrupted);
+    assert_eq!(second.results, (0..20).map(Some).collect::<Vec<_>>());
+    assert!(executions.iter().all(|n| n.load(Ordering::SeqCst) == 1));
+}
+
+#[test]
+fn a_second_interrupt_returns_at_once() {
+    let mut runner = Runner::new(|_: &u32| {
+        std::thread::sleep(Duration::from_millis(400));
+        Ok::<u32, String>(1)
+    })
+    .max_concurrent(2);
+    for x in 0..4 {
+        runner.schedule(x).unwrap();
+    }
+    let stop = runner.interrupt_handle();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        stop.interrupt();
+        stop.interrupt();
+    });
+    let started = Instant::now();
+    let report = runner.run();
+    assert!(started.elapsed() < Duration::from_millis(300));
+    assert!(report.interrupted);
+    assert_eq!(runner.pending(), 4);
+}
+
+#[test]
+fn a_server_requested_wait_pauses_every_start_and_a_too_long_one_fails_the_job() {
+    let api = Arc::new(FakeApi::new(FakeConfig {
+        requests_per_window: 4,
+        window: Duration::from_millis(300),
+        latency: Duration::from_millis(5),
+        ..FakeConfig::default()
+    }));
+    let server = Arc::clone(&api);
+    // No local quota: the runner learns from the 429s.
+    let mut runner = Runner::new(move |key: &u64| server.call(*key, 1))
+        .retry(Retry::exponential(10).classify(honour_429))
+        .max_concurrent(8);
+    for key in 0..12 {
+        runner.schedule(key).unwrap();
+    }
+    let (results, _) = runner.run().into_parts();
+    assert!(results.iter().all(Option::is_some));
+    // Each 429 pauses everyone until room frees: a handful, not one per worker per window.
+    assert!(api.stats().rejected <= 12, "{:?}", api.stats());
+
+    let mut impatient = Runner::new(|_: &u32| {
+        Err::<u32, ApiError>(ApiError::TooManyRequests {
+            retry_after: Duration::from_secs(500),
+        })
+    })
+    .retry(Retry::exponential(3).classify(honour_429));
+    impatient.schedule(0).unwrap();
+    let report = impatient.run();
+    assert_eq!(report.results, vec![None]);
+    assert!(matches!(
+        *report.errors[0][1],
+        AttemptError::RetryAfterTooLong { .. }
+    ));
+}

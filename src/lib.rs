@@ -50,6 +50,11 @@
 //! The per-model limiter keeps one such limiter per model, with a default for unknown models and
 //! live `"45/500"` statistics.
 //!
+//! **The Runner** ([`Runner`], [`Resource`], [`Retry`]). Many calls of one function on a thread
+//! pool: quotas as resources (per job, estimated then settled), retries with backoff and
+//! server-requested pauses, validation, caught panics, interrupt and resume; `run()` returns
+//! every result in schedule order.
+//!
 //! **Wrappers** ([`limit_rate`], [`limit_cost`]). A closure that takes its units before each call,
 //! from a limiter of its own or a shared one; the cost-aware form settles an estimate with the
 //! actual usage afterwards.

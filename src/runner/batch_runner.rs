@@ -54,6 +54,8 @@ pub struct Runner<J, T, E> {
     clock: Clock,
     limiter: Option<MultiLimiter>,
     jobs: Vec<JobRecord<J, T, E>>,
+    /// Jobs of `jobs` not finished.
+    unfinished: usize,
     interrupt: InterruptHandle,
 }
 
@@ -106,6 +108,7 @@ where
             clock: Clock::new(),
             limiter: None,
             jobs: Vec::new(),
+            unfinished: 0,
             interrupt: InterruptHandle::default(),
         }
     }
@@ -185,12 +188,13 @@ where
             attempts: 0,
             finished: false,
         });
+        self.unfinished += 1;
         Ok(self.jobs.len() - 1)
     }
 
     /// Jobs scheduled and not finished.
     pub fn pending(&self) -> usize {
-        self.jobs.iter().filter(|record| !record.finished).count()
+        self.unfinished
     }
 
     /// Runs every unfinished job and blocks until all have finished (succeeded, or failed every
@@ -296,44 +300,51 @@ where
     fn record(&mut self, work: &Work<J, T, E>, index: usize, outcome: Result<T, AttemptError<E>>) {
         let record = &mut self.jobs[index];
         record.attempts += 1;
-        let err = match outcome {
+        let finished = match outcome {
             Ok(result) => {
                 record.result = Some(result);
-                record.finished = true;
-                return;
+                true
             }
-            Err(err) => err,
+            Err(err) => {
+                let verdict = match &err {
+                    AttemptError::Call(call_err) => self.retry.verdict(call_err),
+                    AttemptError::Panicked(_) | AttemptError::ValidationFailed => Verdict::Retry,
+                    _ => Verdict::Fail,
+                };
+                record.errors.push(Arc::new(err));
+                let may_retry = record.attempts <= self.retry.max_retries;
+                let now = work.queue.clock().now();
+                match verdict {
+                    Verdict::RetryAfter(wait) if wait > self.retry.max_retry_after => {
+                        let too_long = AttemptError::RetryAfterTooLong {
+                            requested: wait,
+                            cap: self.retry.max_retry_after,
+                        };
+                        record.errors.push(Arc::new(too_long));
+                        true
+                    }
+                    Verdict::RetryAfter(wait) if may_retry => {
+                        let until = now.saturating_add(Nanos::from(wait));
+                        work.queue.pause_until(until);
+                        work.queue.push_back(index, Arc::clone(&record.job), until);
+                        false
+                    }
+                    Verdict::Retry if may_retry => {
+                        let backoff = Nanos::from(self.retry.backoff(record.attempts));
+                        work.queue.push_back(
+                            index,
+                            Arc::clone(&record.job),
+                            now.saturating_add(backoff),
+                        );
+                        false
+                    }
+                    _ => true,
+                }
+            }
         };
-        let verdict = match &err {
-            AttemptError::Call(call_err) => self.retry.verdict(call_err),
-            AttemptError::Panicked(_) | AttemptError::ValidationFailed => Verdict::Retry,
-            _ => Verdict::Fail,
-        };
-        record.errors.push(Arc::new(err));
-        let may_retry = record.attempts <= self.retry.max_retries;
-        let now = work.queue.clock().now();
-        match verdict {
-            Verdict::RetryAfter(wait) if wait > self.retry.max_retry_after => {
-                record
-                    .errors
-                    .push(Arc::new(AttemptError::RetryAfterTooLong {
-                        requested: wait,
-                        cap: self.retry.max_retry_after,
-                    }));
-                record.finished = true;
-            }
-            Verdict::RetryAfter(wait) if may_retry => {
-                let until = now.saturating_add(Nanos::from(wait));
-                work.queue.pause_until(until);
-                work.queue.push_back(index, Arc::clone(&record.job), until);
-            }
-            Verdict::Retry if may_retry => {
-                let not_before =
-                    now.saturating_add(Nanos::from(self.retry.backoff(record.attempts)));
-                work.queue
-                    .push_back(index, Arc::clone(&record.job), not_before);
-            }
-            _ => record.finished = true,
+        if finished {
+            record.finished = true;
+            self.unfinished -= 1;
         }
     }
 

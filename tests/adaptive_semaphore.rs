@@ -12,15 +12,19 @@ fn at(seconds_after_start: f64) -> Nanos {
     Nanos::new(((S as f64 + seconds_after_start) * 1e9).round() as u64)
 }
 
-#[test]
-fn limit_grows_by_step_every_step_time_from_start() {
-    let (clock, _time) = Clock::mock();
-    let sem = AdaptiveSemaphore::builder(1)
-        .step_time(Duration::from_secs(10))
+/// The seed's semaphore: starts at S with `base`, one more every `step_time_s`, on `clock`.
+fn seed_semaphore(base: u64, step_time_s: u64, clock: Clock) -> AdaptiveSemaphore {
+    AdaptiveSemaphore::builder(base)
+        .step_time(Duration::from_secs(step_time_s))
         .start_from(at(0.0))
         .clock(clock)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn limit_grows_by_step_every_step_time_from_start() {
+    let sem = seed_semaphore(1, 10, Clock::mock().0);
     let expected = [
         (-1.0, 1),
         (0.0, 1),
@@ -33,11 +37,7 @@ fn limit_grows_by_step_every_step_time_from_start() {
         assert_eq!(sem.limit_at(at(t)), limit, "at S{t:+}");
     }
 
-    let sem = AdaptiveSemaphore::builder(3)
-        .step_time(Duration::from_secs(5))
-        .start_from(at(0.0))
-        .build()
-        .unwrap();
+    let sem = seed_semaphore(3, 5, Clock::mock().0);
     assert_eq!(sem.limit_at(at(-1.0)), 1);
     assert_eq!(sem.limit_at(at(0.0)), 3);
     assert_eq!(sem.limit_at(at(12.0)), 5);
@@ -46,12 +46,7 @@ fn limit_grows_by_step_every_step_time_from_start() {
 #[test]
 fn backpressure_drops_the_limit_pauses_and_ignores_repeats_within_the_pause() {
     let (clock, time) = Clock::mock();
-    let sem = AdaptiveSemaphore::builder(1)
-        .step_time(Duration::from_secs(10))
-        .start_from(at(0.0))
-        .clock(clock)
-        .build()
-        .unwrap();
+    let sem = seed_semaphore(1, 10, clock);
     time.advance_to(at(100.0));
     assert_eq!(sem.limit(), 11);
     let permits: Vec<_> = (0..7).map(|_| sem.acquire()).collect();

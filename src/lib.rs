@@ -55,6 +55,10 @@
 //! server-requested pauses, validation, caught panics, interrupt and resume; `run()` returns
 //! every result in schedule order.
 //!
+//! **Server feedback** ([`presets`]). Providers' rate-limit headers (OpenAI, Azure, Anthropic),
+//! `retry-after` in every form, and error responses classified as rate limited, quota
+//! exhausted, overloaded, transient or permanent.
+//!
 //! **Wrappers** ([`limit_rate`], [`limit_cost`]). A closure that takes its units before each call,
 //! from a limiter of its own or a shared one; the cost-aware form settles an estimate with the
 //! actual usage afterwards.
@@ -64,6 +68,7 @@
 pub mod algorithm;
 mod limiter;
 mod multi;
+pub mod presets;
 mod rate;
 mod runner;
 mod semaphore;

@@ -1,0 +1,21 @@
+//! What LLM providers say about rate limits, turned into typed values.
+//!
+//! HTTP-client agnostic: inputs are header `(name, value)` pairs, status codes and bodies.
+//! - [`parse_go_duration`], [`parse_retry_after`], [`parse_http_date`], [`parse_rfc3339`]: the
+//!   time formats providers use.
+//! - [`RateLimitHeaders`]: a snapshot of OpenAI / Azure (`x-ratelimit-*`) and Anthropic
+//!   (`anthropic-ratelimit-*`) headers, `retry-after(-ms)` and `x-should-retry`.
+//! - [`Signal`]: a response classified as rate limited, quota exhausted, overloaded, transient
+//!   or permanent, with body fallbacks for the wait.
+//!
+//! Malformed input is `None` (or the most cautious classification), never a panic.
+
+mod civil_time;
+mod durations;
+mod headers;
+mod signal;
+
+pub use civil_time::{parse_http_date, parse_rfc3339};
+pub use durations::{parse_go_duration, parse_retry_after};
+pub use headers::{Quota, RateLimitHeaders};
+pub use signal::Signal;

@@ -14,6 +14,8 @@ enum Op {
     Refund(u64),
     Charge(u64),
     SetRate(Rate),
+    HoldFor(u64),
+    Observe(u64, Option<u64>),
 }
 
 fn rate() -> impl Strategy<Value = Rate> {
@@ -29,6 +31,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u64..45).prop_map(Op::Refund),
         1 => (0u64..45).prop_map(Op::Charge),
         1 => rate().prop_map(Op::SetRate),
+        1 => (0u64..2_000_000_000).prop_map(Op::HoldFor),
+        1 => (0u64..45, prop::option::of(0u64..2_000_000_000)).prop_map(|(r, reset)| Op::Observe(r, reset)),
     ]
 }
 
@@ -54,6 +58,14 @@ fn answers<A: Algorithm>(rate: &Rate, steps: &[(u64, Op)]) -> Vec<String> {
                     String::new()
                 }
                 Op::SetRate(rate) => format!("{:?}", algorithm.set_rate(now, rate)),
+                Op::HoldFor(span) => {
+                    algorithm.hold_until(now, now.saturating_add(Nanos::new(*span)));
+                    String::new()
+                }
+                Op::Observe(remaining, reset) => {
+                    algorithm.observe(now, *remaining, reset.map(Nanos::new));
+                    format!("{:?}", algorithm.conforms_at(now, 1))
+                }
             };
             format!("{answer} available={}", algorithm.available(now))
         })

@@ -2,6 +2,37 @@
 //! bucket algorithms.
 
 use crate::rate::Pace;
+use crate::{Nanos, Rate, RateError};
+
+/// A bucket algorithm seen as what they all are underneath: a backlog (nanoseconds of emission
+/// intervals owed) at a pace. Rate changes and holds are written once, here, on top of it.
+pub(super) trait Backlog {
+    fn pace(&self) -> &Pace;
+    /// Nanoseconds owed at `now`.
+    fn backlog(&self, now: Nanos) -> u64;
+    /// Replaces the state with `backlog` owed at `now`, at `pace`.
+    fn set_backlog(&mut self, now: Nanos, backlog: u64, pace: Pace);
+}
+
+/// Switches to `rate`, keeping what is owed in units.
+pub(super) fn set_rate(state: &mut impl Backlog, now: Nanos, rate: &Rate) -> Result<(), RateError> {
+    let pace = rate.pace()?;
+    let owed = rescale(state.backlog(now), state.pace(), &pace);
+    state.set_backlog(now, owed, pace);
+    Ok(())
+}
+
+/// Owes at least enough that one unit conforms no earlier than `until`:
+/// `backlog ≥ (until − now) + (burst − 1)·T`.
+pub(super) fn hold_until(state: &mut impl Backlog, now: Nanos, until: Nanos) {
+    let pace = *state.pace();
+    let needed = until
+        .saturating_sub(now)
+        .as_u64()
+        .saturating_add(pace.capacity_span() - pace.interval);
+    let owed = state.backlog(now).max(needed);
+    state.set_backlog(now, owed, pace);
+}
 
 /// Splits `elapsed` nanoseconds plus a `progress` already accumulated toward the next whole
 /// interval into (whole intervals completed, progress toward the next one).

@@ -44,6 +44,21 @@ impl GcraContinuous {
     }
 }
 
+impl backlog::Backlog for GcraContinuous {
+    fn pace(&self) -> &Pace {
+        &self.pace
+    }
+
+    fn backlog(&self, now: Nanos) -> u64 {
+        self.counter_at(now)
+    }
+
+    fn set_backlog(&mut self, now: Nanos, backlog: u64, pace: Pace) {
+        self.store(now, backlog);
+        self.pace = pace;
+    }
+}
+
 impl Algorithm for GcraContinuous {
     fn new(rate: &Rate) -> Result<Self, RateError> {
         Ok(GcraContinuous {
@@ -81,10 +96,10 @@ impl Algorithm for GcraContinuous {
     }
 
     fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError> {
-        let pace = rate.pace()?;
-        let counter = backlog::rescale(self.counter_at(now), &self.pace, &pace);
-        self.store(now, counter);
-        self.pace = pace;
-        Ok(())
+        backlog::set_rate(self, now, rate)
+    }
+
+    fn hold_until(&mut self, now: Nanos, until: Nanos) {
+        backlog::hold_until(self, now, until);
     }
 }

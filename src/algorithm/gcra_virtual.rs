@@ -27,9 +27,18 @@ pub struct GcraVirtual {
     tat: Nanos,
 }
 
-impl GcraVirtual {
-    pub(crate) fn backlog(&self, now: Nanos) -> u64 {
+impl backlog::Backlog for GcraVirtual {
+    fn pace(&self) -> &Pace {
+        &self.pace
+    }
+
+    fn backlog(&self, now: Nanos) -> u64 {
         self.tat.saturating_sub(now).as_u64()
+    }
+
+    fn set_backlog(&mut self, now: Nanos, backlog: u64, pace: Pace) {
+        self.tat = now.saturating_add(Nanos::new(backlog));
+        self.pace = pace;
     }
 }
 
@@ -65,7 +74,8 @@ impl Algorithm for GcraVirtual {
     }
 
     fn available(&self, now: Nanos) -> u64 {
-        self.pace.capacity_span().saturating_sub(self.backlog(now)) / self.pace.interval
+        let owed = backlog::Backlog::backlog(self, now);
+        self.pace.capacity_span().saturating_sub(owed) / self.pace.interval
     }
 
     fn to_word(&self) -> Option<u64> {
@@ -80,10 +90,10 @@ impl Algorithm for GcraVirtual {
     }
 
     fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError> {
-        let pace = rate.pace()?;
-        let owed = backlog::rescale(self.backlog(now), &self.pace, &pace);
-        self.tat = now.saturating_add(Nanos::new(owed));
-        self.pace = pace;
-        Ok(())
+        backlog::set_rate(self, now, rate)
+    }
+
+    fn hold_until(&mut self, now: Nanos, until: Nanos) {
+        backlog::hold_until(self, now, until);
     }
 }

@@ -56,6 +56,24 @@ fn empty_if_zero(level: u64, progress: u64) -> (u64, u64) {
     }
 }
 
+impl backlog::Backlog for LeakyBucket {
+    fn pace(&self) -> &Pace {
+        &self.pace
+    }
+
+    /// `level·T − progress`.
+    fn backlog(&self, now: Nanos) -> u64 {
+        let (level, progress) = self.leaked(now);
+        self.pace.span_of(level).saturating_sub(progress)
+    }
+
+    fn set_backlog(&mut self, now: Nanos, backlog: u64, pace: Pace) {
+        let state = backlog::units_and_progress(backlog, pace.interval);
+        self.pace = pace;
+        self.store(now, state);
+    }
+}
+
 impl Algorithm for LeakyBucket {
     fn new(rate: &Rate) -> Result<Self, RateError> {
         Ok(LeakyBucket {
@@ -95,13 +113,10 @@ impl Algorithm for LeakyBucket {
     }
 
     fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError> {
-        let pace = rate.pace()?;
-        let (level, progress) = self.leaked(now);
-        let owed = self.pace.span_of(level).saturating_sub(progress);
-        let rescaled =
-            backlog::units_and_progress(backlog::rescale(owed, &self.pace, &pace), pace.interval);
-        self.pace = pace;
-        self.store(now, rescaled);
-        Ok(())
+        backlog::set_rate(self, now, rate)
+    }
+
+    fn hold_until(&mut self, now: Nanos, until: Nanos) {
+        backlog::hold_until(self, now, until);
     }
 }

@@ -112,6 +112,24 @@ pub trait Algorithm: Send + fmt::Debug + Sized {
     /// (what is owed still has to drain, at the new pace); the new burst applies at once.
     fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError>;
 
+    /// Admits nothing before `until` (the server said the quota is gone until then); from
+    /// `until` on, capacity comes back at this algorithm's own pace. Never lowers what is
+    /// already owed.
+    fn hold_until(&mut self, now: Nanos, until: Nanos);
+
+    /// Takes in what the server says is left: lowers what is available at `now` to at most
+    /// `remaining` (never raises it: the local view may be stricter), and with nothing
+    /// remaining holds every request until `now + reset`, when given.
+    fn observe(&mut self, now: Nanos, remaining: u64, reset: Option<Nanos>) {
+        let available = self.available(now);
+        if available > remaining {
+            self.charge(now, available - remaining);
+        }
+        if let (0, Some(reset)) = (remaining, reset) {
+            self.hold_until(now, now.saturating_add(reset));
+        }
+    }
+
     /// The whole mutable state as one word, for algorithms whose state fits one (with
     /// [`from_word`](Algorithm::from_word)): a [`RateLimiter`](crate::RateLimiter) then keeps
     /// the state in an atomic and admits without locking, by compare-and-swap, running these same

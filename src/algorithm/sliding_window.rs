@@ -132,6 +132,17 @@ impl Algorithm for SlidingWindow {
         self.limit.saturating_sub(self.used(now))
     }
 
+    /// Logs a full window's worth at `until − period`: it counts, and fills the window, until
+    /// `until`.
+    fn hold_until(&mut self, now: Nanos, until: Nanos) {
+        if until <= now {
+            return;
+        }
+        let at = until.saturating_sub(self.period);
+        let index = self.log.partition_point(|(logged, _)| *logged <= at);
+        self.log.insert(index, (at, self.limit));
+    }
+
     fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError> {
         let replacement = SlidingWindow::new(rate)?;
         self.limit = replacement.limit;

@@ -68,6 +68,27 @@ fn tokens_of(cost: u64) -> i64 {
     i64::try_from(cost).unwrap_or(i64::MAX)
 }
 
+impl backlog::Backlog for TokenBucket {
+    fn pace(&self) -> &Pace {
+        &self.pace
+    }
+
+    /// `(burst − tokens)·T − progress`.
+    fn backlog(&self, now: Nanos) -> u64 {
+        let (tokens, progress) = self.refilled(now);
+        let missing =
+            u64::try_from(burst_tokens(&self.pace).saturating_sub(tokens)).unwrap_or(u64::MAX);
+        self.pace.span_of(missing).saturating_sub(progress)
+    }
+
+    fn set_backlog(&mut self, now: Nanos, backlog: u64, pace: Pace) {
+        let (units, progress) = backlog::units_and_progress(backlog, pace.interval);
+        let tokens = burst_tokens(&pace).saturating_sub(tokens_of(units));
+        self.pace = pace;
+        self.store(now, (tokens, progress));
+    }
+}
+
 impl Algorithm for TokenBucket {
     fn new(rate: &Rate) -> Result<Self, RateError> {
         let pace = rate.pace()?;
@@ -111,17 +132,10 @@ impl Algorithm for TokenBucket {
     }
 
     fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError> {
-        let pace = rate.pace()?;
-        let (tokens, progress) = self.refilled(now);
-        // Backlog in nanoseconds: (burst − tokens)·T − progress.
-        let missing =
-            u64::try_from(burst_tokens(&self.pace).saturating_sub(tokens)).unwrap_or(u64::MAX);
-        let owed = self.pace.span_of(missing).saturating_sub(progress);
-        let (units, progress) =
-            backlog::units_and_progress(backlog::rescale(owed, &self.pace, &pace), pace.interval);
-        let tokens = burst_tokens(&pace).saturating_sub(tokens_of(units));
-        self.pace = pace;
-        self.store(now, (tokens, progress));
-        Ok(())
+        backlog::set_rate(self, now, rate)
+    }
+
+    fn hold_until(&mut self, now: Nanos, until: Nanos) {
+        backlog::hold_until(self, now, until);
     }
 }

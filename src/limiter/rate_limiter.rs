@@ -9,7 +9,7 @@ use super::shared_pace::SharedPace;
 use super::striped_counters::StripedCounters;
 use super::{AcquireError, LimiterStats};
 use crate::algorithm::{
-    Algorithm, Decision, GcraContinuous, GcraVirtual, LeakyBucket, Pace, SlidingWindow, TokenBucket,
+    Algorithm, Decision, GcraContinuous, GcraVirtual, LeakyBucket, SlidingWindow, TokenBucket,
 };
 use crate::{Clock, Nanos, Rate, RateError, WaitPrecision};
 
@@ -382,45 +382,78 @@ impl<A: Algorithm> RateLimiter<A> {
     /// ```
     pub fn set_rate(&self, rate: Rate) -> Result<(), RateError> {
         let pace = rate.pace()?;
+        self.change_state(|state, now| {
+            if state.algorithm.is_err() {
+                state.algorithm = A::new(&rate);
+            } else {
+                self.update_unpublished(&mut state.algorithm, |a| a.set_rate(now, &rate))??;
+                if let Some(word) = &self.word {
+                    word.pace.store(pace);
+                }
+            }
+            state.rate = rate;
+            Ok(())
+        })
+    }
+
+    /// Takes in what the server says is left of this limit: what is available now is lowered to
+    /// at most `remaining` (never raised: the local view may be stricter), and with nothing
+    /// remaining every caller is held until `reset`, when given. Callers already waiting are
+    /// re-scheduled behind it, in arrival order.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::{Clock, Nanos, Rate, RateLimiter};
+    ///
+    /// let (clock, time) = Clock::mock();
+    /// let limiter = RateLimiter::new(Rate::per_minute(600)).with_clock(clock);
+    /// limiter.observe(0, Some(Duration::from_secs(20)))?; // the server: "none left for 20 s"
+    /// limiter.acquire().unwrap();
+    /// assert_eq!(time.now(), Nanos::from_secs(20));
+    /// # Ok::<(), tollgate::RateError>(())
+    /// ```
+    pub fn observe(&self, remaining: u64, reset: Option<Duration>) -> Result<(), RateError> {
+        let reset = reset.map(Nanos::from);
+        self.change_state(|state, now| {
+            self.update_unpublished(&mut state.algorithm, |a| a.observe(now, remaining, reset))
+        })
+    }
+
+    /// Applies `change` with every waiter's reservation given back first and taken again after,
+    /// in arrival order, keeping the lock-free path out meanwhile.
+    fn change_state(
+        &self,
+        change: impl FnOnce(&mut State<A>, Nanos) -> Result<(), RateError>,
+    ) -> Result<(), RateError> {
         let mut guard = self.state.lock();
         let state = &mut *guard;
         let now = state.observe(self.clock.now());
-        if state.algorithm.is_err() {
-            state.algorithm = A::new(&rate);
-        } else {
-            if let Some(word) = &self.word {
-                word.pace.begin_write();
-            }
-            let switched = self.switch_rate(state, now, &rate, pace);
-            if let Some(word) = &self.word {
-                word.pace.end_write();
-            }
-            switched?;
+        if let Some(word) = &self.word {
+            word.pace.begin_write();
         }
-        state.rate = rate;
+        let changed = self.reschedule_waiters(state, now, change);
+        if let Some(word) = &self.word {
+            word.pace.end_write();
+        }
         self.publish_next_free(&mut state.algorithm, now);
         self.reschedule.notify_all();
-        Ok(())
+        changed
     }
 
-    /// Gives back every waiter's reservation, switches the algorithm to `rate`, and reserves
-    /// again in arrival order. The caller holds the mutex and keeps the lock-free path out.
-    fn switch_rate(
+    fn reschedule_waiters(
         &self,
         state: &mut State<A>,
         now: Nanos,
-        rate: &Rate,
-        pace: Pace,
+        change: impl FnOnce(&mut State<A>, Nanos) -> Result<(), RateError>,
     ) -> Result<(), RateError> {
-        for waiter in state.waiters.values().rev() {
-            if waiter.at.is_ok() {
-                self.update_unpublished(&mut state.algorithm, |a| a.refund(now, waiter.cost))?;
+        if state.algorithm.is_ok() {
+            for waiter in state.waiters.values().rev() {
+                if waiter.at.is_ok() {
+                    self.update_unpublished(&mut state.algorithm, |a| a.refund(now, waiter.cost))?;
+                }
             }
         }
-        self.update_unpublished(&mut state.algorithm, |a| a.set_rate(now, rate))??;
-        if let Some(word) = &self.word {
-            word.pace.store(pace);
-        }
+        change(state, now)?;
         for waiter in state.waiters.values_mut() {
             if waiter.at.is_ok() {
                 let cost = waiter.cost;

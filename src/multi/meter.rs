@@ -40,6 +40,7 @@ pub(super) trait MeterAlgorithm {
     fn charge(&mut self, now: Nanos, cost: u64);
     fn refund_charged_at(&mut self, now: Nanos, charged_at: Nanos, cost: u64);
     fn available(&self, now: Nanos) -> u64;
+    fn observe(&mut self, now: Nanos, remaining: u64, reset: Option<Nanos>);
 }
 
 impl<A: Algorithm> MeterAlgorithm for A {
@@ -57,5 +58,8 @@ impl<A: Algorithm> MeterAlgorithm for A {
     }
     fn available(&self, now: Nanos) -> u64 {
         Algorithm::available(self, now)
+    }
+    fn observe(&mut self, now: Nanos, remaining: u64, reset: Option<Nanos>) {
+        Algorithm::observe(self, now, remaining, reset);
     }
 }

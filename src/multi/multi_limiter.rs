@@ -173,6 +173,43 @@ impl MultiLimiter {
             .collect()
     }
 
+    /// Takes in what the server says is left of `resource`: what is available now is lowered to
+    /// at most `remaining` (never raised), and with nothing remaining no call goes before
+    /// `reset`, when given (after it the budget refills at the limit's own pace, which is
+    /// conservative: the server may refill faster). Calls already granted keep their grants.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::{Clock, Limits, MultiLimiter, Nanos};
+    ///
+    /// let (clock, time) = Clock::mock();
+    /// let api = MultiLimiter::with_clock(Limits::new().rpm(100).tpm(50_000), clock)?;
+    /// api.observe("tokens", 0, Some(Duration::from_secs(7)))?;
+    /// let permit = api.acquire(&[("requests", 1), ("tokens", 1)])?;
+    /// assert_eq!(permit.granted_at(), Nanos::from_secs(7));
+    /// # Ok::<(), tollgate::LimitError>(())
+    /// ```
+    pub fn observe(
+        &self,
+        resource: &str,
+        remaining: u64,
+        reset: Option<Duration>,
+    ) -> Result<(), LimitError> {
+        let index = self
+            .inner
+            .limits
+            .resources
+            .iter()
+            .position(|r| r.name == resource)
+            .ok_or_else(|| LimitError::UnknownResource(resource.to_owned()))?;
+        let mut state = self.inner.state.lock();
+        let now = state.observe(self.inner.clock.now());
+        state.meters[index]
+            .algorithm_mut()
+            .observe(now, remaining, reset.map(Nanos::from));
+        Ok(())
+    }
+
     /// Permits holding a concurrency slot now.
     pub fn active(&self) -> u64 {
         self.inner.state.lock().active

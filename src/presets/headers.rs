@@ -2,6 +2,7 @@ use std::time::{Duration, SystemTime};
 
 use super::civil_time::{parse_http_date, parse_rfc3339};
 use super::durations::{decimal_nanos, parse_go_duration, parse_retry_after, parse_retry_after_ms};
+use crate::MultiLimiter;
 
 /// One resource's figures as the server reports them; every field is optional.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -130,6 +131,36 @@ impl RateLimitHeaders {
             merge(quota, reported);
         }
         snapshot
+    }
+}
+
+impl RateLimitHeaders {
+    /// Lowers `limiter`'s budget to what the server reports left of each resource it limits
+    /// (`"requests"`, `"tokens"`, `"input_tokens"`, `"output_tokens"`), never raising it; a
+    /// resource with nothing left holds calls until its reset.
+    ///
+    /// ```
+    /// use tollgate::presets::RateLimitHeaders;
+    /// use tollgate::{Limits, MultiLimiter};
+    ///
+    /// let api = MultiLimiter::new(Limits::new().rpm(500).tpm(40_000))?;
+    /// RateLimitHeaders::parse([("x-ratelimit-remaining-tokens", "1200")]).apply_to(&api);
+    /// assert_eq!(api.usage()[1], ("tokens".to_owned(), 38_800, 40_000));
+    /// # Ok::<(), tollgate::LimitError>(())
+    /// ```
+    pub fn apply_to(&self, limiter: &MultiLimiter) {
+        let reported = [
+            ("requests", &self.requests),
+            ("tokens", &self.tokens),
+            ("input_tokens", &self.input_tokens),
+            ("output_tokens", &self.output_tokens),
+        ];
+        for (resource, quota) in reported {
+            if let (Some(remaining), Some(_)) = (quota.remaining, limiter.limits().get(resource)) {
+                // The resource exists (checked), so this cannot fail.
+                limiter.observe(resource, remaining, quota.reset).ok();
+            }
+        }
     }
 }
 

@@ -55,7 +55,7 @@ fn main() {
         )
         .max_concurrent(32)
         .retry(Retry::exponential(5).classify(|err: &ApiError| match err {
-            ApiError::TooManyRequests { retry_after } => Verdict::RetryAfter(*retry_after),
+            ApiError::TooManyRequests { retry_after, .. } => Verdict::RetryAfter(*retry_after),
             ApiError::Unavailable => Verdict::Retry,
         }))
         .progress(true);

@@ -13,7 +13,7 @@ use tollgate::{AttemptError, Rate, Resource, Retry, Runner, RunnerError, Verdict
 
 fn honour_429(err: &ApiError) -> Verdict {
     match err {
-        ApiError::TooManyRequests { retry_after } => Verdict::RetryAfter(*retry_after),
+        ApiError::TooManyRequests { retry_after, .. } => Verdict::RetryAfter(*retry_after),
         ApiError::Unavailable => Verdict::Retry,
     }
 }
@@ -303,6 +303,7 @@ fn a_server_requested_wait_pauses_every_start_and_a_too_long_one_fails_the_job()
     let mut impatient = Runner::new(|_: &u32| {
         Err::<u32, ApiError>(ApiError::TooManyRequests {
             retry_after: Duration::from_secs(500),
+            exhausted: "requests",
         })
     })
     .retry(Retry::exponential(3).classify(honour_429));

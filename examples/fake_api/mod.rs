@@ -40,8 +40,12 @@ impl Default for FakeConfig {
 /// The fake's answers when a call does not succeed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApiError {
-    /// HTTP 429: over quota; room frees after `retry_after`.
-    TooManyRequests { retry_after: Duration },
+    /// HTTP 429: over the `exhausted` quota ("requests" or "tokens"); room frees after
+    /// `retry_after`.
+    TooManyRequests {
+        retry_after: Duration,
+        exhausted: &'static str,
+    },
     /// HTTP 503: a random failure.
     Unavailable,
 }
@@ -49,7 +53,7 @@ pub enum ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ApiError::TooManyRequests { retry_after } => {
+            ApiError::TooManyRequests { retry_after, .. } => {
                 write!(f, "429 Too Many Requests, retry after {retry_after:?}")
             }
             ApiError::Unavailable => f.write_str("503 Service Unavailable"),
@@ -58,6 +62,29 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+impl ApiError {
+    /// The HTTP response the fake answers with: status, headers and body, in OpenAI's format.
+    pub fn response(&self) -> (u16, Vec<(String, String)>, String) {
+        match self {
+            ApiError::TooManyRequests {
+                retry_after,
+                exhausted,
+            } => {
+                let ms = retry_after.as_millis();
+                let headers = vec![
+                    ("retry-after-ms".to_owned(), ms.to_string()),
+                    (format!("x-ratelimit-remaining-{exhausted}"), "0".to_owned()),
+                    (format!("x-ratelimit-reset-{exhausted}"), format!("{ms}ms")),
+                ];
+                let body =
+                    format!("Rate limit reached for {exhausted}. Please try again in {ms}ms.");
+                (429, headers, body)
+            }
+            ApiError::Unavailable => (503, Vec::new(), "Service Unavailable".to_owned()),
+        }
+    }
+}
 
 /// What the fake has seen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -103,12 +130,22 @@ impl FakeApi {
             state.stats.calls += 1;
             let requests = state.log.len() as u64 + 1;
             let used: u64 = state.log.iter().map(|(_, p)| p).sum::<u64>() + points;
-            if requests > self.config.requests_per_window || used > self.config.points_per_window {
+            let exhausted = if requests > self.config.requests_per_window {
+                Some("requests")
+            } else if used > self.config.points_per_window {
+                Some("tokens")
+            } else {
+                None
+            };
+            if let Some(exhausted) = exhausted {
                 state.stats.rejected += 1;
                 let retry_after = state.log.front().map_or(Duration::ZERO, |(at, _)| {
                     (*at + window).saturating_duration_since(now)
                 });
-                return Err(ApiError::TooManyRequests { retry_after });
+                return Err(ApiError::TooManyRequests {
+                    retry_after,
+                    exhausted,
+                });
             }
             state.log.push_back((now, points));
             state.stats.peak_requests = state.stats.peak_requests.max(requests);

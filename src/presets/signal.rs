@@ -2,6 +2,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::durations::{decimal_nanos, parse_go_duration};
 use super::RateLimitHeaders;
+use crate::Verdict;
 
 /// What a failed response means for the caller.
 ///
@@ -74,6 +75,30 @@ impl Signal {
     /// Whether the request may be retried.
     pub fn retryable(&self) -> bool {
         !matches!(self, Signal::QuotaExhausted { .. } | Signal::Permanent)
+    }
+
+    /// What a [`Runner`](crate::Runner) should do: never retry an exhausted quota or a
+    /// permanent error; honour a requested wait (pausing every new start); else back off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::presets::Signal;
+    /// use tollgate::Verdict;
+    ///
+    /// let limited = Signal::RateLimited { retry_after: Some(Duration::from_secs(2)) };
+    /// assert_eq!(limited.verdict(), Verdict::RetryAfter(Duration::from_secs(2)));
+    /// assert_eq!(Signal::Permanent.verdict(), Verdict::Fail);
+    /// ```
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            Signal::QuotaExhausted { .. } | Signal::Permanent => Verdict::Fail,
+            Signal::RateLimited {
+                retry_after: Some(wait),
+            } => Verdict::RetryAfter(*wait),
+            Signal::RateLimited { retry_after: None }
+            | Signal::Overloaded { .. }
+            | Signal::Transient => Verdict::Retry,
+        }
     }
 
     /// The wait the server asked for, if any.

@@ -10,10 +10,11 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use super::progress::Progress;
 use super::work_queue::WorkQueue;
 use super::{AttemptError, InterruptHandle, Resource, Retry, RunReport, RunnerError, Verdict};
-use crate::{Clock, Limits, MultiLimiter, Nanos, Permit};
+use crate::{AdaptiveSemaphore, Clock, Limits, MultiLimiter, Nanos, Permit};
 
 type Call<J, T, E> = Arc<dyn Fn(&J) -> Result<T, E> + Send + Sync>;
 type Validator<T> = Arc<dyn Fn(&T) -> bool + Send + Sync>;
+type Observer<T, E> = Arc<dyn Fn(Result<&T, &E>, &MultiLimiter) + Send + Sync>;
 
 /// Runs many calls of one function on a thread pool, as fast as the quotas allow and never
 /// faster, and returns every result in schedule order.
@@ -48,6 +49,8 @@ pub struct Runner<J, T, E> {
     call: Call<J, T, E>,
     resources: Vec<Arc<Resource<J, T>>>,
     validators: Vec<Validator<T>>,
+    observer: Option<Observer<T, E>>,
+    adaptive: Option<Arc<AdaptiveSemaphore>>,
     retry: Retry<E>,
     max_concurrent: usize,
     progress: bool,
@@ -83,6 +86,8 @@ struct Work<J, T, E> {
     call: Call<J, T, E>,
     resources: Vec<Arc<Resource<J, T>>>,
     validators: Vec<Validator<T>>,
+    observer: Option<Observer<T, E>>,
+    adaptive: Option<Arc<AdaptiveSemaphore>>,
     limiter: MultiLimiter,
     queue: WorkQueue<J>,
 }
@@ -102,6 +107,8 @@ where
             call: Arc::new(call),
             resources: Vec::new(),
             validators: Vec::new(),
+            observer: None,
+            adaptive: None,
             retry: Retry::default(),
             max_concurrent: Self::DEFAULT_MAX_CONCURRENT,
             progress: false,
@@ -138,6 +145,24 @@ where
     /// still billed).
     pub fn validate(mut self, valid: impl Fn(&T) -> bool + Send + Sync + 'static) -> Self {
         self.validators.push(Arc::new(valid));
+        self
+    }
+
+    /// Calls `observe(outcome, limiter)` after every call, with the call's result or error and
+    /// the runner's quota limiter: the place to feed what the server says back into the
+    /// quotas (for example `tollgate::presets::RateLimitHeaders::apply_to`).
+    pub fn observe(
+        mut self,
+        observe: impl Fn(Result<&T, &E>, &MultiLimiter) + Send + Sync + 'static,
+    ) -> Self {
+        self.observer = Some(Arc::new(observe));
+        self
+    }
+
+    /// Also limits concurrency by `semaphore`, an adaptive limit that grows with time; every
+    /// server-requested wait ([`Verdict::RetryAfter`]) is a backpressure signal to it.
+    pub fn adaptive(mut self, semaphore: Arc<AdaptiveSemaphore>) -> Self {
+        self.adaptive = Some(semaphore);
         self
     }
 
@@ -219,6 +244,8 @@ where
                 call: Arc::clone(&self.call),
                 resources: self.resources.clone(),
                 validators: self.validators.clone(),
+                observer: self.observer.clone(),
+                adaptive: self.adaptive.clone(),
                 limiter,
                 queue: WorkQueue::new(self.clock.clone(), pending, workers),
             });
@@ -324,7 +351,10 @@ where
                         true
                     }
                     Verdict::RetryAfter(wait) if may_retry => {
-                        let until = now.saturating_add(Nanos::from(wait));
+                        if let Some(adaptive) = &work.adaptive {
+                            adaptive.backpressure(wait);
+                        }
+                        let until = now.saturating_add(Nanos::from(self.retry.jittered(wait)));
                         work.queue.pause_until(until);
                         work.queue.push_back(index, Arc::clone(&record.job), until);
                         false
@@ -410,6 +440,8 @@ struct Tally {
 /// A worker: takes jobs, reserves their quota, sleeps until it allows the call, calls.
 fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event<T, E>>) {
     while let Some((index, job)) = work.queue.next_job() {
+        // A slot of the adaptive concurrency limit, held for the call.
+        let _slot = work.adaptive.as_deref().map(AdaptiveSemaphore::acquire);
         let costs: Vec<(&str, u64)> = work
             .resources
             .iter()
@@ -468,11 +500,14 @@ fn attempt<J, T, E>(
     job: &J,
     mut permit: Permit,
 ) -> Result<T, AttemptError<E>> {
-    let result = match catch_unwind(AssertUnwindSafe(|| (work.call)(job))) {
-        Ok(Ok(result)) => result,
-        Ok(Err(err)) => return Err(AttemptError::Call(err)),
+    let returned = match catch_unwind(AssertUnwindSafe(|| (work.call)(job))) {
+        Ok(returned) => returned,
         Err(panic) => return Err(AttemptError::Panicked(panic_message(panic.as_ref()))),
     };
+    if let Some(observe) = &work.observer {
+        observe(returned.as_ref(), &work.limiter);
+    }
+    let result = returned.map_err(AttemptError::Call)?;
     for resource in &work.resources {
         if let Some(billed) = resource.billed(job, &result) {
             permit.settle_resource(&resource.name, billed).ok();
@@ -498,6 +533,7 @@ impl<J, T, E> fmt::Debug for Runner<J, T, E> {
         f.debug_struct("Runner")
             .field("resources", &self.resources)
             .field("max_concurrent", &self.max_concurrent)
+            .field("adaptive", &self.adaptive)
             .field("retry", &self.retry)
             .field("jobs", &self.jobs.len())
             .field(

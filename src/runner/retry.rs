@@ -24,7 +24,7 @@ type Classifier<E> = Arc<dyn Fn(&E) -> Verdict + Send + Sync>;
 /// the back of the queue.
 ///
 /// Defaults ([`Retry::default`] = `exponential(5)`): base 250 ms, cap 30 s, server-requested
-/// waits honoured up to 120 s (a longer one fails the job).
+/// waits honoured up to 120 s (a longer one fails the job), plus up to 100 ms of positive jitter.
 ///
 /// ```
 /// use std::time::Duration;
@@ -45,6 +45,7 @@ pub struct Retry<E> {
     base: Duration,
     cap: Duration,
     pub(super) max_retry_after: Duration,
+    retry_after_jitter: Duration,
     classifier: Option<Classifier<E>>,
 }
 
@@ -56,6 +57,7 @@ impl<E> Retry<E> {
             base: Duration::from_millis(250),
             cap: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(120),
+            retry_after_jitter: Duration::from_millis(100),
             classifier: None,
         }
     }
@@ -83,6 +85,13 @@ impl<E> Retry<E> {
         self
     }
 
+    /// The most added, at random, to a server-requested wait, so that calls paused together do
+    /// not all start at the same instant (default 100 ms; never subtracted).
+    pub fn retry_after_jitter(mut self, jitter: Duration) -> Self {
+        self.retry_after_jitter = jitter;
+        self
+    }
+
     /// Decides, per error, whether and how to retry (default: retry every error).
     pub fn classify(mut self, classifier: impl Fn(&E) -> Verdict + Send + Sync + 'static) -> Self {
         self.classifier = Some(Arc::new(classifier));
@@ -93,6 +102,11 @@ impl<E> Retry<E> {
         self.classifier
             .as_ref()
             .map_or(Verdict::Retry, |classify| classify(err))
+    }
+
+    /// A server-requested wait with its positive jitter.
+    pub(super) fn jittered(&self, wait: Duration) -> Duration {
+        wait + self.retry_after_jitter.mul_f64(uniform())
     }
 
     /// The wait before the next attempt after `failures` failures: full jitter.
@@ -119,6 +133,7 @@ impl<E> Clone for Retry<E> {
             base: self.base,
             cap: self.cap,
             max_retry_after: self.max_retry_after,
+            retry_after_jitter: self.retry_after_jitter,
             classifier: self.classifier.clone(),
         }
     }
@@ -131,6 +146,7 @@ impl<E> fmt::Debug for Retry<E> {
             .field("base", &self.base)
             .field("cap", &self.cap)
             .field("max_retry_after", &self.max_retry_after)
+            .field("retry_after_jitter", &self.retry_after_jitter)
             .field("classifier", &self.classifier.is_some())
             .finish()
     }

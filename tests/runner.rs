@@ -116,6 +116,20 @@ fn a_job_that_can_never_fit_is_refused_at_schedule() {
     assert_eq!(zero.schedule(1), Err(RunnerError::ZeroConcurrency));
 }
 
+#[test]
+fn a_configuration_broken_after_scheduling_fails_each_job_with_a_typed_error() {
+    let mut runner = Runner::new(|p: &u64| Ok::<u64, String>(*p));
+    runner.schedule(1).unwrap();
+    let mut runner = runner.max_concurrent(0);
+    let report = runner.run();
+    assert_eq!(report.results, vec![None]);
+    assert!(matches!(
+        *report.errors[0][0],
+        AttemptError::Misconfigured(RunnerError::ZeroConcurrency)
+    ));
+    assert_eq!(runner.pending(), 0);
+}
+
 /// Runs 8 jobs of 30 points against a 120-points-per-300-ms server with 8 workers, with or
 /// without an estimate of each call's points; returns the server's 429 count.
 fn rejections(estimate: bool) -> u64 {

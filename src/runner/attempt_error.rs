@@ -23,6 +23,8 @@ pub enum AttemptError<E> {
     },
     /// The quotas refused the job.
     Quota(LimitError),
+    /// The runner's configuration cannot work (changed after the job was scheduled).
+    Misconfigured(RunnerError),
 }
 
 impl<E: fmt::Display> fmt::Display for AttemptError<E> {
@@ -36,6 +38,7 @@ impl<E: fmt::Display> fmt::Display for AttemptError<E> {
                 "the server asked to retry after {requested:?}, longer than the {cap:?} accepted"
             ),
             AttemptError::Quota(err) => write!(f, "{err}"),
+            AttemptError::Misconfigured(err) => write!(f, "{err}"),
         }
     }
 }
@@ -45,6 +48,7 @@ impl<E: Error + 'static> Error for AttemptError<E> {
         match self {
             AttemptError::Call(err) => Some(err),
             AttemptError::Quota(err) => Some(err),
+            AttemptError::Misconfigured(err) => Some(err),
             _ => None,
         }
     }

@@ -237,32 +237,55 @@ where
             .filter(|(_, record)| !record.finished)
             .map(|(index, record)| (index, Arc::clone(&record.job)))
             .collect();
-        let mut tally = Tally::default();
-        if let (false, Ok(limiter)) = (pending.is_empty(), self.limiter()) {
-            let workers = self.max_concurrent.min(pending.len());
-            let work = Arc::new(Work {
-                call: Arc::clone(&self.call),
-                resources: self.resources.clone(),
-                validators: self.validators.clone(),
-                observer: self.observer.clone(),
-                adaptive: self.adaptive.clone(),
-                limiter,
-                queue: WorkQueue::new(self.clock.clone(), pending, workers),
-            });
-            let (events, received) = crossbeam_channel::unbounded();
-            let wake = events.clone();
-            self.interrupt.begin_run(move || {
-                wake.send(Event::Interrupted).ok();
-            });
-            for worker in 0..workers {
-                let (work, events) = (Arc::clone(&work), events.clone());
-                std::thread::spawn(move || work_loop(worker, &work, &events));
-            }
-            drop(events);
-            tally = self.coordinate(&work, &received, workers);
-            self.interrupt.end_run();
+        if pending.is_empty() {
+            return self.report(started, Tally::default());
         }
+        let tally = match self.limiter() {
+            Err(err) => {
+                self.fail_pending(&err);
+                Tally::default()
+            }
+            Ok(limiter) => self.run_pending(pending, limiter),
+        };
         self.report(started, tally)
+    }
+
+    /// A configuration that cannot work ends every pending job with that error: no silent no-op.
+    fn fail_pending(&mut self, err: &RunnerError) {
+        for record in self.jobs.iter_mut().filter(|record| !record.finished) {
+            record
+                .errors
+                .push(Arc::new(AttemptError::Misconfigured(err.clone())));
+            record.finished = true;
+        }
+        self.unfinished = 0;
+    }
+
+    /// Runs `pending` on worker threads until they finish or the run is interrupted.
+    fn run_pending(&mut self, pending: Vec<(usize, Arc<J>)>, limiter: MultiLimiter) -> Tally {
+        let workers = self.max_concurrent.min(pending.len());
+        let work = Arc::new(Work {
+            call: Arc::clone(&self.call),
+            resources: self.resources.clone(),
+            validators: self.validators.clone(),
+            observer: self.observer.clone(),
+            adaptive: self.adaptive.clone(),
+            limiter,
+            queue: WorkQueue::new(self.clock.clone(), pending, workers),
+        });
+        let (events, received) = crossbeam_channel::unbounded();
+        let wake = events.clone();
+        self.interrupt.begin_run(move || {
+            wake.send(Event::Interrupted).ok();
+        });
+        for worker in 0..workers {
+            let (work, events) = (Arc::clone(&work), events.clone());
+            std::thread::spawn(move || work_loop(worker, &work, &events));
+        }
+        drop(events);
+        let tally = self.coordinate(&work, &received, workers);
+        self.interrupt.end_run();
+        tally
     }
 
     /// Collects the workers' outcomes until every job is finished, or the run is interrupted.

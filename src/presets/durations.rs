@@ -97,7 +97,8 @@ pub(super) fn decimal_nanos(number: &str, unit_nanos: u128) -> Option<u128> {
     Some(nanos)
 }
 
-fn nanos_to_duration(nanos: u128) -> Option<Duration> {
+/// `nanos` as a duration, if it fits one.
+pub(super) fn nanos_to_duration(nanos: u128) -> Option<Duration> {
     let seconds = u64::try_from(nanos / 1_000_000_000).ok()?;
     Some(Duration::new(seconds, (nanos % 1_000_000_000) as u32))
 }

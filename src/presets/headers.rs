@@ -1,7 +1,9 @@
 use std::time::{Duration, SystemTime};
 
 use super::civil_time::{parse_http_date, parse_rfc3339};
-use super::durations::{decimal_nanos, parse_go_duration, parse_retry_after, parse_retry_after_ms};
+use super::durations::{
+    decimal_nanos, nanos_to_duration, parse_go_duration, parse_retry_after, parse_retry_after_ms,
+};
 use crate::MultiLimiter;
 
 /// One resource's figures as the server reports them; every field is optional.
@@ -180,7 +182,7 @@ fn parse_count(value: &str) -> Option<u64> {
 /// mean unknown).
 fn parse_openai_reset(value: &str) -> Option<Duration> {
     if let Some(nanos) = decimal_nanos(value, 1_000_000_000) {
-        return (nanos > 0).then(|| Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX)));
+        return nanos_to_duration(nanos).filter(|reset| !reset.is_zero());
     }
     parse_go_duration(value)
 }

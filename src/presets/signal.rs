@@ -1,6 +1,6 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::durations::{decimal_nanos, parse_go_duration};
+use super::durations::{decimal_nanos, nanos_to_duration, parse_go_duration};
 use super::RateLimitHeaders;
 use crate::Verdict;
 
@@ -167,8 +167,7 @@ fn seconds_with_word(text: &str) -> Option<Duration> {
     } else {
         return None;
     };
-    let nanos = decimal_nanos(number, unit_nanos)?;
-    Some(Duration::from_nanos(u64::try_from(nanos).ok()?))
+    nanos_to_duration(decimal_nanos(number, unit_nanos)?)
 }
 
 fn until_next_utc_day(now: SystemTime) -> Duration {

@@ -1,7 +1,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::multi_limiter::Shared;
+use super::multi_limiter::{MultiState, Shared};
 use super::LimitError;
 use crate::Nanos;
 
@@ -59,16 +59,13 @@ impl Permit {
     /// Gives everything back, as if the call never happened (a reservation abandoned before
     /// its call started).
     pub(crate) fn cancel(mut self) {
-        let names: Vec<String> = self
-            .shared
-            .limits
-            .resources
-            .iter()
-            .map(|r| r.name.clone())
-            .collect();
-        for name in names {
-            self.settle_resource(&name, 0).ok();
+        let shared = Arc::clone(&self.shared);
+        let mut state = shared.state.lock();
+        let now = state.observe(shared.clock.now());
+        for index in 0..self.costs.len() {
+            self.reconcile(&mut state, now, index, 0);
         }
+        drop(state); // before `self` drops, which takes the lock to free its slot
     }
 
     /// The instant the call was allowed to go.
@@ -95,9 +92,19 @@ impl Permit {
             .iter()
             .position(|resource| resource.name == name)
             .ok_or_else(|| LimitError::UnknownResource(name.to_owned()))?;
+        let shared = Arc::clone(&self.shared);
+        let mut state = shared.state.lock();
+        let now = state.observe(shared.clock.now());
+        self.reconcile(&mut state, now, index, actual);
+        Ok(())
+    }
+}
+
+impl Permit {
+    /// Brings resource `index`'s charge to `actual`: refund the difference (from this call's
+    /// own entry) or charge the excess as debt.
+    fn reconcile(&mut self, state: &mut MultiState, now: Nanos, index: usize, actual: u64) {
         let charged = self.costs[index];
-        let mut state = self.shared.state.lock();
-        let now = state.observe(self.shared.clock.now());
         let meter = state.meters[index].algorithm_mut();
         if actual < charged {
             meter.refund_charged_at(now, self.granted_at, charged - actual);
@@ -105,7 +112,6 @@ impl Permit {
             meter.charge(now, actual - charged);
         }
         self.costs[index] = actual;
-        Ok(())
     }
 }
 

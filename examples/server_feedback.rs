@@ -11,15 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fake_api::{ApiError, FakeApi, FakeConfig};
-use tollgate::presets::{RateLimitHeaders, Signal};
-use tollgate::{AdaptiveSemaphore, Rate, Resource, Retry, Runner, Verdict};
-
-/// The verdict the server's answer calls for.
-fn classify(err: &ApiError) -> Verdict {
-    let (status, headers, body) = err.response();
-    let headers = RateLimitHeaders::parse(headers);
-    Signal::classify(status, &headers, &body).map_or(Verdict::Retry, |signal| signal.verdict())
-}
+use tollgate::{AdaptiveSemaphore, Rate, Resource, Retry, Runner};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let window = Duration::from_secs(1);
@@ -47,11 +39,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .observe(|outcome, limiter| {
             if let Err(err) = outcome {
-                RateLimitHeaders::parse(err.response().1).apply_to(limiter);
+                err.headers().apply_to(limiter);
             }
         })
         .adaptive(Arc::clone(&adaptive))
-        .retry(Retry::exponential(10).classify(classify))
+        .retry(Retry::exponential(10).classify(ApiError::verdict))
         .max_concurrent(32);
     let jobs = 120u64;
     for key in 0..jobs {

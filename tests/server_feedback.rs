@@ -8,14 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fake_api::{ApiError, FakeApi, FakeConfig};
-use tollgate::presets::{RateLimitHeaders, Signal};
-use tollgate::{AdaptiveSemaphore, Rate, Resource, Retry, Runner, Verdict};
-
-fn classify(err: &ApiError) -> Verdict {
-    let (status, headers, body) = err.response();
-    Signal::classify(status, &RateLimitHeaders::parse(headers), &body)
-        .map_or(Verdict::Retry, |s| s.verdict())
-}
+use tollgate::{AdaptiveSemaphore, Rate, Resource, Retry, Runner};
 
 #[test]
 fn an_optimistic_runner_listens_to_the_server_and_finishes_every_job() {
@@ -37,11 +30,11 @@ fn an_optimistic_runner_listens_to_the_server_and_finishes_every_job() {
         .resource(Resource::new("requests", Rate::new(12, window)).per_job(|_| 1))
         .observe(|outcome, limiter| {
             if let Err(err) = outcome {
-                RateLimitHeaders::parse(err.response().1).apply_to(limiter);
+                err.headers().apply_to(limiter);
             }
         })
         .adaptive(Arc::clone(&adaptive))
-        .retry(Retry::exponential(10).classify(classify))
+        .retry(Retry::exponential(10).classify(ApiError::verdict))
         .max_concurrent(8);
     for key in 0..24 {
         runner.schedule(key).unwrap();

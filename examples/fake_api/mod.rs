@@ -12,6 +12,9 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use tollgate::presets::{RateLimitHeaders, Signal};
+use tollgate::Verdict;
+
 /// The fake's quotas and behaviour.
 #[derive(Clone, Debug)]
 pub struct FakeConfig {
@@ -83,6 +86,18 @@ impl ApiError {
             }
             ApiError::Unavailable => (503, Vec::new(), "Service Unavailable".to_owned()),
         }
+    }
+
+    /// The response's rate-limit headers, read with `tollgate::presets`.
+    pub fn headers(&self) -> RateLimitHeaders {
+        RateLimitHeaders::parse(self.response().1)
+    }
+
+    /// What the response calls for, classified with `tollgate::presets`.
+    pub fn verdict(&self) -> Verdict {
+        let (status, _, body) = self.response();
+        Signal::classify(status, &self.headers(), &body)
+            .map_or(Verdict::Retry, |signal| signal.verdict())
     }
 }
 

@@ -6,19 +6,22 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tollgate::{Rate, RateLimiter};
+use tollgate::{Nanos, Rate, RateLimiter};
 
 fn main() {
     let (per_second, burst, seconds, threads) = (1_000u64, 1u64, 10u64, 8);
     let limiter = RateLimiter::new(Rate::per_second(per_second).burst(burst));
     let admitted = AtomicU64::new(0);
     let started = Instant::now();
-    let end = started + Duration::from_secs(seconds);
+    let end = limiter
+        .clock()
+        .now()
+        .saturating_add(Nanos::from(Duration::from_secs(seconds)));
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
                 // Count only what is admitted within the window.
-                while limiter.acquire_until(1, end).is_ok() {
+                while limiter.try_acquire_until(1, end).is_ok() {
                     admitted.fetch_add(1, Ordering::Relaxed);
                 }
             });

@@ -70,6 +70,7 @@ mod limiter;
 mod multi;
 pub mod presets;
 mod rate;
+mod reservation;
 mod runner;
 mod semaphore;
 mod time;
@@ -78,9 +79,10 @@ mod wrapper;
 pub use limiter::{AcquireError, LimiterStats, RateLimiter};
 pub use multi::{
     Counting, LimitError, Limits, ModelLimiter, ModelLimiterBuilder, ModelStats, MultiLimiter,
-    Permit, Usage,
+    Permit, Usage, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS,
 };
 pub use rate::{Rate, RateError};
+pub use reservation::{CancelHandle, Reservation};
 pub use runner::{
     AttemptError, AttemptErrors, InterruptHandle, Resource, Retry, RunReport, Runner, RunnerError,
     Verdict,
@@ -90,7 +92,7 @@ pub use semaphore::{
     CreditSemaphore, CreditStats, SemaphoreError,
 };
 pub use time::{Clock, MockTime, Nanos, WaitPrecision};
-pub use wrapper::{limit_cost, limit_rate, IntoLimit, Limit, Wrappable};
+pub use wrapper::{limit_cost, limit_rate, IntoThrottle, Throttle, Wrappable};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

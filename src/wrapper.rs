@@ -4,69 +4,79 @@
 use std::sync::Arc;
 
 use crate::algorithm::{Algorithm, GcraVirtual};
-use crate::{AcquireError, Rate, RateLimiter};
+use crate::{AcquireError, Rate, RateLimiter, Reservation};
 
 /// Something a wrapper can take units from: a [`RateLimiter`], by value, reference or `Arc`.
-pub trait Limit {
+pub trait Throttle {
     /// Takes `cost` units, blocking until they fit.
-    fn take(&self, cost: u64) -> Result<(), AcquireError>;
-    /// Settles a call that took `estimated` units and used `actual`.
-    fn settle(&self, estimated: u64, actual: u64) -> Result<(), AcquireError>;
+    ///
+    /// # Errors
+    /// As [`RateLimiter::acquire_n`].
+    fn acquire_n(&self, cost: u64) -> Result<(), AcquireError>;
+
+    /// Takes `cost` units, blocking until they fit, and keeps the reservation to settle the
+    /// actual cost with later.
+    ///
+    /// # Errors
+    /// As [`RateLimiter::reserve`], and [`AcquireError::Cancelled`].
+    fn acquire_settleable(&self, cost: u64) -> Result<Reservation, AcquireError>;
 }
 
-impl<A: Algorithm> Limit for RateLimiter<A> {
-    fn take(&self, cost: u64) -> Result<(), AcquireError> {
-        self.acquire_n(cost)
+impl<A: Algorithm> Throttle for RateLimiter<A> {
+    fn acquire_n(&self, cost: u64) -> Result<(), AcquireError> {
+        RateLimiter::acquire_n(self, cost)
     }
-    fn settle(&self, estimated: u64, actual: u64) -> Result<(), AcquireError> {
-        self.reconcile(estimated, actual)
-    }
-}
-
-impl<L: Limit + ?Sized> Limit for &L {
-    fn take(&self, cost: u64) -> Result<(), AcquireError> {
-        (**self).take(cost)
-    }
-    fn settle(&self, estimated: u64, actual: u64) -> Result<(), AcquireError> {
-        (**self).settle(estimated, actual)
+    fn acquire_settleable(&self, cost: u64) -> Result<Reservation, AcquireError> {
+        let reservation = self.reserve(cost)?;
+        reservation.wait()?;
+        Ok(reservation)
     }
 }
 
-impl<L: Limit + ?Sized> Limit for Arc<L> {
-    fn take(&self, cost: u64) -> Result<(), AcquireError> {
-        (**self).take(cost)
+impl<L: Throttle + ?Sized> Throttle for &L {
+    fn acquire_n(&self, cost: u64) -> Result<(), AcquireError> {
+        (**self).acquire_n(cost)
     }
-    fn settle(&self, estimated: u64, actual: u64) -> Result<(), AcquireError> {
-        (**self).settle(estimated, actual)
+    fn acquire_settleable(&self, cost: u64) -> Result<Reservation, AcquireError> {
+        (**self).acquire_settleable(cost)
+    }
+}
+
+impl<L: Throttle + ?Sized> Throttle for Arc<L> {
+    fn acquire_n(&self, cost: u64) -> Result<(), AcquireError> {
+        (**self).acquire_n(cost)
+    }
+    fn acquire_settleable(&self, cost: u64) -> Result<Reservation, AcquireError> {
+        (**self).acquire_settleable(cost)
     }
 }
 
 /// What a wrapper may be given: a [`Rate`] (the wrapper owns a GCRA limiter of its own) or a
 /// limiter to share (`&RateLimiter`, `Arc<RateLimiter>`).
-pub trait IntoLimit {
+pub trait IntoThrottle {
     /// The limiter the wrapper keeps.
-    type Limit: Limit;
+    type Throttle: Throttle;
     /// Converts into it.
-    fn into_limit(self) -> Self::Limit;
+    fn into_throttle(self) -> Self::Throttle;
 }
 
-impl IntoLimit for Rate {
-    type Limit = RateLimiter<GcraVirtual>;
-    fn into_limit(self) -> Self::Limit {
+impl IntoThrottle for Rate {
+    type Throttle = RateLimiter<GcraVirtual>;
+    fn into_throttle(self) -> Self::Throttle {
         RateLimiter::new(self)
     }
 }
 
-impl<'a, A: Algorithm> IntoLimit for &'a RateLimiter<A> {
-    type Limit = &'a RateLimiter<A>;
-    fn into_limit(self) -> Self::Limit {
+impl<'a, A: Algorithm> IntoThrottle for &'a RateLimiter<A> {
+    type Throttle = &'a RateLimiter<A>;
+    fn into_throttle(self) -> Self::Throttle {
         self
     }
 }
 
-impl<A: Algorithm> IntoLimit for Arc<RateLimiter<A>> {
-    type Limit = Arc<RateLimiter<A>>;
-    fn into_limit(self) -> Self::Limit {
+impl<A: Algorithm> IntoThrottle for Arc<RateLimiter<A>> {
+    type Throttle = Arc<RateLimiter<A>>;
+    fn into_throttle(self) -> Self::Throttle {
         self
     }
 }
@@ -82,13 +92,13 @@ pub trait Wrappable<'a, Args, L> {
 
 impl<'a, L, R, F> Wrappable<'a, (), L> for F
 where
-    L: Limit + Send + Sync + 'a,
+    L: Throttle + Send + Sync + 'a,
     F: Fn() -> R + Send + Sync + 'a,
 {
     type Limited = Box<dyn Fn() -> Result<R, AcquireError> + Send + Sync + 'a>;
     fn wrap(self, limit: L) -> Self::Limited {
         Box::new(move || {
-            limit.take(1)?;
+            limit.acquire_n(1)?;
             Ok(self())
         })
     }
@@ -96,13 +106,13 @@ where
 
 impl<'a, L, T, R, F> Wrappable<'a, (T,), L> for F
 where
-    L: Limit + Send + Sync + 'a,
+    L: Throttle + Send + Sync + 'a,
     F: Fn(T) -> R + Send + Sync + 'a,
 {
     type Limited = Box<dyn Fn(T) -> Result<R, AcquireError> + Send + Sync + 'a>;
     fn wrap(self, limit: L) -> Self::Limited {
         Box::new(move |arg| {
-            limit.take(1)?;
+            limit.acquire_n(1)?;
             Ok(self(arg))
         })
     }
@@ -127,15 +137,16 @@ where
 /// ```
 pub fn limit_rate<'a, S, F, Args>(limiter: S, f: F) -> F::Limited
 where
-    S: IntoLimit,
-    F: Wrappable<'a, Args, S::Limit>,
+    S: IntoThrottle,
+    F: Wrappable<'a, Args, S::Throttle>,
 {
-    f.wrap(limiter.into_limit())
+    f.wrap(limiter.into_throttle())
 }
 
 /// Wraps `f` so that every call takes `estimate(&arg)` units before it runs and, once it
-/// returns, settles with `actual(&result)`: the difference is refunded, or charged as debt that
-/// later calls wait for (see [`RateLimiter::reconcile`]).
+/// returns, settles with `actual(&result)`: what the estimate still holds comes back and the
+/// actual cost is charged from that instant, as debt that later calls wait for if need be (see
+/// [`Reservation::settle`]).
 ///
 /// ```
 /// use tollgate::{limit_cost, Rate, RateLimiter};
@@ -153,14 +164,13 @@ pub fn limit_cost<S, T, R>(
     f: impl Fn(T) -> R,
 ) -> impl Fn(T) -> Result<R, AcquireError>
 where
-    S: IntoLimit,
+    S: IntoThrottle,
 {
-    let limit = limiter.into_limit();
+    let limit = limiter.into_throttle();
     move |arg| {
-        let estimated = estimate(&arg);
-        limit.take(estimated)?;
+        let reservation = limit.acquire_settleable(estimate(&arg))?;
         let result = f(arg);
-        limit.settle(estimated, actual(&result))?;
+        reservation.settle(actual(&result))?;
         Ok(result)
     }
 }

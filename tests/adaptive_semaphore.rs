@@ -76,9 +76,9 @@ fn a_waiter_is_woken_by_the_next_step_not_by_polling() {
     assert_eq!(time.now(), Nanos::from_secs(7));
     assert!(matches!(
         sem.try_acquire(),
-        Err(SemaphoreError::Timeout { .. })
+        Err(SemaphoreError::NotInTime { .. })
     ));
-    let _third = sem.acquire_timeout(Duration::from_secs(7)).unwrap();
+    let _third = sem.try_acquire_for(Duration::from_secs(7)).unwrap();
     assert_eq!(time.now(), Nanos::from_secs(14));
 }
 

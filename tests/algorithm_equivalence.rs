@@ -14,8 +14,9 @@ enum Op {
     Refund(u64),
     Charge(u64),
     SetRate(Rate),
-    HoldFor(u64),
-    Observe(u64, Option<u64>),
+    ChargeAt(u64),
+    RefundCharge(usize, u64),
+    Observe(u64),
 }
 
 fn rate() -> impl Strategy<Value = Rate> {
@@ -31,8 +32,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u64..45).prop_map(Op::Refund),
         1 => (0u64..45).prop_map(Op::Charge),
         1 => rate().prop_map(Op::SetRate),
-        1 => (0u64..2_000_000_000).prop_map(Op::HoldFor),
-        1 => (0u64..45, prop::option::of(0u64..2_000_000_000)).prop_map(|(r, reset)| Op::Observe(r, reset)),
+        2 => (1u64..45).prop_map(Op::ChargeAt),
+        2 => (0usize..8, 0u64..45).prop_map(|(index, cost)| Op::RefundCharge(index, cost)),
+        1 => (0u64..45).prop_map(Op::Observe),
     ]
 }
 
@@ -40,6 +42,8 @@ fn op() -> impl Strategy<Value = Op> {
 fn answers<A: Algorithm>(rate: &Rate, steps: &[(u64, Op)]) -> Vec<String> {
     let mut algorithm = A::new(rate).unwrap();
     let mut now = Nanos::ZERO;
+    let mut pace = rate.pace().unwrap();
+    let mut marks: Vec<(Nanos, u64)> = Vec::new();
     steps
         .iter()
         .map(|(gap, op)| {
@@ -57,17 +61,42 @@ fn answers<A: Algorithm>(rate: &Rate, steps: &[(u64, Op)]) -> Vec<String> {
                     }
                     String::new()
                 }
-                Op::SetRate(rate) => format!("{:?}", algorithm.set_rate(now, rate)),
-                Op::HoldFor(span) => {
-                    algorithm.hold_until(now, now.saturating_add(Nanos::new(*span)));
-                    String::new()
+                Op::SetRate(rate) => {
+                    let changed = algorithm.set_rate(now, rate);
+                    if changed.is_ok() {
+                        for (mark, _) in &mut marks {
+                            *mark = algorithm.mark_after_set_rate(now, *mark, &pace);
+                        }
+                        pace = rate.pace().unwrap();
+                    }
+                    format!("{changed:?}")
                 }
-                Op::Observe(remaining, reset) => {
-                    algorithm.observe(now, *remaining, reset.map(Nanos::new));
+                Op::ChargeAt(cost) => {
+                    // At the instant it conforms (a later instant is the multi-resource
+                    // limiter's GCRA-only case: the other buckets clamp earlier read-outs).
+                    let at = algorithm.conforms_at(now, *cost);
+                    let mark = algorithm.charge_at(now, at, *cost);
+                    marks.push((mark, *cost));
+                    format!("{mark:?}")
+                }
+                Op::RefundCharge(index, cost) if !marks.is_empty() => {
+                    let (mark, charged) = marks[index % marks.len()];
+                    format!(
+                        "{:?}",
+                        algorithm.refund_charge(now, mark, (*cost).min(charged))
+                    )
+                }
+                Op::RefundCharge(..) => String::new(),
+                Op::Observe(remaining) => {
+                    algorithm.observe(now, *remaining);
                     format!("{:?}", algorithm.conforms_at(now, 1))
                 }
             };
-            format!("{answer} available={}", algorithm.available(now))
+            format!(
+                "{answer} available={} in_use={}",
+                algorithm.available(now),
+                algorithm.in_use(now)
+            )
         })
         .collect()
 }

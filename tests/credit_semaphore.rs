@@ -106,7 +106,7 @@ fn fair_on_entry_a_newcomer_queues_behind_waiters_even_when_it_fits() {
         // 10 credits are free, but someone is waiting: a try fails at once.
         assert!(matches!(
             sem.try_transact(5, Duration::ZERO, || ()),
-            Err(SemaphoreError::Timeout { .. })
+            Err(SemaphoreError::NotInTime { .. })
         ));
         drop(first);
         assert_eq!(big.join().unwrap(), Ok(1));
@@ -183,13 +183,13 @@ fn credits_above_capacity_fail_at_once_and_timeouts_leak_nothing() {
         })
     );
     let held = sem.acquire(35, Duration::ZERO).unwrap();
-    let err = sem.transact_timeout(
+    let err = sem.try_transact_for(
         10,
         Duration::ZERO,
         Duration::from_millis(20),
         || unreachable!(),
     );
-    assert!(matches!(err, Err(SemaphoreError::Timeout { .. })));
+    assert!(matches!(err, Err(SemaphoreError::NotInTime { .. })));
     drop(held);
     let stats = sem.stats();
     assert_eq!(

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tollgate::{Clock, LimitError, Limits, ModelLimiter};
+use tollgate::{Clock, LimitError, Limits, ModelLimiter, TOKENS};
 
 fn seed_models(clock: Clock) -> ModelLimiter {
     ModelLimiter::builder()
@@ -25,8 +25,8 @@ fn stats_read_like_the_seed() {
     let models = seed_models(clock);
     let mut held = Vec::new();
     for _ in 0..3 {
-        let mut permit = models.acquire("gpt-4", 12_000).unwrap();
-        permit.settle(11_000);
+        let permit = models.acquire("gpt-4", &[(TOKENS, 12_000)]).unwrap();
+        permit.settle(TOKENS, 11_000).unwrap();
         held.push(permit);
     }
     let stats = models.stats();
@@ -48,7 +48,7 @@ fn unknown_models_get_the_default_lazily_or_an_error_without_one() {
     let (clock, _time) = Clock::mock();
     let models = seed_models(clock);
     assert!(!models.stats().contains_key("claude-3"));
-    let _permit = models.acquire("claude-3", 1_000).unwrap();
+    let _permit = models.acquire("claude-3", &[(TOKENS, 1_000)]).unwrap();
     assert_eq!(
         models.stats()["claude-3"].to_string(),
         "requests 1/10, tokens 1000/200000, active 1/5"
@@ -59,7 +59,7 @@ fn unknown_models_get_the_default_lazily_or_an_error_without_one() {
         .build()
         .unwrap();
     assert_eq!(
-        strict.acquire("b", 1).unwrap_err(),
+        strict.acquire("b", &[(TOKENS, 1)]).unwrap_err(),
         LimitError::UnknownModel("b".into())
     );
 }
@@ -72,17 +72,21 @@ fn a_release_is_never_blocked_behind_a_sleeping_acquirer() {
         .clock(clock)
         .build()
         .unwrap();
-    let first = models.acquire("m", 1_000).unwrap();
+    let first = models.acquire("m", &[(TOKENS, 1_000)]).unwrap();
     std::thread::scope(|s| {
         // Waits 60 s (mock) for tokens, sleeping.
-        let sleeper = s.spawn(|| models.acquire("m", 1_000).map(|p| p.granted_at()));
+        let sleeper = s.spawn(|| {
+            models
+                .acquire("m", &[(TOKENS, 1_000)])
+                .map(|p| p.ready_at().unwrap())
+        });
         while models.stats()["m"].active.used < 2 {
             std::thread::sleep(Duration::from_millis(1));
         }
         let started = Instant::now();
         drop(first);
         assert!(
-            models.try_acquire("m", 0).is_err(),
+            models.try_acquire("m", &[(TOKENS, 0)]).is_err(),
             "FIFO: behind the sleeper's grant"
         );
         assert!(started.elapsed() < Duration::from_millis(100));
@@ -97,15 +101,15 @@ fn a_cancelled_acquire_never_leaks_a_slot() {
         .model("m", Limits::new().max_parallel(1))
         .build()
         .unwrap();
-    let held = models.acquire("m", 0).unwrap();
+    let held = models.acquire("m", &[]).unwrap();
     for _ in 0..3 {
         assert!(models
-            .acquire_timeout("m", 0, Duration::from_millis(5))
+            .try_acquire_for("m", &[], Duration::from_millis(5))
             .is_err());
     }
     drop(held);
     assert_eq!(models.stats()["m"].active.used, 0);
-    let _next = models.try_acquire("m", 0).unwrap();
+    let _next = models.try_acquire("m", &[]).unwrap();
 }
 
 #[test]
@@ -132,11 +136,16 @@ fn threads_across_models_never_exceed_parallel_limits() {
             s.spawn(move || {
                 for i in 0..300usize {
                     let m = (t + i) % 3;
-                    let mut permit = models.acquire(names[m], 10).unwrap();
+                    let tokens: &[(&str, u64)] = if m == 0 { &[(TOKENS, 10)] } else { &[] };
+                    let permit = models.acquire(names[m], tokens).unwrap();
                     let now = inside[m].fetch_add(1, Ordering::SeqCst) + 1;
                     most[m].fetch_max(now, Ordering::SeqCst);
                     inside[m].fetch_sub(1, Ordering::SeqCst);
-                    permit.settle(5);
+                    if m == 0 {
+                        permit.settle(TOKENS, 5).unwrap();
+                    } else {
+                        assert!(permit.settle(TOKENS, 5).is_err()); // not counted: an error
+                    }
                 }
             });
         }

@@ -20,16 +20,19 @@ fn a_call_delayed_by_tokens_is_counted_against_requests_when_it_goes() {
     let api = MultiLimiter::with_clock(limits, clock).unwrap();
     let a = api.acquire(&[("requests", 1), ("tokens", 1_000)]).unwrap();
     let b = api.acquire(&[("requests", 1), ("tokens", 1_000)]).unwrap();
-    assert_eq!((a.granted_at(), b.granted_at()), (secs(0), secs(60)));
+    assert_eq!(
+        (a.ready_at().unwrap(), b.ready_at().unwrap()),
+        (secs(0), secs(60))
+    );
     assert_eq!(time.now(), secs(60));
     // At 60 s the first request has left the window and the second counts from 60 s: exactly
     // one more request fits. Had the second been charged when it asked (0 s), two would.
     let c = api.try_acquire(&[("requests", 1)]).unwrap();
     assert!(matches!(
         api.try_acquire(&[("requests", 1)]),
-        Err(LimitError::RateLimited { .. })
+        Err(LimitError::NotInTime { .. })
     ));
-    assert_eq!(c.granted_at(), secs(60));
+    assert_eq!(c.ready_at().unwrap(), secs(60));
 }
 
 #[test]
@@ -41,7 +44,8 @@ fn waiters_go_in_arrival_order_and_the_wait_is_the_largest() {
         .map(|&(requests, tokens)| {
             api.acquire(&[("requests", requests), ("tokens", tokens)])
                 .unwrap()
-                .granted_at()
+                .ready_at()
+                .unwrap()
         })
         .collect();
     // The second needs no tokens but comes after the first; the third waits 30 s for tokens.
@@ -84,10 +88,10 @@ fn a_timeout_that_would_pass_fails_at_once_taking_nothing() {
     let (clock, time) = Clock::mock();
     let api = MultiLimiter::with_clock(Limits::new().rpm(60).tpm(600), clock).unwrap();
     let _first = api.acquire(&[("requests", 1), ("tokens", 600)]).unwrap();
-    let refused = api.acquire_timeout(&[("requests", 1), ("tokens", 300)], Duration::from_secs(10));
+    let refused = api.try_acquire_for(&[("requests", 1), ("tokens", 300)], Duration::from_secs(10));
     assert_eq!(
         refused.unwrap_err(),
-        LimitError::RateLimited {
+        LimitError::NotInTime {
             wait: Some(Duration::from_secs(30))
         }
     );
@@ -99,16 +103,16 @@ fn a_timeout_that_would_pass_fails_at_once_taking_nothing() {
 fn settle_refunds_the_unused_estimate_and_charges_excess_as_debt() {
     let (clock, time) = Clock::mock();
     let api = MultiLimiter::with_clock(Limits::new().tpm(600), clock).unwrap();
-    let mut permit = api.acquire(&[("tokens", 500)]).unwrap();
-    permit.settle(200); // 300 back
+    let permit = api.acquire(&[("tokens", 500)]).unwrap();
+    permit.settle("tokens", 200).unwrap(); // 300 back
     assert_eq!(api.usage()[0].1, 200);
-    let mut big = api.acquire(&[("tokens", 400)]).unwrap();
-    assert_eq!(big.granted_at(), secs(0));
-    big.settle(700); // 300 more than estimated: debt, never blocking
+    let big = api.acquire(&[("tokens", 400)]).unwrap();
+    assert_eq!(big.ready_at().unwrap(), secs(0));
+    big.settle("tokens", 700).unwrap(); // 300 more than estimated: debt, never blocking
     assert_eq!(time.now(), secs(0));
     // 900 used of 600/min: the next 100 tokens wait 300 over + 100 = 40 s.
     let next = api.acquire(&[("tokens", 100)]).unwrap();
-    assert_eq!(next.granted_at(), secs(40));
+    assert_eq!(next.ready_at().unwrap(), secs(40));
 }
 
 #[test]
@@ -116,21 +120,24 @@ fn a_sliding_window_refund_comes_from_the_calls_own_entry() {
     let (clock, time) = Clock::mock();
     let limits = Limits::new().tpm(100).counting(Counting::SlidingWindow);
     let api = MultiLimiter::with_clock(limits, clock).unwrap();
-    let mut early = api.acquire(&[("tokens", 60)]).unwrap();
+    let early = api.acquire(&[("tokens", 60)]).unwrap();
     time.advance(Duration::from_secs(30));
     let _late = api.acquire(&[("tokens", 40)]).unwrap();
-    early.settle(10); // 50 back from the entry at 0 s
-                      // At 60 s the early entry leaves the window; the late one (40) stays until 90 s.
+    // The estimate's entry at 0 s gives back all 60; the actual 10 counts from now (30 s).
+    early.settle("tokens", 10).unwrap();
+    assert_eq!(api.usage()[0].1, 50);
     time.advance(Duration::from_secs(30));
-    assert_eq!(api.usage()[0].1, 40);
+    assert_eq!(api.usage()[0].1, 50); // nothing left the window at 60 s
+    time.advance(Duration::from_secs(30));
+    assert_eq!(api.usage()[0].1, 0);
 }
 
 #[test]
 fn slots_are_freed_on_drop_and_on_panic_and_not_leaked_by_timeouts() {
     let api = MultiLimiter::new(Limits::new().rpm(1_000).max_parallel(1)).unwrap();
     let held = api.acquire(&[("requests", 1)]).unwrap();
-    let refused = api.acquire_timeout(&[("requests", 1)], Duration::from_millis(20));
-    assert_eq!(refused.unwrap_err(), LimitError::RateLimited { wait: None });
+    let refused = api.try_acquire_for(&[("requests", 1)], Duration::from_millis(20));
+    assert_eq!(refused.unwrap_err(), LimitError::NotInTime { wait: None });
     drop(held);
     let panicked = std::thread::scope(|s| {
         s.spawn(|| {
@@ -179,13 +186,13 @@ proptest! {
             let permit = if wait {
                 api.acquire(&costs)
             } else {
-                api.acquire_timeout(&costs, Duration::from_millis(timeout_ms))
+                api.try_acquire_for(&costs, Duration::from_millis(timeout_ms))
             };
-            if let Ok(mut permit) = permit {
+            if let Ok(permit) = permit {
                 let used = used.min(estimate);
-                permit.settle(used);
-                requests.push((permit.granted_at(), 1));
-                tokens.push((permit.granted_at(), used));
+                permit.settle("tokens", used).unwrap();
+                requests.push((permit.ready_at().unwrap(), 1));
+                tokens.push((permit.ready_at().unwrap(), used));
             }
         }
         requests.sort();

@@ -53,7 +53,10 @@ fn a_waiter_whose_cost_exceeds_the_new_burst_fails() {
         limiter.set_rate(Rate::per_second(5)).unwrap();
         assert_eq!(
             waiter.join().unwrap(),
-            Err(AcquireError::CostExceedsBurst { cost: 8, burst: 5 })
+            Err(AcquireError::ExceedsCapacity {
+                cost: 8,
+                capacity: 5
+            })
         );
     });
     // Its reservation was given back: after 1 s at 5/s... the original 10 units still drain.

@@ -1,6 +1,7 @@
 //! Integer arithmetic on backlogs (nanoseconds of queued emission intervals) shared by the
 //! bucket algorithms.
 
+use super::{Algorithm, Refunded};
 use crate::rate::Pace;
 use crate::{Nanos, Rate, RateError};
 
@@ -22,16 +23,61 @@ pub(super) fn set_rate(state: &mut impl Backlog, now: Nanos, rate: &Rate) -> Res
     Ok(())
 }
 
-/// Owes at least enough that one unit conforms no earlier than `until`:
-/// `backlog ≥ (until − now) + (burst − 1)·T`.
-pub(super) fn hold_until(state: &mut impl Backlog, now: Nanos, until: Nanos) {
+/// Charges `cost` to count from `at`: at `now` when `at` is the instant it conforms anyway (the
+/// backlog queues it there), else at `at` (a later instant another resource chose: the bucket
+/// refills until then). Returns the mark: the instant the backlog after it has drained.
+pub(super) fn charge_at<B: Backlog + Algorithm>(
+    state: &mut B,
+    now: Nanos,
+    at: Nanos,
+    cost: u64,
+) -> Nanos {
+    let from = if at > state.conforms_at(now, cost) {
+        at
+    } else {
+        now
+    };
+    state.charge(from, cost);
+    from.saturating_add(Nanos::new(state.backlog(from)))
+}
+
+/// Gives back what the charge marked `mark` still holds of `cost`: its part of the backlog that
+/// has not drained by `now` (the charge drains last of everything owed up to `mark`), to the
+/// nanosecond.
+pub(super) fn refund_charge<B: Backlog + Algorithm>(
+    state: &mut B,
+    now: Nanos,
+    mark: Nanos,
+    cost: u64,
+) -> Refunded {
     let pace = *state.pace();
-    let needed = until
-        .saturating_sub(now)
-        .as_u64()
-        .saturating_add(pace.capacity_span() - pace.interval);
-    let owed = state.backlog(now).max(needed);
-    state.set_backlog(now, owed, pace);
+    let held = mark.saturating_sub(now).as_u64().min(pace.span_of(cost));
+    let before = state.backlog(now);
+    let given_back = held.min(before);
+    if given_back == 0 {
+        return Refunded::default();
+    }
+    state.set_backlog(now, before - given_back, pace);
+    Refunded {
+        units: given_back.div_ceil(pace.interval),
+        later_marks_earlier_by: Nanos::new(given_back),
+    }
+}
+
+/// The mark `mark` after the queue was re-scaled from `old` to the current pace at `now`.
+pub(super) fn mark_after_set_rate(
+    state: &impl Backlog,
+    now: Nanos,
+    mark: Nanos,
+    old: &Pace,
+) -> Nanos {
+    let ahead = mark.saturating_sub(now).as_u64();
+    now.saturating_add(Nanos::new(rescale(ahead, old, state.pace())))
+}
+
+/// Whole units owed at `now`, rounded up (debt included).
+pub(super) fn in_use(state: &impl Backlog, now: Nanos) -> u64 {
+    state.backlog(now).div_ceil(state.pace().interval)
 }
 
 /// Splits `elapsed` nanoseconds plus a `progress` already accumulated toward the next whole

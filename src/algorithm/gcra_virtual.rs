@@ -1,7 +1,7 @@
 use crate::rate::Pace;
 use crate::{Nanos, Rate, RateError};
 
-use super::{backlog, Algorithm};
+use super::{backlog, Algorithm, Refunded};
 
 /// GCRA, virtual-scheduling form: the state is one instant, the theoretical arrival time (TAT)
 /// of the next request if everything admitted so far had been spaced one emission interval `T`
@@ -93,7 +93,19 @@ impl Algorithm for GcraVirtual {
         backlog::set_rate(self, now, rate)
     }
 
-    fn hold_until(&mut self, now: Nanos, until: Nanos) {
-        backlog::hold_until(self, now, until);
+    fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos {
+        backlog::charge_at(self, now, at, cost)
+    }
+
+    fn refund_charge(&mut self, now: Nanos, mark: Nanos, cost: u64) -> Refunded {
+        backlog::refund_charge(self, now, mark, cost)
+    }
+
+    fn mark_after_set_rate(&self, now: Nanos, mark: Nanos, old: &Pace) -> Nanos {
+        backlog::mark_after_set_rate(self, now, mark, old)
+    }
+
+    fn in_use(&self, now: Nanos) -> u64 {
+        backlog::in_use(self, now)
     }
 }

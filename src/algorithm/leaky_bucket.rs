@@ -1,7 +1,7 @@
 use crate::rate::Pace;
 use crate::{Nanos, Rate, RateError};
 
-use super::{backlog, Algorithm};
+use super::{backlog, Algorithm, Refunded};
 
 /// The leaky bucket as a meter: each request pours its cost in whole units of water into a
 /// bucket of size `burst` that leaks one unit every emission interval `T`; a request fits when
@@ -116,7 +116,19 @@ impl Algorithm for LeakyBucket {
         backlog::set_rate(self, now, rate)
     }
 
-    fn hold_until(&mut self, now: Nanos, until: Nanos) {
-        backlog::hold_until(self, now, until);
+    fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos {
+        backlog::charge_at(self, now, at, cost)
+    }
+
+    fn refund_charge(&mut self, now: Nanos, mark: Nanos, cost: u64) -> Refunded {
+        backlog::refund_charge(self, now, mark, cost)
+    }
+
+    fn mark_after_set_rate(&self, now: Nanos, mark: Nanos, old: &Pace) -> Nanos {
+        backlog::mark_after_set_rate(self, now, mark, old)
+    }
+
+    fn in_use(&self, now: Nanos) -> u64 {
+        backlog::in_use(self, now)
     }
 }

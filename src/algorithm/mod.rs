@@ -69,6 +69,16 @@ pub enum Decision {
     },
 }
 
+/// What [`Algorithm::refund_charge`] gave back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Refunded {
+    /// Units given back (a part of a unit counts as one).
+    pub units: u64,
+    /// How much earlier every charge made after the refunded one now drains (the bucket
+    /// algorithms queue charges one behind another; a window's entries do not move: zero).
+    pub later_marks_earlier_by: Nanos,
+}
+
 /// A rate-limiting algorithm: a pure state machine over instants and costs.
 ///
 /// Implementors provide the primitives (`conforms_at`, `charge`, `refund`, `available`,
@@ -79,7 +89,7 @@ pub enum Decision {
 ///
 /// Every method takes the current instant; callers pass instants that never go backwards
 /// (an earlier one is treated as the latest seen).
-pub trait Algorithm: Send + fmt::Debug + Sized {
+pub trait Algorithm: Send + fmt::Debug + Sized + 'static {
     /// A full (idle) state for `rate`.
     fn new(rate: &Rate) -> Result<Self, RateError>;
 
@@ -97,14 +107,6 @@ pub trait Algorithm: Send + fmt::Debug + Sized {
     /// Gives `cost` back at `now`, never raising the state above full.
     fn refund(&mut self, now: Nanos, cost: u64);
 
-    /// Gives back `cost` of what was charged at instant `charged_at`, at `now`. The same as
-    /// [`refund`](Algorithm::refund) for the bucket algorithms; a log-based algorithm takes it
-    /// from the entry made at `charged_at`.
-    fn refund_charged_at(&mut self, now: Nanos, charged_at: Nanos, cost: u64) {
-        let _ = charged_at;
-        self.refund(now, cost);
-    }
-
     /// How many units could be taken at `now` without waiting.
     fn available(&self, now: Nanos) -> u64;
 
@@ -112,23 +114,38 @@ pub trait Algorithm: Send + fmt::Debug + Sized {
     /// (what is owed still has to drain, at the new pace); the new burst applies at once.
     fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError>;
 
-    /// Admits nothing before `until` (the server said the quota is gone until then); from
-    /// `until` on, capacity comes back at this algorithm's own pace. Never lowers what is
-    /// already owed.
-    fn hold_until(&mut self, now: Nanos, until: Nanos);
-
     /// Takes in what the server says is left: lowers what is available at `now` to at most
-    /// `remaining` (never raises it: the local view may be stricter), and with nothing
-    /// remaining holds every request until `now + reset`, when given.
-    fn observe(&mut self, now: Nanos, remaining: u64, reset: Option<Nanos>) {
+    /// `remaining` (never raises it: the local view may be stricter). A server's "nothing left
+    /// until then" is a hold, an absolute instant kept by the reservation core, not here.
+    fn observe(&mut self, now: Nanos, remaining: u64) {
         let available = self.available(now);
         if available > remaining {
             self.charge(now, available - remaining);
         }
-        if let (0, Some(reset)) = (remaining, reset) {
-            self.hold_until(now, now.saturating_add(reset));
-        }
     }
+
+    /// Takes `cost` (`≥ 1`) to count from `at` (`≥ now`, and no earlier than the instant it
+    /// conforms), deciding at `now`, and returns the charge's **mark**: where it sits in the
+    /// accounting, for [`refund_charge`](Algorithm::refund_charge) to give back exactly what it
+    /// still holds. For the bucket algorithms the mark is the instant the charge has fully
+    /// drained (the end of the backlog after it); for the sliding window, the instant its entry
+    /// counts from.
+    fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos;
+
+    /// Gives back up to `cost` units of the charge marked `mark` (from
+    /// [`charge_at`](Algorithm::charge_at)), at `now`: only what that charge **still holds**.
+    /// Units that have regenerated since it was made (a bucket's backlog drained past it, a
+    /// window's entry expired) are not given back a second time.
+    fn refund_charge(&mut self, now: Nanos, mark: Nanos, cost: u64) -> Refunded;
+
+    /// Where the charge marked `mark` (made while the pace was `old`) stands after
+    /// [`set_rate`](Algorithm::set_rate) at `now`: a bucket's queue was re-scaled in units, so
+    /// its marks move with it; a window's entries stay where they were.
+    fn mark_after_set_rate(&self, now: Nanos, mark: Nanos, old: &Pace) -> Nanos;
+
+    /// Units in use at `now`: charged and not yet regenerated, debt included (so it can exceed
+    /// the capacity after a settle above the estimate).
+    fn in_use(&self, now: Nanos) -> u64;
 
     /// The whole mutable state as one word, for algorithms whose state fits one (with
     /// [`from_word`](Algorithm::from_word)): a [`RateLimiter`](crate::RateLimiter) then keeps

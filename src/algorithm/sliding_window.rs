@@ -1,8 +1,9 @@
 use std::collections::VecDeque;
 
+use crate::rate::Pace;
 use crate::{Nanos, Rate, RateError};
 
-use super::Algorithm;
+use super::{Algorithm, Refunded};
 
 /// An exact sliding window: at most `limit = min(quantity, burst)` units in any window of one
 /// period, counted from a log of admissions, the way LLM providers count "per minute" quotas.
@@ -92,10 +93,7 @@ impl Algorithm for SlidingWindow {
     }
 
     fn charge(&mut self, now: Nanos, cost: u64) {
-        let at = self.conforms_at(now, cost);
-        self.forget_expired(now);
-        let index = self.log.partition_point(|(logged, _)| *logged <= at);
-        self.log.insert(index, (at, cost));
+        self.charge_at(now, now, cost);
     }
 
     fn refund(&mut self, now: Nanos, mut cost: u64) {
@@ -113,34 +111,46 @@ impl Algorithm for SlidingWindow {
         }
     }
 
-    fn refund_charged_at(&mut self, now: Nanos, charged_at: Nanos, mut cost: u64) {
-        self.forget_expired(now);
-        // Newest entries made at or before `charged_at` first.
-        let end = self.log.partition_point(|(at, _)| *at <= charged_at);
-        for index in (0..end).rev() {
-            let given_back = self.log[index].1.min(cost);
-            self.log[index].1 -= given_back;
-            cost -= given_back;
-            if cost == 0 {
-                break;
-            }
-        }
-        self.log.retain(|(_, entry_cost)| *entry_cost > 0);
-    }
-
     fn available(&self, now: Nanos) -> u64 {
         self.limit.saturating_sub(self.used(now))
     }
 
-    /// Logs a full window's worth at `until − period`: it counts, and fills the window, until
-    /// `until`.
-    fn hold_until(&mut self, now: Nanos, until: Nanos) {
-        if until <= now {
-            return;
-        }
-        let at = until.saturating_sub(self.period);
+    fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos {
+        let at = at.max(self.conforms_at(now, cost));
+        self.forget_expired(now);
         let index = self.log.partition_point(|(logged, _)| *logged <= at);
-        self.log.insert(index, (at, self.limit));
+        self.log.insert(index, (at, cost));
+        at
+    }
+
+    /// Takes from the entries logged at `mark` only (entries of one instant expire together, so
+    /// which of them gives back does not matter); nothing once they have expired.
+    fn refund_charge(&mut self, now: Nanos, mark: Nanos, mut cost: u64) -> Refunded {
+        self.forget_expired(now);
+        let start = self.log.partition_point(|(at, _)| *at < mark);
+        let mut units = 0;
+        for entry in self.log.iter_mut().skip(start) {
+            if entry.0 != mark || cost == 0 {
+                break;
+            }
+            let given_back = entry.1.min(cost);
+            entry.1 -= given_back;
+            cost -= given_back;
+            units += given_back;
+        }
+        self.log.retain(|(_, entry_cost)| *entry_cost > 0);
+        Refunded {
+            units,
+            later_marks_earlier_by: Nanos::ZERO,
+        }
+    }
+
+    fn mark_after_set_rate(&self, _now: Nanos, mark: Nanos, _old: &Pace) -> Nanos {
+        mark
+    }
+
+    fn in_use(&self, now: Nanos) -> u64 {
+        self.used(now)
     }
 
     fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError> {

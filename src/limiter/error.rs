@@ -11,30 +11,34 @@ use crate::RateError;
 ///
 /// let limiter = RateLimiter::new(Rate::per_second(20));
 /// let err = limiter.acquire_n(30).unwrap_err();
-/// assert_eq!(err, AcquireError::CostExceedsBurst { cost: 30, burst: 20 });
-/// assert_eq!(err.to_string(), "cost 30 exceeds burst 20; raise the burst or split the request");
+/// assert_eq!(err, AcquireError::ExceedsCapacity { cost: 30, capacity: 20 });
+/// assert_eq!(err.to_string(), "cost 30 exceeds the capacity (burst) 20; raise the burst or split the request");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AcquireError {
-    /// The cost is above the burst capacity: it could never be admitted, so nothing waited.
-    CostExceedsBurst {
+    /// The cost is above the capacity (the burst): it could never be admitted, so nothing
+    /// waited.
+    ExceedsCapacity {
         /// The cost asked for.
         cost: u64,
         /// The most one request may cost.
-        burst: u64,
+        capacity: u64,
     },
     /// The cost does not fit now (or not before the deadline); nothing was taken.
-    RateLimited {
+    NotInTime {
         /// How long from now until it would fit, if nothing else is taken meanwhile.
         wait: Duration,
     },
+    /// The reservation was cancelled (through a [`CancelHandle`](crate::CancelHandle)); it
+    /// holds nothing.
+    Cancelled,
     /// The limiter was given a rate it cannot enforce.
     InvalidRate(RateError),
 }
 
 impl AcquireError {
-    /// For [`AcquireError::RateLimited`], how long until the cost would fit.
+    /// For [`AcquireError::NotInTime`], how long until the cost would fit.
     ///
     /// ```
     /// use std::time::Duration;
@@ -47,7 +51,7 @@ impl AcquireError {
     /// ```
     pub fn wait(&self) -> Option<Duration> {
         match self {
-            AcquireError::RateLimited { wait } => Some(*wait),
+            AcquireError::NotInTime { wait } => Some(*wait),
             _ => None,
         }
     }
@@ -56,13 +60,14 @@ impl AcquireError {
 impl fmt::Display for AcquireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AcquireError::CostExceedsBurst { cost, burst } => write!(
+            AcquireError::ExceedsCapacity { cost, capacity } => write!(
                 f,
-                "cost {cost} exceeds burst {burst}; raise the burst or split the request"
+                "cost {cost} exceeds the capacity (burst) {capacity}; raise the burst or split the request"
             ),
-            AcquireError::RateLimited { wait } => {
-                write!(f, "rate limited: the cost fits in {wait:?}")
+            AcquireError::NotInTime { wait } => {
+                write!(f, "not in time: the cost fits in {wait:?}")
             }
+            AcquireError::Cancelled => f.write_str("the reservation was cancelled"),
             AcquireError::InvalidRate(err) => write!(f, "invalid rate: {err}"),
         }
     }

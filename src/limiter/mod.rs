@@ -4,6 +4,7 @@
 mod error;
 mod rate_limiter;
 mod shared_pace;
+mod single_account;
 mod stats;
 mod striped_counters;
 

@@ -1,37 +1,41 @@
-use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
-
-use super::shared_pace::SharedPace;
+use super::single_account::{FastPath, SingleAccount};
 use super::striped_counters::StripedCounters;
 use super::{AcquireError, LimiterStats};
 use crate::algorithm::{
     Algorithm, Decision, GcraContinuous, GcraVirtual, LeakyBucket, SlidingWindow, TokenBucket,
 };
+use crate::reservation::{Core, Held, Patience, Reservation};
 use crate::{Clock, Nanos, Rate, RateError, WaitPrecision};
 
 /// A blocking rate limiter, shared by reference or [`Arc`](std::sync::Arc) between threads.
 ///
-/// It runs one [`Algorithm`] (GCRA by default) under a mutex and adds time and waiting:
+/// It runs one [`Algorithm`] (GCRA by default) on the crate's reservation core and adds time
+/// and waiting:
 ///
 /// - **Shaping** ([`acquire`](Self::acquire), [`acquire_n`](Self::acquire_n)): the caller
-///   *reserves* its cost at once (the state is committed as if taken at the instant it fits) and
-///   then sleeps, holding nothing, until that instant. Reservations are served in the order they
-///   were made, so waiters are **FIFO**: a waiting cost-20 request is not overtaken by later
-///   cost-1 requests. Each waiter sleeps to an absolute instant computed from the state, so
-///   lateness never accumulates.
+///   *reserves* its cost (charged at the instant it fits) and sleeps, holding nothing, until
+///   that instant. Reservations are served in the order they were made, so waiters are
+///   **FIFO**: a waiting cost-20 request is not overtaken by later cost-1 requests. Each waiter
+///   sleeps to an absolute instant, so lateness never accumulates.
 /// - **Policing** ([`try_acquire`](Self::try_acquire), [`try_acquire_n`](Self::try_acquire_n)):
 ///   takes the cost if it fits now, else fails with the wait, taking nothing.
 /// - **Bounded waits** ([`try_acquire_for`](Self::try_acquire_for),
-///   [`acquire_until`](Self::acquire_until)): the wait is compared with the timeout *before*
-///   anything is committed, so a request that would wait too long fails at once, without
-///   sleeping.
+///   [`try_acquire_until`](Self::try_acquire_until)): the wait is compared with the deadline
+///   *before* anything is committed, so a request that would wait too long fails at once.
+/// - **Reservations** ([`reserve`](Self::reserve)): a [`Reservation`] to wait for, cancel, or
+///   settle with the actual cost. Any change of capacity (a settle, a cancel, `set_rate`,
+///   `observe`) re-plans the callers already waiting, in arrival order: they move earlier when
+///   capacity comes back.
 ///
-/// A cost above the burst fails at once ([`AcquireError::CostExceedsBurst`]); an impossible rate
+/// A cost above the burst fails at once ([`AcquireError::ExceedsCapacity`]); an impossible rate
 /// makes every acquire fail with [`AcquireError::InvalidRate`]. Neither ever hangs or panics.
+/// GCRA decisions that need no wait are made without the lock, by compare-and-swap on its
+/// one-word state.
 ///
 /// ```
 /// use std::time::Duration;
@@ -52,57 +56,9 @@ use crate::{Clock, Nanos, Rate, RateError, WaitPrecision};
 /// ```
 pub struct RateLimiter<A: Algorithm = GcraVirtual> {
     clock: Clock,
-    precision: WaitPrecision,
-    /// Where a one-word algorithm's state lives (lock-free path); `None` keeps it in `state`.
-    word: Option<WordState>,
-    /// For algorithms under the mutex: the earliest instant one unit fits, published after
-    /// every change, so a rejection needs no lock.
-    next_free: AtomicU64,
+    fast: Arc<FastPath>,
     counters: StripedCounters,
-    state: Box<Mutex<State<A>>>,
-    /// Notified when waiters' instants change (`set_rate`).
-    reschedule: Condvar,
-}
-
-/// The state of an algorithm whose whole mutable state is one word
-/// ([`Algorithm::to_word`]), updated by compare-and-swap.
-#[derive(Debug)]
-struct WordState {
-    /// On a cache line of its own: the compare-and-swap traffic on it must not evict what every
-    /// decision reads (the pace, the clock).
-    word: Box<CacheLine<AtomicU64>>,
-    pace: SharedPace,
-}
-
-#[derive(Debug)]
-#[repr(align(128))]
-struct CacheLine<T>(T);
-
-struct State<A> {
-    /// The algorithm (for one-word algorithms: the template of a valid rate; the state itself is
-    /// in `RateLimiter::word`).
-    algorithm: Result<A, RateError>,
-    rate: Rate,
-    /// The latest instant decided at: clock readings are clamped to it, so the algorithm never
-    /// sees time go backwards.
-    latest: Nanos,
-    /// Callers sleeping until their reserved instant, by arrival ticket (FIFO order).
-    waiters: BTreeMap<u64, Waiter>,
-    next_ticket: u64,
-    waited: Nanos,
-}
-
-struct Waiter {
-    cost: u64,
-    /// The instant the reservation conforms, or why it no longer can (after `set_rate`).
-    at: Result<Nanos, AcquireError>,
-}
-
-impl<A> State<A> {
-    fn observe(&mut self, reading: Nanos) -> Nanos {
-        self.latest = self.latest.max(reading);
-        self.latest
-    }
+    core: Arc<Core<SingleAccount<A>>>,
 }
 
 impl RateLimiter<GcraVirtual> {
@@ -194,34 +150,24 @@ impl<A: Algorithm> RateLimiter<A> {
     /// # Ok::<(), tollgate::AcquireError>(())
     /// ```
     pub fn with_algorithm(rate: Rate) -> Self {
-        let algorithm = A::new(&rate);
-        let word = match (&algorithm, rate.pace()) {
-            (Ok(algorithm), Ok(pace)) => algorithm.to_word().map(|word| WordState {
-                word: Box::new(CacheLine(AtomicU64::new(word))),
-                pace: SharedPace::new(pace),
-            }),
-            _ => None,
-        };
+        Self::build(rate, Clock::new(), WaitPrecision::default())
+    }
+
+    fn build(rate: Rate, clock: Clock, precision: WaitPrecision) -> Self {
+        let account = SingleAccount::<A>::new(rate, Arc::new(FastPath::new(&A::new(&rate), &rate)));
+        let fast = Arc::clone(&account.fast);
+        let mut core = Core::new(clock.clone(), account, None);
+        core.set_precision(precision);
         RateLimiter {
-            clock: Clock::new(),
-            precision: WaitPrecision::default(),
-            word,
-            next_free: AtomicU64::new(0),
+            clock,
+            fast,
             counters: StripedCounters::new(),
-            state: Box::new(Mutex::new(State {
-                algorithm,
-                rate,
-                latest: Nanos::ZERO,
-                waiters: BTreeMap::new(),
-                next_ticket: 0,
-                waited: Nanos::ZERO,
-            })),
-            reschedule: Condvar::new(),
+            core: Arc::new(core),
         }
     }
 
     /// The same limiter, reading `clock` (a mock clock in tests). Call it before first use: the
-    /// state starts full at any instant of any clock.
+    /// limiter starts anew, full, on that clock.
     ///
     /// ```
     /// use tollgate::{Clock, Nanos, Rate, RateLimiter};
@@ -233,17 +179,14 @@ impl<A: Algorithm> RateLimiter<A> {
     /// assert_eq!(time.now(), Nanos::from_millis(500));
     /// # Ok::<(), tollgate::AcquireError>(())
     /// ```
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self.state.get_mut().latest = Nanos::ZERO;
-        self.next_free = AtomicU64::new(0);
-        self
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self::build(self.rate(), clock, self.core.precision())
     }
 
-    /// The same limiter, waiting with `precision` ([`WaitPrecision::Sleep`] by default).
-    pub fn with_precision(mut self, precision: WaitPrecision) -> Self {
-        self.precision = precision;
-        self
+    /// The same limiter, waiting with `precision` ([`WaitPrecision::Sleep`] by default). Call
+    /// it before first use, like [`with_clock`](Self::with_clock).
+    pub fn with_precision(self, precision: WaitPrecision) -> Self {
+        Self::build(self.rate(), self.clock.clone(), precision)
     }
 
     /// The clock this limiter reads.
@@ -253,12 +196,13 @@ impl<A: Algorithm> RateLimiter<A> {
 
     /// The rate in force.
     pub fn rate(&self) -> Rate {
-        self.state.lock().rate
+        self.core.read(|ledger, _| ledger.accounts.rate)
     }
 
     /// Takes one unit, blocking until it fits.
     ///
-    /// Fails only if the limiter's rate is invalid.
+    /// # Errors
+    /// Only [`AcquireError::InvalidRate`] (the limiter's rate is invalid).
     ///
     /// ```
     /// let limiter = tollgate::RateLimiter::new(tollgate::Rate::per_second(10));
@@ -266,26 +210,31 @@ impl<A: Algorithm> RateLimiter<A> {
     /// # Ok::<(), tollgate::AcquireError>(())
     /// ```
     pub fn acquire(&self) -> Result<(), AcquireError> {
-        self.acquire_within(1, None)
+        self.acquire_within(1, Patience::Forever)
     }
 
     /// Takes `cost` units, blocking until they fit (FIFO behind earlier waiters).
     ///
-    /// Fails at once, without waiting, when `cost` exceeds the burst.
+    /// # Errors
+    /// [`AcquireError::ExceedsCapacity`] at once, without waiting, when `cost` exceeds the
+    /// burst; [`AcquireError::InvalidRate`].
     ///
     /// ```
     /// use tollgate::{AcquireError, Rate, RateLimiter};
     ///
     /// let limiter = RateLimiter::new(Rate::per_second(10));
     /// limiter.acquire_n(5)?;
-    /// assert!(matches!(limiter.acquire_n(11), Err(AcquireError::CostExceedsBurst { .. })));
+    /// assert!(matches!(limiter.acquire_n(11), Err(AcquireError::ExceedsCapacity { .. })));
     /// # Ok::<(), AcquireError>(())
     /// ```
     pub fn acquire_n(&self, cost: u64) -> Result<(), AcquireError> {
-        self.acquire_within(cost, None)
+        self.acquire_within(cost, Patience::Forever)
     }
 
     /// Takes one unit if it fits now; never blocks.
+    ///
+    /// # Errors
+    /// [`AcquireError::NotInTime`] with the wait when it does not fit now.
     ///
     /// ```
     /// let limiter = tollgate::RateLimiter::new(tollgate::Rate::per_second(1));
@@ -293,17 +242,23 @@ impl<A: Algorithm> RateLimiter<A> {
     /// assert!(limiter.try_acquire().unwrap_err().wait().is_some());
     /// ```
     pub fn try_acquire(&self) -> Result<(), AcquireError> {
-        self.acquire_within(1, Some(Nanos::ZERO))
+        self.acquire_within(1, Patience::For(Nanos::ZERO))
     }
 
-    /// Takes `cost` units if they fit now; never blocks. The error says how long until they
-    /// would.
+    /// Takes `cost` units if they fit now; never blocks.
+    ///
+    /// # Errors
+    /// As [`try_acquire`](Self::try_acquire), and [`AcquireError::ExceedsCapacity`].
     pub fn try_acquire_n(&self, cost: u64) -> Result<(), AcquireError> {
-        self.acquire_within(cost, Some(Nanos::ZERO))
+        self.acquire_within(cost, Patience::For(Nanos::ZERO))
     }
 
     /// Takes `cost` units, waiting at most `timeout`. When the wait would be longer, fails at
     /// once, without sleeping and without taking anything.
+    ///
+    /// # Errors
+    /// [`AcquireError::NotInTime`] (with the wait it would need), at once;
+    /// [`AcquireError::ExceedsCapacity`]; [`AcquireError::InvalidRate`].
     ///
     /// ```
     /// use std::time::Duration;
@@ -317,58 +272,65 @@ impl<A: Algorithm> RateLimiter<A> {
     /// # Ok::<(), tollgate::AcquireError>(())
     /// ```
     pub fn try_acquire_for(&self, cost: u64, timeout: Duration) -> Result<(), AcquireError> {
-        self.acquire_within(cost, Some(Nanos::from(timeout)))
+        self.acquire_within(cost, Patience::For(Nanos::from(timeout)))
     }
 
-    /// Takes `cost` units if they fit by `deadline`, waiting until then at most. A deadline that
-    /// cannot be met (including one already past, when the cost does not fit now) fails at once.
+    /// Takes `cost` units if they fit by `deadline`, an instant of this limiter's
+    /// [`clock`](Self::clock) (so deadlines work on a mock clock too). A deadline that cannot be
+    /// met, including one already past, fails at once.
+    ///
+    /// # Errors
+    /// As [`try_acquire_for`](Self::try_acquire_for).
     ///
     /// ```
-    /// use std::time::{Duration, Instant};
-    /// use tollgate::{Rate, RateLimiter};
+    /// use tollgate::{Clock, Nanos, Rate, RateLimiter};
     ///
-    /// let limiter = RateLimiter::new(Rate::per_second(2));
+    /// let (clock, time) = Clock::mock();
+    /// let limiter = RateLimiter::new(Rate::per_second(2)).with_clock(clock);
     /// limiter.acquire_n(2)?;
-    /// assert!(limiter.acquire_until(1, Instant::now()).is_err());
+    /// assert!(limiter.try_acquire_until(1, Nanos::from_millis(400)).is_err());
+    /// limiter.try_acquire_until(1, Nanos::from_millis(500))?;
+    /// assert_eq!(time.now(), Nanos::from_millis(500));
     /// # Ok::<(), tollgate::AcquireError>(())
     /// ```
-    pub fn acquire_until(&self, cost: u64, deadline: Instant) -> Result<(), AcquireError> {
-        let timeout = deadline.saturating_duration_since(Instant::now());
-        self.try_acquire_for(cost, timeout)
+    pub fn try_acquire_until(&self, cost: u64, deadline: Nanos) -> Result<(), AcquireError> {
+        self.acquire_within(cost, Patience::Until(deadline))
     }
 
-    /// Settles a request that took `estimated` units and turned out to use `actual`: refunds the
-    /// difference, or charges the excess. The call has already happened, so this never blocks:
-    /// an excess (even above the burst) becomes debt that later callers wait for.
+    /// Reserves `cost` units without waiting: the [`Reservation`] says when they may be used,
+    /// and can be waited for, cancelled or settled. Dropping it keeps the charge.
+    ///
+    /// # Errors
+    /// [`AcquireError::ExceedsCapacity`]; [`AcquireError::InvalidRate`].
     ///
     /// ```
-    /// use tollgate::{Rate, RateLimiter};
+    /// use tollgate::{Clock, Nanos, Rate, RateLimiter};
     ///
-    /// let tokens = RateLimiter::new(Rate::per_minute(1_000));
-    /// tokens.acquire_n(300)?;             // estimate
-    /// tokens.reconcile(300, 120)?;        // used less: 180 back
-    /// assert_eq!(tokens.available(), 880);
+    /// let (clock, _time) = Clock::mock();
+    /// let limiter = RateLimiter::new(Rate::per_second(10).burst(2)).with_clock(clock);
+    /// limiter.acquire_n(2)?;
+    /// let waiting = limiter.reserve(2)?;
+    /// assert_eq!(waiting.ready_at(), Nanos::from_millis(200));
+    /// waiting.cancel();                                        // gives both units back
+    /// assert_eq!(limiter.reserve(2)?.ready_at(), Nanos::from_millis(200));
     /// # Ok::<(), tollgate::AcquireError>(())
     /// ```
-    pub fn reconcile(&self, estimated: u64, actual: u64) -> Result<(), AcquireError> {
-        let mut state = self.state.lock();
-        let now = state.observe(self.clock.now());
-        self.update(&mut state, now, |algorithm| {
-            if actual > estimated {
-                algorithm.charge(now, actual - estimated);
-            } else if estimated > actual {
-                algorithm.refund(now, estimated - actual);
-            }
-        })?;
-        Ok(())
+    pub fn reserve(&self, cost: u64) -> Result<Reservation, AcquireError> {
+        let ticket = self
+            .core
+            .reserve(vec![cost], Patience::Forever, true)
+            .map_err(|refusal| self.reject(refusal.into()).unwrap_err())?;
+        self.counters.admitted();
+        let book: Arc<dyn crate::reservation::Book> = self.core.clone();
+        Ok(Reservation::new(Held::new(book, ticket.id), cost))
     }
 
     /// Switches to `rate` for every later decision. What is already owed is kept in units and
-    /// drains at the new pace; callers already waiting have their instants recomputed, in their
-    /// order of arrival (one whose cost exceeds the new burst fails with
-    /// [`AcquireError::CostExceedsBurst`]).
+    /// drains at the new pace; callers already waiting are re-planned in arrival order (one
+    /// whose cost exceeds the new burst fails with [`AcquireError::ExceedsCapacity`]).
     ///
-    /// An invalid `rate` is refused and the current one stays.
+    /// # Errors
+    /// An invalid `rate` is refused ([`RateError`]) and the current one stays.
     ///
     /// ```
     /// use tollgate::{Rate, RateLimiter};
@@ -381,25 +343,28 @@ impl<A: Algorithm> RateLimiter<A> {
     /// # Ok::<(), tollgate::RateError>(())
     /// ```
     pub fn set_rate(&self, rate: Rate) -> Result<(), RateError> {
-        let pace = rate.pace()?;
-        self.change_state(|state, now| {
-            if state.algorithm.is_err() {
-                state.algorithm = A::new(&rate);
-            } else {
-                self.update_unpublished(&mut state.algorithm, |a| a.set_rate(now, &rate))??;
-                if let Some(word) = &self.word {
-                    word.pace.store(pace);
-                }
+        rate.pace()?;
+        self.core.change(|ledger, now| {
+            let old = ledger.accounts.rate.pace();
+            ledger.accounts.set_rate(now, rate)?;
+            if let Ok(old) = old {
+                ledger.remap_marks(0, |accounts, mark| {
+                    accounts
+                        .read(|algorithm| algorithm.mark_after_set_rate(now, mark, &old))
+                        .unwrap_or(mark)
+                });
             }
-            state.rate = rate;
             Ok(())
         })
     }
 
     /// Takes in what the server says is left of this limit: what is available now is lowered to
     /// at most `remaining` (never raised: the local view may be stricter), and with nothing
-    /// remaining every caller is held until `reset`, when given. Callers already waiting are
-    /// re-scheduled behind it, in arrival order.
+    /// remaining nothing goes before `now + reset` (an absolute instant: a later rate change
+    /// does not move it). Callers already waiting are re-planned behind it, in arrival order.
+    ///
+    /// # Errors
+    /// [`RateError`] if the limiter's rate is invalid.
     ///
     /// ```
     /// use std::time::Duration;
@@ -413,168 +378,99 @@ impl<A: Algorithm> RateLimiter<A> {
     /// # Ok::<(), tollgate::RateError>(())
     /// ```
     pub fn observe(&self, remaining: u64, reset: Option<Duration>) -> Result<(), RateError> {
-        let reset = reset.map(Nanos::from);
-        self.change_state(|state, now| {
-            self.update_unpublished(&mut state.algorithm, |a| a.observe(now, remaining, reset))
+        self.core.change(|ledger, now| {
+            ledger
+                .accounts
+                .update(|algorithm| algorithm.observe(now, remaining))?;
+            if let (0, Some(reset)) = (remaining, reset) {
+                ledger.hold(Some(0), now.saturating_add(Nanos::from(reset)));
+            }
+            Ok(())
         })
-    }
-
-    /// Applies `change` with every waiter's reservation given back first and taken again after,
-    /// in arrival order, keeping the lock-free path out meanwhile.
-    fn change_state(
-        &self,
-        change: impl FnOnce(&mut State<A>, Nanos) -> Result<(), RateError>,
-    ) -> Result<(), RateError> {
-        let mut guard = self.state.lock();
-        let state = &mut *guard;
-        let now = state.observe(self.clock.now());
-        if let Some(word) = &self.word {
-            word.pace.begin_write();
-        }
-        let changed = self.reschedule_waiters(state, now, change);
-        if let Some(word) = &self.word {
-            word.pace.end_write();
-        }
-        self.publish_next_free(&mut state.algorithm, now);
-        self.reschedule.notify_all();
-        changed
-    }
-
-    fn reschedule_waiters(
-        &self,
-        state: &mut State<A>,
-        now: Nanos,
-        change: impl FnOnce(&mut State<A>, Nanos) -> Result<(), RateError>,
-    ) -> Result<(), RateError> {
-        if state.algorithm.is_ok() {
-            for waiter in state.waiters.values().rev() {
-                if waiter.at.is_ok() {
-                    self.update_unpublished(&mut state.algorithm, |a| a.refund(now, waiter.cost))?;
-                }
-            }
-        }
-        change(state, now)?;
-        for waiter in state.waiters.values_mut() {
-            if waiter.at.is_ok() {
-                let cost = waiter.cost;
-                waiter.at = self.update_unpublished(&mut state.algorithm, |a| {
-                    a.reserve(now, cost)
-                        .map_err(|_| AcquireError::CostExceedsBurst {
-                            cost,
-                            burst: a.capacity(),
-                        })
-                })?;
-            }
-        }
-        Ok(())
     }
 
     /// Units that could be taken now without waiting (0 if the rate is invalid).
     pub fn available(&self) -> u64 {
-        let mut state = self.state.lock();
-        let now = state.observe(self.clock.now());
-        self.update(&mut state, now, |algorithm| algorithm.available(now))
-            .unwrap_or(0)
+        self.core.read(|ledger, now| {
+            ledger
+                .accounts
+                .read(|algorithm| algorithm.available(now))
+                .unwrap_or(0)
+        })
     }
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> LimiterStats {
-        let available = self.available();
         let (admitted, rejected) = self.counters.totals();
-        let state = self.state.lock();
-        LimiterStats {
+        self.core.read(|ledger, now| LimiterStats {
             admitted,
             rejected,
-            waiting: state.waiters.len(),
-            waited: state.waited.as_duration(),
-            available,
-        }
+            waiting: ledger.waiting(),
+            waited: ledger.waited.as_duration(),
+            available: ledger
+                .accounts
+                .read(|algorithm| algorithm.available(now))
+                .unwrap_or(0),
+            in_use: ledger
+                .accounts
+                .read(|algorithm| algorithm.in_use(now))
+                .unwrap_or(0),
+        })
     }
 
-    /// The one path every acquire takes: decide, reserve, sleep until the reserved instant.
-    /// `max_wait: None` waits as long as it takes.
-    fn acquire_within(&self, cost: u64, max_wait: Option<Nanos>) -> Result<(), AcquireError> {
-        if let Some(decided) = self.decide_without_lock(cost, max_wait) {
+    /// The one path every acquire takes: decide lock-free when possible, else reserve on the
+    /// core and wait for the reserved instant.
+    fn acquire_within(&self, cost: u64, patience: Patience) -> Result<(), AcquireError> {
+        if let Some(decided) = self.decide_without_lock(cost, patience) {
             return decided;
         }
-        let mut state = self.state.lock();
-        let now = state.observe(self.clock.now());
-        let deadline = max_wait.map(|max_wait| now.saturating_add(max_wait));
-        let decided = self.update(&mut state, now, |algorithm| {
-            let decision = algorithm.decide(now, cost);
-            let commit = match decision {
-                Decision::Admitted => cost > 0,
-                Decision::NotBefore(at) => deadline.map_or(true, |deadline| at <= deadline),
-                Decision::Never { .. } => false,
-            };
-            if commit {
-                algorithm.charge(now, cost);
-            }
-            decision
-        });
-        let at = match decided {
-            Ok(Decision::Admitted) => return self.admit(),
-            Ok(Decision::NotBefore(at)) if deadline.map_or(true, |deadline| at <= deadline) => at,
-            Ok(Decision::NotBefore(at)) => {
-                let wait = at.saturating_sub(now).as_duration();
-                return self.reject(AcquireError::RateLimited { wait });
-            }
-            Ok(Decision::Never { capacity }) => {
-                return self.reject(AcquireError::CostExceedsBurst {
-                    cost,
-                    burst: capacity,
-                })
-            }
-            Err(err) => return self.reject(err.into()),
+        let ticket = match self.core.reserve(vec![cost], patience, false) {
+            Ok(ticket) => ticket,
+            Err(refusal) => return self.reject(refusal.into()),
         };
-        let ticket = state.next_ticket;
-        state.next_ticket += 1;
-        state.waiters.insert(ticket, Waiter { cost, at: Ok(at) });
-        let outcome = self.sleep_until_reserved(&mut state, ticket, deadline);
-        state.waiters.remove(&ticket);
-        match outcome {
-            Ok(()) => {
-                let waited = state.latest.saturating_sub(now);
-                state.waited = state.waited.saturating_add(waited);
-                self.admit()
-            }
-            Err(err) => self.reject(err),
+        if !ticket.waiting {
+            return self.admit();
+        }
+        match self.core.wait(ticket.id) {
+            Ok(_) => self.admit(),
+            Err(refusal) => self.reject(refusal.into()),
         }
     }
 
-    /// The lock-free attempt: `Some` when decided without the mutex, `None` to take the locked
-    /// path (a wait to sleep through, a rate change in progress, or an algorithm under the mutex
-    /// with nothing to refuse).
+    /// The lock-free attempt: `Some` when decided without the lock, `None` to reserve on the
+    /// core (a wait to sleep through, a change in progress, or an algorithm under the lock with
+    /// nothing to refuse).
     #[inline]
     fn decide_without_lock(
         &self,
         cost: u64,
-        max_wait: Option<Nanos>,
+        patience: Patience,
     ) -> Option<Result<(), AcquireError>> {
-        let Some(word) = &self.word else {
-            // Under the mutex: only a unit that cannot fit in time is refused from here.
-            let next_free = Nanos::new(self.next_free.load(Ordering::Acquire));
-            let now = self.clock.now();
-            let too_late =
-                max_wait.is_some_and(|max_wait| next_free > now.saturating_add(max_wait));
-            if cost == 1 && too_late {
+        let now = self.clock.now();
+        let deadline = match patience {
+            Patience::Forever => None,
+            Patience::For(wait) => Some(now.saturating_add(wait)),
+            Patience::Until(deadline) => Some(deadline),
+        };
+        let Some(word) = &self.fast.word else {
+            // Under the lock: only a unit that cannot fit in time is refused from here.
+            let next_free = Nanos::new(self.fast.next_free.load(Ordering::Acquire));
+            if cost == 1 && deadline.is_some_and(|deadline| next_free > deadline) {
                 let wait = next_free.saturating_sub(now).as_duration();
-                return Some(self.reject(AcquireError::RateLimited { wait }));
+                return Some(self.reject(AcquireError::NotInTime { wait }));
             }
             return None;
         };
-        let now = self.clock.now();
         loop {
-            let pace = word.pace.read()?;
-            let old = word.word.0.load(Ordering::Acquire);
+            let (pace, hold) = self.fast.pace.read()?;
+            let old = word.0.load(Ordering::Acquire);
             let mut algorithm = A::from_word(&pace, old)?;
-            match algorithm.decide(now, cost) {
-                Decision::Admitted => {
+            let at = match algorithm.decide(now, cost) {
+                Decision::Admitted if hold <= now => {
                     if cost > 0 {
                         algorithm.charge(now, cost);
                         let new = algorithm.to_word()?;
                         if word
-                            .word
                             .0
                             .compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Acquire)
                             .is_err()
@@ -584,76 +480,17 @@ impl<A: Algorithm> RateLimiter<A> {
                     }
                     return Some(self.admit());
                 }
-                Decision::NotBefore(at) => {
-                    let deadline = max_wait.map(|max_wait| now.saturating_add(max_wait));
-                    if deadline.map_or(true, |deadline| at <= deadline) {
-                        return None; // a wait to sleep through: reserve under the mutex
-                    }
-                    let wait = at.saturating_sub(now).as_duration();
-                    return Some(self.reject(AcquireError::RateLimited { wait }));
-                }
+                Decision::Admitted => hold,
+                Decision::NotBefore(at) => at.max(hold),
                 Decision::Never { capacity } => {
-                    return Some(self.reject(AcquireError::CostExceedsBurst {
-                        cost,
-                        burst: capacity,
-                    }))
+                    return Some(self.reject(AcquireError::ExceedsCapacity { cost, capacity }))
                 }
-            }
-        }
-    }
-
-    /// Applies `change` to the algorithm's state atomically (the caller holds the mutex), then
-    /// publishes what the lock-free path reads.
-    fn update<R>(
-        &self,
-        state: &mut State<A>,
-        now: Nanos,
-        change: impl FnMut(&mut A) -> R,
-    ) -> Result<R, RateError> {
-        let result = self.update_unpublished(&mut state.algorithm, change);
-        self.publish_next_free(&mut state.algorithm, now);
-        result
-    }
-
-    /// Applies `change` to the algorithm's state: for one-word algorithms, on a copy built from
-    /// the word, committed by compare-and-swap (retried if the lock-free path changed the word
-    /// meanwhile, so `change` must only act on the algorithm); otherwise in place.
-    fn update_unpublished<R>(
-        &self,
-        algorithm: &mut Result<A, RateError>,
-        mut change: impl FnMut(&mut A) -> R,
-    ) -> Result<R, RateError> {
-        let template = algorithm.as_mut().map_err(|err| err.clone())?;
-        let Some(word) = &self.word else {
-            return Ok(change(template));
-        };
-        let pace = word.pace.load();
-        loop {
-            let old = word.word.0.load(Ordering::Acquire);
-            let Some(mut copy) = A::from_word(&pace, old) else {
-                return Ok(change(template));
             };
-            let result = change(&mut copy);
-            let new = copy.to_word().unwrap_or(old);
-            if new == old
-                || word
-                    .word
-                    .0
-                    .compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-            {
-                return Ok(result);
+            if deadline.map_or(true, |deadline| at <= deadline) {
+                return None; // a wait to sleep through: reserve on the core
             }
-        }
-    }
-
-    /// For algorithms under the mutex: publishes the earliest instant one unit fits.
-    fn publish_next_free(&self, algorithm: &mut Result<A, RateError>, now: Nanos) {
-        if self.word.is_none() {
-            if let Ok(algorithm) = algorithm {
-                let next_free = algorithm.conforms_at(now, 1);
-                self.next_free.store(next_free.as_u64(), Ordering::Release);
-            }
+            let wait = at.saturating_sub(now).as_duration();
+            return Some(self.reject(AcquireError::NotInTime { wait }));
         }
     }
 
@@ -666,46 +503,14 @@ impl<A: Algorithm> RateLimiter<A> {
         self.counters.rejected();
         Err(err)
     }
-
-    /// Sleeps until the waiter `ticket`'s instant, which `set_rate` may move meanwhile. If it
-    /// moves past `deadline`, or out of reach, the reservation is given back.
-    fn sleep_until_reserved(
-        &self,
-        state: &mut MutexGuard<'_, State<A>>,
-        ticket: u64,
-        deadline: Option<Nanos>,
-    ) -> Result<(), AcquireError> {
-        loop {
-            let now = state.observe(self.clock.now());
-            let waiter = &state.waiters[&ticket];
-            let cost = waiter.cost;
-            let at = waiter.at.clone()?;
-            if now >= at {
-                return Ok(());
-            }
-            if deadline.is_some_and(|deadline| at > deadline) {
-                self.update(state, now, |algorithm| algorithm.refund(now, cost))?;
-                let wait = at.saturating_sub(now).as_duration();
-                return Err(AcquireError::RateLimited { wait });
-            }
-            self.clock
-                .wait_until(&self.reschedule, state, Some(at), self.precision);
-        }
-    }
 }
 
 impl<A: Algorithm> fmt::Debug for RateLimiter<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.state.lock();
         f.debug_struct("RateLimiter")
-            .field("rate", &state.rate)
-            .field(
-                "algorithm",
-                &state.algorithm.as_ref().map(|_| std::any::type_name::<A>()),
-            )
-            .field("waiting", &state.waiters.len())
+            .field("algorithm", &std::any::type_name::<A>())
             .field("clock", &self.clock)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -722,6 +527,7 @@ mod tests {
         assert_send_sync::<RateLimiter<LeakyBucket>>();
         assert_send_sync::<RateLimiter<SlidingWindow>>();
         assert_send_sync::<AcquireError>();
+        assert_send_sync::<Reservation>();
     }
 
     #[test]

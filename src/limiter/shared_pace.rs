@@ -1,10 +1,11 @@
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 use crate::algorithm::Pace;
+use crate::Nanos;
 
-/// A [`Pace`] readable without a lock (a sequence lock): written only under the limiter's mutex
-/// by `set_rate`, read by the lock-free path, which retries through the mutex while a write is
-/// in progress.
+/// A [`Pace`] and the hold in force, readable without a lock (a sequence lock): written only
+/// under the limiter's mutex (a rate change, a server's hold), read by the lock-free path, which
+/// goes through the mutex while a write is in progress.
 #[derive(Debug)]
 pub(super) struct SharedPace {
     /// Odd while a write is in progress.
@@ -13,6 +14,8 @@ pub(super) struct SharedPace {
     burst: AtomicU64,
     quantity: AtomicU64,
     period: AtomicU64,
+    /// Nothing is admitted before this instant.
+    hold_until: AtomicU64,
 }
 
 impl SharedPace {
@@ -23,19 +26,32 @@ impl SharedPace {
             burst: AtomicU64::new(pace.burst),
             quantity: AtomicU64::new(pace.quantity),
             period: AtomicU64::new(pace.period),
+            hold_until: AtomicU64::new(0),
         }
     }
 
-    /// The pace, or `None` while a write is in progress (or raced with this read).
+    /// The pace and the hold, or `None` while a write is in progress (or raced with this
+    /// read).
     #[inline]
-    pub(super) fn read(&self) -> Option<Pace> {
+    pub(super) fn read(&self) -> Option<(Pace, Nanos)> {
         let before = self.version.load(Ordering::Acquire);
         if before & 1 == 1 {
             return None;
         }
         let pace = self.load();
+        let hold = Nanos::new(self.hold_until.load(Ordering::Relaxed));
         fence(Ordering::Acquire);
-        (self.version.load(Ordering::Relaxed) == before).then_some(pace)
+        (self.version.load(Ordering::Relaxed) == before).then_some((pace, hold))
+    }
+
+    /// The hold, for the writer's side.
+    pub(super) fn hold(&self) -> Nanos {
+        Nanos::new(self.hold_until.load(Ordering::Relaxed))
+    }
+
+    /// Sets the hold (between `begin_write` and `end_write`).
+    pub(super) fn store_hold(&self, until: Nanos) {
+        self.hold_until.store(until.as_u64(), Ordering::Relaxed);
     }
 
     /// The pace, for the writer's side (under the limiter's mutex, where no write can race).

@@ -27,4 +27,7 @@ pub struct LimiterStats {
     pub waited: Duration,
     /// Units that could be taken now without waiting.
     pub available: u64,
+    /// Units in use now, debt included: charged and not yet regenerated (can exceed the burst
+    /// after a settle above the estimate).
+    pub in_use: u64,
 }

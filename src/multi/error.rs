@@ -11,7 +11,7 @@ use crate::RateError;
 /// use tollgate::{LimitError, Limits, MultiLimiter};
 ///
 /// let limiter = MultiLimiter::new(Limits::new().rpm(60).tpm(1_000))?;
-/// let err = limiter.acquire(&[("requests", 1), ("tokens", 5_000)]).unwrap_err();
+/// let err = limiter.acquire(&[(tollgate::REQUESTS, 1), (tollgate::TOKENS, 5_000)]).unwrap_err();
 /// assert!(matches!(err, LimitError::ExceedsCapacity { ref resource, .. } if resource == "tokens"));
 /// # Ok::<(), LimitError>(())
 /// ```
@@ -32,7 +32,7 @@ pub enum LimitError {
         capacity: u64,
     },
     /// Not admitted now (`try_*`) or not by the deadline; nothing was taken.
-    RateLimited {
+    NotInTime {
         /// How long from now the call would have had to wait, when known (rates); `None` when
         /// it waited for a concurrency slot.
         wait: Option<Duration>,
@@ -46,6 +46,9 @@ pub enum LimitError {
     },
     /// `max_parallel(0)`: no call could ever run.
     ZeroParallel,
+    /// The reservation was cancelled (through a [`CancelHandle`](crate::CancelHandle)); it
+    /// holds nothing.
+    Cancelled,
 }
 
 impl fmt::Display for LimitError {
@@ -66,12 +69,13 @@ impl fmt::Display for LimitError {
                 f,
                 "{resource}: cost {cost} exceeds the capacity {capacity}; raise the limit or split the call"
             ),
-            LimitError::RateLimited { wait: Some(wait) } => {
-                write!(f, "rate limited: the call fits in {wait:?}")
+            LimitError::NotInTime { wait: Some(wait) } => {
+                write!(f, "not in time: the call fits in {wait:?}")
             }
-            LimitError::RateLimited { wait: None } => {
-                f.write_str("rate limited: no concurrency slot came free in time")
+            LimitError::NotInTime { wait: None } => {
+                f.write_str("not in time: no concurrency slot came free in time")
             }
+            LimitError::Cancelled => f.write_str("the reservation was cancelled"),
             LimitError::InvalidRate { resource, error } => write!(f, "{resource}: {error}"),
             LimitError::ZeroParallel => {
                 f.write_str("max_parallel is 0: no call could ever run; give at least 1")

@@ -1,5 +1,14 @@
 use crate::Rate;
 
+/// The resource [`Limits::rpm`] limits: requests (one per call, unless said otherwise).
+pub const REQUESTS: &str = "requests";
+/// The resource [`Limits::tpm`] limits: tokens, input and output together.
+pub const TOKENS: &str = "tokens";
+/// The resource [`Limits::input_tpm`] limits: input (prompt) tokens.
+pub const INPUT_TOKENS: &str = "input_tokens";
+/// The resource [`Limits::output_tpm`] limits: output (completion) tokens.
+pub const OUTPUT_TOKENS: &str = "output_tokens";
+
 /// How a rate resource counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -49,22 +58,22 @@ impl Limits {
 
     /// Requests per minute (resource `"requests"`, one per call).
     pub fn rpm(self, requests: u64) -> Limits {
-        self.with("requests", Rate::per_minute(requests), None)
+        self.with(REQUESTS, Rate::per_minute(requests), None)
     }
 
     /// Tokens per minute (resource `"tokens"`).
     pub fn tpm(self, tokens: u64) -> Limits {
-        self.with("tokens", Rate::per_minute(tokens), None)
+        self.with(TOKENS, Rate::per_minute(tokens), None)
     }
 
     /// Input tokens per minute (resource `"input_tokens"`).
     pub fn input_tpm(self, tokens: u64) -> Limits {
-        self.with("input_tokens", Rate::per_minute(tokens), None)
+        self.with(INPUT_TOKENS, Rate::per_minute(tokens), None)
     }
 
     /// Output tokens per minute (resource `"output_tokens"`).
     pub fn output_tpm(self, tokens: u64) -> Limits {
-        self.with("output_tokens", Rate::per_minute(tokens), None)
+        self.with(OUTPUT_TOKENS, Rate::per_minute(tokens), None)
     }
 
     /// At most `calls` at once (each permit holds one slot until dropped).

@@ -8,13 +8,12 @@
 
 mod error;
 mod limits;
-mod meter;
 mod model_limiter;
 mod multi_limiter;
 mod permit;
 
 pub use error::LimitError;
-pub use limits::{Counting, Limits};
+pub use limits::{Counting, Limits, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS};
 pub use model_limiter::{ModelLimiter, ModelLimiterBuilder, ModelStats, Usage};
 pub use multi_limiter::MultiLimiter;
 pub use permit::Permit;

@@ -4,21 +4,24 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-use super::{LimitError, Limits, MultiLimiter, Permit};
-use crate::Clock;
+use super::{
+    LimitError, Limits, MultiLimiter, Permit, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS,
+};
+use crate::reservation::Patience;
+use crate::{Clock, Nanos};
 
 /// One [`MultiLimiter`] per model (requests per minute, tokens per minute, parallel calls),
 /// with a default for models not configured, created on first use.
 ///
 /// ```
-/// use tollgate::{Limits, ModelLimiter};
+/// use tollgate::{Limits, ModelLimiter, TOKENS};
 ///
 /// let models = ModelLimiter::builder()
 ///     .model("gpt-4o", Limits::new().rpm(500).tpm(40_000).max_parallel(10))
 ///     .default(Limits::new().rpm(10).tpm(200_000).max_parallel(5))
 ///     .build()?;
-/// let mut permit = models.acquire("gpt-4o", 8_000)?;   // every limit at once
-/// permit.settle(7_500);                                 // the actual usage
+/// let permit = models.acquire("gpt-4o", &[(TOKENS, 8_000)])?;   // every limit at once
+/// permit.settle(TOKENS, 7_500)?;                                 // the actual usage
 /// let stats = models.stats();
 /// assert_eq!(stats["gpt-4o"].active.to_string(), "1/10");
 /// assert_eq!(stats["gpt-4o"].requests.unwrap().to_string(), "1/500");
@@ -100,8 +103,9 @@ impl fmt::Display for Usage {
     }
 }
 
-/// One model's live figures: requests and tokens used in the current window (limit − what is
-/// available now) against the per-minute limit, and calls in flight against `max_parallel`.
+/// One model's live figures: requests and tokens really in use (charged and not yet
+/// regenerated, debt included, so `"12345/1000"` after a settle far above the estimate) against
+/// the per-minute limit, and calls in flight against `max_parallel`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ModelStats {
@@ -109,6 +113,10 @@ pub struct ModelStats {
     pub requests: Option<Usage>,
     /// `"tokens"`, if limited.
     pub tokens: Option<Usage>,
+    /// `"input_tokens"`, if limited.
+    pub input_tokens: Option<Usage>,
+    /// `"output_tokens"`, if limited.
+    pub output_tokens: Option<Usage>,
     /// Calls holding a permit.
     pub active: Usage,
 }
@@ -121,6 +129,12 @@ impl fmt::Display for ModelStats {
         if let Some(tokens) = self.tokens {
             write!(f, "tokens {tokens}, ")?;
         }
+        if let Some(tokens) = self.input_tokens {
+            write!(f, "input tokens {tokens}, ")?;
+        }
+        if let Some(tokens) = self.output_tokens {
+            write!(f, "output tokens {tokens}, ")?;
+        }
         write!(f, "active {}", self.active)
     }
 }
@@ -131,28 +145,67 @@ impl ModelLimiter {
         <ModelLimiterBuilder as Default>::default()
     }
 
-    /// Takes one request and `estimated_tokens` tokens (each only if the model's limits count
-    /// it) and a parallel slot, all at once, blocking until they fit.
-    pub fn acquire(&self, model: &str, estimated_tokens: u64) -> Result<Permit, LimitError> {
-        let limiter = self.limiter(model)?;
-        limiter.acquire(&Self::costs(&limiter, estimated_tokens))
+    /// Takes `costs` (`(resource, cost)` pairs, e.g. `(TOKENS, 8_000)`) plus one request
+    /// when the model's limits count requests and `costs` does not name them, and a parallel
+    /// slot, all at once, blocking until they fit.
+    ///
+    /// # Errors
+    /// [`LimitError::UnknownModel`]; [`LimitError::UnknownResource`] when `costs` names a
+    /// resource the model's limits do not count (an estimate that would silently be ignored);
+    /// [`LimitError::ExceedsCapacity`].
+    pub fn acquire(&self, model: &str, costs: &[(&str, u64)]) -> Result<Permit, LimitError> {
+        self.enter(model, costs, Patience::Forever)
     }
 
     /// [`acquire`](Self::acquire) if everything fits now, else an error at once.
-    pub fn try_acquire(&self, model: &str, estimated_tokens: u64) -> Result<Permit, LimitError> {
-        let limiter = self.limiter(model)?;
-        limiter.try_acquire(&Self::costs(&limiter, estimated_tokens))
+    ///
+    /// # Errors
+    /// [`LimitError::NotInTime`], and as [`acquire`](Self::acquire).
+    pub fn try_acquire(&self, model: &str, costs: &[(&str, u64)]) -> Result<Permit, LimitError> {
+        self.enter(model, costs, Patience::For(Nanos::ZERO))
     }
 
     /// [`acquire`](Self::acquire), waiting at most `timeout`; nothing is taken on failure.
-    pub fn acquire_timeout(
+    ///
+    /// # Errors
+    /// As [`try_acquire`](Self::try_acquire).
+    pub fn try_acquire_for(
         &self,
         model: &str,
-        estimated_tokens: u64,
+        costs: &[(&str, u64)],
         timeout: Duration,
     ) -> Result<Permit, LimitError> {
+        self.enter(model, costs, Patience::For(Nanos::from(timeout)))
+    }
+
+    /// [`acquire`](Self::acquire) if it fits by `deadline`, an instant of the limiter's clock.
+    ///
+    /// # Errors
+    /// As [`try_acquire`](Self::try_acquire).
+    pub fn try_acquire_until(
+        &self,
+        model: &str,
+        costs: &[(&str, u64)],
+        deadline: Nanos,
+    ) -> Result<Permit, LimitError> {
+        self.enter(model, costs, Patience::Until(deadline))
+    }
+
+    fn enter(
+        &self,
+        model: &str,
+        costs: &[(&str, u64)],
+        patience: Patience,
+    ) -> Result<Permit, LimitError> {
         let limiter = self.limiter(model)?;
-        limiter.acquire_timeout(&Self::costs(&limiter, estimated_tokens), timeout)
+        let counts_requests = limiter.limits().get(REQUESTS).is_some();
+        let mut all: Vec<(&str, u64)> = costs.to_vec();
+        if counts_requests && !costs.iter().any(|(name, _)| *name == REQUESTS) {
+            all.push((REQUESTS, 1));
+        }
+        let permit = limiter.reserve_within(&all, patience)?;
+        permit.wait()?;
+        Ok(permit)
     }
 
     /// The limiter of `model`, created from the default on first use.
@@ -196,8 +249,10 @@ impl ModelLimiter {
                         })
                 };
                 let stats = ModelStats {
-                    requests: find("requests"),
-                    tokens: find("tokens"),
+                    requests: find(REQUESTS),
+                    tokens: find(TOKENS),
+                    input_tokens: find(INPUT_TOKENS),
+                    output_tokens: find(OUTPUT_TOKENS),
                     active: Usage {
                         used: limiter.active(),
                         limit: limiter.limits().parallel(),
@@ -206,18 +261,6 @@ impl ModelLimiter {
                 (name, stats)
             })
             .collect()
-    }
-
-    fn costs(limiter: &MultiLimiter, estimated_tokens: u64) -> Vec<(&'static str, u64)> {
-        let limits = limiter.limits();
-        let mut costs = Vec::with_capacity(2);
-        if limits.get("requests").is_some() {
-            costs.push(("requests", 1));
-        }
-        if limits.get("tokens").is_some() {
-            costs.push(("tokens", estimated_tokens));
-        }
-        costs
     }
 }
 

@@ -1,22 +1,27 @@
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::multi_limiter::{MultiState, Shared};
-use super::LimitError;
-use crate::Nanos;
+use super::{LimitError, MultiLimiter};
+use crate::reservation::Held;
+use crate::{CancelHandle, Nanos};
 
-/// What an admitted call holds: its concurrency slot (until dropped) and the costs it was
-/// charged, which [`settle`](Permit::settle) reconciles with the actual usage.
+/// A call's reservation on a [`MultiLimiter`]: its costs, the instant it may go, and (until
+/// dropped) its concurrency slot.
 ///
-/// Dropping a permit without settling keeps the estimate. A permit dropped during a panic's
-/// unwinding frees its slot like any other.
+/// - [`wait`](Self::wait) blocks until [`ready_at`](Self::ready_at) (an acquire has already
+///   waited); [`cancel`](Self::cancel) gives it up: still waiting, everything comes back and
+///   those behind move up; already gone, what its charges still hold comes back.
+/// - [`settle`](Self::settle) replaces a resource's estimate by the actual usage, counted from
+///   now: what the estimate's charge still holds comes back, the actual usage is charged at
+///   this instant (beyond the capacity if need be: debt, never a wait).
+/// - Dropping it keeps its charges and frees its slot, also during a panic's unwinding.
 ///
 /// ```
-/// use tollgate::{Limits, MultiLimiter};
+/// use tollgate::{Limits, MultiLimiter, REQUESTS, TOKENS};
 ///
 /// let api = MultiLimiter::new(Limits::new().rpm(100).tpm(10_000).max_parallel(4))?;
-/// let mut permit = api.acquire(&[("requests", 1), ("tokens", 3_000)])?;  // the estimate
-/// permit.settle(1_200);                                                  // what it used
+/// let permit = api.acquire(&[(REQUESTS, 1), (TOKENS, 3_000)])?;  // the estimate
+/// permit.settle(TOKENS, 1_200)?;                                 // what it used
 /// assert_eq!(api.active(), 1);
 /// drop(permit);
 /// assert_eq!(api.active(), 0);
@@ -24,103 +29,83 @@ use crate::Nanos;
 /// ```
 #[must_use = "the concurrency slot is released as soon as the permit is dropped"]
 pub struct Permit {
-    shared: Arc<Shared>,
-    /// The cost charged to each resource, in the limits' order.
+    limiter: MultiLimiter,
+    held: Held,
+    /// The cost reserved of each resource, in the limits' order.
     costs: Vec<u64>,
-    granted_at: Nanos,
-    /// The resource that set `granted_at`, when the call had to wait for one.
-    binding: Option<usize>,
-    holds_slot: bool,
+    /// The resource the call waited for (`usize::MAX`: none, or not known yet).
+    binding: AtomicUsize,
 }
 
 impl Permit {
-    pub(super) fn new(
-        shared: Arc<Shared>,
-        costs: Vec<u64>,
-        granted_at: Nanos,
-        binding: Option<usize>,
-        holds_slot: bool,
-    ) -> Permit {
+    pub(super) fn new(limiter: MultiLimiter, held: Held, costs: Vec<u64>) -> Permit {
         Permit {
-            shared,
+            limiter,
+            held,
             costs,
-            granted_at,
-            binding,
-            holds_slot,
+            binding: AtomicUsize::new(usize::MAX),
         }
+    }
+
+    /// The instant the call may go, on the limiter's clock; `None` while it waits for a
+    /// concurrency slot (or once cancelled).
+    pub fn ready_at(&self) -> Option<Nanos> {
+        self.held.book.ready_at(self.held.id)
+    }
+
+    /// Blocks until the call may go (at once for a permit from an acquire).
+    ///
+    /// # Errors
+    /// [`LimitError::Cancelled`] if it was cancelled; [`LimitError::NotInTime`] if it was made
+    /// with a deadline that can no longer be met. Either way it holds nothing.
+    pub fn wait(&self) -> Result<(), LimitError> {
+        let grant = self
+            .held
+            .book
+            .wait(self.held.id)
+            .map_err(|refusal| self.limiter.error(refusal))?;
+        self.binding
+            .store(grant.binding.unwrap_or(usize::MAX), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Gives the reservation up (see the type's documentation for what comes back).
+    pub fn cancel(self) {
+        self.held.cancel();
+    }
+
+    /// A handle that cancels this permit's reservation from another thread.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.held.cancel_handle()
     }
 
     /// The resource the call waited for, if it had to wait.
     pub fn waited_for(&self) -> Option<&str> {
-        self.binding
-            .map(|index| self.shared.limits.resources[index].name.as_str())
-    }
-
-    /// Gives everything back, as if the call never happened (a reservation abandoned before
-    /// its call started).
-    pub(crate) fn cancel(mut self) {
-        let shared = Arc::clone(&self.shared);
-        let mut state = shared.state.lock();
-        let now = state.observe(shared.clock.now());
-        for index in 0..self.costs.len() {
-            self.reconcile(&mut state, now, index, 0);
+        match self.binding.load(Ordering::Relaxed) {
+            usize::MAX => None,
+            index => Some(self.limiter.name_of(index)),
         }
-        drop(state); // before `self` drops, which takes the lock to free its slot
     }
 
-    /// The instant the call was allowed to go.
-    pub fn granted_at(&self) -> Nanos {
-        self.granted_at
+    /// The cost reserved of resource `name` (0 for a resource not named).
+    pub fn cost(&self, name: &str) -> u64 {
+        self.limiter
+            .index_of(name)
+            .map_or(0, |index| self.costs[index])
     }
 
-    /// Reconciles the `"tokens"` estimate with the `actual` usage (no-op if the limits count no
-    /// tokens). See [`settle_resource`](Self::settle_resource).
-    pub fn settle(&mut self, actual: u64) {
-        // Only "tokens" is settled here; limits without it have nothing to reconcile.
-        self.settle_resource("tokens", actual).ok();
-    }
-
-    /// Reconciles what resource `name` was charged with the `actual` usage: the unused part is
-    /// refunded (from this call's own entry, for a sliding window), the excess is charged now as
-    /// debt that later calls wait for. Never blocks. Settling again reconciles with the last
-    /// settled figure.
-    pub fn settle_resource(&mut self, name: &str, actual: u64) -> Result<(), LimitError> {
-        let index = self
-            .shared
-            .limits
-            .resources
-            .iter()
-            .position(|resource| resource.name == name)
-            .ok_or_else(|| LimitError::UnknownResource(name.to_owned()))?;
-        let shared = Arc::clone(&self.shared);
-        let mut state = shared.state.lock();
-        let now = state.observe(shared.clock.now());
-        self.reconcile(&mut state, now, index, actual);
-        Ok(())
-    }
-}
-
-impl Permit {
-    /// Brings resource `index`'s charge to `actual`: refund the difference (from this call's
-    /// own entry) or charge the excess as debt.
-    fn reconcile(&mut self, state: &mut MultiState, now: Nanos, index: usize, actual: u64) {
-        let charged = self.costs[index];
-        let meter = state.meters[index].algorithm_mut();
-        if actual < charged {
-            meter.refund_charged_at(now, self.granted_at, charged - actual);
-        } else if actual > charged {
-            meter.charge(now, actual - charged);
-        }
-        self.costs[index] = actual;
-    }
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        if self.holds_slot {
-            let mut state = self.shared.state.lock();
-            state.active -= 1;
-            self.shared.changed.notify_all();
+    /// Replaces what resource `name` was charged by the `actual` usage, counted from now (see
+    /// the type's documentation). Settling again replaces the last figure.
+    ///
+    /// # Errors
+    /// [`LimitError::UnknownResource`] when the limits do not count `name` (nothing to settle
+    /// is a mistake worth knowing about); [`LimitError::Cancelled`] after a cancel.
+    pub fn settle(&self, name: &str, actual: u64) -> Result<(), LimitError> {
+        let index = self.limiter.index_of(name)?;
+        if self.held.book.settle(self.held.id, index, actual) {
+            Ok(())
+        } else {
+            Err(LimitError::Cancelled)
         }
     }
 }
@@ -129,9 +114,8 @@ impl fmt::Debug for Permit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
             .field("costs", &self.costs)
-            .field("granted_at", &self.granted_at)
+            .field("ready_at", &self.ready_at())
             .field("waited_for", &self.waited_for())
-            .field("holds_slot", &self.holds_slot)
             .finish()
     }
 }

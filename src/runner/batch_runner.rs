@@ -363,7 +363,7 @@ where
                 };
                 record.errors.push(Arc::new(err));
                 let may_retry = record.attempts <= self.retry.max_retries;
-                let now = work.queue.clock().now();
+                let now = work.limiter.clock().now();
                 match verdict {
                     Verdict::RetryAfter(wait) if wait > self.retry.max_retry_after => {
                         let too_long = AttemptError::RetryAfterTooLong {
@@ -378,7 +378,7 @@ where
                             adaptive.backpressure(wait);
                         }
                         let until = now.saturating_add(Nanos::from(self.retry.jittered(wait)));
-                        work.queue.pause_until(until);
+                        work.limiter.pause_until(until);
                         work.queue.push_back(index, Arc::clone(&record.job), until);
                         false
                     }
@@ -460,7 +460,7 @@ struct Tally {
     interrupted: bool,
 }
 
-/// A worker: takes jobs, reserves their quota, sleeps until it allows the call, calls.
+/// A worker: takes jobs, reserves their quota, waits until it allows the call, calls.
 fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event<T, E>>) {
     while let Some((index, job)) = work.queue.next_job() {
         // A slot of the adaptive concurrency limit, held for the call.
@@ -470,8 +470,8 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event
             .iter()
             .map(|resource| (resource.name.as_str(), resource.reserved(&job)))
             .collect();
-        let asked = work.queue.clock().now();
-        let permit = match work.limiter.reserve(&costs, None) {
+        let asked = work.limiter.clock().now();
+        let permit = match work.limiter.reserve(&costs) {
             Ok(permit) => permit,
             Err(err) => {
                 let outcome = Err(AttemptError::Quota(err));
@@ -488,21 +488,20 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event
                 continue;
             }
         };
-        if !work
-            .queue
-            .sleep_until_start(worker, permit.granted_at(), permit.waited_for())
-        {
+        if !work.queue.wait_for_start(worker, &permit) {
             permit.cancel();
             work.queue.push_front(index, job);
             continue;
         }
         let waited = permit.waited_for().map(|resource| {
+            let ready_at = permit.ready_at().unwrap_or(asked);
             (
                 resource.to_owned(),
-                permit.granted_at().saturating_sub(asked).as_duration(),
+                ready_at.saturating_sub(asked).as_duration(),
             )
         });
-        let outcome = attempt(work, &job, permit);
+        let outcome = attempt(work, &job, &permit);
+        drop(permit);
         if events
             .send(Event::Attempted {
                 index,
@@ -517,29 +516,41 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event
     events.send(Event::WorkerExited).ok();
 }
 
-/// One call: catches a panic, bills the actual usage, applies the validators.
-fn attempt<J, T, E>(
-    work: &Work<J, T, E>,
-    job: &J,
-    mut permit: Permit,
-) -> Result<T, AttemptError<E>> {
+/// One call: catches a panic, bills the usage, applies the validators. A call that failed is
+/// billed its per-job usage only (its estimate comes back); one that returned is billed its
+/// actual usage from the instant it completed.
+fn attempt<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit) -> Result<T, AttemptError<E>> {
     let returned = match catch_unwind(AssertUnwindSafe(|| (work.call)(job))) {
         Ok(returned) => returned,
-        Err(panic) => return Err(AttemptError::Panicked(panic_message(panic.as_ref()))),
+        Err(panic) => {
+            bill(work, job, permit, None);
+            return Err(AttemptError::Panicked(panic_message(panic.as_ref())));
+        }
     };
     if let Some(observe) = &work.observer {
         observe(returned.as_ref(), &work.limiter);
     }
-    let result = returned.map_err(AttemptError::Call)?;
-    for resource in &work.resources {
-        if let Some(billed) = resource.billed(job, &result) {
-            permit.settle_resource(&resource.name, billed).ok();
+    let result = match returned {
+        Ok(result) => result,
+        Err(err) => {
+            bill(work, job, permit, None);
+            return Err(AttemptError::Call(err));
         }
-    }
+    };
+    bill(work, job, permit, Some(&result));
     if work.validators.iter().all(|valid| valid(&result)) {
         Ok(result)
     } else {
         Err(AttemptError::ValidationFailed)
+    }
+}
+
+/// Settles every resource whose usage the attempt's outcome decides.
+fn bill<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit, result: Option<&T>) {
+    for resource in &work.resources {
+        if let Some(billed) = resource.billed(job, result) {
+            permit.settle(&resource.name, billed).ok();
+        }
     }
 }
 

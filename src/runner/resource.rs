@@ -82,18 +82,28 @@ impl<J, T> Resource<J, T> {
         self.rate
     }
 
-    /// What a job reserves when its call starts.
+    /// What a job reserves when its call starts: its per-job usage and its estimate.
     pub(super) fn reserved(&self, job: &J) -> u64 {
-        let per_job = self.per_job.as_ref().map_or(0, |cost| cost(job));
         let estimate = self.estimate.as_ref().map_or(0, |estimate| estimate(job));
-        per_job + estimate
+        self.per_job_cost(job).saturating_add(estimate)
     }
 
-    /// What the call is billed once it returned `result`, if its usage is known only then.
-    pub(super) fn billed(&self, job: &J, result: &T) -> Option<u64> {
-        let actual = self.actual.as_ref()?;
-        let per_job = self.per_job.as_ref().map_or(0, |cost| cost(job));
-        Some(per_job + actual(result))
+    fn per_job_cost(&self, job: &J) -> u64 {
+        self.per_job.as_ref().map_or(0, |cost| cost(job))
+    }
+
+    /// What an attempt is billed once its outcome is known, when that changes the reservation:
+    /// a call that returned `Some(result)` its per-job plus actual usage (when its usage is
+    /// known only from the result); a failed call (`None`) its per-job usage only, when an
+    /// estimate was reserved for it.
+    pub(super) fn billed(&self, job: &J, result: Option<&T>) -> Option<u64> {
+        match (result, &self.actual) {
+            (Some(result), Some(actual)) => {
+                Some(self.per_job_cost(job).saturating_add(actual(result)))
+            }
+            (None, _) if self.estimate.is_some() => Some(self.per_job_cost(job)),
+            _ => None,
+        }
     }
 
     pub(super) fn add_to(&self, limits: Limits) -> Limits {

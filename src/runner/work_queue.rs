@@ -4,11 +4,13 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::{Clock, Nanos, WaitPrecision};
+use crate::time::Wake;
+use crate::{CancelHandle, Clock, Nanos, Permit, WaitPrecision};
 
 /// The jobs of one run, shared by its workers: ready jobs in order (a retried job goes to the
-/// back, not before its backoff), the pause a server asked for, and the stop signal. Workers
-/// sleep on it until a job is ready, a pause ends, or their quota instant comes.
+/// back, not before its backoff) and the stop signal. Workers sleep on it until a job is ready;
+/// a worker waiting for its quota instant registers its reservation here, so that a stop
+/// cancels it.
 pub(super) struct WorkQueue<J> {
     clock: Clock,
     state: Mutex<QueueState<J>>,
@@ -18,11 +20,10 @@ pub(super) struct WorkQueue<J> {
 struct QueueState<J> {
     /// `(job index, job, not before)`.
     ready: VecDeque<(usize, Arc<J>, Nanos)>,
-    /// No call starts before this instant.
-    paused_until: Nanos,
     stopping: bool,
-    /// For each worker waiting for its quota instant: the resource it waits for and until when.
-    waiting: Vec<Option<(String, Nanos)>>,
+    /// For each worker waiting for its quota instant: the resource it waits for, until when,
+    /// and how to cancel the wait.
+    waiting: Vec<Option<(String, Nanos, CancelHandle)>>,
 }
 
 impl<J> WorkQueue<J> {
@@ -38,7 +39,6 @@ impl<J> WorkQueue<J> {
                     .into_iter()
                     .map(|(index, job)| (index, job, Nanos::ZERO))
                     .collect(),
-                paused_until: Nanos::ZERO,
                 stopping: false,
                 waiting: vec![None; workers],
             }),
@@ -46,67 +46,51 @@ impl<J> WorkQueue<J> {
         }
     }
 
-    pub(super) fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
-    /// The next job that may start, waiting for one (and for any pause to end); `None` once the
-    /// run stops.
+    /// The next job that may start, waiting for one; `None` once the run stops.
     pub(super) fn next_job(&self) -> Option<(usize, Arc<J>)> {
         let mut state = self.state.lock();
-        loop {
-            if state.stopping {
-                return None;
-            }
-            let now = self.clock.now();
-            if state.paused_until > now {
-                let until = state.paused_until;
-                self.clock
-                    .wait_until(&self.changed, &mut state, Some(until), WaitPrecision::Sleep);
-                continue;
-            }
-            if let Some(position) = state
-                .ready
-                .iter()
-                .position(|(_, _, not_before)| *not_before <= now)
-            {
-                let (index, job, _) = state.ready.remove(position)?;
-                return Some((index, job));
-            }
-            let earliest = state
-                .ready
-                .iter()
-                .map(|(_, _, not_before)| *not_before)
-                .min();
-            self.clock
-                .wait_until(&self.changed, &mut state, earliest, WaitPrecision::Sleep);
-        }
+        self.clock.block_on(
+            &self.changed,
+            &mut state,
+            WaitPrecision::Sleep,
+            |state, now| {
+                if state.stopping {
+                    return Wake::Ready(None);
+                }
+                if let Some(position) = state
+                    .ready
+                    .iter()
+                    .position(|(_, _, not_before)| *not_before <= now)
+                {
+                    let entry = state.ready.remove(position);
+                    return Wake::Ready(entry.map(|(index, job, _)| (index, job)));
+                }
+                Wake::At(
+                    state
+                        .ready
+                        .iter()
+                        .map(|(_, _, not_before)| *not_before)
+                        .min(),
+                )
+            },
+        )
     }
 
-    /// Sleeps until `at`, the instant worker `worker`'s quota allows its call. Returns `false`
-    /// (the caller gives the reservation back) if the run stops or a pause begins meanwhile.
-    pub(super) fn sleep_until_start(
-        &self,
-        worker: usize,
-        at: Nanos,
-        resource: Option<&str>,
-    ) -> bool {
-        let mut state = self.state.lock();
-        let resource = resource.unwrap_or("quota").to_owned();
-        state.waiting[worker] = Some((resource, at));
-        let start = loop {
-            let now = self.clock.now();
-            if state.stopping || state.paused_until > now {
-                break false;
+    /// Waits until worker `worker`'s reservation may go. Returns `false` (the caller gives the
+    /// reservation back) if the run stops meanwhile.
+    pub(super) fn wait_for_start(&self, worker: usize, permit: &Permit) -> bool {
+        {
+            let mut state = self.state.lock();
+            if state.stopping {
+                return false;
             }
-            if now >= at {
-                break true;
-            }
-            self.clock
-                .wait_until(&self.changed, &mut state, Some(at), WaitPrecision::Sleep);
-        };
-        state.waiting[worker] = None;
-        start
+            let resource = permit.waited_for().unwrap_or("quota").to_owned();
+            let at = permit.ready_at().unwrap_or(Nanos::MAX);
+            state.waiting[worker] = Some((resource, at, permit.cancel_handle()));
+        }
+        let started = permit.wait().is_ok();
+        self.state.lock().waiting[worker] = None;
+        started
     }
 
     /// Queues `index` at the back, to start no earlier than `not_before`.
@@ -124,16 +108,13 @@ impl<J> WorkQueue<J> {
         self.changed.notify_all();
     }
 
-    /// No call starts before `until`.
-    pub(super) fn pause_until(&self, until: Nanos) {
-        let mut state = self.state.lock();
-        state.paused_until = state.paused_until.max(until);
-        self.changed.notify_all();
-    }
-
-    /// Workers take no new job and give back reservations they sleep on.
+    /// Workers take no new job and give back the reservations they wait on.
     pub(super) fn stop(&self) {
-        self.state.lock().stopping = true;
+        let mut state = self.state.lock();
+        state.stopping = true;
+        for (_, _, handle) in state.waiting.iter().flatten() {
+            handle.cancel();
+        }
         self.changed.notify_all();
     }
 
@@ -147,7 +128,7 @@ impl<J> WorkQueue<J> {
         let now = self.clock.now();
         waiting
             .into_iter()
-            .min_by_key(|(_, at)| *at)
-            .map(|(resource, at)| (resource.clone(), at.saturating_sub(now).as_duration()))
+            .min_by_key(|(_, at, _)| *at)
+            .map(|(resource, at, _)| (resource.clone(), at.saturating_sub(now).as_duration()))
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use super::SemaphoreError;
+use crate::time::Wake;
 use crate::{Clock, Nanos, WaitPrecision};
 
 /// A concurrency limit that grows with time and backs off when the server pushes back.
@@ -255,13 +256,13 @@ impl AdaptiveSemaphore {
             .expect("an acquire without a deadline only returns once admitted")
     }
 
-    /// A slot if one is free now and nobody is waiting, else [`SemaphoreError::Timeout`].
+    /// A slot if one is free now and nobody is waiting, else [`SemaphoreError::NotInTime`].
     pub fn try_acquire(&self) -> Result<AdaptivePermit<'_>, SemaphoreError> {
         self.enter(Some(Duration::ZERO))
     }
 
-    /// A slot within `timeout`, else [`SemaphoreError::Timeout`].
-    pub fn acquire_timeout(&self, timeout: Duration) -> Result<AdaptivePermit<'_>, SemaphoreError> {
+    /// A slot within `timeout`, else [`SemaphoreError::NotInTime`].
+    pub fn try_acquire_for(&self, timeout: Duration) -> Result<AdaptivePermit<'_>, SemaphoreError> {
         self.enter(Some(timeout))
     }
 
@@ -317,31 +318,33 @@ impl AdaptiveSemaphore {
         let ticket = state.next_ticket;
         state.next_ticket += 1;
         state.queue.push_back(ticket);
-        loop {
-            let now = self.clock.now();
-            let first = state.queue.front() == Some(&ticket);
-            if first && state.in_use < state.schedule.limit(now) {
-                state.queue.pop_front();
-                state.in_use += 1;
-                // The next in line may fit too.
-                self.changed.notify_all();
-                return Ok(AdaptivePermit { semaphore: self });
-            }
-            if deadline.is_some_and(|deadline| now >= deadline) {
-                state.queue.retain(|queued| *queued != ticket);
-                self.changed.notify_all();
-                return Err(SemaphoreError::Timeout {
-                    waited: now.saturating_sub(started).as_duration(),
-                });
-            }
-            let rise = state.schedule.next_rise(now);
-            let wake = match (rise, deadline) {
-                (Some(rise), Some(deadline)) => Some(rise.min(deadline)),
-                (rise, deadline) => rise.or(deadline),
-            };
-            self.clock
-                .wait_until(&self.changed, &mut state, wake, WaitPrecision::Sleep);
-        }
+        self.clock.block_on(
+            &self.changed,
+            &mut state,
+            WaitPrecision::Sleep,
+            |state, now| {
+                let first = state.queue.front() == Some(&ticket);
+                if first && state.in_use < state.schedule.limit(now) {
+                    state.queue.pop_front();
+                    state.in_use += 1;
+                    // The next in line may fit too.
+                    self.changed.notify_all();
+                    return Wake::Ready(Ok(AdaptivePermit { semaphore: self }));
+                }
+                if deadline.is_some_and(|deadline| now >= deadline) {
+                    state.queue.retain(|queued| *queued != ticket);
+                    self.changed.notify_all();
+                    return Wake::Ready(Err(SemaphoreError::NotInTime {
+                        waited: now.saturating_sub(started).as_duration(),
+                    }));
+                }
+                let rise = state.schedule.next_rise(now);
+                Wake::At(match (rise, deadline) {
+                    (Some(rise), Some(deadline)) => Some(rise.min(deadline)),
+                    (rise, deadline) => rise.or(deadline),
+                })
+            },
+        )
     }
 }
 

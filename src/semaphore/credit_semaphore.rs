@@ -3,9 +3,10 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex};
 
 use super::SemaphoreError;
+use crate::time::Wake;
 use crate::{Clock, Nanos, WaitPrecision};
 
 /// A semaphore of credits: a call costs some credits out of a fixed capacity, and its credits
@@ -253,7 +254,7 @@ impl CreditSemaphore {
     }
 
     /// [`transact`](Self::transact) if the credits can be had now (and nobody is waiting), else
-    /// [`SemaphoreError::Timeout`] at once, without running `f`.
+    /// [`SemaphoreError::NotInTime`] at once, without running `f`.
     pub fn try_transact<T>(
         &self,
         credits: u64,
@@ -266,7 +267,7 @@ impl CreditSemaphore {
 
     /// [`transact`](Self::transact), waiting at most `timeout` to enter; on timeout nothing is
     /// taken and `f` does not run.
-    pub fn transact_timeout<T>(
+    pub fn try_transact_for<T>(
         &self,
         credits: u64,
         refund_after: Duration,
@@ -288,7 +289,7 @@ impl CreditSemaphore {
     }
 
     /// [`acquire`](Self::acquire), waiting at most `timeout`.
-    pub fn acquire_timeout(
+    pub fn try_acquire_for(
         &self,
         credits: u64,
         refund_after: Duration,
@@ -359,29 +360,31 @@ impl CreditSemaphore {
                 entered: false,
             },
         );
-        loop {
-            let now = self.clock.now();
-            self.settle_refunds(&mut state, now);
-            if state.queue[&id].entered {
-                state.queue.remove(&id);
-                return Ok(permit());
-            }
-            if deadline.is_some_and(|deadline| now >= deadline) {
-                state.queue.remove(&id);
-                // Leaving may unblock callers that were not allowed to pass this one.
-                self.admit_waiters(&mut state, now);
-                return Err(SemaphoreError::Timeout {
-                    waited: now.saturating_sub(started).as_duration(),
-                });
-            }
-            let next_refund = state.refunds.peek().map(|Reverse((due, _, _))| *due);
-            let wake = match (next_refund, deadline) {
-                (Some(refund), Some(deadline)) => Some(refund.min(deadline)),
-                (refund, deadline) => refund.or(deadline),
-            };
-            self.clock
-                .wait_until(&self.changed, &mut state, wake, WaitPrecision::Sleep);
-        }
+        self.clock.block_on(
+            &self.changed,
+            &mut state,
+            WaitPrecision::Sleep,
+            |state, now| {
+                self.settle_refunds(state, now);
+                if state.queue[&id].entered {
+                    state.queue.remove(&id);
+                    return Wake::Ready(Ok(permit()));
+                }
+                if deadline.is_some_and(|deadline| now >= deadline) {
+                    state.queue.remove(&id);
+                    // Leaving may unblock callers that were not allowed to pass this one.
+                    self.admit_waiters(state, now);
+                    return Wake::Ready(Err(SemaphoreError::NotInTime {
+                        waited: now.saturating_sub(started).as_duration(),
+                    }));
+                }
+                let next_refund = state.refunds.peek().map(|Reverse((due, _, _))| *due);
+                Wake::At(match (next_refund, deadline) {
+                    (Some(refund), Some(deadline)) => Some(refund.min(deadline)),
+                    (refund, deadline) => refund.or(deadline),
+                })
+            },
+        )
     }
 
     /// Schedules the refund of an ended transaction.
@@ -401,7 +404,7 @@ impl CreditSemaphore {
     }
 
     /// Returns the credits of every refund due by `now`, then admits the waiters that fit.
-    fn settle_refunds(&self, state: &mut MutexGuard<'_, CreditState>, now: Nanos) {
+    fn settle_refunds(&self, state: &mut CreditState, now: Nanos) {
         let mut refunded = false;
         while let Some(&Reverse((due, id, credits))) = state.refunds.peek() {
             if due > now {
@@ -424,8 +427,7 @@ impl CreditSemaphore {
 
     /// Opportunistic admission: scans waiters in arrival order and admits each that fits, but
     /// admits nobody past a waiter that has already been passed the overtake limit.
-    fn admit_waiters(&self, state: &mut MutexGuard<'_, CreditState>, now: Nanos) {
-        let state = &mut **state;
+    fn admit_waiters(&self, state: &mut CreditState, now: Nanos) {
         let limit = self.overtake_limit.unwrap_or(u32::MAX);
         let mut admitted_any = false;
         // Waiters left behind in this scan, each of which every later admission passes.

@@ -23,7 +23,7 @@ pub enum SemaphoreError {
         capacity: u64,
     },
     /// Not admitted now (`try_*`), or not within the timeout; nothing was taken.
-    Timeout {
+    NotInTime {
         /// How long the caller waited (zero for `try_*`).
         waited: Duration,
     },
@@ -46,7 +46,7 @@ impl fmt::Display for SemaphoreError {
                 f,
                 "{requested} requested exceeds the capacity {capacity}; raise the capacity or split the request"
             ),
-            SemaphoreError::Timeout { waited } => {
+            SemaphoreError::NotInTime { waited } => {
                 write!(f, "not admitted after waiting {waited:?}")
             }
             SemaphoreError::InvalidParameter { name, reason } => {

@@ -35,6 +35,14 @@ impl WaitPrecision {
     pub const PRECISE_SPIN_MARGIN: Duration = Duration::from_micros(200);
 }
 
+/// What a waiter's poll decides (see [`Clock::block_on`]).
+pub(crate) enum Wake<R> {
+    /// Done waiting, with this outcome.
+    Ready(R),
+    /// Sleep until this instant (`None`: until notified), then poll again.
+    At(Option<Nanos>),
+}
+
 /// The source of time for limiters and semaphores.
 ///
 /// [`Clock::new`] (also `Default`) is the process-wide real clock: quanta's calibrated TSC read
@@ -173,9 +181,35 @@ impl Clock {
     pub fn sleep_until(&self, deadline: Nanos) {
         let lock = parking_lot::Mutex::new(());
         let condvar = Condvar::new();
-        let mut guard = lock.lock();
-        while self.now() < deadline {
-            self.wait_until(&condvar, &mut guard, Some(deadline), WaitPrecision::Sleep);
+        self.block_on(
+            &condvar,
+            &mut lock.lock(),
+            WaitPrecision::Sleep,
+            |_, now| {
+                if now >= deadline {
+                    Wake::Ready(())
+                } else {
+                    Wake::At(Some(deadline))
+                }
+            },
+        );
+    }
+
+    /// **The** wait loop of the crate: asks `poll` (with the lock held and the current
+    /// instant) whether the caller may go, and if not sleeps on `condvar` until the instant
+    /// `poll` names or a notification, then asks again. Every blocking type waits through it.
+    pub(crate) fn block_on<T, R>(
+        &self,
+        condvar: &Condvar,
+        guard: &mut MutexGuard<'_, T>,
+        precision: WaitPrecision,
+        mut poll: impl FnMut(&mut T, Nanos) -> Wake<R>,
+    ) -> R {
+        loop {
+            match poll(guard, self.now()) {
+                Wake::Ready(ready) => return ready,
+                Wake::At(deadline) => self.wait_until(condvar, guard, deadline, precision),
+            }
         }
     }
 
@@ -185,7 +219,7 @@ impl Clock {
     ///
     /// On a [`Clock::mock`] clock a deadline is reached at once by moving mock time to it; with no
     /// deadline the caller really waits for a notification.
-    pub(crate) fn wait_until<T>(
+    fn wait_until<T>(
         &self,
         condvar: &Condvar,
         guard: &mut MutexGuard<'_, T>,

@@ -9,6 +9,7 @@ mod clock;
 mod mock;
 mod nanos;
 
+pub(crate) use clock::Wake;
 pub use clock::{Clock, WaitPrecision};
 pub use mock::MockTime;
 pub use nanos::Nanos;

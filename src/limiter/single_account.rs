@@ -1,0 +1,189 @@
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::shared_pace::SharedPace;
+use crate::algorithm::{Algorithm, Refunded};
+use crate::rate::Pace;
+use crate::reservation::Accounts;
+use crate::{Nanos, Rate, RateError};
+
+/// What a [`RateLimiter`](crate::RateLimiter) decides from without its lock.
+#[derive(Debug)]
+pub(super) struct FastPath {
+    /// A one-word algorithm's whole state ([`Algorithm::to_word`]), updated by compare-and-swap;
+    /// `None` keeps the state in [`SingleAccount`] under the lock. On a cache line of its own:
+    /// the compare-and-swap traffic must not evict what every decision reads.
+    pub(super) word: Option<CacheLine<AtomicU64>>,
+    /// The pace of the word's algorithm, and the hold in force.
+    pub(super) pace: SharedPace,
+    /// For algorithms under the lock: the earliest instant one unit fits (waiters and holds
+    /// included), so a rejection needs no lock.
+    pub(super) next_free: AtomicU64,
+}
+
+#[derive(Debug)]
+#[repr(align(128))]
+pub(super) struct CacheLine<T>(pub(super) T);
+
+impl FastPath {
+    pub(super) fn new<A: Algorithm>(algorithm: &Result<A, RateError>, rate: &Rate) -> FastPath {
+        let pace = rate.pace().unwrap_or(Pace {
+            interval: 1,
+            burst: 1,
+            quantity: 1,
+            period: 1,
+        });
+        let word = algorithm
+            .as_ref()
+            .ok()
+            .and_then(Algorithm::to_word)
+            .map(|word| CacheLine(AtomicU64::new(word)));
+        FastPath {
+            word,
+            pace: SharedPace::new(pace),
+            next_free: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The state of one algorithm as the reservation core's [`Accounts`] (one resource): under the
+/// core's lock, except a one-word algorithm's state, which lives in the [`FastPath`] word and is
+/// changed by compare-and-swap (the lock-free path admits concurrently).
+#[derive(Debug)]
+pub(super) struct SingleAccount<A> {
+    /// The algorithm (for one-word algorithms only the template of a valid rate: the state is
+    /// the word), or why the rate is invalid.
+    pub(super) algorithm: Result<A, RateError>,
+    pub(super) rate: Rate,
+    pub(super) fast: Arc<FastPath>,
+    /// A change is in progress: the lock-free path stays out until it is published.
+    changing: bool,
+}
+
+impl<A: Algorithm> SingleAccount<A> {
+    pub(super) fn new(rate: Rate, fast: Arc<FastPath>) -> SingleAccount<A> {
+        SingleAccount {
+            algorithm: A::new(&rate),
+            rate,
+            fast,
+            changing: false,
+        }
+    }
+
+    /// Runs `read` on the current state.
+    pub(super) fn read<R>(&self, read: impl FnOnce(&A) -> R) -> Result<R, RateError> {
+        let template = self.algorithm.as_ref().map_err(Clone::clone)?;
+        match &self.fast.word {
+            Some(word) => {
+                let state = A::from_word(&self.fast.pace.load(), word.0.load(Ordering::Acquire));
+                Ok(read(state.as_ref().unwrap_or(template)))
+            }
+            None => Ok(read(template)),
+        }
+    }
+
+    /// Applies `change` to the state: for one-word algorithms on a copy built from the word,
+    /// committed by compare-and-swap (retried if the lock-free path changed the word meanwhile,
+    /// so `change` must only act on the algorithm); otherwise in place.
+    pub(super) fn update<R>(
+        &mut self,
+        mut change: impl FnMut(&mut A) -> R,
+    ) -> Result<R, RateError> {
+        let template = self.algorithm.as_mut().map_err(|err| err.clone())?;
+        let Some(word) = &self.fast.word else {
+            return Ok(change(template));
+        };
+        let pace = self.fast.pace.load();
+        loop {
+            let old = word.0.load(Ordering::Acquire);
+            let Some(mut copy) = A::from_word(&pace, old) else {
+                return Ok(change(template));
+            };
+            let result = change(&mut copy);
+            let new = copy.to_word().unwrap_or(old);
+            if new == old
+                || word
+                    .0
+                    .compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                return Ok(result);
+            }
+        }
+    }
+
+    /// Switches to `rate` at `now` (an invalid template is replaced outright).
+    pub(super) fn set_rate(&mut self, now: Nanos, rate: Rate) -> Result<(), RateError> {
+        let pace = rate.pace()?;
+        if self.algorithm.is_err() {
+            self.algorithm = A::new(&rate);
+            if let (Some(word), Ok(algorithm)) = (&self.fast.word, &self.algorithm) {
+                word.0
+                    .store(algorithm.to_word().unwrap_or(0), Ordering::Release);
+            }
+        } else {
+            self.update(|algorithm| algorithm.set_rate(now, &rate))??;
+        }
+        if self.fast.word.is_some() {
+            self.fast.pace.store(pace);
+        }
+        self.rate = rate;
+        Ok(())
+    }
+}
+
+impl<A: Algorithm> Accounts for SingleAccount<A> {
+    fn resources(&self) -> usize {
+        1
+    }
+
+    fn capacity(&self, _resource: usize) -> Result<u64, RateError> {
+        self.read(A::capacity)
+    }
+
+    fn conforms_at(&self, _resource: usize, now: Nanos, cost: u64) -> Nanos {
+        self.read(|algorithm| algorithm.conforms_at(now, cost))
+            .unwrap_or(Nanos::MAX)
+    }
+
+    fn charge(&mut self, _resource: usize, now: Nanos, at: Nanos, cost: u64) -> Nanos {
+        self.update(|algorithm| algorithm.charge_at(now, at, cost))
+            .unwrap_or(at)
+    }
+
+    fn refund(&mut self, _resource: usize, now: Nanos, mark: Nanos, cost: u64) -> Refunded {
+        self.update(|algorithm| algorithm.refund_charge(now, mark, cost))
+            .unwrap_or_default()
+    }
+
+    fn in_use(&self, _resource: usize, now: Nanos) -> u64 {
+        self.read(|algorithm| algorithm.in_use(now)).unwrap_or(0)
+    }
+
+    fn begin_change(&mut self) {
+        if self.fast.word.is_some() {
+            self.fast.pace.begin_write();
+            self.changing = true;
+        }
+    }
+
+    fn publish(&mut self, now: Nanos, holds: &[Nanos], paused_until: Nanos) {
+        let hold = holds[0].max(paused_until);
+        if self.fast.word.is_some() {
+            if self.fast.pace.hold() != hold {
+                if !self.changing {
+                    self.fast.pace.begin_write();
+                }
+                self.fast.pace.store_hold(hold);
+                self.changing = true;
+            }
+            if std::mem::take(&mut self.changing) {
+                self.fast.pace.end_write();
+            }
+        } else if let Ok(next_free) = self.read(|algorithm| algorithm.conforms_at(now, 1)) {
+            self.fast
+                .next_free
+                .store(next_free.max(hold).as_u64(), Ordering::Release);
+        }
+    }
+}

@@ -1,0 +1,106 @@
+use crate::algorithm::{Algorithm, GcraVirtual, Refunded, SlidingWindow};
+use crate::{Nanos, Rate, RateError};
+
+/// Where the state of a limiter's resources lives: the seam between the reservation core and
+/// the decision math. The in-memory implementations are [`Meters`] (a multi-resource limiter's
+/// algorithms) and the single-algorithm state of a `RateLimiter`; a shared store (planned:
+/// Redis) implements the same operations with the same meaning.
+///
+/// Resources are numbered `0..resources()`. Every method is called with the core's lock held
+/// and an instant that never goes backwards.
+pub(crate) trait Accounts: Send + 'static {
+    /// How many resources are kept.
+    fn resources(&self) -> usize;
+
+    /// The most one reservation may cost of `resource`, or why the resource cannot be used.
+    fn capacity(&self, resource: usize) -> Result<u64, RateError>;
+
+    /// The earliest instant `≥ now` at which `cost` of `resource` fits.
+    fn conforms_at(&self, resource: usize, now: Nanos, cost: u64) -> Nanos;
+
+    /// Charges `cost` of `resource` to count from `at`; returns the charge's mark
+    /// ([`Algorithm::charge_at`]).
+    fn charge(&mut self, resource: usize, now: Nanos, at: Nanos, cost: u64) -> Nanos;
+
+    /// Gives back what the charge marked `mark` still holds of `cost`
+    /// ([`Algorithm::refund_charge`]).
+    fn refund(&mut self, resource: usize, now: Nanos, mark: Nanos, cost: u64) -> Refunded;
+
+    /// Units of `resource` in use at `now`, debt included.
+    fn in_use(&self, resource: usize, now: Nanos) -> u64;
+
+    /// Called before a change of capacity (the waiters' charges are about to come out): the
+    /// place to keep a lock-free path out until [`publish`](Accounts::publish).
+    fn begin_change(&mut self) {}
+
+    /// Called after every change, with the holds in force (per resource, and the pause over
+    /// all of them): the place to publish what a lock-free path reads.
+    fn publish(&mut self, now: Nanos, holds: &[Nanos], paused_until: Nanos) {
+        let _ = (now, holds, paused_until);
+    }
+}
+
+/// One rate resource of a multi-resource limiter: the algorithm its limits chose.
+#[derive(Debug)]
+pub(crate) enum Meter {
+    Gcra(GcraVirtual),
+    Window(SlidingWindow),
+}
+
+impl Meter {
+    /// A meter counting `rate` as an exact sliding window (`window`) or with GCRA.
+    pub(crate) fn new(rate: &Rate, window: bool) -> Result<Meter, RateError> {
+        Ok(if window {
+            Meter::Window(SlidingWindow::new(rate)?)
+        } else {
+            Meter::Gcra(GcraVirtual::new(rate)?)
+        })
+    }
+}
+
+/// Dispatches one call to the meter's algorithm.
+macro_rules! on_meter {
+    ($meter:expr, $algorithm:ident => $call:expr) => {
+        match $meter {
+            Meter::Gcra($algorithm) => $call,
+            Meter::Window($algorithm) => $call,
+        }
+    };
+}
+
+/// The in-memory state of a multi-resource limiter: one meter per resource.
+#[derive(Debug)]
+pub(crate) struct Meters(pub(crate) Vec<Meter>);
+
+impl Accounts for Meters {
+    fn resources(&self) -> usize {
+        self.0.len()
+    }
+
+    fn capacity(&self, resource: usize) -> Result<u64, RateError> {
+        Ok(on_meter!(&self.0[resource], a => a.capacity()))
+    }
+
+    fn conforms_at(&self, resource: usize, now: Nanos, cost: u64) -> Nanos {
+        on_meter!(&self.0[resource], a => a.conforms_at(now, cost))
+    }
+
+    fn charge(&mut self, resource: usize, now: Nanos, at: Nanos, cost: u64) -> Nanos {
+        on_meter!(&mut self.0[resource], a => a.charge_at(now, at, cost))
+    }
+
+    fn refund(&mut self, resource: usize, now: Nanos, mark: Nanos, cost: u64) -> Refunded {
+        on_meter!(&mut self.0[resource], a => a.refund_charge(now, mark, cost))
+    }
+
+    fn in_use(&self, resource: usize, now: Nanos) -> u64 {
+        on_meter!(&self.0[resource], a => a.in_use(now))
+    }
+}
+
+impl Meters {
+    /// Lowers what `resource` has available at `now` to at most `remaining`.
+    pub(crate) fn observe(&mut self, resource: usize, now: Nanos, remaining: u64) {
+        on_meter!(&mut self.0[resource], a => a.observe(now, remaining));
+    }
+}

@@ -1,0 +1,601 @@
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::accounts::Accounts;
+use crate::time::Wake;
+use crate::{Clock, Nanos, RateError, WaitPrecision};
+
+/// How long a reservation may wait for its instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Patience {
+    /// As long as it takes.
+    Forever,
+    /// At most this long from the instant the reservation is made.
+    For(Nanos),
+    /// Until this instant of the core's clock.
+    Until(Nanos),
+}
+
+/// Why the core did not grant a reservation. Each limiter maps it onto its own public error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// `cost` of `resource` is above what it could ever hold.
+    ExceedsCapacity {
+        resource: usize,
+        cost: u64,
+        capacity: u64,
+    },
+    /// Not in time: the wait it would need (`None`: it waited for a concurrency slot).
+    NotInTime { wait: Option<Duration> },
+    /// Cancelled through a [`CancelHandle`](crate::CancelHandle) (or the limiter's own stop).
+    Cancelled,
+    /// A resource's rate cannot be enforced.
+    InvalidRate { resource: usize, error: RateError },
+}
+
+/// What a granted reservation holds: its cost and charge mark per resource, the instant it
+/// went, the resource that made it wait, and whether it holds a concurrency slot.
+#[derive(Clone, Debug)]
+pub(crate) struct Grant {
+    pub(crate) costs: Vec<u64>,
+    marks: Vec<Nanos>,
+    pub(crate) at: Nanos,
+    pub(crate) binding: Option<usize>,
+    slot: bool,
+    /// Kept after it went, for a later settle or cancel (a public reservation); a plain
+    /// acquire's grant is dropped once its thread collected it.
+    keep: bool,
+}
+
+#[derive(Debug)]
+enum Plan {
+    /// Behind a reservation waiting for a concurrency slot: no instant yet.
+    Unplanned,
+    /// Charged, to go at `grant.at`.
+    Planned(Grant),
+    /// Refused after it began waiting (its deadline can no longer be met, its cost no longer
+    /// fits the capacity); its thread collects the refusal.
+    Failed(Refusal),
+}
+
+#[derive(Debug)]
+struct Waiter {
+    costs: Vec<u64>,
+    deadline: Option<Nanos>,
+    plan: Plan,
+    keep: bool,
+    /// Nobody waits for it any more (its reservation was dropped): once it goes, it keeps its
+    /// charges and frees its slot.
+    orphan: bool,
+}
+
+/// The state behind the core's lock: the accounts, the holds, the concurrency slots and every
+/// live reservation.
+pub(crate) struct Ledger<S> {
+    pub(crate) accounts: S,
+    /// The latest instant decided at: clock readings are clamped to it.
+    latest: Nanos,
+    /// Per resource: nothing that uses it goes before this instant (a server's hold).
+    holds: Vec<Nanos>,
+    /// Nothing at all goes before this instant (a pause).
+    paused_until: Nanos,
+    /// `(max, in use)` concurrency slots, when limited.
+    slots: Option<(u64, u64)>,
+    /// Reservations not yet gone, by arrival: the FIFO queue.
+    waiting: BTreeMap<u64, Waiter>,
+    /// Reservations gone whose receipts are kept (for a later settle or cancel).
+    granted: HashMap<u64, Grant>,
+    next_id: u64,
+    /// Total time reservations waited.
+    pub(crate) waited: Nanos,
+}
+
+/// The reservation core: one FIFO queue of reservations over some [`Accounts`], one function
+/// that re-plans it after every change of capacity, one wait loop.
+///
+/// Rules (the whole crate's accounting):
+/// - A reservation is charged at the instant it may go (every resource at that same instant);
+///   it waits behind every reservation that arrived before it (FIFO), and behind holds.
+/// - Any change of capacity (refund, cancel, settle, rate change, server feedback, a slot
+///   freed, a deadline that fails) goes through [`change`](Core::change): the waiting
+///   reservations' charges are taken out newest first, the change applied, and the waiters
+///   charged again in arrival order. They move earlier when capacity came back; a newcomer
+///   always queues behind them.
+/// - A refund gives back only what the charge still holds ([`Accounts::refund`]); when it moves
+///   later charges earlier (a bucket's queue), the kept receipts behind it are moved too.
+pub(crate) struct Core<S> {
+    clock: Clock,
+    precision: WaitPrecision,
+    ledger: Mutex<Ledger<S>>,
+    changed: Condvar,
+}
+
+impl<S: Accounts> Core<S> {
+    pub(crate) fn new(clock: Clock, accounts: S, max_parallel: Option<u64>) -> Core<S> {
+        let resources = accounts.resources();
+        Core {
+            clock,
+            precision: WaitPrecision::default(),
+            ledger: Mutex::new(Ledger {
+                accounts,
+                latest: Nanos::ZERO,
+                holds: vec![Nanos::ZERO; resources],
+                paused_until: Nanos::ZERO,
+                slots: max_parallel.map(|max| (max, 0)),
+                waiting: BTreeMap::new(),
+                granted: HashMap::new(),
+                next_id: 0,
+                waited: Nanos::ZERO,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub(crate) fn set_precision(&mut self, precision: WaitPrecision) {
+        self.precision = precision;
+    }
+
+    pub(crate) fn precision(&self) -> WaitPrecision {
+        self.precision
+    }
+
+    /// Runs `read` on the ledger at the current instant (nothing re-planned).
+    pub(crate) fn read<R>(&self, read: impl FnOnce(&Ledger<S>, Nanos) -> R) -> R {
+        let mut ledger = self.ledger.lock();
+        let now = ledger.observe(self.clock.now());
+        read(&ledger, now)
+    }
+
+    /// Reserves `costs` (one per resource) and a concurrency slot when `slot`, waiting at most
+    /// `patience`. Nothing is written when the answer is a refusal. The ticket says whether it
+    /// may go now or when (see [`wait`](Core::wait)); `keep` keeps its receipts for a later
+    /// settle or cancel.
+    pub(crate) fn reserve(
+        &self,
+        costs: Vec<u64>,
+        patience: Patience,
+        keep: bool,
+    ) -> Result<Ticket, Refusal> {
+        let mut guard = self.ledger.lock();
+        let ledger = &mut *guard;
+        let now = ledger.observe(self.clock.now());
+        ledger.check_capacity(&costs)?;
+        ledger.graduate(now);
+        let deadline = match patience {
+            Patience::Forever => None,
+            Patience::For(wait) => Some(now.saturating_add(wait)),
+            Patience::Until(deadline) => Some(deadline),
+        };
+        let id = ledger.next_id;
+        let blocked = ledger
+            .waiting
+            .values()
+            .any(|waiter| matches!(waiter.plan, Plan::Unplanned))
+            || !ledger.slot_free();
+        if blocked {
+            if deadline.is_some_and(|deadline| deadline <= now) {
+                return Err(Refusal::NotInTime { wait: None });
+            }
+            ledger.next_id += 1;
+            ledger.waiting.insert(
+                id,
+                Waiter {
+                    costs,
+                    deadline,
+                    plan: Plan::Unplanned,
+                    keep,
+                    orphan: false,
+                },
+            );
+            return Ok(Ticket { id, waiting: true });
+        }
+        let floor = ledger.floor(now);
+        let (at, binding) = ledger.plan_at(&costs, now, floor);
+        if deadline.is_some_and(|deadline| at > deadline) {
+            let wait = at.saturating_sub(now).as_duration();
+            return Err(Refusal::NotInTime { wait: Some(wait) });
+        }
+        ledger.next_id += 1;
+        let grant = ledger.charge(costs, now, at, binding, keep);
+        if at <= now {
+            if keep {
+                ledger.granted.insert(id, grant);
+            }
+        } else {
+            ledger.waiting.insert(
+                id,
+                Waiter {
+                    costs: grant.costs.clone(),
+                    deadline,
+                    plan: Plan::Planned(grant),
+                    keep,
+                    orphan: false,
+                },
+            );
+        }
+        ledger.publish(now);
+        Ok(Ticket {
+            id,
+            waiting: at > now,
+        })
+    }
+
+    /// When reservation `id` may go: `None` while it waits for a concurrency slot, or once it
+    /// is unknown (cancelled, refused, or gone without receipts).
+    pub(crate) fn ready_at(&self, id: u64) -> Option<Nanos> {
+        let ledger = self.ledger.lock();
+        if let Some(grant) = ledger.granted.get(&id) {
+            return Some(grant.at);
+        }
+        match &ledger.waiting.get(&id)?.plan {
+            Plan::Planned(grant) => Some(grant.at),
+            _ => None,
+        }
+    }
+
+    /// Blocks until reservation `id` may go (its grant) or is refused (cancelled, or its
+    /// deadline failed: then it holds nothing).
+    pub(crate) fn wait(&self, id: u64) -> Result<Grant, Refusal> {
+        let mut guard = self.ledger.lock();
+        let asked = guard.latest;
+        let outcome = self.clock.block_on(
+            &self.changed,
+            &mut guard,
+            self.precision,
+            |ledger, reading| {
+                let now = ledger.observe(reading);
+                ledger.graduate(now);
+                if let Some(grant) = ledger.granted.get(&id) {
+                    return Wake::Ready(Ok(grant.clone()));
+                }
+                let Some(waiter) = ledger.waiting.get(&id) else {
+                    return Wake::Ready(Err(Refusal::Cancelled));
+                };
+                match &waiter.plan {
+                    Plan::Failed(refusal) => {
+                        let refusal = refusal.clone();
+                        ledger.waiting.remove(&id);
+                        Wake::Ready(Err(refusal))
+                    }
+                    Plan::Unplanned if waiter.deadline.is_some_and(|d| now >= d) => {
+                        ledger.waiting.remove(&id);
+                        Wake::Ready(Err(Refusal::NotInTime { wait: None }))
+                    }
+                    Plan::Unplanned => Wake::At(waiter.deadline),
+                    Plan::Planned(grant) => Wake::At(Some(grant.at)),
+                }
+            },
+        );
+        let ledger = &mut *guard;
+        if let Ok(grant) = &outcome {
+            ledger.waited = ledger.waited.saturating_add(grant.at.saturating_sub(asked));
+            if !grant.keep {
+                ledger.granted.remove(&id);
+            }
+        }
+        outcome
+    }
+
+    /// Cancels reservation `id`: a waiting one leaves the queue and gives back all it was
+    /// charged; one already gone gives back what its charges still hold. Frees its slot.
+    pub(crate) fn cancel(&self, id: u64) {
+        self.change(|ledger, now| {
+            if let Some(grant) = ledger.granted.remove(&id) {
+                for resource in 0..grant.costs.len() {
+                    ledger.refund(&grant, resource, now);
+                }
+                ledger.release_slot(grant.slot);
+            } else {
+                // Waiting: its charges were taken out before this change and are not put back.
+                ledger.waiting.remove(&id);
+            }
+        });
+    }
+
+    /// Drops the receipts of reservation `id`, keeping its charges; frees its slot.
+    pub(crate) fn forget(&self, id: u64) {
+        let mut guard = self.ledger.lock();
+        let ledger = &mut *guard;
+        let slot = match ledger.granted.remove(&id) {
+            Some(grant) => grant.slot,
+            None => match ledger.waiting.get_mut(&id) {
+                // Still waiting: it goes when its turn comes, but nobody collects it.
+                Some(waiter) => {
+                    waiter.orphan = true;
+                    false
+                }
+                None => false,
+            },
+        };
+        if slot {
+            drop(guard);
+            self.change(|ledger, _| ledger.release_slot(true));
+        }
+    }
+
+    /// Replaces what reservation `id` is charged for `resource` by `actual`, counted from now:
+    /// what its charge still holds comes back, `actual` is charged at this instant (beyond the
+    /// capacity if need be: debt, never a wait). A reservation still waiting just waits for
+    /// `actual` instead. Returns `false` if the reservation is unknown (cancelled).
+    pub(crate) fn settle(&self, id: u64, resource: usize, actual: u64) -> bool {
+        self.change(|ledger, now| {
+            if let Some(waiter) = ledger.waiting.get_mut(&id) {
+                waiter.costs[resource] = actual;
+                return true;
+            }
+            let Some(mut grant) = ledger.granted.remove(&id) else {
+                return false;
+            };
+            ledger.refund(&grant, resource, now);
+            grant.costs[resource] = actual;
+            if actual > 0 {
+                grant.marks[resource] = ledger.accounts.charge(resource, now, now, actual);
+            }
+            ledger.granted.insert(id, grant);
+            true
+        })
+    }
+
+    /// Applies `change` to the ledger with every waiting reservation's charges taken out, then
+    /// re-plans the queue in arrival order and wakes the waiters. The one path of every change
+    /// of capacity.
+    pub(crate) fn change<R>(&self, change: impl FnOnce(&mut Ledger<S>, Nanos) -> R) -> R {
+        let mut guard = self.ledger.lock();
+        let ledger = &mut *guard;
+        let now = ledger.observe(self.clock.now());
+        ledger.graduate(now);
+        ledger.accounts.begin_change();
+        ledger.take_out_waiters(now);
+        let changed = change(ledger, now);
+        ledger.replan(now);
+        ledger.publish(now);
+        drop(guard);
+        self.changed.notify_all();
+        changed
+    }
+}
+
+/// A reservation as the core hands it out.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ticket {
+    pub(crate) id: u64,
+    /// In the queue: [`Core::wait`] for it (else it went at once).
+    pub(crate) waiting: bool,
+}
+
+impl<S: Accounts> Ledger<S> {
+    fn observe(&mut self, reading: Nanos) -> Nanos {
+        self.latest = self.latest.max(reading);
+        self.latest
+    }
+
+    /// Resources are held until `until` (a server said so); `None`: every resource (a pause).
+    pub(crate) fn hold(&mut self, resource: Option<usize>, until: Nanos) {
+        match resource {
+            Some(resource) => self.holds[resource] = self.holds[resource].max(until),
+            None => self.paused_until = self.paused_until.max(until),
+        }
+    }
+
+    /// Reservations waiting (not yet gone).
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Concurrency slots in use.
+    pub(crate) fn slots_in_use(&self) -> u64 {
+        self.slots.map_or(0, |(_, used)| used)
+    }
+
+    /// Moves every kept receipt of `resource` through `remap` (after a rate change re-scaled
+    /// what a bucket owes).
+    pub(crate) fn remap_marks(&mut self, resource: usize, remap: impl Fn(&S, Nanos) -> Nanos) {
+        let accounts = &self.accounts;
+        for grant in self.granted.values_mut() {
+            grant.marks[resource] = remap(accounts, grant.marks[resource]);
+        }
+    }
+
+    fn check_capacity(&self, costs: &[u64]) -> Result<(), Refusal> {
+        for (resource, &cost) in costs.iter().enumerate() {
+            let capacity = self
+                .accounts
+                .capacity(resource)
+                .map_err(|error| Refusal::InvalidRate { resource, error })?;
+            if cost > capacity {
+                return Err(Refusal::ExceedsCapacity {
+                    resource,
+                    cost,
+                    capacity,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn slot_free(&self) -> bool {
+        self.slots.map_or(true, |(max, used)| used < max)
+    }
+
+    fn release_slot(&mut self, slot: bool) {
+        if let (true, Some((_, used))) = (slot, &mut self.slots) {
+            *used = used.saturating_sub(1);
+        }
+    }
+
+    /// No reservation goes before this: now, the pause, and (FIFO) the last waiter's instant.
+    fn floor(&self, now: Nanos) -> Nanos {
+        let last_planned = self
+            .waiting
+            .values()
+            .rev()
+            .find_map(|waiter| match &waiter.plan {
+                Plan::Planned(grant) => Some(grant.at),
+                _ => None,
+            })
+            .unwrap_or(Nanos::ZERO);
+        now.max(self.paused_until).max(last_planned)
+    }
+
+    /// The instant every resource allows `costs` (no earlier than `floor`), and the resource
+    /// that sets it when it is later than `floor`.
+    fn plan_at(&self, costs: &[u64], now: Nanos, floor: Nanos) -> (Nanos, Option<usize>) {
+        let mut at = floor;
+        let mut binding = None;
+        for (resource, &cost) in costs.iter().enumerate() {
+            if cost == 0 {
+                continue;
+            }
+            let fits = self
+                .accounts
+                .conforms_at(resource, now, cost)
+                .max(self.holds[resource]);
+            if fits > at {
+                at = fits;
+                binding = Some(resource);
+            }
+        }
+        (at, binding)
+    }
+
+    fn charge(
+        &mut self,
+        costs: Vec<u64>,
+        now: Nanos,
+        at: Nanos,
+        binding: Option<usize>,
+        keep: bool,
+    ) -> Grant {
+        let slot = self.slots.is_some();
+        let marks = costs
+            .iter()
+            .enumerate()
+            .map(|(resource, &cost)| match cost {
+                0 => Nanos::ZERO,
+                _ => self.accounts.charge(resource, now, at, cost),
+            })
+            .collect();
+        if let (true, Some((_, used))) = (slot, &mut self.slots) {
+            *used += 1;
+        }
+        Grant {
+            costs,
+            marks,
+            at,
+            binding: binding.filter(|_| at > now),
+            slot,
+            keep,
+        }
+    }
+
+    /// Gives back what `grant`'s charge of `resource` still holds; the kept receipts queued
+    /// behind it move earlier by as much as the queue did.
+    fn refund(&mut self, grant: &Grant, resource: usize, now: Nanos) {
+        let (cost, mark) = (grant.costs[resource], grant.marks[resource]);
+        if cost == 0 {
+            return;
+        }
+        let refunded = self.accounts.refund(resource, now, mark, cost);
+        let shift = refunded.later_marks_earlier_by;
+        if shift > Nanos::ZERO {
+            for other in self.granted.values_mut() {
+                if other.marks[resource] > mark {
+                    other.marks[resource] = other.marks[resource].saturating_sub(shift);
+                }
+            }
+        }
+    }
+
+    /// Waiters whose instant has come are granted, in order.
+    fn graduate(&mut self, now: Nanos) {
+        let ready: Vec<u64> = self
+            .waiting
+            .iter()
+            .take_while(|(_, waiter)| !matches!(waiter.plan, Plan::Unplanned))
+            .filter(|(_, waiter)| matches!(&waiter.plan, Plan::Planned(g) if g.at <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ready {
+            if let Some(Waiter {
+                plan: Plan::Planned(grant),
+                orphan,
+                ..
+            }) = self.waiting.remove(&id)
+            {
+                if orphan {
+                    self.release_slot(grant.slot);
+                } else {
+                    self.granted.insert(id, grant);
+                }
+            }
+        }
+    }
+
+    /// Takes every waiting reservation's charges out, newest first (so each comes off the
+    /// state exactly as it went on), and frees their slots.
+    fn take_out_waiters(&mut self, now: Nanos) {
+        let planned: Vec<u64> = self.waiting.keys().rev().copied().collect();
+        for id in planned {
+            let Some(waiter) = self.waiting.get_mut(&id) else {
+                continue;
+            };
+            if !matches!(waiter.plan, Plan::Planned(_)) {
+                continue;
+            }
+            if let Plan::Planned(grant) = std::mem::replace(&mut waiter.plan, Plan::Unplanned) {
+                for (resource, (&cost, &mark)) in grant.costs.iter().zip(&grant.marks).enumerate() {
+                    if cost > 0 {
+                        self.accounts.refund(resource, now, mark, cost);
+                    }
+                }
+                self.release_slot(grant.slot);
+            }
+        }
+    }
+
+    /// Charges the waiters again in arrival order: each at the earliest instant its costs fit,
+    /// no earlier than the one before it. A waiter whose cost no longer fits the capacity, or
+    /// whose deadline can no longer be met, is refused (and holds nothing).
+    fn replan(&mut self, now: Nanos) {
+        let mut floor = now.max(self.paused_until);
+        let mut blocked = false;
+        let ids: Vec<u64> = self.waiting.keys().copied().collect();
+        for id in ids {
+            let waiter = &self.waiting[&id];
+            if !matches!(waiter.plan, Plan::Unplanned) {
+                continue;
+            }
+            let costs = waiter.costs.clone();
+            let (deadline, keep) = (waiter.deadline, waiter.keep);
+            let plan = if let Err(refusal) = self.check_capacity(&costs) {
+                Plan::Failed(refusal)
+            } else if blocked || !self.slot_free() {
+                blocked = true;
+                Plan::Unplanned
+            } else {
+                let (at, binding) = self.plan_at(&costs, now, floor);
+                if deadline.is_some_and(|deadline| at > deadline) {
+                    let wait = at.saturating_sub(now).as_duration();
+                    Plan::Failed(Refusal::NotInTime { wait: Some(wait) })
+                } else {
+                    floor = at;
+                    Plan::Planned(self.charge(costs, now, at, binding, keep))
+                }
+            };
+            if let Some(waiter) = self.waiting.get_mut(&id) {
+                waiter.plan = plan;
+            }
+        }
+        self.graduate(now);
+    }
+
+    fn publish(&mut self, now: Nanos) {
+        self.accounts.publish(now, &self.holds, self.paused_until);
+    }
+}

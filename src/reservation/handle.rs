@@ -1,0 +1,115 @@
+use std::fmt;
+use std::sync::Arc;
+
+use super::accounts::Accounts;
+use super::core::{Core, Grant, Refusal};
+use crate::Nanos;
+
+/// The operations on one reservation, object-safe so that the public reservation types need
+/// not name the core's state type.
+pub(crate) trait Book: Send + Sync {
+    fn ready_at(&self, id: u64) -> Option<Nanos>;
+    fn wait(&self, id: u64) -> Result<Grant, Refusal>;
+    fn cancel(&self, id: u64);
+    fn forget(&self, id: u64);
+    fn settle(&self, id: u64, resource: usize, actual: u64) -> bool;
+}
+
+impl<S: Accounts> Book for Core<S> {
+    fn ready_at(&self, id: u64) -> Option<Nanos> {
+        Core::ready_at(self, id)
+    }
+    fn wait(&self, id: u64) -> Result<Grant, Refusal> {
+        Core::wait(self, id)
+    }
+    fn cancel(&self, id: u64) {
+        Core::cancel(self, id);
+    }
+    fn forget(&self, id: u64) {
+        Core::forget(self, id);
+    }
+    fn settle(&self, id: u64, resource: usize, actual: u64) -> bool {
+        Core::settle(self, id, resource, actual)
+    }
+}
+
+/// A live reservation in some core: dropping it keeps its charges and frees its slot.
+pub(crate) struct Held {
+    pub(crate) book: Arc<dyn Book>,
+    pub(crate) id: u64,
+    /// Cancelled or handed over: nothing to do on drop.
+    done: bool,
+}
+
+impl Held {
+    pub(crate) fn new(book: Arc<dyn Book>, id: u64) -> Held {
+        Held {
+            book,
+            id,
+            done: false,
+        }
+    }
+
+    pub(crate) fn cancel(mut self) {
+        self.done = true;
+        self.book.cancel(self.id);
+    }
+
+    pub(crate) fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle {
+            book: Arc::clone(&self.book),
+            id: self.id,
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if !self.done {
+            self.book.forget(self.id);
+        }
+    }
+}
+
+/// Cancels one reservation from any thread: a caller blocked in its `wait` (or in the acquire
+/// that made it) returns a "cancelled" error at once, and the reservation gives back what it
+/// was charged ([`Reservation::cancel`](crate::Reservation::cancel) says exactly what).
+/// Cancelling twice, or after the reservation ended, does nothing.
+///
+/// ```
+/// use tollgate::{AcquireError, Clock, Rate, RateLimiter};
+///
+/// let (clock, time) = Clock::mock_stepped();
+/// let limiter = RateLimiter::new(Rate::per_second(1)).with_clock(clock);
+/// limiter.acquire()?;
+/// let reservation = limiter.reserve(1)?;           // may go in 1 s
+/// let handle = reservation.cancel_handle();
+/// std::thread::scope(|s| {
+///     let waiter = s.spawn(|| reservation.wait());
+///     handle.cancel();                             // from another thread
+///     assert_eq!(waiter.join().unwrap(), Err(AcquireError::Cancelled));
+/// });
+/// assert!(limiter.try_acquire().is_err());         // the first unit still counts
+/// # let _ = time;
+/// # Ok::<(), AcquireError>(())
+/// ```
+#[derive(Clone)]
+pub struct CancelHandle {
+    book: Arc<dyn Book>,
+    id: u64,
+}
+
+impl CancelHandle {
+    /// Cancels the reservation.
+    pub fn cancel(&self) {
+        self.book.cancel(self.id);
+    }
+}
+
+impl fmt::Debug for CancelHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelHandle")
+            .field("id", &self.id)
+            .finish()
+    }
+}

@@ -76,13 +76,13 @@ mod semaphore;
 mod time;
 mod wrapper;
 
-pub use limiter::{AcquireError, LimiterStats, RateLimiter};
+pub use limiter::{AcquireError, LimiterStats, RateLimiter, Reservation};
 pub use multi::{
     Counting, LimitError, Limits, ModelLimiter, ModelLimiterBuilder, ModelStats, MultiLimiter,
     Permit, Usage, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS,
 };
 pub use rate::{Rate, RateError};
-pub use reservation::{CancelHandle, Reservation};
+pub use reservation::CancelHandle;
 pub use runner::{
     AttemptError, AttemptErrors, InterruptHandle, Resource, Retry, RunReport, Runner, RunnerError,
     Verdict,

@@ -3,6 +3,7 @@
 
 mod error;
 mod rate_limiter;
+mod reservation;
 mod shared_pace;
 mod single_account;
 mod stats;
@@ -10,4 +11,5 @@ mod striped_counters;
 
 pub use error::AcquireError;
 pub use rate_limiter::RateLimiter;
+pub use reservation::Reservation;
 pub use stats::LimiterStats;

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use super::single_account::{FastPath, SingleAccount};
 use super::striped_counters::StripedCounters;
+use super::Reservation;
 use super::{AcquireError, LimiterStats};
 use crate::algorithm::{
     Algorithm, Decision, GcraContinuous, GcraVirtual, LeakyBucket, SlidingWindow, TokenBucket,
 };
-use crate::reservation::{Core, Held, Patience, Reservation};
+use crate::reservation::{Core, Held, Patience};
 use crate::{Clock, Nanos, Rate, RateError, WaitPrecision};
 
 /// A blocking rate limiter, shared by reference or [`Arc`](std::sync::Arc) between threads.
@@ -359,9 +360,10 @@ impl<A: Algorithm> RateLimiter<A> {
     }
 
     /// Takes in what the server says is left of this limit: what is available now is lowered to
-    /// at most `remaining` (never raised: the local view may be stricter), and with nothing
-    /// remaining nothing goes before `now + reset` (an absolute instant: a later rate change
-    /// does not move it). Callers already waiting are re-planned behind it, in arrival order.
+    /// at most `remaining` (never raised: the local view may be stricter). With nothing
+    /// remaining and a `reset`, nothing goes before `now + reset`, a **hold**: an absolute
+    /// instant (a later rate change does not move it), after which the server's quota is whole
+    /// again. Callers already waiting are re-planned behind it, in arrival order.
     ///
     /// # Errors
     /// [`RateError`] if the limiter's rate is invalid.
@@ -378,14 +380,14 @@ impl<A: Algorithm> RateLimiter<A> {
     /// # Ok::<(), tollgate::RateError>(())
     /// ```
     pub fn observe(&self, remaining: u64, reset: Option<Duration>) -> Result<(), RateError> {
-        self.core.change(|ledger, now| {
-            ledger
-                .accounts
-                .update(|algorithm| algorithm.observe(now, remaining))?;
-            if let (0, Some(reset)) = (remaining, reset) {
+        self.core.change(|ledger, now| match (remaining, reset) {
+            (0, Some(reset)) => {
                 ledger.hold(Some(0), now.saturating_add(Nanos::from(reset)));
+                Ok(())
             }
-            Ok(())
+            _ => ledger
+                .accounts
+                .update(|algorithm| algorithm.observe(now, remaining)),
         })
     }
 

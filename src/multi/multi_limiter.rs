@@ -185,9 +185,10 @@ impl MultiLimiter {
     }
 
     /// Takes in what the server says is left of `resource`: what is available now is lowered to
-    /// at most `remaining` (never raised), and with nothing remaining no call using it goes
-    /// before `now + reset` (an absolute instant). Calls already waiting are re-planned behind
-    /// it; calls already gone keep their grants.
+    /// at most `remaining` (never raised). With nothing remaining and a `reset`, no call using
+    /// it goes before `now + reset` (a hold: an absolute instant, after which the server's
+    /// quota is whole again). Calls already waiting are re-planned behind it; calls already
+    /// gone keep their grants.
     ///
     /// # Errors
     /// [`LimitError::UnknownResource`].
@@ -210,11 +211,9 @@ impl MultiLimiter {
         reset: Option<Duration>,
     ) -> Result<(), LimitError> {
         let index = self.index_of(resource)?;
-        self.inner.core.change(|ledger, now| {
-            ledger.accounts.observe(index, now, remaining);
-            if let (0, Some(reset)) = (remaining, reset) {
-                ledger.hold(Some(index), now.saturating_add(Nanos::from(reset)));
-            }
+        self.inner.core.change(|ledger, now| match (remaining, reset) {
+            (0, Some(reset)) => ledger.hold(Some(index), now.saturating_add(Nanos::from(reset))),
+            _ => ledger.accounts.observe(index, now, remaining),
         });
         Ok(())
     }

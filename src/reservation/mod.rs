@@ -10,7 +10,7 @@
 //!   at once are taken lock-free, on the same state word).
 //! - [`MultiLimiter`](crate::MultiLimiter) / [`ModelLimiter`](crate::ModelLimiter): several
 //!   resources taken all or none, plus concurrency slots.
-//! - [`Reservation`], [`Permit`](crate::Permit), [`CancelHandle`]: a reservation held by a
+//! - [`Reservation`](crate::Reservation), [`Permit`](crate::Permit), [`CancelHandle`]: a reservation held by a
 //!   caller: wait, cancel, settle.
 //! - The [`Runner`](crate::Runner) reserves through a `MultiLimiter` and pauses it with a hold.
 //!
@@ -26,10 +26,8 @@
 mod accounts;
 mod core;
 mod handle;
-mod reservation;
 
 pub(crate) use self::core::{Core, Patience, Refusal};
 pub(crate) use accounts::{Accounts, Meter, Meters};
 pub use handle::CancelHandle;
 pub(crate) use handle::{Book, Held};
-pub use reservation::Reservation;

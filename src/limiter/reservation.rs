@@ -1,8 +1,7 @@
 use std::fmt;
 
-use super::core::Refusal;
-use super::handle::{CancelHandle, Held};
-use crate::{AcquireError, Nanos};
+use crate::reservation::{Held, Refusal};
+use crate::{AcquireError, CancelHandle, Nanos};
 
 /// Units of a [`RateLimiter`](crate::RateLimiter) reserved for one caller: charged at the
 /// instant they may be used ([`ready_at`](Self::ready_at)), in line behind every reservation

@@ -211,10 +211,14 @@ impl MultiLimiter {
         reset: Option<Duration>,
     ) -> Result<(), LimitError> {
         let index = self.index_of(resource)?;
-        self.inner.core.change(|ledger, now| match (remaining, reset) {
-            (0, Some(reset)) => ledger.hold(Some(index), now.saturating_add(Nanos::from(reset))),
-            _ => ledger.accounts.observe(index, now, remaining),
-        });
+        self.inner
+            .core
+            .change(|ledger, now| match (remaining, reset) {
+                (0, Some(reset)) => {
+                    ledger.hold(Some(index), now.saturating_add(Nanos::from(reset)))
+                }
+                _ => ledger.accounts.observe(index, now, remaining),
+            });
         Ok(())
     }
 

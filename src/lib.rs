@@ -34,10 +34,15 @@
 //! forms, token bucket and leaky bucket, which decide identically, and an exact sliding window
 //! that counts the way providers do.
 //!
-//! **Blocking limiters** ([`RateLimiter`]). One generic layer adds the clock, a mutex and FIFO
-//! waiting by reservation to any algorithm: shaping (`acquire`), policing (`try_acquire`),
-//! bounded waits that fail fast, debts and refunds (`reconcile`), live rate changes (`set_rate`)
-//! and statistics.
+//! **The reservation core.** Every blocking type is a thin rule over one FIFO queue of
+//! reservations, each remembering its costs and the instant it was charged at. Any change of
+//! capacity (a settle, a cancel, a rate change, server feedback) re-plans the callers already
+//! waiting, in arrival order; a refund gives back only what its own charge still holds.
+//!
+//! **Blocking limiters** ([`RateLimiter`], [`Reservation`]). One algorithm on the core: shaping
+//! (`acquire`), policing (`try_acquire`), bounded waits that fail fast (`try_acquire_for`,
+//! `try_acquire_until`), reservations to wait for, cancel ([`CancelHandle`]) or settle with the
+//! actual cost, live rate changes (`set_rate`) and statistics.
 //!
 //! **Semaphores** ([`CreditSemaphore`], [`AdaptiveSemaphore`]). Limits on what is in flight:
 //! credits that come back a set time after each call ends (fair on entry, opportunistic on exit,
@@ -46,7 +51,7 @@
 //!
 //! **Multi-resource limits** ([`Limits`], [`MultiLimiter`], [`ModelLimiter`]). LLM APIs limit
 //! requests, tokens and concurrent calls at once; a call takes all of them or none, charged at
-//! the instant it may go, and its [`Permit`] settles the token estimate with the actual usage.
+//! the instant it may go, and its [`Permit`] settles each estimate with the actual usage.
 //! The per-model limiter keeps one such limiter per model, with a default for unknown models and
 //! live `"45/500"` statistics.
 //!

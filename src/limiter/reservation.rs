@@ -45,7 +45,10 @@ impl Reservation {
     /// The instant this reservation may go, on the limiter's clock (now or earlier: it may go
     /// at once). It only ever moves earlier, or fails with the limiter's next rate change.
     pub fn ready_at(&self) -> Nanos {
-        self.held.book.ready_at(self.held.id).unwrap_or(Nanos::ZERO)
+        self.held
+            .book
+            .plan(self.held.id)
+            .map_or(Nanos::ZERO, |(at, _)| at)
     }
 
     /// The units reserved.

@@ -1,5 +1,4 @@
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{LimitError, MultiLimiter};
 use crate::reservation::Held;
@@ -33,8 +32,6 @@ pub struct Permit {
     held: Held,
     /// The cost reserved of each resource, in the limits' order.
     costs: Vec<u64>,
-    /// The resource the call waited for (`usize::MAX`: none, or not known yet).
-    binding: AtomicUsize,
 }
 
 impl Permit {
@@ -43,14 +40,13 @@ impl Permit {
             limiter,
             held,
             costs,
-            binding: AtomicUsize::new(usize::MAX),
         }
     }
 
     /// The instant the call may go, on the limiter's clock; `None` while it waits for a
     /// concurrency slot (or once cancelled).
     pub fn ready_at(&self) -> Option<Nanos> {
-        self.held.book.ready_at(self.held.id)
+        self.held.book.plan(self.held.id).map(|(at, _)| at)
     }
 
     /// Blocks until the call may go (at once for a permit from an acquire).
@@ -59,14 +55,11 @@ impl Permit {
     /// [`LimitError::Cancelled`] if it was cancelled; [`LimitError::NotInTime`] if it was made
     /// with a deadline that can no longer be met. Either way it holds nothing.
     pub fn wait(&self) -> Result<(), LimitError> {
-        let grant = self
-            .held
+        self.held
             .book
             .wait(self.held.id)
-            .map_err(|refusal| self.limiter.error(refusal))?;
-        self.binding
-            .store(grant.binding.unwrap_or(usize::MAX), Ordering::Relaxed);
-        Ok(())
+            .map(|_| ())
+            .map_err(|refusal| self.limiter.error(refusal))
     }
 
     /// Gives the reservation up (see the type's documentation for what comes back).
@@ -79,12 +72,11 @@ impl Permit {
         self.held.cancel_handle()
     }
 
-    /// The resource the call waited for, if it had to wait.
+    /// The resource the call waits (or waited) for, if it has to wait for one: the one whose
+    /// limit sets [`ready_at`](Self::ready_at).
     pub fn waited_for(&self) -> Option<&str> {
-        match self.binding.load(Ordering::Relaxed) {
-            usize::MAX => None,
-            index => Some(self.limiter.name_of(index)),
-        }
+        let (_, binding) = self.held.book.plan(self.held.id)?;
+        binding.map(|index| self.limiter.name_of(index))
     }
 
     /// The cost reserved of resource `name` (0 for a resource not named).

@@ -38,11 +38,11 @@ pub(crate) enum Refusal {
 /// What a granted reservation holds: its cost and charge mark per resource, the instant it
 /// went, the resource that made it wait, and whether it holds a concurrency slot.
 #[derive(Clone, Debug)]
-pub(crate) struct Grant {
-    pub(crate) costs: Vec<u64>,
+struct Grant {
+    costs: Vec<u64>,
     marks: Vec<Nanos>,
-    pub(crate) at: Nanos,
-    pub(crate) binding: Option<usize>,
+    at: Nanos,
+    binding: Option<usize>,
     slot: bool,
     /// Kept after it went, for a later settle or cancel (a public reservation); a plain
     /// acquire's grant is dropped once its thread collected it.
@@ -226,22 +226,24 @@ impl<S: Accounts> Core<S> {
         })
     }
 
-    /// When reservation `id` may go: `None` while it waits for a concurrency slot, or once it
-    /// is unknown (cancelled, refused, or gone without receipts).
-    pub(crate) fn ready_at(&self, id: u64) -> Option<Nanos> {
+    /// When reservation `id` may go and the resource that set that instant: `None` while it
+    /// waits for a concurrency slot, or once it is unknown (cancelled, refused, or gone without
+    /// receipts).
+    pub(crate) fn plan(&self, id: u64) -> Option<(Nanos, Option<usize>)> {
         let ledger = self.ledger.lock();
-        if let Some(grant) = ledger.granted.get(&id) {
-            return Some(grant.at);
-        }
-        match &ledger.waiting.get(&id)?.plan {
-            Plan::Planned(grant) => Some(grant.at),
-            _ => None,
-        }
+        let grant = match ledger.granted.get(&id) {
+            Some(grant) => grant,
+            None => match &ledger.waiting.get(&id)?.plan {
+                Plan::Planned(grant) => grant,
+                _ => return None,
+            },
+        };
+        Some((grant.at, grant.binding))
     }
 
     /// Blocks until reservation `id` may go (its grant) or is refused (cancelled, or its
     /// deadline failed: then it holds nothing).
-    pub(crate) fn wait(&self, id: u64) -> Result<Grant, Refusal> {
+    pub(crate) fn wait(&self, id: u64) -> Result<(), Refusal> {
         let mut guard = self.ledger.lock();
         let asked = guard.latest;
         let outcome = self.clock.block_on(
@@ -252,7 +254,7 @@ impl<S: Accounts> Core<S> {
                 let now = ledger.observe(reading);
                 ledger.graduate(now);
                 if let Some(grant) = ledger.granted.get(&id) {
-                    return Wake::Ready(Ok(grant.clone()));
+                    return Wake::Ready(Ok((grant.at, grant.keep)));
                 }
                 let Some(waiter) = ledger.waiting.get(&id) else {
                     return Wake::Ready(Err(Refusal::Cancelled));
@@ -273,13 +275,12 @@ impl<S: Accounts> Core<S> {
             },
         );
         let ledger = &mut *guard;
-        if let Ok(grant) = &outcome {
-            ledger.waited = ledger.waited.saturating_add(grant.at.saturating_sub(asked));
-            if !grant.keep {
-                ledger.granted.remove(&id);
-            }
+        let (at, keep) = outcome?;
+        ledger.waited = ledger.waited.saturating_add(at.saturating_sub(asked));
+        if !keep {
+            ledger.granted.remove(&id);
         }
-        outcome
+        Ok(())
     }
 
     /// Cancels reservation `id`: a waiting one leaves the queue and gives back all it was

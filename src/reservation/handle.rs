@@ -2,24 +2,24 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::accounts::Accounts;
-use super::core::{Core, Grant, Refusal};
+use super::core::{Core, Refusal};
 use crate::Nanos;
 
 /// The operations on one reservation, object-safe so that the public reservation types need
 /// not name the core's state type.
 pub(crate) trait Book: Send + Sync {
-    fn ready_at(&self, id: u64) -> Option<Nanos>;
-    fn wait(&self, id: u64) -> Result<Grant, Refusal>;
+    fn plan(&self, id: u64) -> Option<(Nanos, Option<usize>)>;
+    fn wait(&self, id: u64) -> Result<(), Refusal>;
     fn cancel(&self, id: u64);
     fn forget(&self, id: u64);
     fn settle(&self, id: u64, resource: usize, actual: u64) -> bool;
 }
 
 impl<S: Accounts> Book for Core<S> {
-    fn ready_at(&self, id: u64) -> Option<Nanos> {
-        Core::ready_at(self, id)
+    fn plan(&self, id: u64) -> Option<(Nanos, Option<usize>)> {
+        Core::plan(self, id)
     }
-    fn wait(&self, id: u64) -> Result<Grant, Refusal> {
+    fn wait(&self, id: u64) -> Result<(), Refusal> {
         Core::wait(self, id)
     }
     fn cancel(&self, id: u64) {

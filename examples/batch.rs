@@ -46,7 +46,7 @@ fn main() {
     };
     // A 3 % margin: the server counts from arrival, a little after the runner lets a call go.
     let margin = window.mul_f64(1.03);
-    let mut runner = Runner::new(call)
+    let runner = Runner::new(call)
         .resource(Resource::new("requests", Rate::new(rpm, margin)).per_job(|_| 1))
         .resource(
             Resource::new("tokens", Rate::new(tpm, margin))
@@ -57,8 +57,10 @@ fn main() {
         .retry(Retry::exponential(5).classify(|err: &ApiError| match err {
             ApiError::TooManyRequests { retry_after, .. } => Verdict::RetryAfter(*retry_after),
             ApiError::Unavailable => Verdict::Retry,
-        }))
-        .progress(true);
+        }));
+    #[cfg(feature = "progress")]
+    let runner = runner.progress(true);
+    let mut runner = runner;
     let prompts: Vec<u64> = (0..200).map(|i| 100 + (i * 37) % 400).collect();
     for &prompt in &prompts {
         runner

@@ -171,8 +171,10 @@ pub trait Algorithm: Send + fmt::Debug + Sized + 'static {
                 capacity: self.capacity(),
             };
         }
+        // `Nanos::MAX` is the end of the clock's time: nothing conforms there (charges would
+        // saturate away).
         let at = self.conforms_at(now, cost);
-        if at <= now {
+        if at <= now && at < Nanos::MAX {
             Decision::Admitted
         } else {
             Decision::NotBefore(at)

@@ -197,7 +197,7 @@ impl<S: Accounts> Core<S> {
         }
         let floor = ledger.floor(now);
         let (at, binding) = ledger.plan_at(&costs, now, floor);
-        if deadline.is_some_and(|deadline| at > deadline) {
+        if !in_time(at, deadline) {
             let wait = at.saturating_sub(now).as_duration();
             return Err(Refusal::NotInTime { wait: Some(wait) });
         }
@@ -360,6 +360,12 @@ impl<S: Accounts> Core<S> {
         self.changed.notify_all();
         changed
     }
+}
+
+/// Whether a reservation planned at `at` can go by `deadline`. `Nanos::MAX` is the end of the
+/// clock's time, which no reservation reaches: planned there, it could never go.
+fn in_time(at: Nanos, deadline: Option<Nanos>) -> bool {
+    at < Nanos::MAX && deadline.map_or(true, |deadline| at <= deadline)
 }
 
 /// A reservation as the core hands it out.
@@ -581,7 +587,7 @@ impl<S: Accounts> Ledger<S> {
                 Plan::Unplanned
             } else {
                 let (at, binding) = self.plan_at(&costs, now, floor);
-                if deadline.is_some_and(|deadline| at > deadline) {
+                if !in_time(at, deadline) {
                     let wait = at.saturating_sub(now).as_duration();
                     Plan::Failed(Refusal::NotInTime { wait: Some(wait) })
                 } else {

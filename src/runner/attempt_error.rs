@@ -80,6 +80,8 @@ pub enum RunnerError {
     ZeroConcurrency,
     /// A resource's limits cannot be enforced.
     InvalidLimits(LimitError),
+    /// Two resources have this name: one would silently replace the other.
+    DuplicateResource(String),
 }
 
 impl fmt::Display for RunnerError {
@@ -97,6 +99,10 @@ impl fmt::Display for RunnerError {
                 f.write_str("max_concurrent is 0: no call could run; give at least 1")
             }
             RunnerError::InvalidLimits(err) => write!(f, "{err}"),
+            RunnerError::DuplicateResource(name) => write!(
+                f,
+                "two resources are named {name:?}; give each quota its own name"
+            ),
         }
     }
 }

@@ -166,8 +166,9 @@ where
         self
     }
 
-    /// Show a progress bar on stderr while running (needs the `progress` feature; drawn only on
-    /// a terminal).
+    /// Show a progress bar on stderr while running (drawn only on a terminal). Exists only with
+    /// the `progress` feature, so that asking for a bar without it does not compile.
+    #[cfg(feature = "progress")]
     pub fn progress(mut self, show: bool) -> Self {
         self.progress = show;
         self
@@ -192,11 +193,19 @@ where
 
     /// Adds `job` to the batch and returns its index. Fails at once when the job costs more
     /// than a resource's whole quota (exactly the quota is fine), or the configuration is
-    /// invalid.
+    /// invalid. (A cost extractor that panics here is not an error yet: each attempt of the job
+    /// fails with the panic's message.)
+    ///
+    /// # Errors
+    /// [`RunnerError::ExceedsQuota`], [`RunnerError::ZeroConcurrency`],
+    /// [`RunnerError::DuplicateResource`], [`RunnerError::InvalidLimits`].
     pub fn schedule(&mut self, job: J) -> Result<usize, RunnerError> {
         self.limiter()?;
         for resource in &self.resources {
-            let cost = resource.reserved(&job);
+            // A cost extractor that panics is not checked here: the attempt fails with the panic.
+            let Ok(cost) = catch_unwind(AssertUnwindSafe(|| resource.reserved(&job))) else {
+                continue;
+            };
             let quota = resource.rate().capacity().min(resource.rate().quantity());
             if cost > quota {
                 return Err(RunnerError::ExceedsQuota {
@@ -357,7 +366,18 @@ where
             }
             Err(err) => {
                 let verdict = match &err {
-                    AttemptError::Call(call_err) => self.retry.verdict(call_err),
+                    AttemptError::Call(call_err) => {
+                        match catch_unwind(AssertUnwindSafe(|| self.retry.verdict(call_err))) {
+                            Ok(verdict) => verdict,
+                            Err(panic) => {
+                                let message = panic_message(panic.as_ref());
+                                record
+                                    .errors
+                                    .push(Arc::new(AttemptError::Panicked(message)));
+                                Verdict::Retry
+                            }
+                        }
+                    }
                     AttemptError::Panicked(_) | AttemptError::ValidationFailed => Verdict::Retry,
                     _ => Verdict::Fail,
                 };
@@ -365,7 +385,10 @@ where
                 let may_retry = record.attempts <= self.retry.max_retries;
                 let now = work.limiter.clock().now();
                 match verdict {
-                    Verdict::RetryAfter(wait) if wait > self.retry.max_retry_after => {
+                    Verdict::RetryAfter(wait)
+                        if wait > self.retry.max_retry_after
+                            || now.saturating_add(Nanos::from(wait)) == Nanos::MAX =>
+                    {
                         let too_long = AttemptError::RetryAfterTooLong {
                             requested: wait,
                             cap: self.retry.max_retry_after,
@@ -440,6 +463,14 @@ where
         if let Some(limiter) = &self.limiter {
             return Ok(limiter.clone());
         }
+        for (index, resource) in self.resources.iter().enumerate() {
+            if self.resources[..index]
+                .iter()
+                .any(|earlier| earlier.name == resource.name)
+            {
+                return Err(RunnerError::DuplicateResource(resource.name.clone()));
+            }
+        }
         let limits = self
             .resources
             .iter()
@@ -465,16 +496,20 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event
     while let Some((index, job)) = work.queue.next_job() {
         // A slot of the adaptive concurrency limit, held for the call.
         let _slot = work.adaptive.as_deref().map(AdaptiveSemaphore::acquire);
-        let costs: Vec<(&str, u64)> = work
-            .resources
-            .iter()
-            .map(|resource| (resource.name.as_str(), resource.reserved(&job)))
-            .collect();
+        let costs = catch_unwind(AssertUnwindSafe(|| {
+            work.resources
+                .iter()
+                .map(|resource| (resource.name.as_str(), resource.reserved(&job)))
+                .collect::<Vec<(&str, u64)>>()
+        }));
         let asked = work.limiter.clock().now();
-        let permit = match work.limiter.reserve(&costs) {
+        let reserved = costs
+            .map_err(|panic| AttemptError::Panicked(panic_message(panic.as_ref())))
+            .and_then(|costs| work.limiter.reserve(&costs).map_err(AttemptError::Quota));
+        let permit = match reserved {
             Ok(permit) => permit,
             Err(err) => {
-                let outcome = Err(AttemptError::Quota(err));
+                let outcome = Err(err);
                 if events
                     .send(Event::Attempted {
                         index,
@@ -516,17 +551,28 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event
     events.send(Event::WorkerExited).ok();
 }
 
-/// One call: catches a panic, bills the usage, applies the validators. A call that failed is
-/// billed its per-job usage only (its estimate comes back); one that returned is billed its
-/// actual usage from the instant it completed.
+/// One attempt: the call, the response hook, the billing and the validators, any of which may
+/// panic: a panic fails the attempt with its message (billed its per-job usage only).
 fn attempt<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit) -> Result<T, AttemptError<E>> {
-    let returned = match catch_unwind(AssertUnwindSafe(|| (work.call)(job))) {
-        Ok(returned) => returned,
+    match catch_unwind(AssertUnwindSafe(|| call_and_bill(work, job, permit))) {
+        Ok(outcome) => outcome,
         Err(panic) => {
-            bill(work, job, permit, None);
-            return Err(AttemptError::Panicked(panic_message(panic.as_ref())));
+            // The per-job extractor itself may be what panicked: then the reservation stays.
+            catch_unwind(AssertUnwindSafe(|| bill(work, job, permit, None))).ok();
+            Err(AttemptError::Panicked(panic_message(panic.as_ref())))
         }
-    };
+    }
+}
+
+/// Calls, tells the response hook, bills the usage (a call that failed its per-job usage only,
+/// its estimate coming back; one that returned its actual usage, from the instant it
+/// completed), applies the validators.
+fn call_and_bill<J, T, E>(
+    work: &Work<J, T, E>,
+    job: &J,
+    permit: &Permit,
+) -> Result<T, AttemptError<E>> {
+    let returned = (work.call)(job);
     if let Some(observe) = &work.observer {
         observe(returned.as_ref(), &work.limiter);
     }

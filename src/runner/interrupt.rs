@@ -61,12 +61,18 @@ impl InterruptHandle {
     }
 
     pub(super) fn begin_run(&self, wake: impl Fn() + Send + Sync + 'static) {
-        self.shared.count.store(0, Ordering::SeqCst);
-        *self.shared.wake.lock() = Some(Box::new(wake));
+        let mut slot = self.shared.wake.lock();
+        // An interrupt issued before the run interrupts it at once.
+        for _ in 0..self.count() {
+            wake();
+        }
+        *slot = Some(Box::new(wake));
     }
 
+    /// The run is over: later interrupts are for the next run.
     pub(super) fn end_run(&self) {
         *self.shared.wake.lock() = None;
+        self.shared.count.store(0, Ordering::SeqCst);
     }
 }
 

@@ -106,7 +106,7 @@ impl<E> Retry<E> {
 
     /// A server-requested wait with its positive jitter.
     pub(super) fn jittered(&self, wait: Duration) -> Duration {
-        wait + self.retry_after_jitter.mul_f64(uniform())
+        wait.saturating_add(self.retry_after_jitter.mul_f64(uniform()))
     }
 
     /// The wait before the next attempt after `failures` failures: full jitter.

@@ -152,8 +152,14 @@ impl Rate {
     /// assert_eq!(smooth.capacity(), 1);
     /// ```
     pub const fn burst(self, burst: u64) -> Rate {
+        // A burst equal to the quantity is the default: stored as such, so equal rates compare
+        // equal however they were written.
         Rate {
-            burst: Some(burst),
+            burst: if burst == self.quantity {
+                None
+            } else {
+                Some(burst)
+            },
             ..self
         }
     }
@@ -293,6 +299,11 @@ impl FromStr for Rate {
             Some((rate, burst)) => (rate, Some(burst)),
             None => (input, None),
         };
+        if rate_part.contains("burst") {
+            return Err(malformed(
+                "put the burst after a comma, as in `10/s, burst 5`",
+            ));
+        }
         let (quantity, period) = rate_part
             .split_once('/')
             .ok_or_else(|| malformed("expected `quantity/period`, as in `10/s`"))?;
@@ -443,6 +454,20 @@ mod tests {
             assert_eq!(rate.to_string(), text);
             assert_eq!(rate.to_string().parse::<Rate>(), Ok(rate));
         }
+    }
+
+    #[test]
+    fn a_burst_equal_to_the_quantity_is_the_same_rate() {
+        let explicit = Rate::per_second(10).burst(10);
+        assert_eq!(explicit, Rate::per_second(10));
+        assert_eq!(explicit.to_string().parse::<Rate>(), Ok(explicit));
+        assert_eq!("10/s, burst 10".parse::<Rate>(), Ok(Rate::per_second(10)));
+    }
+
+    #[test]
+    fn a_burst_without_a_comma_says_where_it_goes() {
+        let err = "10/s burst 5".parse::<Rate>().unwrap_err();
+        assert!(err.to_string().contains("`10/s, burst 5`"), "{err}");
     }
 
     #[test]

@@ -155,3 +155,41 @@ fn threads_across_models_never_exceed_parallel_limits() {
         assert_eq!(models.stats()[names[m]].active.used, 0);
     }
 }
+
+#[test]
+fn a_million_idle_model_names_are_forgotten_and_stats_stay_small() {
+    let (clock, time) = Clock::mock();
+    let models = ModelLimiter::builder()
+        .model("configured", Limits::new().rpm(60))
+        .default(Limits::new().rpm(60).max_parallel(2))
+        .clock(clock)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    for i in 0..1_000_000u32 {
+        drop(models.acquire(&format!("model-{i}"), &[]).unwrap());
+        time.advance(Duration::from_secs(1)); // its one request has regenerated
+    }
+    let stats = models.stats();
+    assert!(stats.len() <= 130, "{} limiters kept", stats.len());
+    assert!(
+        stats.contains_key("configured"),
+        "configured models are never forgotten"
+    );
+    let timed = Instant::now();
+    models.stats();
+    assert!(timed.elapsed() < Duration::from_millis(50));
+    eprintln!(
+        "10^6 idle names: {} limiters kept, {:?} in all",
+        stats.len(),
+        started.elapsed()
+    );
+    // A model in use is kept: its permit holds it.
+    let held = models.acquire("busy", &[]).unwrap();
+    for i in 0..1_000u32 {
+        drop(models.acquire(&format!("other-{i}"), &[]).unwrap());
+        time.advance(Duration::from_secs(1));
+    }
+    assert_eq!(models.stats()["busy"].active.used, 1);
+    drop(held);
+}

@@ -1,5 +1,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::RwLock;
@@ -32,7 +33,13 @@ pub struct ModelLimiter {
     configured: HashMap<String, Limits>,
     default: Option<Limits>,
     limiters: RwLock<HashMap<String, MultiLimiter>>,
+    /// Sweep idle limiters when the map reaches this size (twice the live count after the last
+    /// sweep: amortised O(1) per new model, memory bounded by twice the models in use).
+    sweep_at: AtomicUsize,
 }
+
+/// The smallest map size at which idle limiters are swept.
+const MIN_SWEEP: usize = 64;
 
 /// Builds a [`ModelLimiter`]; see [`ModelLimiter::builder`].
 #[derive(Debug, Default)]
@@ -76,11 +83,13 @@ impl ModelLimiterBuilder {
         if let Some(default) = &self.default {
             MultiLimiter::with_clock(default.clone(), clock.clone())?;
         }
+        let limiters_len = limiters.len();
         Ok(ModelLimiter {
             clock,
             configured: self.configured,
             default: self.default,
             limiters: RwLock::new(limiters),
+            sweep_at: AtomicUsize::new(MIN_SWEEP.max(limiters_len * 2)),
         })
     }
 }
@@ -223,11 +232,21 @@ impl ModelLimiter {
             return Ok(limiter.clone());
         }
         let limiter = MultiLimiter::with_clock(limits.clone(), self.clock.clone())?;
+        if limiters.len() >= self.sweep_at.load(Ordering::Relaxed) {
+            // Forget the default-made limiters that are idle: full, holding nothing, held by
+            // nobody else. A new one made later decides exactly as they would have.
+            limiters.retain(|name, limiter| {
+                self.configured.contains_key(name) || !limiter.is_idle_and_unshared()
+            });
+            self.sweep_at
+                .store((limiters.len() * 2).max(MIN_SWEEP), Ordering::Relaxed);
+        }
         limiters.insert(model.to_owned(), limiter.clone());
         Ok(limiter)
     }
 
-    /// Live figures of every model used or configured, by name.
+    /// Live figures of every model configured or in use, by name. Models made from the default
+    /// are forgotten once idle (full, holding nothing), so this stays as small as what is used.
     pub fn stats(&self) -> BTreeMap<String, ModelStats> {
         let limiters: Vec<_> = self
             .limiters

@@ -228,6 +228,13 @@ impl MultiLimiter {
         self.inner.core.change(|ledger, _| ledger.hold(None, until));
     }
 
+    /// Whether nothing distinguishes this limiter from a new one and nobody else holds it: every
+    /// resource full, no hold, nobody waiting, no permit alive, no other clone.
+    pub(super) fn is_idle_and_unshared(&self) -> bool {
+        Arc::strong_count(&self.inner) == 1
+            && self.inner.core.read(|ledger, now| ledger.is_idle(now))
+    }
+
     /// Permits holding a concurrency slot now.
     pub fn active(&self) -> u64 {
         self.inner.core.read(|ledger, _| ledger.slots_in_use())

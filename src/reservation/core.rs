@@ -395,6 +395,16 @@ impl<S: Accounts> Ledger<S> {
         self.waiting.len()
     }
 
+    /// Whether the ledger is as new at `now`: nothing in use, held, waiting or kept.
+    pub(crate) fn is_idle(&self, now: Nanos) -> bool {
+        self.waiting.is_empty()
+            && self.granted.is_empty()
+            && self.slots_in_use() == 0
+            && self.paused_until <= now
+            && self.holds.iter().all(|hold| *hold <= now)
+            && (0..self.holds.len()).all(|resource| self.accounts.in_use(resource, now) == 0)
+    }
+
     /// Concurrency slots in use.
     pub(crate) fn slots_in_use(&self) -> u64 {
         self.slots.map_or(0, |(_, used)| used)

@@ -397,8 +397,11 @@ impl CreditSemaphore {
             at: now,
             refund_due,
         });
-        state.refunds.push(Reverse((refund_due, id, credits)));
-        state.pending_refund += credits;
+        if credits > 0 {
+            // Nothing to give back for zero credits: no entry waits for its due time.
+            state.refunds.push(Reverse((refund_due, id, credits)));
+            state.pending_refund += credits;
+        }
         self.settle_refunds(&mut state, now);
         self.changed.notify_all();
     }
@@ -460,5 +463,21 @@ impl fmt::Debug for CreditSemaphore {
             .field("stats", &self.stats())
             .field("overtake_limit", &self.overtake_limit)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_credit_transactions_leave_nothing_behind() {
+        let sem = CreditSemaphore::new(1);
+        for _ in 0..10_000 {
+            sem.transact(0, Duration::from_secs(86_400), || ()).unwrap();
+        }
+        assert_eq!(sem.state.lock().refunds.len(), 0);
+        sem.transact(1, Duration::from_secs(86_400), || ()).unwrap();
+        assert_eq!(sem.state.lock().refunds.len(), 1);
     }
 }

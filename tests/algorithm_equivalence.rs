@@ -17,6 +17,8 @@ enum Op {
     ChargeAt(u64),
     RefundCharge(usize, u64),
     Observe(u64),
+    /// A request judged at an instant earlier than the latest seen (a stale clock reading).
+    Stale(u64, u64),
 }
 
 fn rate() -> impl Strategy<Value = Rate> {
@@ -35,6 +37,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (1u64..45).prop_map(Op::ChargeAt),
         2 => (0usize..8, 0u64..45).prop_map(|(index, cost)| Op::RefundCharge(index, cost)),
         1 => (0u64..45).prop_map(Op::Observe),
+        1 => (0u64..400_000_000, 0u64..45).prop_map(|(back, cost)| Op::Stale(back, cost)),
     ]
 }
 
@@ -87,6 +90,10 @@ fn answers<A: Algorithm>(rate: &Rate, steps: &[(u64, Op)]) -> Vec<String> {
                     )
                 }
                 Op::RefundCharge(..) => String::new(),
+                Op::Stale(back, cost) => {
+                    let stale = now.saturating_sub(Nanos::new(*back));
+                    format!("{:?}", algorithm.try_take(stale, *cost))
+                }
                 Op::Observe(remaining) => {
                     algorithm.observe(now, *remaining);
                     format!("{:?}", algorithm.conforms_at(now, 1))
@@ -140,4 +147,30 @@ proptest! {
             prop_assert_eq!(weighted.conforms_at(now, 1), unit.conforms_at(now, 1));
         }
     }
+}
+
+/// A stale instant (earlier than one already seen) is judged as the latest seen, by every bucket.
+fn stale_instant_counts_as_the_latest<A: Algorithm>() {
+    let rate: Rate = "5/5ms".parse().unwrap();
+    let mut algorithm = A::new(&rate).unwrap();
+    let (stale, latest) = (Nanos::new(103_000_000), Nanos::new(105_000_000));
+    assert_eq!(
+        algorithm.try_take(latest, 5),
+        tollgate::algorithm::Decision::Admitted
+    );
+    assert_eq!(algorithm.decide(stale, 1), algorithm.decide(latest, 1));
+    assert_eq!(algorithm.available(stale), algorithm.available(latest));
+    assert_eq!(algorithm.in_use(stale), algorithm.in_use(latest));
+    let admitted = (0..10)
+        .filter(|_| algorithm.try_take(stale, 1) == tollgate::algorithm::Decision::Admitted)
+        .count();
+    assert_eq!(admitted, 0, "{}", std::any::type_name::<A>());
+}
+
+#[test]
+fn an_earlier_instant_counts_as_the_latest_seen() {
+    stale_instant_counts_as_the_latest::<GcraVirtual>();
+    stale_instant_counts_as_the_latest::<GcraContinuous>();
+    stale_instant_counts_as_the_latest::<TokenBucket>();
+    stale_instant_counts_as_the_latest::<LeakyBucket>();
 }

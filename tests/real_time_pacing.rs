@@ -16,8 +16,10 @@ fn two_thousand_acquires_at_1000_per_second_take_the_ideal_time() {
     // 1,000 at once (the burst), then one every millisecond: the last at exactly 1 s.
     let ideal = Duration::from_secs(1);
     assert!(elapsed >= ideal - Duration::from_millis(2), "{elapsed:?}");
+    // Accumulated lateness would be 1,000 sleeps' overshoot (~75 ms at least); one late wake on
+    // a loaded machine is a few milliseconds.
     assert!(
-        elapsed <= ideal + Duration::from_millis(5),
+        elapsed <= ideal + Duration::from_millis(40),
         "{elapsed:?}: lateness accumulated"
     );
 }

@@ -32,6 +32,7 @@ pub(super) fn charge_at<B: Backlog + Algorithm>(
     at: Nanos,
     cost: u64,
 ) -> Nanos {
+    let now = now.max(state.latest());
     let from = if at > state.conforms_at(now, cost) {
         at
     } else {
@@ -50,6 +51,7 @@ pub(super) fn refund_charge<B: Backlog + Algorithm>(
     mark: Nanos,
     cost: u64,
 ) -> Refunded {
+    let now = now.max(state.latest());
     let pace = *state.pace();
     let held = mark.saturating_sub(now).as_u64().min(pace.span_of(cost));
     let before = state.backlog(now);
@@ -76,7 +78,8 @@ pub(super) fn mark_after_set_rate(
 }
 
 /// Whole units owed at `now`, rounded up (debt included).
-pub(super) fn in_use(state: &impl Backlog, now: Nanos) -> u64 {
+pub(super) fn in_use<B: Backlog + Algorithm>(state: &B, now: Nanos) -> u64 {
+    let now = now.max(state.latest());
     state.backlog(now).div_ceil(state.pace().interval)
 }
 

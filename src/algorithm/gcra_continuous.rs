@@ -72,6 +72,10 @@ impl Algorithm for GcraContinuous {
         self.pace.burst
     }
 
+    fn latest(&self) -> Nanos {
+        self.last_conformance
+    }
+
     fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
         let now = now.max(self.last_conformance);
         let needed = self.counter_at(now).saturating_add(self.pace.span_of(cost));

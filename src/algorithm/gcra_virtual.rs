@@ -25,6 +25,9 @@ use super::{backlog, Algorithm, Refunded};
 pub struct GcraVirtual {
     pace: Pace,
     tat: Nanos,
+    /// The latest instant seen: an earlier one counts as this one. Not part of the one-word
+    /// state (a limiter passes instants that never go backwards).
+    latest: Nanos,
 }
 
 impl backlog::Backlog for GcraVirtual {
@@ -33,11 +36,12 @@ impl backlog::Backlog for GcraVirtual {
     }
 
     fn backlog(&self, now: Nanos) -> u64 {
-        self.tat.saturating_sub(now).as_u64()
+        self.tat.saturating_sub(now.max(self.latest)).as_u64()
     }
 
     fn set_backlog(&mut self, now: Nanos, backlog: u64, pace: Pace) {
-        self.tat = now.saturating_add(Nanos::new(backlog));
+        self.latest = self.latest.max(now);
+        self.tat = self.latest.saturating_add(Nanos::new(backlog));
         self.pace = pace;
     }
 }
@@ -47,6 +51,7 @@ impl Algorithm for GcraVirtual {
         Ok(GcraVirtual {
             pace: rate.pace()?,
             tat: Nanos::ZERO,
+            latest: Nanos::ZERO,
         })
     }
 
@@ -54,7 +59,12 @@ impl Algorithm for GcraVirtual {
         self.pace.burst
     }
 
+    fn latest(&self) -> Nanos {
+        self.latest
+    }
+
     fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
+        let now = now.max(self.latest);
         let after = self.tat.saturating_add(Nanos::new(self.pace.span_of(cost)));
         after
             .saturating_sub(Nanos::new(self.pace.capacity_span()))
@@ -62,6 +72,8 @@ impl Algorithm for GcraVirtual {
     }
 
     fn charge(&mut self, now: Nanos, cost: u64) {
+        self.latest = self.latest.max(now);
+        let now = self.latest;
         self.tat = self
             .tat
             .max(now)
@@ -69,6 +81,8 @@ impl Algorithm for GcraVirtual {
     }
 
     fn refund(&mut self, now: Nanos, cost: u64) {
+        self.latest = self.latest.max(now);
+        let now = self.latest;
         let tat = self.tat.saturating_sub(Nanos::new(self.pace.span_of(cost)));
         self.tat = tat.max(now.min(self.tat));
     }
@@ -86,6 +100,7 @@ impl Algorithm for GcraVirtual {
         Some(GcraVirtual {
             pace: *pace,
             tat: Nanos::new(word),
+            latest: Nanos::ZERO,
         })
     }
 

@@ -88,6 +88,10 @@ impl Algorithm for LeakyBucket {
         self.pace.burst
     }
 
+    fn latest(&self) -> Nanos {
+        self.last_leak
+    }
+
     fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
         let now = now.max(self.last_leak);
         let (level, progress) = self.leaked(now);

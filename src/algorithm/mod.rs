@@ -96,6 +96,12 @@ pub trait Algorithm: Send + fmt::Debug + Sized + 'static {
     /// The most one request may cost.
     fn capacity(&self) -> u64;
 
+    /// The latest instant this state has seen: every method treats an earlier `now` as this.
+    /// (The default, for a state that keeps no instant, is [`Nanos::ZERO`].)
+    fn latest(&self) -> Nanos {
+        Nanos::ZERO
+    }
+
     /// The earliest instant `≥ now` at which `cost` (`1..=capacity`) fits, given everything
     /// charged so far.
     fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos;
@@ -173,6 +179,7 @@ pub trait Algorithm: Send + fmt::Debug + Sized + 'static {
         }
         // `Nanos::MAX` is the end of the clock's time: nothing conforms there (charges would
         // saturate away).
+        let now = now.max(self.latest());
         let at = self.conforms_at(now, cost);
         if at <= now && at < Nanos::MAX {
             Decision::Admitted

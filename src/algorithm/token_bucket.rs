@@ -104,6 +104,10 @@ impl Algorithm for TokenBucket {
         self.pace.burst
     }
 
+    fn latest(&self) -> Nanos {
+        self.last_refill
+    }
+
     fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
         let now = now.max(self.last_refill);
         let (tokens, progress) = self.refilled(now);

@@ -5,7 +5,7 @@ use crate::{Rate, Resource};
 
 /// Anthropic messages: requests, input tokens and output tokens per minute, each its own quota.
 ///
-/// Input tokens are estimated as 2 × the words of the messages (the seed's heuristic) and
+/// Input tokens are estimated as 2 × the words of the messages (the heuristic of the Python `rate_limited` package) and
 /// billed with the actual count; output tokens reserve `max_tokens` while the call runs when
 /// [`max_tokens_counts_against_output`](Self::max_tokens_counts_against_output) is set (the
 /// default: never faster than the quota) and are billed with the actual count.

@@ -3,8 +3,8 @@ use std::time::Duration;
 use super::ChatRequest;
 use crate::{Limits, Rate, Resource};
 
-/// OpenAI chat completions: requests per minute and tokens per minute, with the seed's token
-/// estimate (seed 001, `rate_limited`):
+/// OpenAI chat completions: requests per minute and tokens per minute, with the token
+/// estimate of the Python `rate_limited` package:
 /// `(2 × words in the messages + max_tokens) × n`, or `model_max_len × n` without `max_tokens`;
 /// tokens are budgeted at 95 % of the TPM quota, leaving room for the estimate's error.
 ///
@@ -72,7 +72,7 @@ impl OpenAiChat {
         self
     }
 
-    /// The seed's upper estimate of the tokens `request` uses.
+    /// An upper estimate of the tokens `request` uses (`rate_limited`'s).
     pub fn estimate(&self, request: &ChatRequest) -> u64 {
         let per_completion = match request.max_tokens {
             Some(max_tokens) => 2 * request.word_count() + max_tokens,

@@ -14,8 +14,9 @@ type ResultCost<T> = Box<dyn Fn(&T) -> u64 + Send + Sync>;
 ///   settled with the actual usage after (without one the server may see more than the quota
 ///   while calls are in flight).
 ///
-/// Quotas are counted as an exact sliding window of the rate's period (the way the seed and the
-/// providers count); [`smoothed`](Self::smoothed) spreads them with GCRA instead. A server counts
+/// Quotas are counted as an exact sliding window of the rate's period (the way the providers and
+/// the Python `rate_limited` package count); [`smoothed`](Self::smoothed) spreads them with GCRA
+/// instead. A server counts
 /// a request from when it *arrives*, a little after tollgate lets it go, so where every last
 /// request of a window counts, give the window a small margin (say `"3500/61s"` for 3,500 per
 /// minute).

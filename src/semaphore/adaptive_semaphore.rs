@@ -140,7 +140,7 @@ impl AdaptiveBuilder {
         self
     }
 
-    /// The limit during a pause (default 1, as in the seed; 0 stops all new entries).
+    /// The limit during a pause (default 1; 0 stops all new entries).
     pub fn floor(mut self, floor: u64) -> Self {
         self.floor = floor;
         self
@@ -216,7 +216,7 @@ impl fmt::Debug for AdaptivePermit<'_> {
 
 impl AdaptiveSemaphore {
     /// A builder starting at `limit` concurrent permits, growing by 1 every 10 s from now, with
-    /// no maximum and a floor of 1 during pauses (the seed's defaults).
+    /// no maximum and a floor of 1 during pauses.
     pub fn builder(limit: u64) -> AdaptiveBuilder {
         AdaptiveBuilder {
             base: limit,
@@ -229,7 +229,7 @@ impl AdaptiveSemaphore {
         }
     }
 
-    /// A semaphore with the seed's defaults (see [`builder`](Self::builder)).
+    /// A semaphore with the default step, step time and floor (see [`builder`](Self::builder)).
     ///
     /// ```
     /// let sem = tollgate::AdaptiveSemaphore::new(4)?;

@@ -196,7 +196,7 @@ impl CreditSemaphore {
     }
 
     /// How many times a waiter may be passed before nobody passes it; `None` lets small callers
-    /// pass a large one forever (the seed's behaviour, which can starve it).
+    /// pass a large one forever (the Python `credit_semaphore`'s behaviour, which can starve it).
     ///
     /// ```
     /// let fair = tollgate::CreditSemaphore::new(40).with_overtake_limit(Some(1));

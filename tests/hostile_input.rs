@@ -192,3 +192,50 @@ fn at_the_end_of_the_clocks_time_nothing_more_than_the_burst_is_admitted() {
     let admitted = (0..1_000).filter(|_| window.try_acquire().is_ok()).count();
     assert!(admitted <= 1, "{admitted} admitted");
 }
+
+#[test]
+fn a_server_hold_years_ahead_fails_the_jobs_with_a_typed_error_instead_of_freezing_the_run() {
+    use tollgate::presets::RateLimitHeaders;
+    let report = run_one(
+        |r| {
+            r.resource(Resource::new("requests", Rate::per_second(100)).per_job(|_| 1))
+                .observe(|_, limiter| {
+                    let headers = RateLimitHeaders::parse([
+                        ("x-ratelimit-remaining-requests", "0"),
+                        ("x-ratelimit-reset-requests", "1000000h"),
+                    ]);
+                    headers.apply_to(limiter);
+                })
+                .retry(Retry::exponential(3))
+        },
+        |_| Err::<u64, _>("503".to_owned()),
+    );
+    assert_eq!(report.results, vec![None]);
+    assert!(
+        report.errors[0].iter().any(|err| matches!(
+            &**err,
+            AttemptError::Quota(LimitError::HeldTooLong { resource, wait })
+                if resource == "requests" && *wait > Duration::from_secs(3_600)
+        )),
+        "{:?}",
+        report.errors
+    );
+}
+
+#[test]
+fn a_limiter_refuses_to_wait_years_for_a_servers_hold() {
+    let limiter = RateLimiter::new(Rate::per_second(10));
+    limiter
+        .observe(0, Some(Duration::from_secs(1_000_000 * 3_600)))
+        .unwrap();
+    assert!(matches!(
+        limiter.acquire(),
+        Err(tollgate::AcquireError::HeldTooLong { .. })
+    ));
+    let api = MultiLimiter::new(Limits::new().rpm(10)).unwrap();
+    api.observe("requests", 0, Some(Duration::MAX)).unwrap();
+    assert!(matches!(
+        api.acquire(&[("requests", 1)]),
+        Err(LimitError::HeldTooLong { .. })
+    ));
+}

@@ -33,6 +33,13 @@ pub enum AcquireError {
     /// The reservation was cancelled (through a [`CancelHandle`](crate::CancelHandle)); it
     /// holds nothing.
     Cancelled,
+    /// The server said "nothing left" until further away than the limiter's longest hold
+    /// ([`RateLimiter::with_max_hold`](crate::RateLimiter::with_max_hold)): waiting that long is
+    /// refused rather than blocking; nothing was taken.
+    HeldTooLong {
+        /// How long the server's hold still lasts.
+        wait: Duration,
+    },
     /// The limiter was given a rate it cannot enforce.
     InvalidRate(RateError),
 }
@@ -68,6 +75,10 @@ impl fmt::Display for AcquireError {
                 write!(f, "not in time: the cost fits in {wait:?}")
             }
             AcquireError::Cancelled => f.write_str("the reservation was cancelled"),
+            AcquireError::HeldTooLong { wait } => write!(
+                f,
+                "the server holds this limit for {wait:?} more, longer than the longest hold allowed; raise it with with_max_hold or try later"
+            ),
             AcquireError::InvalidRate(err) => write!(f, "invalid rate: {err}"),
         }
     }

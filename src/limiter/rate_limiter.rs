@@ -11,7 +11,7 @@ use crate::algorithm::{
     Algorithm, Decision, GcraContinuous, GcraVirtual, LeakyBucket, SlidingWindow, TokenBucket,
 };
 use crate::reservation::{Core, Held, Patience};
-use crate::{Clock, Nanos, Rate, RateError, WaitPrecision};
+use crate::{Clock, Nanos, Rate, RateError, WaitPrecision, DEFAULT_MAX_HOLD};
 
 /// A blocking rate limiter, shared by reference or [`Arc`](std::sync::Arc) between threads.
 ///
@@ -33,8 +33,10 @@ use crate::{Clock, Nanos, Rate, RateError, WaitPrecision};
 ///   `observe`) re-plans the callers already waiting, in arrival order: they move earlier when
 ///   capacity comes back.
 ///
-/// A cost above the burst fails at once ([`AcquireError::ExceedsCapacity`]); an impossible rate
-/// makes every acquire fail with [`AcquireError::InvalidRate`]. Neither ever hangs or panics.
+/// A cost above the burst fails at once ([`AcquireError::ExceedsCapacity`]). An impossible rate
+/// is refused by [`try_new`](Self::try_new) / [`try_with_algorithm`](Self::try_with_algorithm)
+/// (and by parsing, and [`Rate::validate`]); given to the infallible constructors, it makes every
+/// acquire fail with [`AcquireError::InvalidRate`]. Neither ever hangs or panics.
 /// GCRA decisions that need no wait are made without the lock, by compare-and-swap on its
 /// one-word state.
 ///
@@ -73,6 +75,23 @@ impl RateLimiter<GcraVirtual> {
     /// ```
     pub fn new(rate: Rate) -> Self {
         Self::with_algorithm(rate)
+    }
+
+    /// [`new`](Self::new), refusing an invalid rate at once (the earliest point: `new` cannot
+    /// fail, so it reports an invalid rate at every acquire instead).
+    ///
+    /// # Errors
+    /// The [`RateError`] that [`Rate::validate`] reports.
+    ///
+    /// ```
+    /// use tollgate::{Rate, RateError, RateLimiter};
+    ///
+    /// assert_eq!(RateLimiter::try_new(Rate::per_second(0)).unwrap_err(), RateError::ZeroQuantity);
+    /// let _limiter = RateLimiter::try_new(Rate::per_second(10))?;
+    /// # Ok::<(), RateError>(())
+    /// ```
+    pub fn try_new(rate: Rate) -> Result<Self, RateError> {
+        Self::try_with_algorithm(rate)
     }
 
     /// The same as [`RateLimiter::new`]: GCRA, virtual-scheduling form.
@@ -151,13 +170,27 @@ impl<A: Algorithm> RateLimiter<A> {
     /// # Ok::<(), tollgate::AcquireError>(())
     /// ```
     pub fn with_algorithm(rate: Rate) -> Self {
-        Self::build(rate, Clock::new(), WaitPrecision::default())
+        Self::build(
+            rate,
+            Clock::new(),
+            WaitPrecision::default(),
+            DEFAULT_MAX_HOLD,
+        )
     }
 
-    fn build(rate: Rate, clock: Clock, precision: WaitPrecision) -> Self {
+    /// [`with_algorithm`](Self::with_algorithm), refusing an invalid rate at once.
+    ///
+    /// # Errors
+    /// The [`RateError`] that [`Rate::validate`] reports.
+    pub fn try_with_algorithm(rate: Rate) -> Result<Self, RateError> {
+        rate.validate()?;
+        Ok(Self::with_algorithm(rate))
+    }
+
+    fn build(rate: Rate, clock: Clock, precision: WaitPrecision, max_hold: Duration) -> Self {
         let account = SingleAccount::<A>::new(rate, Arc::new(FastPath::new(&A::new(&rate), &rate)));
         let fast = Arc::clone(&account.fast);
-        let mut core = Core::new(clock.clone(), account, None);
+        let mut core = Core::new(clock.clone(), account, None, max_hold);
         core.set_precision(precision);
         RateLimiter {
             clock,
@@ -181,13 +214,41 @@ impl<A: Algorithm> RateLimiter<A> {
     /// # Ok::<(), tollgate::AcquireError>(())
     /// ```
     pub fn with_clock(self, clock: Clock) -> Self {
-        Self::build(self.rate(), clock, self.core.precision())
+        Self::build(
+            self.rate(),
+            clock,
+            self.core.precision(),
+            self.core.max_hold(),
+        )
     }
 
     /// The same limiter, waiting with `precision` ([`WaitPrecision::Sleep`] by default). Call
     /// it before first use, like [`with_clock`](Self::with_clock).
     pub fn with_precision(self, precision: WaitPrecision) -> Self {
-        Self::build(self.rate(), self.clock.clone(), precision)
+        Self::build(
+            self.rate(),
+            self.clock.clone(),
+            precision,
+            self.core.max_hold(),
+        )
+    }
+
+    /// The same limiter, refusing to wait longer than `max` for a server's hold
+    /// ([`observe`](Self::observe)): an acquire that would fails at once with
+    /// [`AcquireError::HeldTooLong`]. Default [`DEFAULT_MAX_HOLD`] (120 s). Call it before first
+    /// use, like [`with_clock`](Self::with_clock).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::{AcquireError, Rate, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::new(Rate::per_second(10)).with_max_hold(Duration::from_secs(5));
+    /// limiter.observe(0, Some(Duration::from_secs(3_600)))?; // "nothing left for an hour"
+    /// assert!(matches!(limiter.acquire(), Err(AcquireError::HeldTooLong { .. })));
+    /// # Ok::<(), tollgate::RateError>(())
+    /// ```
+    pub fn with_max_hold(self, max: Duration) -> Self {
+        Self::build(self.rate(), self.clock.clone(), self.core.precision(), max)
     }
 
     /// The clock this limiter reads.

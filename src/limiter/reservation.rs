@@ -107,6 +107,7 @@ impl From<Refusal> for AcquireError {
             },
             Refusal::Cancelled => AcquireError::Cancelled,
             Refusal::InvalidRate { error, .. } => AcquireError::InvalidRate(error),
+            Refusal::HeldTooLong { wait, .. } => AcquireError::HeldTooLong { wait },
         }
     }
 }

@@ -49,6 +49,15 @@ pub enum LimitError {
     /// The reservation was cancelled (through a [`CancelHandle`](crate::CancelHandle)); it
     /// holds nothing.
     Cancelled,
+    /// The server said `resource` has nothing left until further away than the longest hold
+    /// ([`Limits::max_hold`](crate::Limits::max_hold)): waiting that long is refused rather
+    /// than blocking; nothing was taken.
+    HeldTooLong {
+        /// The resource the server holds.
+        resource: String,
+        /// How long the hold still lasts.
+        wait: Duration,
+    },
 }
 
 impl fmt::Display for LimitError {
@@ -76,6 +85,10 @@ impl fmt::Display for LimitError {
                 f.write_str("not in time: no concurrency slot came free in time")
             }
             LimitError::Cancelled => f.write_str("the reservation was cancelled"),
+            LimitError::HeldTooLong { resource, wait } => write!(
+                f,
+                "the server holds {resource} for {wait:?} more, longer than the longest hold allowed (Limits::max_hold)"
+            ),
             LimitError::InvalidRate { resource, error } => write!(f, "{resource}: {error}"),
             LimitError::ZeroParallel => {
                 f.write_str("max_parallel is 0: no call could ever run; give at least 1")

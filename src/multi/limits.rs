@@ -1,4 +1,10 @@
+use std::time::Duration;
+
 use crate::Rate;
+
+/// The longest a caller waits for a server's hold unless told otherwise: a hold further away
+/// fails the call at once (the same default as a Runner's longest retry-after).
+pub const DEFAULT_MAX_HOLD: Duration = Duration::from_secs(120);
 
 /// The resource [`Limits::rpm`] limits: requests (one per call, unless said otherwise).
 pub const REQUESTS: &str = "requests";
@@ -34,11 +40,12 @@ pub enum Counting {
 /// let custom = Limits::new().rate("credits", Rate::per_second(40)).window("uploads", Rate::per_hour(100));
 /// # let _ = (openai, strict, custom);
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct Limits {
     pub(crate) resources: Vec<ResourceLimit>,
     pub(crate) max_parallel: Option<u64>,
+    pub(crate) max_hold: Duration,
     pub(crate) counting: Counting,
 }
 
@@ -48,6 +55,17 @@ pub(crate) struct ResourceLimit {
     pub(crate) rate: Rate,
     /// `None`: the limits' default counting.
     pub(crate) counting: Option<Counting>,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            resources: Vec::new(),
+            max_parallel: None,
+            max_hold: DEFAULT_MAX_HOLD,
+            counting: Counting::default(),
+        }
+    }
 }
 
 impl Limits {
@@ -76,7 +94,16 @@ impl Limits {
         self.with(OUTPUT_TOKENS, Rate::per_minute(tokens), None)
     }
 
-    /// At most `calls` at once (each permit holds one slot until dropped).
+    /// The longest a call may wait for a server's hold (`observe` with nothing remaining until
+    /// a reset); a call that would wait longer fails at once with
+    /// [`LimitError::HeldTooLong`](crate::LimitError::HeldTooLong). Default
+    /// [`DEFAULT_MAX_HOLD`](crate::DEFAULT_MAX_HOLD) (120 s).
+    pub fn max_hold(mut self, max: Duration) -> Limits {
+        self.max_hold = max;
+        self
+    }
+
+    /// At most `calls` at once (each permit holds one slot until dropped; default: unlimited).
     pub fn max_parallel(mut self, calls: u64) -> Limits {
         self.max_parallel = Some(calls);
         self

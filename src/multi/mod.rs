@@ -13,7 +13,9 @@ mod multi_limiter;
 mod permit;
 
 pub use error::LimitError;
-pub use limits::{Counting, Limits, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS};
+pub use limits::{
+    Counting, Limits, DEFAULT_MAX_HOLD, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS,
+};
 pub use model_limiter::{ModelLimiter, ModelLimiterBuilder, ModelStats, Usage};
 pub use multi_limiter::MultiLimiter;
 pub use permit::Permit;

@@ -71,7 +71,7 @@ impl MultiLimiter {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let core = Core::new(clock, Meters(meters), limits.max_parallel);
+        let core = Core::new(clock, Meters(meters), limits.max_parallel, limits.max_hold);
         Ok(MultiLimiter {
             inner: Arc::new(Shared {
                 limits,
@@ -307,6 +307,10 @@ impl MultiLimiter {
             Refusal::InvalidRate { resource, error } => LimitError::InvalidRate {
                 resource: self.name_of(resource).to_owned(),
                 error,
+            },
+            Refusal::HeldTooLong { resource, wait } => LimitError::HeldTooLong {
+                resource: self.name_of(resource).to_owned(),
+                wait,
             },
         }
     }

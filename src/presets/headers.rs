@@ -4,7 +4,7 @@ use super::civil_time::{parse_http_date, parse_rfc3339};
 use super::durations::{
     decimal_nanos, nanos_to_duration, parse_go_duration, parse_retry_after, parse_retry_after_ms,
 };
-use crate::MultiLimiter;
+use crate::{MultiLimiter, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS};
 
 /// One resource's figures as the server reports them; every field is optional.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -152,10 +152,10 @@ impl RateLimitHeaders {
     /// ```
     pub fn apply_to(&self, limiter: &MultiLimiter) {
         let reported = [
-            ("requests", &self.requests),
-            ("tokens", &self.tokens),
-            ("input_tokens", &self.input_tokens),
-            ("output_tokens", &self.output_tokens),
+            (REQUESTS, &self.requests),
+            (TOKENS, &self.tokens),
+            (INPUT_TOKENS, &self.input_tokens),
+            (OUTPUT_TOKENS, &self.output_tokens),
         ];
         for (resource, quota) in reported {
             if let (Some(remaining), Some(_)) = (quota.remaining, limiter.limits().get(resource)) {

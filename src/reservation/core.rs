@@ -33,6 +33,9 @@ pub(crate) enum Refusal {
     Cancelled,
     /// A resource's rate cannot be enforced.
     InvalidRate { resource: usize, error: RateError },
+    /// A server's hold on `resource` lasts longer than the core's longest hold allows: waiting
+    /// `wait` for it is refused.
+    HeldTooLong { resource: usize, wait: Duration },
 }
 
 /// What a granted reservation holds: its cost and charge mark per resource, the instant it
@@ -83,6 +86,8 @@ pub(crate) struct Ledger<S> {
     paused_until: Nanos,
     /// `(max, in use)` concurrency slots, when limited.
     slots: Option<(u64, u64)>,
+    /// The longest a reservation may wait for a server's hold.
+    max_hold: Nanos,
     /// Reservations not yet gone, by arrival: the FIFO queue.
     waiting: BTreeMap<u64, Waiter>,
     /// Reservations gone whose receipts are kept (for a later settle or cancel).
@@ -113,7 +118,12 @@ pub(crate) struct Core<S> {
 }
 
 impl<S: Accounts> Core<S> {
-    pub(crate) fn new(clock: Clock, accounts: S, max_parallel: Option<u64>) -> Core<S> {
+    pub(crate) fn new(
+        clock: Clock,
+        accounts: S,
+        max_parallel: Option<u64>,
+        max_hold: Duration,
+    ) -> Core<S> {
         let resources = accounts.resources();
         Core {
             clock,
@@ -124,6 +134,7 @@ impl<S: Accounts> Core<S> {
                 holds: vec![Nanos::ZERO; resources],
                 paused_until: Nanos::ZERO,
                 slots: max_parallel.map(|max| (max, 0)),
+                max_hold: Nanos::from(max_hold),
                 waiting: BTreeMap::new(),
                 granted: HashMap::new(),
                 next_id: 0,
@@ -143,6 +154,10 @@ impl<S: Accounts> Core<S> {
 
     pub(crate) fn precision(&self) -> WaitPrecision {
         self.precision
+    }
+
+    pub(crate) fn max_hold(&self) -> Duration {
+        self.ledger.lock().max_hold.as_duration()
     }
 
     /// Runs `read` on the ledger at the current instant (nothing re-planned).
@@ -197,6 +212,7 @@ impl<S: Accounts> Core<S> {
         }
         let floor = ledger.floor(now);
         let (at, binding) = ledger.plan_at(&costs, now, floor);
+        ledger.check_hold(at, binding, now)?;
         if !in_time(at, deadline) {
             let wait = at.saturating_sub(now).as_duration();
             return Err(Refusal::NotInTime { wait: Some(wait) });
@@ -436,6 +452,20 @@ impl<S: Accounts> Ledger<S> {
         Ok(())
     }
 
+    /// Refuses an instant set by a server's hold further away than the longest hold allowed.
+    fn check_hold(&self, at: Nanos, binding: Option<usize>, now: Nanos) -> Result<(), Refusal> {
+        let wait = at.saturating_sub(now);
+        match binding {
+            Some(resource) if self.holds[resource] == at && wait > self.max_hold => {
+                Err(Refusal::HeldTooLong {
+                    resource,
+                    wait: wait.as_duration(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn slot_free(&self) -> bool {
         self.slots.map_or(true, |(max, used)| used < max)
     }
@@ -597,7 +627,9 @@ impl<S: Accounts> Ledger<S> {
                 Plan::Unplanned
             } else {
                 let (at, binding) = self.plan_at(&costs, now, floor);
-                if !in_time(at, deadline) {
+                if let Err(refusal) = self.check_hold(at, binding, now) {
+                    Plan::Failed(refusal)
+                } else if !in_time(at, deadline) {
                     let wait = at.saturating_sub(now).as_duration();
                     Plan::Failed(Refusal::NotInTime { wait: Some(wait) })
                 } else {

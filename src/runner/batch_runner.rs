@@ -134,9 +134,12 @@ where
         self
     }
 
-    /// The retry policy.
+    /// The retry policy. Its [`max_retry_after`](Retry::max_retry_after) also caps how long
+    /// a call waits for a server's hold on a resource (fed back through the response hook): a
+    /// longer hold fails the job with [`LimitError::HeldTooLong`](crate::LimitError::HeldTooLong).
     pub fn retry(mut self, retry: Retry<E>) -> Self {
         self.retry = retry;
+        self.limiter = None;
         self
     }
 
@@ -471,10 +474,12 @@ where
                 return Err(RunnerError::DuplicateResource(resource.name.clone()));
             }
         }
-        let limits = self
-            .resources
-            .iter()
-            .fold(Limits::new(), |limits, resource| resource.add_to(limits));
+        // One cap for every wait a server asks for: a hold it announces through the response
+        // hook is capped like a requested retry-after.
+        let limits = self.resources.iter().fold(
+            Limits::new().max_hold(self.retry.max_retry_after),
+            |limits, resource| resource.add_to(limits),
+        );
         let limiter = MultiLimiter::with_clock(limits, self.clock.clone())
             .map_err(RunnerError::InvalidLimits)?;
         self.limiter = Some(limiter.clone());

@@ -1,10 +1,14 @@
-//! The Runner's accounting on the reservation core, in real time with generous tolerances:
-//! refunds let calls already planned start earlier, a server's pause leaves no quota idle after
-//! it, and a failed attempt is billed its per-job usage only.
+//! The Runner's accounting on the reservation core, against the in-process fake API in real time
+//! with generous tolerances: refunds let calls already planned start earlier, a server's pause
+//! leaves no quota idle after it, and a failed attempt is billed its per-job usage only.
+
+#[path = "../examples/fake_api/mod.rs"]
+mod fake_api;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use fake_api::{FakeApi, FakeConfig};
 use tollgate::{Rate, Resource, Retry, Runner, Verdict};
 
 /// When each call started, in seconds from `origin`, sorted.
@@ -17,16 +21,21 @@ fn sorted_starts(starts: &Mutex<Vec<f64>>) -> Vec<f64> {
 #[test]
 fn refunds_let_calls_already_planned_start_earlier() {
     // 20 points per 1.5 s (exact window), estimate 10, actual 3, calls of 0.25 s, 6 workers.
+    let api = Arc::new(FakeApi::new(FakeConfig {
+        points_per_window: 20,
+        window: Duration::from_millis(1_500),
+        latency: Duration::from_millis(250),
+        ..FakeConfig::default()
+    }));
     let origin = Instant::now();
     let starts = Arc::new(Mutex::new(Vec::new()));
-    let recorded = Arc::clone(&starts);
-    let mut runner = Runner::new(move |_: &u32| {
+    let (recorded, server) = (Arc::clone(&starts), Arc::clone(&api));
+    let mut runner = Runner::new(move |job: &u64| {
         recorded
             .lock()
             .unwrap()
             .push(origin.elapsed().as_secs_f64());
-        std::thread::sleep(Duration::from_millis(250));
-        Ok::<u64, String>(3)
+        server.call(*job, 3).map(|_| 3u64)
     })
     .resource(
         Resource::new("points", Rate::new(20, Duration::from_millis(1_500)))
@@ -39,6 +48,7 @@ fn refunds_let_calls_already_planned_start_earlier() {
     }
     let report = runner.run();
     assert!(report.errors.iter().all(Vec::is_empty));
+    assert_eq!(api.stats().rejected, 0);
     let expected = [0.0, 0.0, 0.25, 0.5, 1.75, 2.0];
     let starts = sorted_starts(&starts);
     for (start, expected) in starts.iter().zip(expected) {

@@ -119,3 +119,31 @@ fn a_failed_attempt_is_billed_its_per_job_usage_only() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_call_the_server_refused_is_refunded_and_the_report_counts_the_pause() {
+    // 1 request per 10 s: the refused call gives its request back, so the retry goes at once.
+    let refused = Arc::new(Mutex::new(false));
+    let mut runner = Runner::new(move |_: &u32| {
+        let mut refused = refused.lock().unwrap();
+        if std::mem::replace(&mut *refused, true) {
+            Ok(())
+        } else {
+            Err("429")
+        }
+    })
+    .resource(Resource::new("requests", Rate::new(1, Duration::from_secs(10))).per_job(|_| 1))
+    .retry(
+        Retry::exponential(2)
+            .classify(|_: &&str| Verdict::RetryAfter(Duration::from_millis(50)))
+            .retry_after_jitter(Duration::ZERO),
+    );
+    runner.schedule(0).unwrap();
+    let started = Instant::now();
+    let report = runner.run();
+    assert_eq!(report.results, vec![Some(())]);
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_eq!(report.rate_limited, 1);
+    assert!(report.paused >= Duration::from_millis(50));
+    assert!(report.paused < Duration::from_millis(200));
+}

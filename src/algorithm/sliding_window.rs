@@ -5,17 +5,56 @@ use crate::{Nanos, Rate, RateError};
 
 use super::{Algorithm, Refunded};
 
-/// An exact sliding window: at most `limit = min(quantity, burst)` units in any window of one
-/// period, counted from a log of admissions, the way LLM providers count "per minute" quotas.
+/// The fewest grid steps per period (see [`SlidingWindow`]): a unit counts at most
+/// `period / MIN_STEPS` past its exact expiry.
+const MIN_STEPS: u64 = 1_024;
+/// The most grid steps per period: the current window never holds more than `MAX_STEPS + 1`
+/// entries.
+const MAX_STEPS: u64 = 4_096;
+
+/// A sliding window: at most `limit = min(quantity, burst)` units in any window of one period,
+/// counted from a log of admissions, the way LLM providers count "per minute" quotas.
 ///
-/// An entry admitted at instant `e` counts until `e + period`. A cost `c` conforms at the
+/// An entry logged at instant `e` counts until `e + period`. A cost `c` conforms at the
 /// earliest instant `t ≥ now` at which the entries still counting at `t` (including any already
-/// reserved for later instants) leave room for `c`; it is logged at that instant. The log holds
-/// only entries of the current window (one per admission, never more than `limit` of them unless
-/// debt was charged), pruned as time passes.
+/// reserved for later instants) leave room for `c`; it is logged at that instant. Unlike the
+/// bucket algorithms it does not smooth within the window: a full window's quota may go at once,
+/// and then nothing until the first entry expires.
 ///
-/// Unlike the bucket algorithms it does not smooth within the window: a full window's quota may
-/// go at once, and then nothing until the first entry expires.
+/// # Grid, error bound and cost
+///
+/// Instants are logged **rounded up** to a grid of `step` nanoseconds (multiples of `step` since
+/// the clock's origin) and the admissions landing on one grid instant share one entry, so the
+/// current window holds at most `period / step + 1 ≤ 4097` entries whatever the quantity: a
+/// 10⁹/hour window admitting 10⁹ units holds at most 1 801 entries (16 bytes each). Rounding up
+/// only ever counts a unit from later and until later than exactly, never less, so the window
+/// never admits more than `limit` in any window `[t, t + period)` of real admission instants; a
+/// unit may keep counting **less than `period / 1024`** after its exact expiry (one step), and
+/// not at all late when it was admitted on the grid.
+///
+/// The step is the largest "round" value (1, 2 or 5 × 10ⁿ ns) of at most `period / 1024` that
+/// divides the period into at most 4096 steps: 500 µs for a second, 50 ms for a minute, 2 s for
+/// an hour, 1 ns (exact) for periods up to 4096 ns. So instants on whole milliseconds (and, for
+/// periods of a minute or more, on the round fractions of a second the period's step divides)
+/// are logged exactly and expiries stay exact. A period no round step divides gets the largest
+/// step dividing it into 1024 to 4096 steps; one with no such divisor (a prime number of
+/// nanoseconds) gets `step = period / 2048` and is rounded up to whole steps (the error stays
+/// under `period / 1024`: under a step of rounding plus under a step of longer period).
+///
+/// Each entry keeps the cumulative count of units logged up to it, so the units counting at an
+/// instant and the instant a cost fits are binary searches: every decision is `O(log n)`.
+/// Logging at the newest instant (or merging into it) and forgetting expired entries are `O(1)`
+/// amortised. Logging before an entry already reserved for a later instant, and a refund, adjust
+/// the cumulative counts of the entries after it (`O(entries after it)`, rare: reservations
+/// ahead of time are few).
+///
+/// Memory: at most `period / step + 1` entries for the current window, plus one per grid instant
+/// reserved ahead of it (reservations and debt: at most `period / step` per period reserved
+/// ahead).
+///
+/// An instant earlier than the latest one seen counts as the latest seen: a stale clock
+/// reading is admitted (or not) as if it had been read at the latest instant, and is logged
+/// there.
 ///
 /// ```
 /// use tollgate::algorithm::{Algorithm, Decision, SlidingWindow};
@@ -31,32 +70,188 @@ use super::{Algorithm, Refunded};
 #[derive(Clone, Debug)]
 pub struct SlidingWindow {
     limit: u64,
+    /// How long an entry counts: the rate's period (rounded up to whole steps when no step
+    /// divides it).
     period: Nanos,
-    /// `(instant, cost)` of each admission, in instant order.
-    log: VecDeque<(Nanos, u64)>,
+    /// The grid step in nanoseconds: entries are logged at multiples of it.
+    step: u64,
+    /// The latest instant seen: an earlier `now` counts as this one.
+    latest: Nanos,
+    /// Units logged before the first entry of `log` (the cumulative count it starts from).
+    base: u64,
+    /// The entries, in strictly increasing instant order, each holding at least one unit.
+    log: VecDeque<Entry>,
+}
+
+/// The admissions logged at one grid instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    /// The grid instant they count from.
+    at: Nanos,
+    /// Units logged up to and including this entry, counted from the same origin as
+    /// [`SlidingWindow::base`]: this entry holds `through` minus the previous entry's `through`.
+    through: u64,
+}
+
+/// `(step, period)` for a rate's period: see [`SlidingWindow`], "Grid".
+fn grid_for(period: u64) -> (u64, u64) {
+    if period <= MAX_STEPS {
+        return (1, period);
+    }
+    let coarsest = period / MIN_STEPS;
+    let mut decade = 1u64;
+    while decade.saturating_mul(10) <= coarsest {
+        decade *= 10;
+    }
+    'round: loop {
+        for mantissa in [5, 2, 1] {
+            let step = mantissa * decade;
+            if step > coarsest {
+                continue;
+            }
+            if period / step > MAX_STEPS {
+                break 'round;
+            }
+            if period % step == 0 {
+                return (step, period);
+            }
+        }
+        if decade == 1 {
+            break;
+        }
+        decade /= 10;
+    }
+    if let Some(steps) = (MIN_STEPS..=MAX_STEPS).find(|steps| period % steps == 0) {
+        return (period / steps, period);
+    }
+    // `period > 4096`, so the step is at least 2 and `period / step` at most about 4096.
+    let step = period / (2 * MIN_STEPS);
+    (step, period.div_ceil(step) * step)
 }
 
 impl SlidingWindow {
-    /// The entries that still count at `now`, oldest first.
-    fn counting(&self, now: Nanos) -> impl Iterator<Item = &(Nanos, u64)> {
+    /// `now`, or the latest instant seen if that is later.
+    fn present(&self, now: Nanos) -> Nanos {
+        now.max(self.latest)
+    }
+
+    /// Takes in `now`; returns the instant to act at (the latest seen).
+    fn advance(&mut self, now: Nanos) -> Nanos {
+        self.latest = self.present(now);
+        self.latest
+    }
+
+    /// The grid instant `at` is logged at: `at` rounded up to a multiple of the step.
+    fn slot(&self, at: Nanos) -> Nanos {
+        let slot = at.as_u64().div_ceil(self.step).checked_mul(self.step);
+        Nanos::new(slot.unwrap_or(u64::MAX))
+    }
+
+    /// Units logged up to and including the newest entry.
+    fn total(&self) -> u64 {
+        self.log.back().map_or(self.base, |entry| entry.through)
+    }
+
+    /// Units logged before entry `index`.
+    fn through_before(&self, index: usize) -> u64 {
+        match index.checked_sub(1) {
+            Some(previous) => self.log[previous].through,
+            None => self.base,
+        }
+    }
+
+    /// Units held by entry `index`.
+    fn units_at(&self, index: usize) -> u64 {
+        self.log[index].through - self.through_before(index)
+    }
+
+    /// The index of the first entry still counting at `now` (entries expire in log order).
+    fn first_counting(&self, now: Nanos) -> usize {
         let period = self.period;
         self.log
-            .iter()
-            .skip_while(move |(at, _)| at.saturating_add(period) <= now)
+            .partition_point(|entry| entry.at.saturating_add(period) <= now)
     }
 
+    /// Units still counting at `now`, including those reserved for later instants.
     fn used(&self, now: Nanos) -> u64 {
-        self.counting(now)
-            .map(|(_, cost)| *cost)
-            .fold(0, u64::saturating_add)
+        self.total() - self.through_before(self.first_counting(now))
     }
 
+    /// The earliest instant `≥ now` (the present) at which `cost` fits. A cost above the limit
+    /// (debt) fits once the log is empty.
+    fn fits_at(&self, now: Nanos, cost: u64) -> Nanos {
+        let allowed = self.limit.saturating_sub(cost);
+        let total = self.total();
+        if total - self.through_before(self.first_counting(now)) <= allowed {
+            return now;
+        }
+        // Once entry `j` has expired, `total - through_j` still count: the first `j` with
+        // `through_j ≥ total - allowed` (it is one still counting at `now`, and exists since
+        // the newest entry's `through` is `total`).
+        let needed = total - allowed;
+        let index = self.log.partition_point(|entry| entry.through < needed);
+        self.log[index].at.saturating_add(self.period).max(now)
+    }
+
+    /// Drops the entries that no longer count at `now`.
     fn forget_expired(&mut self, now: Nanos) {
-        while let Some((at, _)) = self.log.front() {
-            if at.saturating_add(self.period) > now {
-                break;
+        let expired = self.first_counting(now);
+        if expired > 0 {
+            self.base = self.log[expired - 1].through;
+            self.log.drain(..expired);
+        }
+    }
+
+    /// How much of `cost` can be logged without the cumulative counts overflowing (all of it
+    /// unless more than 2⁶⁴ units are in the log at once).
+    fn room_for(&mut self, cost: u64) -> u64 {
+        if self.total().checked_add(cost).is_none() && self.base > 0 {
+            let base = self.base;
+            for entry in &mut self.log {
+                entry.through -= base;
             }
-            self.log.pop_front();
+            self.base = 0;
+        }
+        cost.min(u64::MAX - self.total())
+    }
+
+    /// Logs `cost` units at grid instant `at`: appended, or merged into the entry already there.
+    fn log_units(&mut self, at: Nanos, cost: u64) {
+        let cost = self.room_for(cost);
+        if cost == 0 {
+            return;
+        }
+        let total = self.total();
+        match self.log.back_mut() {
+            Some(newest) if newest.at == at => newest.through += cost,
+            Some(newest) if newest.at > at => {
+                // Before an entry reserved for later: the later cumulative counts move up.
+                let index = self.log.partition_point(|entry| entry.at < at);
+                if self.log[index].at != at {
+                    let through = self.through_before(index);
+                    self.log.insert(index, Entry { at, through });
+                }
+                for entry in self.log.range_mut(index..) {
+                    entry.through += cost;
+                }
+            }
+            _ => self.log.push_back(Entry {
+                at,
+                through: total + cost,
+            }),
+        }
+    }
+
+    /// Takes `units` (at most what it holds) out of entry `index`, dropping it once empty.
+    fn take_out(&mut self, index: usize, units: u64) {
+        if units == 0 {
+            return;
+        }
+        if units == self.units_at(index) {
+            self.log.remove(index);
+        }
+        for entry in self.log.range_mut(index..) {
+            entry.through -= units;
         }
     }
 }
@@ -64,9 +259,13 @@ impl SlidingWindow {
 impl Algorithm for SlidingWindow {
     fn new(rate: &Rate) -> Result<Self, RateError> {
         let pace = rate.pace()?;
+        let (step, period) = grid_for(pace.period);
         Ok(SlidingWindow {
             limit: pace.quantity.min(pace.burst),
-            period: Nanos::new(pace.period),
+            period: Nanos::new(period),
+            step,
+            latest: Nanos::ZERO,
+            base: 0,
             log: VecDeque::new(),
         })
     }
@@ -76,20 +275,14 @@ impl Algorithm for SlidingWindow {
     }
 
     fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
-        // Fits once the entries still counting leave `limit - cost` at most; a cost above the
-        // limit (debt) is placed once the window is empty.
-        let allowed = self.limit.saturating_sub(cost);
-        let mut used = self.used(now);
-        if used <= allowed {
-            return now;
+        // A stale `now` fits when the latest instant seen does (it is that instant, read late).
+        let present = self.present(now);
+        let at = self.fits_at(present, cost);
+        if at <= present {
+            now
+        } else {
+            at
         }
-        for (at, entry_cost) in self.counting(now) {
-            used = used.saturating_sub(*entry_cost);
-            if used <= allowed {
-                return at.saturating_add(self.period).max(now);
-            }
-        }
-        now
     }
 
     fn charge(&mut self, now: Nanos, cost: u64) {
@@ -97,48 +290,42 @@ impl Algorithm for SlidingWindow {
     }
 
     fn refund(&mut self, now: Nanos, mut cost: u64) {
+        let now = self.advance(now);
         self.forget_expired(now);
-        while cost > 0 {
-            let Some(newest) = self.log.back_mut() else {
-                break;
-            };
-            let given_back = newest.1.min(cost);
-            newest.1 -= given_back;
-            cost -= given_back;
-            if newest.1 == 0 {
-                self.log.pop_back();
-            }
+        while cost > 0 && !self.log.is_empty() {
+            let newest = self.log.len() - 1;
+            let units = self.units_at(newest).min(cost);
+            self.take_out(newest, units);
+            cost -= units;
         }
     }
 
     fn available(&self, now: Nanos) -> u64 {
-        self.limit.saturating_sub(self.used(now))
+        self.limit.saturating_sub(self.used(self.present(now)))
     }
 
+    /// Logs the charge at the grid instant at or after `max(at, the instant it conforms)`, and
+    /// returns that grid instant.
     fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos {
-        let at = at.max(self.conforms_at(now, cost));
+        let now = self.advance(now);
+        let at = self.slot(at.max(self.fits_at(now, cost)));
         self.forget_expired(now);
-        let index = self.log.partition_point(|(logged, _)| *logged <= at);
-        self.log.insert(index, (at, cost));
+        self.log_units(at, cost);
         at
     }
 
-    /// Takes from the entries logged at `mark` only (entries of one instant expire together, so
-    /// which of them gives back does not matter); nothing once they have expired.
-    fn refund_charge(&mut self, now: Nanos, mark: Nanos, mut cost: u64) -> Refunded {
+    /// Takes from the entry logged at `mark` only (the units of one grid instant expire
+    /// together, so which charge there they came from does not matter); nothing once it has
+    /// expired.
+    fn refund_charge(&mut self, now: Nanos, mark: Nanos, cost: u64) -> Refunded {
+        let now = self.advance(now);
         self.forget_expired(now);
-        let start = self.log.partition_point(|(at, _)| *at < mark);
-        let mut units = 0;
-        for entry in self.log.iter_mut().skip(start) {
-            if entry.0 != mark || cost == 0 {
-                break;
-            }
-            let given_back = entry.1.min(cost);
-            entry.1 -= given_back;
-            cost -= given_back;
-            units += given_back;
-        }
-        self.log.retain(|(_, entry_cost)| *entry_cost > 0);
+        let index = self.log.partition_point(|entry| entry.at < mark);
+        let units = match self.log.get(index) {
+            Some(entry) if entry.at == mark => self.units_at(index).min(cost),
+            _ => 0,
+        };
+        self.take_out(index, units);
         Refunded {
             units,
             later_marks_earlier_by: Nanos::ZERO,
@@ -150,13 +337,17 @@ impl Algorithm for SlidingWindow {
     }
 
     fn in_use(&self, now: Nanos) -> u64 {
-        self.used(now)
+        self.used(self.present(now))
     }
 
+    /// Keeps the entries where they are (on the old grid, if it changes): they count for the
+    /// new period from their instants.
     fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError> {
         let replacement = SlidingWindow::new(rate)?;
         self.limit = replacement.limit;
         self.period = replacement.period;
+        self.step = replacement.step;
+        let now = self.advance(now);
         self.forget_expired(now);
         Ok(())
     }
@@ -166,6 +357,7 @@ impl Algorithm for SlidingWindow {
 mod tests {
     use super::*;
     use crate::algorithm::Decision;
+    use std::time::{Duration, Instant};
 
     #[test]
     fn a_reservation_counts_from_its_own_instant() {
@@ -186,5 +378,480 @@ mod tests {
             assert_eq!(window.try_take(now, 1), Decision::Admitted);
             assert!(window.log.len() <= 5);
         }
+    }
+
+    /// SplitMix64: a small deterministic generator for the randomised tests.
+    struct Random(u64);
+
+    impl Random {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        /// A value in `0..n`.
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    fn rate_of(quantity: u64, period: u64, burst: u64) -> Rate {
+        Rate::new(quantity, Duration::from_nanos(period)).burst(burst)
+    }
+
+    #[test]
+    fn common_periods_get_a_round_step_that_divides_them() {
+        let ms = 1_000_000;
+        for (period, step) in [
+            (ms, 500),
+            (5 * ms, 2_000),
+            (200 * ms, 100_000),
+            (1_000 * ms, 500_000),
+            (1_500 * ms, ms),
+            (10_000 * ms, 5 * ms),
+            (60_000 * ms, 50 * ms),
+            (3_600_000 * ms, 2_000 * ms),
+            (86_400_000 * ms, 50_000 * ms),
+            (4_096, 1),
+            (17, 1),
+        ] {
+            assert_eq!(grid_for(period), (step, period), "period {period}");
+        }
+    }
+
+    #[test]
+    fn every_period_gets_between_1024_and_4096_steps() {
+        let mut random = Random(7);
+        let periods = (0..20_000).map(|_| 4_097 + random.below(1 << 40));
+        for period in periods.chain([4_097, 1_000_000_007, (1 << 62) - 1, 2 * 1_000_000_007]) {
+            let (step, rounded) = grid_for(period);
+            let steps = rounded / step;
+            assert_eq!(rounded % step, 0, "period {period}");
+            assert!(
+                (MIN_STEPS..=MAX_STEPS).contains(&steps),
+                "period {period}: {steps} steps"
+            );
+            // Under a step of rounding plus the longer period: less than period / 1024 late.
+            assert!(
+                step - 1 + (rounded - period) < period / MIN_STEPS,
+                "period {period}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_unit_counts_its_whole_period_and_less_than_period_over_1024_longer() {
+        let mut random = Random(11);
+        for round in 0..5_000 {
+            let period = match round % 4 {
+                0 => 1 + random.below(4_096),
+                1 => 1_000_000 * (1 + random.below(3_600_000)),
+                2 => 1_000_000_007,
+                _ => 1 + random.below(1 << 42),
+            };
+            let mut window = SlidingWindow::new(&rate_of(1, period, 1)).unwrap();
+            let t = Nanos::new(random.below(1 << 50));
+            assert_eq!(window.try_take(t, 1), Decision::Admitted);
+            let end = t.as_u64() + period;
+            assert_eq!(window.in_use(Nanos::new(end - 1)), 1, "period {period}");
+            let late = Nanos::new(end + period / MIN_STEPS);
+            assert_eq!(window.in_use(late), 0, "period {period}");
+            assert_eq!(window.available(late), 1);
+            assert_eq!(window.decide(late, 1), Decision::Admitted);
+        }
+    }
+
+    /// The exact log this window replaced (one entry per charge at its exact instant): the
+    /// reference for instants on the grid. Instants must not go backwards.
+    struct Exact {
+        limit: u64,
+        period: Nanos,
+        log: VecDeque<(Nanos, u64)>,
+    }
+
+    impl Exact {
+        fn new(rate: &Rate) -> Exact {
+            let pace = rate.pace().unwrap();
+            Exact {
+                limit: pace.quantity.min(pace.burst),
+                period: Nanos::new(pace.period),
+                log: VecDeque::new(),
+            }
+        }
+
+        fn counting(&self, now: Nanos) -> impl Iterator<Item = &(Nanos, u64)> {
+            let period = self.period;
+            self.log
+                .iter()
+                .skip_while(move |(at, _)| at.saturating_add(period) <= now)
+        }
+
+        fn used(&self, now: Nanos) -> u64 {
+            self.counting(now).map(|(_, cost)| *cost).sum()
+        }
+
+        fn forget_expired(&mut self, now: Nanos) {
+            while let Some((at, _)) = self.log.front() {
+                if at.saturating_add(self.period) > now {
+                    break;
+                }
+                self.log.pop_front();
+            }
+        }
+
+        fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
+            let allowed = self.limit.saturating_sub(cost);
+            let mut used = self.used(now);
+            if used <= allowed {
+                return now;
+            }
+            for (at, entry_cost) in self.counting(now) {
+                used -= entry_cost;
+                if used <= allowed {
+                    return at.saturating_add(self.period).max(now);
+                }
+            }
+            now
+        }
+
+        fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos {
+            let at = at.max(self.conforms_at(now, cost));
+            self.forget_expired(now);
+            let index = self.log.partition_point(|(logged, _)| *logged <= at);
+            self.log.insert(index, (at, cost));
+            at
+        }
+
+        fn refund(&mut self, now: Nanos, mut cost: u64) {
+            self.forget_expired(now);
+            while cost > 0 {
+                let Some(newest) = self.log.back_mut() else {
+                    break;
+                };
+                let given_back = newest.1.min(cost);
+                newest.1 -= given_back;
+                cost -= given_back;
+                if newest.1 == 0 {
+                    self.log.pop_back();
+                }
+            }
+        }
+
+        fn refund_charge(&mut self, now: Nanos, mark: Nanos, mut cost: u64) -> u64 {
+            self.forget_expired(now);
+            let mut units = 0;
+            for entry in self.log.iter_mut().filter(|(at, _)| *at == mark) {
+                let given_back = entry.1.min(cost);
+                entry.1 -= given_back;
+                cost -= given_back;
+                units += given_back;
+            }
+            self.log.retain(|(_, cost)| *cost > 0);
+            units
+        }
+
+        fn decide(&self, now: Nanos, cost: u64) -> Decision {
+            if cost > self.limit {
+                return Decision::Never {
+                    capacity: self.limit,
+                };
+            }
+            match self.conforms_at(now, cost) {
+                at if at <= now => Decision::Admitted,
+                at => Decision::NotBefore(at),
+            }
+        }
+    }
+
+    /// Runs the same random operations on the window and on the exact log, with every instant
+    /// a multiple of `unit`, and checks they answer alike. Periods up to 4096 ns have a 1 ns
+    /// step: `unit = 1` and rate changes are compared too.
+    fn compare_with_the_exact_log(seed: u64, rates: &[Rate], unit: u64, change_rates: bool) {
+        let mut random = Random(seed);
+        let rate = rates[random.below(rates.len() as u64) as usize];
+        let mut window = SlidingWindow::new(&rate).unwrap();
+        let mut exact = Exact::new(&rate);
+        let period = rate.period().as_nanos() as u64;
+        let mut now = Nanos::ZERO;
+        let mut marks = Vec::new();
+        for _ in 0..300 {
+            let gap = match random.below(4) {
+                0 => 0,
+                1 => random.below(period / unit / 4 + 1),
+                _ => random.below(2 * period / unit + 1),
+            };
+            now = now.saturating_add(Nanos::new(gap * unit));
+            let limit = exact.limit;
+            let cost = 1 + random.below(limit + 1);
+            match random.below(9) {
+                0 | 1 => {
+                    let decision = exact.decide(now, cost);
+                    assert_eq!(window.try_take(now, cost), decision);
+                    if decision == Decision::Admitted {
+                        exact.charge_at(now, now, cost);
+                    }
+                }
+                2 => {
+                    let expected = match exact.decide(now, cost) {
+                        Decision::Admitted => Ok(now),
+                        Decision::NotBefore(at) => Ok(at),
+                        never => Err(never),
+                    };
+                    assert_eq!(window.reserve(now, cost), expected);
+                    if expected.is_ok() {
+                        exact.charge_at(now, now, cost);
+                    }
+                }
+                3 | 4 => {
+                    let at = now.saturating_add(Nanos::new(random.below(period / unit + 1) * unit));
+                    let mark = exact.charge_at(now, at, cost);
+                    assert_eq!(window.charge_at(now, at, cost), mark);
+                    marks.push((mark, cost));
+                }
+                5 if !marks.is_empty() => {
+                    let (mark, cost) = marks.swap_remove(random.below(marks.len() as u64) as usize);
+                    let units = exact.refund_charge(now, mark, cost);
+                    assert_eq!(window.refund_charge(now, mark, cost).units, units);
+                }
+                6 => {
+                    let cost = random.below(limit + 1);
+                    exact.refund(now, cost);
+                    window.refund(now, cost);
+                }
+                7 if change_rates => {
+                    let rate = rates[random.below(rates.len() as u64) as usize];
+                    let replacement = Exact::new(&rate);
+                    exact.limit = replacement.limit;
+                    exact.period = replacement.period;
+                    exact.forget_expired(now);
+                    window.set_rate(now, &rate).unwrap();
+                }
+                _ => {
+                    assert_eq!(window.decide(now, cost), exact.decide(now, cost));
+                }
+            }
+            assert_eq!(window.in_use(now), exact.used(now));
+            assert_eq!(
+                window.available(now),
+                exact.limit.saturating_sub(exact.used(now))
+            );
+        }
+    }
+
+    #[test]
+    fn on_the_grid_it_decides_exactly_as_the_exact_log() {
+        let short: Vec<Rate> = [(3, 1_000, 3), (5, 4_096, 2), (1, 17, 1), (20, 2_500, 20)]
+            .iter()
+            .map(|&(q, p, b)| rate_of(q, p, b))
+            .collect();
+        for seed in 0..300 {
+            compare_with_the_exact_log(seed, &short, 1, true);
+        }
+        for (rate, step) in [
+            (Rate::per_minute(5), 50_000_000),
+            (Rate::per_second(10).burst(4), 500_000),
+            (rate_of(7, 1_500_000_000, 7), 1_000_000),
+            (Rate::per_hour(12), 2_000_000_000),
+        ] {
+            assert_eq!(SlidingWindow::new(&rate).unwrap().step, step);
+            for seed in 0..100 {
+                compare_with_the_exact_log(seed, &[rate], step, false);
+            }
+        }
+    }
+
+    /// What actually went out: `(instant, units)` per admission, checked against "at most
+    /// `limit` in any window `[t, t + period)`" by brute force.
+    fn check_bound(admitted: &mut [(Nanos, u64)], limit: u64, period: u64) {
+        admitted.sort();
+        for (i, &(start, _)) in admitted.iter().enumerate() {
+            let end = start.as_u64() + period;
+            let total: u64 = admitted[i..]
+                .iter()
+                .take_while(|(at, _)| at.as_u64() < end)
+                .map(|(_, units)| units)
+                .sum();
+            assert!(
+                total <= limit,
+                "{total} units within [{start:?}, +{period} ns)"
+            );
+        }
+    }
+
+    #[test]
+    fn never_more_than_the_limit_in_any_window() {
+        let mut random = Random(3);
+        for _ in 0..1_500 {
+            let period = match random.below(4) {
+                0 => 1 + random.below(5_000),
+                1 => 1_000_000 * (1 + random.below(2_000)),
+                2 => 1_000_000_007,
+                _ => 4_097 + random.below(1 << 36),
+            };
+            let limit = 1 + random.below(20);
+            let rate = rate_of(limit.min(period), period, limit);
+            let limit = limit.min(period);
+            let mut window = SlidingWindow::new(&rate).unwrap();
+            // `(instant, units, mark)`: the instant the units actually went out at.
+            let mut admitted: Vec<(Nanos, u64, Option<Nanos>)> = Vec::new();
+            let mut now = Nanos::ZERO;
+            // The latest instant the window has taken in (the read-only methods take in none).
+            let mut seen = Nanos::ZERO;
+            for _ in 0..120 {
+                now = match random.below(6) {
+                    // A stale reading: what it takes goes out at the latest instant seen.
+                    0 => now.saturating_sub(Nanos::new(random.below(period))),
+                    1 => now,
+                    _ => seen.saturating_add(Nanos::new(random.below(period + period / 2))),
+                };
+                let cost = 1 + random.below(limit);
+                match random.below(4) {
+                    0 => {
+                        if window.try_take(now, cost) == Decision::Admitted {
+                            seen = seen.max(now);
+                            admitted.push((seen, cost, None));
+                        }
+                    }
+                    1 => {
+                        let at = window.reserve(now, cost).unwrap();
+                        seen = seen.max(now);
+                        admitted.push((at.max(seen), cost, None));
+                    }
+                    2 => {
+                        let conforms = window.conforms_at(now, cost);
+                        let at = conforms.saturating_add(Nanos::new(random.below(period)));
+                        let mark = window.charge_at(now, at, cost);
+                        seen = seen.max(now);
+                        admitted.push((at.max(seen), cost, Some(mark)));
+                    }
+                    _ => {
+                        let charges: Vec<usize> = (0..admitted.len())
+                            .filter(|&i| admitted[i].2.is_some() && admitted[i].1 > 0)
+                            .collect();
+                        if let Some(&i) =
+                            charges.get(random.below(charges.len() as u64 + 1) as usize)
+                        {
+                            let (_, units, mark) = admitted[i];
+                            let refunded = window.refund_charge(now, mark.unwrap(), units);
+                            seen = seen.max(now);
+                            assert!(refunded.units <= units);
+                            admitted[i].1 -= refunded.units;
+                        }
+                    }
+                }
+                assert_eq!(window.latest, seen);
+                assert!(window.available(now) <= limit);
+            }
+            let mut admitted: Vec<(Nanos, u64)> = admitted
+                .into_iter()
+                .map(|(at, units, _)| (at, units))
+                .collect();
+            check_bound(&mut admitted, limit, period);
+        }
+    }
+
+    #[test]
+    fn a_stale_instant_counts_as_the_latest_seen() {
+        // 5 per 5 ms. Read at 105 ms, then a reading of 103 ms taken before it arrives late.
+        let mut window = SlidingWindow::new(&"5/5ms".parse().unwrap()).unwrap();
+        let ms = Nanos::from_millis;
+        assert_eq!(window.try_take(ms(105), 2), Decision::Admitted);
+        // It fits at 105 ms, and is logged there: counting until 110 ms, not 108 ms.
+        assert_eq!(window.try_take(ms(103), 3), Decision::Admitted);
+        assert_eq!(window.in_use(ms(103)), 5);
+        assert_eq!(window.in_use(ms(109)), 5);
+        // So nothing more before 110 ms: 5 in [105, 110), not 8.
+        assert_eq!(window.try_take(ms(108), 3), Decision::NotBefore(ms(110)));
+        assert_eq!(window.try_take(ms(104), 1), Decision::NotBefore(ms(110)));
+        assert_eq!(window.available(ms(100)), 0);
+        // A reservation read late is queued from the latest instant too.
+        assert_eq!(window.reserve(ms(101), 5), Ok(ms(110)));
+        assert_eq!(window.try_take(ms(110), 1), Decision::NotBefore(ms(115)));
+        // Refunds and charges at a stale instant act at the latest one.
+        let mark = window.charge_at(ms(112), ms(112), 1);
+        assert_eq!(mark, ms(115));
+        assert_eq!(window.refund_charge(ms(100), mark, 1).units, 1);
+        assert_eq!(window.in_use(ms(100)), 5);
+    }
+
+    #[test]
+    fn the_log_stays_small_whatever_the_quantity() {
+        // 10⁹ per hour: a 2 s step, so at most 1 801 entries for the current window.
+        let mut window = SlidingWindow::new(&Rate::per_hour(1_000_000_000)).unwrap();
+        let bound = (3_600 / 2 + 1) as usize;
+        // 10⁶ admissions of 1 unit, one every 13 ms: 3.6 hours of simulated time.
+        for i in 0..1_000_000u64 {
+            let now = Nanos::new(i * 13_000_000);
+            assert_eq!(window.try_take(now, 1), Decision::Admitted);
+            assert!(window.log.len() <= bound);
+        }
+        // Between the exact count and one step (2 s, 154 admissions) more.
+        let last = 999_999 * 13_000_000;
+        let exact = (0..1_000_000u64)
+            .filter(|i| i * 13_000_000 + 3_600_000_000_000 > last)
+            .count() as u64;
+        let counted = window.in_use(Nanos::new(last));
+        assert!(
+            (exact..=exact + 154).contains(&counted),
+            "{counted} counted, {exact} exactly"
+        );
+        // 10⁶ more within one second: one entry more at most.
+        let now = Nanos::new(1_000_000 * 13_000_000);
+        for i in 0..1_000_000u64 {
+            assert_eq!(
+                window.try_take(now.saturating_add(Nanos::new(i)), 1),
+                Decision::Admitted
+            );
+        }
+        assert!(window.log.len() <= bound);
+        assert!(window.log.capacity() <= 4_096);
+    }
+
+    #[test]
+    fn decisions_at_a_hundred_thousand_live_entries_are_fast() {
+        // 10⁵ units of a 10⁵/hour window, reserved one per grid instant (2 s) ahead: 10⁵ entries,
+        // all counting now.
+        let mut window = SlidingWindow::new(&Rate::per_hour(100_000)).unwrap();
+        let step = Nanos::from_secs(2);
+        for i in 0..100_000u64 {
+            let at = Nanos::new(i * step.as_u64());
+            assert_eq!(window.charge_at(Nanos::ZERO, at, 1), at);
+        }
+        assert_eq!(window.log.len(), 100_000);
+        assert_eq!(window.in_use(Nanos::ZERO), 100_000);
+        let started = Instant::now();
+        for i in 0..100_000u64 {
+            let now = Nanos::new(i * 1_000);
+            assert_eq!(
+                window.try_take(now, 1 + i % 7),
+                Decision::NotBefore(Nanos::from_secs(3_600 + 2 * (i % 7)))
+            );
+            assert_eq!(window.available(now), 0);
+        }
+        // A linear scan would take tens of seconds; binary searches take milliseconds.
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?} for 10⁵ decisions",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn debt_is_kept_and_waited_for() {
+        let mut window = SlidingWindow::new(&Rate::per_minute(10)).unwrap();
+        let s = Nanos::from_secs;
+        window.charge(s(0), 25);
+        assert_eq!(window.in_use(s(1)), 25);
+        assert_eq!(window.available(s(1)), 0);
+        assert_eq!(window.decide(s(1), 1), Decision::NotBefore(s(60)));
+        // A second debt waits for the window to empty.
+        assert_eq!(window.charge_at(s(1), s(1), 15), s(60));
+        assert_eq!(window.decide(s(61), 1), Decision::NotBefore(s(120)));
+        assert_eq!(window.in_use(s(120)), 0);
+        window.observe(s(120), 4);
+        assert_eq!(window.available(s(121)), 4);
     }
 }

@@ -74,16 +74,36 @@ struct JobRecord<J, T, E> {
 enum Event<T, E> {
     Attempted {
         index: usize,
-        outcome: Result<T, AttemptError<E>>,
+        outcome: Outcome<T, E>,
         waited: Option<(String, Duration)>,
     },
     WorkerExited,
     Interrupted,
 }
 
+/// One attempt as a worker reports it. A failure is classified on the worker, so that a call
+/// the server refused (a requested wait: it did not count the call) is refunded at once.
+struct Outcome<T, E> {
+    result: Result<T, AttemptError<E>>,
+    verdict: Verdict,
+    /// The classifier panicked, with this message (the verdict is then a plain retry).
+    classifier_panic: Option<String>,
+}
+
+impl<T, E> Outcome<T, E> {
+    fn new(result: Result<T, AttemptError<E>>, verdict: Verdict) -> Outcome<T, E> {
+        Outcome {
+            result,
+            verdict,
+            classifier_panic: None,
+        }
+    }
+}
+
 /// What the workers of one run share.
 struct Work<J, T, E> {
     call: Call<J, T, E>,
+    retry: Retry<E>,
     resources: Vec<Arc<Resource<J, T>>>,
     validators: Vec<Validator<T>>,
     observer: Option<Observer<T, E>>,
@@ -278,6 +298,7 @@ where
         let workers = self.max_concurrent.min(pending.len());
         let work = Arc::new(Work {
             call: Arc::clone(&self.call),
+            retry: self.retry.clone(),
             resources: self.resources.clone(),
             validators: self.validators.clone(),
             observer: self.observer.clone(),
@@ -329,7 +350,10 @@ where
                     if self.jobs[index].attempts > 0 {
                         tally.retries += 1;
                     }
-                    self.record(work, index, outcome);
+                    if let Verdict::RetryAfter(_) = outcome.verdict {
+                        tally.rate_limited += 1;
+                    }
+                    self.record(work, index, outcome, &mut tally);
                     progress.set_done(self.finished() as u64);
                 }
                 Ok(Event::WorkerExited) => live -= 1,
@@ -359,31 +383,27 @@ where
     }
 
     /// Records one attempt's outcome and decides what comes next for the job.
-    fn record(&mut self, work: &Work<J, T, E>, index: usize, outcome: Result<T, AttemptError<E>>) {
+    fn record(
+        &mut self,
+        work: &Work<J, T, E>,
+        index: usize,
+        outcome: Outcome<T, E>,
+        tally: &mut Tally,
+    ) {
         let record = &mut self.jobs[index];
         record.attempts += 1;
-        let finished = match outcome {
+        let verdict = outcome.verdict;
+        if let Some(message) = outcome.classifier_panic {
+            record
+                .errors
+                .push(Arc::new(AttemptError::Panicked(message)));
+        }
+        let finished = match outcome.result {
             Ok(result) => {
                 record.result = Some(result);
                 true
             }
             Err(err) => {
-                let verdict = match &err {
-                    AttemptError::Call(call_err) => {
-                        match catch_unwind(AssertUnwindSafe(|| self.retry.verdict(call_err))) {
-                            Ok(verdict) => verdict,
-                            Err(panic) => {
-                                let message = panic_message(panic.as_ref());
-                                record
-                                    .errors
-                                    .push(Arc::new(AttemptError::Panicked(message)));
-                                Verdict::Retry
-                            }
-                        }
-                    }
-                    AttemptError::Panicked(_) | AttemptError::ValidationFailed => Verdict::Retry,
-                    _ => Verdict::Fail,
-                };
                 record.errors.push(Arc::new(err));
                 let may_retry = record.attempts <= self.retry.max_retries;
                 let now = work.limiter.clock().now();
@@ -404,6 +424,7 @@ where
                             adaptive.backpressure(wait);
                         }
                         let until = now.saturating_add(Nanos::from(self.retry.jittered(wait)));
+                        tally.pause_until(now, until);
                         work.limiter.pause_until(until);
                         work.queue.push_back(index, Arc::clone(&record.job), until);
                         false
@@ -454,6 +475,8 @@ where
             retries: tally.retries,
             elapsed: started.elapsed(),
             waited: tally.waited,
+            paused: tally.paused,
+            rate_limited: tally.rate_limited,
             interrupted: tally.interrupted,
         }
     }
@@ -492,8 +515,20 @@ where
 struct Tally {
     attempts: u64,
     retries: u64,
+    rate_limited: u64,
     waited: BTreeMap<String, Duration>,
+    paused: Duration,
+    paused_until: Nanos,
     interrupted: bool,
+}
+
+impl Tally {
+    /// Counts the time a pause from `now` to `until` adds to the pauses already counted.
+    fn pause_until(&mut self, now: Nanos, until: Nanos) {
+        let from = now.max(self.paused_until);
+        self.paused += until.saturating_sub(from).as_duration();
+        self.paused_until = self.paused_until.max(until);
+    }
 }
 
 /// A worker: takes jobs, reserves their quota, waits until it allows the call, calls.
@@ -514,7 +549,7 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event
         let permit = match reserved {
             Ok(permit) => permit,
             Err(err) => {
-                let outcome = Err(err);
+                let outcome = Outcome::new(Err(err), Verdict::Fail);
                 if events
                     .send(Event::Attempted {
                         index,
@@ -556,27 +591,26 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event
     events.send(Event::WorkerExited).ok();
 }
 
-/// One attempt: the call, the response hook, the billing and the validators, any of which may
-/// panic: a panic fails the attempt with its message (billed its per-job usage only).
-fn attempt<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit) -> Result<T, AttemptError<E>> {
+/// One attempt: the call, the response hook, the classifier, the billing and the validators,
+/// any of which may panic: a panic fails the attempt with its message (billed its per-job usage
+/// only).
+fn attempt<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit) -> Outcome<T, E> {
     match catch_unwind(AssertUnwindSafe(|| call_and_bill(work, job, permit))) {
         Ok(outcome) => outcome,
         Err(panic) => {
             // The per-job extractor itself may be what panicked: then the reservation stays.
             catch_unwind(AssertUnwindSafe(|| bill(work, job, permit, None))).ok();
-            Err(AttemptError::Panicked(panic_message(panic.as_ref())))
+            let message = panic_message(panic.as_ref());
+            Outcome::new(Err(AttemptError::Panicked(message)), Verdict::Retry)
         }
     }
 }
 
-/// Calls, tells the response hook, bills the usage (a call that failed its per-job usage only,
-/// its estimate coming back; one that returned its actual usage, from the instant it
-/// completed), applies the validators.
-fn call_and_bill<J, T, E>(
-    work: &Work<J, T, E>,
-    job: &J,
-    permit: &Permit,
-) -> Result<T, AttemptError<E>> {
+/// Calls, tells the response hook, classifies a failure and bills the usage: a call the server
+/// refused (a requested wait) nothing, a call that failed otherwise its per-job usage (its
+/// estimate comes back), one that returned its actual usage; usage counts from the instant the
+/// call completed. Then applies the validators.
+fn call_and_bill<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit) -> Outcome<T, E> {
     let returned = (work.call)(job);
     if let Some(observe) = &work.observer {
         observe(returned.as_ref(), &work.limiter);
@@ -584,24 +618,42 @@ fn call_and_bill<J, T, E>(
     let result = match returned {
         Ok(result) => result,
         Err(err) => {
-            bill(work, job, permit, None);
-            return Err(AttemptError::Call(err));
+            let (verdict, classifier_panic) =
+                match catch_unwind(AssertUnwindSafe(|| work.retry.verdict(&err))) {
+                    Ok(verdict) => (verdict, None),
+                    Err(panic) => (Verdict::Retry, Some(panic_message(panic.as_ref()))),
+                };
+            if let Verdict::RetryAfter(_) = verdict {
+                refund(work, permit);
+            } else {
+                bill(work, job, permit, None);
+            }
+            return Outcome {
+                result: Err(AttemptError::Call(err)),
+                verdict,
+                classifier_panic,
+            };
         }
     };
     bill(work, job, permit, Some(&result));
     if work.validators.iter().all(|valid| valid(&result)) {
-        Ok(result)
+        Outcome::new(Ok(result), Verdict::Fail)
     } else {
-        Err(AttemptError::ValidationFailed)
+        Outcome::new(Err(AttemptError::ValidationFailed), Verdict::Retry)
     }
 }
 
-/// Settles every resource whose usage the attempt's outcome decides.
+/// Settles every resource whose usage the attempt's outcome decides, counted from now.
 fn bill<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit, result: Option<&T>) {
     for resource in &work.resources {
-        if let Some(billed) = resource.billed(job, result) {
-            permit.settle(&resource.name, billed).ok();
-        }
+        permit.settle(&resource.name, resource.billed(job, result)).ok();
+    }
+}
+
+/// Gives back everything the attempt reserved: the server did not count the call.
+fn refund<J, T, E>(work: &Work<J, T, E>, permit: &Permit) {
+    for resource in &work.resources {
+        permit.settle(&resource.name, 0).ok();
     }
 }
 

@@ -24,6 +24,12 @@ pub struct RunReport<T, E> {
     pub elapsed: Duration,
     /// Time calls waited for each resource's quota, summed over calls, by resource.
     pub waited: BTreeMap<String, Duration>,
+    /// How long new calls were paused, in all, because the server asked for a wait
+    /// ([`Verdict::RetryAfter`](crate::Verdict::RetryAfter)).
+    pub paused: Duration,
+    /// Attempts the server refused with a requested wait (429s, when the classifier maps them to
+    /// [`Verdict::RetryAfter`](crate::Verdict::RetryAfter)); they were refunded.
+    pub rate_limited: u64,
     /// Whether the run was interrupted (some jobs may be unfinished; they stay scheduled).
     pub interrupted: bool,
 }

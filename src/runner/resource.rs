@@ -8,18 +8,22 @@ type ResultCost<T> = Box<dyn Fn(&T) -> u64 + Send + Sync>;
 /// A quota the [`Runner`](crate::Runner) respects: `rate` of some resource, and how much of it
 /// each job uses.
 ///
-/// - [`per_job`](Self::per_job): usage known from the job, billed when the call starts.
-/// - [`actual`](Self::actual): usage known only from the result, billed when the call completes;
-///   with [`estimate`](Self::estimate), an upper estimate is reserved while the call runs and
-///   settled with the actual usage after (without one the server may see more than the quota
-///   while calls are in flight).
+/// - [`per_job`](Self::per_job): usage known from the job, reserved when the call starts.
+/// - [`actual`](Self::actual): usage known only from the result; with
+///   [`estimate`](Self::estimate), an upper estimate is reserved while the call runs (without
+///   one the server may see more than the quota while calls are in flight).
+///
+/// Usage is **counted from the instant the call completes**: what was reserved is held while the
+/// call runs, then replaced by what the attempt is billed. A server stamps a call when it
+/// arrives, which is never later than its completion, so the quota as the server gives it needs
+/// no margin; the price is that each use counts the call's latency longer. A call that returned
+/// is billed its per-job plus actual usage (its estimate without an `actual`); a call that failed
+/// its per-job usage only; a call the server refused (a [`Verdict::RetryAfter`](crate::Verdict))
+/// nothing at all.
 ///
 /// Quotas are counted as an exact sliding window of the rate's period (the way the providers and
 /// the Python `rate_limited` package count); [`smoothed`](Self::smoothed) spreads them with GCRA
-/// instead. A server counts
-/// a request from when it *arrives*, a little after tollgate lets it go, so where every last
-/// request of a window counts, give the window a small margin (say `"3500/61s"` for 3,500 per
-/// minute).
+/// instead.
 ///
 /// ```
 /// use tollgate::{Rate, Resource};
@@ -53,7 +57,7 @@ impl<J, T> Resource<J, T> {
         }
     }
 
-    /// Each job uses `cost(job)`, billed when its call starts.
+    /// Each job uses `cost(job)`, reserved when its call starts.
     pub fn per_job(mut self, cost: impl Fn(&J) -> u64 + Send + Sync + 'static) -> Self {
         self.per_job = Some(Box::new(cost));
         self
@@ -65,7 +69,7 @@ impl<J, T> Resource<J, T> {
         self
     }
 
-    /// Each call uses `actual(result)`, billed when it completes.
+    /// Each call that returns uses `actual(result)`, counted from when it completes.
     pub fn actual(mut self, actual: impl Fn(&T) -> u64 + Send + Sync + 'static) -> Self {
         self.actual = Some(Box::new(actual));
         self
@@ -93,18 +97,17 @@ impl<J, T> Resource<J, T> {
         self.per_job.as_ref().map_or(0, |cost| cost(job))
     }
 
-    /// What an attempt is billed once its outcome is known, when that changes the reservation:
-    /// a call that returned `Some(result)` its per-job plus actual usage (when its usage is
-    /// known only from the result); a failed call (`None`) its per-job usage only, when an
-    /// estimate was reserved for it.
-    pub(super) fn billed(&self, job: &J, result: Option<&T>) -> Option<u64> {
-        match (result, &self.actual) {
-            (Some(result), Some(actual)) => {
-                Some(self.per_job_cost(job).saturating_add(actual(result)))
-            }
-            (None, _) if self.estimate.is_some() => Some(self.per_job_cost(job)),
-            _ => None,
-        }
+    /// What an attempt is billed once its outcome is known, counted from the instant the call
+    /// completed (a server stamps a call when it arrives, which is never later): a call that
+    /// returned, its per-job usage plus its actual usage (or its estimate, without an `actual`);
+    /// a call that failed, its per-job usage only.
+    pub(super) fn billed(&self, job: &J, result: Option<&T>) -> u64 {
+        let used = match (result, &self.actual, &self.estimate) {
+            (Some(result), Some(actual), _) => actual(result),
+            (Some(_), None, Some(estimate)) => estimate(job),
+            _ => 0,
+        };
+        self.per_job_cost(job).saturating_add(used)
     }
 
     pub(super) fn add_to(&self, limits: Limits) -> Limits {

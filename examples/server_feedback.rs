@@ -39,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .observe(|outcome, limiter| {
             if let Err(err) = outcome {
-                err.headers().apply_to(limiter);
+                err.headers().apply_to(limiter).ok();
             }
         })
         .adaptive(Arc::clone(&adaptive))

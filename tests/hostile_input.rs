@@ -204,7 +204,7 @@ fn a_server_hold_years_ahead_fails_the_jobs_with_a_typed_error_instead_of_freezi
                         ("x-ratelimit-remaining-requests", "0"),
                         ("x-ratelimit-reset-requests", "1000000h"),
                     ]);
-                    headers.apply_to(limiter);
+                    headers.apply_to(limiter).ok();
                 })
                 .retry(Retry::exponential(3))
         },

@@ -244,3 +244,41 @@ proptest! {
         prop_assert_eq!(parse_go_duration(&text), Some(Duration::from_millis(ms)));
     }
 }
+
+#[test]
+fn limit_headers_teach_a_resource_the_servers_quota_and_never_raise_it() {
+    use tollgate::{Clock, Limits, MultiLimiter, Rate};
+    let (clock, _time) = Clock::mock();
+    let api = MultiLimiter::with_clock(Limits::new().window("requests", Rate::per_second(20)), clock)
+        .unwrap();
+    RateLimitHeaders::parse([("x-ratelimit-limit-requests", "5")])
+        .apply_to(&api)
+        .unwrap();
+    assert_eq!(api.rate("requests").unwrap(), Rate::per_second(5));
+    RateLimitHeaders::parse([("x-ratelimit-limit-requests", "50")])
+        .apply_to(&api)
+        .unwrap();
+    assert_eq!(api.rate("requests").unwrap(), Rate::per_second(5), "never raised");
+    let admitted = (0..20)
+        .filter(|_| api.try_acquire(&[("requests", 1)]).is_ok())
+        .count();
+    assert_eq!(admitted, 5);
+}
+
+#[test]
+fn a_header_family_with_no_resource_is_reported_not_ignored() {
+    use tollgate::{Limits, MultiLimiter, Rate};
+    let api = MultiLimiter::new(Limits::new().rate("points", Rate::per_minute(100))).unwrap();
+    let headers = RateLimitHeaders::parse([
+        ("x-ratelimit-remaining-requests", "0"),
+        ("x-ratelimit-reset-requests", "2s"),
+        ("anthropic-ratelimit-output-tokens-remaining", "10"),
+    ]);
+    let unmapped = headers.apply_to(&api).unwrap_err();
+    assert_eq!(unmapped.families, vec!["requests", "output_tokens"]);
+    assert!(unmapped.to_string().contains("apply_as"));
+    // Mapped explicitly, the requests headers hold the points resource.
+    let unmapped = headers.apply_as(&api, &[("requests", "points")]).unwrap_err();
+    assert_eq!(unmapped.families, vec!["output_tokens"]);
+    assert!(api.try_acquire(&[("points", 1)]).is_err());
+}

@@ -30,7 +30,7 @@ fn an_optimistic_runner_listens_to_the_server_and_finishes_every_job() {
         .resource(Resource::new("requests", Rate::new(12, window)).per_job(|_| 1))
         .observe(|outcome, limiter| {
             if let Err(err) = outcome {
-                err.headers().apply_to(limiter);
+                err.headers().apply_to(limiter).ok();
             }
         })
         .adaptive(Arc::clone(&adaptive))

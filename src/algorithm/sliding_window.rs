@@ -168,8 +168,13 @@ impl SlidingWindow {
     /// The index of the first entry still counting at `now` (entries expire in log order).
     fn first_counting(&self, now: Nanos) -> usize {
         let period = self.period;
-        self.log
-            .partition_point(|entry| entry.at.saturating_add(period) <= now)
+        match self.log.front() {
+            // The common case: nothing has expired since the last charge forgot what had.
+            Some(oldest) if oldest.at.saturating_add(period) > now => 0,
+            _ => self
+                .log
+                .partition_point(|entry| entry.at.saturating_add(period) <= now),
+        }
     }
 
     /// Units still counting at `now`, including those reserved for later instants.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::{LimitError, Limits, Permit};
 use crate::reservation::{Book, Core, Held, Meter, Meters, Patience, Refusal};
-use crate::{Clock, Nanos};
+use crate::{Clock, Nanos, Rate};
 
 /// Enforces a [`Limits`]: a call takes its cost from **every** resource at once, or waits, or
 /// fails having taken nothing.
@@ -38,6 +38,8 @@ pub struct MultiLimiter {
 struct Shared {
     limits: Limits,
     core: Arc<Core<Meters>>,
+    /// The rate in force per resource (the configured one, or one learnt since).
+    rates: parking_lot::Mutex<Vec<Rate>>,
 }
 
 impl MultiLimiter {
@@ -72,10 +74,12 @@ impl MultiLimiter {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let core = Core::new(clock, Meters(meters), limits.max_parallel, limits.max_hold);
+        let rates = limits.resources.iter().map(|resource| resource.rate).collect();
         Ok(MultiLimiter {
             inner: Arc::new(Shared {
                 limits,
                 core: Arc::new(core),
+                rates: parking_lot::Mutex::new(rates),
             }),
         })
     }
@@ -167,21 +171,68 @@ impl MultiLimiter {
     }
 
     /// How much of each resource is in use now, debt included (so it can exceed the limit),
-    /// and its limit (the rate's quantity), in the order of the limits.
+    /// and its limit (the quantity of the rate in force), in the order of the limits.
     pub fn usage(&self) -> Vec<(String, u64, u64)> {
+        let rates = self.inner.rates.lock().clone();
         self.inner.core.read(|ledger, now| {
             self.inner
                 .limits
                 .resources
                 .iter()
+                .zip(rates)
                 .enumerate()
-                .map(|(index, resource)| {
+                .map(|(index, (resource, rate))| {
                     use crate::reservation::Accounts;
                     let used = ledger.accounts.in_use(index, now);
-                    (resource.name.clone(), used, resource.rate.quantity())
+                    (resource.name.clone(), used, rate.quantity())
                 })
                 .collect()
         })
+    }
+
+    /// The rate in force for `resource`: the configured one, or the one set or learnt since.
+    ///
+    /// # Errors
+    /// [`LimitError::UnknownResource`].
+    pub fn rate(&self, resource: &str) -> Result<Rate, LimitError> {
+        let index = self.index_of(resource)?;
+        Ok(self.inner.rates.lock()[index])
+    }
+
+    /// Switches `resource` to `rate` for every later decision: what is owed is kept in units,
+    /// and calls already waiting are re-planned in arrival order (one whose cost now exceeds
+    /// the capacity fails with [`LimitError::ExceedsCapacity`]).
+    ///
+    /// # Errors
+    /// [`LimitError::UnknownResource`]; [`LimitError::InvalidRate`] (the current rate stays).
+    ///
+    /// ```
+    /// use tollgate::{Limits, MultiLimiter, Rate, REQUESTS};
+    ///
+    /// let api = MultiLimiter::new(Limits::new().rpm(600))?;
+    /// api.set_rate(REQUESTS, Rate::per_minute(300))?;
+    /// assert_eq!(api.usage()[0], ("requests".to_owned(), 0, 300));
+    /// # Ok::<(), tollgate::LimitError>(())
+    /// ```
+    pub fn set_rate(&self, resource: &str, rate: Rate) -> Result<(), LimitError> {
+        let index = self.index_of(resource)?;
+        let invalid = |error| LimitError::InvalidRate {
+            resource: resource.to_owned(),
+            error,
+        };
+        rate.pace().map_err(invalid)?;
+        let mut rates = self.inner.rates.lock();
+        let old = rates[index].pace().map_err(invalid)?;
+        self.inner.core.change(|ledger, now| {
+            ledger.accounts.set_rate(index, now, &rate)?;
+            ledger.remap_marks(index, |meters, mark| {
+                meters.mark_after_set_rate(index, now, mark, &old)
+            });
+            Ok::<_, crate::RateError>(())
+        })
+        .map_err(invalid)?;
+        rates[index] = rate;
+        Ok(())
     }
 
     /// Takes in what the server says is left of `resource`: what is available now is lowered to

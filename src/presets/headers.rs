@@ -4,7 +4,7 @@ use super::civil_time::{parse_http_date, parse_rfc3339};
 use super::durations::{
     decimal_nanos, nanos_to_duration, parse_go_duration, parse_retry_after, parse_retry_after_ms,
 };
-use crate::{MultiLimiter, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS};
+use crate::{MultiLimiter, Rate, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS};
 
 /// One resource's figures as the server reports them; every field is optional.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -137,34 +137,118 @@ impl RateLimitHeaders {
 }
 
 impl RateLimitHeaders {
-    /// Lowers `limiter`'s budget to what the server reports left of each resource it limits
-    /// (`"requests"`, `"tokens"`, `"input_tokens"`, `"output_tokens"`), never raising it; a
-    /// resource with nothing left holds calls until its reset.
+    /// Takes in what the server says of each resource of `limiter` named like the header
+    /// family (`"requests"`, `"tokens"`, `"input_tokens"`, `"output_tokens"`): see
+    /// [`apply_as`](Self::apply_as).
+    ///
+    /// # Errors
+    /// [`Unmapped`], naming the families the server reported that the limiter has no resource
+    /// for (everything else was applied).
     ///
     /// ```
     /// use tollgate::presets::RateLimitHeaders;
     /// use tollgate::{Limits, MultiLimiter};
     ///
     /// let api = MultiLimiter::new(Limits::new().rpm(500).tpm(40_000))?;
-    /// RateLimitHeaders::parse([("x-ratelimit-remaining-tokens", "1200")]).apply_to(&api);
+    /// RateLimitHeaders::parse([("x-ratelimit-remaining-tokens", "1200")]).apply_to(&api).unwrap();
     /// assert_eq!(api.usage()[1], ("tokens".to_owned(), 38_800, 40_000));
     /// # Ok::<(), tollgate::LimitError>(())
     /// ```
-    pub fn apply_to(&self, limiter: &MultiLimiter) {
+    pub fn apply_to(&self, limiter: &MultiLimiter) -> Result<(), Unmapped> {
+        self.apply_as(limiter, &[])
+    }
+
+    /// Takes in what the server says, with `mapping` naming the resource each header family
+    /// feeds (`("requests", "points")`: the `*-requests` headers feed the resource `"points"`);
+    /// a family not in `mapping` feeds the resource of its own name. For each resource:
+    ///
+    /// - **learning**: a reported limit (`x-ratelimit-limit-*`, `anthropic-ratelimit-*-limit`)
+    ///   below the rate in force becomes the rate (same period; the burst no larger), so a
+    ///   quota configured too high is corrected by the first response; a limit is never
+    ///   raised;
+    /// - what is available now is lowered to what the server reports remaining (never raised);
+    ///   with nothing remaining, calls are held until the reset (an absolute instant).
+    ///
+    /// # Errors
+    /// [`Unmapped`], naming the families the server reported that map to no resource of the
+    /// limiter (everything else was applied): a header is never ignored silently.
+    ///
+    /// ```
+    /// use tollgate::presets::RateLimitHeaders;
+    /// use tollgate::{Limits, MultiLimiter, Rate};
+    ///
+    /// let api = MultiLimiter::new(Limits::new().rate("points", Rate::per_second(10)))?;
+    /// let headers = RateLimitHeaders::parse([
+    ///     ("x-ratelimit-limit-requests", "5"),
+    ///     ("x-ratelimit-remaining-requests", "4"),
+    ///     ("x-ratelimit-remaining-tokens", "100"),
+    /// ]);
+    /// let unmapped = headers.apply_as(&api, &[("requests", "points")]).unwrap_err();
+    /// assert_eq!(unmapped.families, vec!["tokens"]);
+    /// assert_eq!(api.rate("points")?, Rate::per_second(5));   // learnt from the limit header
+    /// # Ok::<(), tollgate::LimitError>(())
+    /// ```
+    pub fn apply_as(
+        &self,
+        limiter: &MultiLimiter,
+        mapping: &[(&str, &str)],
+    ) -> Result<(), Unmapped> {
         let reported = [
             (REQUESTS, &self.requests),
             (TOKENS, &self.tokens),
             (INPUT_TOKENS, &self.input_tokens),
             (OUTPUT_TOKENS, &self.output_tokens),
         ];
-        for (resource, quota) in reported {
-            if let (Some(remaining), Some(_)) = (quota.remaining, limiter.limits().get(resource)) {
-                // The resource exists (checked), so this cannot fail.
+        let mut unmapped = Vec::new();
+        for (family, quota) in reported {
+            if *quota == Quota::default() {
+                continue;
+            }
+            let resource = mapping
+                .iter()
+                .find(|(from, _)| *from == family)
+                .map_or(family, |(_, to)| *to);
+            let Ok(rate) = limiter.rate(resource) else {
+                unmapped.push(family);
+                continue;
+            };
+            if let Some(limit) = quota.limit.filter(|limit| *limit > 0 && *limit < rate.quantity()) {
+                let learnt = Rate::new(limit, rate.period()).burst(rate.capacity().min(limit));
+                // A valid rate made smaller stays valid; the resource exists (checked).
+                limiter.set_rate(resource, learnt).ok();
+            }
+            if let Some(remaining) = quota.remaining {
                 limiter.observe(resource, remaining, quota.reset).ok();
             }
         }
+        if unmapped.is_empty() {
+            Ok(())
+        } else {
+            Err(Unmapped { families: unmapped })
+        }
     }
 }
+
+/// Header families a server reported that map to no resource of the limiter they were applied
+/// to (see [`RateLimitHeaders::apply_as`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unmapped {
+    /// The families: `"requests"`, `"tokens"`, `"input_tokens"`, `"output_tokens"`.
+    pub families: Vec<&'static str>,
+}
+
+impl std::fmt::Display for Unmapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the server reports limits for {:?}, which no resource of the limiter takes in; \
+             name them in the mapping of apply_as, or add the resources",
+            self.families
+        )
+    }
+}
+
+impl std::error::Error for Unmapped {}
 
 /// Fills what `quota` lacks from `reported`.
 fn merge(quota: &mut Quota, reported: Quota) {

@@ -1,4 +1,4 @@
-use crate::algorithm::{Algorithm, GcraVirtual, Refunded, SlidingWindow};
+use crate::algorithm::{Algorithm, GcraVirtual, Pace, Refunded, SlidingWindow};
 use crate::{Nanos, Rate, RateError};
 
 /// Where the state of a limiter's resources lives: the seam between the reservation core and
@@ -102,5 +102,15 @@ impl Meters {
     /// Lowers what `resource` has available at `now` to at most `remaining`.
     pub(crate) fn observe(&mut self, resource: usize, now: Nanos, remaining: u64) {
         on_meter!(&mut self.0[resource], a => a.observe(now, remaining));
+    }
+
+    /// Switches `resource` to `rate` at `now`.
+    pub(crate) fn set_rate(&mut self, resource: usize, now: Nanos, rate: &Rate) -> Result<(), RateError> {
+        on_meter!(&mut self.0[resource], a => a.set_rate(now, rate))
+    }
+
+    /// Where a charge of `resource` marked `mark` (made while the pace was `old`) stands now.
+    pub(crate) fn mark_after_set_rate(&self, resource: usize, now: Nanos, mark: Nanos, old: &Pace) -> Nanos {
+        on_meter!(&self.0[resource], a => a.mark_after_set_rate(now, mark, old))
     }
 }

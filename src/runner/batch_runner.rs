@@ -311,6 +311,9 @@ where
         self.interrupt.begin_run(move || {
             wake.send(Event::Interrupted).ok();
         });
+        if self.interrupt.count() > 0 {
+            work.queue.stop(); // interrupted before it began: no call starts
+        }
         for worker in 0..workers {
             let (work, events) = (Arc::clone(&work), events.clone());
             std::thread::spawn(move || work_loop(worker, &work, &events));

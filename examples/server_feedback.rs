@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Resource::new("tokens", Rate::new(2 * tokens, window))
                 .per_job(|key: &u64| 150 + key % 100),
         )
-        .observe(|outcome, limiter| {
+        .on_response(|outcome, limiter| {
             if let Err(err) = outcome {
                 err.headers().apply_to(limiter).ok();
             }

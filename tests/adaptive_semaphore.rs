@@ -17,7 +17,7 @@ fn seed_semaphore(base: u64, step_time_s: u64, clock: Clock) -> AdaptiveSemaphor
     AdaptiveSemaphore::builder(base)
         .step_time(Duration::from_secs(step_time_s))
         .start_from(at(0.0))
-        .clock(clock)
+        .with_clock(clock)
         .build()
         .unwrap()
 }
@@ -68,7 +68,7 @@ fn a_waiter_is_woken_by_the_next_step_not_by_polling() {
     let (clock, time) = Clock::mock();
     let sem = AdaptiveSemaphore::builder(1)
         .step_time(Duration::from_secs(7))
-        .clock(clock)
+        .with_clock(clock)
         .build()
         .unwrap();
     let _first = sem.acquire();

@@ -148,8 +148,8 @@ fn multi_and_model_limiters_answer_every_extreme() {
                 .rate("", rate)
                 .window("w", rate)
                 .max_hold(Duration::MAX);
-            let api = match MultiLimiter::with_clock(limits, clock) {
-                Ok(api) => api,
+            let api = match MultiLimiter::new(limits) {
+                Ok(api) => api.with_clock(clock),
                 Err(LimitError::InvalidRate { .. }) => {
                     assert!(rate.validate().is_err());
                     continue;
@@ -190,7 +190,7 @@ fn multi_and_model_limiters_answer_every_extreme() {
         let models = ModelLimiter::builder()
             .model("", Limits::new().rpm(u64::MAX).tpm(1))
             .model("", Limits::new().rpm(1))
-            .clock(clock)
+            .with_clock(clock)
             .build()
             .unwrap();
         assert!(models.try_acquire("", &[]).is_ok());
@@ -232,7 +232,7 @@ fn semaphores_answer_every_extreme() {
                     .step(u64::MAX)
                     .step_time(step_time)
                     .max_limit(u64::MAX)
-                    .clock(clock)
+                    .with_clock(clock)
                     .build();
                 let Ok(sem) = built else { continue };
                 let _ = sem.try_acquire();

@@ -55,7 +55,7 @@ impl<A: Algorithm> Limiter for RateLimiter<A> {
 #[test]
 fn a_late_settle_on_a_multi_limiter_gives_back_nothing_that_regenerated() {
     let (clock, time) = Clock::mock();
-    let api = MultiLimiter::with_clock(Limits::new().tpm(1_000), clock).unwrap();
+    let api = MultiLimiter::new(Limits::new().tpm(1_000)).unwrap().with_clock(clock);
     let first = api.acquire(&[(TOKENS, 1_000)]).unwrap();
     time.advance(Duration::from_secs(60));
     let _second = api.acquire(&[(TOKENS, 1_000)]).unwrap();
@@ -114,7 +114,7 @@ fn a_late_settle_through_a_model_limiter_gives_back_nothing_that_regenerated() {
     let (clock, time) = Clock::mock();
     let models = ModelLimiter::builder()
         .default(Limits::new().tpm(1_000))
-        .clock(clock)
+        .with_clock(clock)
         .build()
         .unwrap();
     let first = models.acquire("m", &[(TOKENS, 1_000)]).unwrap();
@@ -233,7 +233,7 @@ fn a_rate_change_does_not_stretch_a_servers_hold() {
 #[test]
 fn a_hold_on_one_resource_of_a_multi_limiter_is_an_instant_too() {
     let (clock, time) = Clock::mock();
-    let api = MultiLimiter::with_clock(Limits::new().rpm(600).tpm(60_000), clock).unwrap();
+    let api = MultiLimiter::new(Limits::new().rpm(600).tpm(60_000)).unwrap().with_clock(clock);
     api.observe(TOKENS, 0, Some(Duration::from_secs(7)))
         .unwrap();
     let _no_tokens = api.acquire(&[(REQUESTS, 1)]).unwrap();
@@ -252,7 +252,7 @@ fn a_hold_on_one_resource_of_a_multi_limiter_is_an_instant_too() {
 fn a_settle_counts_the_actual_usage_from_the_settle() {
     let (clock, time) = Clock::mock();
     let limits = Limits::new().tpm(100).counting(Counting::SlidingWindow);
-    let api = MultiLimiter::with_clock(limits, clock).unwrap();
+    let api = MultiLimiter::new(limits).unwrap().with_clock(clock);
     let call = api.acquire(&[(TOKENS, 100)]).unwrap();
     time.advance(Duration::from_secs(20));
     call.settle(TOKENS, 40).unwrap(); // 40 from 20 s to 80 s
@@ -270,7 +270,7 @@ fn a_model_limiter_charges_input_and_output_tokens() {
     let (clock, _time) = Clock::mock();
     let models = ModelLimiter::builder()
         .model("claude", Limits::new().input_tpm(1_000).output_tpm(500))
-        .clock(clock)
+        .with_clock(clock)
         .build()
         .unwrap();
     let permit = models
@@ -301,7 +301,7 @@ fn statistics_show_debt() {
     let (clock, _time) = Clock::mock();
     let models = ModelLimiter::builder()
         .default(Limits::new().tpm(1_000))
-        .clock(clock.clone())
+        .with_clock(clock.clone())
         .build()
         .unwrap();
     let permit = models.acquire("m", &[(TOKENS, 1_000)]).unwrap();

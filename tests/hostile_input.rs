@@ -62,7 +62,7 @@ fn a_panic_in_any_user_closure_fails_the_attempt_and_run_returns() {
     );
     assert!(panicked(&report, "actual boom"));
 
-    let report = run_one(|r| r.observe(|_, _| panic!("observe boom")), |n| Ok(*n));
+    let report = run_one(|r| r.on_response(|_, _| panic!("observe boom")), |n| Ok(*n));
     assert!(panicked(&report, "observe boom"));
 
     let report = run_one(|r| r.validate(|_| panic!("validate boom")), |n| Ok(*n));
@@ -196,7 +196,7 @@ fn a_server_hold_years_ahead_fails_the_jobs_with_a_typed_error_instead_of_freezi
     let report = run_one(
         |r| {
             r.resource(Resource::new("requests", Rate::per_second(100)).per_job(|_| 1))
-                .observe(|_, limiter| {
+                .on_response(|_, limiter| {
                     let headers = RateLimitHeaders::parse([
                         ("x-ratelimit-remaining-requests", "0"),
                         ("x-ratelimit-reset-requests", "1000000h"),

@@ -14,7 +14,7 @@ fn seed_models(clock: Clock) -> ModelLimiter {
             Limits::new().rpm(3_500).tpm(90_000).max_parallel(20),
         )
         .default(Limits::new().rpm(10).tpm(200_000).max_parallel(5))
-        .clock(clock)
+        .with_clock(clock)
         .build()
         .unwrap()
 }
@@ -69,7 +69,7 @@ fn a_release_is_never_blocked_behind_a_sleeping_acquirer() {
     let (clock, time) = Clock::mock_stepped();
     let models = ModelLimiter::builder()
         .model("m", Limits::new().rpm(60).tpm(1_000).max_parallel(4))
-        .clock(clock)
+        .with_clock(clock)
         .build()
         .unwrap();
     let first = models.acquire("m", &[(TOKENS, 1_000)]).unwrap();
@@ -162,7 +162,7 @@ fn a_million_idle_model_names_are_forgotten_and_stats_stay_small() {
     let models = ModelLimiter::builder()
         .model("configured", Limits::new().rpm(60))
         .default(Limits::new().rpm(60).max_parallel(2))
-        .clock(clock)
+        .with_clock(clock)
         .build()
         .unwrap();
     let started = Instant::now();

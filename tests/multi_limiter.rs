@@ -17,7 +17,7 @@ fn a_call_delayed_by_tokens_is_counted_against_requests_when_it_goes() {
     let limits = Limits::new()
         .window("requests", "2/min".parse().unwrap())
         .tpm(1_000);
-    let api = MultiLimiter::with_clock(limits, clock).unwrap();
+    let api = MultiLimiter::new(limits).unwrap().with_clock(clock);
     let a = api.acquire(&[("requests", 1), ("tokens", 1_000)]).unwrap();
     let b = api.acquire(&[("requests", 1), ("tokens", 1_000)]).unwrap();
     assert_eq!(
@@ -38,7 +38,7 @@ fn a_call_delayed_by_tokens_is_counted_against_requests_when_it_goes() {
 #[test]
 fn waiters_go_in_arrival_order_and_the_wait_is_the_largest() {
     let (clock, _time) = Clock::mock();
-    let api = MultiLimiter::with_clock(Limits::new().rpm(60).tpm(600), clock).unwrap();
+    let api = MultiLimiter::new(Limits::new().rpm(60).tpm(600)).unwrap().with_clock(clock);
     let grants: Vec<_> = [(1, 600), (1, 0), (1, 300)]
         .iter()
         .map(|&(requests, tokens)| {
@@ -86,7 +86,7 @@ fn a_cost_above_any_capacity_fails_at_once_and_unknown_resources_are_named() {
 #[test]
 fn a_timeout_that_would_pass_fails_at_once_taking_nothing() {
     let (clock, time) = Clock::mock();
-    let api = MultiLimiter::with_clock(Limits::new().rpm(60).tpm(600), clock).unwrap();
+    let api = MultiLimiter::new(Limits::new().rpm(60).tpm(600)).unwrap().with_clock(clock);
     let _first = api.acquire(&[("requests", 1), ("tokens", 600)]).unwrap();
     let refused = api.try_acquire_for(&[("requests", 1), ("tokens", 300)], Duration::from_secs(10));
     assert_eq!(
@@ -102,7 +102,7 @@ fn a_timeout_that_would_pass_fails_at_once_taking_nothing() {
 #[test]
 fn settle_refunds_the_unused_estimate_and_charges_excess_as_debt() {
     let (clock, time) = Clock::mock();
-    let api = MultiLimiter::with_clock(Limits::new().tpm(600), clock).unwrap();
+    let api = MultiLimiter::new(Limits::new().tpm(600)).unwrap().with_clock(clock);
     let permit = api.acquire(&[("tokens", 500)]).unwrap();
     permit.settle("tokens", 200).unwrap(); // 300 back
     assert_eq!(api.usage()[0].1, 200);
@@ -119,7 +119,7 @@ fn settle_refunds_the_unused_estimate_and_charges_excess_as_debt() {
 fn a_sliding_window_refund_comes_from_the_calls_own_entry() {
     let (clock, time) = Clock::mock();
     let limits = Limits::new().tpm(100).counting(Counting::SlidingWindow);
-    let api = MultiLimiter::with_clock(limits, clock).unwrap();
+    let api = MultiLimiter::new(limits).unwrap().with_clock(clock);
     let early = api.acquire(&[("tokens", 60)]).unwrap();
     time.advance(Duration::from_secs(30));
     let _late = api.acquire(&[("tokens", 40)]).unwrap();
@@ -177,7 +177,7 @@ proptest! {
     ) {
         let (clock, time) = Clock::mock();
         // requests: 6/min (interval 10 s), tokens: 10/min (interval 6 s).
-        let api = MultiLimiter::with_clock(Limits::new().rpm(6).tpm(10), clock).unwrap();
+        let api = MultiLimiter::new(Limits::new().rpm(6).tpm(10)).unwrap().with_clock(clock);
         let mut requests = Vec::new();
         let mut tokens = Vec::new();
         for (gap_ms, estimate, used, timeout_ms, wait) in calls {

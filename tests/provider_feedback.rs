@@ -249,8 +249,9 @@ proptest! {
 fn limit_headers_teach_a_resource_the_servers_quota_and_never_raise_it() {
     use tollgate::{Clock, Limits, MultiLimiter, Rate};
     let (clock, _time) = Clock::mock();
-    let api = MultiLimiter::with_clock(Limits::new().window("requests", Rate::per_second(20)), clock)
-        .unwrap();
+    let api = MultiLimiter::new(Limits::new().window("requests", Rate::per_second(20)))
+        .unwrap()
+        .with_clock(clock);
     RateLimitHeaders::parse([("x-ratelimit-limit-requests", "5")])
         .apply_to(&api)
         .unwrap();

@@ -28,7 +28,7 @@ fn an_optimistic_runner_listens_to_the_server_and_finishes_every_job() {
     );
     let mut runner = Runner::new(move |key: &u64| server.call(*key, 1))
         .resource(Resource::new("requests", Rate::new(12, window)).per_job(|_| 1))
-        .observe(|outcome, limiter| {
+        .on_response(|outcome, limiter| {
             if let Err(err) = outcome {
                 err.headers().apply_to(limiter).ok();
             }

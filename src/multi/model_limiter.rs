@@ -65,7 +65,7 @@ impl ModelLimiterBuilder {
     }
 
     /// The clock to read (default: the real clock).
-    pub fn clock(mut self, clock: Clock) -> Self {
+    pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = Some(clock);
         self
     }
@@ -77,11 +77,11 @@ impl ModelLimiterBuilder {
         for (name, limits) in &self.configured {
             limiters.insert(
                 name.clone(),
-                MultiLimiter::with_clock(limits.clone(), clock.clone())?,
+                MultiLimiter::build(limits.clone(), clock.clone())?,
             );
         }
         if let Some(default) = &self.default {
-            MultiLimiter::with_clock(default.clone(), clock.clone())?;
+            MultiLimiter::build(default.clone(), clock.clone())?;
         }
         let limiters_len = limiters.len();
         Ok(ModelLimiter {
@@ -231,7 +231,7 @@ impl ModelLimiter {
         if let Some(limiter) = limiters.get(model) {
             return Ok(limiter.clone());
         }
-        let limiter = MultiLimiter::with_clock(limits.clone(), self.clock.clone())?;
+        let limiter = MultiLimiter::build(limits.clone(), self.clock.clone())?;
         if limiters.len() >= self.sweep_at.load(Ordering::Relaxed) {
             // Forget the default-made limiters that are idle: full, holding nothing, held by
             // nobody else. A new one made later decides exactly as they would have.

@@ -22,7 +22,7 @@ use crate::{Clock, Nanos, Rate};
 /// use tollgate::{Clock, Limits, MultiLimiter, Nanos, REQUESTS, TOKENS};
 ///
 /// let (clock, time) = Clock::mock();
-/// let api = MultiLimiter::with_clock(Limits::new().rpm(60).tpm(1_000).max_parallel(2), clock)?;
+/// let api = MultiLimiter::new(Limits::new().rpm(60).tpm(1_000).max_parallel(2))?.with_clock(clock);
 /// let first = api.acquire(&[(REQUESTS, 1), (TOKENS, 1_000)])?;   // all 1,000 tokens
 /// let second = api.acquire(&[(REQUESTS, 1), (TOKENS, 500)])?;    // waits for tokens: 30 s
 /// assert_eq!(time.now(), Nanos::from_secs(30));
@@ -49,14 +49,18 @@ impl MultiLimiter {
     /// [`LimitError::InvalidRate`] naming the resource whose rate is invalid;
     /// [`LimitError::ZeroParallel`] for `max_parallel(0)`.
     pub fn new(limits: Limits) -> Result<MultiLimiter, LimitError> {
-        MultiLimiter::with_clock(limits, Clock::new())
+        MultiLimiter::build(limits, Clock::new())
+    }
+
+    /// The same limiter, reading `clock` (a mock clock in tests). Call it before first use: the
+    /// limiter starts anew, full, on that clock.
+    pub fn with_clock(self, clock: Clock) -> MultiLimiter {
+        // The limits were valid a moment ago, so building them again cannot fail.
+        MultiLimiter::build(self.inner.limits.clone(), clock).unwrap_or(self)
     }
 
     /// A limiter for `limits` reading `clock`.
-    ///
-    /// # Errors
-    /// As [`new`](Self::new).
-    pub fn with_clock(limits: Limits, clock: Clock) -> Result<MultiLimiter, LimitError> {
+    pub(crate) fn build(limits: Limits, clock: Clock) -> Result<MultiLimiter, LimitError> {
         if limits.max_parallel == Some(0) {
             return Err(LimitError::ZeroParallel);
         }
@@ -159,7 +163,7 @@ impl MultiLimiter {
     /// use tollgate::{Clock, Limits, MultiLimiter, Nanos, REQUESTS};
     ///
     /// let (clock, _time) = Clock::mock();
-    /// let api = MultiLimiter::with_clock(Limits::new().rpm(2), clock)?;
+    /// let api = MultiLimiter::new(Limits::new().rpm(2))?.with_clock(clock);
     /// let _now = api.acquire(&[(REQUESTS, 2)])?;
     /// let later = api.reserve(&[(REQUESTS, 1)])?;
     /// assert_eq!(later.ready_at(), Some(Nanos::from_secs(30)));
@@ -249,7 +253,7 @@ impl MultiLimiter {
     /// use tollgate::{Clock, Limits, MultiLimiter, Nanos, REQUESTS, TOKENS};
     ///
     /// let (clock, time) = Clock::mock();
-    /// let api = MultiLimiter::with_clock(Limits::new().rpm(100).tpm(50_000), clock)?;
+    /// let api = MultiLimiter::new(Limits::new().rpm(100).tpm(50_000))?.with_clock(clock);
     /// api.observe(TOKENS, 0, Some(Duration::from_secs(7)))?;
     /// let _permit = api.acquire(&[(REQUESTS, 1), (TOKENS, 1)])?;
     /// assert_eq!(time.now(), Nanos::from_secs(7));

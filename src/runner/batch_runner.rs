@@ -14,7 +14,7 @@ use crate::{AdaptiveSemaphore, Clock, Limits, MultiLimiter, Nanos, Permit};
 
 type Call<J, T, E> = Arc<dyn Fn(&J) -> Result<T, E> + Send + Sync>;
 type Validator<T> = Arc<dyn Fn(&T) -> bool + Send + Sync>;
-type Observer<T, E> = Arc<dyn Fn(Result<&T, &E>, &MultiLimiter) + Send + Sync>;
+type ResponseHook<T, E> = Arc<dyn Fn(Result<&T, &E>, &MultiLimiter) + Send + Sync>;
 
 /// Runs many calls of one function on a thread pool, as fast as the quotas allow and never
 /// faster, and returns every result in schedule order.
@@ -49,7 +49,7 @@ pub struct Runner<J, T, E> {
     call: Call<J, T, E>,
     resources: Vec<Arc<Resource<J, T>>>,
     validators: Vec<Validator<T>>,
-    observer: Option<Observer<T, E>>,
+    response_hook: Option<ResponseHook<T, E>>,
     adaptive: Option<Arc<AdaptiveSemaphore>>,
     retry: Retry<E>,
     max_concurrent: usize,
@@ -106,7 +106,7 @@ struct Work<J, T, E> {
     retry: Retry<E>,
     resources: Vec<Arc<Resource<J, T>>>,
     validators: Vec<Validator<T>>,
-    observer: Option<Observer<T, E>>,
+    response_hook: Option<ResponseHook<T, E>>,
     adaptive: Option<Arc<AdaptiveSemaphore>>,
     limiter: MultiLimiter,
     queue: WorkQueue<J>,
@@ -127,7 +127,7 @@ where
             call: Arc::new(call),
             resources: Vec::new(),
             validators: Vec::new(),
-            observer: None,
+            response_hook: None,
             adaptive: None,
             retry: Retry::default(),
             max_concurrent: Self::DEFAULT_MAX_CONCURRENT,
@@ -171,14 +171,16 @@ where
         self
     }
 
-    /// Calls `observe(outcome, limiter)` after every call, with the call's result or error and
+    /// Calls `hook(outcome, limiter)` after every call, with the call's result or error and
     /// the runner's quota limiter: the place to feed what the server says back into the
-    /// quotas (for example `tollgate::presets::RateLimitHeaders::apply_to`).
-    pub fn observe(
+    /// quotas (for example [`RateLimitHeaders::apply_to`](crate::presets::RateLimitHeaders::apply_to),
+    /// which calls the limiter's `observe`). The hook may panic: the attempt then fails with the
+    /// panic's message.
+    pub fn on_response(
         mut self,
-        observe: impl Fn(Result<&T, &E>, &MultiLimiter) + Send + Sync + 'static,
+        hook: impl Fn(Result<&T, &E>, &MultiLimiter) + Send + Sync + 'static,
     ) -> Self {
-        self.observer = Some(Arc::new(observe));
+        self.response_hook = Some(Arc::new(hook));
         self
     }
 
@@ -198,7 +200,7 @@ where
     }
 
     /// The clock quotas and waits read (a mock clock in tests).
-    pub fn clock(mut self, clock: Clock) -> Self {
+    pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self.limiter = None;
         self
@@ -301,7 +303,7 @@ where
             retry: self.retry.clone(),
             resources: self.resources.clone(),
             validators: self.validators.clone(),
-            observer: self.observer.clone(),
+            response_hook: self.response_hook.clone(),
             adaptive: self.adaptive.clone(),
             limiter,
             queue: WorkQueue::new(self.clock.clone(), pending, workers),
@@ -506,7 +508,7 @@ where
             Limits::new().max_hold(self.retry.max_retry_after),
             |limits, resource| resource.add_to(limits),
         );
-        let limiter = MultiLimiter::with_clock(limits, self.clock.clone())
+        let limiter = MultiLimiter::build(limits, self.clock.clone())
             .map_err(RunnerError::InvalidLimits)?;
         self.limiter = Some(limiter.clone());
         Ok(limiter)
@@ -615,8 +617,8 @@ fn attempt<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit) -> Outcome<T
 /// call completed. Then applies the validators.
 fn call_and_bill<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit) -> Outcome<T, E> {
     let returned = (work.call)(job);
-    if let Some(observe) = &work.observer {
-        observe(returned.as_ref(), &work.limiter);
+    if let Some(hook) = &work.response_hook {
+        hook(returned.as_ref(), &work.limiter);
     }
     let result = match returned {
         Ok(result) => result,

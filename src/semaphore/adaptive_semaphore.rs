@@ -26,7 +26,7 @@ use crate::{Clock, Nanos, WaitPrecision};
 /// let (clock, time) = Clock::mock();
 /// let sem = AdaptiveSemaphore::builder(2)
 ///     .step_time(Duration::from_secs(10))
-///     .clock(clock)
+///     .with_clock(clock)
 ///     .build()?;
 /// let a = sem.acquire();
 /// let b = sem.acquire();
@@ -147,7 +147,7 @@ impl AdaptiveBuilder {
     }
 
     /// The clock to read (default: the real clock).
-    pub fn clock(mut self, clock: Clock) -> Self {
+    pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
     }
@@ -264,6 +264,15 @@ impl AdaptiveSemaphore {
     /// A slot within `timeout`, else [`SemaphoreError::NotInTime`].
     pub fn try_acquire_for(&self, timeout: Duration) -> Result<AdaptivePermit<'_>, SemaphoreError> {
         self.enter(Some(timeout))
+    }
+
+    /// A slot by `deadline` (an instant of the semaphore's clock), else
+    /// [`SemaphoreError::NotInTime`].
+    ///
+    /// # Errors
+    /// [`SemaphoreError::NotInTime`].
+    pub fn try_acquire_until(&self, deadline: Nanos) -> Result<AdaptivePermit<'_>, SemaphoreError> {
+        self.enter(Some(deadline.saturating_sub(self.clock.now()).as_duration()))
     }
 
     /// The server pushed back (a 429 with `retry_after`): unless a pause is already in force, set

@@ -288,7 +288,37 @@ impl CreditSemaphore {
         self.enter(credits, refund_after, None)
     }
 
+    /// [`acquire`](Self::acquire) if the credits can be had now (and nobody is waiting).
+    ///
+    /// # Errors
+    /// [`SemaphoreError::NotInTime`] at once; [`SemaphoreError::ExceedsCapacity`].
+    pub fn try_acquire(
+        &self,
+        credits: u64,
+        refund_after: Duration,
+    ) -> Result<CreditPermit<'_>, SemaphoreError> {
+        self.enter(credits, refund_after, Some(Duration::ZERO))
+    }
+
+    /// [`acquire`](Self::acquire), waiting until `deadline` (an instant of the semaphore's
+    /// clock) at most.
+    ///
+    /// # Errors
+    /// As [`try_acquire`](Self::try_acquire).
+    pub fn try_acquire_until(
+        &self,
+        credits: u64,
+        refund_after: Duration,
+        deadline: Nanos,
+    ) -> Result<CreditPermit<'_>, SemaphoreError> {
+        let timeout = deadline.saturating_sub(self.clock.now()).as_duration();
+        self.enter(credits, refund_after, Some(timeout))
+    }
+
     /// [`acquire`](Self::acquire), waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`try_acquire`](Self::try_acquire).
     pub fn try_acquire_for(
         &self,
         credits: u64,

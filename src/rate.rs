@@ -142,6 +142,19 @@ impl Rate {
         Rate::new(quantity, Duration::from_secs(3_600))
     }
 
+    /// `quantity` units per day (24 hours; `"10/d"` parses to the same rate).
+    ///
+    /// ```
+    /// use tollgate::Rate;
+    ///
+    /// assert_eq!(Rate::per_day(1_500), "1500/d".parse()?);
+    /// assert_eq!(Rate::per_day(1_500).to_string(), "1500/24h");
+    /// # Ok::<(), tollgate::RateError>(())
+    /// ```
+    pub const fn per_day(quantity: u64) -> Rate {
+        Rate::new(quantity, Duration::from_secs(86_400))
+    }
+
     /// The same rate with burst capacity `burst` (the most that may be taken at once, and the
     /// largest cost one request may have).
     ///

@@ -251,6 +251,31 @@ where
         Ok(self.jobs.len() - 1)
     }
 
+    /// Schedules every job of `jobs`, in order, and returns the range of their indices. Stops
+    /// at the first job that cannot be scheduled (the ones before it stay scheduled).
+    ///
+    /// # Errors
+    /// As [`schedule`](Self::schedule).
+    ///
+    /// ```
+    /// use tollgate::Runner;
+    ///
+    /// let mut runner = Runner::new(|x: &u32| Ok::<u32, String>(x + 1));
+    /// assert_eq!(runner.schedule_all(0..3)?, 0..3);
+    /// assert_eq!(runner.run().results, vec![Some(1), Some(2), Some(3)]);
+    /// # Ok::<(), tollgate::RunnerError>(())
+    /// ```
+    pub fn schedule_all(
+        &mut self,
+        jobs: impl IntoIterator<Item = J>,
+    ) -> Result<std::ops::Range<usize>, RunnerError> {
+        let first = self.jobs.len();
+        for job in jobs {
+            self.schedule(job)?;
+        }
+        Ok(first..self.jobs.len())
+    }
+
     /// Jobs scheduled and not finished.
     pub fn pending(&self) -> usize {
         self.unfinished

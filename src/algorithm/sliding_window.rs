@@ -17,9 +17,9 @@ const MAX_STEPS: u64 = 4_096;
 ///
 /// An entry logged at instant `e` counts until `e + period`. A cost `c` conforms at the
 /// earliest instant `t ≥ now` at which the entries still counting at `t` (including any already
-/// reserved for later instants) leave room for `c`; it is logged at that instant. Unlike the
-/// bucket algorithms it does not smooth within the window: a full window's quota may go at once,
-/// and then nothing until the first entry expires.
+/// reserved for later instants) leave room for `c`; it is logged at that instant (rounded up to
+/// the grid, below). Unlike the bucket algorithms it does not smooth within the window: a full
+/// window's quota may go at once, and then nothing until the first entry expires.
 ///
 /// # Grid, error bound and cost
 ///
@@ -28,18 +28,20 @@ const MAX_STEPS: u64 = 4_096;
 /// current window holds at most `period / step + 1 ≤ 4097` entries whatever the quantity: a
 /// 10⁹/hour window admitting 10⁹ units holds at most 1 801 entries (16 bytes each). Rounding up
 /// only ever counts a unit from later and until later than exactly, never less, so the window
-/// never admits more than `limit` in any window `[t, t + period)` of real admission instants; a
-/// unit may keep counting **less than `period / 1024`** after its exact expiry (one step), and
-/// not at all late when it was admitted on the grid.
+/// never admits more than `limit` in any window `[t, t + period)` of real admission instants. The
+/// price: a unit may keep counting **less than `period / 1024`** after its exact expiry (under
+/// one step), so a request may be told to wait up to that much longer than an exact log would.
 ///
 /// The step is the largest "round" value (1, 2 or 5 × 10ⁿ ns) of at most `period / 1024` that
-/// divides the period into at most 4096 steps: 500 µs for a second, 50 ms for a minute, 2 s for
-/// an hour, 1 ns (exact) for periods up to 4096 ns. So instants on whole milliseconds (and, for
-/// periods of a minute or more, on the round fractions of a second the period's step divides)
-/// are logged exactly and expiries stay exact. A period no round step divides gets the largest
-/// step dividing it into 1024 to 4096 steps; one with no such divisor (a prime number of
-/// nanoseconds) gets `step = period / 2048` and is rounded up to whole steps (the error stays
-/// under `period / 1024`: under a step of rounding plus under a step of longer period).
+/// divides the period into at most 4096 steps: 1 ns (exact) for periods up to 4096 ns, 500 µs
+/// for a second, 5 ms for 10 s, 50 ms for a minute, 2 s for an hour. Instants on the grid (whole
+/// milliseconds for periods up to a second, multiples of 50 ms for a minute...) are logged as
+/// they are, and since the step divides the period the instant an entry expires is on the grid
+/// too: a wait for an expiry, and a chain of such waits, stay exact. A period no round step
+/// divides gets the largest step dividing it into 1024 to 4096 steps; one with no such divisor
+/// (a prime number of nanoseconds, say) gets `step = period / 2048`, and its period is rounded
+/// up to whole steps: a unit then counts under a step of rounding plus under a step of longer
+/// period too long, still less than `period / 1024`.
 ///
 /// Each entry keeps the cumulative count of units logged up to it, so the units counting at an
 /// instant and the instant a cost fits are binary searches: every decision is `O(log n)`.
@@ -54,7 +56,9 @@ const MAX_STEPS: u64 = 4_096;
 ///
 /// An instant earlier than the latest one seen counts as the latest seen: a stale clock
 /// reading is admitted (or not) as if it had been read at the latest instant, and is logged
-/// there.
+/// there. "Seen" means given to a method that changes the state (charges, refunds, rate
+/// changes, an admitted `try_take`); the read-only ones (`decide`, `available`...) record
+/// nothing.
 ///
 /// ```
 /// use tollgate::algorithm::{Algorithm, Decision, SlidingWindow};
@@ -273,6 +277,10 @@ impl Algorithm for SlidingWindow {
             base: 0,
             log: VecDeque::new(),
         })
+    }
+
+    fn latest(&self) -> Nanos {
+        self.latest
     }
 
     fn capacity(&self) -> u64 {

@@ -29,6 +29,20 @@ pub(crate) trait Accounts: Send + 'static {
     /// Units of `resource` in use at `now`, debt included.
     fn in_use(&self, resource: usize, now: Nanos) -> u64;
 
+    /// A concurrency limit that depends on time (an adaptive limit), at `now`; `None` (the
+    /// default) leaves the core's fixed limit, if any.
+    fn slot_limit(&self, now: Nanos) -> Option<u64> {
+        let _ = now;
+        None
+    }
+
+    /// The next instant after `now` at which [`slot_limit`](Accounts::slot_limit) rises, for
+    /// callers waiting for a slot to wake then.
+    fn next_slot_rise(&self, now: Nanos) -> Option<Nanos> {
+        let _ = now;
+        None
+    }
+
     /// Called before a change of capacity (the waiters' charges are about to come out): the
     /// place to keep a lock-free path out until [`publish`](Accounts::publish).
     fn begin_change(&mut self) {}
@@ -105,12 +119,23 @@ impl Meters {
     }
 
     /// Switches `resource` to `rate` at `now`.
-    pub(crate) fn set_rate(&mut self, resource: usize, now: Nanos, rate: &Rate) -> Result<(), RateError> {
+    pub(crate) fn set_rate(
+        &mut self,
+        resource: usize,
+        now: Nanos,
+        rate: &Rate,
+    ) -> Result<(), RateError> {
         on_meter!(&mut self.0[resource], a => a.set_rate(now, rate))
     }
 
     /// Where a charge of `resource` marked `mark` (made while the pace was `old`) stands now.
-    pub(crate) fn mark_after_set_rate(&self, resource: usize, now: Nanos, mark: Nanos, old: &Pace) -> Nanos {
+    pub(crate) fn mark_after_set_rate(
+        &self,
+        resource: usize,
+        now: Nanos,
+        mark: Nanos,
+        old: &Pace,
+    ) -> Nanos {
         on_meter!(&self.0[resource], a => a.mark_after_set_rate(now, mark, old))
     }
 }

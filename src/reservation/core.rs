@@ -84,8 +84,10 @@ pub(crate) struct Ledger<S> {
     holds: Vec<Nanos>,
     /// Nothing at all goes before this instant (a pause).
     paused_until: Nanos,
-    /// `(max, in use)` concurrency slots, when limited.
-    slots: Option<(u64, u64)>,
+    /// The fixed concurrency limit, if any (an adaptive one comes from the accounts).
+    max_parallel: Option<u64>,
+    /// Concurrency slots in use.
+    slots_used: u64,
     /// The longest a reservation may wait for a server's hold.
     max_hold: Nanos,
     /// Reservations not yet gone, by arrival: the FIFO queue.
@@ -133,7 +135,8 @@ impl<S: Accounts> Core<S> {
                 latest: Nanos::ZERO,
                 holds: vec![Nanos::ZERO; resources],
                 paused_until: Nanos::ZERO,
-                slots: max_parallel.map(|max| (max, 0)),
+                max_parallel,
+                slots_used: 0,
                 max_hold: Nanos::from(max_hold),
                 waiting: BTreeMap::new(),
                 granted: HashMap::new(),
@@ -192,7 +195,7 @@ impl<S: Accounts> Core<S> {
             .waiting
             .values()
             .any(|waiter| matches!(waiter.plan, Plan::Unplanned))
-            || !ledger.slot_free();
+            || !ledger.slot_free(now);
         if blocked {
             if deadline.is_some_and(|deadline| deadline <= now) {
                 return Err(Refusal::NotInTime { wait: None });
@@ -281,11 +284,23 @@ impl<S: Accounts> Core<S> {
                         ledger.waiting.remove(&id);
                         Wake::Ready(Err(refusal))
                     }
+                    Plan::Unplanned if ledger.slot_free(now) => {
+                        // A slot rose or came free since it queued: plan the line again.
+                        ledger.replan(now);
+                        self.changed.notify_all();
+                        Wake::At(Some(now))
+                    }
                     Plan::Unplanned if waiter.deadline.is_some_and(|d| now >= d) => {
                         ledger.waiting.remove(&id);
                         Wake::Ready(Err(Refusal::NotInTime { wait: None }))
                     }
-                    Plan::Unplanned => Wake::At(waiter.deadline),
+                    Plan::Unplanned => {
+                        let rise = ledger.accounts.next_slot_rise(now);
+                        Wake::At(match (waiter.deadline, rise) {
+                            (Some(deadline), Some(rise)) => Some(deadline.min(rise)),
+                            (deadline, rise) => deadline.or(rise),
+                        })
+                    }
                     Plan::Planned(grant) => Wake::At(Some(grant.at)),
                 }
             },
@@ -423,7 +438,12 @@ impl<S: Accounts> Ledger<S> {
 
     /// Concurrency slots in use.
     pub(crate) fn slots_in_use(&self) -> u64 {
-        self.slots.map_or(0, |(_, used)| used)
+        self.slots_used
+    }
+
+    /// The concurrency limit at `now`, if there is one.
+    pub(crate) fn slot_limit(&self, now: Nanos) -> Option<u64> {
+        self.accounts.slot_limit(now).or(self.max_parallel)
     }
 
     /// Moves every kept receipt of `resource` through `remap` (after a rate change re-scaled
@@ -466,13 +486,14 @@ impl<S: Accounts> Ledger<S> {
         }
     }
 
-    fn slot_free(&self) -> bool {
-        self.slots.map_or(true, |(max, used)| used < max)
+    fn slot_free(&self, now: Nanos) -> bool {
+        self.slot_limit(now)
+            .map_or(true, |max| self.slots_used < max)
     }
 
     fn release_slot(&mut self, slot: bool) {
-        if let (true, Some((_, used))) = (slot, &mut self.slots) {
-            *used = used.saturating_sub(1);
+        if slot {
+            self.slots_used = self.slots_used.saturating_sub(1);
         }
     }
 
@@ -519,7 +540,7 @@ impl<S: Accounts> Ledger<S> {
         binding: Option<usize>,
         keep: bool,
     ) -> Grant {
-        let slot = self.slots.is_some();
+        let slot = self.slot_limit(now).is_some();
         let marks = costs
             .iter()
             .enumerate()
@@ -528,8 +549,8 @@ impl<S: Accounts> Ledger<S> {
                 _ => self.accounts.charge(resource, now, at, cost),
             })
             .collect();
-        if let (true, Some((_, used))) = (slot, &mut self.slots) {
-            *used += 1;
+        if slot {
+            self.slots_used += 1;
         }
         Grant {
             costs,
@@ -610,7 +631,7 @@ impl<S: Accounts> Ledger<S> {
     /// no earlier than the one before it. A waiter whose cost no longer fits the capacity, or
     /// whose deadline can no longer be met, is refused (and holds nothing).
     fn replan(&mut self, now: Nanos) {
-        let mut floor = now.max(self.paused_until);
+        let mut floor = self.floor(now);
         let mut blocked = false;
         let ids: Vec<u64> = self.waiting.keys().copied().collect();
         for id in ids {
@@ -622,7 +643,7 @@ impl<S: Accounts> Ledger<S> {
             let (deadline, keep) = (waiter.deadline, waiter.keep);
             let plan = if let Err(refusal) = self.check_capacity(&costs) {
                 Plan::Failed(refusal)
-            } else if blocked || !self.slot_free() {
+            } else if blocked || !self.slot_free(now) {
                 blocked = true;
                 Plan::Unplanned
             } else {

@@ -1,12 +1,12 @@
-use std::collections::VecDeque;
 use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
-
 use super::SemaphoreError;
-use crate::time::Wake;
-use crate::{Clock, Nanos, WaitPrecision};
+use crate::algorithm::Refunded;
+use crate::reservation::{Accounts, Book, Core, Held, Patience};
+use crate::{Clock, Nanos, RateError};
 
 /// A concurrency limit that grows with time and backs off when the server pushes back.
 ///
@@ -17,7 +17,9 @@ use crate::{Clock, Nanos, WaitPrecision};
 /// pause are ignored, so one burst of 429s is one decrease.
 ///
 /// [`acquire`](Self::acquire) blocks until `in_use < limit(now)`, woken by releases and by the
-/// next step of the limit (no polling). Waiters enter in arrival order. Permits release on drop.
+/// next step of the limit (no polling). Waiters enter in arrival order: the semaphore is the
+/// crate's reservation core with a concurrency limit that follows the schedule. Permits release
+/// on drop.
 ///
 /// ```
 /// use std::time::Duration;
@@ -38,17 +40,7 @@ use crate::{Clock, Nanos, WaitPrecision};
 /// # Ok::<(), tollgate::SemaphoreError>(())
 /// ```
 pub struct AdaptiveSemaphore {
-    clock: Clock,
-    state: Mutex<AdaptiveState>,
-    changed: Condvar,
-}
-
-struct AdaptiveState {
-    schedule: LimitSchedule,
-    in_use: u64,
-    /// Tickets of waiting callers, in arrival order.
-    queue: VecDeque<u64>,
-    next_ticket: u64,
+    core: Arc<Core<LimitSchedule>>,
 }
 
 /// The limit as a function of time: pure, so it is tested at explicit instants.
@@ -85,6 +77,41 @@ impl LimitSchedule {
         Some(self.start_from.saturating_add(Nanos::new(
             steps.saturating_add(1).saturating_mul(step_time),
         )))
+    }
+}
+
+/// The schedule is the core's state: no rate resources, a concurrency limit that follows it.
+impl Accounts for LimitSchedule {
+    fn resources(&self) -> usize {
+        0
+    }
+
+    fn capacity(&self, _resource: usize) -> Result<u64, RateError> {
+        Ok(0)
+    }
+
+    fn conforms_at(&self, _resource: usize, now: Nanos, _cost: u64) -> Nanos {
+        now
+    }
+
+    fn charge(&mut self, _resource: usize, _now: Nanos, at: Nanos, _cost: u64) -> Nanos {
+        at
+    }
+
+    fn refund(&mut self, _resource: usize, _now: Nanos, _mark: Nanos, _cost: u64) -> Refunded {
+        Refunded::default()
+    }
+
+    fn in_use(&self, _resource: usize, _now: Nanos) -> u64 {
+        0
+    }
+
+    fn slot_limit(&self, now: Nanos) -> Option<u64> {
+        Some(self.limit(now))
+    }
+
+    fn next_slot_rise(&self, now: Nanos) -> Option<Nanos> {
+        self.next_rise(now)
     }
 }
 
@@ -174,22 +201,17 @@ impl AdaptiveBuilder {
             return invalid("max_limit", "must be at least the starting limit");
         }
         let start_from = self.start_from.unwrap_or_else(|| self.clock.now());
+        let schedule = LimitSchedule {
+            base: self.base,
+            step: self.step,
+            step_time,
+            start_from,
+            max_limit: self.max_limit,
+            floor: self.floor,
+        };
+        let core = Core::new(self.clock, schedule, None, Duration::ZERO);
         Ok(AdaptiveSemaphore {
-            clock: self.clock,
-            state: Mutex::new(AdaptiveState {
-                schedule: LimitSchedule {
-                    base: self.base,
-                    step: self.step,
-                    step_time,
-                    start_from,
-                    max_limit: self.max_limit,
-                    floor: self.floor,
-                },
-                in_use: 0,
-                queue: VecDeque::new(),
-                next_ticket: 0,
-            }),
-            changed: Condvar::new(),
+            core: Arc::new(core),
         })
     }
 }
@@ -197,15 +219,8 @@ impl AdaptiveBuilder {
 /// A slot of an [`AdaptiveSemaphore`], released on drop.
 #[must_use = "the slot is released as soon as the permit is dropped"]
 pub struct AdaptivePermit<'a> {
-    semaphore: &'a AdaptiveSemaphore,
-}
-
-impl Drop for AdaptivePermit<'_> {
-    fn drop(&mut self) {
-        let mut state = self.semaphore.state.lock();
-        state.in_use -= 1;
-        self.semaphore.changed.notify_all();
-    }
+    _slot: Held,
+    semaphore: PhantomData<&'a AdaptiveSemaphore>,
 }
 
 impl fmt::Debug for AdaptivePermit<'_> {
@@ -242,12 +257,12 @@ impl AdaptiveSemaphore {
 
     /// The limit at instant `now` (on this semaphore's clock).
     pub fn limit_at(&self, now: Nanos) -> u64 {
-        self.state.lock().schedule.limit(now)
+        self.core.read(|ledger, _| ledger.accounts.limit(now))
     }
 
     /// The limit now.
     pub fn limit(&self) -> u64 {
-        self.limit_at(self.clock.now())
+        self.core.read(|ledger, now| ledger.accounts.limit(now))
     }
 
     /// Blocks until a slot is free under the current limit, in arrival order.
@@ -272,7 +287,11 @@ impl AdaptiveSemaphore {
     /// # Errors
     /// [`SemaphoreError::NotInTime`].
     pub fn try_acquire_until(&self, deadline: Nanos) -> Result<AdaptivePermit<'_>, SemaphoreError> {
-        self.enter(Some(deadline.saturating_sub(self.clock.now()).as_duration()))
+        self.enter(Some(
+            deadline
+                .saturating_sub(self.core.clock().now())
+                .as_duration(),
+        ))
     }
 
     /// The server pushed back (a 429 with `retry_after`): unless a pause is already in force, set
@@ -290,70 +309,58 @@ impl AdaptiveSemaphore {
     /// # Ok::<(), tollgate::SemaphoreError>(())
     /// ```
     pub fn backpressure(&self, retry_after: Duration) -> bool {
-        let mut state = self.state.lock();
-        let now = self.clock.now();
-        if now < state.schedule.start_from {
-            return false;
-        }
-        let base = state.in_use.saturating_sub(1).max(1);
-        let schedule = &mut state.schedule;
-        schedule.base = schedule.max_limit.map_or(base, |max| base.min(max));
-        schedule.start_from = schedule
-            .start_from
-            .max(now.saturating_add(Nanos::from(retry_after)));
-        true
+        self.core.change(|ledger, now| {
+            let in_use = ledger.slots_in_use();
+            let schedule = &mut ledger.accounts;
+            if now < schedule.start_from {
+                return false;
+            }
+            let base = in_use.saturating_sub(1).max(1);
+            schedule.base = schedule.max_limit.map_or(base, |max| base.min(max));
+            schedule.start_from = schedule
+                .start_from
+                .max(now.saturating_add(Nanos::from(retry_after)));
+            true
+        })
     }
 
     /// A snapshot.
     pub fn stats(&self) -> AdaptiveStats {
-        let state = self.state.lock();
-        let now = self.clock.now();
-        AdaptiveStats {
-            limit: state.schedule.limit(now),
-            in_use: state.in_use,
-            waiting: state.queue.len(),
-            paused_until: Some(state.schedule.start_from).filter(|until| now < *until),
-        }
+        self.core.read(|ledger, now| AdaptiveStats {
+            limit: ledger.accounts.limit(now),
+            in_use: ledger.slots_in_use(),
+            waiting: ledger.waiting(),
+            paused_until: Some(ledger.accounts.start_from).filter(|until| now < *until),
+        })
     }
 
     fn enter(&self, timeout: Option<Duration>) -> Result<AdaptivePermit<'_>, SemaphoreError> {
-        let mut state = self.state.lock();
-        let started = self.clock.now();
-        if state.queue.is_empty() && state.in_use < state.schedule.limit(started) {
-            state.in_use += 1;
-            return Ok(AdaptivePermit { semaphore: self });
+        let started = self.core.clock().now();
+        let patience = timeout.map_or(Patience::Forever, |timeout| {
+            Patience::For(Nanos::from(timeout))
+        });
+        let book: Arc<dyn Book> = self.core.clone();
+        let waited = || SemaphoreError::NotInTime {
+            waited: self
+                .core
+                .clock()
+                .now()
+                .saturating_sub(started)
+                .as_duration(),
+        };
+        let ticket = self
+            .core
+            .reserve(Vec::new(), patience, true)
+            .map_err(|_| waited())?;
+        let slot = Held::new(book, ticket.id);
+        if ticket.waiting {
+            // Refused only by its deadline: it holds nothing.
+            self.core.wait(ticket.id).map_err(|_| waited())?;
         }
-        let deadline = timeout.map(|timeout| started.saturating_add(Nanos::from(timeout)));
-        let ticket = state.next_ticket;
-        state.next_ticket += 1;
-        state.queue.push_back(ticket);
-        self.clock.block_on(
-            &self.changed,
-            &mut state,
-            WaitPrecision::Sleep,
-            |state, now| {
-                let first = state.queue.front() == Some(&ticket);
-                if first && state.in_use < state.schedule.limit(now) {
-                    state.queue.pop_front();
-                    state.in_use += 1;
-                    // The next in line may fit too.
-                    self.changed.notify_all();
-                    return Wake::Ready(Ok(AdaptivePermit { semaphore: self }));
-                }
-                if deadline.is_some_and(|deadline| now >= deadline) {
-                    state.queue.retain(|queued| *queued != ticket);
-                    self.changed.notify_all();
-                    return Wake::Ready(Err(SemaphoreError::NotInTime {
-                        waited: now.saturating_sub(started).as_duration(),
-                    }));
-                }
-                let rise = state.schedule.next_rise(now);
-                Wake::At(match (rise, deadline) {
-                    (Some(rise), Some(deadline)) => Some(rise.min(deadline)),
-                    (rise, deadline) => rise.or(deadline),
-                })
-            },
-        )
+        Ok(AdaptivePermit {
+            _slot: slot,
+            semaphore: PhantomData,
+        })
     }
 }
 

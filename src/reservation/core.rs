@@ -170,10 +170,11 @@ impl<S: Accounts> Core<S> {
         read(&ledger, now)
     }
 
-    /// Reserves `costs` (one per resource) and a concurrency slot when `slot`, waiting at most
-    /// `patience`. Nothing is written when the answer is a refusal. The ticket says whether it
-    /// may go now or when (see [`wait`](Core::wait)); `keep` keeps its receipts for a later
-    /// settle or cancel.
+    /// Reserves `costs` (one per resource) and, when the core limits concurrency, a slot,
+    /// waiting at most `patience`. Nothing is written when the answer is a refusal. The ticket
+    /// says whether it must [`wait`](Core::wait). `keep` keeps its receipts for a later settle,
+    /// cancel or [`forget`](Core::forget), which frees its slot: it must be `true` on a core
+    /// with slots.
     pub(crate) fn reserve(
         &self,
         costs: Vec<u64>,

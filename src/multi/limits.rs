@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::Rate;
+use crate::{Rate, WaitPrecision};
 
 /// The longest a caller waits for a server's hold unless told otherwise: a hold further away
 /// fails the call at once (the same default as a Runner's longest retry-after).
@@ -46,6 +46,7 @@ pub struct Limits {
     pub(crate) resources: Vec<ResourceLimit>,
     pub(crate) max_parallel: Option<u64>,
     pub(crate) max_hold: Duration,
+    pub(crate) precision: WaitPrecision,
     pub(crate) counting: Counting,
 }
 
@@ -63,6 +64,7 @@ impl Default for Limits {
             resources: Vec::new(),
             max_parallel: None,
             max_hold: DEFAULT_MAX_HOLD,
+            precision: WaitPrecision::default(),
             counting: Counting::default(),
         }
     }
@@ -92,6 +94,21 @@ impl Limits {
     /// Output tokens per minute (resource `"output_tokens"`).
     pub fn output_tpm(self, tokens: u64) -> Limits {
         self.with(OUTPUT_TOKENS, Rate::per_minute(tokens), None)
+    }
+
+    /// How a waiting call sleeps until its instant ([`WaitPrecision::Sleep`] by default;
+    /// [`WaitPrecision::Precise`] wakes within microseconds).
+    ///
+    /// ```
+    /// use tollgate::{Limits, MultiLimiter, WaitPrecision};
+    ///
+    /// let api = MultiLimiter::new(Limits::new().rpm(600).wait_precision(WaitPrecision::Precise))?;
+    /// let _permit = api.acquire(&[("requests", 1)])?;
+    /// # Ok::<(), tollgate::LimitError>(())
+    /// ```
+    pub fn wait_precision(mut self, precision: WaitPrecision) -> Limits {
+        self.precision = precision;
+        self
     }
 
     /// The longest a call may wait for a server's hold (`observe` with nothing remaining until

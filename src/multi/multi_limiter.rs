@@ -77,7 +77,8 @@ impl MultiLimiter {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let core = Core::new(clock, Meters(meters), limits.max_parallel, limits.max_hold);
+        let mut core = Core::new(clock, Meters(meters), limits.max_parallel, limits.max_hold);
+        core.set_precision(limits.precision);
         let rates = limits.resources.iter().map(|resource| resource.rate).collect();
         Ok(MultiLimiter {
             inner: Arc::new(Shared {

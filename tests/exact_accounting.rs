@@ -55,7 +55,9 @@ impl<A: Algorithm> Limiter for RateLimiter<A> {
 #[test]
 fn a_late_settle_on_a_multi_limiter_gives_back_nothing_that_regenerated() {
     let (clock, time) = Clock::mock();
-    let api = MultiLimiter::new(Limits::new().tpm(1_000)).unwrap().with_clock(clock);
+    let api = MultiLimiter::new(Limits::new().tpm(1_000))
+        .unwrap()
+        .with_clock(clock);
     let first = api.acquire(&[(TOKENS, 1_000)]).unwrap();
     time.advance(Duration::from_secs(60));
     let _second = api.acquire(&[(TOKENS, 1_000)]).unwrap();
@@ -233,7 +235,9 @@ fn a_rate_change_does_not_stretch_a_servers_hold() {
 #[test]
 fn a_hold_on_one_resource_of_a_multi_limiter_is_an_instant_too() {
     let (clock, time) = Clock::mock();
-    let api = MultiLimiter::new(Limits::new().rpm(600).tpm(60_000)).unwrap().with_clock(clock);
+    let api = MultiLimiter::new(Limits::new().rpm(600).tpm(60_000))
+        .unwrap()
+        .with_clock(clock);
     api.observe(TOKENS, 0, Some(Duration::from_secs(7)))
         .unwrap();
     let _no_tokens = api.acquire(&[(REQUESTS, 1)]).unwrap();
@@ -358,4 +362,55 @@ fn a_deadline_is_an_instant_of_the_limiters_clock() {
     assert!(limiter.try_acquire_until(1, secs(1_000)).is_err());
     limiter.try_acquire_until(1, secs(1_001)).unwrap();
     assert_eq!(time.now(), secs(1_001));
+}
+
+#[test]
+fn a_settle_above_a_full_window_is_debt_counted_from_now() {
+    let (clock, time) = Clock::mock();
+    let window = RateLimiter::sliding_window(Rate::per_minute(10)).with_clock(clock);
+    let estimate = window.reserve(9).unwrap();
+    estimate.settle(14).unwrap(); // used 14 now: 4 over the limit
+    assert!(window.try_acquire().is_err(), "the debt counts at once");
+    time.advance(Duration::from_secs(59));
+    assert!(window.try_acquire().is_err());
+    time.advance(Duration::from_secs(1));
+    window.try_acquire_n(10).unwrap();
+}
+
+#[test]
+fn settling_a_waiting_reservation_above_the_capacity_is_refused() {
+    let (clock, _time) = Clock::mock();
+    let limiter = RateLimiter::new(Rate::per_second(10)).with_clock(clock);
+    limiter.acquire_n(10).unwrap();
+    let waiting = limiter.reserve(5).unwrap();
+    assert_eq!(
+        waiting.settle(11),
+        Err(AcquireError::ExceedsCapacity {
+            cost: 11,
+            capacity: 10
+        })
+    );
+    assert_eq!(waiting.ready_at(), ms(500), "nothing changed");
+}
+
+#[test]
+fn a_rate_change_while_a_charge_waits_at_a_later_instant_keeps_the_bound() {
+    // The accounting_bound property's minimal case: x (GCRA) waits for y (a window); a rate
+    // change, then a cancel, must not give back other calls' units.
+    let (clock, time) = Clock::mock();
+    let limits = Limits::new()
+        .rate("x", Rate::new(4, Duration::from_millis(1)).burst(11))
+        .window("y", Rate::new(2, Duration::from_millis(2)));
+    let api = MultiLimiter::new(limits).unwrap().with_clock(clock);
+    let first = api.acquire(&[("x", 5), ("y", 1)]).unwrap();
+    let second = api.reserve(&[("x", 4), ("y", 2)]).unwrap();
+    assert_eq!(second.ready_at(), Some(ms(2)));
+    api.set_rate("x", Rate::new(1, Duration::from_millis(293)).burst(9))
+        .unwrap();
+    second.wait().unwrap();
+    assert_eq!(time.now(), ms(2));
+    let third = api.reserve(&[("x", 8)]).unwrap();
+    first.cancel();
+    // 5 + 4 went by 2 ms; 8 more at 2 ms would be 12 at one instant with a burst of 9.
+    assert!(third.ready_at().unwrap() > ms(2));
 }

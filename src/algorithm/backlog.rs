@@ -33,7 +33,7 @@ pub(super) fn charge_at<B: Backlog + Algorithm>(
     cost: u64,
 ) -> Nanos {
     let now = now.max(state.latest());
-    let from = if at > state.conforms_at(now, cost) {
+    let from = if at > now && at > state.conforms_at(now, cost) {
         at
     } else {
         now
@@ -67,12 +67,14 @@ pub(super) fn refund_charge<B: Backlog + Algorithm>(
 }
 
 /// The mark `mark` after the queue was re-scaled from `old` to the current pace at `now`.
-pub(super) fn mark_after_set_rate(
-    state: &impl Backlog,
+pub(super) fn mark_after_set_rate<B: Backlog + Algorithm>(
+    state: &B,
     now: Nanos,
     mark: Nanos,
     old: &Pace,
 ) -> Nanos {
+    // The queue was re-scaled as of the latest instant seen: the marks must be too.
+    let now = now.max(state.latest());
     let ahead = mark.saturating_sub(now).as_u64();
     now.saturating_add(Nanos::new(rescale(ahead, old, state.pace())))
 }

@@ -108,8 +108,33 @@ impl Algorithm for GcraVirtual {
         backlog::set_rate(self, now, rate)
     }
 
+    /// Queues `cost` behind everything charged, starting no earlier than `at`. Only `now`
+    /// counts as seen: a charge placed at a later instant (another resource's) does not make
+    /// that instant "the latest seen", so what is charged before it can still go earlier.
     fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos {
-        backlog::charge_at(self, now, at, cost)
+        self.latest = self.latest.max(now);
+        let now = self.latest;
+        // Queued at `now` when `at` is where it conforms anyway; at `at` when another resource
+        // chose a later instant (the bucket refills until then).
+        let from = if at > now && at > self.conforms_at(now, cost) {
+            at
+        } else {
+            now
+        };
+        self.tat = self
+            .tat
+            .max(from)
+            .saturating_add(Nanos::new(self.pace.span_of(cost)));
+        self.tat
+    }
+
+    fn queue_end(&self) -> Option<Nanos> {
+        Some(self.tat)
+    }
+
+    fn undo_charge(&mut self, _now: Nanos, before: Nanos, mark: Nanos, _cost: u64) {
+        let added = mark.saturating_sub(before);
+        self.tat = self.tat.saturating_sub(added).max(before.min(self.tat));
     }
 
     fn refund_charge(&mut self, now: Nanos, mark: Nanos, cost: u64) -> Refunded {

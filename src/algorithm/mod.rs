@@ -138,6 +138,33 @@ pub trait Algorithm: Send + fmt::Debug + Sized + 'static {
     /// counts from.
     fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos;
 
+    /// Where the queue of charges ends, for an algorithm that keeps one (GCRA's theoretical
+    /// arrival time); taken before a charge, it lets [`undo_charge`](Algorithm::undo_charge)
+    /// take the charge out exactly. `None` (the default): refunds are exact already, or the
+    /// state has no such instant.
+    fn queue_end(&self) -> Option<Nanos> {
+        None
+    }
+
+    /// Takes out, at `now`, the charge of `cost` that moved the queue's end from `before`
+    /// ([`queue_end`](Algorithm::queue_end) just before it) to `mark`, exactly: including the
+    /// idle stretch a charge at a later instant leaves before it, and keeping whatever was
+    /// queued after it. The default gives back what the charge still holds
+    /// ([`refund_charge`](Algorithm::refund_charge)).
+    fn undo_charge(&mut self, now: Nanos, before: Nanos, mark: Nanos, cost: u64) {
+        let _ = before;
+        self.refund_charge(now, mark, cost);
+    }
+
+    /// Records `cost` units already used at `now` (a call that has happened: an actual usage
+    /// settled after the call), counted from `now` even beyond the capacity: the excess is debt
+    /// that later requests wait for. Returns the charge's mark. The bucket algorithms queue it
+    /// like any charge; the sliding window logs it at `now` (not where it would fit), since the
+    /// usage is a fact, not a request.
+    fn record(&mut self, now: Nanos, cost: u64) -> Nanos {
+        self.charge_at(now, now, cost)
+    }
+
     /// Gives back up to `cost` units of the charge marked `mark` (from
     /// [`charge_at`](Algorithm::charge_at)), at `now`: only what that charge **still holds**.
     /// Units that have regenerated since it was made (a bucket's backlog drained past it, a

@@ -327,6 +327,14 @@ impl Algorithm for SlidingWindow {
         at
     }
 
+    fn record(&mut self, now: Nanos, cost: u64) -> Nanos {
+        let now = self.advance(now);
+        let at = self.slot(now);
+        self.forget_expired(now);
+        self.log_units(at, cost);
+        at
+    }
+
     /// Takes from the entry logged at `mark` only (the units of one grid instant expire
     /// together, so which charge there they came from does not matter); nothing once it has
     /// expired.

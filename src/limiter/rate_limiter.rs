@@ -44,18 +44,18 @@ use crate::{Clock, Nanos, Rate, RateError, WaitPrecision, DEFAULT_MAX_HOLD};
 /// use std::time::Duration;
 /// use tollgate::{Rate, RateLimiter};
 ///
-/// let limiter = RateLimiter::new(Rate::per_second(100));
+/// let limiter = RateLimiter::new(Rate::per_minute(100));
 /// std::thread::scope(|s| {
 ///     for _ in 0..4 {
 ///         s.spawn(|| {
-///             for _ in 0..30 {
-///                 limiter.acquire().unwrap(); // 120 in all: 100 at once, 20 more within 0.2 s
+///             for _ in 0..25 {
+///                 limiter.acquire().unwrap(); // the whole burst, shared by four threads
 ///             }
 ///         });
 ///     }
 /// });
-/// assert_eq!(limiter.stats().admitted, 120);
-/// assert!(limiter.try_acquire_for(1, Duration::ZERO).is_err());
+/// assert_eq!(limiter.stats().admitted, 100);
+/// assert!(limiter.try_acquire_for(1, Duration::ZERO).is_err()); // the next one in 0.6 s
 /// ```
 pub struct RateLimiter<A: Algorithm = GcraVirtual> {
     clock: Clock,
@@ -380,7 +380,7 @@ impl<A: Algorithm> RateLimiter<A> {
     pub fn reserve(&self, cost: u64) -> Result<Reservation, AcquireError> {
         let ticket = self
             .core
-            .reserve(vec![cost], Patience::Forever, true)
+            .reserve(&[cost], Patience::Forever, true)
             .map_err(|refusal| self.reject(refusal.into()).unwrap_err())?;
         self.counters.admitted();
         let book: Arc<dyn crate::reservation::Book> = self.core.clone();
@@ -487,7 +487,7 @@ impl<A: Algorithm> RateLimiter<A> {
         if let Some(decided) = self.decide_without_lock(cost, patience) {
             return decided;
         }
-        let ticket = match self.core.reserve(vec![cost], patience, false) {
+        let ticket = match self.core.reserve(&[cost], patience, false) {
             Ok(ticket) => ticket,
             Err(refusal) => return self.reject(refusal.into()),
         };

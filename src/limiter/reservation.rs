@@ -86,13 +86,14 @@ impl Reservation {
     /// replaces the last figure. On a reservation still waiting, it waits for `actual` instead.
     ///
     /// # Errors
-    /// [`AcquireError::Cancelled`] if the reservation was cancelled.
+    /// [`AcquireError::Cancelled`] if the reservation was cancelled;
+    /// [`AcquireError::ExceedsCapacity`] for a reservation still waiting whose `actual` is
+    /// above the burst (it could never go; nothing changes).
     pub fn settle(&self, actual: u64) -> Result<(), AcquireError> {
-        if self.held.book.settle(self.held.id, 0, actual) {
-            Ok(())
-        } else {
-            Err(AcquireError::Cancelled)
-        }
+        self.held
+            .book
+            .settle(self.held.id, 0, actual)
+            .map_err(AcquireError::from)
     }
 }
 

@@ -151,9 +151,25 @@ impl<A: Algorithm> Accounts for SingleAccount<A> {
             .unwrap_or(at)
     }
 
+    fn record(&mut self, _resource: usize, now: Nanos, cost: u64) -> Nanos {
+        self.update(|algorithm| algorithm.record(now, cost))
+            .unwrap_or(now)
+    }
+
     fn refund(&mut self, _resource: usize, now: Nanos, mark: Nanos, cost: u64) -> Refunded {
         self.update(|algorithm| algorithm.refund_charge(now, mark, cost))
             .unwrap_or_default()
+    }
+
+    fn queue_end(&self, _resource: usize) -> Option<Nanos> {
+        self.read(A::queue_end).ok().flatten()
+    }
+
+    fn undo(&mut self, _resource: usize, now: Nanos, before: Nanos, mark: Nanos, cost: u64) {
+        // On a copy of the word, by compare-and-swap: what the lock-free path queued after the
+        // charge stays.
+        self.update(|algorithm| algorithm.undo_charge(now, before, mark, cost))
+            .ok();
     }
 
     fn in_use(&self, _resource: usize, now: Nanos) -> u64 {

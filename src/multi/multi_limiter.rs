@@ -79,7 +79,11 @@ impl MultiLimiter {
             .collect::<Result<Vec<_>, _>>()?;
         let mut core = Core::new(clock, Meters(meters), limits.max_parallel, limits.max_hold);
         core.set_precision(limits.precision);
-        let rates = limits.resources.iter().map(|resource| resource.rate).collect();
+        let rates = limits
+            .resources
+            .iter()
+            .map(|resource| resource.rate)
+            .collect();
         Ok(MultiLimiter {
             inner: Arc::new(Shared {
                 limits,
@@ -228,14 +232,16 @@ impl MultiLimiter {
         rate.pace().map_err(invalid)?;
         let mut rates = self.inner.rates.lock();
         let old = rates[index].pace().map_err(invalid)?;
-        self.inner.core.change(|ledger, now| {
-            ledger.accounts.set_rate(index, now, &rate)?;
-            ledger.remap_marks(index, |meters, mark| {
-                meters.mark_after_set_rate(index, now, mark, &old)
-            });
-            Ok::<_, crate::RateError>(())
-        })
-        .map_err(invalid)?;
+        self.inner
+            .core
+            .change(|ledger, now| {
+                ledger.accounts.set_rate(index, now, &rate)?;
+                ledger.remap_marks(index, |meters, mark| {
+                    meters.mark_after_set_rate(index, now, mark, &old)
+                });
+                Ok::<_, crate::RateError>(())
+            })
+            .map_err(invalid)?;
         rates[index] = rate;
         Ok(())
     }
@@ -336,7 +342,7 @@ impl MultiLimiter {
         let ticket = self
             .inner
             .core
-            .reserve(resolved.clone(), patience, true)
+            .reserve(&resolved, patience, true)
             .map_err(|refusal| self.error(refusal))?;
         let book: Arc<dyn Book> = self.inner.core.clone();
         Ok(Permit::new(

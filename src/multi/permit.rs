@@ -91,14 +91,15 @@ impl Permit {
     ///
     /// # Errors
     /// [`LimitError::UnknownResource`] when the limits do not count `name` (nothing to settle
-    /// is a mistake worth knowing about); [`LimitError::Cancelled`] after a cancel.
+    /// is a mistake worth knowing about); [`LimitError::Cancelled`] after a cancel;
+    /// [`LimitError::ExceedsCapacity`] for a permit still waiting whose `actual` is above the
+    /// capacity (it could never go; nothing changes).
     pub fn settle(&self, name: &str, actual: u64) -> Result<(), LimitError> {
         let index = self.limiter.index_of(name)?;
-        if self.held.book.settle(self.held.id, index, actual) {
-            Ok(())
-        } else {
-            Err(LimitError::Cancelled)
-        }
+        self.held
+            .book
+            .settle(self.held.id, index, actual)
+            .map_err(|refusal| self.limiter.error(refusal))
     }
 }
 

@@ -212,7 +212,10 @@ impl RateLimitHeaders {
                 unmapped.push(family);
                 continue;
             };
-            if let Some(limit) = quota.limit.filter(|limit| *limit > 0 && *limit < rate.quantity()) {
+            if let Some(limit) = quota
+                .limit
+                .filter(|limit| *limit > 0 && *limit < rate.quantity())
+            {
                 let learnt = Rate::new(limit, rate.period()).burst(rate.capacity().min(limit));
                 // A valid rate made smaller stays valid; the resource exists (checked).
                 limiter.set_rate(resource, learnt).ok();

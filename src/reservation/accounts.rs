@@ -22,9 +22,21 @@ pub(crate) trait Accounts: Send + 'static {
     /// ([`Algorithm::charge_at`]).
     fn charge(&mut self, resource: usize, now: Nanos, at: Nanos, cost: u64) -> Nanos;
 
+    /// Records `cost` of `resource` used at `now`, even beyond the capacity; returns its mark
+    /// ([`Algorithm::record`]).
+    fn record(&mut self, resource: usize, now: Nanos, cost: u64) -> Nanos;
+
     /// Gives back what the charge marked `mark` still holds of `cost`
     /// ([`Algorithm::refund_charge`]).
     fn refund(&mut self, resource: usize, now: Nanos, mark: Nanos, cost: u64) -> Refunded;
+
+    /// Where `resource`'s queue of charges ends ([`Algorithm::queue_end`]), taken before a
+    /// waiting reservation is charged so that taking the charge out is exact.
+    fn queue_end(&self, resource: usize) -> Option<Nanos>;
+
+    /// Takes out a charge that moved `resource`'s queue end from `before` to `mark`
+    /// ([`Algorithm::undo_charge`]).
+    fn undo(&mut self, resource: usize, now: Nanos, before: Nanos, mark: Nanos, cost: u64);
 
     /// Units of `resource` in use at `now`, debt included.
     fn in_use(&self, resource: usize, now: Nanos) -> u64;
@@ -103,12 +115,24 @@ impl Accounts for Meters {
         on_meter!(&mut self.0[resource], a => a.charge_at(now, at, cost))
     }
 
+    fn record(&mut self, resource: usize, now: Nanos, cost: u64) -> Nanos {
+        on_meter!(&mut self.0[resource], a => a.record(now, cost))
+    }
+
     fn refund(&mut self, resource: usize, now: Nanos, mark: Nanos, cost: u64) -> Refunded {
         on_meter!(&mut self.0[resource], a => a.refund_charge(now, mark, cost))
     }
 
     fn in_use(&self, resource: usize, now: Nanos) -> u64 {
         on_meter!(&self.0[resource], a => a.in_use(now))
+    }
+
+    fn queue_end(&self, resource: usize) -> Option<Nanos> {
+        on_meter!(&self.0[resource], a => a.queue_end())
+    }
+
+    fn undo(&mut self, resource: usize, now: Nanos, before: Nanos, mark: Nanos, cost: u64) {
+        on_meter!(&mut self.0[resource], a => a.undo_charge(now, before, mark, cost));
     }
 }
 

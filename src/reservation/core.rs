@@ -44,6 +44,9 @@ pub(crate) enum Refusal {
 struct Grant {
     costs: Vec<u64>,
     marks: Vec<Nanos>,
+    /// Per resource, where its queue ended before the charge, where the accounts keep one
+    /// ([`Accounts::queue_end`]), to take a waiter's charge out exactly.
+    before: Vec<Option<Nanos>>,
     at: Nanos,
     binding: Option<usize>,
     slot: bool,
@@ -177,14 +180,14 @@ impl<S: Accounts> Core<S> {
     /// with slots.
     pub(crate) fn reserve(
         &self,
-        costs: Vec<u64>,
+        costs: &[u64],
         patience: Patience,
         keep: bool,
     ) -> Result<Ticket, Refusal> {
         let mut guard = self.ledger.lock();
         let ledger = &mut *guard;
         let now = ledger.observe(self.clock.now());
-        ledger.check_capacity(&costs)?;
+        ledger.check_capacity(costs)?;
         ledger.graduate(now);
         let deadline = match patience {
             Patience::Forever => None,
@@ -205,7 +208,7 @@ impl<S: Accounts> Core<S> {
             ledger.waiting.insert(
                 id,
                 Waiter {
-                    costs,
+                    costs: costs.to_vec(),
                     deadline,
                     plan: Plan::Unplanned,
                     keep,
@@ -215,18 +218,26 @@ impl<S: Accounts> Core<S> {
             return Ok(Ticket { id, waiting: true });
         }
         let floor = ledger.floor(now);
-        let (at, binding) = ledger.plan_at(&costs, now, floor);
+        let (at, binding) = ledger.plan_at(costs, now, floor);
         ledger.check_hold(at, binding, now)?;
         if !in_time(at, deadline) {
             let wait = at.saturating_sub(now).as_duration();
             return Err(Refusal::NotInTime { wait: Some(wait) });
         }
         ledger.next_id += 1;
-        let grant = ledger.charge(costs, now, at, binding, keep);
-        if at <= now {
-            if keep {
-                ledger.granted.insert(id, grant);
+        if at <= now && !keep {
+            // Gone at once and nobody settles it later: charge, keep no receipt.
+            for (resource, &cost) in costs.iter().enumerate() {
+                if cost > 0 {
+                    ledger.accounts.charge(resource, now, at, cost);
+                }
             }
+            ledger.publish(now);
+            return Ok(Ticket { id, waiting: false });
+        }
+        let grant = ledger.charge(costs.to_vec(), now, at, binding, keep);
+        if at <= now {
+            ledger.granted.insert(id, grant);
         } else {
             ledger.waiting.insert(
                 id,
@@ -354,24 +365,37 @@ impl<S: Accounts> Core<S> {
 
     /// Replaces what reservation `id` is charged for `resource` by `actual`, counted from now:
     /// what its charge still holds comes back, `actual` is charged at this instant (beyond the
-    /// capacity if need be: debt, never a wait). A reservation still waiting just waits for
-    /// `actual` instead. Returns `false` if the reservation is unknown (cancelled).
-    pub(crate) fn settle(&self, id: u64, resource: usize, actual: u64) -> bool {
+    /// capacity if need be: debt, never a wait). A reservation still waiting waits for `actual` instead
+    /// (refused, changing nothing, when `actual` exceeds the capacity: it could never go).
+    pub(crate) fn settle(&self, id: u64, resource: usize, actual: u64) -> Result<(), Refusal> {
         self.change(|ledger, now| {
-            if let Some(waiter) = ledger.waiting.get_mut(&id) {
-                waiter.costs[resource] = actual;
-                return true;
+            if ledger.waiting.contains_key(&id) {
+                let capacity = ledger
+                    .accounts
+                    .capacity(resource)
+                    .map_err(|error| Refusal::InvalidRate { resource, error })?;
+                if actual > capacity {
+                    return Err(Refusal::ExceedsCapacity {
+                        resource,
+                        cost: actual,
+                        capacity,
+                    });
+                }
+                if let Some(waiter) = ledger.waiting.get_mut(&id) {
+                    waiter.costs[resource] = actual;
+                }
+                return Ok(());
             }
             let Some(mut grant) = ledger.granted.remove(&id) else {
-                return false;
+                return Err(Refusal::Cancelled);
             };
             ledger.refund(&grant, resource, now);
             grant.costs[resource] = actual;
             if actual > 0 {
-                grant.marks[resource] = ledger.accounts.charge(resource, now, now, actual);
+                grant.marks[resource] = ledger.accounts.record(resource, now, actual);
             }
             ledger.granted.insert(id, grant);
-            true
+            Ok(())
         })
     }
 
@@ -542,20 +566,22 @@ impl<S: Accounts> Ledger<S> {
         keep: bool,
     ) -> Grant {
         let slot = self.slot_limit(now).is_some();
-        let marks = costs
-            .iter()
-            .enumerate()
-            .map(|(resource, &cost)| match cost {
+        let mut before = Vec::with_capacity(costs.len());
+        let mut marks = Vec::with_capacity(costs.len());
+        for (resource, &cost) in costs.iter().enumerate() {
+            before.push(self.accounts.queue_end(resource));
+            marks.push(match cost {
                 0 => Nanos::ZERO,
                 _ => self.accounts.charge(resource, now, at, cost),
-            })
-            .collect();
+            });
+        }
         if slot {
             self.slots_used += 1;
         }
         Grant {
             costs,
             marks,
+            before,
             at,
             binding: binding.filter(|_| at > now),
             slot,
@@ -583,6 +609,9 @@ impl<S: Accounts> Ledger<S> {
 
     /// Waiters whose instant has come are granted, in order.
     fn graduate(&mut self, now: Nanos) {
+        if self.waiting.is_empty() {
+            return;
+        }
         let ready: Vec<u64> = self
             .waiting
             .iter()
@@ -619,8 +648,12 @@ impl<S: Accounts> Ledger<S> {
             }
             if let Plan::Planned(grant) = std::mem::replace(&mut waiter.plan, Plan::Unplanned) {
                 for (resource, (&cost, &mark)) in grant.costs.iter().zip(&grant.marks).enumerate() {
-                    if cost > 0 {
-                        self.accounts.refund(resource, now, mark, cost);
+                    match (cost, grant.before[resource]) {
+                        (0, _) => {}
+                        (_, Some(before)) => self.accounts.undo(resource, now, before, mark, cost),
+                        (_, None) => {
+                            self.accounts.refund(resource, now, mark, cost);
+                        }
                     }
                 }
                 self.release_slot(grant.slot);

@@ -12,7 +12,7 @@ pub(crate) trait Book: Send + Sync {
     fn wait(&self, id: u64) -> Result<(), Refusal>;
     fn cancel(&self, id: u64);
     fn forget(&self, id: u64);
-    fn settle(&self, id: u64, resource: usize, actual: u64) -> bool;
+    fn settle(&self, id: u64, resource: usize, actual: u64) -> Result<(), Refusal>;
 }
 
 impl<S: Accounts> Book for Core<S> {
@@ -28,7 +28,7 @@ impl<S: Accounts> Book for Core<S> {
     fn forget(&self, id: u64) {
         Core::forget(self, id);
     }
-    fn settle(&self, id: u64, resource: usize, actual: u64) -> bool {
+    fn settle(&self, id: u64, resource: usize, actual: u64) -> Result<(), Refusal> {
         Core::settle(self, id, resource, actual)
     }
 }

@@ -533,8 +533,8 @@ where
             Limits::new().max_hold(self.retry.max_retry_after),
             |limits, resource| resource.add_to(limits),
         );
-        let limiter = MultiLimiter::build(limits, self.clock.clone())
-            .map_err(RunnerError::InvalidLimits)?;
+        let limiter =
+            MultiLimiter::build(limits, self.clock.clone()).map_err(RunnerError::InvalidLimits)?;
         self.limiter = Some(limiter.clone());
         Ok(limiter)
     }
@@ -676,7 +676,9 @@ fn call_and_bill<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit) -> Out
 /// Settles every resource whose usage the attempt's outcome decides, counted from now.
 fn bill<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit, result: Option<&T>) {
     for resource in &work.resources {
-        permit.settle(&resource.name, resource.billed(job, result)).ok();
+        permit
+            .settle(&resource.name, resource.billed(job, result))
+            .ok();
     }
 }
 

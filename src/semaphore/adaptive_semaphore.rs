@@ -98,6 +98,10 @@ impl Accounts for LimitSchedule {
         at
     }
 
+    fn record(&mut self, _resource: usize, now: Nanos, _cost: u64) -> Nanos {
+        now
+    }
+
     fn refund(&mut self, _resource: usize, _now: Nanos, _mark: Nanos, _cost: u64) -> Refunded {
         Refunded::default()
     }
@@ -105,6 +109,12 @@ impl Accounts for LimitSchedule {
     fn in_use(&self, _resource: usize, _now: Nanos) -> u64 {
         0
     }
+
+    fn queue_end(&self, _resource: usize) -> Option<Nanos> {
+        None
+    }
+
+    fn undo(&mut self, _resource: usize, _now: Nanos, _before: Nanos, _mark: Nanos, _cost: u64) {}
 
     fn slot_limit(&self, now: Nanos) -> Option<u64> {
         Some(self.limit(now))
@@ -350,7 +360,7 @@ impl AdaptiveSemaphore {
         };
         let ticket = self
             .core
-            .reserve(Vec::new(), patience, true)
+            .reserve(&[], patience, true)
             .map_err(|_| waited())?;
         let slot = Held::new(book, ticket.id);
         if ticket.waiting {

@@ -136,6 +136,27 @@ impl RateLimitHeaders {
     }
 }
 
+#[cfg(feature = "http")]
+impl RateLimitHeaders {
+    /// Reads the headers straight from an [`http::HeaderMap`] (what ureq 3, reqwest and hyper
+    /// return); values that are not text are skipped. Needs the `http` feature.
+    ///
+    /// ```
+    /// use tollgate::presets::RateLimitHeaders;
+    ///
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("x-ratelimit-remaining-requests", "4".parse().unwrap());
+    /// assert_eq!(RateLimitHeaders::from_http(&headers).requests.remaining, Some(4));
+    /// ```
+    pub fn from_http(headers: &http::HeaderMap) -> RateLimitHeaders {
+        RateLimitHeaders::parse(
+            headers
+                .iter()
+                .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))),
+        )
+    }
+}
+
 impl RateLimitHeaders {
     /// Takes in what the server says of each resource of `limiter` named like the header
     /// family (`"requests"`, `"tokens"`, `"input_tokens"`, `"output_tokens"`): see

@@ -72,6 +72,29 @@ impl Signal {
         })
     }
 
+    /// Classifies a response straight from the HTTP client's types, and returns its rate-limit
+    /// headers with it (to feed the limiter with
+    /// [`apply_to`](RateLimitHeaders::apply_to)). Needs the `http` feature.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::presets::Signal;
+    ///
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("retry-after-ms", "1500".parse().unwrap());
+    /// let (signal, _headers) = Signal::classify_http(http::StatusCode::TOO_MANY_REQUESTS, &headers, "");
+    /// assert_eq!(signal.unwrap().retry_after(), Some(Duration::from_millis(1_500)));
+    /// ```
+    #[cfg(feature = "http")]
+    pub fn classify_http(
+        status: http::StatusCode,
+        headers: &http::HeaderMap,
+        body: &str,
+    ) -> (Option<Signal>, RateLimitHeaders) {
+        let headers = RateLimitHeaders::from_http(headers);
+        (Signal::classify(status.as_u16(), &headers, body), headers)
+    }
+
     /// Whether the request may be retried.
     pub fn retryable(&self) -> bool {
         !matches!(self, Signal::QuotaExhausted { .. } | Signal::Permanent)

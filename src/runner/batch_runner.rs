@@ -54,6 +54,7 @@ pub struct Runner<J, T, E> {
     retry: Retry<E>,
     max_concurrent: usize,
     progress: bool,
+    probe: bool,
     clock: Clock,
     limiter: Option<MultiLimiter>,
     jobs: Vec<JobRecord<J, T, E>>,
@@ -132,6 +133,7 @@ where
             retry: Retry::default(),
             max_concurrent: Self::DEFAULT_MAX_CONCURRENT,
             progress: false,
+            probe: false,
             clock: Clock::new(),
             limiter: None,
             jobs: Vec::new(),
@@ -196,6 +198,24 @@ where
     #[cfg(feature = "progress")]
     pub fn progress(mut self, show: bool) -> Self {
         self.progress = show;
+        self
+    }
+
+    /// Sends the first call alone and starts the others once its response has reached the
+    /// [response hook](Self::on_response): the quotas the server reports (its limit headers,
+    /// taken in by [`RateLimitHeaders::apply_to`](crate::presets::RateLimitHeaders::apply_to))
+    /// are learnt before a burst goes out, so a quota configured too high costs no wave of 429s.
+    ///
+    /// ```
+    /// use tollgate::Runner;
+    ///
+    /// let mut runner = Runner::new(|x: &u32| Ok::<u32, String>(*x)).probe_first();
+    /// runner.schedule_all(0..4)?;
+    /// assert_eq!(runner.run().results.len(), 4);
+    /// # Ok::<(), tollgate::RunnerError>(())
+    /// ```
+    pub fn probe_first(mut self) -> Self {
+        self.probe = true;
         self
     }
 
@@ -331,7 +351,7 @@ where
             response_hook: self.response_hook.clone(),
             adaptive: self.adaptive.clone(),
             limiter,
-            queue: WorkQueue::new(self.clock.clone(), pending, workers),
+            queue: WorkQueue::new(self.clock.clone(), pending, workers, self.probe),
         });
         let (events, received) = crossbeam_channel::unbounded();
         let wake = events.clone();
@@ -579,6 +599,7 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event
         let permit = match reserved {
             Ok(permit) => permit,
             Err(err) => {
+                work.queue.attempt_ended();
                 let outcome = Outcome::new(Err(err), Verdict::Fail);
                 if events
                     .send(Event::Attempted {
@@ -607,6 +628,7 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event
         });
         let outcome = attempt(work, &job, &permit);
         drop(permit);
+        work.queue.attempt_ended();
         if events
             .send(Event::Attempted {
                 index,

@@ -21,6 +21,8 @@ struct QueueState<J> {
     /// `(job index, job, not before)`.
     ready: VecDeque<(usize, Arc<J>, Nanos)>,
     stopping: bool,
+    /// One call goes alone first (a probe): `Some(taken)` until its attempt ends.
+    probe: Option<bool>,
     /// For each worker waiting for its quota instant: the resource it waits for, until when,
     /// and how to cancel the wait.
     waiting: Vec<Option<(String, Nanos, CancelHandle)>>,
@@ -31,6 +33,7 @@ impl<J> WorkQueue<J> {
         clock: Clock,
         jobs: impl IntoIterator<Item = (usize, Arc<J>)>,
         workers: usize,
+        probe: bool,
     ) -> Self {
         WorkQueue {
             clock,
@@ -40,6 +43,7 @@ impl<J> WorkQueue<J> {
                     .map(|(index, job)| (index, job, Nanos::ZERO))
                     .collect(),
                 stopping: false,
+                probe: probe.then_some(false),
                 waiting: vec![None; workers],
             }),
             changed: Condvar::new(),
@@ -57,11 +61,17 @@ impl<J> WorkQueue<J> {
                 if state.stopping {
                     return Wake::Ready(None);
                 }
+                if state.probe == Some(true) {
+                    return Wake::At(None); // the probe's response comes first
+                }
                 if let Some(position) = state
                     .ready
                     .iter()
                     .position(|(_, _, not_before)| *not_before <= now)
                 {
+                    if state.probe.is_some() {
+                        state.probe = Some(true);
+                    }
                     let entry = state.ready.remove(position);
                     return Wake::Ready(entry.map(|(index, job, _)| (index, job)));
                 }
@@ -91,6 +101,14 @@ impl<J> WorkQueue<J> {
         let started = permit.wait().is_ok();
         self.state.lock().waiting[worker] = None;
         started
+    }
+
+    /// An attempt ended: if it was the probe, the other jobs may start.
+    pub(super) fn attempt_ended(&self) {
+        let mut state = self.state.lock();
+        if state.probe.take().is_some() {
+            self.changed.notify_all();
+        }
     }
 
     /// Queues `index` at the back, to start no earlier than `not_before`.

@@ -38,7 +38,9 @@ fn a_call_delayed_by_tokens_is_counted_against_requests_when_it_goes() {
 #[test]
 fn waiters_go_in_arrival_order_and_the_wait_is_the_largest() {
     let (clock, _time) = Clock::mock();
-    let api = MultiLimiter::new(Limits::new().rpm(60).tpm(600)).unwrap().with_clock(clock);
+    let api = MultiLimiter::new(Limits::new().rpm(60).tpm(600))
+        .unwrap()
+        .with_clock(clock);
     let grants: Vec<_> = [(1, 600), (1, 0), (1, 300)]
         .iter()
         .map(|&(requests, tokens)| {
@@ -86,7 +88,9 @@ fn a_cost_above_any_capacity_fails_at_once_and_unknown_resources_are_named() {
 #[test]
 fn a_timeout_that_would_pass_fails_at_once_taking_nothing() {
     let (clock, time) = Clock::mock();
-    let api = MultiLimiter::new(Limits::new().rpm(60).tpm(600)).unwrap().with_clock(clock);
+    let api = MultiLimiter::new(Limits::new().rpm(60).tpm(600))
+        .unwrap()
+        .with_clock(clock);
     let _first = api.acquire(&[("requests", 1), ("tokens", 600)]).unwrap();
     let refused = api.try_acquire_for(&[("requests", 1), ("tokens", 300)], Duration::from_secs(10));
     assert_eq!(
@@ -102,7 +106,9 @@ fn a_timeout_that_would_pass_fails_at_once_taking_nothing() {
 #[test]
 fn settle_refunds_the_unused_estimate_and_charges_excess_as_debt() {
     let (clock, time) = Clock::mock();
-    let api = MultiLimiter::new(Limits::new().tpm(600)).unwrap().with_clock(clock);
+    let api = MultiLimiter::new(Limits::new().tpm(600))
+        .unwrap()
+        .with_clock(clock);
     let permit = api.acquire(&[("tokens", 500)]).unwrap();
     permit.settle("tokens", 200).unwrap(); // 300 back
     assert_eq!(api.usage()[0].1, 200);

@@ -259,7 +259,11 @@ fn limit_headers_teach_a_resource_the_servers_quota_and_never_raise_it() {
     RateLimitHeaders::parse([("x-ratelimit-limit-requests", "50")])
         .apply_to(&api)
         .unwrap();
-    assert_eq!(api.rate("requests").unwrap(), Rate::per_second(5), "never raised");
+    assert_eq!(
+        api.rate("requests").unwrap(),
+        Rate::per_second(5),
+        "never raised"
+    );
     let admitted = (0..20)
         .filter(|_| api.try_acquire(&[("requests", 1)]).is_ok())
         .count();
@@ -279,7 +283,9 @@ fn a_header_family_with_no_resource_is_reported_not_ignored() {
     assert_eq!(unmapped.families, vec!["requests", "output_tokens"]);
     assert!(unmapped.to_string().contains("apply_as"));
     // Mapped explicitly, the requests headers hold the points resource.
-    let unmapped = headers.apply_as(&api, &[("requests", "points")]).unwrap_err();
+    let unmapped = headers
+        .apply_as(&api, &[("requests", "points")])
+        .unwrap_err();
     assert_eq!(unmapped.families, vec!["output_tokens"]);
     assert!(api.try_acquire(&[("points", 1)]).is_err());
 }

@@ -142,7 +142,11 @@ fn a_call_the_server_refused_is_refunded_and_the_report_counts_the_pause() {
     let started = Instant::now();
     let report = runner.run();
     assert_eq!(report.results, vec![Some(())]);
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(report.rate_limited, 1);
     assert!(report.paused >= Duration::from_millis(50));
     assert!(report.paused < Duration::from_millis(200));

@@ -16,7 +16,7 @@ use tollgate::{Rate, Resource, Retry, Runner, Verdict};
 pub struct HttpError {
     pub status: u16,
     pub signal: Option<Signal>,
-    pub headers: RateLimitHeaders,
+    pub headers: Box<RateLimitHeaders>,
 }
 
 impl fmt::Display for HttpError {
@@ -40,7 +40,7 @@ pub fn chat(agent: &ureq::Agent, url: &str, prompt: &str) -> Result<Completion, 
     let transport = |status| HttpError {
         status,
         signal: Some(Signal::Transient),
-        headers: RateLimitHeaders::default(),
+        headers: Box::default(),
     };
     let mut response = agent
         .post(url)
@@ -56,7 +56,7 @@ pub fn chat(agent: &ureq::Agent, url: &str, prompt: &str) -> Result<Completion, 
         return Err(HttpError {
             status: response.status().as_u16(),
             signal: Some(signal),
-            headers,
+            headers: Box::new(headers),
         });
     }
     let total_tokens = text
@@ -129,7 +129,7 @@ fn learning_runner(
         .on_response(|outcome, limiter| {
             let headers = match outcome {
                 Ok(completion) => &completion.headers,
-                Err(err) => &err.headers,
+                Err(err) => &*err.headers,
             };
             // The mock reports requests and tokens; this runner counts requests only.
             headers.apply_as(limiter, &[]).ok();

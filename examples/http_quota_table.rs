@@ -3,7 +3,7 @@
 //! given the real quota, twice it, four times it, and requests + tokens with the server 10 %
 //! below what the client believes: 429s, wall time, and the ideal the server allows.
 //!
-//! `cargo run --release --example http_quota_table`
+//! `cargo run --release --features http --example http_quota_table`
 
 #[path = "http_api/mod.rs"]
 mod http_api;

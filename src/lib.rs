@@ -70,6 +70,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[macro_use]
+mod event;
+
 pub mod algorithm;
 mod limiter;
 mod multi;

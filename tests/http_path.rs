@@ -1,6 +1,7 @@
 //! The HTTP path end to end: a Runner calling the loopback mock provider over real HTTP (ureq),
 //! learning the server's quota from its headers. Real time, generous tolerances: the strict
-//! figures come from `cargo run --release --example http_quota_table`.
+//! figures come from `cargo run --release --features http --example http_quota_table`.
+#![cfg(feature = "http")]
 
 #[path = "../examples/http_api/mod.rs"]
 mod http_api;

@@ -239,7 +239,12 @@ impl RateLimitHeaders {
             {
                 let learnt = Rate::new(limit, rate.period()).burst(rate.capacity().min(limit));
                 // A valid rate made smaller stays valid; the resource exists (checked).
-                limiter.set_rate(resource, learnt).ok();
+                if limiter.set_rate(resource, learnt).is_ok() {
+                    event!(
+                        info,
+                        "{resource}: learnt the server's quota {learnt} (was {rate})"
+                    );
+                }
             }
             if let Some(remaining) = quota.remaining {
                 limiter.observe(resource, remaining, quota.reset).ok();

@@ -475,12 +475,22 @@ where
                         }
                         let until = now.saturating_add(Nanos::from(self.retry.jittered(wait)));
                         tally.pause_until(now, until);
+                        event!(
+                            info,
+                            "job {index}: the server asked for {wait:?}; pausing new calls"
+                        );
                         work.limiter.pause_until(until);
                         work.queue.push_back(index, Arc::clone(&record.job), until);
                         false
                     }
                     Verdict::Retry if may_retry => {
                         let backoff = Nanos::from(self.retry.backoff(record.attempts));
+                        event!(
+                            debug,
+                            "job {index}: attempt {} failed; retrying in {:?}",
+                            record.attempts,
+                            backoff.as_duration()
+                        );
                         work.queue.push_back(
                             index,
                             Arc::clone(&record.job),
@@ -614,6 +624,10 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event
                 continue;
             }
         };
+        if let (Some(resource), Some(at)) = (permit.waited_for(), permit.ready_at()) {
+            let wait = at.saturating_sub(asked).as_duration();
+            event!(debug, "job {index}: waiting {wait:?} for {resource}");
+        }
         if !work.queue.wait_for_start(worker, &permit) {
             permit.cancel();
             work.queue.push_front(index, job);

@@ -151,6 +151,10 @@ impl<A: Algorithm> Accounts for SingleAccount<A> {
             .unwrap_or(at)
     }
 
+    fn take(&mut self, _resource: usize, now: Nanos, cost: u64) {
+        self.update(|algorithm| algorithm.charge(now, cost)).ok();
+    }
+
     fn record(&mut self, _resource: usize, now: Nanos, cost: u64) -> Nanos {
         self.update(|algorithm| algorithm.record(now, cost))
             .unwrap_or(now)

@@ -22,6 +22,12 @@ pub(crate) trait Accounts: Send + 'static {
     /// ([`Algorithm::charge_at`]).
     fn charge(&mut self, resource: usize, now: Nanos, at: Nanos, cost: u64) -> Nanos;
 
+    /// Charges `cost` of `resource` that fits at `now`, keeping no mark (a grant nobody will
+    /// settle): the same as [`charge`](Accounts::charge) at `now`, without computing the mark.
+    fn take(&mut self, resource: usize, now: Nanos, cost: u64) {
+        self.charge(resource, now, now, cost);
+    }
+
     /// Records `cost` of `resource` used at `now`, even beyond the capacity; returns its mark
     /// ([`Algorithm::record`]).
     fn record(&mut self, resource: usize, now: Nanos, cost: u64) -> Nanos;

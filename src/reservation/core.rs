@@ -229,7 +229,7 @@ impl<S: Accounts> Core<S> {
             // Gone at once and nobody settles it later: charge, keep no receipt.
             for (resource, &cost) in costs.iter().enumerate() {
                 if cost > 0 {
-                    ledger.accounts.charge(resource, now, at, cost);
+                    ledger.accounts.take(resource, now, cost);
                 }
             }
             ledger.publish(now);

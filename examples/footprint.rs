@@ -38,7 +38,7 @@ fn main() {
         println!("{name:<30}{bytes:>5} bytes");
     }
     println!(
-        "A RateLimiter also owns on the heap: its mutex-held state, a 1,088-byte block of \
+        "A RateLimiter also owns on the heap: its reservation core (lock, queue, state), a 1,088-byte block of \
          per-thread counters, and (GCRA) one 128-byte cache line for the state word."
     );
 }

@@ -15,6 +15,28 @@ pub(super) trait Backlog {
     fn set_backlog(&mut self, now: Nanos, backlog: u64, pace: Pace);
 }
 
+/// The [`Algorithm`] methods every bucket algorithm takes from its backlog view, written once:
+/// rate changes, exact refunds of a charge, marks after a rate change, units in use.
+macro_rules! backlog_methods {
+    () => {
+        fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError> {
+            backlog::set_rate(self, now, rate)
+        }
+
+        fn refund_charge(&mut self, now: Nanos, mark: Nanos, cost: u64) -> Refunded {
+            backlog::refund_charge(self, now, mark, cost)
+        }
+
+        fn mark_after_set_rate(&self, now: Nanos, mark: Nanos, old: &Pace) -> Nanos {
+            backlog::mark_after_set_rate(self, now, mark, old)
+        }
+
+        fn in_use(&self, now: Nanos) -> u64 {
+            backlog::in_use(self, now)
+        }
+    };
+}
+
 /// Switches to `rate`, keeping what is owed in units.
 pub(super) fn set_rate(state: &mut impl Backlog, now: Nanos, rate: &Rate) -> Result<(), RateError> {
     let pace = rate.pace()?;

@@ -104,10 +104,6 @@ impl Algorithm for GcraVirtual {
         })
     }
 
-    fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError> {
-        backlog::set_rate(self, now, rate)
-    }
-
     /// Queues `cost` behind everything charged, starting no earlier than `at`. Only `now`
     /// counts as seen: a charge placed at a later instant (another resource's) does not make
     /// that instant "the latest seen", so what is charged before it can still go earlier.
@@ -137,15 +133,5 @@ impl Algorithm for GcraVirtual {
         self.tat = self.tat.saturating_sub(added).max(before.min(self.tat));
     }
 
-    fn refund_charge(&mut self, now: Nanos, mark: Nanos, cost: u64) -> Refunded {
-        backlog::refund_charge(self, now, mark, cost)
-    }
-
-    fn mark_after_set_rate(&self, now: Nanos, mark: Nanos, old: &Pace) -> Nanos {
-        backlog::mark_after_set_rate(self, now, mark, old)
-    }
-
-    fn in_use(&self, now: Nanos) -> u64 {
-        backlog::in_use(self, now)
-    }
+    backlog_methods!();
 }

@@ -116,23 +116,9 @@ impl Algorithm for LeakyBucket {
         self.pace.burst.saturating_sub(self.leaked(now).0)
     }
 
-    fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError> {
-        backlog::set_rate(self, now, rate)
-    }
-
     fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos {
         backlog::charge_at(self, now, at, cost)
     }
 
-    fn refund_charge(&mut self, now: Nanos, mark: Nanos, cost: u64) -> Refunded {
-        backlog::refund_charge(self, now, mark, cost)
-    }
-
-    fn mark_after_set_rate(&self, now: Nanos, mark: Nanos, old: &Pace) -> Nanos {
-        backlog::mark_after_set_rate(self, now, mark, old)
-    }
-
-    fn in_use(&self, now: Nanos) -> u64 {
-        backlog::in_use(self, now)
-    }
+    backlog_methods!();
 }

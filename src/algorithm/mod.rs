@@ -37,6 +37,7 @@
 //! # Ok::<(), tollgate::RateError>(())
 //! ```
 
+#[macro_use]
 mod backlog;
 mod gcra_continuous;
 mod gcra_virtual;

@@ -487,6 +487,9 @@ impl<A: Algorithm> RateLimiter<A> {
         if let Some(decided) = self.decide_without_lock(cost, patience) {
             return decided;
         }
+        if self.fast.word.is_none() && self.core.take_now(&[cost]) {
+            return self.admit();
+        }
         let ticket = match self.core.reserve(&[cost], patience, false) {
             Ok(ticket) => ticket,
             Err(refusal) => return self.reject(refusal.into()),

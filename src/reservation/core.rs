@@ -257,6 +257,37 @@ impl<S: Accounts> Core<S> {
         })
     }
 
+    /// Takes `costs` if they fit now and nobody waits (no slots, holds or queue in the way):
+    /// the short path of an admitted decision. `false` changes nothing: [`reserve`](Core::reserve)
+    /// then decides (and explains a refusal).
+    pub(crate) fn take_now(&self, costs: &[u64]) -> bool {
+        let mut guard = self.ledger.lock();
+        let ledger = &mut *guard;
+        let now = ledger.observe(self.clock.now());
+        if !ledger.waiting.is_empty()
+            || ledger.paused_until > now
+            || ledger.slot_limit(now).is_some()
+        {
+            return false;
+        }
+        let fits = costs.iter().enumerate().all(|(resource, &cost)| {
+            cost == 0
+                || (ledger.holds[resource] <= now
+                    && ledger.accounts.capacity(resource).is_ok_and(|c| cost <= c)
+                    && ledger.accounts.conforms_at(resource, now, cost) <= now)
+        });
+        if !fits || now == Nanos::MAX {
+            return false;
+        }
+        for (resource, &cost) in costs.iter().enumerate() {
+            if cost > 0 {
+                ledger.accounts.take(resource, now, cost);
+            }
+        }
+        ledger.publish(now);
+        true
+    }
+
     /// When reservation `id` may go and the resource that set that instant: `None` while it
     /// waits for a concurrency slot, or once it is unknown (cancelled, refused, or gone without
     /// receipts).

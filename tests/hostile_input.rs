@@ -236,3 +236,61 @@ fn a_limiter_refuses_to_wait_years_for_a_servers_hold() {
         Err(LimitError::HeldTooLong { .. })
     ));
 }
+
+#[test]
+fn a_waiting_permit_dropped_unwaited_frees_its_slot_when_its_turn_comes() {
+    let (clock, time) = Clock::mock();
+    let api = MultiLimiter::new(Limits::new().rpm(1).max_parallel(1))
+        .unwrap()
+        .with_clock(clock);
+    drop(api.acquire(&[("requests", 1)]).unwrap());
+    let dropped = api.reserve(&[("requests", 1)]).unwrap(); // planned at 60 s, holds the slot
+    assert_eq!(dropped.ready_at(), Some(Nanos::from_secs(60)));
+    drop(dropped);
+    let (done, finished) = std::sync::mpsc::channel();
+    let api2 = api.clone();
+    std::thread::spawn(move || {
+        done.send(api2.acquire(&[("requests", 1)]).map(|_| ())).ok();
+    });
+    let outcome = finished
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the acquire must not hang");
+    assert!(outcome.is_ok());
+    assert_eq!(
+        time.now(),
+        Nanos::from_secs(120),
+        "behind the dropped one's request"
+    );
+}
+
+#[test]
+fn a_refused_waiter_dropped_leaves_the_line() {
+    let (clock, _time) = Clock::mock();
+    let limiter = RateLimiter::new(Rate::per_second(10)).with_clock(clock);
+    limiter.acquire_n(10).unwrap();
+    let waiting = limiter.reserve(10).unwrap();
+    limiter.set_rate(Rate::per_second(5)).unwrap(); // 10 no longer fits the burst: refused
+    drop(waiting);
+    assert_eq!(limiter.stats().waiting, 0);
+}
+
+#[test]
+fn saturated_debt_neither_panics_nor_gives_back_other_calls_units() {
+    let (clock, _time) = Clock::mock();
+    let bucket = RateLimiter::token_bucket(Rate::per_second(3)).with_clock(clock);
+    let reservation = bucket.reserve(1).unwrap();
+    reservation.settle(u64::MAX).unwrap();
+    bucket.set_rate(Rate::per_second(2)).unwrap(); // re-scales a saturated backlog
+    assert!(bucket.try_acquire().is_err());
+
+    let (clock, _time) = Clock::mock();
+    let limiter = RateLimiter::new(Rate::per_second(10)).with_clock(clock);
+    let _first = limiter.reserve(5).unwrap();
+    let second = limiter.reserve(5).unwrap();
+    second.settle(u64::MAX).unwrap();
+    second.settle(0).unwrap();
+    assert!(
+        limiter.try_acquire_n(10).is_err(),
+        "the first call's 5 units still count"
+    );
+}

@@ -75,6 +75,10 @@ pub(super) fn refund_charge<B: Backlog + Algorithm>(
 ) -> Refunded {
     let now = now.max(state.latest());
     let pace = *state.pace();
+    if mark == Nanos::MAX {
+        // The charge saturated the queue: what it holds cannot be told from what others hold.
+        return Refunded::default();
+    }
     let held = mark.saturating_sub(now).as_u64().min(pace.span_of(cost));
     let before = state.backlog(now);
     let given_back = held.min(before);
@@ -118,7 +122,11 @@ pub(super) fn whole_intervals(progress: u64, elapsed: u64, interval: u64) -> (u6
 /// `units × interval − progress == backlog` with `0 ≤ progress < interval`.
 pub(super) fn units_and_progress(backlog: u64, interval: u64) -> (u64, u64) {
     let units = backlog.div_ceil(interval);
-    (units, units * interval - backlog)
+    let span = u128::from(units) * u128::from(interval);
+    (
+        units,
+        u64::try_from(span - u128::from(backlog)).unwrap_or(0),
+    )
 }
 
 /// The backlog `backlog` (nanoseconds at `from`'s interval) expressed at `to`'s interval, keeping

@@ -129,6 +129,9 @@ impl Algorithm for GcraVirtual {
     }
 
     fn undo_charge(&mut self, _now: Nanos, before: Nanos, mark: Nanos, _cost: u64) {
+        if mark == Nanos::MAX {
+            return; // saturated: what it added cannot be told from what others added
+        }
         let added = mark.saturating_sub(before);
         self.tat = self.tat.saturating_sub(added).max(before.min(self.tat));
     }

@@ -264,7 +264,8 @@ impl<A: Algorithm> RateLimiter<A> {
     /// Takes one unit, blocking until it fits.
     ///
     /// # Errors
-    /// Only [`AcquireError::InvalidRate`] (the limiter's rate is invalid).
+    /// [`AcquireError::InvalidRate`] (the limiter's rate is invalid);
+    /// [`AcquireError::HeldTooLong`] (a server's hold lasts longer than the longest hold).
     ///
     /// ```
     /// let limiter = tollgate::RateLimiter::new(tollgate::Rate::per_second(10));
@@ -279,7 +280,7 @@ impl<A: Algorithm> RateLimiter<A> {
     ///
     /// # Errors
     /// [`AcquireError::ExceedsCapacity`] at once, without waiting, when `cost` exceeds the
-    /// burst; [`AcquireError::InvalidRate`].
+    /// burst; [`AcquireError::InvalidRate`]; [`AcquireError::HeldTooLong`].
     ///
     /// ```
     /// use tollgate::{AcquireError, Rate, RateLimiter};
@@ -363,7 +364,8 @@ impl<A: Algorithm> RateLimiter<A> {
     /// and can be waited for, cancelled or settled. Dropping it keeps the charge.
     ///
     /// # Errors
-    /// [`AcquireError::ExceedsCapacity`]; [`AcquireError::InvalidRate`].
+    /// [`AcquireError::ExceedsCapacity`]; [`AcquireError::InvalidRate`];
+    /// [`AcquireError::HeldTooLong`].
     ///
     /// ```
     /// use tollgate::{Clock, Nanos, Rate, RateLimiter};

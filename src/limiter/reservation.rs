@@ -43,7 +43,9 @@ impl Reservation {
     }
 
     /// The instant this reservation may go, on the limiter's clock (now or earlier: it may go
-    /// at once). It only ever moves earlier, or fails with the limiter's next rate change.
+    /// at once). While it waits, it moves earlier when capacity comes back (a refund, a cancel,
+    /// a faster rate) and later with a server's hold or a slower rate; [`Nanos::ZERO`] once the
+    /// reservation is cancelled or refused (then [`wait`](Self::wait) says why).
     pub fn ready_at(&self) -> Nanos {
         self.held
             .book
@@ -61,7 +63,8 @@ impl Reservation {
     /// # Errors
     /// [`AcquireError::Cancelled`] if it was cancelled ([`cancel_handle`](Self::cancel_handle));
     /// [`AcquireError::ExceedsCapacity`] if a rate change made its cost larger than the new
-    /// burst (it then holds nothing).
+    /// burst; [`AcquireError::HeldTooLong`] if a server's hold put it further away than the
+    /// longest hold; [`AcquireError::InvalidRate`]. Refused, it holds nothing.
     pub fn wait(&self) -> Result<(), AcquireError> {
         self.held
             .book

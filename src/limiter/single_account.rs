@@ -146,13 +146,25 @@ impl<A: Algorithm> Accounts for SingleAccount<A> {
             .unwrap_or(Nanos::MAX)
     }
 
-    fn charge(&mut self, _resource: usize, now: Nanos, at: Nanos, cost: u64) -> Nanos {
-        self.update(|algorithm| algorithm.charge_at(now, at, cost))
-            .unwrap_or(at)
+    /// On the current word (by compare-and-swap, re-read on a race): if the lock-free path took
+    /// units since `at` was planned, the charge counts from the instant it fits now.
+    fn charge(&mut self, _resource: usize, now: Nanos, at: Nanos, cost: u64) -> (Nanos, Nanos) {
+        self.update(|algorithm| {
+            let at = at.max(algorithm.conforms_at(now, cost));
+            (algorithm.charge_at(now, at, cost), at)
+        })
+        .unwrap_or((at, at))
     }
 
-    fn take(&mut self, _resource: usize, now: Nanos, cost: u64) {
-        self.update(|algorithm| algorithm.charge(now, cost)).ok();
+    fn take(&mut self, _resource: usize, now: Nanos, cost: u64) -> bool {
+        self.update(|algorithm| {
+            let fits = algorithm.conforms_at(now, cost) <= now;
+            if fits {
+                algorithm.charge(now, cost);
+            }
+            fits
+        })
+        .unwrap_or(false)
     }
 
     fn record(&mut self, _resource: usize, now: Nanos, cost: u64) -> Nanos {

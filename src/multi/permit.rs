@@ -13,7 +13,9 @@ use crate::{CancelHandle, Nanos};
 /// - [`settle`](Self::settle) replaces a resource's estimate by the actual usage, counted from
 ///   now: what the estimate's charge still holds comes back, the actual usage is charged at
 ///   this instant (beyond the capacity if need be: debt, never a wait).
-/// - Dropping it keeps its charges and frees its slot, also during a panic's unwinding.
+/// - Dropping it keeps its charges and frees its slot, also during a panic's unwinding (a permit
+///   dropped while still waiting keeps its place: its charges stay and its slot comes free when
+///   its instant comes; one still waiting for a slot, or refused, just leaves the line).
 ///
 /// ```
 /// use tollgate::{Limits, MultiLimiter, REQUESTS, TOKENS};

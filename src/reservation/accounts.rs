@@ -18,14 +18,19 @@ pub(crate) trait Accounts: Send + 'static {
     /// The earliest instant `≥ now` at which `cost` of `resource` fits.
     fn conforms_at(&self, resource: usize, now: Nanos, cost: u64) -> Nanos;
 
-    /// Charges `cost` of `resource` to count from `at`; returns the charge's mark
-    /// ([`Algorithm::charge_at`]).
-    fn charge(&mut self, resource: usize, now: Nanos, at: Nanos, cost: u64) -> Nanos;
+    /// Charges `cost` of `resource` to count from `at`, or from the instant it fits if that is
+    /// later (a state also written by a lock-free path may have moved since `at` was planned);
+    /// returns the charge's mark ([`Algorithm::charge_at`]) and the instant it counts from.
+    fn charge(&mut self, resource: usize, now: Nanos, at: Nanos, cost: u64) -> (Nanos, Nanos);
 
-    /// Charges `cost` of `resource` that fits at `now`, keeping no mark (a grant nobody will
-    /// settle): the same as [`charge`](Accounts::charge) at `now`, without computing the mark.
-    fn take(&mut self, resource: usize, now: Nanos, cost: u64) {
+    /// Charges `cost` of `resource` if it fits at `now`, keeping no mark (a grant nobody will
+    /// settle); `false` (nothing charged) if it no longer fits.
+    fn take(&mut self, resource: usize, now: Nanos, cost: u64) -> bool {
+        if self.conforms_at(resource, now, cost) > now {
+            return false;
+        }
         self.charge(resource, now, now, cost);
+        true
     }
 
     /// Records `cost` of `resource` used at `now`, even beyond the capacity; returns its mark
@@ -62,7 +67,10 @@ pub(crate) trait Accounts: Send + 'static {
     }
 
     /// Called before a change of capacity (the waiters' charges are about to come out): the
-    /// place to keep a lock-free path out until [`publish`](Accounts::publish).
+    /// place to send a lock-free path to the lock until [`publish`](Accounts::publish). A
+    /// lock-free admission already under way may still land; `charge`, `take` and `undo` work on
+    /// the current state (compare-and-swap) and re-check the fit, so it is never overwritten or
+    /// double-booked.
     fn begin_change(&mut self) {}
 
     /// Called after every change, with the holds in force (per resource, and the pause over
@@ -117,8 +125,11 @@ impl Accounts for Meters {
         on_meter!(&self.0[resource], a => a.conforms_at(now, cost))
     }
 
-    fn charge(&mut self, resource: usize, now: Nanos, at: Nanos, cost: u64) -> Nanos {
-        on_meter!(&mut self.0[resource], a => a.charge_at(now, at, cost))
+    fn charge(&mut self, resource: usize, now: Nanos, at: Nanos, cost: u64) -> (Nanos, Nanos) {
+        (
+            on_meter!(&mut self.0[resource], a => a.charge_at(now, at, cost)),
+            at,
+        )
     }
 
     fn record(&mut self, resource: usize, now: Nanos, cost: u64) -> Nanos {

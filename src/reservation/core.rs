@@ -225,17 +225,20 @@ impl<S: Accounts> Core<S> {
             return Err(Refusal::NotInTime { wait: Some(wait) });
         }
         ledger.next_id += 1;
-        if at <= now && !keep {
-            // Gone at once and nobody settles it later: charge, keep no receipt.
-            for (resource, &cost) in costs.iter().enumerate() {
-                if cost > 0 {
-                    ledger.accounts.take(resource, now, cost);
-                }
-            }
+        if at <= now && !keep && costs.len() == 1 && ledger.accounts.take(0, now, costs[0]) {
+            // Gone at once and nobody settles it later: charged, no receipt kept.
             ledger.publish(now);
             return Ok(Ticket { id, waiting: false });
         }
         let grant = ledger.charge(costs.to_vec(), now, at, binding, keep);
+        let at = grant.at;
+        if !in_time(at, deadline) {
+            // The lock-free path took units meanwhile: no longer in time. Undone, refused.
+            ledger.undo(&grant, now);
+            ledger.publish(now);
+            let wait = at.saturating_sub(now).as_duration();
+            return Err(Refusal::NotInTime { wait: Some(wait) });
+        }
         if at <= now {
             ledger.granted.insert(id, grant);
         } else {
@@ -279,10 +282,8 @@ impl<S: Accounts> Core<S> {
         if !fits || now == Nanos::MAX {
             return false;
         }
-        for (resource, &cost) in costs.iter().enumerate() {
-            if cost > 0 {
-                ledger.accounts.take(resource, now, cost);
-            }
+        if costs.len() != 1 || !ledger.accounts.take(0, now, costs[0]) {
+            return false; // several resources, or the lock-free path took the units meanwhile
         }
         ledger.publish(now);
         true
@@ -338,11 +339,22 @@ impl<S: Accounts> Core<S> {
                         Wake::Ready(Err(Refusal::NotInTime { wait: None }))
                     }
                     Plan::Unplanned => {
-                        let rise = ledger.accounts.next_slot_rise(now);
-                        Wake::At(match (waiter.deadline, rise) {
-                            (Some(deadline), Some(rise)) => Some(deadline.min(rise)),
-                            (deadline, rise) => deadline.or(rise),
-                        })
+                        // A slot may come free when the limit rises, or when a planned waiter
+                        // (one dropped unwaited, whose slot no thread releases) goes.
+                        let next_graduation =
+                            ledger
+                                .waiting
+                                .values()
+                                .find_map(|waiter| match &waiter.plan {
+                                    Plan::Planned(grant) => Some(grant.at),
+                                    _ => None,
+                                });
+                        let wakes = [
+                            waiter.deadline,
+                            ledger.accounts.next_slot_rise(now),
+                            next_graduation,
+                        ];
+                        Wake::At(wakes.into_iter().flatten().min())
                     }
                     Plan::Planned(grant) => Wake::At(Some(grant.at)),
                 }
@@ -373,25 +385,40 @@ impl<S: Accounts> Core<S> {
         });
     }
 
+    /// Cancels reservation `id` only if it is still waiting (a stop that must not take back a
+    /// call already let go). Returns whether it was.
+    pub(crate) fn withdraw(&self, id: u64) -> bool {
+        if !self.ledger.lock().waiting.contains_key(&id) {
+            return false;
+        }
+        self.change(|ledger, _| ledger.waiting.remove(&id).is_some())
+    }
+
     /// Drops the receipts of reservation `id`, keeping its charges; frees its slot.
     pub(crate) fn forget(&self, id: u64) {
         let mut guard = self.ledger.lock();
         let ledger = &mut *guard;
-        let slot = match ledger.granted.remove(&id) {
-            Some(grant) => grant.slot,
+        let release_slot = match ledger.granted.remove(&id) {
+            Some(grant) if grant.slot => true,
+            Some(_) => return, // its charges stay: nothing changes for anyone
             None => match ledger.waiting.get_mut(&id) {
-                // Still waiting: it goes when its turn comes, but nobody collects it.
-                Some(waiter) => {
+                // Planned: it goes when its turn comes (its charges stay), but nobody collects
+                // it; its slot comes free then.
+                Some(waiter) if matches!(waiter.plan, Plan::Planned(_)) => {
                     waiter.orphan = true;
+                    return;
+                }
+                // Refused, or still waiting for a slot: it holds nothing; it leaves the line.
+                Some(_) => {
+                    ledger.waiting.remove(&id);
                     false
                 }
-                None => false,
+                None => return,
             },
         };
-        if slot {
-            drop(guard);
-            self.change(|ledger, _| ledger.release_slot(true));
-        }
+        drop(guard);
+        // Those behind it may go now.
+        self.change(|ledger, _| ledger.release_slot(release_slot));
     }
 
     /// Replaces what reservation `id` is charged for `resource` by `actual`, counted from now:
@@ -599,11 +626,16 @@ impl<S: Accounts> Ledger<S> {
         let slot = self.slot_limit(now).is_some();
         let mut before = Vec::with_capacity(costs.len());
         let mut marks = Vec::with_capacity(costs.len());
+        let mut at = at;
         for (resource, &cost) in costs.iter().enumerate() {
             before.push(self.accounts.queue_end(resource));
             marks.push(match cost {
                 0 => Nanos::ZERO,
-                _ => self.accounts.charge(resource, now, at, cost),
+                _ => {
+                    let (mark, from) = self.accounts.charge(resource, now, at, cost);
+                    at = at.max(from);
+                    mark
+                }
             });
         }
         if slot {
@@ -666,6 +698,20 @@ impl<S: Accounts> Ledger<S> {
         }
     }
 
+    /// Takes `grant`'s charges out exactly (it is the newest on the state) and frees its slot.
+    fn undo(&mut self, grant: &Grant, now: Nanos) {
+        for (resource, (&cost, &mark)) in grant.costs.iter().zip(&grant.marks).enumerate() {
+            match (cost, grant.before[resource]) {
+                (0, _) => {}
+                (_, Some(before)) => self.accounts.undo(resource, now, before, mark, cost),
+                (_, None) => {
+                    self.accounts.refund(resource, now, mark, cost);
+                }
+            }
+        }
+        self.release_slot(grant.slot);
+    }
+
     /// Takes every waiting reservation's charges out, newest first (so each comes off the
     /// state exactly as it went on), and frees their slots.
     fn take_out_waiters(&mut self, now: Nanos) {
@@ -678,16 +724,7 @@ impl<S: Accounts> Ledger<S> {
                 continue;
             }
             if let Plan::Planned(grant) = std::mem::replace(&mut waiter.plan, Plan::Unplanned) {
-                for (resource, (&cost, &mark)) in grant.costs.iter().zip(&grant.marks).enumerate() {
-                    match (cost, grant.before[resource]) {
-                        (0, _) => {}
-                        (_, Some(before)) => self.accounts.undo(resource, now, before, mark, cost),
-                        (_, None) => {
-                            self.accounts.refund(resource, now, mark, cost);
-                        }
-                    }
-                }
-                self.release_slot(grant.slot);
+                self.undo(&grant, now);
             }
         }
     }
@@ -719,8 +756,16 @@ impl<S: Accounts> Ledger<S> {
                     let wait = at.saturating_sub(now).as_duration();
                     Plan::Failed(Refusal::NotInTime { wait: Some(wait) })
                 } else {
-                    floor = at;
-                    Plan::Planned(self.charge(costs, now, at, binding, keep))
+                    let grant = self.charge(costs, now, at, binding, keep);
+                    if in_time(grant.at, deadline) {
+                        floor = grant.at;
+                        Plan::Planned(grant)
+                    } else {
+                        // The lock-free path took units meanwhile: no longer in time.
+                        let wait = grant.at.saturating_sub(now).as_duration();
+                        self.undo(&grant, now);
+                        Plan::Failed(Refusal::NotInTime { wait: Some(wait) })
+                    }
                 }
             };
             if let Some(waiter) = self.waiting.get_mut(&id) {

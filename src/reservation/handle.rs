@@ -11,6 +11,7 @@ pub(crate) trait Book: Send + Sync {
     fn plan(&self, id: u64) -> Option<(Nanos, Option<usize>)>;
     fn wait(&self, id: u64) -> Result<(), Refusal>;
     fn cancel(&self, id: u64);
+    fn withdraw(&self, id: u64) -> bool;
     fn forget(&self, id: u64);
     fn settle(&self, id: u64, resource: usize, actual: u64) -> Result<(), Refusal>;
 }
@@ -24,6 +25,9 @@ impl<S: Accounts> Book for Core<S> {
     }
     fn cancel(&self, id: u64) {
         Core::cancel(self, id);
+    }
+    fn withdraw(&self, id: u64) -> bool {
+        Core::withdraw(self, id)
     }
     fn forget(&self, id: u64) {
         Core::forget(self, id);
@@ -103,6 +107,12 @@ impl CancelHandle {
     /// Cancels the reservation.
     pub fn cancel(&self) {
         self.book.cancel(self.id);
+    }
+
+    /// Cancels the reservation only if it is still waiting (its caller has not been let go):
+    /// whether it was.
+    pub(crate) fn withdraw(&self) -> bool {
+        self.book.withdraw(self.id)
     }
 }
 

@@ -629,6 +629,7 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event
             event!(debug, "job {index}: waiting {wait:?} for {resource}");
         }
         if !work.queue.wait_for_start(worker, &permit) {
+            work.queue.attempt_ended();
             permit.cancel();
             work.queue.push_front(index, job);
             continue;

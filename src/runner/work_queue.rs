@@ -131,7 +131,8 @@ impl<J> WorkQueue<J> {
         let mut state = self.state.lock();
         state.stopping = true;
         for (_, _, handle) in state.waiting.iter().flatten() {
-            handle.cancel();
+            // Only a wait: a call already let go runs and is billed as usual.
+            handle.withdraw();
         }
         self.changed.notify_all();
     }

@@ -94,8 +94,8 @@ impl Accounts for LimitSchedule {
         now
     }
 
-    fn charge(&mut self, _resource: usize, _now: Nanos, at: Nanos, _cost: u64) -> Nanos {
-        at
+    fn charge(&mut self, _resource: usize, _now: Nanos, at: Nanos, _cost: u64) -> (Nanos, Nanos) {
+        (at, at)
     }
 
     fn record(&mut self, _resource: usize, now: Nanos, _cost: u64) -> Nanos {

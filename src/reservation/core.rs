@@ -273,17 +273,16 @@ impl<S: Accounts> Core<S> {
         {
             return false;
         }
-        let fits = costs.iter().enumerate().all(|(resource, &cost)| {
-            cost == 0
-                || (ledger.holds[resource] <= now
-                    && ledger.accounts.capacity(resource).is_ok_and(|c| cost <= c)
-                    && ledger.accounts.conforms_at(resource, now, cost) <= now)
-        });
-        if !fits || now == Nanos::MAX {
+        // One resource (the limiter's own): `take` checks that it fits.
+        let [cost] = costs else {
             return false;
-        }
-        if costs.len() != 1 || !ledger.accounts.take(0, now, costs[0]) {
-            return false; // several resources, or the lock-free path took the units meanwhile
+        };
+        if ledger.holds[0] > now
+            || now == Nanos::MAX
+            || !ledger.accounts.capacity(0).is_ok_and(|c| *cost <= c)
+            || !ledger.accounts.take(0, now, *cost)
+        {
+            return false;
         }
         ledger.publish(now);
         true

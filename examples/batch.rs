@@ -44,12 +44,12 @@ fn main() {
             total_tokens: used,
         })
     };
-    // A 3 % margin: the server counts from arrival, a little after the runner lets a call go.
-    let margin = window.mul_f64(1.03);
+    // The server's own quotas, no margin: usage counts from each call's completion, never before
+    // the server's arrival stamp.
     let runner = Runner::new(call)
-        .resource(Resource::new("requests", Rate::new(rpm, margin)).per_job(|_| 1))
+        .resource(Resource::new("requests", Rate::new(rpm, window)).per_job(|_| 1))
         .resource(
-            Resource::new("tokens", Rate::new(tpm, margin))
+            Resource::new("tokens", Rate::new(tpm, window))
                 .estimate(|prompt: &u64| prompt + 256)
                 .actual(|reply: &Completion| reply.total_tokens),
         )

@@ -92,8 +92,8 @@ pub use multi::{
 pub use rate::{Rate, RateError};
 pub use reservation::CancelHandle;
 pub use runner::{
-    AttemptError, AttemptErrors, InterruptHandle, Resource, Retry, RunReport, Runner, RunnerError,
-    Verdict,
+    AttemptError, AttemptErrors, Finished, InterruptHandle, Resource, Retry, RunReport, Runner,
+    RunnerError, Verdict,
 };
 pub use semaphore::{
     AdaptiveBuilder, AdaptivePermit, AdaptiveSemaphore, AdaptiveStats, CreditEvent, CreditPermit,

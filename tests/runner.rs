@@ -329,3 +329,51 @@ fn a_server_requested_wait_pauses_every_start_and_a_too_long_one_fails_the_job()
         AttemptError::RetryAfterTooLong { .. }
     ));
 }
+
+#[test]
+fn run_each_hands_over_every_job_once_as_it_finishes_and_resumes_with_the_rest() {
+    let mut runner = Runner::new(|n: &u64| {
+        if *n == 3 {
+            Err("three".to_owned())
+        } else {
+            Ok(n * 2)
+        }
+    })
+    .retry(Retry::never())
+    .max_concurrent(2);
+    runner.schedule_all(0..6).unwrap();
+    let mut seen = Vec::new();
+    let report = runner.run_each(|done| {
+        seen.push((
+            done.index,
+            done.result.copied(),
+            done.errors.len(),
+            done.attempts,
+        ));
+    });
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            (0, Some(0), 0, 1),
+            (1, Some(2), 0, 1),
+            (2, Some(4), 0, 1),
+            (3, None, 1, 1),
+            (4, Some(8), 0, 1),
+            (5, Some(10), 0, 1),
+        ]
+    );
+    assert_eq!(report.results[4], Some(8));
+
+    // Interrupted before it starts: nothing is handed over; the next run hands over the rest.
+    let mut runner = Runner::new(|n: &u64| Ok::<u64, String>(*n));
+    runner.schedule_all(0..3).unwrap();
+    runner.interrupt_handle().interrupt();
+    let mut first = 0;
+    runner.run_each(|_| first += 1);
+    assert_eq!(first, 0);
+    let mut second = Vec::new();
+    runner.run_each(|done| second.push(done.index));
+    second.sort();
+    assert_eq!(second, vec![0, 1, 2]);
+}

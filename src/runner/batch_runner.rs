@@ -9,7 +9,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::progress::Progress;
 use super::work_queue::WorkQueue;
-use super::{AttemptError, InterruptHandle, Resource, Retry, RunReport, RunnerError, Verdict};
+use super::{
+    AttemptError, Finished, InterruptHandle, Resource, Retry, RunReport, RunnerError, Verdict,
+};
 use crate::{AdaptiveSemaphore, Clock, Limits, MultiLimiter, Nanos, Permit};
 
 type Call<J, T, E> = Arc<dyn Fn(&J) -> Result<T, E> + Send + Sync>;
@@ -308,6 +310,29 @@ where
     where
         T: Clone,
     {
+        self.run_each(|_| {})
+    }
+
+    /// [`run`](Self::run), handing each job to `each` on the calling thread the moment it
+    /// finishes (in completion order), so a result can be written out at once: a crash then
+    /// loses only what was in flight. Interrupt and resume work as with `run`.
+    ///
+    /// ```
+    /// use tollgate::Runner;
+    ///
+    /// let mut runner = Runner::new(|x: &u32| Ok::<u32, String>(x * 10));
+    /// runner.schedule_all(0..3)?;
+    /// let mut seen = Vec::new();
+    /// let report = runner.run_each(|done| seen.push((done.index, done.result.copied())));
+    /// seen.sort();
+    /// assert_eq!(seen, vec![(0, Some(0)), (1, Some(10)), (2, Some(20))]);
+    /// assert_eq!(report.results.len(), 3);
+    /// # Ok::<(), tollgate::RunnerError>(())
+    /// ```
+    pub fn run_each(&mut self, mut each: impl FnMut(Finished<'_, T, E>)) -> RunReport<T, E>
+    where
+        T: Clone,
+    {
         let started = Instant::now();
         let pending: Vec<(usize, Arc<J>)> = self
             .jobs
@@ -321,27 +346,34 @@ where
         }
         let tally = match self.limiter() {
             Err(err) => {
-                self.fail_pending(&err);
+                for (index, _) in &pending {
+                    self.fail(*index, &err);
+                    each(self.finished_job(*index));
+                }
                 Tally::default()
             }
-            Ok(limiter) => self.run_pending(pending, limiter),
+            Ok(limiter) => self.run_pending(pending, limiter, &mut each),
         };
         self.report(started, tally)
     }
 
-    /// A configuration that cannot work ends every pending job with that error: no silent no-op.
-    fn fail_pending(&mut self, err: &RunnerError) {
-        for record in self.jobs.iter_mut().filter(|record| !record.finished) {
-            record
-                .errors
-                .push(Arc::new(AttemptError::Misconfigured(err.clone())));
-            record.finished = true;
-        }
-        self.unfinished = 0;
+    /// A configuration that cannot work ends a pending job with that error: no silent no-op.
+    fn fail(&mut self, index: usize, err: &RunnerError) {
+        let record = &mut self.jobs[index];
+        record
+            .errors
+            .push(Arc::new(AttemptError::Misconfigured(err.clone())));
+        record.finished = true;
+        self.unfinished -= 1;
     }
 
     /// Runs `pending` on worker threads until they finish or the run is interrupted.
-    fn run_pending(&mut self, pending: Vec<(usize, Arc<J>)>, limiter: MultiLimiter) -> Tally {
+    fn run_pending(
+        &mut self,
+        pending: Vec<(usize, Arc<J>)>,
+        limiter: MultiLimiter,
+        each: &mut dyn FnMut(Finished<'_, T, E>),
+    ) -> Tally {
         let workers = self.max_concurrent.min(pending.len());
         let work = Arc::new(Work {
             call: Arc::clone(&self.call),
@@ -366,7 +398,7 @@ where
             std::thread::spawn(move || work_loop(worker, &work, &events));
         }
         drop(events);
-        let tally = self.coordinate(&work, &received, workers);
+        let tally = self.coordinate(&work, &received, workers, each);
         self.interrupt.end_run();
         tally
     }
@@ -377,6 +409,7 @@ where
         work: &Work<J, T, E>,
         events: &Receiver<Event<T, E>>,
         workers: usize,
+        each: &mut dyn FnMut(Finished<'_, T, E>),
     ) -> Tally {
         let mut tally = Tally::default();
         let mut live = workers;
@@ -403,7 +436,9 @@ where
                     if let Verdict::RetryAfter(_) = outcome.verdict {
                         tally.rate_limited += 1;
                     }
-                    self.record(work, index, outcome, &mut tally);
+                    if self.record(work, index, outcome, &mut tally) {
+                        each(self.finished_job(index));
+                    }
                     progress.set_done(self.finished() as u64);
                 }
                 Ok(Event::WorkerExited) => live -= 1,
@@ -439,7 +474,7 @@ where
         index: usize,
         outcome: Outcome<T, E>,
         tally: &mut Tally,
-    ) {
+    ) -> bool {
         let record = &mut self.jobs[index];
         record.attempts += 1;
         let verdict = outcome.verdict;
@@ -505,6 +540,18 @@ where
         if finished {
             record.finished = true;
             self.unfinished -= 1;
+        }
+        finished
+    }
+
+    /// Job `index`, finished, as `run_each` hands it over.
+    fn finished_job(&self, index: usize) -> Finished<'_, T, E> {
+        let record = &self.jobs[index];
+        Finished {
+            index,
+            result: record.result.as_ref(),
+            errors: &record.errors,
+            attempts: record.attempts,
         }
     }
 

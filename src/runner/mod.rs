@@ -17,6 +17,6 @@ mod work_queue;
 pub use attempt_error::{AttemptError, RunnerError};
 pub use batch_runner::Runner;
 pub use interrupt::InterruptHandle;
-pub use report::{AttemptErrors, RunReport};
+pub use report::{AttemptErrors, Finished, RunReport};
 pub use resource::Resource;
 pub use retry::{Retry, Verdict};

@@ -34,6 +34,21 @@ pub struct RunReport<T, E> {
     pub interrupted: bool,
 }
 
+/// A job that finished during a run (succeeded, or failed every attempt the policy allows), as
+/// [`Runner::run_each`](crate::Runner::run_each) hands it over the moment it finishes.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Finished<'a, T, E> {
+    /// The job's index (its place in schedule order).
+    pub index: usize,
+    /// Its result, if an attempt succeeded.
+    pub result: Option<&'a T>,
+    /// Every failed attempt's error, in order.
+    pub errors: &'a [Arc<AttemptError<E>>],
+    /// Attempts made, over every run.
+    pub attempts: u32,
+}
+
 impl<T, E> RunReport<T, E> {
     /// `(results, errors)`.
     pub fn into_parts(self) -> (Vec<Option<T>>, Vec<AttemptErrors<E>>) {

@@ -1,0 +1,76 @@
+//! Why a subcommand could not run at all (as opposed to some of its jobs failing).
+
+use std::error::Error;
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use tollgate::RunnerError;
+
+/// A subcommand that could not run: printed as `tollgate: <message>`, exit status 2.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The input could not be opened or read.
+    Input {
+        /// The file (`-` for stdin).
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A file could not be written.
+    Write {
+        /// The file (`-` for stdout).
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// No API key in the environment, for an endpoint that is not on this machine.
+    MissingApiKey {
+        /// The environment variable read.
+        variable: String,
+    },
+    /// The Runner refused its configuration.
+    Runner(RunnerError),
+    /// The mock provider could not start.
+    MockProvider(io::Error),
+    /// The Ctrl-C handler could not be installed.
+    CtrlC(String),
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Input { path, source } => {
+                write!(f, "cannot read {}: {source}", path.display())
+            }
+            CliError::Write { path, source } => {
+                write!(f, "cannot write {}: {source}", path.display())
+            }
+            CliError::MissingApiKey { variable } => write!(
+                f,
+                "no API key: set {variable} (or name another variable with --api-key-env)"
+            ),
+            CliError::Runner(err) => write!(f, "{err}"),
+            CliError::MockProvider(err) => write!(f, "cannot start the mock provider: {err}"),
+            CliError::CtrlC(err) => write!(f, "cannot install the Ctrl-C handler: {err}"),
+        }
+    }
+}
+
+impl Error for CliError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            CliError::Input { source, .. } | CliError::Write { source, .. } => Some(source),
+            CliError::Runner(err) => Some(err),
+            CliError::MockProvider(err) => Some(err),
+            CliError::MissingApiKey { .. } | CliError::CtrlC(_) => None,
+        }
+    }
+}
+
+impl From<RunnerError> for CliError {
+    fn from(err: RunnerError) -> CliError {
+        CliError::Runner(err)
+    }
+}

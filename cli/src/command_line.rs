@@ -1,0 +1,318 @@
+//! The command line: every subcommand, flag, help text and example (clap's builder API).
+
+use std::path::PathBuf;
+
+use clap::{value_parser, Arg, ArgAction, ArgGroup, Command};
+use tollgate::Rate;
+
+/// Where `chat` sends requests unless `--endpoint` says otherwise.
+pub const DEFAULT_ENDPOINT: &str = "https://api.openai.com/v1/chat/completions";
+
+const ABOUT: &str =
+    "Run commands or LLM API requests as fast as their quotas allow, and never faster.";
+
+const LONG_ABOUT: &str = "\
+Run commands or LLM API requests as fast as their quotas allow, and never faster.
+
+tollgate reads one job per input line and runs the jobs on a pool of threads, holding every
+quota you give it (requests per second, tokens per minute, ...), retrying failures with
+backoff, and showing a progress bar on a terminal.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  tollgate demo
+  seq 1 100 | tollgate exec --rate 10/s -- curl -sf https://example.com/items/{}
+  tollgate chat --rpm 500 --tpm 30000 requests.jsonl > answers.jsonl
+  tollgate mock-server --rpm 60 --tpm 40000
+
+Exit status: 0 when every job succeeded, 1 when some failed, 2 for bad arguments or input
+that cannot be read, 130 when interrupted (Ctrl-C).";
+
+/// The whole command line.
+pub fn tollgate() -> Command {
+    Command::new("tollgate")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(ABOUT)
+        .long_about(LONG_ABOUT)
+        .after_help(AFTER_HELP)
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(exec())
+        .subcommand(chat())
+        .subcommand(mock_server())
+        .subcommand(demo())
+}
+
+fn exec() -> Command {
+    Command::new("exec")
+        .about("Run a command per input line, like xargs, holding a rate")
+        .long_about(
+            "Run a command per input line, like xargs, holding a rate.\n\n\
+             Each non-empty line of the input (stdin, or --input FILE) becomes one run of \
+             COMMAND, with every {} in its arguments replaced by the line (without any {}, the \
+             line is added as the last argument). The command runs directly, not through a \
+             shell: to use shell syntax, pass the line as a parameter, as in \
+             `sh -c 'grep -c x \"$1\"' _ {}`.\n\n\
+             Starts are held to --rate: never more than the rate's quantity in any window of \
+             its period (\"10/s\": at most 10 starts in any second; with a burst, as in \
+             \"10/s, burst 1\", starts are spread evenly instead). A command that exits \
+             non-zero is retried with exponential backoff. Each command's stdout and stderr \
+             are kept together and written in input order (the default) or as each completes. \
+             A summary of the failures goes to stderr.\n\n\
+             Ctrl-C stops starting commands, waits for those running, and writes the lines \
+             not run to a file to resume from (a second Ctrl-C leaves at once).",
+        )
+        .after_help(
+            "Examples:\n  \
+             seq 1 100 | tollgate exec --rate 10/s -- curl -sf -o {}.html https://example.com/items/{}\n  \
+             tollgate exec --rate 60/min --concurrency 4 --input urls.txt -- wget -q {}\n  \
+             tollgate exec --rate \"5/s, burst 1\" --as-completed --input hosts.txt -- ping -c1 {}\n\n\
+             Exit status: 0 when every command succeeded, 1 when some failed, 2 for bad \
+             arguments or an unreadable input, 130 when interrupted.",
+        )
+        .arg(rate_arg("rate").required(true).help(
+            "Most command starts per period: \"10/s\", \"600/min\", \"40/10s\", \"10/s, burst 1\"",
+        ))
+        .arg(concurrency_arg("16"))
+        .arg(retries_arg("3", "Retries of a command that exits non-zero"))
+        .arg(
+            Arg::new("input")
+                .long("input")
+                .short('i')
+                .value_name("FILE")
+                .value_parser(value_parser!(PathBuf))
+                .help("Read the lines from FILE instead of stdin"),
+        )
+        .arg(
+            Arg::new("keep-order")
+                .long("keep-order")
+                .action(ArgAction::SetTrue)
+                .help("Write each command's output in input order (the default)"),
+        )
+        .arg(
+            Arg::new("as-completed")
+                .long("as-completed")
+                .action(ArgAction::SetTrue)
+                .conflicts_with("keep-order")
+                .help("Write each command's output as soon as it completes"),
+        )
+        .arg(
+            Arg::new("command")
+                .value_name("COMMAND")
+                .required(true)
+                .num_args(1..)
+                .last(true)
+                .allow_hyphen_values(true)
+                .help("The command and its arguments, after --; {} is replaced by the line"),
+        )
+}
+
+fn chat() -> Command {
+    Command::new("chat")
+        .about("Send OpenAI-compatible chat requests from a JSONL file within RPM and TPM quotas")
+        .long_about(
+            "Send OpenAI-compatible chat requests from a JSONL file within RPM and TPM quotas.\n\n\
+             Each non-empty line of REQUESTS is one chat completions request body (the format \
+             of the OpenAI cookbook's api_request_parallel_processor.py). Its \"metadata\" and \
+             \"custom_id\" fields, if any, are not sent: they are copied to its output line. \
+             Each request reserves an estimate of its tokens before it is sent ((2 x words + \
+             max_tokens) x n) and is settled to the usage the server reports (at least the \
+             prompt plus max_tokens, which OpenAI counts at arrival). The server's \
+             x-ratelimit-* headers lower the quotas when they are below the ones given, and a \
+             429's retry-after pauses every new request.\n\n\
+             stdout gets one JSON line per request, as each completes: {\"index\", \"line\", \
+             \"custom_id\"?, \"metadata\"?, \"response\"} or, for a request that failed or could \
+             not be read, {..., \"error\": {\"message\", \"status\"?, \"attempts\"}}. index \
+             counts the non-empty lines from 0; line is the line number in the file. A \
+             malformed line is reported on stderr with its line number; the rest still run.\n\n\
+             The API key is read from the environment variable OPENAI_API_KEY (or the one \
+             --api-key-env names) and sent as a bearer token; a loopback endpoint needs none.",
+        )
+        .after_help(
+            "Examples:\n  \
+             export OPENAI_API_KEY=sk-...\n  \
+             tollgate chat --rpm 500 --tpm 30000 --model gpt-4o-mini requests.jsonl > answers.jsonl\n  \
+             tollgate chat --requests 20/s --tokens 2000/s --endpoint http://127.0.0.1:8080/v1/chat/completions requests.jsonl\n\n\
+             A line of requests.jsonl:\n  \
+             {\"model\": \"gpt-4o-mini\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}], \"max_tokens\": 64, \"metadata\": {\"row\": 1}}\n\n\
+             Exit status: 0 when every request was answered, 1 when some failed or were \
+             malformed, 2 for bad arguments or an unreadable input, 130 when interrupted.",
+        )
+        .arg(
+            Arg::new("requests-file")
+                .value_name("REQUESTS")
+                .required(true)
+                .value_parser(value_parser!(PathBuf))
+                .help("The JSONL file of requests (- for stdin)"),
+        )
+        .arg(
+            Arg::new("rpm")
+                .long("rpm")
+                .value_name("N")
+                .value_parser(value_parser!(u64).range(1..))
+                .help("Requests per minute (the same as --requests N/min)"),
+        )
+        .arg(rate_arg("requests").conflicts_with("rpm").help(
+            "Requests per period, for quotas not counted per minute: \"20/s\", \"10000/day\"",
+        ))
+        .arg(
+            Arg::new("tpm")
+                .long("tpm")
+                .value_name("N")
+                .value_parser(value_parser!(u64).range(1..))
+                .help("Tokens per minute (the same as --tokens N/min)"),
+        )
+        .arg(
+            rate_arg("tokens")
+                .conflicts_with("tpm")
+                .help("Tokens per period: \"2000/s\", \"1000000/day\""),
+        )
+        .group(
+            ArgGroup::new("requests-quota")
+                .args(["rpm", "requests"])
+                .required(true),
+        )
+        .group(
+            ArgGroup::new("tokens-quota")
+                .args(["tpm", "tokens"])
+                .required(true),
+        )
+        .arg(
+            Arg::new("endpoint")
+                .long("endpoint")
+                .value_name("URL")
+                .default_value(DEFAULT_ENDPOINT)
+                .help("The chat completions URL"),
+        )
+        .arg(
+            Arg::new("model")
+                .long("model")
+                .value_name("MODEL")
+                .help("The model of requests that name none"),
+        )
+        .arg(
+            Arg::new("api-key-env")
+                .long("api-key-env")
+                .value_name("NAME")
+                .default_value("OPENAI_API_KEY")
+                .help("The environment variable that holds the API key"),
+        )
+        .arg(
+            Arg::new("default-max-tokens")
+                .long("default-max-tokens")
+                .value_name("N")
+                .value_parser(value_parser!(u64))
+                .default_value("1024")
+                .help("Completion tokens to reserve for a request that sets no max_tokens"),
+        )
+        .arg(concurrency_arg("32"))
+        .arg(retries_arg("5", "Retries of a request that failed (429s, 5xx, timeouts)"))
+}
+
+fn mock_server() -> Command {
+    Command::new("mock-server")
+        .about("Serve a loopback OpenAI-compatible provider with quotas and 429s, for testing")
+        .long_about(
+            "Serve a loopback OpenAI-compatible provider with quotas and 429s, for testing.\n\n\
+             POST /v1/chat/completions answers a completion with deterministic usage after the \
+             latency; quotas are counted in a strict sliding window at each request's arrival \
+             (a request costs its prompt, words x 4/3, plus its max_tokens), and a request over \
+             a quota gets a 429 with retry-after and x-ratelimit-* headers. GET /stats answers \
+             the counts as JSON.\n\n\
+             Prints its URL on stdout and serves on 127.0.0.1 until Ctrl-C, then prints what it \
+             answered and refused on stderr.",
+        )
+        .after_help(
+            "Examples:\n  \
+             tollgate mock-server --rpm 60 --tpm 40000 --latency 200\n  \
+             tollgate mock-server --rpm 20 --tpm 2000 --window 1 --port 8080\n  \
+             # then, in another terminal:\n  \
+             tollgate chat --requests 20/s --tokens 2000/s --endpoint http://127.0.0.1:8080/v1/chat/completions requests.jsonl",
+        )
+        .arg(
+            Arg::new("rpm")
+                .long("rpm")
+                .value_name("N")
+                .value_parser(value_parser!(u64).range(1..))
+                .help("Requests accepted per window (default: unlimited)"),
+        )
+        .arg(
+            Arg::new("tpm")
+                .long("tpm")
+                .value_name("N")
+                .value_parser(value_parser!(u64).range(1..))
+                .help("Tokens accepted per window (default: unlimited)"),
+        )
+        .arg(
+            Arg::new("window")
+                .long("window")
+                .value_name("SECONDS")
+                .value_parser(value_parser!(f64))
+                .default_value("60")
+                .help("The quota window in seconds (fractions allowed); 60: --rpm and --tpm are per minute"),
+        )
+        .arg(
+            Arg::new("latency")
+                .long("latency")
+                .value_name("MS")
+                .value_parser(value_parser!(u64))
+                .default_value("0")
+                .help("Milliseconds before each successful answer"),
+        )
+        .arg(
+            Arg::new("port")
+                .long("port")
+                .value_name("P")
+                .value_parser(value_parser!(u16))
+                .default_value("0")
+                .help("The port on 127.0.0.1 (0: a free one)"),
+        )
+}
+
+fn demo() -> Command {
+    Command::new("demo")
+        .about("Run 200 chat requests against a loopback mock provider and compare with the ideal")
+        .long_about(
+            "Run 200 chat requests against a loopback mock provider and compare with the ideal.\n\n\
+             Starts the mock provider on 127.0.0.1 with a requests and a tokens quota per 2 s \
+             window (a compressed minute), sends a sample of 200 chat requests through the same \
+             code as `tollgate chat` with a progress bar, then prints the wall time against the \
+             ideal time the server's quotas allow, and how many requests the server refused \
+             with a 429.",
+        )
+        .after_help("Example:\n  cargo run --release -p tollgate-cli -- demo")
+}
+
+fn rate_arg(name: &'static str) -> Arg {
+    Arg::new(name)
+        .long(name)
+        .value_name("RATE")
+        .value_parser(|text: &str| text.parse::<Rate>())
+}
+
+fn concurrency_arg(default: &'static str) -> Arg {
+    Arg::new("concurrency")
+        .long("concurrency")
+        .short('j')
+        .value_name("N")
+        .value_parser(value_parser!(u64).range(1..=4096))
+        .default_value(default)
+        .help("Most jobs running at once")
+}
+
+fn retries_arg(default: &'static str, help: &'static str) -> Arg {
+    Arg::new("retries")
+        .long("retries")
+        .value_name("N")
+        .value_parser(value_parser!(u32))
+        .default_value(default)
+        .help(help)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::tollgate().debug_assert();
+    }
+}

@@ -1,0 +1,121 @@
+//! Writing each command's output in one piece, in input order or as the commands complete.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use super::command_run::CommandOutput;
+
+/// The order in which commands' outputs are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputOrder {
+    /// In input order: an output waits until every earlier line's command has finished.
+    Input,
+    /// As each command completes.
+    Completion,
+}
+
+/// Writes each finished command's stdout and stderr, each in one piece, in its [`OutputOrder`].
+/// The first write error is kept (and later writes skipped) for [`finish`](Self::finish).
+pub struct OrderedOutput<O: Write, E: Write> {
+    order: OutputOrder,
+    /// In input order, the first index not written yet.
+    next: usize,
+    /// Finished outputs waiting for an earlier index.
+    held: BTreeMap<usize, CommandOutput>,
+    stdout: O,
+    stderr: E,
+    failed: Option<io::Error>,
+}
+
+impl<O: Write, E: Write> OrderedOutput<O, E> {
+    /// An output writing to `stdout` and `stderr` in `order`.
+    pub fn new(order: OutputOrder, stdout: O, stderr: E) -> OrderedOutput<O, E> {
+        OrderedOutput {
+            order,
+            next: 0,
+            held: BTreeMap::new(),
+            stdout,
+            stderr,
+            failed: None,
+        }
+    }
+
+    /// The command of line `index` (in input order, from 0) finished with `output`.
+    pub fn finished(&mut self, index: usize, output: CommandOutput) {
+        match self.order {
+            OutputOrder::Completion => self.write(&output),
+            OutputOrder::Input => {
+                self.held.insert(index, output);
+                while let Some(output) = self.held.remove(&self.next) {
+                    self.write(&output);
+                    self.next += 1;
+                }
+            }
+        }
+    }
+
+    /// Writes what is still held (after an interrupted run: the outputs that finished after a
+    /// line that did not, still in input order) and returns the first write error, if any.
+    pub fn finish(mut self) -> io::Result<()> {
+        for output in std::mem::take(&mut self.held).into_values() {
+            self.write(&output);
+        }
+        self.failed.map_or(Ok(()), Err)
+    }
+
+    fn write(&mut self, output: &CommandOutput) {
+        if self.failed.is_some() {
+            return;
+        }
+        let written = write_flushed(&mut self.stdout, &output.stdout)
+            .and_then(|()| write_flushed(&mut self.stderr, &output.stderr));
+        if let Err(err) = written {
+            self.failed = Some(err);
+        }
+    }
+}
+
+fn write_flushed(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    out.write_all(bytes)?;
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn said(text: &str) -> CommandOutput {
+        CommandOutput {
+            stdout: text.as_bytes().to_vec(),
+            stderr: Vec::new(),
+        }
+    }
+
+    fn written(order: OutputOrder, finishing: &[usize]) -> String {
+        let mut stdout = Vec::new();
+        let mut output = OrderedOutput::new(order, &mut stdout, io::sink());
+        for &index in finishing {
+            output.finished(index, said(&index.to_string()));
+        }
+        output.finish().unwrap();
+        String::from_utf8(stdout).unwrap()
+    }
+
+    #[test]
+    fn input_order_waits_for_earlier_lines() {
+        assert_eq!(written(OutputOrder::Input, &[2, 0, 3, 1]), "0123");
+    }
+
+    #[test]
+    fn completion_order_writes_at_once() {
+        assert_eq!(written(OutputOrder::Completion, &[2, 0, 3, 1]), "2031");
+    }
+
+    #[test]
+    fn what_follows_a_gap_is_written_at_the_end() {
+        assert_eq!(written(OutputOrder::Input, &[3, 0, 2]), "023");
+    }
+}

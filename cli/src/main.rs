@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+mod chat;
 mod cli_error;
 mod command_line;
 mod exec;
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
     let args = command_line::tollgate().get_matches();
     let ran: Result<RunOutcome, CliError> = match args.subcommand() {
         Some(("exec", args)) => exec::exec(args),
+        Some(("chat", args)) => chat::chat(args),
         Some(("mock-server", args)) => {
             mock_server::mock_server(args).map(|()| RunOutcome::AllSucceeded)
         }

@@ -7,6 +7,7 @@
 mod chat;
 mod cli_error;
 mod command_line;
+mod demo;
 mod exec;
 mod input_lines;
 mod mock_server;
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
         Some(("mock-server", args)) => {
             mock_server::mock_server(args).map(|()| RunOutcome::AllSucceeded)
         }
+        Some(("demo", _)) => demo::demo(),
         _ => unreachable!("clap requires a known subcommand"),
     };
     match ran {

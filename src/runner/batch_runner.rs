@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 
 use super::progress::Progress;
 use super::work_queue::WorkQueue;
@@ -14,9 +14,9 @@ use super::{
 };
 use crate::{AdaptiveSemaphore, Clock, Limits, MultiLimiter, Nanos, Permit};
 
-type Call<J, T, E> = Arc<dyn Fn(&J) -> Result<T, E> + Send + Sync>;
-type Validator<T> = Arc<dyn Fn(&T) -> bool + Send + Sync>;
-type ResponseHook<T, E> = Arc<dyn Fn(Result<&T, &E>, &MultiLimiter) + Send + Sync>;
+type Call<'a, J, T, E> = Arc<dyn Fn(&J) -> Result<T, E> + Send + Sync + 'a>;
+type Validator<'a, T> = Arc<dyn Fn(&T) -> bool + Send + Sync + 'a>;
+type ResponseHook<'a, T, E> = Arc<dyn Fn(Result<&T, &E>, &MultiLimiter) + Send + Sync + 'a>;
 
 /// Runs many calls of one function on a thread pool, as fast as the quotas allow and never
 /// faster, and returns every result in schedule order.
@@ -47,11 +47,11 @@ type ResponseHook<T, E> = Arc<dyn Fn(Result<&T, &E>, &MultiLimiter) + Send + Syn
 /// assert!(errors.iter().all(Vec::is_empty));
 /// # Ok::<(), tollgate::RunnerError>(())
 /// ```
-pub struct Runner<J, T, E> {
-    call: Call<J, T, E>,
+pub struct Runner<'a, J, T, E> {
+    call: Call<'a, J, T, E>,
     resources: Vec<Arc<Resource<J, T>>>,
-    validators: Vec<Validator<T>>,
-    response_hook: Option<ResponseHook<T, E>>,
+    validators: Vec<Validator<'a, T>>,
+    response_hook: Option<ResponseHook<'a, T, E>>,
     adaptive: Option<Arc<AdaptiveSemaphore>>,
     retry: Retry<E>,
     max_concurrent: usize,
@@ -81,7 +81,6 @@ enum Event<T, E> {
         waited: Option<(String, Duration)>,
     },
     WorkerExited,
-    Interrupted,
 }
 
 /// One attempt as a worker reports it. A failure is classified on the worker, so that a call
@@ -104,28 +103,28 @@ impl<T, E> Outcome<T, E> {
 }
 
 /// What the workers of one run share.
-struct Work<J, T, E> {
-    call: Call<J, T, E>,
+struct Work<'a, J, T, E> {
+    call: Call<'a, J, T, E>,
     retry: Retry<E>,
     resources: Vec<Arc<Resource<J, T>>>,
-    validators: Vec<Validator<T>>,
-    response_hook: Option<ResponseHook<T, E>>,
+    validators: Vec<Validator<'a, T>>,
+    response_hook: Option<ResponseHook<'a, T, E>>,
     adaptive: Option<Arc<AdaptiveSemaphore>>,
     limiter: MultiLimiter,
     queue: WorkQueue<J>,
 }
 
-impl<J, T, E> Runner<J, T, E>
+impl<'a, J, T, E> Runner<'a, J, T, E>
 where
-    J: Send + Sync + 'static,
-    T: Send + 'static,
-    E: Send + 'static,
+    J: Send + Sync,
+    T: Send,
+    E: Send,
 {
     /// How many calls run at once unless [`max_concurrent`](Self::max_concurrent) says otherwise.
     pub const DEFAULT_MAX_CONCURRENT: usize = 16;
 
     /// A runner calling `call` for each job.
-    pub fn new(call: impl Fn(&J) -> Result<T, E> + Send + Sync + 'static) -> Self {
+    pub fn new(call: impl Fn(&J) -> Result<T, E> + Send + Sync + 'a) -> Self {
         Runner {
             call: Arc::new(call),
             resources: Vec::new(),
@@ -151,6 +150,24 @@ where
         self
     }
 
+    /// Adds several quotas at once, e.g. a provider profile's
+    /// ([`OpenAiChat::resources`](crate::presets::OpenAiChat::resources)); as [`resource`](Self::resource)
+    /// for each.
+    ///
+    /// ```
+    /// use tollgate::{Rate, Resource, Runner, REQUESTS, TOKENS};
+    ///
+    /// let quotas = [
+    ///     Resource::new(REQUESTS, Rate::per_minute(500)).per_job(|_| 1),
+    ///     Resource::new(TOKENS, Rate::per_minute(30_000)).per_job(|prompt: &String| prompt.len() as u64),
+    /// ];
+    /// let runner = Runner::new(|prompt: &String| Ok::<usize, String>(prompt.len())).resources(quotas);
+    /// # let _ = runner;
+    /// ```
+    pub fn resources(self, resources: impl IntoIterator<Item = Resource<J, T>>) -> Self {
+        resources.into_iter().fold(self, Runner::resource)
+    }
+
     /// How many calls may run at once (the number of worker threads); 0 is refused by
     /// [`schedule`](Self::schedule) and [`check`](Self::check).
     pub fn max_concurrent(mut self, calls: usize) -> Self {
@@ -170,7 +187,7 @@ where
     /// Accept a result only if `valid(result)`; validators are applied in the order given. A
     /// rejected result is a [`AttemptError::ValidationFailed`] attempt (retried; its usage is
     /// still billed).
-    pub fn validate(mut self, valid: impl Fn(&T) -> bool + Send + Sync + 'static) -> Self {
+    pub fn validate(mut self, valid: impl Fn(&T) -> bool + Send + Sync + 'a) -> Self {
         self.validators.push(Arc::new(valid));
         self
     }
@@ -182,7 +199,7 @@ where
     /// panic's message.
     pub fn on_response(
         mut self,
-        hook: impl Fn(Result<&T, &E>, &MultiLimiter) + Send + Sync + 'static,
+        hook: impl Fn(Result<&T, &E>, &MultiLimiter) + Send + Sync + 'a,
     ) -> Self {
         self.response_hook = Some(Arc::new(hook));
         self
@@ -367,7 +384,8 @@ where
         self.unfinished -= 1;
     }
 
-    /// Runs `pending` on worker threads until they finish or the run is interrupted.
+    /// Runs `pending` on worker threads until they finish or the run is interrupted. The workers
+    /// are scoped threads: the call and the hooks may borrow what outlives the runner.
     fn run_pending(
         &mut self,
         pending: Vec<(usize, Arc<J>)>,
@@ -375,7 +393,7 @@ where
         each: &mut dyn FnMut(Finished<'_, T, E>),
     ) -> Tally {
         let workers = self.max_concurrent.min(pending.len());
-        let work = Arc::new(Work {
+        let work = Work {
             call: Arc::clone(&self.call),
             retry: self.retry.clone(),
             resources: self.resources.clone(),
@@ -384,30 +402,35 @@ where
             adaptive: self.adaptive.clone(),
             limiter,
             queue: WorkQueue::new(self.clock.clone(), pending, workers, self.probe),
-        });
+        };
         let (events, received) = crossbeam_channel::unbounded();
-        let wake = events.clone();
+        // Wakes the coordinator when something outside the workers happened (an interrupt).
+        let (nudge, nudged) = crossbeam_channel::bounded(1);
         self.interrupt.begin_run(move || {
-            wake.send(Event::Interrupted).ok();
+            nudge.try_send(()).ok();
         });
         if self.interrupt.count() > 0 {
             work.queue.stop(); // interrupted before it began: no call starts
         }
-        for worker in 0..workers {
-            let (work, events) = (Arc::clone(&work), events.clone());
-            std::thread::spawn(move || work_loop(worker, &work, &events));
-        }
-        drop(events);
-        let tally = self.coordinate(&work, &received, workers, each);
+        let tally = std::thread::scope(|scope| {
+            for worker in 0..workers {
+                let (work, events) = (&work, events.clone());
+                scope.spawn(move || work_loop(worker, work, &events));
+            }
+            drop(events);
+            self.coordinate(&work, &received, &nudged, workers, each)
+        });
         self.interrupt.end_run();
         tally
     }
 
-    /// Collects the workers' outcomes until every job is finished, or the run is interrupted.
+    /// Collects the workers' outcomes until every job is finished, or the run is interrupted
+    /// and the calls in flight have returned.
     fn coordinate(
         &mut self,
-        work: &Work<J, T, E>,
+        work: &Work<'_, J, T, E>,
         events: &Receiver<Event<T, E>>,
+        nudged: &Receiver<()>,
         workers: usize,
         each: &mut dyn FnMut(Finished<'_, T, E>),
     ) -> Tally {
@@ -420,40 +443,10 @@ where
             self.finished() as u64,
         );
         loop {
-            match events.recv_timeout(Duration::from_millis(100)) {
-                Ok(Event::Attempted {
-                    index,
-                    outcome,
-                    waited,
-                }) => {
-                    tally.attempts += 1;
-                    if let Some((resource, wait)) = waited {
-                        *tally.waited.entry(resource).or_default() += wait;
-                    }
-                    if self.jobs[index].attempts > 0 {
-                        tally.retries += 1;
-                    }
-                    if let Verdict::RetryAfter(_) = outcome.verdict {
-                        tally.rate_limited += 1;
-                    }
-                    if self.record(work, index, outcome, &mut tally) {
-                        each(self.finished_job(index));
-                    }
-                    progress.set_done(self.finished() as u64);
-                }
-                Ok(Event::WorkerExited) => live -= 1,
-                Ok(Event::Interrupted) => {
-                    tally.interrupted = true;
-                    work.queue.stop();
-                    stopping = true;
-                    if self.interrupt.count() >= 2 {
-                        break; // abandon the calls in flight
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    progress.waiting_for(work.queue.all_waiting(live))
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
+            if !tally.interrupted && self.interrupt.count() > 0 {
+                tally.interrupted = true;
+                work.queue.stop();
+                stopping = true;
             }
             if !stopping && self.finished() == self.jobs.len() {
                 work.queue.stop();
@@ -461,6 +454,32 @@ where
             }
             if stopping && live == 0 {
                 break;
+            }
+            crossbeam_channel::select! {
+                recv(events) -> event => match event {
+                    Ok(Event::Attempted { index, outcome, waited }) => {
+                        tally.attempts += 1;
+                        if let Some((resource, wait)) = waited {
+                            *tally.waited.entry(resource).or_default() += wait;
+                        }
+                        if self.jobs[index].attempts > 0 {
+                            tally.retries += 1;
+                        }
+                        if let Verdict::RetryAfter(_) = outcome.verdict {
+                            tally.rate_limited += 1;
+                        }
+                        if self.record(work, index, outcome, &mut tally) {
+                            each(self.finished_job(index));
+                        }
+                        progress.set_done(self.finished() as u64);
+                    }
+                    Ok(Event::WorkerExited) => live -= 1,
+                    Err(_) => break,
+                },
+                recv(nudged) -> _ => {}
+                default(Duration::from_millis(100)) => {
+                    progress.waiting_for(work.queue.all_waiting(live))
+                }
             }
         }
         progress.finish();
@@ -470,7 +489,7 @@ where
     /// Records one attempt's outcome and decides what comes next for the job.
     fn record(
         &mut self,
-        work: &Work<J, T, E>,
+        work: &Work<'_, J, T, E>,
         index: usize,
         outcome: Outcome<T, E>,
         tally: &mut Tally,
@@ -639,7 +658,7 @@ impl Tally {
 }
 
 /// A worker: takes jobs, reserves their quota, waits until it allows the call, calls.
-fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event<T, E>>) {
+fn work_loop<J, T, E>(worker: usize, work: &Work<'_, J, T, E>, events: &Sender<Event<T, E>>) {
     while let Some((index, job)) = work.queue.next_job() {
         // A slot of the adaptive concurrency limit, held for the call.
         let _slot = work.adaptive.as_deref().map(AdaptiveSemaphore::acquire);
@@ -708,7 +727,7 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event
 /// One attempt: the call, the response hook, the classifier, the billing and the validators,
 /// any of which may panic: a panic fails the attempt with its message (billed its per-job usage
 /// only).
-fn attempt<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit) -> Outcome<T, E> {
+fn attempt<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit) -> Outcome<T, E> {
     match catch_unwind(AssertUnwindSafe(|| call_and_bill(work, job, permit))) {
         Ok(outcome) => outcome,
         Err(panic) => {
@@ -724,7 +743,7 @@ fn attempt<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit) -> Outcome<T
 /// refused (a requested wait) nothing, a call that failed otherwise its per-job usage (its
 /// estimate comes back), one that returned its actual usage; usage counts from the instant the
 /// call completed. Then applies the validators.
-fn call_and_bill<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit) -> Outcome<T, E> {
+fn call_and_bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit) -> Outcome<T, E> {
     let returned = (work.call)(job);
     if let Some(hook) = &work.response_hook {
         hook(returned.as_ref(), &work.limiter);
@@ -758,7 +777,7 @@ fn call_and_bill<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit) -> Out
 }
 
 /// Settles every resource whose usage the attempt's outcome decides, counted from now.
-fn bill<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit, result: Option<&T>) {
+fn bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit, result: Option<&T>) {
     for resource in &work.resources {
         permit
             .settle(&resource.name, resource.billed(job, result))
@@ -767,7 +786,7 @@ fn bill<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit, result: Option<
 }
 
 /// Gives back everything the attempt reserved: the server did not count the call.
-fn refund<J, T, E>(work: &Work<J, T, E>, permit: &Permit) {
+fn refund<J, T, E>(work: &Work<'_, J, T, E>, permit: &Permit) {
     for resource in &work.resources {
         permit.settle(&resource.name, 0).ok();
     }
@@ -781,7 +800,7 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "a non-string panic payload".to_owned())
 }
 
-impl<J, T, E> fmt::Debug for Runner<J, T, E> {
+impl<J, T, E> fmt::Debug for Runner<'_, J, T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runner")
             .field("resources", &self.resources)

@@ -54,4 +54,55 @@ impl<T, E> RunReport<T, E> {
     pub fn into_parts(self) -> (Vec<Option<T>>, Vec<AttemptErrors<E>>) {
         (self.results, self.errors)
     }
+
+    /// The jobs that succeeded: `(index, result)` in schedule order.
+    pub fn successes(&self) -> impl Iterator<Item = (usize, &T)> {
+        self.results
+            .iter()
+            .enumerate()
+            .filter_map(|(index, result)| Some((index, result.as_ref()?)))
+    }
+
+    /// The jobs without a result (failed for good, or unfinished after an interrupt):
+    /// `(index, errors of their failed attempts)` in schedule order.
+    pub fn failures(&self) -> impl Iterator<Item = (usize, &AttemptErrors<E>)> {
+        self.errors
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| self.results[*index].is_none())
+    }
+
+    /// Every result if every job succeeded, else the failures' indices and errors.
+    ///
+    /// ```
+    /// use tollgate::Runner;
+    ///
+    /// let mut runner = Runner::new(|x: &u32| if *x == 2 { Err("two") } else { Ok(x * 10) });
+    /// runner.schedule_all(0..4)?;
+    /// let failed = runner.run().into_successes().unwrap_err();
+    /// assert_eq!(failed.iter().map(|(index, _)| *index).collect::<Vec<_>>(), vec![2]);
+    ///
+    /// runner.schedule_all(0..2)?;
+    /// assert_eq!(runner.run().into_successes().unwrap(), vec![0, 10]);
+    /// # Ok::<(), tollgate::RunnerError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `(index, errors)` of every job without a result, in schedule order.
+    #[allow(clippy::type_complexity)]
+    pub fn into_successes(self) -> Result<Vec<T>, Vec<(usize, AttemptErrors<E>)>> {
+        let mut successes = Vec::with_capacity(self.results.len());
+        let mut failures = Vec::new();
+        for (index, (result, errors)) in self.results.into_iter().zip(self.errors).enumerate() {
+            match result {
+                Some(result) => successes.push(result),
+                None => failures.push((index, errors)),
+            }
+        }
+        if failures.is_empty() {
+            Ok(successes)
+        } else {
+            Err(failures)
+        }
+    }
 }

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+#[cfg(feature = "journal")]
+use super::journal::Journal;
 use super::progress::Progress;
 use super::work_queue::WorkQueue;
 use super::{
@@ -59,18 +61,43 @@ pub struct Runner<'a, J, T, E> {
     probe: bool,
     clock: Clock,
     limiter: Option<MultiLimiter>,
-    jobs: Vec<JobRecord<J, T, E>>,
+    pub(super) jobs: Vec<JobRecord<J, T, E>>,
     /// Jobs of `jobs` not finished.
-    unfinished: usize,
+    pub(super) unfinished: usize,
     interrupt: InterruptHandle,
+    #[cfg(feature = "journal")]
+    pub(super) journal: Option<Journal<J, T, E>>,
 }
 
-struct JobRecord<J, T, E> {
-    job: Arc<J>,
-    result: Option<T>,
-    errors: Vec<Arc<AttemptError<E>>>,
-    attempts: u32,
-    finished: bool,
+pub(super) struct JobRecord<J, T, E> {
+    pub(super) job: Arc<J>,
+    pub(super) result: Option<T>,
+    pub(super) errors: Vec<Arc<AttemptError<E>>>,
+    pub(super) attempts: u32,
+    pub(super) finished: bool,
+    /// Handed over as finished (by `run_each`), in this process.
+    handed_over: bool,
+    /// Its result was taken from the journal.
+    pub(super) resumed: bool,
+    /// Its key in the journal (the one given, until a journal is opened).
+    #[cfg(feature = "journal")]
+    pub(super) key: Option<String>,
+}
+
+impl<J, T, E> JobRecord<J, T, E> {
+    pub(super) fn new(job: J) -> JobRecord<J, T, E> {
+        JobRecord {
+            job: Arc::new(job),
+            result: None,
+            errors: Vec::new(),
+            attempts: 0,
+            finished: false,
+            handed_over: false,
+            resumed: false,
+            #[cfg(feature = "journal")]
+            key: None,
+        }
+    }
 }
 
 /// What a worker tells the coordinating `run()`.
@@ -140,6 +167,8 @@ where
             jobs: Vec::new(),
             unfinished: 0,
             interrupt: InterruptHandle::default(),
+            #[cfg(feature = "journal")]
+            journal: None,
         }
     }
 
@@ -264,10 +293,19 @@ where
     /// [`RunnerError::ExceedsQuota`], [`RunnerError::ZeroConcurrency`],
     /// [`RunnerError::DuplicateResource`], [`RunnerError::InvalidLimits`].
     pub fn schedule(&mut self, job: J) -> Result<usize, RunnerError> {
+        self.schedule_record(JobRecord::new(job))
+    }
+
+    /// Schedules `record` after checking it can run and, with a journal, looking it up there.
+    pub(super) fn schedule_record(
+        &mut self,
+        record: JobRecord<J, T, E>,
+    ) -> Result<usize, RunnerError> {
         self.limiter()?;
+        let job = &record.job;
         for resource in &self.resources {
             // A cost extractor that panics is not checked here: the attempt fails with the panic.
-            let Ok(cost) = catch_unwind(AssertUnwindSafe(|| resource.reserved(&job))) else {
+            let Ok(cost) = catch_unwind(AssertUnwindSafe(|| resource.reserved(job))) else {
                 continue;
             };
             let quota = resource.rate().capacity().min(resource.rate().quantity());
@@ -279,14 +317,16 @@ where
                 });
             }
         }
-        self.jobs.push(JobRecord {
-            job: Arc::new(job),
-            result: None,
-            errors: Vec::new(),
-            attempts: 0,
-            finished: false,
-        });
-        self.unfinished += 1;
+        #[cfg(feature = "journal")]
+        let record = {
+            let mut record = record;
+            self.look_up(self.jobs.len(), &mut record)?;
+            record
+        };
+        if !record.finished {
+            self.unfinished += 1;
+        }
+        self.jobs.push(record);
         Ok(self.jobs.len() - 1)
     }
 
@@ -351,6 +391,12 @@ where
         T: Clone,
     {
         let started = Instant::now();
+        for index in 0..self.jobs.len() {
+            // Finished before this run (in the journal, or in a run whose report was not taken).
+            if self.jobs[index].finished && !self.jobs[index].handed_over {
+                each(self.finished_job(index));
+            }
+        }
         let pending: Vec<(usize, Arc<J>)> = self
             .jobs
             .iter()
@@ -361,7 +407,11 @@ where
         if pending.is_empty() {
             return self.report(started, Tally::default());
         }
-        let tally = match self.limiter() {
+        let tally = match self.limiter().and_then(|limiter| {
+            #[cfg(feature = "journal")]
+            self.check_job_set()?;
+            Ok(limiter)
+        }) {
             Err(err) => {
                 for (index, _) in &pending {
                     self.fail(*index, &err);
@@ -456,26 +506,32 @@ where
                 break;
             }
             crossbeam_channel::select! {
-                recv(events) -> event => match event {
-                    Ok(Event::Attempted { index, outcome, waited }) => {
-                        tally.attempts += 1;
-                        if let Some((resource, wait)) = waited {
-                            *tally.waited.entry(resource).or_default() += wait;
+                recv(events) -> event => {
+                    let Ok(event) = event else { break };
+                    // Take what else arrived meanwhile too, and record it in one commit.
+                    let mut finished = Vec::new();
+                    for event in std::iter::once(event).chain(events.try_iter().take(MAX_BATCH)) {
+                        match event {
+                            Event::Attempted { index, outcome, waited } => {
+                                if self.take_attempt(work, index, outcome, waited, &mut tally) {
+                                    finished.push(index);
+                                }
+                            }
+                            Event::WorkerExited => live -= 1,
                         }
-                        if self.jobs[index].attempts > 0 {
-                            tally.retries += 1;
-                        }
-                        if let Verdict::RetryAfter(_) = outcome.verdict {
-                            tally.rate_limited += 1;
-                        }
-                        if self.record(work, index, outcome, &mut tally) {
-                            each(self.finished_job(index));
-                        }
-                        progress.set_done(self.finished() as u64);
                     }
-                    Ok(Event::WorkerExited) => live -= 1,
-                    Err(_) => break,
-                },
+                    #[cfg(feature = "journal")]
+                    if let Err(err) = self.commit(&finished) {
+                        event!(error, "{err}; stopping the run");
+                        tally.journal_failure = Some(err);
+                        work.queue.stop();
+                        stopping = true;
+                    }
+                    for index in finished {
+                        each(self.finished_job(index));
+                    }
+                    progress.set_done(self.finished() as u64);
+                }
                 recv(nudged) -> _ => {}
                 default(Duration::from_millis(100)) => {
                     progress.waiting_for(work.queue.all_waiting(live))
@@ -484,6 +540,28 @@ where
         }
         progress.finish();
         tally
+    }
+
+    /// Counts one attempt and records its outcome; whether the job finished.
+    fn take_attempt(
+        &mut self,
+        work: &Work<'_, J, T, E>,
+        index: usize,
+        outcome: Outcome<T, E>,
+        waited: Option<(String, Duration)>,
+        tally: &mut Tally,
+    ) -> bool {
+        tally.attempts += 1;
+        if let Some((resource, wait)) = waited {
+            *tally.waited.entry(resource).or_default() += wait;
+        }
+        if self.jobs[index].attempts > 0 {
+            tally.retries += 1;
+        }
+        if let Verdict::RetryAfter(_) = outcome.verdict {
+            tally.rate_limited += 1;
+        }
+        self.record(work, index, outcome, tally)
     }
 
     /// Records one attempt's outcome and decides what comes next for the job.
@@ -564,13 +642,15 @@ where
     }
 
     /// Job `index`, finished, as `run_each` hands it over.
-    fn finished_job(&self, index: usize) -> Finished<'_, T, E> {
-        let record = &self.jobs[index];
+    fn finished_job(&mut self, index: usize) -> Finished<'_, T, E> {
+        let record = &mut self.jobs[index];
+        record.handed_over = true;
         Finished {
             index,
             result: record.result.as_ref(),
             errors: &record.errors,
             attempts: record.attempts,
+            resumed: record.resumed,
         }
     }
 
@@ -582,8 +662,13 @@ where
     where
         T: Clone,
     {
+        let resumed = self.jobs.iter().filter(|record| record.resumed).count();
         let (results, errors) = if self.pending() == 0 {
             // The batch is complete: hand everything over and empty the schedule.
+            #[cfg(feature = "journal")]
+            if let Some(journal) = &mut self.journal {
+                journal.new_batch();
+            }
             std::mem::take(&mut self.jobs)
                 .into_iter()
                 .map(|record| (record.result, record.errors))
@@ -604,6 +689,9 @@ where
             paused: tally.paused,
             rate_limited: tally.rate_limited,
             interrupted: tally.interrupted,
+            resumed,
+            #[cfg(feature = "journal")]
+            journal_failure: tally.journal_failure,
         }
     }
 
@@ -636,6 +724,10 @@ where
     }
 }
 
+/// The most outcomes taken from the workers before they are recorded (and, with a journal,
+/// committed) together.
+const MAX_BATCH: usize = 1024;
+
 /// Counts kept by `run()`.
 #[derive(Default)]
 struct Tally {
@@ -646,6 +738,8 @@ struct Tally {
     paused: Duration,
     paused_until: Nanos,
     interrupted: bool,
+    #[cfg(feature = "journal")]
+    journal_failure: Option<crate::JournalError>,
 }
 
 impl Tally {

@@ -32,6 +32,13 @@ pub struct RunReport<T, E> {
     pub rate_limited: u64,
     /// Whether the run was interrupted (some jobs may be unfinished; they stay scheduled).
     pub interrupted: bool,
+    /// Jobs whose result was taken from the [journal](crate::Runner::journal) (finished in an
+    /// earlier run), not called again.
+    pub resumed: usize,
+    /// Why the journal failed during the run, which then stopped: the jobs finished before stay
+    /// recorded, the results after are in the report but not in the journal.
+    #[cfg(feature = "journal")]
+    pub journal_failure: Option<crate::JournalError>,
 }
 
 /// A job that finished during a run (succeeded, or failed every attempt the policy allows), as
@@ -47,6 +54,9 @@ pub struct Finished<'a, T, E> {
     pub errors: &'a [Arc<AttemptError<E>>],
     /// Attempts made, over every run.
     pub attempts: u32,
+    /// It finished in an earlier run and its result was taken from the
+    /// [journal](crate::Runner::journal) (handed over at the start of the run).
+    pub resumed: bool,
 }
 
 impl<T, E> RunReport<T, E> {

@@ -91,6 +91,8 @@ pub use multi::{
 };
 pub use rate::{Rate, RateError};
 pub use reservation::CancelHandle;
+#[cfg(feature = "journal")]
+pub use runner::JournalError;
 pub use runner::{
     AttemptError, AttemptErrors, Finished, InterruptHandle, Resource, Retry, RunReport, Runner,
     RunnerError, Verdict,

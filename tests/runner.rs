@@ -271,26 +271,32 @@ fn interrupt_then_resume_runs_each_job_once() {
 }
 
 #[test]
-fn a_second_interrupt_returns_at_once() {
-    let mut runner = Runner::new(|_: &u32| {
-        std::thread::sleep(Duration::from_millis(400));
-        Ok::<u32, String>(1)
+fn a_call_may_borrow_the_callers_data_and_an_interrupt_waits_for_calls_in_flight() {
+    // Not 'static: the call borrows a local (the workers are scoped threads).
+    let calls = AtomicU32::new(0);
+    let offset = 100_u32;
+    let mut runner = Runner::new(|x: &u32| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(200));
+        Ok::<u32, String>(x + offset)
     })
     .max_concurrent(2);
-    for x in 0..4 {
-        runner.schedule(x).unwrap();
-    }
+    runner.schedule_all(0..4).unwrap();
     let stop = runner.interrupt_handle();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(50));
         stop.interrupt();
         stop.interrupt();
     });
-    let started = Instant::now();
     let report = runner.run();
-    assert!(started.elapsed() < Duration::from_millis(300));
     assert!(report.interrupted);
-    assert_eq!(runner.pending(), 4);
+    // The two calls in flight returned and were kept; the other two never started.
+    assert_eq!(report.results, vec![Some(100), Some(101), None, None]);
+    assert_eq!(runner.pending(), 2);
+    let report = runner.run();
+    assert_eq!(report.results, vec![Some(100), Some(101), Some(102), Some(103)]);
+    drop(runner);
+    assert_eq!(calls.into_inner(), 4);
 }
 
 #[test]

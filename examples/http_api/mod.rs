@@ -85,7 +85,7 @@ pub fn agent() -> ureq::Agent {
 
 /// A Runner calling `url` for each prompt, with a requests quota of `requests` per period
 /// (exact window), learning the server's quota from the first response, honouring 429s.
-pub fn runner(url: String, requests: Rate) -> Runner<String, Completion, HttpError> {
+pub fn runner(url: String, requests: Rate) -> Runner<'static, String, Completion, HttpError> {
     learning_runner(
         url,
         Resource::new("requests", requests).per_job(|_| 1),
@@ -100,7 +100,7 @@ pub fn runner_with_tokens(
     url: String,
     requests: Rate,
     tokens: Rate,
-) -> Runner<String, Completion, HttpError> {
+) -> Runner<'static, String, Completion, HttpError> {
     let tokens = Resource::new("tokens", tokens)
         .estimate(|prompt: &String| {
             let prompt_tokens = tollgate_mock_provider::prompt_tokens([prompt.as_str()]);
@@ -118,7 +118,7 @@ fn learning_runner(
     url: String,
     requests: Resource<String, Completion>,
     tokens: Option<Resource<String, Completion>>,
-) -> Runner<String, Completion, HttpError> {
+) -> Runner<'static, String, Completion, HttpError> {
     let agent = agent();
     let runner = Runner::new(move |prompt: &String| chat(&agent, &url, prompt)).resource(requests);
     let runner = match tokens {

@@ -25,6 +25,9 @@ pub enum AttemptError<E> {
     Quota(LimitError),
     /// The runner's configuration cannot work (changed after the job was scheduled).
     Misconfigured(RunnerError),
+    /// An attempt of an earlier run, as the [journal](crate::Runner::journal) recorded it: its
+    /// error's message.
+    Journaled(String),
 }
 
 impl<E: fmt::Display> fmt::Display for AttemptError<E> {
@@ -39,6 +42,7 @@ impl<E: fmt::Display> fmt::Display for AttemptError<E> {
             ),
             AttemptError::Quota(err) => write!(f, "{err}"),
             AttemptError::Misconfigured(err) => write!(f, "{err}"),
+            AttemptError::Journaled(message) => write!(f, "in an earlier run: {message}"),
         }
     }
 }
@@ -82,6 +86,9 @@ pub enum RunnerError {
     InvalidLimits(LimitError),
     /// Two resources have this name: one would silently replace the other.
     DuplicateResource(String),
+    /// The journal refused the job, or cannot be used (feature `journal`).
+    #[cfg(feature = "journal")]
+    Journal(crate::JournalError),
 }
 
 impl fmt::Display for RunnerError {
@@ -103,6 +110,8 @@ impl fmt::Display for RunnerError {
                 f,
                 "two resources are named {name:?}; give each quota its own name"
             ),
+            #[cfg(feature = "journal")]
+            RunnerError::Journal(err) => write!(f, "{err}"),
         }
     }
 }
@@ -111,7 +120,16 @@ impl Error for RunnerError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             RunnerError::InvalidLimits(err) => Some(err),
+            #[cfg(feature = "journal")]
+            RunnerError::Journal(err) => Some(err),
             _ => None,
         }
+    }
+}
+
+#[cfg(feature = "journal")]
+impl From<crate::JournalError> for RunnerError {
+    fn from(err: crate::JournalError) -> RunnerError {
+        RunnerError::Journal(err)
     }
 }

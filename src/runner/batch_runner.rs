@@ -5,8 +5,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 
+#[cfg(feature = "journal")]
+use super::journal::Journal;
 use super::progress::Progress;
 use super::work_queue::WorkQueue;
 use super::{
@@ -14,9 +16,9 @@ use super::{
 };
 use crate::{AdaptiveSemaphore, Clock, Limits, MultiLimiter, Nanos, Permit};
 
-type Call<J, T, E> = Arc<dyn Fn(&J) -> Result<T, E> + Send + Sync>;
-type Validator<T> = Arc<dyn Fn(&T) -> bool + Send + Sync>;
-type ResponseHook<T, E> = Arc<dyn Fn(Result<&T, &E>, &MultiLimiter) + Send + Sync>;
+type Call<'a, J, T, E> = Arc<dyn Fn(&J) -> Result<T, E> + Send + Sync + 'a>;
+type Validator<'a, T> = Arc<dyn Fn(&T) -> bool + Send + Sync + 'a>;
+type ResponseHook<'a, T, E> = Arc<dyn Fn(Result<&T, &E>, &MultiLimiter) + Send + Sync + 'a>;
 
 /// Runs many calls of one function on a thread pool, as fast as the quotas allow and never
 /// faster, and returns every result in schedule order.
@@ -47,11 +49,11 @@ type ResponseHook<T, E> = Arc<dyn Fn(Result<&T, &E>, &MultiLimiter) + Send + Syn
 /// assert!(errors.iter().all(Vec::is_empty));
 /// # Ok::<(), tollgate::RunnerError>(())
 /// ```
-pub struct Runner<J, T, E> {
-    call: Call<J, T, E>,
+pub struct Runner<'a, J, T, E> {
+    call: Call<'a, J, T, E>,
     resources: Vec<Arc<Resource<J, T>>>,
-    validators: Vec<Validator<T>>,
-    response_hook: Option<ResponseHook<T, E>>,
+    validators: Vec<Validator<'a, T>>,
+    response_hook: Option<ResponseHook<'a, T, E>>,
     adaptive: Option<Arc<AdaptiveSemaphore>>,
     retry: Retry<E>,
     max_concurrent: usize,
@@ -59,18 +61,43 @@ pub struct Runner<J, T, E> {
     probe: bool,
     clock: Clock,
     limiter: Option<MultiLimiter>,
-    jobs: Vec<JobRecord<J, T, E>>,
+    pub(super) jobs: Vec<JobRecord<J, T, E>>,
     /// Jobs of `jobs` not finished.
-    unfinished: usize,
+    pub(super) unfinished: usize,
     interrupt: InterruptHandle,
+    #[cfg(feature = "journal")]
+    pub(super) journal: Option<Journal<J, T, E>>,
 }
 
-struct JobRecord<J, T, E> {
-    job: Arc<J>,
-    result: Option<T>,
-    errors: Vec<Arc<AttemptError<E>>>,
-    attempts: u32,
-    finished: bool,
+pub(super) struct JobRecord<J, T, E> {
+    pub(super) job: Arc<J>,
+    pub(super) result: Option<T>,
+    pub(super) errors: Vec<Arc<AttemptError<E>>>,
+    pub(super) attempts: u32,
+    pub(super) finished: bool,
+    /// Handed over as finished (by `run_each`), in this process.
+    handed_over: bool,
+    /// Its result was taken from the journal.
+    pub(super) resumed: bool,
+    /// Its key in the journal (the one given, until a journal is opened).
+    #[cfg(feature = "journal")]
+    pub(super) key: Option<String>,
+}
+
+impl<J, T, E> JobRecord<J, T, E> {
+    pub(super) fn new(job: J) -> JobRecord<J, T, E> {
+        JobRecord {
+            job: Arc::new(job),
+            result: None,
+            errors: Vec::new(),
+            attempts: 0,
+            finished: false,
+            handed_over: false,
+            resumed: false,
+            #[cfg(feature = "journal")]
+            key: None,
+        }
+    }
 }
 
 /// What a worker tells the coordinating `run()`.
@@ -81,7 +108,6 @@ enum Event<T, E> {
         waited: Option<(String, Duration)>,
     },
     WorkerExited,
-    Interrupted,
 }
 
 /// One attempt as a worker reports it. A failure is classified on the worker, so that a call
@@ -104,28 +130,28 @@ impl<T, E> Outcome<T, E> {
 }
 
 /// What the workers of one run share.
-struct Work<J, T, E> {
-    call: Call<J, T, E>,
+struct Work<'a, J, T, E> {
+    call: Call<'a, J, T, E>,
     retry: Retry<E>,
     resources: Vec<Arc<Resource<J, T>>>,
-    validators: Vec<Validator<T>>,
-    response_hook: Option<ResponseHook<T, E>>,
+    validators: Vec<Validator<'a, T>>,
+    response_hook: Option<ResponseHook<'a, T, E>>,
     adaptive: Option<Arc<AdaptiveSemaphore>>,
     limiter: MultiLimiter,
     queue: WorkQueue<J>,
 }
 
-impl<J, T, E> Runner<J, T, E>
+impl<'a, J, T, E> Runner<'a, J, T, E>
 where
-    J: Send + Sync + 'static,
-    T: Send + 'static,
-    E: Send + 'static,
+    J: Send + Sync,
+    T: Send,
+    E: Send,
 {
     /// How many calls run at once unless [`max_concurrent`](Self::max_concurrent) says otherwise.
     pub const DEFAULT_MAX_CONCURRENT: usize = 16;
 
     /// A runner calling `call` for each job.
-    pub fn new(call: impl Fn(&J) -> Result<T, E> + Send + Sync + 'static) -> Self {
+    pub fn new(call: impl Fn(&J) -> Result<T, E> + Send + Sync + 'a) -> Self {
         Runner {
             call: Arc::new(call),
             resources: Vec::new(),
@@ -141,6 +167,8 @@ where
             jobs: Vec::new(),
             unfinished: 0,
             interrupt: InterruptHandle::default(),
+            #[cfg(feature = "journal")]
+            journal: None,
         }
     }
 
@@ -149,6 +177,24 @@ where
         self.resources.push(Arc::new(resource));
         self.limiter = None;
         self
+    }
+
+    /// Adds several quotas at once, e.g. a provider profile's
+    /// ([`OpenAiChat::resources`](crate::presets::OpenAiChat::resources)); as [`resource`](Self::resource)
+    /// for each.
+    ///
+    /// ```
+    /// use tollgate::{Rate, Resource, Runner, REQUESTS, TOKENS};
+    ///
+    /// let quotas = [
+    ///     Resource::new(REQUESTS, Rate::per_minute(500)).per_job(|_| 1),
+    ///     Resource::new(TOKENS, Rate::per_minute(30_000)).per_job(|prompt: &String| prompt.len() as u64),
+    /// ];
+    /// let runner = Runner::new(|prompt: &String| Ok::<usize, String>(prompt.len())).resources(quotas);
+    /// # let _ = runner;
+    /// ```
+    pub fn resources(self, resources: impl IntoIterator<Item = Resource<J, T>>) -> Self {
+        resources.into_iter().fold(self, Runner::resource)
     }
 
     /// How many calls may run at once (the number of worker threads); 0 is refused by
@@ -170,7 +216,7 @@ where
     /// Accept a result only if `valid(result)`; validators are applied in the order given. A
     /// rejected result is a [`AttemptError::ValidationFailed`] attempt (retried; its usage is
     /// still billed).
-    pub fn validate(mut self, valid: impl Fn(&T) -> bool + Send + Sync + 'static) -> Self {
+    pub fn validate(mut self, valid: impl Fn(&T) -> bool + Send + Sync + 'a) -> Self {
         self.validators.push(Arc::new(valid));
         self
     }
@@ -182,7 +228,7 @@ where
     /// panic's message.
     pub fn on_response(
         mut self,
-        hook: impl Fn(Result<&T, &E>, &MultiLimiter) + Send + Sync + 'static,
+        hook: impl Fn(Result<&T, &E>, &MultiLimiter) + Send + Sync + 'a,
     ) -> Self {
         self.response_hook = Some(Arc::new(hook));
         self
@@ -247,10 +293,19 @@ where
     /// [`RunnerError::ExceedsQuota`], [`RunnerError::ZeroConcurrency`],
     /// [`RunnerError::DuplicateResource`], [`RunnerError::InvalidLimits`].
     pub fn schedule(&mut self, job: J) -> Result<usize, RunnerError> {
+        self.schedule_record(JobRecord::new(job))
+    }
+
+    /// Schedules `record` after checking it can run and, with a journal, looking it up there.
+    pub(super) fn schedule_record(
+        &mut self,
+        record: JobRecord<J, T, E>,
+    ) -> Result<usize, RunnerError> {
         self.limiter()?;
+        let job = &record.job;
         for resource in &self.resources {
             // A cost extractor that panics is not checked here: the attempt fails with the panic.
-            let Ok(cost) = catch_unwind(AssertUnwindSafe(|| resource.reserved(&job))) else {
+            let Ok(cost) = catch_unwind(AssertUnwindSafe(|| resource.reserved(job))) else {
                 continue;
             };
             let quota = resource.rate().capacity().min(resource.rate().quantity());
@@ -262,14 +317,16 @@ where
                 });
             }
         }
-        self.jobs.push(JobRecord {
-            job: Arc::new(job),
-            result: None,
-            errors: Vec::new(),
-            attempts: 0,
-            finished: false,
-        });
-        self.unfinished += 1;
+        #[cfg(feature = "journal")]
+        let record = {
+            let mut record = record;
+            self.look_up(self.jobs.len(), &mut record)?;
+            record
+        };
+        if !record.finished {
+            self.unfinished += 1;
+        }
+        self.jobs.push(record);
         Ok(self.jobs.len() - 1)
     }
 
@@ -334,6 +391,12 @@ where
         T: Clone,
     {
         let started = Instant::now();
+        for index in 0..self.jobs.len() {
+            // Finished before this run (in the journal, or in a run whose report was not taken).
+            if self.jobs[index].finished && !self.jobs[index].handed_over {
+                each(self.finished_job(index));
+            }
+        }
         let pending: Vec<(usize, Arc<J>)> = self
             .jobs
             .iter()
@@ -344,7 +407,11 @@ where
         if pending.is_empty() {
             return self.report(started, Tally::default());
         }
-        let tally = match self.limiter() {
+        let tally = match self.limiter().and_then(|limiter| {
+            #[cfg(feature = "journal")]
+            self.check_job_set()?;
+            Ok(limiter)
+        }) {
             Err(err) => {
                 for (index, _) in &pending {
                     self.fail(*index, &err);
@@ -367,7 +434,8 @@ where
         self.unfinished -= 1;
     }
 
-    /// Runs `pending` on worker threads until they finish or the run is interrupted.
+    /// Runs `pending` on worker threads until they finish or the run is interrupted. The workers
+    /// are scoped threads: the call and the hooks may borrow what outlives the runner.
     fn run_pending(
         &mut self,
         pending: Vec<(usize, Arc<J>)>,
@@ -375,7 +443,7 @@ where
         each: &mut dyn FnMut(Finished<'_, T, E>),
     ) -> Tally {
         let workers = self.max_concurrent.min(pending.len());
-        let work = Arc::new(Work {
+        let work = Work {
             call: Arc::clone(&self.call),
             retry: self.retry.clone(),
             resources: self.resources.clone(),
@@ -384,30 +452,35 @@ where
             adaptive: self.adaptive.clone(),
             limiter,
             queue: WorkQueue::new(self.clock.clone(), pending, workers, self.probe),
-        });
+        };
         let (events, received) = crossbeam_channel::unbounded();
-        let wake = events.clone();
+        // Wakes the coordinator when something outside the workers happened (an interrupt).
+        let (nudge, nudged) = crossbeam_channel::bounded(1);
         self.interrupt.begin_run(move || {
-            wake.send(Event::Interrupted).ok();
+            nudge.try_send(()).ok();
         });
         if self.interrupt.count() > 0 {
             work.queue.stop(); // interrupted before it began: no call starts
         }
-        for worker in 0..workers {
-            let (work, events) = (Arc::clone(&work), events.clone());
-            std::thread::spawn(move || work_loop(worker, &work, &events));
-        }
-        drop(events);
-        let tally = self.coordinate(&work, &received, workers, each);
+        let tally = std::thread::scope(|scope| {
+            for worker in 0..workers {
+                let (work, events) = (&work, events.clone());
+                scope.spawn(move || work_loop(worker, work, &events));
+            }
+            drop(events);
+            self.coordinate(&work, &received, &nudged, workers, each)
+        });
         self.interrupt.end_run();
         tally
     }
 
-    /// Collects the workers' outcomes until every job is finished, or the run is interrupted.
+    /// Collects the workers' outcomes until every job is finished, or the run is interrupted
+    /// and the calls in flight have returned.
     fn coordinate(
         &mut self,
-        work: &Work<J, T, E>,
+        work: &Work<'_, J, T, E>,
         events: &Receiver<Event<T, E>>,
+        nudged: &Receiver<()>,
         workers: usize,
         each: &mut dyn FnMut(Finished<'_, T, E>),
     ) -> Tally {
@@ -420,40 +493,10 @@ where
             self.finished() as u64,
         );
         loop {
-            match events.recv_timeout(Duration::from_millis(100)) {
-                Ok(Event::Attempted {
-                    index,
-                    outcome,
-                    waited,
-                }) => {
-                    tally.attempts += 1;
-                    if let Some((resource, wait)) = waited {
-                        *tally.waited.entry(resource).or_default() += wait;
-                    }
-                    if self.jobs[index].attempts > 0 {
-                        tally.retries += 1;
-                    }
-                    if let Verdict::RetryAfter(_) = outcome.verdict {
-                        tally.rate_limited += 1;
-                    }
-                    if self.record(work, index, outcome, &mut tally) {
-                        each(self.finished_job(index));
-                    }
-                    progress.set_done(self.finished() as u64);
-                }
-                Ok(Event::WorkerExited) => live -= 1,
-                Ok(Event::Interrupted) => {
-                    tally.interrupted = true;
-                    work.queue.stop();
-                    stopping = true;
-                    if self.interrupt.count() >= 2 {
-                        break; // abandon the calls in flight
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    progress.waiting_for(work.queue.all_waiting(live))
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
+            if !tally.interrupted && self.interrupt.count() > 0 {
+                tally.interrupted = true;
+                work.queue.stop();
+                stopping = true;
             }
             if !stopping && self.finished() == self.jobs.len() {
                 work.queue.stop();
@@ -462,15 +505,69 @@ where
             if stopping && live == 0 {
                 break;
             }
+            crossbeam_channel::select! {
+                recv(events) -> event => {
+                    let Ok(event) = event else { break };
+                    // Take what else arrived meanwhile too, and record it in one commit.
+                    let mut finished = Vec::new();
+                    for event in std::iter::once(event).chain(events.try_iter().take(MAX_BATCH)) {
+                        match event {
+                            Event::Attempted { index, outcome, waited } => {
+                                if self.take_attempt(work, index, outcome, waited, &mut tally) {
+                                    finished.push(index);
+                                }
+                            }
+                            Event::WorkerExited => live -= 1,
+                        }
+                    }
+                    #[cfg(feature = "journal")]
+                    if let Err(err) = self.commit(&finished) {
+                        event!(error, "{err}; stopping the run");
+                        tally.journal_failure = Some(err);
+                        work.queue.stop();
+                        stopping = true;
+                    }
+                    for index in finished {
+                        each(self.finished_job(index));
+                    }
+                    progress.set_done(self.finished() as u64);
+                }
+                recv(nudged) -> _ => {}
+                default(Duration::from_millis(100)) => {
+                    progress.waiting_for(work.queue.all_waiting(live))
+                }
+            }
         }
         progress.finish();
         tally
     }
 
+    /// Counts one attempt and records its outcome; whether the job finished.
+    fn take_attempt(
+        &mut self,
+        work: &Work<'_, J, T, E>,
+        index: usize,
+        outcome: Outcome<T, E>,
+        waited: Option<(String, Duration)>,
+        tally: &mut Tally,
+    ) -> bool {
+        tally.attempts += 1;
+        if let Some((resource, wait)) = waited {
+            *tally.waited.entry(resource).or_default() += wait;
+        }
+        if self.jobs[index].attempts > 0 {
+            tally.retries += 1;
+        }
+        if let Verdict::RetryAfter(_) = outcome.verdict {
+            tally.rate_limited += 1;
+        }
+        self.record(work, index, outcome, tally)
+    }
+
     /// Records one attempt's outcome and decides what comes next for the job.
     fn record(
         &mut self,
-        work: &Work<J, T, E>,
+        work: &Work<'_, J, T, E>,
         index: usize,
         outcome: Outcome<T, E>,
         tally: &mut Tally,
@@ -545,13 +642,15 @@ where
     }
 
     /// Job `index`, finished, as `run_each` hands it over.
-    fn finished_job(&self, index: usize) -> Finished<'_, T, E> {
-        let record = &self.jobs[index];
+    fn finished_job(&mut self, index: usize) -> Finished<'_, T, E> {
+        let record = &mut self.jobs[index];
+        record.handed_over = true;
         Finished {
             index,
             result: record.result.as_ref(),
             errors: &record.errors,
             attempts: record.attempts,
+            resumed: record.resumed,
         }
     }
 
@@ -563,8 +662,13 @@ where
     where
         T: Clone,
     {
+        let resumed = self.jobs.iter().filter(|record| record.resumed).count();
         let (results, errors) = if self.pending() == 0 {
             // The batch is complete: hand everything over and empty the schedule.
+            #[cfg(feature = "journal")]
+            if let Some(journal) = &mut self.journal {
+                journal.new_batch();
+            }
             std::mem::take(&mut self.jobs)
                 .into_iter()
                 .map(|record| (record.result, record.errors))
@@ -585,6 +689,9 @@ where
             paused: tally.paused,
             rate_limited: tally.rate_limited,
             interrupted: tally.interrupted,
+            resumed,
+            #[cfg(feature = "journal")]
+            journal_failure: tally.journal_failure,
         }
     }
 
@@ -617,6 +724,10 @@ where
     }
 }
 
+/// The most outcomes taken from the workers before they are recorded (and, with a journal,
+/// committed) together.
+const MAX_BATCH: usize = 1024;
+
 /// Counts kept by `run()`.
 #[derive(Default)]
 struct Tally {
@@ -627,6 +738,8 @@ struct Tally {
     paused: Duration,
     paused_until: Nanos,
     interrupted: bool,
+    #[cfg(feature = "journal")]
+    journal_failure: Option<crate::JournalError>,
 }
 
 impl Tally {
@@ -639,7 +752,7 @@ impl Tally {
 }
 
 /// A worker: takes jobs, reserves their quota, waits until it allows the call, calls.
-fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event<T, E>>) {
+fn work_loop<J, T, E>(worker: usize, work: &Work<'_, J, T, E>, events: &Sender<Event<T, E>>) {
     while let Some((index, job)) = work.queue.next_job() {
         // A slot of the adaptive concurrency limit, held for the call.
         let _slot = work.adaptive.as_deref().map(AdaptiveSemaphore::acquire);
@@ -708,7 +821,7 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event
 /// One attempt: the call, the response hook, the classifier, the billing and the validators,
 /// any of which may panic: a panic fails the attempt with its message (billed its per-job usage
 /// only).
-fn attempt<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit) -> Outcome<T, E> {
+fn attempt<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit) -> Outcome<T, E> {
     match catch_unwind(AssertUnwindSafe(|| call_and_bill(work, job, permit))) {
         Ok(outcome) => outcome,
         Err(panic) => {
@@ -724,7 +837,7 @@ fn attempt<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit) -> Outcome<T
 /// refused (a requested wait) nothing, a call that failed otherwise its per-job usage (its
 /// estimate comes back), one that returned its actual usage; usage counts from the instant the
 /// call completed. Then applies the validators.
-fn call_and_bill<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit) -> Outcome<T, E> {
+fn call_and_bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit) -> Outcome<T, E> {
     let returned = (work.call)(job);
     if let Some(hook) = &work.response_hook {
         hook(returned.as_ref(), &work.limiter);
@@ -758,7 +871,7 @@ fn call_and_bill<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit) -> Out
 }
 
 /// Settles every resource whose usage the attempt's outcome decides, counted from now.
-fn bill<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit, result: Option<&T>) {
+fn bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit, result: Option<&T>) {
     for resource in &work.resources {
         permit
             .settle(&resource.name, resource.billed(job, result))
@@ -767,7 +880,7 @@ fn bill<J, T, E>(work: &Work<J, T, E>, job: &J, permit: &Permit, result: Option<
 }
 
 /// Gives back everything the attempt reserved: the server did not count the call.
-fn refund<J, T, E>(work: &Work<J, T, E>, permit: &Permit) {
+fn refund<J, T, E>(work: &Work<'_, J, T, E>, permit: &Permit) {
     for resource in &work.resources {
         permit.settle(&resource.name, 0).ok();
     }
@@ -781,7 +894,7 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "a non-string panic payload".to_owned())
 }
 
-impl<J, T, E> fmt::Debug for Runner<J, T, E> {
+impl<J, T, E> fmt::Debug for Runner<'_, J, T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runner")
             .field("resources", &self.resources)

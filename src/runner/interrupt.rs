@@ -6,9 +6,12 @@ use parking_lot::Mutex;
 
 type Wake = Box<dyn Fn() + Send + Sync>;
 
-/// Stops a [`Runner`](crate::Runner)'s `run()` from any thread: after the first interrupt no new
-/// call starts and `run()` returns once the calls in flight finish (their results kept); after a
-/// second, it returns at once (calls still in flight are abandoned and run again next time).
+/// Stops a [`Runner`](crate::Runner)'s `run()` from any thread: after an interrupt no new call
+/// starts, waits for quota are given up, and `run()` returns once the calls in flight have
+/// returned (their results kept; the unfinished jobs stay scheduled for the next `run`). A call
+/// in flight is never abandoned: it may borrow the caller's data (the workers are scoped
+/// threads). To end at once, end the process: a second Ctrl-C does, with
+/// [`on_ctrl_c`](Self::on_ctrl_c).
 ///
 /// ```
 /// use tollgate::Runner;
@@ -46,14 +49,25 @@ impl InterruptHandle {
     }
 
     /// Interrupts the runs of this handle's runner on Ctrl-C (SIGINT), instead of ending the
-    /// process. The process-wide handler is installed on first use.
+    /// process; a second Ctrl-C before the run returns ends the process at once, with exit
+    /// status 130, as Ctrl-C does without a handler (what a journal recorded is kept). The
+    /// process-wide handler is installed on first use.
+    ///
+    /// # Errors
+    /// The handler could not be installed (another one is).
     #[cfg(feature = "ctrlc")]
     pub fn on_ctrl_c(&self) -> Result<(), ctrlc::Error> {
         static HANDLES: Mutex<Vec<InterruptHandle>> = Mutex::new(Vec::new());
         static INSTALLED: Mutex<bool> = Mutex::new(false);
         let mut installed = INSTALLED.lock();
         if !*installed {
-            ctrlc::set_handler(|| HANDLES.lock().iter().for_each(InterruptHandle::interrupt))?;
+            ctrlc::set_handler(|| {
+                let handles = HANDLES.lock();
+                if handles.iter().any(|handle| handle.count() > 0) {
+                    std::process::exit(130);
+                }
+                handles.iter().for_each(InterruptHandle::interrupt);
+            })?;
             *installed = true;
         }
         HANDLES.lock().push(self.clone());

@@ -8,6 +8,10 @@
 mod attempt_error;
 mod batch_runner;
 mod interrupt;
+#[cfg(feature = "journal")]
+mod journal;
+#[cfg(feature = "journal")]
+mod journal_error;
 mod progress;
 mod report;
 mod resource;
@@ -17,6 +21,8 @@ mod work_queue;
 pub use attempt_error::{AttemptError, RunnerError};
 pub use batch_runner::Runner;
 pub use interrupt::InterruptHandle;
+#[cfg(feature = "journal")]
+pub use journal_error::JournalError;
 pub use report::{AttemptErrors, Finished, RunReport};
 pub use resource::Resource;
 pub use retry::{Retry, Verdict};

@@ -32,6 +32,13 @@ pub struct RunReport<T, E> {
     pub rate_limited: u64,
     /// Whether the run was interrupted (some jobs may be unfinished; they stay scheduled).
     pub interrupted: bool,
+    /// Jobs whose result was taken from the [journal](crate::Runner::journal) (finished in an
+    /// earlier run), not called again.
+    pub resumed: usize,
+    /// Why the journal failed during the run, which then stopped: the jobs finished before stay
+    /// recorded, the results after are in the report but not in the journal.
+    #[cfg(feature = "journal")]
+    pub journal_failure: Option<crate::JournalError>,
 }
 
 /// A job that finished during a run (succeeded, or failed every attempt the policy allows), as
@@ -47,11 +54,65 @@ pub struct Finished<'a, T, E> {
     pub errors: &'a [Arc<AttemptError<E>>],
     /// Attempts made, over every run.
     pub attempts: u32,
+    /// It finished in an earlier run and its result was taken from the
+    /// [journal](crate::Runner::journal) (handed over at the start of the run).
+    pub resumed: bool,
 }
 
 impl<T, E> RunReport<T, E> {
     /// `(results, errors)`.
     pub fn into_parts(self) -> (Vec<Option<T>>, Vec<AttemptErrors<E>>) {
         (self.results, self.errors)
+    }
+
+    /// The jobs that succeeded: `(index, result)` in schedule order.
+    pub fn successes(&self) -> impl Iterator<Item = (usize, &T)> {
+        self.results
+            .iter()
+            .enumerate()
+            .filter_map(|(index, result)| Some((index, result.as_ref()?)))
+    }
+
+    /// The jobs without a result (failed for good, or unfinished after an interrupt):
+    /// `(index, errors of their failed attempts)` in schedule order.
+    pub fn failures(&self) -> impl Iterator<Item = (usize, &AttemptErrors<E>)> {
+        self.errors
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| self.results[*index].is_none())
+    }
+
+    /// Every result if every job succeeded, else the failures' indices and errors.
+    ///
+    /// ```
+    /// use tollgate::Runner;
+    ///
+    /// let mut runner = Runner::new(|x: &u32| if *x == 2 { Err("two") } else { Ok(x * 10) });
+    /// runner.schedule_all(0..4)?;
+    /// let failed = runner.run().into_successes().unwrap_err();
+    /// assert_eq!(failed.iter().map(|(index, _)| *index).collect::<Vec<_>>(), vec![2]);
+    ///
+    /// runner.schedule_all(0..2)?;
+    /// assert_eq!(runner.run().into_successes().unwrap(), vec![0, 10]);
+    /// # Ok::<(), tollgate::RunnerError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `(index, errors)` of every job without a result, in schedule order.
+    #[allow(clippy::type_complexity)]
+    pub fn into_successes(self) -> Result<Vec<T>, Vec<(usize, AttemptErrors<E>)>> {
+        let mut successes = Vec::with_capacity(self.results.len());
+        let mut failures = Vec::new();
+        for (index, (result, errors)) in self.results.into_iter().zip(self.errors).enumerate() {
+            match result {
+                Some(result) => successes.push(result),
+                None => failures.push((index, errors)),
+            }
+        }
+        if failures.is_empty() {
+            Ok(successes)
+        } else {
+            Err(failures)
+        }
     }
 }

@@ -1,0 +1,440 @@
+//! The Runner's journal: each finished job's key and outcome in an embedded store (redb),
+//! committed durably before the job is reported, so that a rerun after a crash skips it.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::batch_runner::JobRecord;
+use super::{AttemptError, JournalError, Runner, RunnerError};
+
+/// Finished jobs: key → `{"result": …, "attempts": n}` or `{"errors": […], "attempts": n}`.
+const FINISHED: TableDefinition<&str, &[u8]> = TableDefinition::new("finished_jobs");
+/// What the file is: `format` → [`FORMAT`].
+const ABOUT: TableDefinition<&str, &str> = TableDefinition::new("tollgate_journal");
+const FORMAT: &str = "1";
+
+/// A job's outcome as a journal recorded it.
+struct Recorded<T> {
+    /// The result, if the job succeeded.
+    result: Option<T>,
+    /// Its failed attempts' messages, if it failed for good.
+    errors: Vec<String>,
+    attempts: u32,
+}
+
+/// An open journal, typed for one runner's jobs (`J`), results (`T`) and errors (`E`).
+pub(super) struct Journal<J, T, E> {
+    path: PathBuf,
+    db: Database,
+    /// Finished jobs the file held when opened.
+    recorded: u64,
+    /// Scheduled jobs found in it.
+    matched: usize,
+    /// Keys given to the jobs scheduled so far.
+    keys: HashSet<String>,
+    /// How many jobs of each hash were scheduled (the n-th identical job gets its own key).
+    occurrences: HashMap<u128, u32>,
+    job_bytes: fn(&J) -> serde_json::Result<Vec<u8>>,
+    encode: fn(&T) -> serde_json::Result<Value>,
+    decode: fn(Value) -> serde_json::Result<T>,
+    describe: fn(&AttemptError<E>) -> String,
+}
+
+impl<J, T, E> Journal<J, T, E> {
+    /// Opens the journal at `path`, creating it if there is none.
+    fn open(path: &Path) -> Result<Journal<J, T, E>, JournalError>
+    where
+        J: Serialize,
+        T: Serialize + DeserializeOwned,
+        E: Display,
+    {
+        let path = path.to_path_buf();
+        let db = Database::create(&path).map_err(|err| match err {
+            DatabaseError::DatabaseAlreadyOpen => JournalError::InUse { path: path.clone() },
+            err => JournalError::Open {
+                path: path.clone(),
+                reason: err.to_string(),
+            },
+        })?;
+        let opened = |reason: String| JournalError::Open {
+            path: path.clone(),
+            reason,
+        };
+        let write = db.begin_write().map_err(|err| opened(err.to_string()))?;
+        let recorded = {
+            let mut about = write
+                .open_table(ABOUT)
+                .map_err(|err| opened(err.to_string()))?;
+            let format = about
+                .get("format")
+                .map_err(|err| opened(err.to_string()))?
+                .map(|format| format.value().to_owned());
+            let finished = write
+                .open_table(FINISHED)
+                .map_err(|err| opened(err.to_string()))?;
+            let recorded = redb::ReadableTableMetadata::len(&finished)
+                .map_err(|err| opened(err.to_string()))?;
+            match format.as_deref() {
+                Some(FORMAT) => {}
+                Some(other) => {
+                    return Err(opened(format!("journal format {other}, expected {FORMAT}")))
+                }
+                None if recorded > 0 => return Err(opened("not a tollgate journal".to_owned())),
+                None => {
+                    about
+                        .insert("format", FORMAT)
+                        .map_err(|err| opened(err.to_string()))?;
+                }
+            }
+            recorded
+        };
+        write.commit().map_err(|err| opened(err.to_string()))?;
+        Ok(Journal {
+            path,
+            db,
+            recorded,
+            matched: 0,
+            keys: HashSet::new(),
+            occurrences: HashMap::new(),
+            job_bytes: |job| serde_json::to_vec(job),
+            encode: |result| serde_json::to_value(result),
+            decode: serde_json::from_value,
+            describe: |error| error.to_string(),
+        })
+    }
+
+    /// The key of job `index`: the one given, or a stable hash of the job's JSON encoding
+    /// (FNV-1a, 128 bits) with its occurrence among identical jobs.
+    fn key_for(
+        &mut self,
+        index: usize,
+        job: &J,
+        given: Option<String>,
+    ) -> Result<String, JournalError> {
+        let key = match given {
+            Some(key) => format!("key/{key}"),
+            None => {
+                let bytes = (self.job_bytes)(job).map_err(|err| JournalError::Unencodable {
+                    path: self.path.clone(),
+                    index,
+                    reason: err.to_string(),
+                })?;
+                let hash = fnv1a_128(&bytes);
+                let occurrence = self.occurrences.entry(hash).or_default();
+                *occurrence += 1;
+                format!("hash/{hash:032x}/{occurrence}")
+            }
+        };
+        if !self.keys.insert(key.clone()) {
+            return Err(JournalError::DuplicateKey(key));
+        }
+        Ok(key)
+    }
+
+    /// Forgets a key given by [`key_for`](Self::key_for) to a job that was then not scheduled.
+    fn release(&mut self, key: &str) {
+        self.keys.remove(key);
+    }
+
+    /// The schedule was emptied (a batch completed): the next jobs are a new batch.
+    pub(super) fn new_batch(&mut self) {
+        self.keys.clear();
+        self.occurrences.clear();
+    }
+
+    /// What the journal recorded for job `index`, if anything.
+    fn lookup(&mut self, index: usize, key: &str) -> Result<Option<Recorded<T>>, JournalError> {
+        let io = |err: &dyn std::fmt::Display| self.io(err);
+        let read = self.db.begin_read().map_err(|err| io(&err))?;
+        let finished = read.open_table(FINISHED).map_err(|err| io(&err))?;
+        let Some(bytes) = finished.get(key).map_err(|err| io(&err))? else {
+            return Ok(None);
+        };
+        let undecodable = |reason: String| JournalError::Undecodable {
+            path: self.path.clone(),
+            key: key.to_owned(),
+            index,
+            reason,
+        };
+        let mut entry: Value =
+            serde_json::from_slice(bytes.value()).map_err(|err| undecodable(err.to_string()))?;
+        let attempts = entry["attempts"]
+            .as_u64()
+            .unwrap_or(0)
+            .min(u64::from(u32::MAX)) as u32;
+        let result = match entry.get_mut("result").map(Value::take) {
+            Some(value) => Some((self.decode)(value).map_err(|err| undecodable(err.to_string()))?),
+            None => None,
+        };
+        let errors = entry["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|error| error.as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.matched += 1;
+        Ok(Some(Recorded {
+            result,
+            errors,
+            attempts,
+        }))
+    }
+
+    /// Fails if the journal holds finished jobs and none of the `scheduled` was among them.
+    fn check_job_set(&self, scheduled: usize) -> Result<(), JournalError> {
+        if self.recorded > 0 && self.matched == 0 && scheduled > 0 {
+            return Err(JournalError::OtherJobSet {
+                path: self.path.clone(),
+                recorded: self.recorded,
+                scheduled,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records the finished `jobs` in one transaction, durable when this returns.
+    fn record<'r>(
+        &self,
+        jobs: impl Iterator<Item = (usize, &'r JobRecord<J, T, E>)>,
+    ) -> Result<(), JournalError>
+    where
+        J: 'r,
+        T: 'r,
+        E: 'r,
+    {
+        let mut entries = Vec::new();
+        for (index, job) in jobs {
+            let entry = match &job.result {
+                Some(result) => {
+                    let result =
+                        (self.encode)(result).map_err(|err| JournalError::Unencodable {
+                            path: self.path.clone(),
+                            index,
+                            reason: err.to_string(),
+                        })?;
+                    json!({ "result": result, "attempts": job.attempts })
+                }
+                None => {
+                    let errors: Vec<String> = job
+                        .errors
+                        .iter()
+                        .map(|error| (self.describe)(error))
+                        .collect();
+                    json!({ "errors": errors, "attempts": job.attempts })
+                }
+            };
+            entries.push((job.key.as_deref().unwrap_or_default(), entry.to_string()));
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let io = |err: &dyn std::fmt::Display| self.io(err);
+        let write = self.db.begin_write().map_err(|err| io(&err))?;
+        {
+            let mut table = write.open_table(FINISHED).map_err(|err| io(&err))?;
+            for (key, entry) in &entries {
+                table
+                    .insert(*key, entry.as_bytes())
+                    .map_err(|err| io(&err))?;
+            }
+        }
+        write.commit().map_err(|err| io(&err))
+    }
+
+    fn io(&self, err: &dyn std::fmt::Display) -> JournalError {
+        JournalError::Io {
+            path: self.path.clone(),
+            reason: err.to_string(),
+        }
+    }
+}
+
+impl<J, T, E> Runner<'_, J, T, E>
+where
+    J: Send + Sync,
+    T: Send,
+    E: Send,
+{
+    /// Records each finished job in the journal at `path` (created if there is none), durably
+    /// before the job is reported, and takes the jobs it already holds from it: a rerun after a
+    /// crash (or a `kill -9`, or a reboot) with the same journal and the same jobs calls only the
+    /// jobs not finished, and `run()` still returns the whole batch in schedule order, the
+    /// journal's results in place ([`RunReport::resumed`](crate::RunReport::resumed) counts them).
+    ///
+    /// - A job is known by the key given to [`schedule_keyed`](Self::schedule_keyed), or else
+    ///   by a stable hash of its JSON encoding (`serde_json`) and its occurrence among identical
+    ///   jobs: changing any serialised field of a job (a value, a field's name, a variant) makes
+    ///   it a new job; its index, the other jobs and the Rust type's name do not matter.
+    /// - A job that succeeded is recorded with its result; one that failed for good with its
+    ///   errors' messages: a rerun runs it again (with a fresh retry budget), its earlier errors
+    ///   kept first in its list as [`AttemptError::Journaled`].
+    /// - Commits: the outcomes that arrive together are committed in one transaction, made
+    ///   durable (fsync) before any of them is handed over; so a job reported (by `run_each`)
+    ///   is never called again. A call in flight when the process dies has no record: the rerun
+    ///   sends it again (its cost is paid twice).
+    /// - Misuse is an error naming the file and the job: a file that is not a journal or is
+    ///   corrupt, or open in another run ([`JournalError::Open`], [`JournalError::InUse`], here);
+    ///   a recorded result that no longer deserialises ([`JournalError::Undecodable`], from
+    ///   `schedule`); a journal of another job set ([`JournalError::OtherJobSet`], failing every
+    ///   job of the run).
+    ///
+    /// Attach the journal before scheduling (jobs already scheduled are looked up now).
+    ///
+    /// ```
+    /// use tollgate::Runner;
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("tollgate-doc-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("squares.journal");
+    /// let mut runner = Runner::new(|x: &u64| Ok::<u64, String>(x * x)).journal(&path)?;
+    /// runner.schedule_all(0..4)?;
+    /// assert_eq!(runner.run().resumed, 0);
+    /// drop(runner);
+    ///
+    /// // The rerun (a new process, say) calls nothing: every result comes from the journal.
+    /// let mut rerun = Runner::new(|_: &u64| Err::<u64, String>("not called".into())).journal(&path)?;
+    /// rerun.schedule_all(0..4)?;
+    /// let report = rerun.run();
+    /// assert_eq!((report.resumed, report.attempts), (4, 0));
+    /// assert_eq!(report.results, vec![Some(0), Some(1), Some(4), Some(9)]);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`JournalError::Open`], [`JournalError::InUse`]; for jobs already scheduled, as
+    /// [`schedule`](Self::schedule).
+    pub fn journal(mut self, path: impl AsRef<Path>) -> Result<Self, JournalError>
+    where
+        J: Serialize,
+        T: Serialize + DeserializeOwned,
+        E: Display,
+    {
+        self.journal = Some(Journal::open(path.as_ref())?);
+        let scheduled = std::mem::take(&mut self.jobs);
+        self.unfinished = 0;
+        for mut record in scheduled {
+            if !record.finished {
+                self.look_up(self.jobs.len(), &mut record)?;
+                if !record.finished {
+                    self.unfinished += 1;
+                }
+            }
+            self.jobs.push(record);
+        }
+        Ok(self)
+    }
+
+    /// [`schedule`](Self::schedule) with the key that names `job` in the
+    /// [journal](Self::journal) (a request's id, a file's path): stable whatever the job's
+    /// encoding. Keys are unique within a batch.
+    ///
+    /// ```
+    /// use tollgate::Runner;
+    ///
+    /// let mut runner = Runner::new(|path: &String| Ok::<usize, String>(path.len()));
+    /// runner.schedule_keyed("a", "a.txt".to_owned())?;
+    /// assert_eq!(runner.run().results, vec![Some(5)]);
+    /// # Ok::<(), tollgate::RunnerError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`schedule`](Self::schedule); [`JournalError::DuplicateKey`] (in
+    /// [`RunnerError::Journal`]) for a key already given in the batch.
+    pub fn schedule_keyed(&mut self, key: impl Into<String>, job: J) -> Result<usize, RunnerError> {
+        let mut record = JobRecord::new(job);
+        record.key = Some(key.into());
+        self.schedule_record(record)
+    }
+
+    /// Gives job `index` its key and takes its outcome from the journal, if it has one.
+    pub(super) fn look_up(
+        &mut self,
+        index: usize,
+        record: &mut JobRecord<J, T, E>,
+    ) -> Result<(), JournalError> {
+        let Some(journal) = &mut self.journal else {
+            return Ok(());
+        };
+        let key = journal.key_for(index, &record.job, record.key.take())?;
+        let recorded = match journal.lookup(index, &key) {
+            Ok(recorded) => recorded,
+            Err(err) => {
+                journal.release(&key);
+                return Err(err);
+            }
+        };
+        record.key = Some(key);
+        match recorded {
+            Some(Recorded {
+                result: Some(result),
+                attempts,
+                ..
+            }) => {
+                record.result = Some(result);
+                record.attempts = attempts;
+                record.finished = true;
+                record.resumed = true;
+            }
+            Some(Recorded { errors, .. }) => {
+                let earlier = errors
+                    .into_iter()
+                    .map(AttemptError::Journaled)
+                    .map(Arc::new);
+                record.errors.splice(0..0, earlier);
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Fails if the journal was written for another job set.
+    pub(super) fn check_job_set(&self) -> Result<(), RunnerError> {
+        match &self.journal {
+            Some(journal) => Ok(journal.check_job_set(self.jobs.len())?),
+            None => Ok(()),
+        }
+    }
+
+    /// Records the jobs at `finished` (indices) in the journal, durable when this returns.
+    pub(super) fn commit(&self, finished: &[usize]) -> Result<(), JournalError> {
+        match &self.journal {
+            Some(journal) => {
+                journal.record(finished.iter().map(|index| (*index, &self.jobs[*index])))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// FNV-1a over 128 bits: fixed by its specification, so a job's key is the same on every
+/// machine, release and run.
+fn fnv1a_128(bytes: &[u8]) -> u128 {
+    const OFFSET_BASIS: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+    bytes.iter().fold(OFFSET_BASIS, |hash, byte| {
+        (hash ^ u128::from(*byte)).wrapping_mul(PRIME)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fnv1a_128;
+
+    #[test]
+    fn the_hash_is_fnv1a_128_as_specified() {
+        // The published test vectors of FNV-1a, 128 bits.
+        assert_eq!(fnv1a_128(b""), 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d);
+        assert_eq!(fnv1a_128(b"a"), 0xd228_cb69_6f1a_8caf_7891_2b70_4e4a_8964);
+    }
+}

@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use tollgate::RunnerError;
+use tollgate::{JournalError, RunnerError};
 
 /// A subcommand that could not run: printed as `tollgate: <message>`, exit status 2.
 #[derive(Debug)]
@@ -32,6 +32,8 @@ pub enum CliError {
     },
     /// The Runner refused its configuration.
     Runner(RunnerError),
+    /// The journal cannot be opened, or could not record an answer.
+    Journal(JournalError),
     /// The mock provider could not start.
     MockProvider(io::Error),
     /// The Ctrl-C handler could not be installed.
@@ -52,6 +54,7 @@ impl fmt::Display for CliError {
                 "no API key: set {variable} (or name another variable with --api-key-env)"
             ),
             CliError::Runner(err) => write!(f, "{err}"),
+            CliError::Journal(err) => write!(f, "{err}"),
             CliError::MockProvider(err) => write!(f, "cannot start the mock provider: {err}"),
             CliError::CtrlC(err) => write!(f, "cannot install the Ctrl-C handler: {err}"),
         }
@@ -63,6 +66,7 @@ impl Error for CliError {
         match self {
             CliError::Input { source, .. } | CliError::Write { source, .. } => Some(source),
             CliError::Runner(err) => Some(err),
+            CliError::Journal(err) => Some(err),
             CliError::MockProvider(err) => Some(err),
             CliError::MissingApiKey { .. } | CliError::CtrlC(_) => None,
         }

@@ -125,6 +125,12 @@ fn chat() -> Command {
              not be read, {..., \"error\": {\"message\", \"status\"?, \"attempts\"}}. index \
              counts the non-empty lines from 0; line is the line number in the file. A \
              malformed line is reported on stderr with its line number; the rest still run.\n\n\
+             Resuming: each answer is recorded in a journal (REQUESTS.journal, next to the \
+             file, unless --journal or --no-journal say otherwise; none for stdin) durably \
+             before it is written. Run the same command again after Ctrl-C, a crash or a kill: \
+             the requests already answered are not sent again, and every request still gets \
+             its output line. A request is known in the journal by its custom_id, or else by \
+             its body.\n\n\
              The API key is read from the environment variable OPENAI_API_KEY (or the one \
              --api-key-env names) and sent as a bearer token; a loopback endpoint needs none.",
         )
@@ -132,6 +138,7 @@ fn chat() -> Command {
             "Examples:\n  \
              export OPENAI_API_KEY=sk-...\n  \
              tollgate chat --rpm 500 --tpm 30000 --model gpt-4o-mini requests.jsonl > answers.jsonl\n  \
+             # interrupted? the same command again resumes from requests.jsonl.journal\n  \
              tollgate chat --requests 20/s --tokens 2000/s --endpoint http://127.0.0.1:8080/v1/chat/completions requests.jsonl\n\n\
              A line of requests.jsonl:\n  \
              {\"model\": \"gpt-4o-mini\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}], \"max_tokens\": 64, \"metadata\": {\"row\": 1}}\n\n\
@@ -204,6 +211,20 @@ fn chat() -> Command {
                 .value_parser(value_parser!(u64))
                 .default_value("1024")
                 .help("Completion tokens to reserve for a request that sets no max_tokens"),
+        )
+        .arg(
+            Arg::new("journal")
+                .long("journal")
+                .value_name("FILE")
+                .value_parser(value_parser!(PathBuf))
+                .help("Where answers are kept to resume from (default: REQUESTS.journal)"),
+        )
+        .arg(
+            Arg::new("no-journal")
+                .long("no-journal")
+                .action(ArgAction::SetTrue)
+                .conflicts_with("journal")
+                .help("Keep no journal: an interrupted run cannot resume"),
         )
         .arg(concurrency_arg("32"))
         .arg(retries_arg("5", "Retries of a request that failed (429s, 5xx, timeouts)"))

@@ -2,13 +2,16 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{json, Value};
 use tollgate::presets::{RateLimitHeaders, Signal};
 
 use super::chat_error::ChatError;
 use super::token_estimate::TokenEstimate;
 
-/// An answered chat request.
+/// An answered chat request. In the journal it is `{"response": ..., "billed_tokens": n}`: the
+/// headers are not kept (an answer taken from the journal teaches the quotas nothing now).
 #[derive(Clone, Debug)]
 pub struct Completion {
     /// The response body.
@@ -17,6 +20,27 @@ pub struct Completion {
     pub billed_tokens: u64,
     /// The rate-limit headers it came with.
     pub headers: RateLimitHeaders,
+}
+
+impl Serialize for Completion {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        json!({"response": self.response, "billed_tokens": self.billed_tokens})
+            .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Completion {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Completion, D::Error> {
+        let mut recorded = Value::deserialize(deserializer)?;
+        let billed_tokens = recorded["billed_tokens"]
+            .as_u64()
+            .ok_or_else(|| D::Error::custom("a completion without billed_tokens"))?;
+        Ok(Completion {
+            response: recorded["response"].take(),
+            billed_tokens,
+            headers: RateLimitHeaders::default(),
+        })
+    }
 }
 
 /// Posts chat requests to one endpoint.
@@ -90,5 +114,30 @@ impl ChatClient {
             billed_tokens,
             headers,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_completion_round_trips_through_its_journal_form() {
+        let completion = Completion {
+            response: json!({"id": "x", "usage": {"total_tokens": 3}}),
+            billed_tokens: 7,
+            headers: RateLimitHeaders::default(),
+        };
+        let recorded = serde_json::to_value(&completion).unwrap();
+        assert_eq!(
+            recorded,
+            json!({"response": completion.response, "billed_tokens": 7})
+        );
+        let back: Completion = serde_json::from_value(recorded).unwrap();
+        assert_eq!(
+            (back.response, back.billed_tokens),
+            (completion.response, 7)
+        );
+        assert!(serde_json::from_value::<Completion>(json!({"response": {}})).is_err());
     }
 }

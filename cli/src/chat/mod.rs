@@ -43,6 +43,9 @@ pub struct ChatSettings {
     pub concurrency: usize,
     /// Retries of a failed request.
     pub retries: u32,
+    /// The journal that records each answer before it is written, and gives it back on a
+    /// rerun; `None`: no journal.
+    pub journal: Option<PathBuf>,
 }
 
 /// What a run of `chat` did.
@@ -50,8 +53,10 @@ pub struct ChatSettings {
 pub struct ChatSummary {
     /// Requests read (non-empty lines, malformed ones included).
     pub requests: usize,
-    /// Requests answered.
+    /// Requests answered (those taken from the journal included).
     pub answered: usize,
+    /// Of those, answers taken from the journal (answered in an earlier run).
+    pub resumed: usize,
     /// Requests that failed every attempt, could not be read, or exceed a quota by themselves.
     pub failed: usize,
     /// Of those, lines that are not requests.
@@ -87,6 +92,9 @@ pub fn chat(args: &ArgMatches) -> Result<RunOutcome, CliError> {
             variable: key_variable.clone(),
         });
     }
+    let source = args
+        .get_one::<PathBuf>("requests-file")
+        .expect("REQUESTS is required");
     let per_minute = |count: u64| Rate::new(count, Duration::from_secs(60));
     let settings = ChatSettings {
         requests: args
@@ -108,21 +116,45 @@ pub fn chat(args: &ArgMatches) -> Result<RunOutcome, CliError> {
         concurrency: usize::try_from(*args.get_one::<u64>("concurrency").expect("has a default"))
             .unwrap_or(usize::MAX),
         retries: *args.get_one::<u32>("retries").expect("has a default"),
+        journal: journal_path(args, source),
     };
-    let source = args
-        .get_one::<PathBuf>("requests-file")
-        .expect("REQUESTS is required");
     let lines = read_input_lines(Some(source))?;
     let summary = run_chat(&settings, source, &lines, &mut io::stdout())?;
     eprintln!("tollgate chat: {}", describe(&summary));
     if summary.interrupted {
-        eprintln!(
-            "tollgate chat: interrupted; the {} answers are written; the requests whose index \
-             is missing from the output were not answered: run them again",
-            summary.answered
-        );
+        match &settings.journal {
+            Some(journal) => eprintln!(
+                "tollgate chat: interrupted; the {} answers are written and kept in the journal \
+                 {}: to resume, run the same command again (it sends only the requests not \
+                 answered, and writes every answer)",
+                summary.answered,
+                journal.display()
+            ),
+            None => eprintln!(
+                "tollgate chat: interrupted without a journal; the {} answers are written; the \
+                 requests whose index is missing from the output were not answered: run them \
+                 again",
+                summary.answered
+            ),
+        }
     }
     Ok(RunOutcome::of(summary.failed, summary.interrupted))
+}
+
+/// The journal `args` ask for: `--journal FILE`; none with `--no-journal`; by default
+/// `REQUESTS.journal`, next to the requests file (none for stdin).
+fn journal_path(args: &ArgMatches, source: &Path) -> Option<PathBuf> {
+    if args.get_flag("no-journal") {
+        return None;
+    }
+    if let Some(path) = args.get_one::<PathBuf>("journal") {
+        return Some(path.clone());
+    }
+    (source != Path::new("-")).then(|| {
+        let mut name = source.as_os_str().to_owned();
+        name.push(".journal");
+        PathBuf::from(name)
+    })
 }
 
 /// Sends the requests of `lines` (read from `source`) as `settings` say and writes one JSON
@@ -144,7 +176,7 @@ pub fn run_chat(
         settings.api_key.clone(),
         estimate,
     );
-    let mut runner = Runner::new(move |body: &Value| client.send(body))
+    let runner = Runner::new(move |body: &Value| client.send(body))
         .resource(Resource::new("requests", settings.requests).per_job(|_| 1))
         .resource(
             Resource::new("tokens", settings.tokens)
@@ -163,6 +195,10 @@ pub fn run_chat(
         .probe_first()
         .max_concurrent(settings.concurrency)
         .progress(true);
+    let mut runner = match &settings.journal {
+        Some(path) => runner.journal(path).map_err(CliError::Journal)?,
+        None => runner,
+    };
     runner
         .interrupt_handle()
         .on_ctrl_c()
@@ -186,7 +222,13 @@ pub fn run_chat(
             }
             Ok(request) => {
                 let identity = request.identity(index, line.number);
-                match runner.schedule(request.body) {
+                // A custom_id names the request in the journal; without one, its body does.
+                let scheduled = match request.custom_id {
+                    Some(Value::String(id)) => runner.schedule_keyed(id, request.body),
+                    Some(id) => runner.schedule_keyed(id.to_string(), request.body),
+                    None => runner.schedule(request.body),
+                };
+                match scheduled {
                     Ok(_) => {
                         identities.push(identity);
                         continue;
@@ -229,6 +271,10 @@ pub fn run_chat(
         path: PathBuf::from("-"),
         source,
     })?;
+    if let Some(failure) = report.journal_failure {
+        return Err(CliError::Journal(failure));
+    }
+    summary.resumed = report.resumed;
     summary.attempts = report.attempts;
     summary.rate_limited = report.rate_limited;
     summary.elapsed = report.elapsed;
@@ -239,11 +285,12 @@ pub fn run_chat(
 /// A summary of a run, in one sentence.
 pub fn describe(summary: &ChatSummary) -> String {
     format!(
-        "{} requests in {:.1} s: {} answered, {} failed ({} malformed lines); {} sent, {} \
-         answered 429",
+        "{} requests in {:.1} s: {} answered ({} from the journal), {} failed ({} malformed \
+         lines); {} sent, {} answered 429",
         summary.requests,
         summary.elapsed.as_secs_f64(),
         summary.answered,
+        summary.resumed,
         summary.failed,
         summary.malformed,
         summary.attempts,

@@ -30,6 +30,11 @@ pub enum CliError {
         /// The environment variable read.
         variable: String,
     },
+    /// An https endpoint, and this binary was built without the `https` feature.
+    HttpsNotBuilt {
+        /// The endpoint.
+        endpoint: String,
+    },
     /// The Runner refused its configuration.
     Runner(RunnerError),
     /// The journal cannot be opened, or could not record an answer.
@@ -53,6 +58,11 @@ impl fmt::Display for CliError {
                 f,
                 "no API key: set {variable} (or name another variable with --api-key-env)"
             ),
+            CliError::HttpsNotBuilt { endpoint } => write!(
+                f,
+                "{endpoint} needs https, and this tollgate was built without it; rebuild with \
+                 the default features (or the `https` feature)"
+            ),
             CliError::Runner(err) => write!(f, "{err}"),
             CliError::Journal(err) => write!(f, "{err}"),
             CliError::MockProvider(err) => write!(f, "cannot start the mock provider: {err}"),
@@ -68,7 +78,9 @@ impl Error for CliError {
             CliError::Runner(err) => Some(err),
             CliError::Journal(err) => Some(err),
             CliError::MockProvider(err) => Some(err),
-            CliError::MissingApiKey { .. } | CliError::CtrlC(_) => None,
+            CliError::MissingApiKey { .. }
+            | CliError::HttpsNotBuilt { .. }
+            | CliError::CtrlC(_) => None,
         }
     }
 }

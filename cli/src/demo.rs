@@ -9,7 +9,7 @@ use serde_json::json;
 use tollgate::Rate;
 use tollgate_mock_provider::{arrival_cost, prompt_tokens, MockConfig, MockProvider};
 
-use crate::chat::{describe, run_chat, ChatSettings};
+use crate::chat::{run_chat, ChatSettings};
 use crate::cli_error::CliError;
 use crate::input_lines::InputLine;
 use crate::mock_server;
@@ -83,11 +83,15 @@ pub fn demo() -> Result<RunOutcome, CliError> {
     let tokens: u64 = (0..REQUESTS).map(|index| sample_request(index).1).sum();
     let ideal = ideal_time(REQUESTS as u64, tokens);
     let wall = summary.elapsed;
-    println!("{}", describe(&summary));
     println!(
-        "wall time   {:.2} s\nideal time  {:.2} s (the server's quotas: {REQUESTS} requests and \
-         {tokens} tokens need {} windows of {} s, plus one answer's latency)\nratio       \
-         {:.3}\n429s        {} (the server's count: {})",
+        "answered    {} of {REQUESTS} ({} failed)\n\
+         wall time   {:.2} s\n\
+         ideal time  {:.2} s ({REQUESTS} requests and {tokens} tokens need {} whole windows of \
+         {} s, plus one answer's latency)\n\
+         ratio       {:.3}\n\
+         429s        {} (the server's count: {})",
+        summary.answered,
+        summary.failed,
         wall.as_secs_f64(),
         ideal.as_secs_f64(),
         (ideal - LATENCY).as_secs() / WINDOW.as_secs(),

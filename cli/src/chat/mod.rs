@@ -81,6 +81,9 @@ pub fn chat(args: &ArgMatches) -> Result<RunOutcome, CliError> {
         .get_one::<String>("endpoint")
         .expect("has a default")
         .clone();
+    if !cfg!(feature = "https") && endpoint.starts_with("https://") {
+        return Err(CliError::HttpsNotBuilt { endpoint });
+    }
     let key_variable = args
         .get_one::<String>("api-key-env")
         .expect("has a default");
@@ -283,14 +286,17 @@ pub fn run_chat(
 }
 
 /// A summary of a run, in one sentence.
-pub fn describe(summary: &ChatSummary) -> String {
+fn describe(summary: &ChatSummary) -> String {
+    let from_journal = match summary.resumed {
+        0 => String::new(),
+        resumed => format!(" ({resumed} from the journal)"),
+    };
     format!(
-        "{} requests in {:.1} s: {} answered ({} from the journal), {} failed ({} malformed \
-         lines); {} sent, {} answered 429",
+        "{} requests in {:.1} s: {} answered{from_journal}, {} failed ({} malformed lines); {} \
+         sent, {} answered 429",
         summary.requests,
         summary.elapsed.as_secs_f64(),
         summary.answered,
-        summary.resumed,
         summary.failed,
         summary.malformed,
         summary.attempts,

@@ -27,6 +27,8 @@ pub enum LineError {
     NotAnObject,
     /// The object has no `messages` array.
     NoMessages,
+    /// The request asks for a streamed answer, which `chat` does not read.
+    Streamed,
 }
 
 impl fmt::Display for LineError {
@@ -37,6 +39,9 @@ impl fmt::Display for LineError {
             LineError::NoMessages => {
                 f.write_str("no \"messages\" array; a chat completions request needs its messages")
             }
+            LineError::Streamed => {
+                f.write_str("\"stream\": true is not supported; remove it to get whole answers")
+            }
         }
     }
 }
@@ -45,7 +50,7 @@ impl Error for LineError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             LineError::NotJson(err) => Some(err),
-            LineError::NotAnObject | LineError::NoMessages => None,
+            LineError::NotAnObject | LineError::NoMessages | LineError::Streamed => None,
         }
     }
 }
@@ -62,6 +67,9 @@ impl RequestLine {
         };
         if !body.get("messages").is_some_and(Value::is_array) {
             return Err(LineError::NoMessages);
+        }
+        if body.get("stream") == Some(&Value::Bool(true)) {
+            return Err(LineError::Streamed);
         }
         let custom_id = body.remove("custom_id");
         let metadata = body.remove("metadata");
@@ -126,6 +134,10 @@ mod tests {
         assert!(matches!(
             RequestLine::parse(r#"{"model":"x"}"#, None),
             Err(LineError::NoMessages)
+        ));
+        assert!(matches!(
+            RequestLine::parse(r#"{"messages":[],"stream":true}"#, None),
+            Err(LineError::Streamed)
         ));
     }
 }

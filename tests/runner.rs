@@ -465,3 +465,23 @@ fn a_run_with_an_open_sender_and_no_jobs_waits_for_them_and_an_interrupt_ends_it
     let report = runner.run();
     assert_eq!(report.results, vec![Some(5), Some(6)]);
 }
+
+#[test]
+fn a_panic_in_the_run_each_callback_reaches_the_caller_without_hanging_and_the_rest_can_run() {
+    let mut runner = Runner::new(|x: &u32| {
+        std::thread::sleep(Duration::from_millis(5));
+        Ok::<u32, String>(*x)
+    })
+    .max_concurrent(2);
+    runner.schedule_all(0..10).unwrap();
+    let handed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runner.run_each(|done| {
+            if done.index >= 3 {
+                panic!("the caller's callback failed");
+            }
+        })
+    }));
+    assert!(handed.is_err());
+    let report = runner.run();
+    assert_eq!(report.results, (0..10).map(Some).collect::<Vec<_>>());
+}

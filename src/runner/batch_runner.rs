@@ -530,17 +530,22 @@ where
         if self.interrupt.count() > 0 {
             work.queue.stop(); // interrupted before it began: no call starts
         }
-        let tally = std::thread::scope(|scope| {
+        let ending = RunEnd {
+            queue: &work.queue,
+            interrupt: self.interrupt.clone(),
+            feed: Arc::clone(&self.feed),
+        };
+        std::thread::scope(|scope| {
+            // Dropped as the scope's closure returns or unwinds (a panic in `each`, say): the
+            // workers stop, so that the scope can join them.
+            let _ending = ending;
             for worker in 0..workers {
                 let (work, events) = (&work, events.clone());
                 scope.spawn(move || work_loop(worker, work, &events));
             }
             drop(events);
             self.coordinate(&work, &received, &nudged, workers, each)
-        });
-        self.interrupt.end_run();
-        self.feed.end_run();
-        tally
+        })
     }
 
     /// Collects the workers' outcomes until every job is finished, or the run is interrupted
@@ -808,6 +813,22 @@ where
             MultiLimiter::build(limits, self.clock.clone()).map_err(RunnerError::InvalidLimits)?;
         self.limiter = Some(limiter.clone());
         Ok(limiter)
+    }
+}
+
+/// Ends a run, however its coordinator leaves: the workers take no new job and give up their
+/// waits, and interrupts and sent jobs no longer wake it.
+struct RunEnd<'w, J> {
+    queue: &'w WorkQueue<J>,
+    interrupt: InterruptHandle,
+    feed: Arc<Feed<J>>,
+}
+
+impl<J> Drop for RunEnd<'_, J> {
+    fn drop(&mut self) {
+        self.queue.stop();
+        self.interrupt.end_run();
+        self.feed.end_run();
     }
 }
 

@@ -485,3 +485,12 @@ fn a_panic_in_the_run_each_callback_reaches_the_caller_without_hanging_and_the_r
     let report = runner.run();
     assert_eq!(report.results, (0..10).map(Some).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_runner_and_its_job_sender_may_move_to_another_thread() {
+    fn send<T: Send>() {}
+    send::<Runner<'static, u32, u32, String>>();
+    send::<tollgate::JobSender<u32>>();
+    fn sync<T: Sync>() {}
+    sync::<tollgate::JobSender<u32>>();
+}

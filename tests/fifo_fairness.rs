@@ -50,10 +50,11 @@ fn large_request_first<A: Algorithm>() {
     drop(done);
     let order: Vec<_> = finished.iter().collect();
     assert_eq!(order.len(), 6);
-    assert_eq!(order[0].0, "big", "{order:?}");
-    assert!(order[0].1 >= Nanos::from_secs(1));
-    for (_, at) in &order[1..] {
-        assert!(*at >= Nanos::from_millis(1_050), "{order:?}");
+    // Instants, not the order the threads woke in (a loaded machine wakes them late, in any
+    // order): the big request went at 1 s, and no small one before the unit after it.
+    for (name, at) in &order {
+        let earliest = if *name == "big" { 1_000 } else { 1_050 };
+        assert!(*at >= Nanos::from_millis(earliest), "{order:?}");
     }
 }
 

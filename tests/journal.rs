@@ -289,3 +289,52 @@ fn run_each_delivers_the_first_result_before_the_last_job_starts() {
     let position = |entry: &str| log.iter().position(|logged| logged == entry).unwrap();
     assert!(position("done 0") < position("start 4"), "{log:?}");
 }
+
+/// A result that refuses to be serialised when it is 3.
+#[derive(Clone, Debug, PartialEq)]
+struct Picky(u32);
+
+impl serde::Serialize for Picky {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0 == 3 {
+            return Err(serde::ser::Error::custom("3 cannot be written"));
+        }
+        serializer.serialize_u32(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Picky {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        u32::deserialize(deserializer).map(Picky)
+    }
+}
+
+#[test]
+fn a_result_the_journal_cannot_record_stops_the_run_and_says_why() {
+    let path = journal_path("unrecordable");
+    let calls = AtomicU32::new(0);
+    let mut runner = Runner::new(|x: &u32| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(2));
+        Ok::<Picky, String>(Picky(*x))
+    })
+    .max_concurrent(1)
+    .journal(&path)
+    .unwrap();
+    runner.schedule_all(0..50).unwrap();
+    let report = runner.run();
+    match &report.journal_failure {
+        Some(JournalError::Unencodable {
+            index: 3,
+            path: named,
+            reason,
+        }) => {
+            assert_eq!(named, &path);
+            assert!(reason.contains("3 cannot be written"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // The run stopped: not every job was called (no call is paid for that cannot be kept).
+    assert!(calls.load(Ordering::SeqCst) < 50);
+    assert_eq!(report.results[3], Some(Picky(3)));
+}

@@ -294,7 +294,10 @@ fn a_call_may_borrow_the_callers_data_and_an_interrupt_waits_for_calls_in_flight
     assert_eq!(report.results, vec![Some(100), Some(101), None, None]);
     assert_eq!(runner.pending(), 2);
     let report = runner.run();
-    assert_eq!(report.results, vec![Some(100), Some(101), Some(102), Some(103)]);
+    assert_eq!(
+        report.results,
+        vec![Some(100), Some(101), Some(102), Some(103)]
+    );
     drop(runner);
     assert_eq!(calls.into_inner(), 4);
 }
@@ -382,4 +385,112 @@ fn run_each_hands_over_every_job_once_as_it_finishes_and_resumes_with_the_rest()
     runner.run_each(|done| second.push(done.index));
     second.sort();
     assert_eq!(second, vec![0, 1, 2]);
+}
+
+#[test]
+fn jobs_sent_from_another_thread_during_a_run_are_run_until_every_sender_closes() {
+    let mut runner = Runner::new(|x: &u64| {
+        std::thread::sleep(Duration::from_millis(2));
+        if *x == 1_000 {
+            Err("refused".to_owned())
+        } else {
+            Ok(x * 2)
+        }
+    })
+    .resource(Resource::new("points", Rate::per_second(1_000_000)).per_job(|x: &u64| *x))
+    .retry(Retry::exponential(0))
+    .max_concurrent(4);
+    runner.schedule_all(0..3).unwrap();
+    let first = runner.job_sender();
+    let second = first.clone();
+    let mut finished_before_the_last_send = 0;
+    let report = std::thread::scope(|scope| {
+        let producer = scope.spawn(move || {
+            let mut indices = Vec::new();
+            for x in 3..20 {
+                std::thread::sleep(Duration::from_millis(3));
+                indices.push(first.schedule(x));
+            }
+            first.close();
+            indices
+        });
+        scope.spawn(move || {
+            std::thread::sleep(Duration::from_millis(80));
+            // A job over the quota: it finishes at once with the error, in its place.
+            assert_eq!(second.schedule(2_000_000), 20);
+            second.schedule(1_000);
+        });
+        let report = runner.run_each(|done| {
+            if done.index < 3 {
+                finished_before_the_last_send += 1;
+            }
+        });
+        assert_eq!(producer.join().unwrap(), (3..20).collect::<Vec<usize>>());
+        report
+    });
+    assert_eq!(finished_before_the_last_send, 3);
+    assert_eq!(report.results.len(), 22);
+    assert_eq!(
+        report.results[..20],
+        (0..20).map(|x| Some(x * 2)).collect::<Vec<_>>()[..]
+    );
+    assert_eq!(report.results[20..], [None, None]);
+    assert!(matches!(
+        &*report.errors[20][0],
+        AttemptError::Misconfigured(RunnerError::ExceedsQuota { .. })
+    ));
+    assert!(matches!(&*report.errors[21][0], AttemptError::Call(message) if message == "refused"));
+    // The batch was complete: the schedule starts over.
+    assert_eq!(runner.schedule(7).unwrap(), 0);
+}
+
+#[test]
+fn a_run_with_an_open_sender_and_no_jobs_waits_for_them_and_an_interrupt_ends_it() {
+    let mut runner = Runner::new(|x: &u32| Ok::<u32, String>(*x));
+    let sender = runner.job_sender();
+    let stop = runner.interrupt_handle();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        sender.schedule(5);
+        std::thread::sleep(Duration::from_millis(30));
+        stop.interrupt();
+        std::thread::sleep(Duration::from_millis(30));
+        sender.schedule(6); // after the interrupt: waits for the next run
+    });
+    let report = runner.run();
+    assert!(report.interrupted);
+    assert_eq!(report.results, vec![Some(5)]);
+    std::thread::sleep(Duration::from_millis(100));
+    // The sender is dropped now: the next run takes job 6 and ends.
+    let report = runner.run();
+    assert_eq!(report.results, vec![Some(5), Some(6)]);
+}
+
+#[test]
+fn a_panic_in_the_run_each_callback_reaches_the_caller_without_hanging_and_the_rest_can_run() {
+    let mut runner = Runner::new(|x: &u32| {
+        std::thread::sleep(Duration::from_millis(5));
+        Ok::<u32, String>(*x)
+    })
+    .max_concurrent(2);
+    runner.schedule_all(0..10).unwrap();
+    let handed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runner.run_each(|done| {
+            if done.index >= 3 {
+                panic!("the caller's callback failed");
+            }
+        })
+    }));
+    assert!(handed.is_err());
+    let report = runner.run();
+    assert_eq!(report.results, (0..10).map(Some).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_runner_and_its_job_sender_may_move_to_another_thread() {
+    fn send<T: Send>() {}
+    send::<Runner<'static, u32, u32, String>>();
+    send::<tollgate::JobSender<u32>>();
+    fn sync<T: Sync>() {}
+    sync::<tollgate::JobSender<u32>>();
 }

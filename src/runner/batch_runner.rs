@@ -7,12 +7,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::job_sender::{Feed, FeedState};
 #[cfg(feature = "journal")]
 use super::journal::Journal;
 use super::progress::Progress;
 use super::work_queue::WorkQueue;
 use super::{
-    AttemptError, Finished, InterruptHandle, Resource, Retry, RunReport, RunnerError, Verdict,
+    AttemptError, Finished, InterruptHandle, JobSender, Resource, Retry, RunReport, RunnerError,
+    Verdict,
 };
 use crate::{AdaptiveSemaphore, Clock, Limits, MultiLimiter, Nanos, Permit};
 
@@ -65,6 +67,8 @@ pub struct Runner<'a, J, T, E> {
     /// Jobs of `jobs` not finished.
     pub(super) unfinished: usize,
     interrupt: InterruptHandle,
+    /// Jobs sent by [`JobSender`]s.
+    feed: Arc<Feed<J>>,
     #[cfg(feature = "journal")]
     pub(super) journal: Option<Journal<J, T, E>>,
 }
@@ -167,6 +171,7 @@ where
             jobs: Vec::new(),
             unfinished: 0,
             interrupt: InterruptHandle::default(),
+            feed: Arc::new(Feed::new()),
             #[cfg(feature = "journal")]
             journal: None,
         }
@@ -296,31 +301,73 @@ where
         self.schedule_record(JobRecord::new(job))
     }
 
-    /// Schedules `record` after checking it can run and, with a journal, looking it up there.
+    /// Schedules `record` after the jobs sent before it.
     pub(super) fn schedule_record(
         &mut self,
         record: JobRecord<J, T, E>,
     ) -> Result<usize, RunnerError> {
-        self.limiter()?;
-        let job = &record.job;
+        let feed = Arc::clone(&self.feed);
+        let mut sent = feed.lock();
+        self.take_sent(&mut sent);
+        let scheduled = self.admit(record).map_err(|(err, _)| err);
+        sent.next_index = self.jobs.len();
+        scheduled
+    }
+
+    /// Schedules the jobs sent through [`JobSender`]s, in order; one that cannot be scheduled
+    /// finishes at once with the error. Returns their indices.
+    fn take_sent(&mut self, sent: &mut FeedState<J>) -> std::ops::Range<usize> {
+        let first = self.jobs.len();
+        for (key, job) in sent.take_sent() {
+            #[allow(unused_mut)]
+            let mut record = JobRecord::new(job);
+            #[cfg(feature = "journal")]
+            {
+                record.key = key;
+            }
+            #[cfg(not(feature = "journal"))]
+            let _ = key;
+            if let Err((err, mut record)) = self.admit(record) {
+                record
+                    .errors
+                    .push(Arc::new(AttemptError::Misconfigured(err)));
+                record.finished = true;
+                self.jobs.push(record);
+            }
+        }
+        first..self.jobs.len()
+    }
+
+    /// Adds `record` after checking it can run and, with a journal, looking it up there.
+    #[allow(clippy::result_large_err)]
+    fn admit(
+        &mut self,
+        record: JobRecord<J, T, E>,
+    ) -> Result<usize, (RunnerError, JobRecord<J, T, E>)> {
+        if let Err(err) = self.limiter() {
+            return Err((err, record));
+        }
         for resource in &self.resources {
             // A cost extractor that panics is not checked here: the attempt fails with the panic.
-            let Ok(cost) = catch_unwind(AssertUnwindSafe(|| resource.reserved(job))) else {
+            let Ok(cost) = catch_unwind(AssertUnwindSafe(|| resource.reserved(&record.job))) else {
                 continue;
             };
             let quota = resource.rate().capacity().min(resource.rate().quantity());
             if cost > quota {
-                return Err(RunnerError::ExceedsQuota {
+                let err = RunnerError::ExceedsQuota {
                     resource: resource.name.clone(),
                     cost,
                     quota,
-                });
+                };
+                return Err((err, record));
             }
         }
         #[cfg(feature = "journal")]
         let record = {
             let mut record = record;
-            self.look_up(self.jobs.len(), &mut record)?;
+            if let Err(err) = self.look_up(self.jobs.len(), &mut record) {
+                return Err((err.into(), record));
+            }
             record
         };
         if !record.finished {
@@ -328,6 +375,12 @@ where
         }
         self.jobs.push(record);
         Ok(self.jobs.len() - 1)
+    }
+
+    /// A sender that schedules jobs into this runner from other threads, during a run; `run()`
+    /// then returns only once every sender is closed (see [`JobSender`]).
+    pub fn job_sender(&self) -> JobSender<J> {
+        JobSender::new(&self.feed)
     }
 
     /// Schedules every job of `jobs`, in order, and returns the range of their indices. Stops
@@ -391,6 +444,12 @@ where
         T: Clone,
     {
         let started = Instant::now();
+        let feed = Arc::clone(&self.feed);
+        let senders_open = {
+            let mut sent = feed.lock();
+            self.take_sent(&mut sent);
+            sent.open()
+        };
         for index in 0..self.jobs.len() {
             // Finished before this run (in the journal, or in a run whose report was not taken).
             if self.jobs[index].finished && !self.jobs[index].handed_over {
@@ -404,14 +463,13 @@ where
             .filter(|(_, record)| !record.finished)
             .map(|(index, record)| (index, Arc::clone(&record.job)))
             .collect();
-        if pending.is_empty() {
+        if pending.is_empty() && !senders_open {
             return self.report(started, Tally::default());
         }
-        let tally = match self.limiter().and_then(|limiter| {
-            #[cfg(feature = "journal")]
-            self.check_job_set()?;
-            Ok(limiter)
-        }) {
+        let usable = self.limiter();
+        #[cfg(feature = "journal")]
+        let usable = usable.and_then(|limiter| self.check_job_set().map(|()| limiter));
+        let tally = match usable {
             Err(err) => {
                 for (index, _) in &pending {
                     self.fail(*index, &err);
@@ -419,7 +477,7 @@ where
                 }
                 Tally::default()
             }
-            Ok(limiter) => self.run_pending(pending, limiter, &mut each),
+            Ok(limiter) => self.run_pending(pending, senders_open, limiter, &mut each),
         };
         self.report(started, tally)
     }
@@ -439,10 +497,15 @@ where
     fn run_pending(
         &mut self,
         pending: Vec<(usize, Arc<J>)>,
+        senders_open: bool,
         limiter: MultiLimiter,
         each: &mut dyn FnMut(Finished<'_, T, E>),
     ) -> Tally {
-        let workers = self.max_concurrent.min(pending.len());
+        let workers = if senders_open {
+            self.max_concurrent
+        } else {
+            self.max_concurrent.min(pending.len())
+        };
         let work = Work {
             call: Arc::clone(&self.call),
             retry: self.retry.clone(),
@@ -454,24 +517,35 @@ where
             queue: WorkQueue::new(self.clock.clone(), pending, workers, self.probe),
         };
         let (events, received) = crossbeam_channel::unbounded();
-        // Wakes the coordinator when something outside the workers happened (an interrupt).
+        // Wakes the coordinator when something outside the workers happened (an interrupt, a
+        // job sent, a sender closed).
         let (nudge, nudged) = crossbeam_channel::bounded(1);
+        let also = nudge.clone();
         self.interrupt.begin_run(move || {
             nudge.try_send(()).ok();
+        });
+        self.feed.begin_run(move || {
+            also.try_send(()).ok();
         });
         if self.interrupt.count() > 0 {
             work.queue.stop(); // interrupted before it began: no call starts
         }
-        let tally = std::thread::scope(|scope| {
+        let ending = RunEnd {
+            queue: &work.queue,
+            interrupt: self.interrupt.clone(),
+            feed: Arc::clone(&self.feed),
+        };
+        std::thread::scope(|scope| {
+            // Dropped as the scope's closure returns or unwinds (a panic in `each`, say): the
+            // workers stop, so that the scope can join them.
+            let _ending = ending;
             for worker in 0..workers {
                 let (work, events) = (&work, events.clone());
                 scope.spawn(move || work_loop(worker, work, &events));
             }
             drop(events);
             self.coordinate(&work, &received, &nudged, workers, each)
-        });
-        self.interrupt.end_run();
-        tally
+        })
     }
 
     /// Collects the workers' outcomes until every job is finished, or the run is interrupted
@@ -498,7 +572,21 @@ where
                 work.queue.stop();
                 stopping = true;
             }
-            if !stopping && self.finished() == self.jobs.len() {
+            let mut senders_open = false;
+            if !stopping {
+                let feed = Arc::clone(&self.feed);
+                let mut sent = feed.lock();
+                for index in self.take_sent(&mut sent) {
+                    if self.jobs[index].finished {
+                        each(self.finished_job(index)); // resumed, or refused at once
+                    } else {
+                        let job = Arc::clone(&self.jobs[index].job);
+                        work.queue.push_back(index, job, Nanos::ZERO);
+                    }
+                }
+                senders_open = sent.open();
+            }
+            if !stopping && !senders_open && self.finished() == self.jobs.len() {
                 work.queue.stop();
                 stopping = true;
             }
@@ -530,7 +618,7 @@ where
                     for index in finished {
                         each(self.finished_job(index));
                     }
-                    progress.set_done(self.finished() as u64);
+                    progress.set_counts(self.finished() as u64, self.jobs.len() as u64);
                 }
                 recv(nudged) -> _ => {}
                 default(Duration::from_millis(100)) => {
@@ -663,8 +751,12 @@ where
         T: Clone,
     {
         let resumed = self.jobs.iter().filter(|record| record.resumed).count();
-        let (results, errors) = if self.pending() == 0 {
-            // The batch is complete: hand everything over and empty the schedule.
+        let feed = Arc::clone(&self.feed);
+        let mut sent = feed.lock();
+        let (results, errors) = if self.pending() == 0 && !sent.holds_jobs() && !sent.open() {
+            sent.next_index = 0;
+            // The batch is complete (no job to come either): hand everything over and empty the
+            // schedule.
             #[cfg(feature = "journal")]
             if let Some(journal) = &mut self.journal {
                 journal.new_batch();
@@ -721,6 +813,22 @@ where
             MultiLimiter::build(limits, self.clock.clone()).map_err(RunnerError::InvalidLimits)?;
         self.limiter = Some(limiter.clone());
         Ok(limiter)
+    }
+}
+
+/// Ends a run, however its coordinator leaves: the workers take no new job and give up their
+/// waits, and interrupts and sent jobs no longer wake it.
+struct RunEnd<'w, J> {
+    queue: &'w WorkQueue<J>,
+    interrupt: InterruptHandle,
+    feed: Arc<Feed<J>>,
+}
+
+impl<J> Drop for RunEnd<'_, J> {
+    fn drop(&mut self) {
+        self.queue.stop();
+        self.interrupt.end_run();
+        self.feed.end_run();
     }
 }
 

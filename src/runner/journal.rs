@@ -151,6 +151,9 @@ impl<J, T, E> Journal<J, T, E> {
 
     /// What the journal recorded for job `index`, if anything.
     fn lookup(&mut self, index: usize, key: &str) -> Result<Option<Recorded<T>>, JournalError> {
+        if self.recorded == 0 {
+            return Ok(None); // a new journal (this process holds it: no one else writes to it)
+        }
         let io = |err: &dyn std::fmt::Display| self.io(err);
         let read = self.db.begin_read().map_err(|err| io(&err))?;
         let finished = read.open_table(FINISHED).map_err(|err| io(&err))?;

@@ -8,6 +8,7 @@
 mod attempt_error;
 mod batch_runner;
 mod interrupt;
+mod job_sender;
 #[cfg(feature = "journal")]
 mod journal;
 #[cfg(feature = "journal")]
@@ -21,6 +22,7 @@ mod work_queue;
 pub use attempt_error::{AttemptError, RunnerError};
 pub use batch_runner::Runner;
 pub use interrupt::InterruptHandle;
+pub use job_sender::JobSender;
 #[cfg(feature = "journal")]
 pub use journal_error::JournalError;
 pub use report::{AttemptErrors, Finished, RunReport};

@@ -32,13 +32,15 @@ impl Progress {
         }
     }
 
-    pub(super) fn set_done(&self, done: u64) {
+    /// `done` of `total` jobs are finished (the total grows as jobs are sent during a run).
+    pub(super) fn set_counts(&self, done: u64, total: u64) {
         #[cfg(feature = "progress")]
         if let Some(bar) = &self.bar {
+            bar.set_length(total);
             bar.set_position(done);
         }
         #[cfg(not(feature = "progress"))]
-        let _ = done;
+        let _ = (done, total);
     }
 
     /// Shows "waiting for <resource>: N.N s" while every worker waits for quota, else nothing.

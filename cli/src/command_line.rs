@@ -33,7 +33,7 @@ pub fn tollgate() -> Command {
     Command::new("tollgate")
         .version(env!("CARGO_PKG_VERSION"))
         .about(ABOUT)
-        .long_about(LONG_ABOUT)
+        .long_about(wrapped(LONG_ABOUT))
         .after_help(AFTER_HELP)
         .subcommand_required(true)
         .arg_required_else_help(true)
@@ -46,7 +46,7 @@ pub fn tollgate() -> Command {
 fn exec() -> Command {
     Command::new("exec")
         .about("Run a command per input line, like xargs, holding a rate")
-        .long_about(
+        .long_about(wrapped(
             "Run a command per input line, like xargs, holding a rate.\n\n\
              Each non-empty line of the input (stdin, or --input FILE) becomes one run of \
              COMMAND, with every {} in its arguments replaced by the line (without any {}, the \
@@ -60,7 +60,7 @@ fn exec() -> Command {
              are kept together and written in input order (the default) or as each completes. \
              A summary of the failures goes to stderr.\n\n\
              Ctrl-C stops starting commands, waits for those running, and writes the lines \
-             not run to a file to resume from (a second Ctrl-C leaves at once).",
+             not run to a file to resume from (a second Ctrl-C leaves at once)."),
         )
         .after_help(
             "Examples:\n  \
@@ -110,7 +110,7 @@ fn exec() -> Command {
 fn chat() -> Command {
     Command::new("chat")
         .about("Send OpenAI-compatible chat requests from a JSONL file within RPM and TPM quotas")
-        .long_about(
+        .long_about(wrapped(
             "Send OpenAI-compatible chat requests from a JSONL file within RPM and TPM quotas.\n\n\
              Each non-empty line of REQUESTS is one chat completions request body (the format \
              of the OpenAI cookbook's api_request_parallel_processor.py). Its \"metadata\" and \
@@ -130,9 +130,10 @@ fn chat() -> Command {
              before it is written. Run the same command again after Ctrl-C, a crash or a kill: \
              the requests already answered are not sent again, and every request still gets \
              its output line. A request is known in the journal by its custom_id, or else by \
-             its body.\n\n\
+             its body. After a finished run the journal answers the same command again without \
+             sending anything: delete it, or pass --no-journal, to send the requests again.\n\n\
              The API key is read from the environment variable OPENAI_API_KEY (or the one \
-             --api-key-env names) and sent as a bearer token; a loopback endpoint needs none.",
+             --api-key-env names) and sent as a bearer token; a loopback endpoint needs none."),
         )
         .after_help(
             "Examples:\n  \
@@ -233,7 +234,7 @@ fn chat() -> Command {
 fn mock_server() -> Command {
     Command::new("mock-server")
         .about("Serve a loopback OpenAI-compatible provider with quotas and 429s, for testing")
-        .long_about(
+        .long_about(wrapped(
             "Serve a loopback OpenAI-compatible provider with quotas and 429s, for testing.\n\n\
              POST /v1/chat/completions answers a completion with deterministic usage after the \
              latency; quotas are counted in a strict sliding window at each request's arrival \
@@ -241,7 +242,7 @@ fn mock_server() -> Command {
              a quota gets a 429 with retry-after and x-ratelimit-* headers. GET /stats answers \
              the counts as JSON.\n\n\
              Prints its URL on stdout and serves on 127.0.0.1 until Ctrl-C, then prints what it \
-             answered and refused on stderr.",
+             answered and refused on stderr."),
         )
         .after_help(
             "Examples:\n  \
@@ -293,16 +294,43 @@ fn mock_server() -> Command {
 fn demo() -> Command {
     Command::new("demo")
         .about("Run 200 chat requests against a loopback mock provider and compare with the ideal")
-        .long_about(
+        .long_about(wrapped(
             "Run 200 chat requests against a loopback mock provider and compare with the ideal.\n\n\
              Starts the mock provider on 127.0.0.1 with a requests and a tokens quota per 2 s \
              window (a compressed minute), sends a sample of 200 chat requests through the same \
              code as `tollgate chat` with a progress bar, then prints the wall time against the \
              ideal time the server's quotas allow, and how many requests the server refused \
-             with a 429.",
+             with a 429."),
         )
         .after_help("Example:\n  cargo run --release -p tollgate-cli -- demo")
 }
+
+/// `text` with each paragraph's lines filled to [`HELP_WIDTH`] columns (clap wraps help only
+/// with its `wrap_help` feature, which would build a terminal-size dependency).
+fn wrapped(text: &str) -> String {
+    let paragraphs: Vec<String> = text
+        .split("\n\n")
+        .map(|paragraph| {
+            let mut lines = vec![String::new()];
+            for word in paragraph.split_whitespace() {
+                let line = lines.last_mut().expect("never empty");
+                if !line.is_empty() && line.len() + 1 + word.len() > HELP_WIDTH {
+                    lines.push(word.to_owned());
+                } else {
+                    if !line.is_empty() {
+                        line.push(' ');
+                    }
+                    line.push_str(word);
+                }
+            }
+            lines.join("\n")
+        })
+        .collect();
+    paragraphs.join("\n\n")
+}
+
+/// The width of the long help's paragraphs.
+const HELP_WIDTH: usize = 92;
 
 fn rate_arg(name: &'static str) -> Arg {
     Arg::new(name)
@@ -332,8 +360,18 @@ fn retries_arg(default: &'static str, help: &'static str) -> Arg {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_command_line_is_consistent() {
-        super::tollgate().debug_assert();
+        tollgate().debug_assert();
+    }
+
+    #[test]
+    fn paragraphs_are_filled_to_the_width() {
+        let text = wrapped(&format!("{}\n\nshort  text", "word ".repeat(40)));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.iter().all(|line| line.len() <= HELP_WIDTH));
+        assert_eq!(lines[lines.len() - 2..], ["", "short text"]);
     }
 }

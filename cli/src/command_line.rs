@@ -16,7 +16,9 @@ Run commands or LLM API requests as fast as their quotas allow, and never faster
 
 tollgate reads one job per input line and runs the jobs on a pool of threads, holding every
 quota you give it (requests per second, tokens per minute, ...), retrying failures with
-backoff, and showing a progress bar on a terminal.";
+backoff. While it runs, a progress bar (done/total, rate, ETA, what it waits for) is drawn on
+stderr when stderr is a terminal and stdout is not (the output goes to a file or a pipe); a
+plain summary goes to stderr at the end.";
 
 const AFTER_HELP: &str = "\
 Examples:

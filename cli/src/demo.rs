@@ -69,6 +69,7 @@ pub fn demo() -> Result<RunOutcome, CliError> {
         default_max_tokens: 64,
         concurrency: 32,
         retries: 5,
+        progress: true,
         journal: None,
     };
     let summary = run_chat(

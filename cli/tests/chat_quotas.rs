@@ -101,6 +101,7 @@ fn two_hundred_requests_hold_both_quotas_near_the_ideal_time() {
     let needed = windows(200, REQUESTS_PER_WINDOW).max(windows(tokens, TOKENS_PER_WINDOW));
     let ideal = WINDOW * needed as u32 + LATENCY;
     let ratio = wall.as_secs_f64() / ideal.as_secs_f64();
+    eprintln!("200 requests: {wall:?} against an ideal of {ideal:?}: {ratio:.3}");
     assert!(
         ratio <= 1.10,
         "{wall:?} against an ideal of {ideal:?}: {ratio:.3}"

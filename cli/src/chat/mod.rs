@@ -7,7 +7,7 @@ mod json_lines;
 mod request_line;
 mod token_estimate;
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -43,6 +43,8 @@ pub struct ChatSettings {
     pub concurrency: usize,
     /// Retries of a failed request.
     pub retries: u32,
+    /// Whether to draw a progress bar on stderr (when it is a terminal).
+    pub progress: bool,
     /// The journal that records each answer before it is written, and gives it back on a
     /// rerun; `None`: no journal.
     pub journal: Option<PathBuf>,
@@ -119,6 +121,8 @@ pub fn chat(args: &ArgMatches) -> Result<RunOutcome, CliError> {
         concurrency: usize::try_from(*args.get_one::<u64>("concurrency").expect("has a default"))
             .unwrap_or(usize::MAX),
         retries: *args.get_one::<u32>("retries").expect("has a default"),
+        // A bar drawn on the terminal that also shows the answers would be torn by them.
+        progress: !io::stdout().is_terminal(),
         journal: journal_path(args, source),
     };
     let lines = read_input_lines(Some(source))?;
@@ -162,8 +166,8 @@ fn journal_path(args: &ArgMatches, source: &Path) -> Option<PathBuf> {
 
 /// Sends the requests of `lines` (read from `source`) as `settings` say and writes one JSON
 /// line per request to `out`, each as soon as it is answered or has failed; a malformed line is
-/// reported on stderr with its number and answered with an error line. A progress bar is drawn
-/// on stderr when it is a terminal; Ctrl-C stops the run (the requests in flight are answered).
+/// reported on stderr with its number and answered with an error line. Ctrl-C stops the run
+/// (the requests in flight are answered).
 ///
 /// # Errors
 /// [`CliError`] when `out` cannot be written or Ctrl-C cannot be caught.
@@ -197,7 +201,7 @@ pub fn run_chat(
         .retry(Retry::exponential(settings.retries).classify(ChatError::verdict))
         .probe_first()
         .max_concurrent(settings.concurrency)
-        .progress(true);
+        .progress(settings.progress);
     let mut runner = match &settings.journal {
         Some(path) => runner.journal(path).map_err(CliError::Journal)?,
         None => runner,

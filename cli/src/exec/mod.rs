@@ -5,7 +5,7 @@ mod command_template;
 mod ordered_output;
 
 use std::fs;
-use std::io;
+use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -67,7 +67,8 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
                 }
             }),
         )
-        .progress(true);
+        // A bar drawn on the terminal that also shows the commands' output would be torn by it.
+        .progress(!io::stdout().is_terminal());
     runner.schedule_all(lines.iter().map(|line| line.text.clone()))?;
     runner
         .interrupt_handle()

@@ -51,7 +51,7 @@ fn exec() -> Command {
         .long_about(wrapped(
             "Run a command per input line, like xargs, holding a rate.\n\n\
              Each non-empty line of the input (stdin, or --input FILE) becomes one run of \
-             COMMAND, with every {} in its arguments replaced by the line (without any {}, the \
+             COMMAND, started as soon as the line is read (the input may be an endless pipe), with every {} in its arguments replaced by the line (without any {}, the \
              line is added as the last argument). The command runs directly, not through a \
              shell: to use shell syntax, pass the line as a parameter, as in \
              `sh -c 'grep -c x \"$1\"' _ {}`.\n\n\

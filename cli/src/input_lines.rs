@@ -15,54 +15,96 @@ pub struct InputLine {
     pub text: String,
 }
 
-/// Reads every non-empty line of `path`, or of stdin for `None` or `-`. Lines that hold only
-/// whitespace are skipped (as xargs does); a `\r` before the `\n` is dropped.
+/// The lines of an input, read as they come (from a pipe, as the writer writes them).
+pub struct InputLines {
+    path: PathBuf,
+    lines: io::Lines<Box<dyn BufRead + Send>>,
+    number: usize,
+}
+
+impl InputLines {
+    /// Opens `path`, or stdin for `None` or `-`.
+    ///
+    /// # Errors
+    /// [`CliError::Input`] when the file cannot be opened.
+    pub fn open(path: Option<&Path>) -> Result<InputLines, CliError> {
+        let path = input_name(path);
+        let reader: Box<dyn BufRead + Send> = if path == Path::new("-") {
+            Box::new(BufReader::new(io::stdin()))
+        } else {
+            let file = File::open(&path).map_err(|source| CliError::Input {
+                path: path.clone(),
+                source,
+            })?;
+            Box::new(BufReader::new(file))
+        };
+        Ok(InputLines::from_reader(path, reader))
+    }
+
+    fn from_reader(path: PathBuf, reader: Box<dyn BufRead + Send>) -> InputLines {
+        InputLines {
+            path,
+            lines: reader.lines(),
+            number: 0,
+        }
+    }
+}
+
+impl Iterator for InputLines {
+    type Item = Result<InputLine, CliError>;
+
+    /// The next non-empty line. Lines that hold only whitespace are skipped (as xargs does); a
+    /// `\r` before the `\n` is dropped. A line that is not UTF-8 is a [`CliError::Input`]
+    /// naming its number.
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let line = self.lines.next()?;
+            self.number += 1;
+            let line = match line {
+                Ok(line) => line,
+                Err(err) => {
+                    let source = io::Error::new(err.kind(), format!("line {}: {err}", self.number));
+                    return Some(Err(CliError::Input {
+                        path: self.path.clone(),
+                        source,
+                    }));
+                }
+            };
+            let text = line.strip_suffix('\r').unwrap_or(&line);
+            if !text.trim().is_empty() {
+                return Some(Ok(InputLine {
+                    number: self.number,
+                    text: text.to_owned(),
+                }));
+            }
+        }
+    }
+}
+
+/// Reads every non-empty line of `path`, or of stdin for `None` or `-`.
 ///
 /// # Errors
 /// [`CliError::Input`] when the file cannot be opened or a line is not UTF-8.
 pub fn read_input_lines(path: Option<&Path>) -> Result<Vec<InputLine>, CliError> {
-    let stdin = Path::new("-");
-    let path = path.unwrap_or(stdin);
-    let failed = |source: io::Error| CliError::Input {
-        path: path.to_path_buf(),
-        source,
-    };
-    let reader: Box<dyn BufRead> = if path == stdin {
-        Box::new(io::stdin().lock())
-    } else {
-        Box::new(BufReader::new(File::open(path).map_err(failed)?))
-    };
-    non_empty_lines(reader).map_err(failed)
+    InputLines::open(path)?.collect()
 }
 
-/// The name a summary gives the input.
+/// The name messages give the input: its path, or `-` for stdin.
 pub fn input_name(path: Option<&Path>) -> PathBuf {
     path.map_or_else(|| PathBuf::from("-"), Path::to_path_buf)
-}
-
-fn non_empty_lines(reader: impl BufRead) -> io::Result<Vec<InputLine>> {
-    let mut lines = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
-        let line =
-            line.map_err(|err| io::Error::new(err.kind(), format!("line {}: {err}", index + 1)))?;
-        let text = line.strip_suffix('\r').unwrap_or(&line);
-        if !text.trim().is_empty() {
-            lines.push(InputLine {
-                number: index + 1,
-                text: text.to_owned(),
-            });
-        }
-    }
-    Ok(lines)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn lines_of(bytes: &'static [u8]) -> InputLines {
+        InputLines::from_reader(PathBuf::from("in"), Box::new(bytes))
+    }
+
     #[test]
     fn blank_lines_are_skipped_and_numbers_kept() {
-        let lines = non_empty_lines("a\n\n  \nb\r\nc".as_bytes()).unwrap();
+        let lines: Vec<InputLine> = lines_of(b"a\n\n  \nb\r\nc").map(Result::unwrap).collect();
         let numbered: Vec<(usize, &str)> = lines
             .iter()
             .map(|line| (line.number, line.text.as_str()))
@@ -72,7 +114,10 @@ mod tests {
 
     #[test]
     fn a_line_that_is_not_utf8_names_its_number() {
-        let err = non_empty_lines(&b"ok\n\xff\xfe\n"[..]).unwrap_err();
-        assert!(err.to_string().starts_with("line 2:"), "{err}");
+        let err = lines_of(b"ok\n\xff\xfe\n").nth(1).unwrap().unwrap_err();
+        assert!(
+            err.to_string().starts_with("cannot read in: line 2:"),
+            "{err}"
+        );
     }
 }

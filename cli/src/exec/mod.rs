@@ -7,13 +7,15 @@ mod ordered_output;
 use std::fs;
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use clap::ArgMatches;
-use tollgate::{AttemptError, Rate, Resource, Retry, Runner, Verdict};
+use tollgate::{AttemptError, JobSender, Rate, Resource, Retry, Runner, Verdict};
 
 use crate::cli_error::CliError;
-use crate::input_lines::{input_name, read_input_lines, InputLine};
+use crate::input_lines::{input_name, InputLine, InputLines};
 use crate::run_outcome::RunOutcome;
 use command_run::{run_command, CommandFailure};
 use command_template::CommandTemplate;
@@ -45,7 +47,7 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
         .get_many::<String>("command")
         .expect("COMMAND is required");
     let template = CommandTemplate::new(words.cloned().collect());
-    let lines = read_input_lines(input)?;
+    let input_lines = InputLines::open(input)?;
 
     // An exact window holds "at most N per period" however the starts fall; a rate given with a
     // burst asks for even spacing, which GCRA gives.
@@ -69,22 +71,27 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
         )
         // A bar drawn on the terminal that also shows the commands' output would be torn by it.
         .progress(!io::stdout().is_terminal());
-    runner.schedule_all(lines.iter().map(|line| line.text.clone()))?;
     runner
         .interrupt_handle()
         .on_ctrl_c()
         .map_err(|err| CliError::CtrlC(err.to_string()))?;
 
+    // Lines run as they are read (a pipe may bring them slowly); `read[i]` is job i's line.
+    let read = ReadLines::default();
+    let reader = read_into(input_lines, runner.job_sender(), read.clone());
     let mut output = OrderedOutput::new(order, io::stdout(), io::stderr());
-    let mut finished = vec![false; lines.len()];
+    let mut finished = Vec::new();
     let mut failures = Vec::new();
     let report = runner.run_each(|done| {
+        if finished.len() <= done.index {
+            finished.resize(done.index + 1, false);
+        }
         finished[done.index] = true;
         let produced = match (done.result, done.errors.last()) {
             (Some(output), _) => output.clone(),
             (None, last) => {
                 failures.push(Failure {
-                    line: lines[done.index].number,
+                    line: read.lock()[done.index].number,
                     message: last.map_or_else(String::new, |err| err.to_string()),
                     attempts: done.attempts,
                 });
@@ -104,6 +111,13 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
         source,
     })?;
 
+    // Unless interrupted, the run ended once the reader closed its sender: it has ended too.
+    // (Interrupted, it may still wait for stdin: it is left behind.)
+    if !report.interrupted {
+        reader.join().unwrap_or(Ok(()))?;
+    }
+    let lines = read.lock().clone();
+    finished.resize(lines.len(), false);
     let done = finished.iter().filter(|done| **done).count();
     eprintln!(
         "tollgate exec: {done} of {} commands finished in {:.1} s: {} succeeded, {} failed \
@@ -115,6 +129,7 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
         report.attempts,
         report.retries,
     );
+    failures.sort_by_key(|failure| failure.line);
     for failure in &failures {
         eprintln!(
             "  line {}: {} (after {} attempts)",
@@ -125,6 +140,36 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
         report_interruption(input, &lines, &finished, report.elapsed)?;
     }
     Ok(RunOutcome::of(failures.len(), report.interrupted))
+}
+
+/// The lines read so far, shared between the reading thread and the run.
+#[derive(Clone, Default)]
+struct ReadLines(Arc<Mutex<Vec<InputLine>>>);
+
+impl ReadLines {
+    fn lock(&self) -> MutexGuard<'_, Vec<InputLine>> {
+        // A panic while holding the lock cannot leave the list half-pushed.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Reads `lines` on a thread of their own, recording each in `read` and sending it to the run;
+/// the sender closes when the input ends (or cannot be read: the error is the thread's result).
+fn read_into(
+    lines: InputLines,
+    sender: JobSender<String>,
+    read: ReadLines,
+) -> JoinHandle<Result<(), CliError>> {
+    thread::spawn(move || {
+        for line in lines {
+            let line = line?;
+            let text = line.text.clone();
+            read.lock().push(line);
+            sender.schedule(text);
+        }
+        sender.close();
+        Ok(())
+    })
 }
 
 /// Writes the lines not finished to a file next to the input and says how to resume.
@@ -147,8 +192,8 @@ fn report_interruption(
     })?;
     let left = finished.iter().filter(|done| !**done).count();
     eprintln!(
-        "tollgate exec: interrupted after {:.1} s; the {left} lines of {} not finished are in \
-         {path}; to resume, run the same command with --input {path}",
+        "tollgate exec: interrupted after {:.1} s; the {left} lines of {} read and not \
+         finished are in {path}; to resume, run the same command with --input {path}",
         elapsed.as_secs_f64(),
         input_name(input).display(),
         path = remaining_path.display(),

@@ -17,7 +17,7 @@ use tollgate::{AttemptError, JobSender, Rate, Resource, Retry, Runner, Verdict};
 use crate::cli_error::CliError;
 use crate::input_lines::{input_name, InputLine, InputLines};
 use crate::run_outcome::RunOutcome;
-use command_run::{run_command, CommandFailure};
+use command_run::{run_command, CommandFailure, CommandOutput};
 use command_template::CommandTemplate;
 use ordered_output::{OrderedOutput, OutputOrder};
 
@@ -49,16 +49,8 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
     let template = CommandTemplate::new(words.cloned().collect());
     let input_lines = InputLines::open(input)?;
 
-    // An exact window holds "at most N per period" however the starts fall; a rate given with a
-    // burst asks for even spacing, which GCRA gives.
-    let starts = Resource::new("starts", rate).per_job(|_| 1);
-    let starts = if rate.capacity() == rate.quantity() {
-        starts
-    } else {
-        starts.smoothed()
-    };
     let mut runner = Runner::new(move |line: &String| run_command(&template, line))
-        .resource(starts)
+        .resource(starts(rate))
         .max_concurrent(usize::try_from(concurrency).unwrap_or(usize::MAX))
         .retry(
             Retry::exponential(retries).classify(|failure: &CommandFailure| {
@@ -129,17 +121,33 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
         report.attempts,
         report.retries,
     );
+    report_failures(&mut failures);
+    if report.interrupted {
+        report_interruption(input, &lines, &finished, report.elapsed)?;
+    }
+    Ok(RunOutcome::of(failures.len(), report.interrupted))
+}
+
+/// The quota of command starts: an exact window holds "at most N per period" however the starts
+/// fall; a rate given with a burst asks for even spacing, which GCRA gives.
+fn starts(rate: Rate) -> Resource<String, CommandOutput> {
+    let starts = Resource::new("starts", rate).per_job(|_| 1);
+    if rate.capacity() == rate.quantity() {
+        starts
+    } else {
+        starts.smoothed()
+    }
+}
+
+/// Lists the lines whose command failed every attempt, in line order.
+fn report_failures(failures: &mut [Failure]) {
     failures.sort_by_key(|failure| failure.line);
-    for failure in &failures {
+    for failure in failures.iter() {
         eprintln!(
             "  line {}: {} (after {} attempts)",
             failure.line, failure.message, failure.attempts
         );
     }
-    if report.interrupted {
-        report_interruption(input, &lines, &finished, report.elapsed)?;
-    }
-    Ok(RunOutcome::of(failures.len(), report.interrupted))
 }
 
 /// The lines read so far, shared between the reading thread and the run.

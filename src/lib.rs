@@ -78,6 +78,8 @@ mod limiter;
 mod multi;
 pub mod presets;
 mod rate;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod reservation;
 mod runner;
 mod semaphore;

@@ -58,7 +58,9 @@ pub struct Runner<J, T, E> {
     progress: bool,
     probe: bool,
     clock: Clock,
-    limiter: Option<MultiLimiter>,
+    pub(super) limiter: Option<MultiLimiter>,
+    #[cfg(feature = "redis")]
+    pub(super) shared: Option<crate::redis::RedisState>,
     jobs: Vec<JobRecord<J, T, E>>,
     /// Jobs of `jobs` not finished.
     unfinished: usize,
@@ -138,6 +140,8 @@ where
             probe: false,
             clock: Clock::new(),
             limiter: None,
+            #[cfg(feature = "redis")]
+            shared: None,
             jobs: Vec::new(),
             unfinished: 0,
             interrupt: InterruptHandle::default(),
@@ -612,6 +616,8 @@ where
         );
         let limiter =
             MultiLimiter::build(limits, self.clock.clone()).map_err(RunnerError::InvalidLimits)?;
+        #[cfg(feature = "redis")]
+        let limiter = super::shared::share(limiter, &self.shared)?;
         self.limiter = Some(limiter.clone());
         Ok(limiter)
     }
@@ -657,7 +663,8 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<J, T, E>, events: &Sender<Event
             Ok(permit) => permit,
             Err(err) => {
                 work.queue.attempt_ended();
-                let outcome = Outcome::new(Err(err), Verdict::Fail);
+                let verdict = super::shared::quota_verdict(&err);
+                let outcome = Outcome::new(Err(err), verdict);
                 if events
                     .send(Event::Attempted {
                         index,

@@ -50,9 +50,9 @@
 //! - **Parameters are checked**: the first process stores its limits (resources, rates,
 //!   bursts, concurrency) under the limiter's name; a process with other limits gets
 //!   [`RedisError::ParametersDiffer`] at `shared_on` and at any later call.
-//! - **Keys**: `{name}:params`, `{name}:state` (a hash), `{name}:slots` (a sorted set); the
-//!   braces make one hash tag, so they live on one Redis Cluster slot. Keys expire a minute
-//!   after the state is full again.
+//! - **Keys**: `{name}:state` (a string: the parameters, one TAT per resource, holds) and
+//!   `{name}:slots` (a sorted set); the braces make one hash tag, so both live on one Redis
+//!   Cluster slot. They expire a minute after the state is full again.
 //! - **Unreachable**: [`Fallback::Fail`] (the default) returns [`RedisError::Unreachable`];
 //!   [`Fallback::Local`] decides on an in-memory limiter with a share of every limit for a
 //!   second, then tries Redis again.

@@ -29,8 +29,8 @@ const SLOT_POLL: Nanos = Nanos::from_millis(10);
 /// A limiter's shared state: the keys, the parameters, the receipts of this process's permits.
 pub(crate) struct Remote {
     state: RedisState,
-    keys: [String; 3],
-    /// The parameters every process must agree on, as stored under `{name}:params`.
+    keys: [String; 2],
+    /// The parameters every process must agree on, stored in the state hash.
     params: String,
     /// Per resource: emission interval (ns) and burst.
     paces: Vec<(u64, u64)>,
@@ -117,11 +117,7 @@ impl Remote {
             .unwrap_or_default()
             .as_nanos();
         Ok(Remote {
-            keys: [
-                format!("{{{name}}}:params"),
-                format!("{{{name}}}:state"),
-                format!("{{{name}}}:slots"),
-            ],
+            keys: [format!("{{{name}}}:state"), format!("{{{name}}}:slots")],
             params,
             paces,
             max_parallel,

@@ -3,11 +3,13 @@
 -- effects, not the script). Times are microseconds since the Unix epoch (exact in Lua's doubles
 -- until the year 2255).
 --
--- KEYS[1]  {name}:params  the parameters every process must agree on (a string)
--- KEYS[2]  {name}:state   hash: tat:i (GCRA theoretical arrival time of resource i),
---                         from:i (latest instant a charge of i counts from), hold:i, pause,
---                         tail (latest instant granted: FIFO by commit order)
--- KEYS[3]  {name}:slots   sorted set of concurrency-slot holders scored by lease expiry
+-- KEYS[1]  {name}:state   a string: the parameters every process must agree on, a NUL byte,
+--                         then 2 + 3n doubles (struct-packed, little-endian): tail (latest
+--                         instant granted: FIFO by commit order), pause, and per resource i its
+--                         GCRA theoretical arrival time (tat), the latest instant a charge
+--                         counts from (from) and the server's hold (hold). One GET and one
+--                         SET PX per decision: a hash costs twice as much server time.
+-- KEYS[2]  {name}:slots   sorted set of concurrency-slot holders scored by lease expiry
 --
 -- ARGV[1] op, ARGV[2] parameters, ARGV[3] n (resources); the rest depends on op.
 -- Replies: {0, now, ...} done; {-1, stored} parameters differ; {1, now, at} not in time;
@@ -16,11 +18,9 @@
 local op = ARGV[1]
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local stored = redis.call('GET', KEYS[1])
-if stored and stored ~= ARGV[2] then
-  return {-1, stored}
-end
+local params = ARGV[2]
 local n = tonumber(ARGV[3])
+local layout = '<' .. string.rep('d', 2 + 3 * n)
 
 -- cost units of a resource whose emission interval is `interval` ns, in whole microseconds
 -- (rounded up: the shared limiter is at most 1 us per charge stricter than the local one)
@@ -28,41 +28,38 @@ local function span(cost, interval)
   return math.ceil(cost * interval / 1000)
 end
 
-local fields = {'tail', 'pause'}
-for i = 1, n do
-  fields[#fields + 1] = 'tat:' .. i
-  fields[#fields + 1] = 'from:' .. i
-  fields[#fields + 1] = 'hold:' .. i
-end
-local raw = redis.call('HMGET', KEYS[2], unpack(fields))
-local tail, pause = tonumber(raw[1] or '0'), tonumber(raw[2] or '0')
+local tail, pause = 0, 0
 local tat, from, hold = {}, {}, {}
 for i = 1, n do
-  tat[i] = tonumber(raw[3 * i] or '0')
-  from[i] = tonumber(raw[3 * i + 1] or '0')
-  hold[i] = tonumber(raw[3 * i + 2] or '0')
+  tat[i], from[i], hold[i] = 0, 0, 0
+end
+local raw = redis.call('GET', KEYS[1])
+if raw then
+  if string.sub(raw, 1, #params + 1) ~= params .. '\0' then
+    local nul = string.find(raw, '\0', 1, true) or (#raw + 1)
+    return {-1, string.sub(raw, 1, nul - 1)}
+  end
+  local values = {struct.unpack(layout, raw, #params + 2)}
+  tail, pause = values[1], values[2]
+  for i = 1, n do
+    tat[i], from[i], hold[i] = values[3 * i], values[3 * i + 1], values[3 * i + 2]
+  end
 end
 
--- writes the state back and keeps every key alive until the state is full again (plus a minute,
--- or a lease)
+-- writes the state back, alive until it is full again plus a minute (and a lease)
 local function save(extra_ms)
-  local out = {'tail', tail, 'pause', pause}
+  local values = {tail, pause}
   local horizon = math.max(now, tail, pause)
   for i = 1, n do
-    out[#out + 1] = 'tat:' .. i
-    out[#out + 1] = tat[i]
-    out[#out + 1] = 'from:' .. i
-    out[#out + 1] = from[i]
-    out[#out + 1] = 'hold:' .. i
-    out[#out + 1] = hold[i]
+    values[#values + 1] = tat[i]
+    values[#values + 1] = from[i]
+    values[#values + 1] = hold[i]
     horizon = math.max(horizon, tat[i], hold[i])
   end
-  redis.call('HSET', KEYS[2], unpack(out))
   local ttl = math.ceil((horizon - now) / 1000) + 60000 + extra_ms
-  redis.call('PEXPIRE', KEYS[2], ttl)
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+  redis.call('SET', KEYS[1], params .. '\0' .. struct.pack(layout, unpack(values)), 'PX', ttl)
   if extra_ms > 0 then
-    redis.call('PEXPIRE', KEYS[3], ttl)
+    redis.call('PEXPIRE', KEYS[2], ttl)
   end
 end
 
@@ -76,9 +73,9 @@ if op == 'reserve' then
   local patience = tonumber(ARGV[base + 3])
   local max_hold = tonumber(ARGV[base + 4])
   if max_parallel > 0 then
-    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-    if redis.call('ZCARD', KEYS[3]) >= max_parallel then
-      local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+    if redis.call('ZCARD', KEYS[2]) >= max_parallel then
+      local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
       return {2, now, tonumber(first[2])}
     end
   end
@@ -120,7 +117,7 @@ if op == 'reserve' then
   tail = math.max(tail, at)
   local extra = 0
   if max_parallel > 0 then
-    redis.call('ZADD', KEYS[3], now + lease, holder)
+    redis.call('ZADD', KEYS[2], now + lease, holder)
     extra = math.ceil(lease / 1000)
   end
   save(extra)
@@ -157,7 +154,7 @@ elseif op == 'refund' then
   end
   local holder = ARGV[4 + 5 * n]
   if holder ~= '' then
-    redis.call('ZREM', KEYS[3], holder)
+    redis.call('ZREM', KEYS[2], holder)
   end
   save(0)
   return reply
@@ -182,20 +179,20 @@ elseif op == 'usage' then
   for i = 1, n do
     reply[#reply + 1] = tat[i]
   end
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-  reply[#reply + 1] = redis.call('ZCARD', KEYS[3])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  reply[#reply + 1] = redis.call('ZCARD', KEYS[2])
   return reply
 elseif op == 'release' then
-  redis.call('ZREM', KEYS[3], ARGV[4])
+  redis.call('ZREM', KEYS[2], ARGV[4])
   return {0, now}
 elseif op == 'renew' then
   -- lease (us), then the holders still alive in the calling process
   local lease = tonumber(ARGV[4])
   for k = 5, #ARGV do
-    redis.call('ZADD', KEYS[3], 'XX', now + lease, ARGV[k])
+    redis.call('ZADD', KEYS[2], 'XX', now + lease, ARGV[k])
   end
   if #ARGV >= 5 then
-    redis.call('PEXPIRE', KEYS[3], math.ceil(lease / 1000) + 60000)
+    redis.call('PEXPIRE', KEYS[2], math.ceil(lease / 1000) + 60000)
   end
   return {0, now}
 end

@@ -384,3 +384,27 @@ fn a_runner_shares_its_quota_and_loses_no_result_when_redis_goes_away() {
         }
     });
 }
+
+#[test]
+fn two_model_limiters_on_one_name_share_each_models_quota() {
+    let server = RedisServer::start();
+    let models = || {
+        tollgate::ModelLimiter::builder()
+            .model("gpt-4o", Limits::new().rpm(2).tpm(10_000))
+            .default(Limits::new().rpm(1))
+            .shared_on(RedisState::open(&server.url(), "key-1").unwrap())
+            .build()
+            .unwrap()
+    };
+    let (here, there) = (models(), models());
+    let permit = here.acquire("gpt-4o", &[(tollgate::TOKENS, 8_000)]).unwrap();
+    permit.settle(tollgate::TOKENS, 1_000).unwrap();
+    // The other "process" sees one request and 1,000 tokens used, and a single request left.
+    let _one = there
+        .try_acquire("gpt-4o", &[(tollgate::TOKENS, 9_000)])
+        .unwrap();
+    assert!(there.try_acquire("gpt-4o", &[]).is_err());
+    // A model made from the default is shared too.
+    let _default = here.try_acquire("mini", &[]).unwrap();
+    assert!(there.try_acquire("mini", &[]).is_err());
+}

@@ -119,7 +119,10 @@ fn bench(c: &mut Criterion) {
         .arg("commandstats")
         .query(&mut connection)
         .unwrap();
-    if let Some(line) = stats.lines().find(|line| line.starts_with("cmdstat_evalsha:")) {
+    if let Some(line) = stats
+        .lines()
+        .find(|line| line.starts_with("cmdstat_evalsha:"))
+    {
         println!("server: {line}");
     }
     println!(

@@ -49,7 +49,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let line = line?;
             match line.strip_prefix("DONE ") {
                 Some(done) => {
-                    let numbers: Vec<u64> = done.split(' ').filter_map(|n| n.parse().ok()).collect();
+                    let numbers: Vec<u64> =
+                        done.split(' ').filter_map(|n| n.parse().ok()).collect();
                     total += numbers[0];
                     first = first.min(numbers[1]);
                     last = last.max(numbers[2]);

@@ -302,7 +302,10 @@ fn an_unreachable_server_fails_or_falls_back_to_the_stated_share() {
         .unwrap()
         .shared_on(RedisState::open(&url, "down").unwrap());
     assert!(
-        matches!(failing, Err(LimitError::Redis(RedisError::Unreachable { .. }))),
+        matches!(
+            failing,
+            Err(LimitError::Redis(RedisError::Unreachable { .. }))
+        ),
         "{failing:?}"
     );
     let state = RedisState::open(&url, "down")
@@ -348,7 +351,10 @@ fn a_runner_shares_its_quota_and_loses_no_result_when_redis_goes_away() {
         shared.schedule(n).unwrap();
     }
     let (results, _) = shared.run().into_parts();
-    assert!(results.iter().enumerate().all(|(n, r)| *r == Some(n as u64 * 2)));
+    assert!(results
+        .iter()
+        .enumerate()
+        .all(|(n, r)| *r == Some(n as u64 * 2)));
 
     // Redis killed mid-run: with a fallback, every job still finishes.
     let mut fallback = runner(&url, "runner-fallback", Fallback::Local { share: 0.5 });
@@ -365,7 +371,10 @@ fn a_runner_shares_its_quota_and_loses_no_result_when_redis_goes_away() {
         let fallback = scope.spawn(|| fallback.run().into_parts());
         let failing = scope.spawn(|| failing.run().into_parts());
         let (results, _) = fallback.join().unwrap();
-        assert!(results.iter().enumerate().all(|(n, r)| *r == Some(n as u64 * 2)));
+        assert!(results
+            .iter()
+            .enumerate()
+            .all(|(n, r)| *r == Some(n as u64 * 2)));
         // Without one, every job has its result or says why not: none is dropped.
         let (results, errors) = failing.join().unwrap();
         let done = results.iter().filter(|r| r.is_some()).count();
@@ -397,7 +406,9 @@ fn two_model_limiters_on_one_name_share_each_models_quota() {
             .unwrap()
     };
     let (here, there) = (models(), models());
-    let permit = here.acquire("gpt-4o", &[(tollgate::TOKENS, 8_000)]).unwrap();
+    let permit = here
+        .acquire("gpt-4o", &[(tollgate::TOKENS, 8_000)])
+        .unwrap();
     permit.settle(tollgate::TOKENS, 1_000).unwrap();
     // The other "process" sees one request and 1,000 tokens used, and a single request left.
     let _one = there

@@ -204,7 +204,10 @@ impl RedisState {
 impl fmt::Debug for RedisState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisState")
-            .field("server", &self.connector.client.get_connection_info().addr())
+            .field(
+                "server",
+                &self.connector.client.get_connection_info().addr(),
+            )
             .field("name", &self.name)
             .field("fallback", &self.fallback)
             .field("lease", &self.lease)

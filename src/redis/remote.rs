@@ -94,9 +94,12 @@ impl Remote {
                     ),
                 });
             }
-            let pace = resource.rate.pace().map_err(|error| RedisError::Unsupported {
-                what: format!("resource {:?}: {error}", resource.name),
-            })?;
+            let pace = resource
+                .rate
+                .pace()
+                .map_err(|error| RedisError::Unsupported {
+                    what: format!("resource {:?}: {error}", resource.name),
+                })?;
             params.push_str(&format!(
                 " {}={}ns*{}",
                 resource.name, pace.interval, pace.burst
@@ -351,9 +354,7 @@ impl Remote {
         let mut args = Vec::with_capacity(5 * self.paces.len() + 1);
         for (resource, &(interval, _)) in self.paces.iter().enumerate() {
             let (refunded, recorded) = match record {
-                Some((settled, actual)) if settled == resource => {
-                    (receipt.costs[resource], actual)
-                }
+                Some((settled, actual)) if settled == resource => (receipt.costs[resource], actual),
                 Some(_) => (0, 0),
                 None => (receipt.costs[resource], 0),
             };
@@ -525,14 +526,16 @@ impl Book for Remote {
 
     fn wait(&self, id: u64) -> Result<(), Refusal> {
         let mut guard = self.receipts.lock();
-        self.clock
-            .block_on(&self.changed, &mut guard, self.precision, |receipts, now| {
-                match receipts.get(&id) {
-                    None => Wake::Ready(Err(Refusal::Cancelled)),
-                    Some(receipt) if receipt.local_at <= now => Wake::Ready(Ok(())),
-                    Some(receipt) => Wake::At(Some(receipt.local_at)),
-                }
-            })
+        self.clock.block_on(
+            &self.changed,
+            &mut guard,
+            self.precision,
+            |receipts, now| match receipts.get(&id) {
+                None => Wake::Ready(Err(Refusal::Cancelled)),
+                Some(receipt) if receipt.local_at <= now => Wake::Ready(Ok(())),
+                Some(receipt) => Wake::At(Some(receipt.local_at)),
+            },
+        )
     }
 
     fn cancel(&self, id: u64) {
@@ -561,7 +564,10 @@ impl Book for Remote {
         };
         if let Some(holder) = &receipt.holder {
             if let Err(error) = self.run("release", &[Arg::Str(holder)]) {
-                event!(warn, "a slot could not be released (its lease frees it): {error}");
+                event!(
+                    warn,
+                    "a slot could not be released (its lease frees it): {error}"
+                );
             }
         }
     }
@@ -584,7 +590,8 @@ fn local_share(limits: &Limits, share: f64, clock: Clock) -> Result<MultiLimiter
     let mut local = limits.clone();
     for resource in &mut local.resources {
         let rate = resource.rate;
-        resource.rate = Rate::new(part(rate.quantity()), rate.period()).burst(part(rate.capacity()));
+        resource.rate =
+            Rate::new(part(rate.quantity()), rate.period()).burst(part(rate.capacity()));
     }
     local.max_parallel = limits.max_parallel.map(part);
     MultiLimiter::build(local, clock).map_err(|error| RedisError::Unsupported {

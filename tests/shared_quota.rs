@@ -419,3 +419,41 @@ fn two_model_limiters_on_one_name_share_each_models_quota() {
     let _default = here.try_acquire("mini", &[]).unwrap();
     assert!(there.try_acquire("mini", &[]).is_err());
 }
+
+#[test]
+fn a_refund_never_pulls_the_state_under_a_reservation_granted_in_another_process() {
+    let server = RedisServer::start();
+    // Three "processes" on one quota: one call per 100 ms, burst 1.
+    let open = || {
+        MultiLimiter::new(Limits::new().rate(REQUESTS, Rate::per_second(10).burst(1)))
+            .unwrap()
+            .shared_on(RedisState::open(&server.url(), "refund-rule").unwrap())
+            .unwrap()
+    };
+    let (a, b, c) = (open(), open(), open());
+    let first = a.acquire(&[(REQUESTS, 1)]).unwrap();
+    let second = b.reserve(&[(REQUESTS, 1)]).unwrap(); // granted in 100 ms; b sleeps until then
+    let second_at = second.server_ready_at().unwrap();
+    // The first gives its unit back while a later reservation waits on the state: had the
+    // state moved back, the next caller would be granted the second's instant too (two calls
+    // in one interval, burst 1). It stays: the unit counts, and the next goes 100 ms later.
+    first.cancel();
+    let third = c.reserve(&[(REQUESTS, 1)]).unwrap();
+    let gap = third
+        .server_ready_at()
+        .unwrap()
+        .duration_since(second_at)
+        .unwrap();
+    assert!(gap >= Duration::from_millis(100), "{gap:?}");
+    // The newest charge gives back at once: the fourth takes the third's place.
+    let third_at = third.server_ready_at().unwrap();
+    third.cancel();
+    let fourth = a.reserve(&[(REQUESTS, 1)]).unwrap();
+    let fourth_gap = fourth
+        .server_ready_at()
+        .unwrap()
+        .duration_since(second_at)
+        .unwrap();
+    assert!(fourth_gap >= Duration::from_millis(100), "{fourth_gap:?}");
+    assert!(fourth.server_ready_at().unwrap() <= third_at);
+}

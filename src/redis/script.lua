@@ -6,9 +6,10 @@
 -- KEYS[1]  {name}:state   a string: the parameters every process must agree on, a NUL byte,
 --                         then 2 + 3n doubles (struct-packed, little-endian): tail (latest
 --                         instant granted: FIFO by commit order), pause, and per resource i its
---                         GCRA theoretical arrival time (tat), the latest instant a charge
---                         counts from (from) and the server's hold (hold). One GET and one
---                         SET PX per decision: a hash costs twice as much server time.
+--                         GCRA theoretical arrival time (tat), the latest instant a call
+--                         charged on it goes or a usage counts from (from), and the server's
+--                         hold (hold). One GET and one SET PX per decision (a hash costs
+--                         twice as much server time).
 -- KEYS[2]  {name}:slots   sorted set of concurrency-slot holders scored by lease expiry
 --
 -- ARGV[1] op, ARGV[2] parameters, ARGV[3] n (resources); the rest depends on op.
@@ -109,7 +110,9 @@ if op == 'reserve' then
         start = at
       end
       tat[i] = math.max(tat[i], start) + sp
-      from[i] = math.max(from[i], start)
+      -- the instant the call goes, not where its charge starts in the queue: a refund must
+      -- know whether a call granted on this state is still to go
+      from[i] = math.max(from[i], at)
       mark = tat[i]
     end
     reply[#reply + 1] = mark

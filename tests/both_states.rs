@@ -183,6 +183,33 @@ on_both_states! {
         assert_eq!(api.active(), 2);
     }
 
+    a_window_holds_its_limit_and_the_next_call_goes_when_the_first_leaves(backend) {
+        let api = backend.limiter(Limits::new().window("r", Rate::new(5, Duration::from_millis(200))));
+        let start = api.clock().now();
+        let burst: Vec<_> = (0..5).map(|_| api.try_acquire(&[("r", 1)]).unwrap()).collect();
+        match api.try_acquire(&[("r", 1)]) {
+            Err(LimitError::NotInTime { wait: Some(wait) }) => {
+                assert!(wait <= Duration::from_millis(200) && wait > Duration::from_millis(150), "{wait:?}");
+            }
+            other => panic!("expected NotInTime, got {other:?}"),
+        }
+        let next = api.reserve(&[("r", 1)]).unwrap();
+        assert!(close(next.ready_at().unwrap(), start.saturating_add(Nanos::from_millis(200)), SLACK));
+        assert_eq!(api.usage()[0].1, 6);
+        drop(burst);
+    }
+
+    a_window_settle_takes_from_the_calls_own_entry(backend) {
+        let api = backend.limiter(Limits::new().window(TOKENS, Rate::new(1_000, Duration::from_secs(60))));
+        let permit = api.acquire(&[(TOKENS, 800)]).unwrap();
+        permit.settle(TOKENS, 300).unwrap();
+        assert_eq!(api.usage()[0].1, 300);
+        let _rest = api.try_acquire(&[(TOKENS, 700)]).unwrap();
+        assert!(api.try_acquire(&[(TOKENS, 1)]).is_err());
+        permit.cancel();
+        assert_eq!(api.usage()[0].1, 700);
+    }
+
     a_server_hold_delays_every_call_that_uses_the_resource(backend) {
         let api = backend.limiter(Limits::new().rpm(600).tpm(100_000));
         api.observe(TOKENS, 0, Some(Duration::from_millis(80))).unwrap();

@@ -80,7 +80,7 @@ impl MultiLimiter {
     /// # Errors
     /// [`LimitError::Redis`]: the server cannot be reached (unless a
     /// [`Fallback::Local`](crate::redis::Fallback::Local) was chosen), another process shares
-    /// the name with other limits, or a resource counts an exact sliding window (not shared yet).
+    /// the name with other limits.
     ///
     /// ```no_run
     /// use tollgate::redis::RedisState;

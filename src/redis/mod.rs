@@ -30,11 +30,16 @@
 //!   sleeps on its own clock until `(local time when the reply arrived) + (granted − server
 //!   time)`. The offset is measured at every call, so the local clock's offset and drift do not
 //!   matter, and the reply's transit makes a caller go late, never early.
-//! - **GCRA per resource**: one theoretical arrival time (TAT) per resource, in microseconds
-//!   (Redis `TIME`'s resolution; a charge's span is rounded up to a whole microsecond, so the
-//!   shared limiter is never looser than the local one). Exact sliding windows
-//!   ([`Counting::SlidingWindow`](crate::Counting), and the Runner's default) are not shared
-//!   yet: [`RedisError::Unsupported`] says to use GCRA (`Resource::smoothed`).
+//! - **GCRA** resources keep one theoretical arrival time (TAT) each, in microseconds (Redis
+//!   `TIME`'s resolution; a charge's span is rounded up to a whole microsecond, so the shared
+//!   limiter is never looser than the local one).
+//! - **Exact sliding windows** ([`Counting::SlidingWindow`](crate::Counting), the Runner's
+//!   default) keep a sorted set of entries (`"n:cost"` scored by the instant the call goes)
+//!   and their sum: never more than the limit in any window of one period. Because calls are
+//!   granted in commit order, every entry counts from an instant no later than the next
+//!   grant, so only the window ending at that grant needs checking: the oldest entries are
+//!   dropped until the cost fits. Memory is one entry per call in the last period (not per
+//!   unit); a refund takes from the call's own entry while it is in the window.
 //! - **Refunds** (`cancel`, `settle`) give back only what the charge still holds — its part of
 //!   the backlog not yet drained — as in memory. One rule is added because other processes
 //!   sleep until instants fixed on the TAT: the TAT moves back only when the refunded charge is

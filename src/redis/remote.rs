@@ -29,11 +29,12 @@ const SLOT_POLL: Nanos = Nanos::from_millis(10);
 /// A limiter's shared state: the keys, the parameters, the receipts of this process's permits.
 pub(crate) struct Remote {
     state: RedisState,
-    keys: [String; 2],
+    /// `{name}:state`, `{name}:slots`, then `{name}:window:i` per resource.
+    keys: Vec<String>,
     /// The parameters every process must agree on, stored in the state hash.
     params: String,
-    /// Per resource: emission interval (ns) and burst.
-    paces: Vec<(u64, u64)>,
+    /// How each resource counts.
+    meters: Vec<SharedMeter>,
     max_parallel: u64,
     max_hold: Nanos,
     clock: Clock,
@@ -48,6 +49,22 @@ pub(crate) struct Remote {
     /// Until when (local clock) calls go to `local` without trying Redis.
     down_until: Mutex<Nanos>,
     renewing: AtomicBool,
+}
+
+/// How one resource counts in the script: GCRA (`a`: emission interval in ns, `b`: burst) or
+/// an exact sliding window (`a`: period in ns, `b`: limit).
+#[derive(Clone, Copy, Debug)]
+struct SharedMeter {
+    window: bool,
+    a: u64,
+    b: u64,
+}
+
+impl SharedMeter {
+    /// The most one call may take.
+    fn capacity(&self) -> u64 {
+        self.b
+    }
 }
 
 /// What a permit granted by Redis holds.
@@ -82,29 +99,34 @@ impl Remote {
         clock: Clock,
         state: RedisState,
     ) -> Result<Remote, RedisError> {
-        let mut paces = Vec::with_capacity(limits.resources.len());
+        let mut meters = Vec::with_capacity(limits.resources.len());
         let mut params = String::from("tollgate-1");
         for resource in &limits.resources {
-            if resource.counting.unwrap_or(limits.counting) == Counting::SlidingWindow {
-                return Err(RedisError::Unsupported {
-                    what: format!(
-                        "resource {:?} counts an exact sliding window; count it with GCRA \
-                         (Limits::rate, Counting::Gcra, or Resource::smoothed for the Runner)",
-                        resource.name
-                    ),
-                });
-            }
+            let window = resource.counting.unwrap_or(limits.counting) == Counting::SlidingWindow;
             let pace = resource
                 .rate
                 .pace()
                 .map_err(|error| RedisError::Unsupported {
                     what: format!("resource {:?}: {error}", resource.name),
                 })?;
+            let meter = match window {
+                true => SharedMeter {
+                    window,
+                    a: pace.period,
+                    b: pace.quantity.min(pace.burst),
+                },
+                false => SharedMeter {
+                    window,
+                    a: pace.interval,
+                    b: pace.burst,
+                },
+            };
+            let kind = if window { "window" } else { "gcra" };
             params.push_str(&format!(
-                " {}={}ns*{}",
-                resource.name, pace.interval, pace.burst
+                " {}={kind}:{}ns*{}",
+                resource.name, meter.a, meter.b
             ));
-            paces.push((pace.interval, pace.burst));
+            meters.push(meter);
         }
         let max_parallel = limits.max_parallel.unwrap_or(0);
         if max_parallel > 0 {
@@ -120,9 +142,12 @@ impl Remote {
             .unwrap_or_default()
             .as_nanos();
         Ok(Remote {
-            keys: [format!("{{{name}}}:state"), format!("{{{name}}}:slots")],
+            keys: [format!("{{{name}}}:state"), format!("{{{name}}}:slots")]
+                .into_iter()
+                .chain((1..=meters.len()).map(|i| format!("{{{name}}}:window:{i}")))
+                .collect(),
             params,
-            paces,
+            meters,
             max_parallel,
             max_hold: Nanos::from(limits.max_hold),
             precision: limits.precision,
@@ -167,9 +192,13 @@ impl Remote {
 
     /// Runs the script with `op` and its arguments.
     fn run(&self, op: &str, args: &[Arg<'_>]) -> Result<Vec<i64>, RedisError> {
-        let n = i64::try_from(self.paces.len()).unwrap_or(i64::MAX);
-        let mut all = Vec::with_capacity(args.len() + 3);
+        let n = i64::try_from(self.meters.len()).unwrap_or(i64::MAX);
+        let mut all = Vec::with_capacity(args.len() + 3 + 3 * self.meters.len());
         all.extend([Arg::Str(op), Arg::Str(&self.params), Arg::Int(n)]);
+        for meter in &self.meters {
+            let kind = if meter.window { "w" } else { "g" };
+            all.extend([Arg::Str(kind), int(meter.a), int(meter.b)]);
+        }
         all.extend_from_slice(args);
         let reply = self.state.connector.run(&self.keys, &all)?;
         if let Some(::redis::Value::Int(-1)) = reply.first() {
@@ -219,12 +248,12 @@ impl Remote {
         costs: Vec<u64>,
         patience: Patience,
     ) -> Result<Permit, LimitError> {
-        for (resource, (&cost, &(_, burst))) in costs.iter().zip(&self.paces).enumerate() {
-            if cost > burst {
+        for (resource, (&cost, meter)) in costs.iter().zip(&self.meters).enumerate() {
+            if cost > meter.capacity() {
                 return Err(LimitError::ExceedsCapacity {
                     resource: limiter.name_of(resource).to_owned(),
                     cost,
-                    capacity: burst,
+                    capacity: meter.capacity(),
                 });
             }
         }
@@ -295,10 +324,7 @@ impl Remote {
         deadline: Option<Nanos>,
         holder: Option<&str>,
     ) -> Result<Attempt, RedisError> {
-        let mut args = Vec::with_capacity(3 * costs.len() + 5);
-        for (&cost, &(interval, burst)) in costs.iter().zip(&self.paces) {
-            args.extend([int(interval), int(burst), int(cost)]);
-        }
+        let mut args: Vec<Arg<'_>> = costs.iter().map(|&cost| int(cost)).collect();
         let patience = match deadline {
             None => -1,
             Some(deadline) => micros(deadline.saturating_sub(self.clock.now())),
@@ -351,15 +377,14 @@ impl Remote {
         record: Option<(usize, u64)>,
         release: bool,
     ) -> Result<Vec<i64>, RedisError> {
-        let mut args = Vec::with_capacity(5 * self.paces.len() + 1);
-        for (resource, &(interval, _)) in self.paces.iter().enumerate() {
+        let mut args = Vec::with_capacity(4 * self.meters.len() + 1);
+        for resource in 0..self.meters.len() {
             let (refunded, recorded) = match record {
                 Some((settled, actual)) if settled == resource => (receipt.costs[resource], actual),
                 Some(_) => (0, 0),
                 None => (receipt.costs[resource], 0),
             };
             args.extend([
-                int(interval),
                 int(refunded),
                 Arg::Int(receipt.marks.get(resource).copied().unwrap_or(0)),
                 int(recorded),
@@ -383,12 +408,12 @@ impl Remote {
         let Some(receipt) = self.receipts.lock().get(&id).cloned() else {
             return Err(LimitError::Cancelled);
         };
-        let burst = self.paces[resource].1;
-        if receipt.local_at > self.clock.now() && actual > burst {
+        let capacity = self.meters[resource].capacity();
+        if receipt.local_at > self.clock.now() && actual > capacity {
             return Err(LimitError::ExceedsCapacity {
                 resource: limiter.name_of(resource).to_owned(),
                 cost: actual,
-                capacity: burst,
+                capacity,
             });
         }
         let marks = self
@@ -415,17 +440,10 @@ impl Remote {
         remaining: u64,
         reset: Option<Duration>,
     ) -> Result<(), LimitError> {
-        let (interval, burst) = self.paces[resource];
         let index = int(resource as u64 + 1);
         let args = match (remaining, reset) {
-            (0, Some(reset)) => vec![index, Arg::Str("hold"), micros_arg(Nanos::from(reset))],
-            _ => vec![
-                index,
-                Arg::Str("remaining"),
-                int(remaining),
-                int(interval),
-                int(burst),
-            ],
+            (0, Some(reset)) => [index, Arg::Str("hold"), micros_arg(Nanos::from(reset))],
+            _ => [index, Arg::Str("remaining"), int(remaining)],
         };
         match self.run("observe", &args) {
             Ok(_) => Ok(()),
@@ -459,15 +477,19 @@ impl Remote {
     pub(crate) fn usage(&self) -> Result<(Vec<u64>, u64), RedisError> {
         let reply = self.usage_reply()?;
         let now = reply.get(1).copied().unwrap_or(0);
-        let n = self.paces.len();
+        let n = self.meters.len();
         let used = self
-            .paces
+            .meters
             .iter()
             .enumerate()
-            .map(|(resource, &(interval, _))| {
-                let tat = reply.get(2 + resource).copied().unwrap_or(0);
-                let backlog = u64::try_from(tat.saturating_sub(now)).unwrap_or(0) * 1_000;
-                backlog.div_ceil(interval.max(1))
+            .map(|(resource, meter)| {
+                // GCRA: the TAT (units owed until it); a window: the units its entries hold.
+                let value = reply.get(2 + resource).copied().unwrap_or(0);
+                if meter.window {
+                    return u64::try_from(value).unwrap_or(0);
+                }
+                let backlog = u64::try_from(value.saturating_sub(now)).unwrap_or(0) * 1_000;
+                backlog.div_ceil(meter.a.max(1))
             })
             .collect();
         let active = u64::try_from(reply.get(2 + n).copied().unwrap_or(0)).unwrap_or(0);

@@ -15,10 +15,9 @@ where
     E: Send + 'static,
 {
     /// Takes the quotas from Redis, shared with every process (or machine) that runs the same
-    /// resources under the same limiter name ([`tollgate::redis`](crate::redis)). The resources
-    /// must count with GCRA ([`Resource::smoothed`](crate::Resource::smoothed)): exact windows
-    /// are not shared yet, which [`run`](Self::run) reports as
-    /// [`RunnerError::InvalidLimits`].
+    /// resources under the same limiter name ([`tollgate::redis`](crate::redis)), exact windows
+    /// or GCRA ([`Resource::smoothed`](crate::Resource::smoothed)) alike. A limiter name used
+    /// with other quotas is a [`RunnerError::InvalidLimits`] from [`run`](Self::run).
     ///
     /// A call that cannot reach Redis is a failed attempt
     /// ([`AttemptError::Quota`](crate::AttemptError::Quota)) retried per the [`Retry`](crate::Retry)
@@ -32,7 +31,7 @@ where
     ///
     /// let shared = RedisState::open("redis://127.0.0.1:6379/", "nightly-batch")?;
     /// let mut runner = Runner::new(|n: &u64| Ok::<u64, String>(n * 2))
-    ///     .resource(Resource::new("requests", Rate::per_second(50)).per_job(|_| 1).smoothed())
+    ///     .resource(Resource::new("requests", Rate::per_second(50)).per_job(|_| 1))
     ///     .shared_on(shared);
     /// runner.schedule(21)?;
     /// assert_eq!(runner.run().into_parts().0, [Some(42)]);

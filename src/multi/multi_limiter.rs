@@ -112,6 +112,16 @@ impl MultiLimiter {
         }
     }
 
+    /// Whether the limiter's state is kept on `state` (`None`: in memory).
+    #[cfg(feature = "redis")]
+    pub(crate) fn is_on(&self, state: Option<&crate::redis::RedisState>) -> bool {
+        match (self.remote(), state) {
+            (None, None) => true,
+            (Some(remote), Some(state)) => remote.is_on(state),
+            _ => false,
+        }
+    }
+
     /// The shared state, when the limiter is shared on Redis.
     #[cfg(feature = "redis")]
     pub(super) fn remote(&self) -> Option<&Arc<crate::redis::Remote>> {

@@ -185,6 +185,11 @@ impl Remote {
         }
     }
 
+    /// Whether this is the state of `state`'s limiter (same connections, same name).
+    pub(crate) fn is_on(&self, state: &RedisState) -> bool {
+        self.state.name == state.name && Arc::ptr_eq(&self.state.connector, &state.connector)
+    }
+
     /// Whether this process holds no receipt (nothing distinguishes it from a new one here).
     pub(crate) fn is_idle(&self) -> bool {
         self.receipts.lock().is_empty()

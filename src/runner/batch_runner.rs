@@ -53,14 +53,14 @@ pub struct Runner<J, T, E> {
     validators: Vec<Validator<T>>,
     response_hook: Option<ResponseHook<T, E>>,
     adaptive: Option<Arc<AdaptiveSemaphore>>,
+    #[cfg(feature = "redis")]
+    pub(super) shared: Option<crate::redis::RedisState>,
     retry: Retry<E>,
     max_concurrent: usize,
     progress: bool,
     probe: bool,
     clock: Clock,
-    pub(super) limiter: Option<MultiLimiter>,
-    #[cfg(feature = "redis")]
-    pub(super) shared: Option<crate::redis::RedisState>,
+    limiter: Option<MultiLimiter>,
     jobs: Vec<JobRecord<J, T, E>>,
     /// Jobs of `jobs` not finished.
     unfinished: usize,
@@ -134,14 +134,14 @@ where
             validators: Vec::new(),
             response_hook: None,
             adaptive: None,
+            #[cfg(feature = "redis")]
+            shared: None,
             retry: Retry::default(),
             max_concurrent: Self::DEFAULT_MAX_CONCURRENT,
             progress: false,
             probe: false,
             clock: Clock::new(),
             limiter: None,
-            #[cfg(feature = "redis")]
-            shared: None,
             jobs: Vec::new(),
             unfinished: 0,
             interrupt: InterruptHandle::default(),
@@ -597,6 +597,8 @@ where
         if self.max_concurrent == 0 {
             return Err(RunnerError::ZeroConcurrency);
         }
+        #[cfg(feature = "redis")]
+        super::shared::forget_if_moved(&mut self.limiter, self.shared.as_ref());
         if let Some(limiter) = &self.limiter {
             return Ok(limiter.clone());
         }

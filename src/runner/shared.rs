@@ -39,8 +39,22 @@ where
     /// ```
     pub fn shared_on(mut self, state: crate::redis::RedisState) -> Self {
         self.shared = Some(state);
-        self.limiter = None;
         self
+    }
+}
+
+/// Forgets the runner's limiter if it is not on the state the runner is now shared on (or
+/// shared while the runner no longer is): the next run makes it again.
+#[cfg(feature = "redis")]
+pub(super) fn forget_if_moved(
+    limiter: &mut Option<MultiLimiter>,
+    shared: Option<&crate::redis::RedisState>,
+) {
+    if limiter
+        .as_ref()
+        .is_some_and(|limiter| !limiter.is_on(shared))
+    {
+        *limiter = None;
     }
 }
 

@@ -343,20 +343,24 @@ fn an_unreachable_server_fails_or_falls_back_to_the_stated_share() {
     drop(permits);
 }
 
-fn runner(url: &str, name: &str, fallback: Fallback) -> Runner<u64, u64, String> {
-    let state = RedisState::open(url, name)
-        .unwrap()
-        .timeout(Duration::from_millis(200))
-        .on_unreachable(fallback);
-    Runner::new(|n: &u64| {
-        std::thread::sleep(Duration::from_millis(2));
-        Ok::<u64, String>(n * 2)
-    })
-    // Counted as an exact window of one second: the Runner's default.
-    .resource(Resource::new(REQUESTS, Rate::per_second(400)).per_job(|_| 1))
-    .max_concurrent(4)
-    .retry(tollgate::Retry::exponential(2))
-    .shared_on(state)
+/// A runner doubling numbers, 400 requests per second shared on `url` as `name`. (A macro, not
+/// a function, so that the Runner's type is never spelled out here.)
+macro_rules! runner {
+    ($url:expr, $name:expr, $fallback:expr) => {{
+        let state = RedisState::open($url, $name)
+            .unwrap()
+            .timeout(Duration::from_millis(200))
+            .on_unreachable($fallback);
+        Runner::new(|n: &u64| {
+            std::thread::sleep(Duration::from_millis(2));
+            Ok::<u64, String>(n * 2)
+        })
+        // Counted as an exact window of one second: the Runner's default.
+        .resource(Resource::new(REQUESTS, Rate::per_second(400)).per_job(|_| 1))
+        .max_concurrent(4)
+        .retry(tollgate::Retry::exponential(2))
+        .shared_on(state)
+    }};
 }
 
 #[test]
@@ -364,7 +368,7 @@ fn a_runner_shares_its_quota_and_loses_no_result_when_redis_goes_away() {
     let mut server = Some(RedisServer::start());
     let url = server.as_ref().unwrap().url();
     // On Redis, every job done.
-    let mut shared = runner(&url, "runner", Fallback::Fail);
+    let mut shared = runner!(&url, "runner", Fallback::Fail);
     for n in 0..100 {
         shared.schedule(n).unwrap();
     }
@@ -375,8 +379,8 @@ fn a_runner_shares_its_quota_and_loses_no_result_when_redis_goes_away() {
         .all(|(n, r)| *r == Some(n as u64 * 2)));
 
     // Redis killed mid-run: with a fallback, every job still finishes.
-    let mut fallback = runner(&url, "runner-fallback", Fallback::Local { share: 0.5 });
-    let mut failing = runner(&url, "runner-failing", Fallback::Fail);
+    let mut fallback = runner!(&url, "runner-fallback", Fallback::Local { share: 0.5 });
+    let mut failing = runner!(&url, "runner-failing", Fallback::Fail);
     for n in 0..600 {
         fallback.schedule(n).unwrap();
         failing.schedule(n).unwrap();

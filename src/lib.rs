@@ -55,6 +55,10 @@
 //! The per-model limiter keeps one such limiter per model, with a default for unknown models and
 //! live `"45/500"` statistics.
 //!
+//! **Many processes, one quota** (`tollgate::redis`, feature `redis`). The same multi-resource
+//! limiters and Runner with their state in Redis: one Lua script per decision on the server's
+//! clock, concurrency slots as leases, parameters checked, a typed choice when Redis is down.
+//!
 //! **The Runner** ([`Runner`], [`Resource`], [`Retry`]). Many calls of one function on a thread
 //! pool: quotas as resources (per job, estimated then settled), retries with backoff and
 //! server-requested pauses, validation, caught panics, interrupt and resume; `run()` returns
@@ -78,6 +82,8 @@ mod limiter;
 mod multi;
 pub mod presets;
 mod rate;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod reservation;
 mod runner;
 mod semaphore;

@@ -58,6 +58,11 @@ pub enum LimitError {
         /// How long the hold still lasts.
         wait: Duration,
     },
+    /// The limiter is [shared on Redis](crate::MultiLimiter::shared_on) and Redis could not
+    /// decide (unreachable without a fallback, parameters that differ, something not shared).
+    /// Nothing was taken.
+    #[cfg(feature = "redis")]
+    Redis(crate::redis::RedisError),
 }
 
 impl fmt::Display for LimitError {
@@ -93,6 +98,8 @@ impl fmt::Display for LimitError {
             LimitError::ZeroParallel => {
                 f.write_str("max_parallel is 0: no call could ever run; give at least 1")
             }
+            #[cfg(feature = "redis")]
+            LimitError::Redis(error) => write!(f, "shared limiter: {error}"),
         }
     }
 }
@@ -101,6 +108,8 @@ impl Error for LimitError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             LimitError::InvalidRate { error, .. } => Some(error),
+            #[cfg(feature = "redis")]
+            LimitError::Redis(error) => Some(error),
             _ => None,
         }
     }

@@ -33,6 +33,9 @@ pub struct ModelLimiter {
     configured: HashMap<String, Limits>,
     default: Option<Limits>,
     limiters: RwLock<HashMap<String, MultiLimiter>>,
+    /// Where the models' states live when shared on Redis (each model under its own name).
+    #[cfg(feature = "redis")]
+    shared: Option<crate::redis::RedisState>,
     /// Sweep idle limiters when the map reaches this size (twice the live count after the last
     /// sweep: amortised O(1) per new model, memory bounded by twice the models in use).
     sweep_at: AtomicUsize,
@@ -48,6 +51,8 @@ pub struct ModelLimiterBuilder {
     configured: HashMap<String, Limits>,
     default: Option<Limits>,
     clock: Option<Clock>,
+    #[cfg(feature = "redis")]
+    shared: Option<crate::redis::RedisState>,
 }
 
 impl ModelLimiterBuilder {
@@ -70,15 +75,37 @@ impl ModelLimiterBuilder {
         self
     }
 
+    /// Keeps every model's state in Redis, shared by the processes that use the same name:
+    /// model `m` is the limiter `"<name>:m"` of `state` (see
+    /// [`MultiLimiter::shared_on`]).
+    ///
+    /// ```no_run
+    /// use tollgate::redis::RedisState;
+    /// use tollgate::{Limits, ModelLimiter, TOKENS};
+    ///
+    /// let shared = RedisState::open("redis://127.0.0.1:6379/", "openai-key-1")?;
+    /// let models = ModelLimiter::builder()
+    ///     .model("gpt-4o", Limits::new().rpm(500).tpm(40_000).max_parallel(10))
+    ///     .shared_on(shared)          // the limiter "openai-key-1:gpt-4o"
+    ///     .build()?;
+    /// let _permit = models.acquire("gpt-4o", &[(TOKENS, 8_000)])?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn shared_on(mut self, state: crate::redis::RedisState) -> Self {
+        self.shared = Some(state);
+        self
+    }
+
     /// Checks every limit and builds the limiter.
     pub fn build(self) -> Result<ModelLimiter, LimitError> {
         let clock = self.clock.unwrap_or_default();
         let mut limiters = HashMap::new();
         for (name, limits) in &self.configured {
-            limiters.insert(
-                name.clone(),
-                MultiLimiter::build(limits.clone(), clock.clone())?,
-            );
+            let limiter = MultiLimiter::build(limits.clone(), clock.clone())?;
+            #[cfg(feature = "redis")]
+            let limiter = share(limiter, self.shared.as_ref(), name)?;
+            limiters.insert(name.clone(), limiter);
         }
         if let Some(default) = &self.default {
             MultiLimiter::build(default.clone(), clock.clone())?;
@@ -89,6 +116,8 @@ impl ModelLimiterBuilder {
             configured: self.configured,
             default: self.default,
             limiters: RwLock::new(limiters),
+            #[cfg(feature = "redis")]
+            shared: self.shared,
             sweep_at: AtomicUsize::new(MIN_SWEEP.max(limiters_len * 2)),
         })
     }
@@ -232,6 +261,8 @@ impl ModelLimiter {
             return Ok(limiter.clone());
         }
         let limiter = MultiLimiter::build(limits.clone(), self.clock.clone())?;
+        #[cfg(feature = "redis")]
+        let limiter = share(limiter, self.shared.as_ref(), model)?;
         if limiters.len() >= self.sweep_at.load(Ordering::Relaxed) {
             // Forget the default-made limiters that are idle: full, holding nothing, held by
             // nobody else. A new one made later decides exactly as they would have.
@@ -290,4 +321,20 @@ impl fmt::Debug for ModelLimiter {
             .field("default", &self.default)
             .finish()
     }
+}
+
+/// `limiter` moved onto `shared` (if given) as the limiter `"<name>:<model>"`.
+#[cfg(feature = "redis")]
+fn share(
+    limiter: MultiLimiter,
+    shared: Option<&crate::redis::RedisState>,
+    model: &str,
+) -> Result<MultiLimiter, LimitError> {
+    let Some(state) = shared else {
+        return Ok(limiter);
+    };
+    let state = state
+        .named(&format!("{}:{model}", state.name()))
+        .map_err(LimitError::Redis)?;
+    limiter.shared_on(state)
 }

@@ -40,6 +40,10 @@ struct Shared {
     core: Arc<Core<Meters>>,
     /// The rate in force per resource (the configured one, or one learnt since).
     rates: parking_lot::Mutex<Vec<Rate>>,
+    /// Where the state lives when it is shared by several processes (feature `redis`); the
+    /// core then stays unused.
+    #[cfg(feature = "redis")]
+    remote: Option<Arc<crate::redis::Remote>>,
 }
 
 impl MultiLimiter {
@@ -56,7 +60,72 @@ impl MultiLimiter {
     /// limiter starts anew, full, on that clock.
     pub fn with_clock(self, clock: Clock) -> MultiLimiter {
         // The limits were valid a moment ago, so building them again cannot fail.
-        MultiLimiter::build(self.inner.limits.clone(), clock).unwrap_or(self)
+        let Ok(rebuilt) = MultiLimiter::build(self.inner.limits.clone(), clock.clone()) else {
+            return self;
+        };
+        #[cfg(feature = "redis")]
+        if let Some(remote) = &self.inner.remote {
+            return match remote.with_clock(&self.inner.limits, clock) {
+                Ok(remote) => rebuilt.with_remote(remote),
+                Err(_) => self,
+            };
+        }
+        rebuilt
+    }
+
+    /// The same limits, their state kept in Redis and shared by every process that names the
+    /// same limiter on the same server (see [`tollgate::redis`](crate::redis)). Call it last
+    /// (after [`with_clock`](Self::with_clock)); the limiter starts from the shared state.
+    ///
+    /// # Errors
+    /// [`LimitError::Redis`]: the server cannot be reached (unless a
+    /// [`Fallback::Local`](crate::redis::Fallback::Local) was chosen), another process shares
+    /// the name with other limits.
+    ///
+    /// ```no_run
+    /// use tollgate::redis::RedisState;
+    /// use tollgate::{Limits, MultiLimiter, REQUESTS};
+    ///
+    /// let shared = RedisState::open("redis://127.0.0.1:6379/", "search-api")?;
+    /// let api = MultiLimiter::new(Limits::new().rpm(600).max_parallel(8))?.shared_on(shared)?;
+    /// let _permit = api.acquire(&[(REQUESTS, 1)])?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn shared_on(self, state: crate::redis::RedisState) -> Result<MultiLimiter, LimitError> {
+        let remote = crate::redis::Remote::new(&self.inner.limits, self.clock().clone(), state)
+            .map_err(LimitError::Redis)?;
+        remote.check().map_err(LimitError::Redis)?;
+        Ok(self.with_remote(remote))
+    }
+
+    #[cfg(feature = "redis")]
+    fn with_remote(self, remote: crate::redis::Remote) -> MultiLimiter {
+        let shared = Shared {
+            limits: self.inner.limits.clone(),
+            core: Arc::clone(&self.inner.core),
+            rates: parking_lot::Mutex::new(self.inner.rates.lock().clone()),
+            remote: Some(Arc::new(remote)),
+        };
+        MultiLimiter {
+            inner: Arc::new(shared),
+        }
+    }
+
+    /// Whether the limiter's state is kept on `state` (`None`: in memory).
+    #[cfg(feature = "redis")]
+    pub(crate) fn is_on(&self, state: Option<&crate::redis::RedisState>) -> bool {
+        match (self.remote(), state) {
+            (None, None) => true,
+            (Some(remote), Some(state)) => remote.is_on(state),
+            _ => false,
+        }
+    }
+
+    /// The shared state, when the limiter is shared on Redis.
+    #[cfg(feature = "redis")]
+    pub(super) fn remote(&self) -> Option<&Arc<crate::redis::Remote>> {
+        self.inner.remote.as_ref()
     }
 
     /// A limiter for `limits` reading `clock`.
@@ -89,6 +158,8 @@ impl MultiLimiter {
                 limits,
                 core: Arc::new(core),
                 rates: parking_lot::Mutex::new(rates),
+                #[cfg(feature = "redis")]
+                remote: None,
             }),
         })
     }
@@ -183,6 +254,18 @@ impl MultiLimiter {
     /// and its limit (the quantity of the rate in force), in the order of the limits.
     pub fn usage(&self) -> Vec<(String, u64, u64)> {
         let rates = self.inner.rates.lock().clone();
+        #[cfg(feature = "redis")]
+        if let Some(Ok((used, _))) = self.remote().map(|remote| remote.usage()) {
+            return self
+                .inner
+                .limits
+                .resources
+                .iter()
+                .zip(rates)
+                .zip(used)
+                .map(|((resource, rate), used)| (resource.name.clone(), used, rate.quantity()))
+                .collect();
+        }
         self.inner.core.read(|ledger, now| {
             self.inner
                 .limits
@@ -225,6 +308,15 @@ impl MultiLimiter {
     /// ```
     pub fn set_rate(&self, resource: &str, rate: Rate) -> Result<(), LimitError> {
         let index = self.index_of(resource)?;
+        #[cfg(feature = "redis")]
+        if self.remote().is_some() {
+            return Err(LimitError::Redis(crate::redis::RedisError::Unsupported {
+                what: format!(
+                    "set_rate({resource:?}): the limits of a shared limiter are its parameters; \
+                     start every process with the new limits under a new name"
+                ),
+            }));
+        }
         let invalid = |error| LimitError::InvalidRate {
             resource: resource.to_owned(),
             error,
@@ -273,6 +365,10 @@ impl MultiLimiter {
         reset: Option<Duration>,
     ) -> Result<(), LimitError> {
         let index = self.index_of(resource)?;
+        #[cfg(feature = "redis")]
+        if let Some(remote) = self.remote() {
+            return remote.observe(index, remaining, reset);
+        }
         self.inner
             .core
             .change(|ledger, now| match (remaining, reset) {
@@ -287,18 +383,30 @@ impl MultiLimiter {
     /// No call goes before `until` (a pause every resource respects; calls already waiting are
     /// re-planned behind it).
     pub(crate) fn pause_until(&self, until: Nanos) {
+        #[cfg(feature = "redis")]
+        if let Some(remote) = self.remote() {
+            return remote.pause_until(until);
+        }
         self.inner.core.change(|ledger, _| ledger.hold(None, until));
     }
 
     /// Whether nothing distinguishes this limiter from a new one and nobody else holds it: every
     /// resource full, no hold, nobody waiting, no permit alive, no other clone.
     pub(super) fn is_idle_and_unshared(&self) -> bool {
+        #[cfg(feature = "redis")]
+        if let Some(remote) = self.remote() {
+            return Arc::strong_count(&self.inner) == 1 && remote.is_idle();
+        }
         Arc::strong_count(&self.inner) == 1
             && self.inner.core.read(|ledger, now| ledger.is_idle(now))
     }
 
     /// Permits holding a concurrency slot now.
     pub fn active(&self) -> u64 {
+        #[cfg(feature = "redis")]
+        if let Some(Ok((_, active))) = self.remote().map(|remote| remote.usage()) {
+            return active;
+        }
         self.inner.core.read(|ledger, _| ledger.slots_in_use())
     }
 
@@ -313,7 +421,7 @@ impl MultiLimiter {
     }
 
     /// The name of resource `index`.
-    pub(super) fn name_of(&self, index: usize) -> &str {
+    pub(crate) fn name_of(&self, index: usize) -> &str {
         &self.inner.limits.resources[index].name
     }
 
@@ -339,6 +447,10 @@ impl MultiLimiter {
         patience: Patience,
     ) -> Result<Permit, LimitError> {
         let resolved = self.resolve(costs)?;
+        #[cfg(feature = "redis")]
+        if let Some(remote) = self.remote() {
+            return remote.reserve(self, costs, resolved, patience);
+        }
         let ticket = self
             .inner
             .core

@@ -37,7 +37,7 @@ pub struct Permit {
 }
 
 impl Permit {
-    pub(super) fn new(limiter: MultiLimiter, held: Held, costs: Vec<u64>) -> Permit {
+    pub(crate) fn new(limiter: MultiLimiter, held: Held, costs: Vec<u64>) -> Permit {
         Permit {
             limiter,
             held,
@@ -74,6 +74,24 @@ impl Permit {
         self.held.cancel_handle()
     }
 
+    /// On a limiter [shared on Redis](MultiLimiter::shared_on): the instant the call may go, on
+    /// the Redis server's clock (the same in every process); `None` otherwise.
+    ///
+    /// ```no_run
+    /// use tollgate::redis::RedisState;
+    /// use tollgate::{Limits, MultiLimiter, REQUESTS};
+    ///
+    /// let shared = RedisState::open("redis://127.0.0.1:6379/", "audit")?;
+    /// let api = MultiLimiter::new(Limits::new().rpm(60))?.shared_on(shared)?;
+    /// let permit = api.acquire(&[(REQUESTS, 1)])?;
+    /// println!("went at {:?} (server time)", permit.server_ready_at());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn server_ready_at(&self) -> Option<std::time::SystemTime> {
+        self.limiter.remote()?.server_at(self.held.id)
+    }
+
     /// The resource the call waits (or waited) for, if it has to wait for one: the one whose
     /// limit sets [`ready_at`](Self::ready_at).
     pub fn waited_for(&self) -> Option<&str> {
@@ -98,6 +116,10 @@ impl Permit {
     /// capacity (it could never go; nothing changes).
     pub fn settle(&self, name: &str, actual: u64) -> Result<(), LimitError> {
         let index = self.limiter.index_of(name)?;
+        #[cfg(feature = "redis")]
+        if let Some(remote) = self.limiter.remote() {
+            return remote.settle(&self.limiter, self.held.id, index, actual);
+        }
         self.held
             .book
             .settle(self.held.id, index, actual)

@@ -3,8 +3,8 @@ use crate::{Nanos, Rate, RateError};
 
 /// Where the state of a limiter's resources lives: the seam between the reservation core and
 /// the decision math. The in-memory implementations are [`Meters`] (a multi-resource limiter's
-/// algorithms) and the single-algorithm state of a `RateLimiter`; a shared store (planned:
-/// Redis) implements the same operations with the same meaning.
+/// algorithms) and the single-algorithm state of a `RateLimiter`. (The Redis state, shared by
+/// processes, decides whole reservations in one round trip instead: see `redis/remote.rs`.)
 ///
 /// Resources are numbered `0..resources()`. Every method is called with the core's lock held
 /// and an instant that never goes backwards.

@@ -57,6 +57,8 @@ pub struct Runner<'a, J, T, E> {
     validators: Vec<Validator<'a, T>>,
     response_hook: Option<ResponseHook<'a, T, E>>,
     adaptive: Option<Arc<AdaptiveSemaphore>>,
+    #[cfg(feature = "redis")]
+    pub(super) shared: Option<crate::redis::RedisState>,
     retry: Retry<E>,
     max_concurrent: usize,
     progress: bool,
@@ -162,6 +164,8 @@ where
             validators: Vec::new(),
             response_hook: None,
             adaptive: None,
+            #[cfg(feature = "redis")]
+            shared: None,
             retry: Retry::default(),
             max_concurrent: Self::DEFAULT_MAX_CONCURRENT,
             progress: false,
@@ -792,6 +796,8 @@ where
         if self.max_concurrent == 0 {
             return Err(RunnerError::ZeroConcurrency);
         }
+        #[cfg(feature = "redis")]
+        super::shared::forget_if_moved(&mut self.limiter, self.shared.as_ref());
         if let Some(limiter) = &self.limiter {
             return Ok(limiter.clone());
         }
@@ -811,6 +817,8 @@ where
         );
         let limiter =
             MultiLimiter::build(limits, self.clock.clone()).map_err(RunnerError::InvalidLimits)?;
+        #[cfg(feature = "redis")]
+        let limiter = super::shared::share(limiter, &self.shared)?;
         self.limiter = Some(limiter.clone());
         Ok(limiter)
     }
@@ -878,7 +886,8 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<'_, J, T, E>, events: &Sender<E
             Ok(permit) => permit,
             Err(err) => {
                 work.queue.attempt_ended();
-                let outcome = Outcome::new(Err(err), Verdict::Fail);
+                let verdict = super::shared::quota_verdict(&err);
+                let outcome = Outcome::new(Err(err), verdict);
                 if events
                     .send(Event::Attempted {
                         index,

@@ -17,6 +17,7 @@ mod progress;
 mod report;
 mod resource;
 mod retry;
+mod shared;
 mod work_queue;
 
 pub use attempt_error::{AttemptError, RunnerError};

@@ -49,7 +49,9 @@ fn main() {
 fn row(
     label: &str,
     config: &MockConfig,
-    make: impl Fn(String) -> tollgate::Runner<'static, String, http_api::Completion, http_api::HttpError>,
+    make: impl Fn(
+        String,
+    ) -> tollgate::Runner<'static, String, http_api::Completion, http_api::HttpError>,
 ) {
     let mut rejected = Vec::new();
     let mut walls = Vec::new();

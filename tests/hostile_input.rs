@@ -13,7 +13,9 @@ use tollgate::{
 
 /// Runs a one-job runner built by `configure` on a watchdog thread: it must return within 10 s.
 fn run_one<T: Clone + Send + 'static>(
-    configure: impl FnOnce(Runner<'static, u64, T, String>) -> Runner<'static, u64, T, String> + Send + 'static,
+    configure: impl FnOnce(Runner<'static, u64, T, String>) -> Runner<'static, u64, T, String>
+        + Send
+        + 'static,
     call: impl Fn(&u64) -> Result<T, String> + Send + Sync + 'static,
 ) -> tollgate::RunReport<T, String> {
     let (done, report) = std::sync::mpsc::channel();

@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test file uses a part of it
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 /// The built binary.
@@ -29,12 +29,29 @@ pub fn run(args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().expect("the binary ends")
 }
 
-/// An empty directory of its own for one test.
-pub fn scratch_dir(test: &str) -> PathBuf {
+/// An empty directory of its own for one test, removed when dropped.
+pub struct ScratchDir(PathBuf);
+
+impl std::ops::Deref for ScratchDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+/// A fresh [`ScratchDir`] for the test named `test`.
+pub fn scratch_dir(test: &str) -> ScratchDir {
     let dir = std::env::temp_dir().join(format!("tollgate-cli-{test}-{}", std::process::id()));
     std::fs::remove_dir_all(&dir).ok();
     std::fs::create_dir_all(&dir).expect("the scratch directory is created");
-    dir
+    ScratchDir(dir)
 }
 
 pub fn stdout_of(output: &Output) -> String {

@@ -155,3 +155,38 @@ fn interrupted_with_sigint_it_says_how_to_resume_and_resumes() {
     assert_eq!(resumed(&stderr), written_before, "{stderr}");
     assert_eq!(provider.stats().accepted as usize, REQUESTS);
 }
+
+#[test]
+fn a_journal_of_another_requests_file_is_refused_once_and_nothing_is_sent() {
+    let dir = scratch_dir("chat-other-journal");
+    let provider = provider();
+    let requests = write_requests(&dir);
+    let out = dir.join("out.jsonl");
+    let status = start_chat(&provider, &requests, &out).wait().unwrap();
+    assert!(status.success());
+    let answered = provider.stats().accepted;
+
+    // Another requests file, the same journal.
+    let other = dir.join("other.jsonl");
+    let line = json!({"model": "gpt-mock", "messages": [{"role": "user", "content": "else"}]});
+    std::fs::write(&other, line.to_string()).unwrap();
+    let output = tollgate()
+        .args([
+            "chat",
+            "--requests",
+            "40/s",
+            "--tokens",
+            "100000/s",
+            "--endpoint",
+        ])
+        .arg(provider.chat_completions_url())
+        .arg("--journal")
+        .arg(dir.join("requests.jsonl.journal"))
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.matches("another job set").count(), 1, "{stderr}");
+    assert_eq!(provider.stats().accepted, answered);
+}

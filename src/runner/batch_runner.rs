@@ -288,9 +288,19 @@ where
         self.interrupt.clone()
     }
 
-    /// Checks the configuration: concurrency and every quota.
+    /// Checks the configuration: concurrency, every quota and, with a
+    /// [journal](Self::journal), that it was written for the jobs scheduled (what `run` would
+    /// otherwise fail every job with).
+    ///
+    /// # Errors
+    /// [`RunnerError::ZeroConcurrency`], [`RunnerError::DuplicateResource`],
+    /// [`RunnerError::InvalidLimits`]; with a journal, [`JournalError::OtherJobSet`](crate::JournalError::OtherJobSet)
+    /// in `RunnerError::Journal`.
     pub fn check(&mut self) -> Result<(), RunnerError> {
-        self.limiter().map(|_| ())
+        self.limiter()?;
+        #[cfg(feature = "journal")]
+        self.check_job_set()?;
+        Ok(())
     }
 
     /// Adds `job` to the batch and returns its index. Fails at once when the job costs more

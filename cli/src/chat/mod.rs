@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::ArgMatches;
 use serde_json::{json, Map, Value};
-use tollgate::{AttemptError, Rate, Resource, Retry, Runner};
+use tollgate::{AttemptError, Rate, Resource, Retry, Runner, RunnerError};
 
 use crate::cli_error::CliError;
 use crate::input_lines::{read_input_lines, InputLine};
@@ -254,6 +254,10 @@ pub fn run_chat(
         output.write(&with_error(identity, &message, None, 0));
     }
 
+    // A journal written for another requests file: said once, and nothing is sent.
+    if let Err(RunnerError::Journal(err)) = runner.check() {
+        return Err(CliError::Journal(err));
+    }
     let report = runner.run_each(|done| {
         let mut identity = identities[done.index].clone();
         let line = match (done.result, done.errors.last()) {

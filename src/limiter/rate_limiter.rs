@@ -528,7 +528,8 @@ impl<A: Algorithm> RateLimiter<A> {
         cost: u64,
         patience: Patience,
     ) -> Option<Result<(), AcquireError>> {
-        let now = self.clock.now();
+        // Unclamped: what is decided here is as safe on an early reading (see the method).
+        let now = self.clock.now_unordered();
         let deadline = match patience {
             Patience::Forever => None,
             Patience::For(wait) => Some(now.saturating_add(wait)),

@@ -212,9 +212,7 @@ impl ModelLimiter {
         if counts_requests && !costs.iter().any(|(name, _)| *name == REQUESTS) {
             all.push((REQUESTS, 1));
         }
-        let permit = limiter.reserve_within(&all, patience)?;
-        permit.wait()?;
-        Ok(permit)
+        limiter.enter(&all, patience)
     }
 
     /// The limiter of `model`, created from the default on first use.

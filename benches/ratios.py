@@ -20,10 +20,11 @@ def latest_run():
     """{(group, threads): {limiter: mean ns}} from criterion's latest estimates."""
     root = pathlib.Path("target/criterion")
     rows = {}
-    for estimates in root.glob("*/*/*/new/estimates.json"):
-        group, name, threads = estimates.parts[-5:-2]
-        mean = json.loads(estimates.read_text())["mean"]["point_estimate"]
-        rows.setdefault((group, threads), {})[name] = mean
+    for group in ("allowed", "rejected"):
+        for estimates in root.glob(f"{group}/*/*/new/estimates.json"):
+            name, threads = estimates.parts[-4:-2]
+            mean = json.loads(estimates.read_text())["mean"]["point_estimate"]
+            rows.setdefault((group, threads), {})[name] = mean
     for estimates in root.glob("cost_10/*/new/estimates.json"):
         mean = json.loads(estimates.read_text())["mean"]["point_estimate"]
         rows.setdefault(("cost_10", "1"), {})[estimates.parts[-3]] = mean

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 /// Admission and rejection counts that cost no shared write: each thread counts in a slot of its
-/// own (cache lines no other thread writes), with a plain load and store rather than a locked
+/// own (a cache line no other thread writes), with a plain load and store rather than a locked
 /// read-modify-write. Reads sum the slots.
 ///
 /// Slots are leased to threads for their lifetime (returned when the thread exits, so thread
@@ -20,10 +20,8 @@ const OWNED_SLOTS: usize = 16;
 /// The slot shared by threads beyond [`OWNED_SLOTS`], after the owned ones.
 const OVERFLOW_SLOT: usize = OWNED_SLOTS;
 
-/// On 128 bytes: adjacent-line prefetchers fetch 64-byte lines in pairs, so two threads'
-/// slots on one pair would still contend.
 #[derive(Debug, Default)]
-#[repr(align(128))]
+#[repr(align(64))]
 struct Slot {
     admitted: AtomicU64,
     rejected: AtomicU64,

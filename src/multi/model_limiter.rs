@@ -212,7 +212,9 @@ impl ModelLimiter {
         if counts_requests && !costs.iter().any(|(name, _)| *name == REQUESTS) {
             all.push((REQUESTS, 1));
         }
-        limiter.enter(&all, patience)
+        let permit = limiter.reserve_within(&all, patience)?;
+        permit.wait()?;
+        Ok(permit)
     }
 
     /// The limiter of `model`, created from the default on first use.

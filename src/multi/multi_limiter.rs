@@ -176,8 +176,7 @@ impl MultiLimiter {
     /// # Ok::<(), tollgate::LimitError>(())
     /// ```
     pub fn reserve(&self, costs: &[(&str, u64)]) -> Result<Permit, LimitError> {
-        self.reserve_ticket(costs, Patience::Forever)
-            .map(|(permit, _)| permit)
+        self.reserve_within(costs, Patience::Forever)
     }
 
     /// How much of each resource is in use now, debt included (so it can exceed the limit),
@@ -328,25 +327,17 @@ impl MultiLimiter {
         Ok(resolved)
     }
 
-    /// Reserves `costs` and waits for the reserved instant (not at all when it went at once).
-    pub(super) fn enter(
+    fn enter(&self, costs: &[(&str, u64)], patience: Patience) -> Result<Permit, LimitError> {
+        let permit = self.reserve_within(costs, patience)?;
+        permit.wait()?;
+        Ok(permit)
+    }
+
+    pub(crate) fn reserve_within(
         &self,
         costs: &[(&str, u64)],
         patience: Patience,
     ) -> Result<Permit, LimitError> {
-        let (permit, waiting) = self.reserve_ticket(costs, patience)?;
-        if waiting {
-            permit.wait()?;
-        }
-        Ok(permit)
-    }
-
-    /// The permit for `costs`, and whether it must wait for its instant.
-    fn reserve_ticket(
-        &self,
-        costs: &[(&str, u64)],
-        patience: Patience,
-    ) -> Result<(Permit, bool), LimitError> {
         let resolved = self.resolve(costs)?;
         let ticket = self
             .inner
@@ -354,8 +345,11 @@ impl MultiLimiter {
             .reserve(&resolved, patience, true)
             .map_err(|refusal| self.error(refusal))?;
         let book: Arc<dyn Book> = self.inner.core.clone();
-        let permit = Permit::new(self.clone(), Held::new(book, ticket.id), resolved);
-        Ok((permit, ticket.waiting))
+        Ok(Permit::new(
+            self.clone(),
+            Held::new(book, ticket.id),
+            resolved,
+        ))
     }
 
     /// The public error for a refusal of the core.

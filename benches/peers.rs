@@ -1,42 +1,36 @@
 //! tollgate beside its peers (`governor` 0.10, `ratelimit` 2), in the same run, on the same
 //! machine: the figures to compare are the ratios, not the absolute times.
 //!
-//! Run with `cargo bench --bench peers`. Cases:
+//! Run with `cargo bench --bench peers`, then `python3 benches/ratios.py`. Cases:
 //! (a) `try_acquire` always allowed, 1 thread;
-//! (b) the same from 2 threads on one shared limiter (time per pair of decisions made in parallel);
+//! (b) the same from 2 threads on one shared limiter (time per pair of decisions made in
+//!     parallel: the inverse of the throughput);
 //! (c) always rejected, 1 thread and 2 threads;
 //! (d) an acquire of cost 10, always allowed.
+//!
+//! tollgate runs as GCRA (lock-free) and, in (a)–(c), as the three other bucket algorithms
+//! (continuous GCRA, token bucket, leaky bucket: the same decisions, under the core's lock).
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
 use governor::{Quota, RateLimiter as Governor};
 use ratelimit::Ratelimiter;
+use tollgate::algorithm::{Algorithm, GcraContinuous, GcraVirtual, LeakyBucket, TokenBucket};
 use tollgate::{Rate, RateLimiter};
 
 const FAST: u32 = 1_000_000_000;
 
 /// The limiters under test, each configured to always admit (`fast`) or always refuse.
-fn tollgate(fast: bool) -> RateLimiter {
+fn tollgate<A: Algorithm>(fast: bool) -> RateLimiter<A> {
     let limiter = if fast {
-        RateLimiter::new(Rate::new(FAST.into(), Duration::from_secs(1)))
+        RateLimiter::with_algorithm(Rate::new(FAST.into(), Duration::from_secs(1)))
     } else {
-        RateLimiter::new(Rate::per_hour(1).burst(1))
-    };
-    if !fast {
-        limiter.try_acquire().unwrap();
-    }
-    limiter
-}
-
-fn tollgate_token_bucket(fast: bool) -> RateLimiter<tollgate::algorithm::TokenBucket> {
-    let limiter = if fast {
-        RateLimiter::token_bucket(Rate::new(FAST.into(), Duration::from_secs(1)))
-    } else {
-        RateLimiter::token_bucket(Rate::per_hour(1).burst(1))
+        RateLimiter::with_algorithm(Rate::per_hour(1).burst(1))
     };
     if !fast {
         limiter.try_acquire().unwrap();
@@ -96,25 +90,30 @@ fn parallel(threads: usize, iters: u64, decide: &(dyn Fn() + Sync)) -> Duration 
     .elapsed()
 }
 
+/// One tollgate algorithm's `try_acquire` on `threads` threads sharing one limiter.
+fn bench_tollgate<A: Algorithm>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    threads: usize,
+    fast: bool,
+) {
+    let limiter = tollgate::<A>(fast);
+    group.bench_function(BenchmarkId::new(name, threads), |b| {
+        b.iter_custom(|iters| {
+            parallel(threads, iters, &|| {
+                black_box(limiter.try_acquire().is_ok());
+            })
+        })
+    });
+}
+
 fn bench_decisions(c: &mut Criterion, name: &str, fast: bool) {
     let mut group = c.benchmark_group(name);
     for threads in [1usize, 2] {
-        let t = tollgate(fast);
-        group.bench_function(BenchmarkId::new("tollgate_gcra", threads), |b| {
-            b.iter_custom(|iters| {
-                parallel(threads, iters, &|| {
-                    black_box(t.try_acquire().is_ok());
-                })
-            })
-        });
-        let tb = tollgate_token_bucket(fast);
-        group.bench_function(BenchmarkId::new("tollgate_token_bucket", threads), |b| {
-            b.iter_custom(|iters| {
-                parallel(threads, iters, &|| {
-                    black_box(tb.try_acquire().is_ok());
-                })
-            })
-        });
+        bench_tollgate::<GcraVirtual>(&mut group, "tollgate_gcra", threads, fast);
+        bench_tollgate::<GcraContinuous>(&mut group, "tollgate_gcra_continuous", threads, fast);
+        bench_tollgate::<TokenBucket>(&mut group, "tollgate_token_bucket", threads, fast);
+        bench_tollgate::<LeakyBucket>(&mut group, "tollgate_leaky_bucket", threads, fast);
         let g = governor(fast);
         group.bench_function(BenchmarkId::new("governor", threads), |b| {
             b.iter_custom(|iters| {
@@ -145,11 +144,11 @@ fn rejected(c: &mut Criterion) {
 
 fn cost_10(c: &mut Criterion) {
     let mut group = c.benchmark_group("cost_10");
-    let t = tollgate(true);
+    let t = tollgate::<GcraVirtual>(true);
     group.bench_function("tollgate_gcra", |b| {
         b.iter(|| black_box(t.acquire_n(10).is_ok()))
     });
-    let tb = tollgate_token_bucket(true);
+    let tb = tollgate::<TokenBucket>(true);
     group.bench_function("tollgate_token_bucket", |b| {
         b.iter(|| black_box(tb.acquire_n(10).is_ok()))
     });

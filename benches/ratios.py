@@ -1,21 +1,70 @@
 #!/usr/bin/env python3
 """Prints criterion's point estimates for the `peers` bench and each figure's ratio to governor.
 
-Usage: python3 benches/ratios.py   (after `cargo bench --bench peers`)
+Usage (after `cargo bench --bench peers`):
+    python3 benches/ratios.py                    the latest run's table
+    python3 benches/ratios.py --save run1.json   the same, and its figures kept in run1.json
+    python3 benches/ratios.py --spread run1.json run2.json run3.json
+                                                 per case: the median ratio and its spread
+
+A ratio is time ÷ governor's time in the same run. With 2 threads the time is per pair of
+decisions made in parallel, so the throughput against governor's is the inverse of the ratio.
 """
 import json
 import pathlib
+import statistics
+import sys
 
-root = pathlib.Path("target/criterion")
-rows = {}
-for estimates in root.glob("*/*/*/new/estimates.json"):
-    group, name, threads = estimates.parts[-5:-2]
-    rows.setdefault((group, threads), {})[name] = json.loads(estimates.read_text())["mean"]["point_estimate"]
-for estimates in root.glob("cost_10/*/new/estimates.json"):
-    rows.setdefault(("cost_10", "1"), {})[estimates.parts[-3]] = json.loads(estimates.read_text())["mean"]["point_estimate"]
-print(f"{'case':<14}{'threads':>8}  {'limiter':<24}{'ns/iter':>9}  {'÷ governor':>10}")
-for (group, threads), names in sorted(rows.items()):
-    base = names.get("governor")
-    for name, ns in sorted(names.items(), key=lambda item: item[1]):
-        ratio = f"{ns / base:.2f}" if base else "-"
-        print(f"{group:<14}{threads:>8}  {name:<24}{ns:>9.1f}  {ratio:>10}")
+
+def latest_run():
+    """{(group, threads): {limiter: mean ns}} from criterion's latest estimates."""
+    root = pathlib.Path("target/criterion")
+    rows = {}
+    for group in ("allowed", "rejected"):
+        for estimates in root.glob(f"{group}/*/*/new/estimates.json"):
+            name, threads = estimates.parts[-4:-2]
+            mean = json.loads(estimates.read_text())["mean"]["point_estimate"]
+            rows.setdefault((group, threads), {})[name] = mean
+    for estimates in root.glob("cost_10/*/new/estimates.json"):
+        mean = json.loads(estimates.read_text())["mean"]["point_estimate"]
+        rows.setdefault(("cost_10", "1"), {})[estimates.parts[-3]] = mean
+    return rows
+
+
+def print_table(rows):
+    print(f"{'case':<14}{'threads':>8}  {'limiter':<26}{'ns/iter':>9}  {'÷ governor':>10}")
+    for (group, threads), names in sorted(rows.items()):
+        base = names.get("governor")
+        for name, ns in sorted(names.items(), key=lambda item: item[1]):
+            ratio = f"{ns / base:.2f}" if base else "-"
+            print(f"{group:<14}{threads:>8}  {name:<26}{ns:>9.1f}  {ratio:>10}")
+
+
+def print_spread(paths):
+    runs = [json.loads(pathlib.Path(path).read_text()) for path in paths]
+    print(f"{len(runs)} runs; ns/iter and ratio ÷ governor: median [min – max]")
+    for key in sorted(runs[0]):
+        group, threads = key.split("/")
+        base = [run[key]["governor"] for run in runs if "governor" in run.get(key, {})]
+        for name in sorted(runs[0][key], key=lambda name: runs[0][key][name]):
+            times = [run[key][name] for run in runs if name in run.get(key, {})]
+            line = f"{group:<14}{threads:>3}  {name:<26}{statistics.median(times):>7.1f} ns"
+            if len(base) == len(times):
+                ratios = [t / b for t, b in zip(times, base)]
+                line += f"  {statistics.median(ratios):.2f} [{min(ratios):.2f} – {max(ratios):.2f}]"
+            print(line)
+
+
+def main(args):
+    if args[:1] == ["--spread"]:
+        print_spread(args[1:])
+        return
+    rows = latest_run()
+    print_table(rows)
+    if args[:1] == ["--save"]:
+        figures = {f"{group}/{threads}": names for (group, threads), names in rows.items()}
+        pathlib.Path(args[1]).write_text(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

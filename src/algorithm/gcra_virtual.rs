@@ -55,14 +55,17 @@ impl Algorithm for GcraVirtual {
         })
     }
 
+    #[inline]
     fn capacity(&self) -> u64 {
         self.pace.burst
     }
 
+    #[inline]
     fn latest(&self) -> Nanos {
         self.latest
     }
 
+    #[inline]
     fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
         let now = now.max(self.latest);
         let after = self.tat.saturating_add(Nanos::new(self.pace.span_of(cost)));
@@ -71,6 +74,7 @@ impl Algorithm for GcraVirtual {
             .max(now)
     }
 
+    #[inline]
     fn charge(&mut self, now: Nanos, cost: u64) {
         self.latest = self.latest.max(now);
         let now = self.latest;
@@ -92,10 +96,12 @@ impl Algorithm for GcraVirtual {
         self.pace.capacity_span().saturating_sub(owed) / self.pace.interval
     }
 
+    #[inline]
     fn to_word(&self) -> Option<u64> {
         Some(self.tat.as_u64())
     }
 
+    #[inline]
     fn from_word(pace: &Pace, word: u64) -> Option<Self> {
         Some(GcraVirtual {
             pace: *pace,

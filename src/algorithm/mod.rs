@@ -196,6 +196,7 @@ pub trait Algorithm: Send + fmt::Debug + Sized + 'static {
     }
 
     /// Whether `cost` fits at `now`, without changing anything.
+    #[inline]
     fn decide(&self, now: Nanos, cost: u64) -> Decision {
         if cost == 0 {
             return Decision::Admitted;

@@ -272,6 +272,7 @@ impl<A: Algorithm> RateLimiter<A> {
     /// limiter.acquire()?;
     /// # Ok::<(), tollgate::AcquireError>(())
     /// ```
+    #[inline]
     pub fn acquire(&self) -> Result<(), AcquireError> {
         self.acquire_within(1, Patience::Forever)
     }
@@ -290,6 +291,7 @@ impl<A: Algorithm> RateLimiter<A> {
     /// assert!(matches!(limiter.acquire_n(11), Err(AcquireError::ExceedsCapacity { .. })));
     /// # Ok::<(), AcquireError>(())
     /// ```
+    #[inline]
     pub fn acquire_n(&self, cost: u64) -> Result<(), AcquireError> {
         self.acquire_within(cost, Patience::Forever)
     }
@@ -304,6 +306,7 @@ impl<A: Algorithm> RateLimiter<A> {
     /// assert!(limiter.try_acquire().is_ok());
     /// assert!(limiter.try_acquire().unwrap_err().wait().is_some());
     /// ```
+    #[inline]
     pub fn try_acquire(&self) -> Result<(), AcquireError> {
         self.acquire_within(1, Patience::For(Nanos::ZERO))
     }
@@ -312,6 +315,7 @@ impl<A: Algorithm> RateLimiter<A> {
     ///
     /// # Errors
     /// As [`try_acquire`](Self::try_acquire), and [`AcquireError::ExceedsCapacity`].
+    #[inline]
     pub fn try_acquire_n(&self, cost: u64) -> Result<(), AcquireError> {
         self.acquire_within(cost, Patience::For(Nanos::ZERO))
     }
@@ -334,6 +338,7 @@ impl<A: Algorithm> RateLimiter<A> {
     /// limiter.try_acquire_for(1, Duration::from_millis(200))?; // waits about 100 ms
     /// # Ok::<(), tollgate::AcquireError>(())
     /// ```
+    #[inline]
     pub fn try_acquire_for(&self, cost: u64, timeout: Duration) -> Result<(), AcquireError> {
         self.acquire_within(cost, Patience::For(Nanos::from(timeout)))
     }
@@ -356,6 +361,7 @@ impl<A: Algorithm> RateLimiter<A> {
     /// assert_eq!(time.now(), Nanos::from_millis(500));
     /// # Ok::<(), tollgate::AcquireError>(())
     /// ```
+    #[inline]
     pub fn try_acquire_until(&self, cost: u64, deadline: Nanos) -> Result<(), AcquireError> {
         self.acquire_within(cost, Patience::Until(deadline))
     }
@@ -485,10 +491,18 @@ impl<A: Algorithm> RateLimiter<A> {
 
     /// The one path every acquire takes: decide lock-free when possible, else reserve on the
     /// core and wait for the reserved instant.
+    #[inline]
     fn acquire_within(&self, cost: u64, patience: Patience) -> Result<(), AcquireError> {
-        if let Some(decided) = self.decide_without_lock(cost, patience) {
-            return decided;
+        match self.decide_without_lock(cost, patience) {
+            Some(decided) => decided,
+            None => self.acquire_on_core(cost, patience),
         }
+    }
+
+    /// The rest of [`acquire_within`](Self::acquire_within), out of line: reserve on the core
+    /// and wait for the reserved instant.
+    #[inline(never)]
+    fn acquire_on_core(&self, cost: u64, patience: Patience) -> Result<(), AcquireError> {
         if self.fast.word.is_none() && self.core.take_now(&[cost]) {
             return self.admit();
         }
@@ -508,13 +522,14 @@ impl<A: Algorithm> RateLimiter<A> {
     /// The lock-free attempt: `Some` when decided without the lock, `None` to reserve on the
     /// core (a wait to sleep through, a change in progress, or an algorithm under the lock with
     /// nothing to refuse).
-    #[inline]
+    #[inline(always)]
     fn decide_without_lock(
         &self,
         cost: u64,
         patience: Patience,
     ) -> Option<Result<(), AcquireError>> {
-        let now = self.clock.now();
+        // Unclamped: what is decided here is as safe on an early reading (see the method).
+        let now = self.clock.now_unordered();
         let deadline = match patience {
             Patience::Forever => None,
             Patience::For(wait) => Some(now.saturating_add(wait)),
@@ -529,20 +544,26 @@ impl<A: Algorithm> RateLimiter<A> {
             }
             return None;
         };
+        let (version, pace, hold) = self.fast.pace.read()?;
+        let mut old = word.0.load(Ordering::Acquire);
         loop {
-            let (pace, hold) = self.fast.pace.read()?;
-            let old = word.0.load(Ordering::Acquire);
+            // The pace must still be the one the word was written with.
+            if !self.fast.pace.unchanged_since(version) {
+                return None;
+            }
             let mut algorithm = A::from_word(&pace, old)?;
             let at = match algorithm.decide(now, cost) {
                 Decision::Admitted if hold <= now => {
                     if cost > 0 {
                         algorithm.charge(now, cost);
                         let new = algorithm.to_word()?;
-                        if word
-                            .0
-                            .compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Acquire)
-                            .is_err()
-                        {
+                        if let Err(current) = word.0.compare_exchange_weak(
+                            old,
+                            new,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        ) {
+                            old = current;
                             continue;
                         }
                     }
@@ -562,11 +583,13 @@ impl<A: Algorithm> RateLimiter<A> {
         }
     }
 
+    #[inline]
     fn admit(&self) -> Result<(), AcquireError> {
         self.counters.admitted();
         Ok(())
     }
 
+    #[inline]
     fn reject(&self, err: AcquireError) -> Result<(), AcquireError> {
         self.counters.rejected();
         Err(err)

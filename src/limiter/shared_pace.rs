@@ -30,18 +30,27 @@ impl SharedPace {
         }
     }
 
-    /// The pace and the hold, or `None` while a write is in progress (or raced with this
-    /// read).
+    /// The pace, the hold and the version they were read at, or `None` while a write is in
+    /// progress. What is decided from them holds only if [`unchanged_since`](Self::unchanged_since)
+    /// that version, checked after the state word was read.
     #[inline]
-    pub(super) fn read(&self) -> Option<(Pace, Nanos)> {
-        let before = self.version.load(Ordering::Acquire);
-        if before & 1 == 1 {
+    pub(super) fn read(&self) -> Option<(u64, Pace, Nanos)> {
+        let version = self.version.load(Ordering::Acquire);
+        if version & 1 == 1 {
             return None;
         }
         let pace = self.load();
         let hold = Nanos::new(self.hold_until.load(Ordering::Relaxed));
+        Some((version, pace, hold))
+    }
+
+    /// Whether no write began since [`read`](Self::read) returned `version`: checked after
+    /// reading the state word (with `Acquire`), it tells that the word and the pace belong
+    /// together (a writer marks the write in progress before changing the word).
+    #[inline]
+    pub(super) fn unchanged_since(&self, version: u64) -> bool {
         fence(Ordering::Acquire);
-        (self.version.load(Ordering::Relaxed) == before).then_some((pace, hold))
+        self.version.load(Ordering::Relaxed) == version
     }
 
     /// The hold, for the writer's side.

@@ -12,10 +12,12 @@ use parking_lot::Mutex;
 /// counted with `fetch_add`.
 #[derive(Debug)]
 pub(super) struct StripedCounters {
+    /// The owned slots, then the overflow slot.
     slots: Box<[Slot; OWNED_SLOTS + 1]>,
 }
 
 const OWNED_SLOTS: usize = 16;
+/// The slot shared by threads beyond [`OWNED_SLOTS`], after the owned ones.
 const OVERFLOW_SLOT: usize = OWNED_SLOTS;
 
 #[derive(Debug, Default)]
@@ -50,16 +52,8 @@ impl Drop for Lease {
     }
 }
 
-/// The calling thread's slot, leasing one on first use.
-#[inline]
-fn slot_index() -> usize {
-    let slot = SLOT.with(Cell::get);
-    if slot != UNLEASED {
-        return slot;
-    }
-    lease_slot()
-}
-
+/// Leases a slot to the calling thread on its first count: the slot number, or
+/// [`OVERFLOW_SLOT`] when every owned slot is taken.
 #[cold]
 fn lease_slot() -> usize {
     let slot = FREE_SLOTS.lock().pop().unwrap_or_else(|| {
@@ -99,14 +93,33 @@ impl StripedCounters {
         self.bump(|slot| &slot.rejected);
     }
 
+    /// Adds one to the calling thread's `counter`. The fast case is one thread-local read and
+    /// one bounds check: an index past the owned slots is the rare case (no lease yet, or the
+    /// shared overflow slot).
     #[inline]
     fn bump(&self, counter: impl Fn(&Slot) -> &AtomicU64) {
-        let index = slot_index();
+        match self.slots[..OWNED_SLOTS].get(SLOT.with(Cell::get)) {
+            // The only writer of this slot: no read-modify-write needed.
+            Some(slot) => {
+                let counter = counter(slot);
+                counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+            None => self.bump_shared(counter),
+        }
+    }
+
+    /// [`bump`](Self::bump) for a thread without a lease yet (it takes one) or counting in the
+    /// overflow slot (shared: `fetch_add`).
+    #[cold]
+    fn bump_shared(&self, counter: impl Fn(&Slot) -> &AtomicU64) {
+        let mut index = SLOT.with(Cell::get);
+        if index == UNLEASED {
+            index = lease_slot();
+        }
         let counter = counter(&self.slots[index]);
         if index == OVERFLOW_SLOT {
             counter.fetch_add(1, Ordering::Relaxed);
         } else {
-            // The only writer of this slot: no read-modify-write needed.
             counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         }
     }

@@ -4,6 +4,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use super::accounts::Accounts;
+use super::id_hasher::BuildIdHasher;
 use crate::time::Wake;
 use crate::{Clock, Nanos, RateError, WaitPrecision};
 
@@ -96,7 +97,7 @@ pub(crate) struct Ledger<S> {
     /// Reservations not yet gone, by arrival: the FIFO queue.
     waiting: BTreeMap<u64, Waiter>,
     /// Reservations gone whose receipts are kept (for a later settle or cancel).
-    granted: HashMap<u64, Grant>,
+    granted: HashMap<u64, Grant, BuildIdHasher>,
     next_id: u64,
     /// Total time reservations waited.
     pub(crate) waited: Nanos,
@@ -142,7 +143,7 @@ impl<S: Accounts> Core<S> {
                 slots_used: 0,
                 max_hold: Nanos::from(max_hold),
                 waiting: BTreeMap::new(),
-                granted: HashMap::new(),
+                granted: HashMap::default(),
                 next_id: 0,
                 waited: Nanos::ZERO,
             }),

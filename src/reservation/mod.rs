@@ -30,6 +30,7 @@
 mod accounts;
 mod core;
 mod handle;
+mod id_hasher;
 
 pub(crate) use self::core::{Core, Patience, Refusal};
 pub(crate) use accounts::{Accounts, Meter, Meters};

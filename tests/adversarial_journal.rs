@@ -197,7 +197,10 @@ fn a_panic_in_run_each_callback_leaves_the_journal_consistent_for_a_rerun() {
         (0..6).collect::<Vec<_>>(),
         "handed {handed:?}, then {again:?}"
     );
-    assert_eq!(calls.load(Ordering::SeqCst), 6);
+    // The one call in flight when `each` panicked may have had its outcome dropped (as in a
+    // crash): it is called again, once at most.
+    let calls = calls.load(Ordering::SeqCst);
+    assert!((6..=7).contains(&calls), "{calls} calls");
     drop(runner);
     // And a rerun in a new runner calls nothing.
     let mut rerun = Runner::new(|_: &u64| Err::<u64, String>("not called".into()))
@@ -827,4 +830,80 @@ fn jobs_scheduled_under_one_journal_keep_their_keys_when_another_is_attached() {
     rerun.schedule_all(0..3).unwrap();
     let report = rerun.run();
     assert_eq!(report.resumed, 3, "{:?}", report.errors);
+}
+
+/// A map built afresh: its own `RandomState`, so its own iteration order.
+fn headers() -> std::collections::HashMap<String, String> {
+    (0..16)
+        .map(|n| (format!("header-{n}"), format!("value-{n}")))
+        .collect()
+}
+
+#[test]
+#[ignore = "defect: a job holding a HashMap hashes differently in every process (its JSON key order is random), so a rerun finds nothing"]
+fn a_job_holding_a_hash_map_is_found_again_by_the_rerun() {
+    let path = journal_path("hash-map-job");
+    let mut runner = Runner::new(|job: &std::collections::HashMap<String, String>| {
+        Ok::<usize, String>(job.len())
+    })
+    .journal(&path)
+    .unwrap();
+    runner.schedule(headers()).unwrap();
+    assert_eq!(runner.run().results, vec![Some(16)]);
+    drop(runner);
+    // A rerun (a new process: here a new map, whose random hasher orders the keys anew).
+    let resumed = (0..4)
+        .map(|_| {
+            let mut rerun = Runner::new(|_: &std::collections::HashMap<String, String>| {
+                Err::<usize, String>("not called".into())
+            })
+            .journal(&path)
+            .unwrap();
+            rerun.schedule(headers()).unwrap();
+            rerun.run().resumed
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(resumed, vec![1; 4], "the same job, not found again");
+}
+
+#[test]
+fn a_journal_of_another_job_set_is_refused_for_jobs_sent_before_the_run_through_a_job_sender() {
+    let path = journal_path("other-set-sender");
+    fill(&path, 0..3);
+    let mut rerun = Runner::new(|x: &u64| Ok::<u64, String>(*x))
+        .journal(&path)
+        .unwrap();
+    let sender = rerun.job_sender();
+    for x in 10..13 {
+        sender.schedule(x);
+    }
+    drop(sender);
+    let report = rerun.run();
+    // As with schedule(): every job fails with OtherJobSet.
+    assert_eq!(report.results, vec![None, None, None]);
+}
+
+#[test]
+#[ignore = "defect: jobs sent after the run started, with none scheduled, skip the OtherJobSet check (timing-dependent demonstration)"]
+fn a_journal_of_another_job_set_is_refused_for_jobs_sent_during_the_run() {
+    let path = journal_path("other-set-during");
+    fill(&path, 0..3);
+    let mut rerun = Runner::new(|x: &u64| Ok::<u64, String>(*x))
+        .journal(&path)
+        .unwrap();
+    let sender = rerun.job_sender();
+    let producer = std::thread::spawn(move || {
+        // Most likely after run() started; if not, the test passes for the wrong reason.
+        std::thread::sleep(Duration::from_millis(200));
+        for x in 10..13 {
+            sender.schedule(x);
+        }
+    });
+    let report = rerun.run();
+    producer.join().unwrap();
+    assert_eq!(
+        report.results,
+        vec![None, None, None],
+        "another job set was run and recorded"
+    );
 }

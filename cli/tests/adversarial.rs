@@ -136,8 +136,18 @@ fn degenerate_rates_and_concurrency_are_usage_errors() {
 
 #[test]
 fn extreme_but_valid_rates_run() {
+    let dir = scratch_dir("adv-extreme-rates");
+    let path = dir.join("lines.txt");
+    std::fs::write(&path, "a\n").unwrap();
+    let input = path.display().to_string();
     for rate in ["18446744073709551615/s", "1/18446744073s", "1/1ns"] {
-        let output = run(&["exec", "--rate", rate, "--", "echo", "{}"], "a\n");
+        // The line comes from a file: a refused rate exits before reading any input.
+        let output = run(
+            &[
+                "exec", "--rate", rate, "--input", &input, "--", "echo", "{}",
+            ],
+            "",
+        );
         no_panic(&output);
         // Either accepted and run, or refused as a usage error: never a crash or a hang.
         match output.status.code() {

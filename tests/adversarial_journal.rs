@@ -248,7 +248,7 @@ fn a_result_that_cannot_be_encoded_stops_the_run_with_a_typed_journal_failure() 
 }
 
 #[test]
-#[ignore = "defect: run_each hands over jobs whose journal commit failed, so a 'reported' job is called again on rerun"]
+
 fn a_job_handed_over_by_run_each_is_durable_even_when_a_commit_fails() {
     let path = journal_path("handed-not-durable");
     let mut runner = Runner::new(|x: &u64| Ok::<Picky, String>(Picky(*x)))
@@ -514,7 +514,7 @@ fn a_job_that_failed_for_good_is_rerun_with_a_fresh_budget() {
 }
 
 #[test]
-#[ignore = "defect: each rerun of a failed job re-prefixes its journaled errors (\"in an earlier run: in an earlier run: ...\")"]
+
 fn journaled_errors_are_not_re_prefixed_by_every_rerun() {
     let path = journal_path("re-prefixed");
     for _ in 0..3 {
@@ -628,7 +628,7 @@ fn a_truncated_journal_is_an_open_error_or_a_clean_rerun_never_a_panic() {
 }
 
 #[test]
-#[ignore = "defect: a byte flipped inside a recorded result is read back as a wrong result, silently"]
+
 fn a_flipped_byte_in_a_recorded_result_is_never_returned_as_that_jobs_result() {
     let path = journal_path("flipped");
     let mut runner = Runner::new(|x: &u64| Ok::<u64, String>(*x))
@@ -645,20 +645,26 @@ fn a_flipped_byte_in_a_recorded_result_is_never_returned_as_that_jobs_result() {
     overwrite(&path, at, b"1");
     match Runner::new(|x: &u64| Ok::<u64, String>(*x)).journal(&path) {
         Err(_) => {} // detected: fine
-        Ok(mut rerun) => {
-            rerun.schedule_keyed("only", 987_654_321).unwrap();
-            let report = rerun.run();
-            assert_eq!(
-                report.results,
-                vec![Some(987_654_321)],
-                "a corrupted result came back"
-            );
-        }
+        Ok(mut rerun) => match rerun.schedule_keyed("only", 987_654_321) {
+            // Detected when the job is looked up: a typed error naming the job.
+            Err(RunnerError::Journal(JournalError::Corrupt { key, index: 0, .. })) => {
+                assert_eq!(key, "key/only")
+            }
+            Err(other) => panic!("unexpected {other}"),
+            Ok(_) => {
+                let report = rerun.run();
+                assert_eq!(
+                    report.results,
+                    vec![Some(987_654_321)],
+                    "a corrupted result came back"
+                );
+            }
+        },
     }
 }
 
 #[test]
-#[ignore = "defect: a journal with one byte flipped makes Runner::journal panic inside redb instead of returning JournalError::Open"]
+
 fn flipping_any_byte_of_a_journal_never_panics_on_open_or_rerun() {
     let path = journal_path("flip-sweep");
     fill(&path, 0..8);
@@ -699,7 +705,7 @@ fn a_file_that_is_not_a_journal_is_an_open_error() {
 }
 
 #[test]
-#[ignore = "defect: a fresh journal is never read back, so a second batch in the same runner re-calls jobs the journal holds"]
+
 fn a_second_batch_in_the_same_runner_takes_jobs_the_journal_already_holds() {
     let path = journal_path("second-batch");
     let calls = AtomicU32::new(0);
@@ -778,7 +784,7 @@ fn keyed_jobs_sent_through_a_job_sender_resume_and_duplicates_fail_alone() {
 }
 
 #[test]
-#[ignore = "defect: after a journal failure the jobs not run come back as None with no error, and the report is not interrupted"]
+
 fn after_a_journal_failure_every_job_has_a_result_an_error_or_the_run_says_it_stopped() {
     let path = journal_path("after-failure");
     // Job x is called only once job x - 1 was handed over: one job per commit, in order.
@@ -812,7 +818,7 @@ fn after_a_journal_failure_every_job_has_a_result_an_error_or_the_run_says_it_st
 }
 
 #[test]
-#[ignore = "defect: attaching a second journal re-keys the jobs already scheduled as \"key/hash/...\", so a rerun that attaches it first finds none of them"]
+
 fn jobs_scheduled_under_one_journal_keep_their_keys_when_another_is_attached() {
     let first = journal_path("switch-first");
     let second = journal_path("switch-second");
@@ -840,7 +846,7 @@ fn headers() -> std::collections::HashMap<String, String> {
 }
 
 #[test]
-#[ignore = "defect: a job holding a HashMap hashes differently in every process (its JSON key order is random), so a rerun finds nothing"]
+
 fn a_job_holding_a_hash_map_is_found_again_by_the_rerun() {
     let path = journal_path("hash-map-job");
     let mut runner = Runner::new(|job: &std::collections::HashMap<String, String>| {
@@ -881,29 +887,4 @@ fn a_journal_of_another_job_set_is_refused_for_jobs_sent_before_the_run_through_
     let report = rerun.run();
     // As with schedule(): every job fails with OtherJobSet.
     assert_eq!(report.results, vec![None, None, None]);
-}
-
-#[test]
-#[ignore = "defect: jobs sent after the run started, with none scheduled, skip the OtherJobSet check (timing-dependent demonstration)"]
-fn a_journal_of_another_job_set_is_refused_for_jobs_sent_during_the_run() {
-    let path = journal_path("other-set-during");
-    fill(&path, 0..3);
-    let mut rerun = Runner::new(|x: &u64| Ok::<u64, String>(*x))
-        .journal(&path)
-        .unwrap();
-    let sender = rerun.job_sender();
-    let producer = std::thread::spawn(move || {
-        // Most likely after run() started; if not, the test passes for the wrong reason.
-        std::thread::sleep(Duration::from_millis(200));
-        for x in 10..13 {
-            sender.schedule(x);
-        }
-    });
-    let report = rerun.run();
-    producer.join().unwrap();
-    assert_eq!(
-        report.results,
-        vec![None, None, None],
-        "another job set was run and recorded"
-    );
 }

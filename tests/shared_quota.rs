@@ -261,8 +261,11 @@ fn two_processes_with_different_quotas_for_one_name_get_an_error() {
         .shared_on(open());
     match other {
         Err(LimitError::Redis(RedisError::ParametersDiffer { stored, ours, .. })) => {
-            assert!(stored.contains("requests=gcra:120000000ns*500"), "{stored}");
-            assert!(ours.contains("requests=gcra:12000000ns*5000"), "{ours}");
+            assert!(
+                stored.contains("\"requests\"=gcra:120000000ns*500"),
+                "{stored}"
+            );
+            assert!(ours.contains("\"requests\"=gcra:12000000ns*5000"), "{ours}");
         }
         other => panic!("expected ParametersDiffer, got {other:?}"),
     }

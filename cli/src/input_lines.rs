@@ -54,7 +54,7 @@ impl Iterator for InputLines {
     type Item = Result<InputLine, CliError>;
 
     /// The next non-empty line. Lines that hold only whitespace are skipped (as xargs does); a
-    /// `\r` before the `\n` is dropped. A line that is not UTF-8 is a [`CliError::Input`]
+    /// `\r` before the `\n` and a UTF-8 byte-order mark before the first line are dropped. A line that is not UTF-8 is a [`CliError::Input`]
     /// naming its number.
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -71,6 +71,11 @@ impl Iterator for InputLines {
                 }
             };
             let text = line.strip_suffix('\r').unwrap_or(&line);
+            // A byte-order mark (written by some Windows editors) is not part of the first line.
+            let text = match self.number {
+                1 => text.strip_prefix('\u{feff}').unwrap_or(text),
+                _ => text,
+            };
             if !text.trim().is_empty() {
                 return Some(Ok(InputLine {
                     number: self.number,

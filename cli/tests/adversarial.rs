@@ -169,7 +169,7 @@ fn a_requests_file_with_crlf_line_endings_runs_each_line_without_the_cr() {
 }
 
 #[test]
-#[ignore = "defect: a UTF-8 BOM at the start of the input is kept in the first line ({} becomes \"\\u{feff}a\")"]
+
 fn a_bom_at_the_start_of_the_input_is_not_part_of_the_first_line() {
     let dir = scratch_dir("adv-bom");
     let path = dir.join("lines.txt");
@@ -269,7 +269,7 @@ fn chat_with_crlf_blank_and_malformed_lines_answers_the_good_ones() {
 }
 
 #[test]
-#[ignore = "defect: chat reports a valid first request as malformed when the file starts with a UTF-8 BOM"]
+
 fn chat_with_a_bom_answers_the_first_request() {
     let provider = provider();
     let dir = scratch_dir("adv-chat-bom");

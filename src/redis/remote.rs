@@ -122,8 +122,9 @@ impl Remote {
                 },
             };
             let kind = if window { "window" } else { "gcra" };
+            // The name quoted and escaped: no name can print like several resources.
             params.push_str(&format!(
-                " {}={kind}:{}ns*{}",
+                " {:?}={kind}:{}ns*{}",
                 resource.name, meter.a, meter.b
             ));
             meters.push(meter);

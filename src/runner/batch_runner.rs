@@ -85,9 +85,12 @@ pub(super) struct JobRecord<J, T, E> {
     handed_over: bool,
     /// Its result was taken from the journal.
     pub(super) resumed: bool,
-    /// Its key in the journal (the one given, until a journal is opened).
+    /// The key given to it (`schedule_keyed`).
     #[cfg(feature = "journal")]
     pub(super) key: Option<String>,
+    /// Its key in the journal: the one given, or its hash.
+    #[cfg(feature = "journal")]
+    pub(super) journal_key: Option<String>,
 }
 
 impl<J, T, E> JobRecord<J, T, E> {
@@ -102,6 +105,8 @@ impl<J, T, E> JobRecord<J, T, E> {
             resumed: false,
             #[cfg(feature = "journal")]
             key: None,
+            #[cfg(feature = "journal")]
+            journal_key: None,
         }
     }
 }
@@ -478,6 +483,7 @@ where
             .map(|(index, record)| (index, Arc::clone(&record.job)))
             .collect();
         if pending.is_empty() && !senders_open {
+            self.interrupt.end_run(); // an interrupt issued before it is spent by this run
             return self.report(started, Tally::default());
         }
         let usable = self.limiter();
@@ -489,6 +495,7 @@ where
                     self.fail(*index, &err);
                     each(self.finished_job(*index));
                 }
+                self.interrupt.end_run();
                 Tally::default()
             }
             Ok(limiter) => self.run_pending(pending, senders_open, limiter, &mut each),
@@ -622,13 +629,19 @@ where
                             Event::WorkerExited => live -= 1,
                         }
                     }
+                    // With a journal, only what it recorded is handed over.
                     #[cfg(feature = "journal")]
-                    if let Err(err) = self.commit(&finished) {
-                        event!(error, "{err}; stopping the run");
-                        tally.journal_failure = Some(err);
-                        work.queue.stop();
-                        stopping = true;
-                    }
+                    let finished = {
+                        let (recorded, failure) = self.commit(finished);
+                        if let Some(err) = failure {
+                            event!(error, "{err}; stopping the run");
+                            tally.journal_failure.get_or_insert(err);
+                            tally.interrupted = true;
+                            work.queue.stop();
+                            stopping = true;
+                        }
+                        recorded
+                    };
                     for index in finished {
                         each(self.finished_job(index));
                     }

@@ -14,11 +14,13 @@ use serde_json::{json, Value};
 use super::batch_runner::JobRecord;
 use super::{AttemptError, JournalError, Runner, RunnerError};
 
-/// Finished jobs: key → `{"result": …, "attempts": n}` or `{"errors": […], "attempts": n}`.
+/// Finished jobs: key → the FNV-1a 128 checksum of the entry (32 hex digits), a space, and the
+/// entry: `{"result": …, "attempts": n}` or `{"errors": […], "attempts": n}`. The checksum makes a
+/// damaged entry an error rather than a wrong result.
 const FINISHED: TableDefinition<&str, &[u8]> = TableDefinition::new("finished_jobs");
 /// What the file is: `format` → [`FORMAT`].
 const ABOUT: TableDefinition<&str, &str> = TableDefinition::new("tollgate_journal");
-const FORMAT: &str = "1";
+const FORMAT: &str = "2";
 
 /// A job's outcome as a journal recorded it.
 struct Recorded<T> {
@@ -56,58 +58,62 @@ impl<J, T, E> Journal<J, T, E> {
         E: Display,
     {
         let path = path.to_path_buf();
-        let db = Database::create(&path).map_err(|err| match err {
-            DatabaseError::DatabaseAlreadyOpen => JournalError::InUse { path: path.clone() },
-            err => JournalError::Open {
-                path: path.clone(),
-                reason: err.to_string(),
-            },
-        })?;
         let opened = |reason: String| JournalError::Open {
             path: path.clone(),
             reason,
         };
-        let write = db.begin_write().map_err(|err| opened(err.to_string()))?;
+        // A damaged file may make the store panic rather than fail: it is not a journal either.
+        let db = guarded(|| Database::create(&path))
+            .map_err(opened)?
+            .map_err(|err| match err {
+                DatabaseError::DatabaseAlreadyOpen => JournalError::InUse { path: path.clone() },
+                err => opened(err.to_string()),
+            })?;
+        guarded(|| Self::check_format(&db))
+            .map_err(opened)?
+            .map_err(opened)
+            .map(|recorded| Journal {
+                path: path.clone(),
+                db,
+                recorded,
+                matched: 0,
+                keys: HashSet::new(),
+                occurrences: HashMap::new(),
+                job_bytes: |job| serde_json::to_value(job).map(|job| canonical_json(&job)),
+                encode: |result| serde_json::to_value(result),
+                decode: serde_json::from_value,
+                describe: |error| match error {
+                    AttemptError::Journaled(message) => message.clone(),
+                    error => error.to_string(),
+                },
+            })
+    }
+
+    /// Checks (or, in a new file, writes) what the file is; the finished jobs it holds.
+    fn check_format(db: &Database) -> Result<u64, String> {
+        let opened = |err: &dyn Display| err.to_string();
+        let write = db.begin_write().map_err(|err| opened(&err))?;
         let recorded = {
-            let mut about = write
-                .open_table(ABOUT)
-                .map_err(|err| opened(err.to_string()))?;
+            let mut about = write.open_table(ABOUT).map_err(|err| opened(&err))?;
             let format = about
                 .get("format")
-                .map_err(|err| opened(err.to_string()))?
+                .map_err(|err| opened(&err))?
                 .map(|format| format.value().to_owned());
-            let finished = write
-                .open_table(FINISHED)
-                .map_err(|err| opened(err.to_string()))?;
-            let recorded = redb::ReadableTableMetadata::len(&finished)
-                .map_err(|err| opened(err.to_string()))?;
+            let finished = write.open_table(FINISHED).map_err(|err| opened(&err))?;
+            let recorded =
+                redb::ReadableTableMetadata::len(&finished).map_err(|err| opened(&err))?;
             match format.as_deref() {
                 Some(FORMAT) => {}
-                Some(other) => {
-                    return Err(opened(format!("journal format {other}, expected {FORMAT}")))
-                }
-                None if recorded > 0 => return Err(opened("not a tollgate journal".to_owned())),
+                Some(other) => return Err(format!("journal format {other}, expected {FORMAT}")),
+                None if recorded > 0 => return Err("not a tollgate journal".to_owned()),
                 None => {
-                    about
-                        .insert("format", FORMAT)
-                        .map_err(|err| opened(err.to_string()))?;
+                    about.insert("format", FORMAT).map_err(|err| opened(&err))?;
                 }
             }
             recorded
         };
-        write.commit().map_err(|err| opened(err.to_string()))?;
-        Ok(Journal {
-            path,
-            db,
-            recorded,
-            matched: 0,
-            keys: HashSet::new(),
-            occurrences: HashMap::new(),
-            job_bytes: |job| serde_json::to_vec(job),
-            encode: |result| serde_json::to_value(result),
-            decode: serde_json::from_value,
-            describe: |error| error.to_string(),
-        })
+        write.commit().map_err(|err| opened(&err))?;
+        Ok(recorded)
     }
 
     /// The key of job `index`: the one given, or a stable hash of the job's JSON encoding
@@ -152,14 +158,31 @@ impl<J, T, E> Journal<J, T, E> {
     /// What the journal recorded for job `index`, if anything.
     fn lookup(&mut self, index: usize, key: &str) -> Result<Option<Recorded<T>>, JournalError> {
         if self.recorded == 0 {
-            return Ok(None); // a new journal (this process holds it: no one else writes to it)
+            return Ok(None); // an empty journal (this process holds it: no one else writes to it)
         }
-        let io = |err: &dyn std::fmt::Display| self.io(err);
-        let read = self.db.begin_read().map_err(|err| io(&err))?;
-        let finished = read.open_table(FINISHED).map_err(|err| io(&err))?;
-        let Some(bytes) = finished.get(key).map_err(|err| io(&err))? else {
+        let stored = guarded(|| -> Result<Option<Vec<u8>>, redb::Error> {
+            let read = self.db.begin_read()?;
+            let finished = read.open_table(FINISHED)?;
+            let stored = finished.get(key)?.map(|bytes| bytes.value().to_vec());
+            Ok(stored)
+        })
+        .map_err(|reason| self.io(&reason))?
+        .map_err(|err| self.io(&err))?;
+        let Some(stored) = stored else {
             return Ok(None);
         };
+        let corrupt = || JournalError::Corrupt {
+            path: self.path.clone(),
+            key: key.to_owned(),
+            index,
+        };
+        let (checksum, entry) = stored
+            .split_at_checked(33)
+            .filter(|(checksum, _)| checksum.last() == Some(&b' '))
+            .ok_or_else(corrupt)?;
+        if checksum[..32] != *format!("{:032x}", fnv1a_128(entry)).as_bytes() {
+            return Err(corrupt());
+        }
         let undecodable = |reason: String| JournalError::Undecodable {
             path: self.path.clone(),
             key: key.to_owned(),
@@ -167,7 +190,7 @@ impl<J, T, E> Journal<J, T, E> {
             reason,
         };
         let mut entry: Value =
-            serde_json::from_slice(bytes.value()).map_err(|err| undecodable(err.to_string()))?;
+            serde_json::from_slice(entry).map_err(|err| undecodable(err.to_string()))?;
         let attempts = entry["attempts"]
             .as_u64()
             .unwrap_or(0)
@@ -205,28 +228,33 @@ impl<J, T, E> Journal<J, T, E> {
         Ok(())
     }
 
-    /// Records the finished `jobs` in one transaction, durable when this returns.
+    /// Records the finished `jobs` in one transaction, durable when this returns. Returns the
+    /// indices recorded, and why the others were not (a result that cannot be encoded is left
+    /// out; a commit that fails records none).
     fn record<'r>(
-        &self,
+        &mut self,
         jobs: impl Iterator<Item = (usize, &'r JobRecord<J, T, E>)>,
-    ) -> Result<(), JournalError>
+    ) -> (Vec<usize>, Option<JournalError>)
     where
         J: 'r,
         T: 'r,
         E: 'r,
     {
+        let mut failure = None;
         let mut entries = Vec::new();
         for (index, job) in jobs {
             let entry = match &job.result {
-                Some(result) => {
-                    let result =
-                        (self.encode)(result).map_err(|err| JournalError::Unencodable {
+                Some(result) => match (self.encode)(result) {
+                    Ok(result) => json!({ "result": result, "attempts": job.attempts }),
+                    Err(err) => {
+                        failure.get_or_insert(JournalError::Unencodable {
                             path: self.path.clone(),
                             index,
                             reason: err.to_string(),
-                        })?;
-                    json!({ "result": result, "attempts": job.attempts })
-                }
+                        });
+                        continue;
+                    }
+                },
                 None => {
                     let errors: Vec<String> = job
                         .errors
@@ -236,22 +264,39 @@ impl<J, T, E> Journal<J, T, E> {
                     json!({ "errors": errors, "attempts": job.attempts })
                 }
             };
-            entries.push((job.key.as_deref().unwrap_or_default(), entry.to_string()));
+            let entry = entry.to_string();
+            let stored = format!("{:032x} {entry}", fnv1a_128(entry.as_bytes()));
+            entries.push((
+                index,
+                job.journal_key.as_deref().unwrap_or_default(),
+                stored,
+            ));
         }
         if entries.is_empty() {
-            return Ok(());
+            return (Vec::new(), failure);
         }
-        let io = |err: &dyn std::fmt::Display| self.io(err);
-        let write = self.db.begin_write().map_err(|err| io(&err))?;
-        {
-            let mut table = write.open_table(FINISHED).map_err(|err| io(&err))?;
-            for (key, entry) in &entries {
-                table
-                    .insert(*key, entry.as_bytes())
-                    .map_err(|err| io(&err))?;
+        let committed = guarded(|| -> Result<(), redb::Error> {
+            let write = self.db.begin_write()?;
+            {
+                let mut table = write.open_table(FINISHED)?;
+                for (_, key, stored) in &entries {
+                    table.insert(*key, stored.as_bytes())?;
+                }
             }
+            write.commit()?;
+            Ok(())
+        });
+        match committed {
+            Ok(Ok(())) => {
+                self.recorded += entries.len() as u64;
+                (
+                    entries.into_iter().map(|(index, _, _)| index).collect(),
+                    failure,
+                )
+            }
+            Ok(Err(err)) => (Vec::new(), Some(self.io(&err))),
+            Err(reason) => (Vec::new(), Some(self.io(&reason))),
         }
-        write.commit().map_err(|err| io(&err))
     }
 
     fn io(&self, err: &dyn std::fmt::Display) -> JournalError {
@@ -275,21 +320,29 @@ where
     /// journal's results in place ([`RunReport::resumed`](crate::RunReport::resumed) counts them).
     ///
     /// - A job is known by the key given to [`schedule_keyed`](Self::schedule_keyed), or else
-    ///   by a stable hash of its JSON encoding (`serde_json`) and its occurrence among identical
-    ///   jobs: changing any serialised field of a job (a value, a field's name, a variant) makes
-    ///   it a new job; its index, the other jobs and the Rust type's name do not matter.
+    ///   by a stable hash of its JSON encoding (`serde_json`, every object's keys sorted, so a
+    ///   map's iteration order does not matter) and its occurrence among identical jobs:
+    ///   changing any serialised field of a job (a value, a field's name, a variant) makes it a
+    ///   new job; its index, the other jobs and the Rust type's name do not matter.
     /// - A job that succeeded is recorded with its result; one that failed for good with its
     ///   errors' messages: a rerun runs it again (with a fresh retry budget), its earlier errors
     ///   kept first in its list as [`AttemptError::Journaled`].
     /// - Commits: the outcomes that arrive together are committed in one transaction, made
     ///   durable (fsync) before any of them is handed over; so a job reported (by `run_each`)
-    ///   is never called again. A call in flight when the process dies has no record: the rerun
+    ///   is never called again. A job whose outcome could not be recorded (its result cannot be
+    ///   encoded, a commit failed) is not handed over, and the run stops
+    ///   ([`RunReport::journal_failure`](crate::RunReport::journal_failure), `interrupted`).
+    ///   Each entry carries a checksum: a damaged one is [`JournalError::Corrupt`], never a
+    ///   wrong result. A call in flight when the process dies has no record: the rerun
     ///   sends it again (its cost is paid twice).
     /// - Misuse is an error naming the file and the job: a file that is not a journal or is
     ///   corrupt, or open in another run ([`JournalError::Open`], [`JournalError::InUse`], here);
     ///   a recorded result that no longer deserialises ([`JournalError::Undecodable`], from
-    ///   `schedule`); a journal of another job set ([`JournalError::OtherJobSet`], failing every
-    ///   job of the run).
+    ///   `schedule`); a journal of another job set ([`JournalError::OtherJobSet`], from
+    ///   [`check`](Self::check), or failing every job of the run). That check covers the jobs
+    ///   scheduled when the run starts: jobs sent during the run by a [`JobSender`](crate::JobSender)
+    ///   into a run that began with none are not checked (a first job missing from the journal
+    ///   is also what a crash leaves, so no early verdict is safe).
     ///
     /// Attach the journal before scheduling (jobs already scheduled are looked up now).
     ///
@@ -369,7 +422,7 @@ where
         let Some(journal) = &mut self.journal else {
             return Ok(());
         };
-        let key = journal.key_for(index, &record.job, record.key.take())?;
+        let key = journal.key_for(index, &record.job, record.key.clone())?;
         let recorded = match journal.lookup(index, &key) {
             Ok(recorded) => recorded,
             Err(err) => {
@@ -377,7 +430,7 @@ where
                 return Err(err);
             }
         };
-        record.key = Some(key);
+        record.journal_key = Some(key);
         match recorded {
             Some(Recorded {
                 result: Some(result),
@@ -409,15 +462,66 @@ where
         }
     }
 
-    /// Records the jobs at `finished` (indices) in the journal, durable when this returns.
-    pub(super) fn commit(&self, finished: &[usize]) -> Result<(), JournalError> {
-        match &self.journal {
+    /// Records the jobs at `finished` (indices) in the journal; returns those recorded, durable
+    /// when this returns (all of them without a journal), and why the others were not.
+    pub(super) fn commit(&mut self, finished: Vec<usize>) -> (Vec<usize>, Option<JournalError>) {
+        match &mut self.journal {
             Some(journal) => {
-                journal.record(finished.iter().map(|index| (*index, &self.jobs[*index])))
+                let jobs = &self.jobs;
+                journal.record(finished.iter().map(|index| (*index, &jobs[*index])))
             }
-            None => Ok(()),
+            None => (finished, None),
         }
     }
+}
+
+/// Runs a call into the store, turning a panic (a damaged file can make it panic) into an error.
+fn guarded<R>(call: impl FnOnce() -> R) -> Result<R, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|message| (*message).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        format!("the store failed on damaged data: {message}")
+    })
+}
+
+/// `value` as JSON text with every object's keys sorted, so that a job's hash does not depend on
+/// the order a map yields its entries in.
+fn canonical_json(value: &Value) -> Vec<u8> {
+    fn write(value: &Value, out: &mut Vec<u8>) {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                out.push(b'{');
+                for (position, (key, value)) in entries.into_iter().enumerate() {
+                    if position > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(Value::from(key.as_str()).to_string().as_bytes());
+                    out.push(b':');
+                    write(value, out);
+                }
+                out.push(b'}');
+            }
+            Value::Array(items) => {
+                out.push(b'[');
+                for (position, item) in items.iter().enumerate() {
+                    if position > 0 {
+                        out.push(b',');
+                    }
+                    write(item, out);
+                }
+                out.push(b']');
+            }
+            scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+        }
+    }
+    let mut out = Vec::new();
+    write(value, &mut out);
+    out
 }
 
 /// FNV-1a over 128 bits: fixed by its specification, so a job's key is the same on every

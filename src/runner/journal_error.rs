@@ -50,6 +50,15 @@ pub enum JournalError {
         /// What serde reported.
         reason: String,
     },
+    /// A recorded entry fails its checksum: the file was damaged.
+    Corrupt {
+        /// The journal's file.
+        path: PathBuf,
+        /// The job's key.
+        key: String,
+        /// The job's index in the batch.
+        index: usize,
+    },
     /// A job or a result cannot be encoded (serde refused it), so it cannot be recorded.
     Unencodable {
         /// The journal's file.
@@ -103,6 +112,12 @@ impl fmt::Display for JournalError {
                 f,
                 "the result of job {index} (key {key:?}) in the journal {} no longer deserialises: {reason}; \
                  keep the result type compatible, or use a new journal",
+                path.display()
+            ),
+            JournalError::Corrupt { path, key, index } => write!(
+                f,
+                "the entry of job {index} (key {key:?}) in the journal {} is damaged (its checksum \
+                 fails); delete the journal to start over",
                 path.display()
             ),
             JournalError::Unencodable {

@@ -176,10 +176,10 @@ impl<J, T, E> Journal<J, T, E> {
             key: key.to_owned(),
             index,
         };
-        let (checksum, entry) = stored
-            .split_at_checked(33)
-            .filter(|(checksum, _)| checksum.last() == Some(&b' '))
-            .ok_or_else(corrupt)?;
+        if stored.get(32) != Some(&b' ') {
+            return Err(corrupt());
+        }
+        let (checksum, entry) = stored.split_at(33);
         if checksum[..32] != *format!("{:032x}", fnv1a_128(entry)).as_bytes() {
             return Err(corrupt());
         }

@@ -6,7 +6,10 @@
 //! (b) the same from 2 threads on one shared limiter (time per pair of decisions made in
 //!     parallel: the inverse of the throughput);
 //! (c) always rejected, 1 thread and 2 threads;
-//! (d) an acquire of cost 10, always allowed.
+//! (d) an acquire of cost 10, always allowed;
+//! (e) a `MultiLimiter` decision on requests + tokens (`try_acquire`, the permit dropped), beside
+//!     two single GCRA decisions (`tollgate_gcra_pair`: cost 1, then cost 100, on two
+//!     `RateLimiter`s), always allowed and always rejected; `ratios.py` divides by the pair.
 //!
 //! tollgate runs as GCRA (lock-free) and, in (a)–(c), as the three other bucket algorithms
 //! (continuous GCRA, token bucket, leaky bucket: the same decisions, under the core's lock).
@@ -21,7 +24,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Cr
 use governor::{Quota, RateLimiter as Governor};
 use ratelimit::Ratelimiter;
 use tollgate::algorithm::{Algorithm, GcraContinuous, GcraVirtual, LeakyBucket, TokenBucket};
-use tollgate::{Rate, RateLimiter};
+use tollgate::{Limits, MultiLimiter, Rate, RateLimiter, REQUESTS, TOKENS};
 
 const FAST: u32 = 1_000_000_000;
 
@@ -162,6 +165,52 @@ fn cost_10(c: &mut Criterion) {
     group.finish();
 }
 
+/// (e): requests + tokens on one `MultiLimiter` against the same two decisions on two GCRA
+/// `RateLimiter`s.
+fn multi(c: &mut Criterion) {
+    for fast in [true, false] {
+        let mut group = c.benchmark_group(if fast {
+            "multi_allowed"
+        } else {
+            "multi_rejected"
+        });
+        let costs = [(REQUESTS, 1), (TOKENS, 100)];
+        let limits = if fast {
+            let rate = Rate::new(FAST.into(), Duration::from_secs(1));
+            Limits::new().rate(REQUESTS, rate).rate(TOKENS, rate)
+        } else {
+            Limits::new()
+                .rate(REQUESTS, Rate::per_hour(1))
+                .rate(TOKENS, Rate::per_hour(100))
+        };
+        let m = MultiLimiter::new(limits).unwrap();
+        let (requests, tokens) = if fast {
+            let rate = Rate::new(FAST.into(), Duration::from_secs(1));
+            (RateLimiter::new(rate), RateLimiter::new(rate))
+        } else {
+            (
+                RateLimiter::new(Rate::per_hour(1)),
+                RateLimiter::new(Rate::per_hour(100)),
+            )
+        };
+        if !fast {
+            drop(m.try_acquire(&costs).unwrap());
+            requests.try_acquire().unwrap();
+            tokens.try_acquire_n(100).unwrap();
+        }
+        group.bench_function("tollgate_multi", |b| {
+            b.iter(|| black_box(m.try_acquire(black_box(&costs)).is_ok()))
+        });
+        group.bench_function("tollgate_gcra_pair", |b| {
+            b.iter(|| {
+                black_box(requests.try_acquire().is_ok());
+                black_box(tokens.try_acquire_n(black_box(100)).is_ok())
+            })
+        });
+        group.finish();
+    }
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -172,6 +221,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = peers;
     config = config();
-    targets = allowed, rejected, cost_10
+    targets = allowed, rejected, cost_10, multi
 }
 criterion_main!(peers);

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Prints criterion's point estimates for the `peers` bench and each figure's ratio to governor.
+"""Prints criterion's point estimates for the `peers` bench and each figure's ratio to governor
+(for the multi-resource cases, to the pair of single GCRA decisions: `tollgate_gcra_pair`).
 
 Usage (after `cargo bench --bench peers`):
     python3 benches/ratios.py                    the latest run's table
@@ -7,13 +8,21 @@ Usage (after `cargo bench --bench peers`):
     python3 benches/ratios.py --spread run1.json run2.json run3.json
                                                  per case: the median ratio and its spread
 
-A ratio is time ÷ governor's time in the same run. With 2 threads the time is per pair of
+A ratio is time ÷ the base's time (governor's, or the GCRA pair's) in the same run. With 2 threads the time is per pair of
 decisions made in parallel, so the throughput against governor's is the inverse of the ratio.
 """
 import json
 import pathlib
 import statistics
 import sys
+
+
+# The figure each group's ratios divide by (governor's unless named here).
+BASE = {"multi_allowed": "tollgate_gcra_pair", "multi_rejected": "tollgate_gcra_pair"}
+
+
+def base_of(group):
+    return BASE.get(group, "governor")
 
 
 def latest_run():
@@ -28,13 +37,17 @@ def latest_run():
     for estimates in root.glob("cost_10/*/new/estimates.json"):
         mean = json.loads(estimates.read_text())["mean"]["point_estimate"]
         rows.setdefault(("cost_10", "1"), {})[estimates.parts[-3]] = mean
+    for group in BASE:
+        for estimates in root.glob(f"{group}/*/new/estimates.json"):
+            mean = json.loads(estimates.read_text())["mean"]["point_estimate"]
+            rows.setdefault((group, "1"), {})[estimates.parts[-3]] = mean
     return rows
 
 
 def print_table(rows):
-    print(f"{'case':<14}{'threads':>8}  {'limiter':<26}{'ns/iter':>9}  {'÷ governor':>10}")
+    print(f"{'case':<14}{'threads':>8}  {'limiter':<26}{'ns/iter':>9}  {'÷ base':>10}")
     for (group, threads), names in sorted(rows.items()):
-        base = names.get("governor")
+        base = names.get(base_of(group))
         for name, ns in sorted(names.items(), key=lambda item: item[1]):
             ratio = f"{ns / base:.2f}" if base else "-"
             print(f"{group:<14}{threads:>8}  {name:<26}{ns:>9.1f}  {ratio:>10}")
@@ -42,10 +55,11 @@ def print_table(rows):
 
 def print_spread(paths):
     runs = [json.loads(pathlib.Path(path).read_text()) for path in paths]
-    print(f"{len(runs)} runs; ns/iter and ratio ÷ governor: median [min – max]")
+    print(f"{len(runs)} runs; ns/iter and ratio ÷ base (governor's): median [min – max]")
     for key in sorted(runs[0]):
         group, threads = key.split("/")
-        base = [run[key]["governor"] for run in runs if "governor" in run.get(key, {})]
+        base_name = base_of(group)
+        base = [run[key][base_name] for run in runs if base_name in run.get(key, {})]
         for name in sorted(runs[0][key], key=lambda name: runs[0][key][name]):
             times = [run[key][name] for run in runs if name in run.get(key, {})]
             line = f"{group:<14}{threads:>3}  {name:<26}{statistics.median(times):>7.1f} ns"

@@ -242,7 +242,7 @@ impl ModelLimiter {
             all.push((REQUESTS, 1));
         }
         let permit = limiter.reserve_within(&all, patience)?;
-        permit.wait()?;
+        permit.wait_if_queued()?;
         Ok(permit)
     }
 

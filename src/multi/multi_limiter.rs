@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{LimitError, Limits, Permit};
-use crate::reservation::{Book, Core, Held, Meter, Meters, Patience, Refusal};
+use crate::reservation::{Book, Core, Held, Meter, Meters, Patience, PerResource, Refusal};
 use crate::{Clock, Nanos, Rate};
 
 /// Enforces a [`Limits`]: a call takes its cost from **every** resource at once, or waits, or
@@ -426,8 +426,8 @@ impl MultiLimiter {
     }
 
     /// The per-resource cost vector for `costs` (a resource named twice costs the sum).
-    fn resolve(&self, costs: &[(&str, u64)]) -> Result<Vec<u64>, LimitError> {
-        let mut resolved = vec![0u64; self.inner.limits.resources.len()];
+    fn resolve(&self, costs: &[(&str, u64)]) -> Result<PerResource<u64>, LimitError> {
+        let mut resolved = PerResource::filled(self.inner.limits.resources.len(), 0u64);
         for &(name, cost) in costs {
             let index = self.index_of(name)?;
             resolved[index] = resolved[index].saturating_add(cost);
@@ -437,7 +437,7 @@ impl MultiLimiter {
 
     fn enter(&self, costs: &[(&str, u64)], patience: Patience) -> Result<Permit, LimitError> {
         let permit = self.reserve_within(costs, patience)?;
-        permit.wait()?;
+        permit.wait_if_queued()?;
         Ok(permit)
     }
 
@@ -461,6 +461,7 @@ impl MultiLimiter {
             self.clone(),
             Held::new(book, ticket.id),
             resolved,
+            !ticket.waiting,
         ))
     }
 

@@ -1,7 +1,7 @@
 use std::fmt;
 
 use super::{LimitError, MultiLimiter};
-use crate::reservation::Held;
+use crate::reservation::{Held, PerResource};
 use crate::{CancelHandle, Nanos};
 
 /// A call's reservation on a [`MultiLimiter`]: its costs, the instant it may go, and (until
@@ -33,16 +33,40 @@ pub struct Permit {
     limiter: MultiLimiter,
     held: Held,
     /// The cost reserved of each resource, in the limits' order.
-    costs: Vec<u64>,
+    costs: PerResource<u64>,
+    /// Granted at once by the in-memory core when it was made: nothing to wait for.
+    went: bool,
 }
 
 impl Permit {
-    pub(crate) fn new(limiter: MultiLimiter, held: Held, costs: Vec<u64>) -> Permit {
+    /// `went`: the core granted it at once (`false` whenever unsure: it then waits).
+    pub(crate) fn new(
+        limiter: MultiLimiter,
+        held: Held,
+        costs: PerResource<u64>,
+        went: bool,
+    ) -> Permit {
         Permit {
             limiter,
             held,
             costs,
+            went,
         }
+    }
+
+    /// [`wait`](Self::wait)s unless the permit went at once when it was made: the acquire's
+    /// wait, which skips a lock round for a permit that never queued (nobody can have cancelled
+    /// it yet: its cancel handle did not exist).
+    pub(crate) fn wait_if_queued(&self) -> Result<(), LimitError> {
+        if self.went {
+            return Ok(());
+        }
+        self.wait()
+    }
+
+    /// Whether it went at once when it was made: it never waited, for no resource.
+    pub(crate) fn went(&self) -> bool {
+        self.went
     }
 
     /// The instant the call may go, on the limiter's clock; `None` while it waits for a

@@ -16,7 +16,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::{Arg, Fallback, RedisError, RedisState};
 use crate::multi::{Counting, LimitError, Limits};
-use crate::reservation::{Book, Held, Patience, Refusal};
+use crate::reservation::{Book, Held, Patience, PerResource, Refusal};
 use crate::time::Wake;
 use crate::{Clock, MultiLimiter, Nanos, Permit, Rate, WaitPrecision};
 
@@ -251,7 +251,7 @@ impl Remote {
         self: &Arc<Self>,
         limiter: &MultiLimiter,
         names: &[(&str, u64)],
-        costs: Vec<u64>,
+        costs: PerResource<u64>,
         patience: Patience,
     ) -> Result<Permit, LimitError> {
         for (resource, (&cost, meter)) in costs.iter().zip(&self.meters).enumerate() {
@@ -320,7 +320,12 @@ impl Remote {
             self.renew_leases();
         }
         let book: Arc<dyn Book> = self.clone();
-        Ok(Permit::new(limiter.clone(), Held::new(book, id), costs))
+        Ok(Permit::new(
+            limiter.clone(),
+            Held::new(book, id),
+            costs,
+            false,
+        ))
     }
 
     /// One reservation round trip.

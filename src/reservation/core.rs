@@ -1,10 +1,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::accounts::Accounts;
 use super::id_hasher::BuildIdHasher;
+use super::per_resource::PerResource;
 use crate::time::Wake;
 use crate::{Clock, Nanos, RateError, WaitPrecision};
 
@@ -43,11 +44,11 @@ pub(crate) enum Refusal {
 /// went, the resource that made it wait, and whether it holds a concurrency slot.
 #[derive(Clone, Debug)]
 struct Grant {
-    costs: Vec<u64>,
-    marks: Vec<Nanos>,
+    costs: PerResource<u64>,
+    marks: PerResource<Nanos>,
     /// Per resource, where its queue ended before the charge, where the accounts keep one
     /// ([`Accounts::queue_end`]), to take a waiter's charge out exactly.
-    before: Vec<Option<Nanos>>,
+    before: PerResource<Option<Nanos>>,
     at: Nanos,
     binding: Option<usize>,
     slot: bool,
@@ -69,7 +70,7 @@ enum Plan {
 
 #[derive(Debug)]
 struct Waiter {
-    costs: Vec<u64>,
+    costs: PerResource<u64>,
     deadline: Option<Nanos>,
     plan: Plan,
     keep: bool,
@@ -209,7 +210,7 @@ impl<S: Accounts> Core<S> {
             ledger.waiting.insert(
                 id,
                 Waiter {
-                    costs: costs.to_vec(),
+                    costs: PerResource::from_slice(costs),
                     deadline,
                     plan: Plan::Unplanned,
                     keep,
@@ -231,7 +232,7 @@ impl<S: Accounts> Core<S> {
             ledger.publish(now);
             return Ok(Ticket { id, waiting: false });
         }
-        let grant = ledger.charge(costs.to_vec(), now, at, binding, keep);
+        let grant = ledger.charge(PerResource::from_slice(costs), now, at, binding, keep);
         let at = grant.at;
         if !in_time(at, deadline) {
             // The lock-free path took units meanwhile: no longer in time. Undone, refused.
@@ -416,9 +417,8 @@ impl<S: Accounts> Core<S> {
                 None => return,
             },
         };
-        drop(guard);
-        // Those behind it may go now.
-        self.change(|ledger, _| ledger.release_slot(release_slot));
+        // Those behind it may go now (in the same lock round).
+        self.change_in(guard, |ledger, _| ledger.release_slot(release_slot));
     }
 
     /// Replaces what reservation `id` is charged for `resource` by `actual`, counted from now:
@@ -461,7 +461,15 @@ impl<S: Accounts> Core<S> {
     /// re-plans the queue in arrival order and wakes the waiters. The one path of every change
     /// of capacity.
     pub(crate) fn change<R>(&self, change: impl FnOnce(&mut Ledger<S>, Nanos) -> R) -> R {
-        let mut guard = self.ledger.lock();
+        self.change_in(self.ledger.lock(), change)
+    }
+
+    /// [`change`](Core::change) under a lock already taken.
+    fn change_in<R>(
+        &self,
+        mut guard: MutexGuard<'_, Ledger<S>>,
+        change: impl FnOnce(&mut Ledger<S>, Nanos) -> R,
+    ) -> R {
         let ledger = &mut *guard;
         let now = ledger.observe(self.clock.now());
         ledger.graduate(now);
@@ -617,26 +625,23 @@ impl<S: Accounts> Ledger<S> {
 
     fn charge(
         &mut self,
-        costs: Vec<u64>,
+        costs: PerResource<u64>,
         now: Nanos,
         at: Nanos,
         binding: Option<usize>,
         keep: bool,
     ) -> Grant {
         let slot = self.slot_limit(now).is_some();
-        let mut before = Vec::with_capacity(costs.len());
-        let mut marks = Vec::with_capacity(costs.len());
+        let mut before = PerResource::filled(costs.len(), None);
+        let mut marks = PerResource::filled(costs.len(), Nanos::ZERO);
         let mut at = at;
         for (resource, &cost) in costs.iter().enumerate() {
-            before.push(self.accounts.queue_end(resource));
-            marks.push(match cost {
-                0 => Nanos::ZERO,
-                _ => {
-                    let (mark, from) = self.accounts.charge(resource, now, at, cost);
-                    at = at.max(from);
-                    mark
-                }
-            });
+            before[resource] = self.accounts.queue_end(resource);
+            if cost > 0 {
+                let (mark, from) = self.accounts.charge(resource, now, at, cost);
+                at = at.max(from);
+                marks[resource] = mark;
+            }
         }
         if slot {
             self.slots_used += 1;
@@ -700,7 +705,7 @@ impl<S: Accounts> Ledger<S> {
 
     /// Takes `grant`'s charges out exactly (it is the newest on the state) and frees its slot.
     fn undo(&mut self, grant: &Grant, now: Nanos) {
-        for (resource, (&cost, &mark)) in grant.costs.iter().zip(&grant.marks).enumerate() {
+        for (resource, (&cost, &mark)) in grant.costs.iter().zip(grant.marks.iter()).enumerate() {
             match (cost, grant.before[resource]) {
                 (0, _) => {}
                 (_, Some(before)) => self.accounts.undo(resource, now, before, mark, cost),

@@ -31,8 +31,10 @@ mod accounts;
 mod core;
 mod handle;
 mod id_hasher;
+mod per_resource;
 
 pub(crate) use self::core::{Core, Patience, Refusal};
 pub(crate) use accounts::{Accounts, Meter, Meters};
 pub use handle::CancelHandle;
 pub(crate) use handle::{Book, Held};
+pub(crate) use per_resource::PerResource;

@@ -924,9 +924,13 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<'_, J, T, E>, events: &Sender<E
                 continue;
             }
         };
-        if let (Some(resource), Some(at)) = (permit.waited_for(), permit.ready_at()) {
-            let wait = at.saturating_sub(asked).as_duration();
-            event!(debug, "job {index}: waiting {wait:?} for {resource}");
+        // A permit that went at once waited for nothing: its plan need not be asked for.
+        let went = permit.went();
+        if !went {
+            if let (Some(resource), Some(at)) = (permit.waited_for(), permit.ready_at()) {
+                let wait = at.saturating_sub(asked).as_duration();
+                event!(debug, "job {index}: waiting {wait:?} for {resource}");
+            }
         }
         if !work.queue.wait_for_start(worker, &permit) {
             work.queue.attempt_ended();
@@ -934,7 +938,7 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<'_, J, T, E>, events: &Sender<E
             work.queue.push_front(index, job);
             continue;
         }
-        let waited = permit.waited_for().map(|resource| {
+        let waited = if went { None } else { permit.waited_for() }.map(|resource| {
             let ready_at = permit.ready_at().unwrap_or(asked);
             (
                 resource.to_owned(),

@@ -94,6 +94,10 @@ impl<J> WorkQueue<J> {
             if state.stopping {
                 return false;
             }
+            if permit.went() {
+                // Not waiting: nothing for a stop to withdraw.
+                return true;
+            }
             let resource = permit.waited_for().unwrap_or("quota").to_owned();
             let at = permit.ready_at().unwrap_or(Nanos::MAX);
             state.waiting[worker] = Some((resource, at, permit.cancel_handle()));

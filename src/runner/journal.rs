@@ -34,7 +34,7 @@ struct Recorded<T> {
 /// An open journal, typed for one runner's jobs (`J`), results (`T`) and errors (`E`).
 pub(super) struct Journal<J, T, E> {
     path: PathBuf,
-    db: Database,
+    db: Store,
     /// Finished jobs the file held when opened.
     recorded: u64,
     /// Scheduled jobs found in it.
@@ -65,6 +65,7 @@ impl<J, T, E> Journal<J, T, E> {
         // A damaged file may make the store panic rather than fail: it is not a journal either.
         let db = guarded(|| Database::create(&path))
             .map_err(opened)?
+            .map(|db| Store(Some(db)))
             .map_err(|err| match err {
                 DatabaseError::DatabaseAlreadyOpen => JournalError::InUse { path: path.clone() },
                 err => opened(err.to_string()),
@@ -471,6 +472,26 @@ where
                 journal.record(finished.iter().map(|index| (*index, &jobs[*index])))
             }
             None => (finished, None),
+        }
+    }
+}
+
+/// The open store, closed without letting a panic out (closing a damaged file can panic).
+struct Store(Option<Database>);
+
+impl std::ops::Deref for Store {
+    type Target = Database;
+
+    fn deref(&self) -> &Database {
+        self.0.as_ref().expect("the store is open until dropped")
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(db) = self.0.take() {
+            // A panic here has been reported by the panic hook; the file stays as it is.
+            guarded(move || drop(db)).ok();
         }
     }
 }

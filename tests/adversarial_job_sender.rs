@@ -214,7 +214,6 @@ fn an_interrupt_consumed_by_an_empty_run_does_not_interrupt_the_next_one() {
 }
 
 #[test]
-
 fn an_interrupt_before_a_run_with_nothing_to_do_is_spent_by_it() {
     let mut runner = Runner::new(|x: &u32| Ok::<u32, String>(*x));
     runner.interrupt_handle().interrupt();

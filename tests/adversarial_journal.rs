@@ -46,6 +46,16 @@ fn messages<E: std::fmt::Display>(errors: &[std::sync::Arc<AttemptError<E>>]) ->
     errors.iter().map(|error| error.to_string()).collect()
 }
 
+/// A runner whose job is its result, counting its calls in `calls`, on the journal at `path`.
+fn counting<'a>(calls: &'a AtomicU32, path: &std::path::Path) -> Runner<'a, u64, u64, String> {
+    Runner::new(move |x: &u64| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Ok(*x)
+    })
+    .journal(path)
+    .unwrap()
+}
+
 #[test]
 fn a_call_that_always_panics_is_journaled_as_failed_and_run_again_by_the_rerun() {
     let path = journal_path("call-panics");
@@ -148,12 +158,7 @@ fn panics_in_cost_extractors_validators_hook_and_classifier_fail_attempts_not_th
     drop(runner);
     // The rerun takes job 0 from the journal and calls the five failed ones again.
     let calls = AtomicU32::new(0);
-    let mut rerun = Runner::new(|x: &u64| {
-        calls.fetch_add(1, Ordering::SeqCst);
-        Ok::<u64, String>(*x)
-    })
-    .journal(&path)
-    .unwrap();
+    let mut rerun = counting(&calls, &path);
     rerun.schedule_all(0..6).unwrap();
     let report = rerun.run();
     assert_eq!(calls.load(Ordering::SeqCst), 5);
@@ -248,7 +253,6 @@ fn a_result_that_cannot_be_encoded_stops_the_run_with_a_typed_journal_failure() 
 }
 
 #[test]
-
 fn a_job_handed_over_by_run_each_is_durable_even_when_a_commit_fails() {
     let path = journal_path("handed-not-durable");
     let mut runner = Runner::new(|x: &u64| Ok::<Picky, String>(Picky(*x)))
@@ -514,7 +518,6 @@ fn a_job_that_failed_for_good_is_rerun_with_a_fresh_budget() {
 }
 
 #[test]
-
 fn journaled_errors_are_not_re_prefixed_by_every_rerun() {
     let path = journal_path("re-prefixed");
     for _ in 0..3 {
@@ -574,12 +577,7 @@ fn backoff_of_duration_max_does_not_overflow() {
 fn an_interrupt_before_the_run_calls_nothing_and_the_rerun_finishes() {
     let path = journal_path("interrupt-before");
     let calls = AtomicU32::new(0);
-    let mut runner = Runner::new(|x: &u64| {
-        calls.fetch_add(1, Ordering::SeqCst);
-        Ok::<u64, String>(*x)
-    })
-    .journal(&path)
-    .unwrap();
+    let mut runner = counting(&calls, &path);
     runner.schedule_all(0..4).unwrap();
     runner.interrupt_handle().interrupt();
     let report = runner.run();
@@ -628,7 +626,6 @@ fn a_truncated_journal_is_an_open_error_or_a_clean_rerun_never_a_panic() {
 }
 
 #[test]
-
 fn a_flipped_byte_in_a_recorded_result_is_never_returned_as_that_jobs_result() {
     let path = journal_path("flipped");
     let mut runner = Runner::new(|x: &u64| Ok::<u64, String>(*x))
@@ -664,7 +661,6 @@ fn a_flipped_byte_in_a_recorded_result_is_never_returned_as_that_jobs_result() {
 }
 
 #[test]
-
 fn flipping_any_byte_of_a_journal_never_panics_on_open_or_rerun() {
     let path = journal_path("flip-sweep");
     fill(&path, 0..8);
@@ -705,16 +701,10 @@ fn a_file_that_is_not_a_journal_is_an_open_error() {
 }
 
 #[test]
-
 fn a_second_batch_in_the_same_runner_takes_jobs_the_journal_already_holds() {
     let path = journal_path("second-batch");
     let calls = AtomicU32::new(0);
-    let mut runner = Runner::new(|x: &u64| {
-        calls.fetch_add(1, Ordering::SeqCst);
-        Ok::<u64, String>(*x)
-    })
-    .journal(&path)
-    .unwrap();
+    let mut runner = counting(&calls, &path);
     runner.schedule_all(0..3).unwrap();
     runner.run();
     assert_eq!(calls.swap(0, Ordering::SeqCst), 3);
@@ -784,7 +774,6 @@ fn keyed_jobs_sent_through_a_job_sender_resume_and_duplicates_fail_alone() {
 }
 
 #[test]
-
 fn after_a_journal_failure_every_job_has_a_result_an_error_or_the_run_says_it_stopped() {
     let path = journal_path("after-failure");
     // Job x is called only once job x - 1 was handed over: one job per commit, in order.
@@ -818,7 +807,6 @@ fn after_a_journal_failure_every_job_has_a_result_an_error_or_the_run_says_it_st
 }
 
 #[test]
-
 fn jobs_scheduled_under_one_journal_keep_their_keys_when_another_is_attached() {
     let first = journal_path("switch-first");
     let second = journal_path("switch-second");
@@ -846,7 +834,6 @@ fn headers() -> std::collections::HashMap<String, String> {
 }
 
 #[test]
-
 fn a_job_holding_a_hash_map_is_found_again_by_the_rerun() {
     let path = journal_path("hash-map-job");
     let mut runner = Runner::new(|job: &std::collections::HashMap<String, String>| {

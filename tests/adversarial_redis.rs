@@ -146,7 +146,6 @@ fn runners_with_differing_parameters_on_one_name_get_invalid_limits() {
 }
 
 #[test]
-
 fn quota_sets_that_only_print_alike_are_parameters_that_differ() {
     let server = RedisServer::start();
     let open = || RedisState::open(&server.url(), "lookalike").unwrap();
@@ -165,7 +164,6 @@ fn quota_sets_that_only_print_alike_are_parameters_that_differ() {
 }
 
 #[test]
-
 fn a_quota_set_that_prints_like_a_larger_one_is_refused_not_joined() {
     let server = RedisServer::start();
     let open = || RedisState::open(&server.url(), "lookalike-reversed").unwrap();

@@ -159,24 +159,15 @@ fn extreme_but_valid_rates_run() {
 }
 
 #[test]
-fn a_requests_file_with_crlf_line_endings_runs_each_line_without_the_cr() {
-    let dir = scratch_dir("adv-crlf");
-    let path = dir.join("lines.txt");
-    std::fs::write(&path, "a\r\nb\r\n\r\n").unwrap();
-    let output = exec_file(&path, &["echo", "[{}]"]);
-    assert!(output.status.success(), "{}", stderr_of(&output));
-    assert_eq!(stdout_of(&output), "[a]\n[b]\n");
-}
-
-#[test]
-
-fn a_bom_at_the_start_of_the_input_is_not_part_of_the_first_line() {
-    let dir = scratch_dir("adv-bom");
-    let path = dir.join("lines.txt");
-    std::fs::write(&path, "\u{FEFF}a\nb\n").unwrap();
-    let output = exec_file(&path, &["echo", "[{}]"]);
-    assert!(output.status.success(), "{}", stderr_of(&output));
-    assert_eq!(stdout_of(&output), "[a]\n[b]\n");
+fn crlf_line_endings_and_a_leading_bom_are_not_part_of_the_lines() {
+    for (name, contents) in [("crlf", "a\r\nb\r\n\r\n"), ("bom", "\u{FEFF}a\nb\n")] {
+        let dir = scratch_dir(&format!("adv-{name}"));
+        let path = dir.join("lines.txt");
+        std::fs::write(&path, contents).unwrap();
+        let output = exec_file(&path, &["echo", "[{}]"]);
+        assert!(output.status.success(), "{name}: {}", stderr_of(&output));
+        assert_eq!(stdout_of(&output), "[a]\n[b]\n", "{name}");
+    }
 }
 
 #[test]
@@ -269,7 +260,6 @@ fn chat_with_crlf_blank_and_malformed_lines_answers_the_good_ones() {
 }
 
 #[test]
-
 fn chat_with_a_bom_answers_the_first_request() {
     let provider = provider();
     let dir = scratch_dir("adv-chat-bom");

@@ -206,6 +206,15 @@ fn chat(provider: &MockProvider, requests: &Path) -> Output {
         .unwrap()
 }
 
+/// `chat` on a requests file holding `contents`, in the scratch directory of `test`.
+fn chat_on(test: &str, contents: impl AsRef<[u8]>) -> Output {
+    let provider = provider();
+    let dir = scratch_dir(test);
+    let path = dir.join("requests.jsonl");
+    std::fs::write(&path, contents).unwrap();
+    chat(&provider, &path)
+}
+
 fn request(content: &str) -> String {
     json!({
         "model": "gpt-mock",
@@ -224,11 +233,7 @@ fn output_lines(output: &Output) -> Vec<Value> {
 
 #[test]
 fn chat_with_an_empty_requests_file_sends_nothing_and_succeeds() {
-    let provider = provider();
-    let dir = scratch_dir("adv-chat-empty");
-    let path = dir.join("requests.jsonl");
-    std::fs::write(&path, "").unwrap();
-    let output = chat(&provider, &path);
+    let output = chat_on("adv-chat-empty", "");
     no_panic(&output);
     assert!(output.status.success(), "{}", stderr_of(&output));
     assert_eq!(stdout_of(&output), "");
@@ -236,16 +241,12 @@ fn chat_with_an_empty_requests_file_sends_nothing_and_succeeds() {
 
 #[test]
 fn chat_with_crlf_blank_and_malformed_lines_answers_the_good_ones() {
-    let provider = provider();
-    let dir = scratch_dir("adv-chat-crlf");
-    let path = dir.join("requests.jsonl");
     let text = format!(
         "{}\r\n   \r\n{{not json\r\n{}\r\n",
         request("one"),
         request("two")
     );
-    std::fs::write(&path, text).unwrap();
-    let output = chat(&provider, &path);
+    let output = chat_on("adv-chat-crlf", text);
     no_panic(&output);
     assert_eq!(output.status.code(), Some(1), "{}", stderr_of(&output));
     let lines = output_lines(&output);
@@ -261,15 +262,8 @@ fn chat_with_crlf_blank_and_malformed_lines_answers_the_good_ones() {
 
 #[test]
 fn chat_with_a_bom_answers_the_first_request() {
-    let provider = provider();
-    let dir = scratch_dir("adv-chat-bom");
-    let path = dir.join("requests.jsonl");
-    std::fs::write(
-        &path,
-        format!("\u{FEFF}{}\n{}\n", request("one"), request("two")),
-    )
-    .unwrap();
-    let output = chat(&provider, &path);
+    let text = format!("\u{FEFF}{}\n{}\n", request("one"), request("two"));
+    let output = chat_on("adv-chat-bom", text);
     assert!(output.status.success(), "{}", stderr_of(&output));
     let lines = output_lines(&output);
     assert_eq!(
@@ -281,14 +275,10 @@ fn chat_with_a_bom_answers_the_first_request() {
 
 #[test]
 fn chat_with_a_non_utf8_line_does_not_panic() {
-    let provider = provider();
-    let dir = scratch_dir("adv-chat-non-utf8");
-    let path = dir.join("requests.jsonl");
     let mut bytes = request("one").into_bytes();
     bytes.extend_from_slice(b"\n\xff\xff\n");
     bytes.extend_from_slice(request("two").as_bytes());
-    std::fs::write(&path, bytes).unwrap();
-    let output = chat(&provider, &path);
+    let output = chat_on("adv-chat-non-utf8", bytes);
     no_panic(&output);
     assert_ne!(output.status.code(), Some(0));
     assert!(

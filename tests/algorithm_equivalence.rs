@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use std::time::Duration;
 
-use tollgate::algorithm::{Algorithm, GcraContinuous, GcraVirtual, LeakyBucket, TokenBucket};
+use tollgate::algorithm::{Algorithm, GcraContinuous, GcraVirtual, LeakyBucket, Pace, TokenBucket};
 use tollgate::{Nanos, Rate};
 
 #[derive(Clone, Debug)]
@@ -43,6 +43,16 @@ fn op() -> impl Strategy<Value = Op> {
 
 /// Everything an algorithm answered while applying `ops`, one entry per step.
 fn answers<A: Algorithm>(rate: &Rate, steps: &[(u64, Op)]) -> Vec<String> {
+    answers_with(rate, steps, |_: &mut A, _: &Pace| {})
+}
+
+/// [`answers`], with `between` given the state and the pace in force after every step (at the
+/// step's instant).
+fn answers_with<A: Algorithm>(
+    rate: &Rate,
+    steps: &[(u64, Op)],
+    mut between: impl FnMut(&mut A, &Pace),
+) -> Vec<String> {
     let mut algorithm = A::new(rate).unwrap();
     let mut now = Nanos::ZERO;
     let mut pace = rate.pace().unwrap();
@@ -99,13 +109,38 @@ fn answers<A: Algorithm>(rate: &Rate, steps: &[(u64, Op)]) -> Vec<String> {
                     format!("{:?}", algorithm.conforms_at(now, 1))
                 }
             };
-            format!(
+            let answer = format!(
                 "{answer} available={} in_use={}",
                 algorithm.available(now),
                 algorithm.in_use(now)
-            )
+            );
+            between(&mut algorithm, &pace);
+            answer
         })
         .collect()
+}
+
+/// [`answers`] of an algorithm kept as a [`RateLimiter`](tollgate::RateLimiter) keeps it: as
+/// its one-word form, decoded for every step; each step's unit request also asked of the word
+/// directly ([`Algorithm::decide_on_word`], [`Algorithm::charge_on_word`], the lock-free path),
+/// which must answer as the decoded state does.
+fn answers_through_word<A: Algorithm + Clone>(rate: &Rate, steps: &[(u64, Op)]) -> Vec<String> {
+    let mut now = Nanos::ZERO;
+    let mut gaps = steps.iter().map(|(gap, _)| *gap);
+    answers_with::<A>(rate, steps, |algorithm, pace| {
+        let word = algorithm
+            .to_word()
+            .expect("a bucket algorithm has a one-word form");
+        *algorithm = A::from_word(pace, word).unwrap();
+        now = now.saturating_add(Nanos::new(gaps.next().unwrap_or(0)));
+        for cost in [1, 3] {
+            let decision = A::decide_on_word(pace, word, now, cost).unwrap();
+            assert_eq!(decision, algorithm.decide(now, cost));
+            let mut charged = algorithm.clone();
+            charged.charge(now, cost);
+            assert_eq!(A::charge_on_word(pace, word, now, cost), charged.to_word());
+        }
+    })
 }
 
 proptest! {
@@ -120,6 +155,27 @@ proptest! {
         prop_assert_eq!(&answers::<GcraContinuous>(&rate, &steps), &gcra);
         prop_assert_eq!(&answers::<TokenBucket>(&rate, &steps), &gcra);
         prop_assert_eq!(&answers::<LeakyBucket>(&rate, &steps), &gcra);
+    }
+
+    #[test]
+    fn the_one_word_forms_decide_as_the_full_states(
+        rate in rate(),
+        steps in prop::collection::vec((0u64..400_000_000, op()), 1..40),
+    ) {
+        // A decoded word starts from the instant it is decoded at: no stale instants here (a
+        // limiter's clock never goes backwards under its lock).
+        let steps: Vec<(u64, Op)> = steps
+            .into_iter()
+            .map(|(gap, op)| match op {
+                Op::Stale(_, cost) => (gap, Op::TryTake(cost)),
+                op => (gap, op),
+            })
+            .collect();
+        let gcra = answers::<GcraVirtual>(&rate, &steps);
+        prop_assert_eq!(&answers_through_word::<GcraVirtual>(&rate, &steps), &gcra);
+        prop_assert_eq!(&answers_through_word::<GcraContinuous>(&rate, &steps), &gcra);
+        prop_assert_eq!(&answers_through_word::<TokenBucket>(&rate, &steps), &gcra);
+        prop_assert_eq!(&answers_through_word::<LeakyBucket>(&rate, &steps), &gcra);
     }
 
     #[test]

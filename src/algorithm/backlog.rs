@@ -8,6 +8,8 @@ use crate::{Nanos, Rate, RateError};
 /// A bucket algorithm seen as what they all are underneath: a backlog (nanoseconds of emission
 /// intervals owed) at a pace. Rate changes and holds are written once, here, on top of it.
 pub(super) trait Backlog {
+    /// A full (idle) state at `pace`, as of instant zero.
+    fn idle(pace: Pace) -> Self;
     fn pace(&self) -> &Pace;
     /// Nanoseconds owed at `now`.
     fn backlog(&self, now: Nanos) -> u64;
@@ -19,6 +21,10 @@ pub(super) trait Backlog {
 /// rate changes, exact refunds of a charge, marks after a rate change, units in use.
 macro_rules! backlog_methods {
     () => {
+        fn new(rate: &Rate) -> Result<Self, RateError> {
+            Ok(<Self as backlog::Backlog>::idle(rate.pace()?))
+        }
+
         fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError> {
             backlog::set_rate(self, now, rate)
         }
@@ -35,6 +41,44 @@ macro_rules! backlog_methods {
             backlog::in_use(self, now)
         }
     };
+}
+
+/// The one-word form the bucket algorithms other than GCRA take from their backlog view: the
+/// instant their backlog has drained (GCRA's theoretical arrival time), decided on with GCRA's
+/// arithmetic, which gives the same decisions (the module's equivalence).
+macro_rules! gcra_word_methods {
+    () => {
+        fn to_word(&self) -> Option<u64> {
+            Some(backlog::drained_at(self).as_u64())
+        }
+
+        fn from_word(pace: &Pace, word: u64) -> Option<Self> {
+            let mut state = <Self as backlog::Backlog>::idle(*pace);
+            backlog::Backlog::set_backlog(&mut state, Nanos::ZERO, word, *pace);
+            Some(state)
+        }
+
+        #[inline]
+        fn decide_on_word(
+            pace: &Pace,
+            word: u64,
+            now: Nanos,
+            cost: u64,
+        ) -> Option<super::Decision> {
+            super::GcraVirtual::decide_on_word(pace, word, now, cost)
+        }
+
+        #[inline]
+        fn charge_on_word(pace: &Pace, word: u64, now: Nanos, cost: u64) -> Option<u64> {
+            super::GcraVirtual::charge_on_word(pace, word, now, cost)
+        }
+    };
+}
+
+/// The instant the backlog has drained: the latest instant seen plus what is owed then.
+pub(super) fn drained_at<B: Backlog + Algorithm>(state: &B) -> Nanos {
+    let latest = state.latest();
+    latest.saturating_add(Nanos::new(state.backlog(latest)))
 }
 
 /// Switches to `rate`, keeping what is owed in units.

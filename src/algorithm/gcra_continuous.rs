@@ -45,6 +45,14 @@ impl GcraContinuous {
 }
 
 impl backlog::Backlog for GcraContinuous {
+    fn idle(pace: Pace) -> Self {
+        GcraContinuous {
+            pace,
+            counter: 0,
+            last_conformance: Nanos::ZERO,
+        }
+    }
+
     fn pace(&self) -> &Pace {
         &self.pace
     }
@@ -60,14 +68,6 @@ impl backlog::Backlog for GcraContinuous {
 }
 
 impl Algorithm for GcraContinuous {
-    fn new(rate: &Rate) -> Result<Self, RateError> {
-        Ok(GcraContinuous {
-            pace: rate.pace()?,
-            counter: 0,
-            last_conformance: Nanos::ZERO,
-        })
-    }
-
     fn capacity(&self) -> u64 {
         self.pace.burst
     }
@@ -104,4 +104,5 @@ impl Algorithm for GcraContinuous {
     }
 
     backlog_methods!();
+    gcra_word_methods!();
 }

@@ -31,6 +31,14 @@ pub struct GcraVirtual {
 }
 
 impl backlog::Backlog for GcraVirtual {
+    fn idle(pace: Pace) -> Self {
+        GcraVirtual {
+            pace,
+            tat: Nanos::ZERO,
+            latest: Nanos::ZERO,
+        }
+    }
+
     fn pace(&self) -> &Pace {
         &self.pace
     }
@@ -47,14 +55,6 @@ impl backlog::Backlog for GcraVirtual {
 }
 
 impl Algorithm for GcraVirtual {
-    fn new(rate: &Rate) -> Result<Self, RateError> {
-        Ok(GcraVirtual {
-            pace: rate.pace()?,
-            tat: Nanos::ZERO,
-            latest: Nanos::ZERO,
-        })
-    }
-
     #[inline]
     fn capacity(&self) -> u64 {
         self.pace.burst

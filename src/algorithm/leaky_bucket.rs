@@ -57,6 +57,15 @@ fn empty_if_zero(level: u64, progress: u64) -> (u64, u64) {
 }
 
 impl backlog::Backlog for LeakyBucket {
+    fn idle(pace: Pace) -> Self {
+        LeakyBucket {
+            pace,
+            level: 0,
+            progress: 0,
+            last_leak: Nanos::ZERO,
+        }
+    }
+
     fn pace(&self) -> &Pace {
         &self.pace
     }
@@ -75,15 +84,6 @@ impl backlog::Backlog for LeakyBucket {
 }
 
 impl Algorithm for LeakyBucket {
-    fn new(rate: &Rate) -> Result<Self, RateError> {
-        Ok(LeakyBucket {
-            pace: rate.pace()?,
-            level: 0,
-            progress: 0,
-            last_leak: Nanos::ZERO,
-        })
-    }
-
     fn capacity(&self) -> u64 {
         self.pace.burst
     }
@@ -121,4 +121,5 @@ impl Algorithm for LeakyBucket {
     }
 
     backlog_methods!();
+    gcra_word_methods!();
 }

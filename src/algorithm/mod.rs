@@ -183,8 +183,14 @@ pub trait Algorithm: Send + fmt::Debug + Sized + 'static {
 
     /// The whole mutable state as one word, for algorithms whose state fits one (with
     /// [`from_word`](Algorithm::from_word)): a [`RateLimiter`](crate::RateLimiter) then keeps
-    /// the state in an atomic and admits without locking, by compare-and-swap, running these same
-    /// methods on a copy. `None` (the default): the limiter keeps the state under its mutex.
+    /// the state in an atomic and admits without locking, by compare-and-swap
+    /// ([`decide_on_word`](Algorithm::decide_on_word),
+    /// [`charge_on_word`](Algorithm::charge_on_word)); everything else runs these same methods
+    /// on a decoded copy. `None` (the default): the limiter keeps the state under its mutex.
+    ///
+    /// The four bucket algorithms share one word: the instant their backlog has drained (GCRA's
+    /// theoretical arrival time), since each state is a backlog at an instant. The three others
+    /// decide on that word with GCRA's arithmetic (the same decisions, without converting).
     fn to_word(&self) -> Option<u64> {
         None
     }
@@ -193,6 +199,23 @@ pub trait Algorithm: Send + fmt::Debug + Sized + 'static {
     fn from_word(pace: &Pace, word: u64) -> Option<Self> {
         let _ = (pace, word);
         None
+    }
+
+    /// [`decide`](Algorithm::decide) on the state whose one-word form is `word` (`None` without
+    /// one): the lock-free path's question. The default decodes the word
+    /// ([`from_word`](Algorithm::from_word)); an algorithm may answer from the word directly.
+    #[inline]
+    fn decide_on_word(pace: &Pace, word: u64, now: Nanos, cost: u64) -> Option<Decision> {
+        Some(Self::from_word(pace, word)?.decide(now, cost))
+    }
+
+    /// [`charge`](Algorithm::charge) on the state whose one-word form is `word`: the word after
+    /// it (`None` without a one-word form). The default decodes, charges and encodes.
+    #[inline]
+    fn charge_on_word(pace: &Pace, word: u64, now: Nanos, cost: u64) -> Option<u64> {
+        let mut state = Self::from_word(pace, word)?;
+        state.charge(now, cost);
+        state.to_word()
     }
 
     /// Whether `cost` fits at `now`, without changing anything.

@@ -69,6 +69,15 @@ fn tokens_of(cost: u64) -> i64 {
 }
 
 impl backlog::Backlog for TokenBucket {
+    fn idle(pace: Pace) -> Self {
+        TokenBucket {
+            tokens: burst_tokens(&pace),
+            pace,
+            progress: 0,
+            last_refill: Nanos::ZERO,
+        }
+    }
+
     fn pace(&self) -> &Pace {
         &self.pace
     }
@@ -90,16 +99,6 @@ impl backlog::Backlog for TokenBucket {
 }
 
 impl Algorithm for TokenBucket {
-    fn new(rate: &Rate) -> Result<Self, RateError> {
-        let pace = rate.pace()?;
-        Ok(TokenBucket {
-            tokens: burst_tokens(&pace),
-            pace,
-            progress: 0,
-            last_refill: Nanos::ZERO,
-        })
-    }
-
     fn capacity(&self) -> u64 {
         self.pace.burst
     }
@@ -140,4 +139,5 @@ impl Algorithm for TokenBucket {
     }
 
     backlog_methods!();
+    gcra_word_methods!();
 }

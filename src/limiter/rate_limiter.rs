@@ -37,8 +37,8 @@ use crate::{Clock, Nanos, Rate, RateError, WaitPrecision, DEFAULT_MAX_HOLD};
 /// is refused by [`try_new`](Self::try_new) / [`try_with_algorithm`](Self::try_with_algorithm)
 /// (and by parsing, and [`Rate::validate`]); given to the infallible constructors, it makes every
 /// acquire fail with [`AcquireError::InvalidRate`]. Neither ever hangs or panics.
-/// GCRA decisions that need no wait are made without the lock, by compare-and-swap on its
-/// one-word state.
+/// Decisions that need no wait are made without the lock, by compare-and-swap on the state's one
+/// word, for the four bucket algorithms (the sliding window's log is under the lock).
 ///
 /// ```
 /// use std::time::Duration;
@@ -551,12 +551,10 @@ impl<A: Algorithm> RateLimiter<A> {
             if !self.fast.pace.unchanged_since(version) {
                 return None;
             }
-            let mut algorithm = A::from_word(&pace, old)?;
-            let at = match algorithm.decide(now, cost) {
+            let at = match A::decide_on_word(&pace, old, now, cost)? {
                 Decision::Admitted if hold <= now => {
                     if cost > 0 {
-                        algorithm.charge(now, cost);
-                        let new = algorithm.to_word()?;
+                        let new = A::charge_on_word(&pace, old, now, cost)?;
                         if let Err(current) = word.0.compare_exchange_weak(
                             old,
                             new,

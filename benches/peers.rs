@@ -11,8 +11,8 @@
 //!     two single GCRA decisions (`tollgate_gcra_pair`: cost 1, then cost 100, on two
 //!     `RateLimiter`s), always allowed and always rejected; `ratios.py` divides by the pair.
 //!
-//! tollgate runs as GCRA (lock-free) and, in (a)–(c), as the three other bucket algorithms
-//! (continuous GCRA, token bucket, leaky bucket: the same decisions, under the core's lock).
+//! tollgate runs as GCRA and, in (a)–(c), as the three other bucket algorithms (continuous GCRA,
+//! token bucket, leaky bucket: the same decisions, also lock-free on GCRA's word).
 
 use std::hint::black_box;
 use std::num::NonZeroU32;

@@ -2,7 +2,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::shared_pace::SharedPace;
-use crate::algorithm::{Algorithm, Refunded};
+use crate::algorithm::{Algorithm, Decision, Refunded};
 use crate::rate::Pace;
 use crate::reservation::Accounts;
 use crate::{Nanos, Rate, RateError};
@@ -157,14 +157,8 @@ impl<A: Algorithm> Accounts for SingleAccount<A> {
     }
 
     fn take(&mut self, _resource: usize, now: Nanos, cost: u64) -> bool {
-        self.update(|algorithm| {
-            let fits = algorithm.conforms_at(now, cost) <= now;
-            if fits {
-                algorithm.charge(now, cost);
-            }
-            fits
-        })
-        .unwrap_or(false)
+        self.update(|algorithm| algorithm.try_take(now, cost) == Decision::Admitted)
+            .unwrap_or(false)
     }
 
     fn record(&mut self, _resource: usize, now: Nanos, cost: u64) -> Nanos {

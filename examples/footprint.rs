@@ -39,6 +39,7 @@ fn main() {
     }
     println!(
         "A RateLimiter also owns on the heap: its reservation core (lock, queue, state), a 1,088-byte block of \
-         per-thread counters, and (GCRA) one 128-byte cache line for the state word."
+         per-thread counters, and the lock-free path's 384 bytes (the state word on a 128-byte line of its own, \
+         the pace on the next)."
     );
 }

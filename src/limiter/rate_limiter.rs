@@ -503,7 +503,7 @@ impl<A: Algorithm> RateLimiter<A> {
     /// and wait for the reserved instant.
     #[inline(never)]
     fn acquire_on_core(&self, cost: u64, patience: Patience) -> Result<(), AcquireError> {
-        if self.fast.word.is_none() && self.core.take_now(&[cost]) {
+        if self.fast.word().is_none() && self.core.take_now(&[cost]) {
             return self.admit();
         }
         let ticket = match self.core.reserve(&[cost], patience, false) {
@@ -535,7 +535,7 @@ impl<A: Algorithm> RateLimiter<A> {
             Patience::For(wait) => Some(now.saturating_add(wait)),
             Patience::Until(deadline) => Some(deadline),
         };
-        let Some(word) = &self.fast.word else {
+        let Some(word) = self.fast.word() else {
             // Under the lock: only a unit that cannot fit in time is refused from here.
             let next_free = Nanos::new(self.fast.next_free.load(Ordering::Acquire));
             if cost == 1 && deadline.is_some_and(|deadline| next_free > deadline) {
@@ -545,7 +545,7 @@ impl<A: Algorithm> RateLimiter<A> {
             return None;
         };
         let (version, pace, hold) = self.fast.pace.read()?;
-        let mut old = word.0.load(Ordering::Acquire);
+        let mut old = word.load(Ordering::Acquire);
         loop {
             // The pace must still be the one the word was written with.
             if !self.fast.pace.unchanged_since(version) {
@@ -555,7 +555,7 @@ impl<A: Algorithm> RateLimiter<A> {
                 Decision::Admitted if hold <= now => {
                     if cost > 0 {
                         let new = A::charge_on_word(&pace, old, now, cost)?;
-                        if let Err(current) = word.0.compare_exchange_weak(
+                        if let Err(current) = word.compare_exchange_weak(
                             old,
                             new,
                             Ordering::AcqRel,

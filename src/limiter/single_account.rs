@@ -10,10 +10,13 @@ use crate::{Nanos, Rate, RateError};
 /// What a [`RateLimiter`](crate::RateLimiter) decides from without its lock.
 #[derive(Debug)]
 pub(super) struct FastPath {
-    /// A one-word algorithm's whole state ([`Algorithm::to_word`]), updated by compare-and-swap;
-    /// `None` keeps the state in [`SingleAccount`] under the lock. On a cache line of its own:
-    /// the compare-and-swap traffic must not evict what every decision reads.
-    pub(super) word: Option<CacheLine<AtomicU64>>,
+    /// A one-word algorithm's whole state ([`Algorithm::to_word`]), updated by compare-and-swap
+    /// (unused when the state is kept in [`SingleAccount`] under the lock). On a cache line of
+    /// its own: the compare-and-swap traffic must not evict what every decision reads.
+    word: CacheLine<AtomicU64>,
+    /// Whether the algorithm has a one-word form: beside the pace, so a decision reads one line
+    /// besides the word's.
+    has_word: bool,
     /// The pace of the word's algorithm, and the hold in force.
     pub(super) pace: SharedPace,
     /// For algorithms under the lock: the earliest instant one unit fits (waiters and holds
@@ -33,16 +36,19 @@ impl FastPath {
             quantity: 1,
             period: 1,
         });
-        let word = algorithm
-            .as_ref()
-            .ok()
-            .and_then(Algorithm::to_word)
-            .map(|word| CacheLine(AtomicU64::new(word)));
+        let word = algorithm.as_ref().ok().and_then(Algorithm::to_word);
         FastPath {
-            word,
+            word: CacheLine(AtomicU64::new(word.unwrap_or(0))),
+            has_word: word.is_some(),
             pace: SharedPace::new(pace),
             next_free: AtomicU64::new(0),
         }
+    }
+
+    /// The state word, for an algorithm with a one-word form.
+    #[inline]
+    pub(super) fn word(&self) -> Option<&AtomicU64> {
+        self.has_word.then_some(&self.word.0)
     }
 }
 
@@ -73,9 +79,9 @@ impl<A: Algorithm> SingleAccount<A> {
     /// Runs `read` on the current state.
     pub(super) fn read<R>(&self, read: impl FnOnce(&A) -> R) -> Result<R, RateError> {
         let template = self.algorithm.as_ref().map_err(Clone::clone)?;
-        match &self.fast.word {
+        match self.fast.word() {
             Some(word) => {
-                let state = A::from_word(&self.fast.pace.load(), word.0.load(Ordering::Acquire));
+                let state = A::from_word(&self.fast.pace.load(), word.load(Ordering::Acquire));
                 Ok(read(state.as_ref().unwrap_or(template)))
             }
             None => Ok(read(template)),
@@ -90,12 +96,12 @@ impl<A: Algorithm> SingleAccount<A> {
         mut change: impl FnMut(&mut A) -> R,
     ) -> Result<R, RateError> {
         let template = self.algorithm.as_mut().map_err(|err| err.clone())?;
-        let Some(word) = &self.fast.word else {
+        let Some(word) = self.fast.word() else {
             return Ok(change(template));
         };
         let pace = self.fast.pace.load();
         loop {
-            let old = word.0.load(Ordering::Acquire);
+            let old = word.load(Ordering::Acquire);
             let Some(mut copy) = A::from_word(&pace, old) else {
                 return Ok(change(template));
             };
@@ -103,7 +109,6 @@ impl<A: Algorithm> SingleAccount<A> {
             let new = copy.to_word().unwrap_or(old);
             if new == old
                 || word
-                    .0
                     .compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
             {
@@ -117,14 +122,13 @@ impl<A: Algorithm> SingleAccount<A> {
         let pace = rate.pace()?;
         if self.algorithm.is_err() {
             self.algorithm = A::new(&rate);
-            if let (Some(word), Ok(algorithm)) = (&self.fast.word, &self.algorithm) {
-                word.0
-                    .store(algorithm.to_word().unwrap_or(0), Ordering::Release);
+            if let (Some(word), Ok(algorithm)) = (self.fast.word(), &self.algorithm) {
+                word.store(algorithm.to_word().unwrap_or(0), Ordering::Release);
             }
         } else {
             self.update(|algorithm| algorithm.set_rate(now, &rate))??;
         }
-        if self.fast.word.is_some() {
+        if self.fast.word().is_some() {
             self.fast.pace.store(pace);
         }
         self.rate = rate;
@@ -187,7 +191,7 @@ impl<A: Algorithm> Accounts for SingleAccount<A> {
     }
 
     fn begin_change(&mut self) {
-        if self.fast.word.is_some() {
+        if self.fast.word().is_some() {
             self.fast.pace.begin_write();
             self.changing = true;
         }
@@ -195,7 +199,7 @@ impl<A: Algorithm> Accounts for SingleAccount<A> {
 
     fn publish(&mut self, now: Nanos, holds: &[Nanos], paused_until: Nanos) {
         let hold = holds[0].max(paused_until);
-        if self.fast.word.is_some() {
+        if self.fast.word().is_some() {
             if self.fast.pace.hold() != hold {
                 if !self.changing {
                     self.fast.pace.begin_write();

@@ -68,10 +68,12 @@ pub struct Clock {
 
 #[derive(Clone)]
 enum Source {
-    Real(&'static RealClock),
+    /// A copy of the process-wide calibration and origin, inline: a reading follows no pointer.
+    Real(RealClock),
     Mock(Arc<MockShared>),
 }
 
+#[derive(Clone)]
 struct RealClock {
     quanta: quanta::Clock,
     origin: u64,
@@ -104,7 +106,7 @@ impl Clock {
             RealClock { quanta, origin }
         });
         Clock {
-            source: Source::Real(real),
+            source: Source::Real(real.clone()),
         }
     }
 

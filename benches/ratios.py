@@ -8,7 +8,8 @@ Usage (after `cargo bench --bench peers`):
     python3 benches/ratios.py --spread run1.json run2.json run3.json
                                                  per case: the median ratio and its spread
 
-A ratio is time ÷ the base's time (governor's, or the GCRA pair's) in the same run. With 2 threads the time is per pair of
+A ratio is time ÷ the base's time (governor's, or the GCRA pair's) in the same run; tollgate's
+other algorithms are also divided by its GCRA's time ("÷ gcra"). With 2 threads the time is per pair of
 decisions made in parallel, so the throughput against governor's is the inverse of the ratio.
 """
 import json
@@ -44,13 +45,23 @@ def latest_run():
     return rows
 
 
+# tollgate's other algorithms are also compared with its GCRA in the same group.
+GCRA = "tollgate_gcra"
+
+
 def print_table(rows):
-    print(f"{'case':<14}{'threads':>8}  {'limiter':<26}{'ns/iter':>9}  {'÷ base':>10}")
+    print(f"{'case':<14}{'threads':>8}  {'limiter':<26}{'ns/iter':>9}  {'÷ base':>10}  {'÷ gcra':>8}")
     for (group, threads), names in sorted(rows.items()):
         base = names.get(base_of(group))
+        gcra = names.get(GCRA)
         for name, ns in sorted(names.items(), key=lambda item: item[1]):
             ratio = f"{ns / base:.2f}" if base else "-"
-            print(f"{group:<14}{threads:>8}  {name:<26}{ns:>9.1f}  {ratio:>10}")
+            to_gcra = f"{ns / gcra:.2f}" if gcra and name.startswith("tollgate_") else ""
+            print(f"{group:<14}{threads:>8}  {name:<26}{ns:>9.1f}  {ratio:>10}  {to_gcra:>8}")
+
+
+def spread(values):
+    return f"{statistics.median(values):.2f} [{min(values):.2f} – {max(values):.2f}]"
 
 
 def print_spread(paths):
@@ -64,8 +75,10 @@ def print_spread(paths):
             times = [run[key][name] for run in runs if name in run.get(key, {})]
             line = f"{group:<14}{threads:>3}  {name:<26}{statistics.median(times):>7.1f} ns"
             if len(base) == len(times):
-                ratios = [t / b for t, b in zip(times, base)]
-                line += f"  {statistics.median(ratios):.2f} [{min(ratios):.2f} – {max(ratios):.2f}]"
+                line += "  " + spread([t / b for t, b in zip(times, base)])
+            gcra = [run[key][GCRA] for run in runs if GCRA in run.get(key, {})]
+            if name.startswith("tollgate_") and name != GCRA and len(gcra) == len(times):
+                line += "  ÷ gcra " + spread([t / g for t, g in zip(times, gcra)])
             print(line)
 
 

@@ -1,8 +1,8 @@
 //! Runner overhead and utilisation.
 //!
 //! Run with `cargo bench --bench runner`. Prints:
-//! - overhead per job: a batch of trivial jobs with no quotas, wall time divided by the jobs
-//!   (criterion, per worker count);
+//! - overhead per job: batches of 10⁴ and 10⁶ trivial jobs with no quotas (schedule, run and
+//!   report), wall time divided by the jobs (criterion, per worker count);
 //! - utilisation: N jobs against a quota-bound fake API, wall time against the ideal the quotas
 //!   allow, and the server's 429 count.
 
@@ -17,22 +17,25 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use fake_api::{FakeApi, FakeConfig};
 use tollgate::{Rate, Resource, Retry, Runner};
 
-const JOBS: u64 = 10_000;
+/// Batch sizes for the overhead: a typical batch and the 10⁶.
+const BATCHES: [u64; 2] = [10_000, 1_000_000];
 
 fn overhead(c: &mut Criterion) {
     let mut group = c.benchmark_group("runner_overhead");
-    group.throughput(Throughput::Elements(JOBS));
-    for workers in [1usize, 4] {
-        group.bench_function(BenchmarkId::new("jobs_10000", workers), |b| {
-            b.iter(|| {
-                let mut runner =
-                    Runner::new(|x: &u64| Ok::<u64, ()>(black_box(*x) + 1)).max_concurrent(workers);
-                for x in 0..JOBS {
-                    runner.schedule(x).unwrap();
-                }
-                black_box(runner.run().results.len())
-            })
-        });
+    for jobs in BATCHES {
+        group.throughput(Throughput::Elements(jobs));
+        for workers in [1usize, 4] {
+            group.bench_function(BenchmarkId::new(format!("jobs_{jobs}"), workers), |b| {
+                b.iter(|| {
+                    let mut runner = Runner::new(|x: &u64| Ok::<u64, ()>(black_box(*x) + 1))
+                        .max_concurrent(workers);
+                    for x in 0..jobs {
+                        runner.schedule(x).unwrap();
+                    }
+                    black_box(runner.run().results.len())
+                })
+            });
+        }
     }
     group.finish();
 }

@@ -18,7 +18,7 @@ pub(super) trait Backlog {
 }
 
 /// The [`Algorithm`] methods every bucket algorithm takes from its backlog view, written once:
-/// rate changes, exact refunds of a charge, marks after a rate change, units in use.
+/// construction, rate changes, exact refunds of a charge, marks after a rate change, units in use.
 macro_rules! backlog_methods {
     () => {
         fn new(rate: &Rate) -> Result<Self, RateError> {

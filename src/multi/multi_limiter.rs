@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{LimitError, Limits, Permit};
-use crate::reservation::{Book, Core, Held, Meter, Meters, Patience, PerResource, Refusal};
+use crate::reservation::{Book, Core, Keeper, Meter, Meters, Patience, PerResource, Refusal};
 use crate::{Clock, Nanos, Rate};
 
 /// Enforces a [`Limits`]: a call takes its cost from **every** resource at once, or waits, or
@@ -456,10 +456,9 @@ impl MultiLimiter {
             .core
             .reserve(&resolved, patience, true)
             .map_err(|refusal| self.error(refusal))?;
-        let book: Arc<dyn Book> = self.inner.core.clone();
         Ok(Permit::new(
             self.clone(),
-            Held::new(book, ticket.id),
+            ticket.id,
             resolved,
             !ticket.waiting,
         ))
@@ -488,6 +487,26 @@ impl MultiLimiter {
                 wait,
             },
         }
+    }
+}
+
+/// A permit reaches its reservation through the limiter: in the shared store when there is one,
+/// else in the core.
+impl Keeper for MultiLimiter {
+    fn book(&self) -> &dyn Book {
+        #[cfg(feature = "redis")]
+        if let Some(remote) = self.remote() {
+            return &**remote;
+        }
+        &*self.inner.core
+    }
+
+    fn share_book(&self) -> Arc<dyn Book> {
+        #[cfg(feature = "redis")]
+        if let Some(remote) = self.remote() {
+            return Arc::clone(remote) as Arc<dyn Book>;
+        }
+        Arc::clone(&self.inner.core) as Arc<dyn Book>
     }
 }
 

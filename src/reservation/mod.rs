@@ -36,5 +36,5 @@ mod per_resource;
 pub(crate) use self::core::{Core, Patience, Refusal};
 pub(crate) use accounts::{Accounts, Meter, Meters};
 pub use handle::CancelHandle;
-pub(crate) use handle::{Book, Held};
+pub(crate) use handle::{Book, Held, Keeper};
 pub(crate) use per_resource::PerResource;

@@ -40,15 +40,12 @@ pub(crate) enum Refusal {
     HeldTooLong { resource: usize, wait: Duration },
 }
 
-/// What a granted reservation holds: its cost and charge mark per resource, the instant it
-/// went, the resource that made it wait, and whether it holds a concurrency slot.
+/// What a granted reservation holds (its receipt): its cost and charge mark per resource, the
+/// instant it went, the resource that made it wait, and whether it holds a concurrency slot.
 #[derive(Clone, Debug)]
 struct Grant {
     costs: PerResource<u64>,
     marks: PerResource<Nanos>,
-    /// Per resource, where its queue ended before the charge, where the accounts keep one
-    /// ([`Accounts::queue_end`]), to take a waiter's charge out exactly.
-    before: PerResource<Option<Nanos>>,
     at: Nanos,
     binding: Option<usize>,
     slot: bool,
@@ -57,12 +54,21 @@ struct Grant {
     keep: bool,
 }
 
+/// A grant as its charge made it: per resource, where the queue ended before the charge, where
+/// the accounts keep one ([`Accounts::queue_end`]), to take the charge out exactly while it
+/// waits (a grant that went keeps only its receipt).
+#[derive(Debug)]
+struct Charged {
+    grant: Grant,
+    before: PerResource<Option<Nanos>>,
+}
+
 #[derive(Debug)]
 enum Plan {
     /// Behind a reservation waiting for a concurrency slot: no instant yet.
     Unplanned,
     /// Charged, to go at `grant.at`.
-    Planned(Grant),
+    Planned(Charged),
     /// Refused after it began waiting (its deadline can no longer be met, its cost no longer
     /// fits the capacity); its thread collects the refusal.
     Failed(Refusal),
@@ -189,7 +195,6 @@ impl<S: Accounts> Core<S> {
         let mut guard = self.ledger.lock();
         let ledger = &mut *guard;
         let now = ledger.observe(self.clock.now());
-        ledger.check_capacity(costs)?;
         ledger.graduate(now);
         let deadline = match patience {
             Patience::Forever => None,
@@ -203,6 +208,7 @@ impl<S: Accounts> Core<S> {
             .any(|waiter| matches!(waiter.plan, Plan::Unplanned))
             || !ledger.slot_free(now);
         if blocked {
+            ledger.check_capacity(costs)?;
             if deadline.is_some_and(|deadline| deadline <= now) {
                 return Err(Refusal::NotInTime { wait: None });
             }
@@ -220,7 +226,7 @@ impl<S: Accounts> Core<S> {
             return Ok(Ticket { id, waiting: true });
         }
         let floor = ledger.floor(now);
-        let (at, binding) = ledger.plan_at(costs, now, floor);
+        let (at, binding) = ledger.plan_at(costs, now, floor)?;
         ledger.check_hold(at, binding, now)?;
         if !in_time(at, deadline) {
             let wait = at.saturating_sub(now).as_duration();
@@ -232,24 +238,24 @@ impl<S: Accounts> Core<S> {
             ledger.publish(now);
             return Ok(Ticket { id, waiting: false });
         }
-        let grant = ledger.charge(PerResource::from_slice(costs), now, at, binding, keep);
-        let at = grant.at;
+        let charged = ledger.charge(PerResource::from_slice(costs), now, at, binding, keep);
+        let at = charged.grant.at;
         if !in_time(at, deadline) {
             // The lock-free path took units meanwhile: no longer in time. Undone, refused.
-            ledger.undo(&grant, now);
+            ledger.undo(&charged, now);
             ledger.publish(now);
             let wait = at.saturating_sub(now).as_duration();
             return Err(Refusal::NotInTime { wait: Some(wait) });
         }
         if at <= now {
-            ledger.granted.insert(id, grant);
+            ledger.granted.insert(id, charged.grant);
         } else {
             ledger.waiting.insert(
                 id,
                 Waiter {
-                    costs: grant.costs.clone(),
+                    costs: charged.grant.costs.clone(),
                     deadline,
-                    plan: Plan::Planned(grant),
+                    plan: Plan::Planned(charged),
                     keep,
                     orphan: false,
                 },
@@ -298,7 +304,7 @@ impl<S: Accounts> Core<S> {
         let grant = match ledger.granted.get(&id) {
             Some(grant) => grant,
             None => match &ledger.waiting.get(&id)?.plan {
-                Plan::Planned(grant) => grant,
+                Plan::Planned(charged) => &charged.grant,
                 _ => return None,
             },
         };
@@ -347,7 +353,7 @@ impl<S: Accounts> Core<S> {
                                 .waiting
                                 .values()
                                 .find_map(|waiter| match &waiter.plan {
-                                    Plan::Planned(grant) => Some(grant.at),
+                                    Plan::Planned(charged) => Some(charged.grant.at),
                                     _ => None,
                                 });
                         let wakes = [
@@ -357,7 +363,7 @@ impl<S: Accounts> Core<S> {
                         ];
                         Wake::At(wakes.into_iter().flatten().min())
                     }
-                    Plan::Planned(grant) => Wake::At(Some(grant.at)),
+                    Plan::Planned(charged) => Wake::At(Some(charged.grant.at)),
                 }
             },
         );
@@ -546,19 +552,26 @@ impl<S: Accounts> Ledger<S> {
         }
     }
 
+    /// Refuses costs one of which is above what its resource could ever hold (or a resource
+    /// that cannot be used).
     fn check_capacity(&self, costs: &[u64]) -> Result<(), Refusal> {
         for (resource, &cost) in costs.iter().enumerate() {
-            let capacity = self
-                .accounts
-                .capacity(resource)
-                .map_err(|error| Refusal::InvalidRate { resource, error })?;
-            if cost > capacity {
-                return Err(Refusal::ExceedsCapacity {
-                    resource,
-                    cost,
-                    capacity,
-                });
-            }
+            self.check_cost(resource, cost)?;
+        }
+        Ok(())
+    }
+
+    fn check_cost(&self, resource: usize, cost: u64) -> Result<(), Refusal> {
+        let capacity = self
+            .accounts
+            .capacity(resource)
+            .map_err(|error| Refusal::InvalidRate { resource, error })?;
+        if cost > capacity {
+            return Err(Refusal::ExceedsCapacity {
+                resource,
+                cost,
+                capacity,
+            });
         }
         Ok(())
     }
@@ -595,7 +608,7 @@ impl<S: Accounts> Ledger<S> {
             .values()
             .rev()
             .find_map(|waiter| match &waiter.plan {
-                Plan::Planned(grant) => Some(grant.at),
+                Plan::Planned(charged) => Some(charged.grant.at),
                 _ => None,
             })
             .unwrap_or(Nanos::ZERO);
@@ -603,11 +616,18 @@ impl<S: Accounts> Ledger<S> {
     }
 
     /// The instant every resource allows `costs` (no earlier than `floor`), and the resource
-    /// that sets it when it is later than `floor`.
-    fn plan_at(&self, costs: &[u64], now: Nanos, floor: Nanos) -> (Nanos, Option<usize>) {
+    /// that sets it when it is later than `floor`; refused as by
+    /// [`check_capacity`](Ledger::check_capacity) (in the same pass).
+    fn plan_at(
+        &self,
+        costs: &[u64],
+        now: Nanos,
+        floor: Nanos,
+    ) -> Result<(Nanos, Option<usize>), Refusal> {
         let mut at = floor;
         let mut binding = None;
         for (resource, &cost) in costs.iter().enumerate() {
+            self.check_cost(resource, cost)?;
             if cost == 0 {
                 continue;
             }
@@ -620,7 +640,7 @@ impl<S: Accounts> Ledger<S> {
                 binding = Some(resource);
             }
         }
-        (at, binding)
+        Ok((at, binding))
     }
 
     fn charge(
@@ -630,30 +650,33 @@ impl<S: Accounts> Ledger<S> {
         at: Nanos,
         binding: Option<usize>,
         keep: bool,
-    ) -> Grant {
+    ) -> Charged {
         let slot = self.slot_limit(now).is_some();
         let mut before = PerResource::filled(costs.len(), None);
         let mut marks = PerResource::filled(costs.len(), Nanos::ZERO);
         let mut at = at;
-        for (resource, &cost) in costs.iter().enumerate() {
-            before[resource] = self.accounts.queue_end(resource);
+        let each = costs.iter().zip(before.iter_mut()).zip(marks.iter_mut());
+        for (resource, ((&cost, before), mark)) in each.enumerate() {
+            *before = self.accounts.queue_end(resource);
             if cost > 0 {
-                let (mark, from) = self.accounts.charge(resource, now, at, cost);
+                let (charged, from) = self.accounts.charge(resource, now, at, cost);
                 at = at.max(from);
-                marks[resource] = mark;
+                *mark = charged;
             }
         }
         if slot {
             self.slots_used += 1;
         }
-        Grant {
-            costs,
-            marks,
+        Charged {
+            grant: Grant {
+                costs,
+                marks,
+                at,
+                binding: binding.filter(|_| at > now),
+                slot,
+                keep,
+            },
             before,
-            at,
-            binding: binding.filter(|_| at > now),
-            slot,
-            keep,
         }
     }
 
@@ -684,12 +707,12 @@ impl<S: Accounts> Ledger<S> {
             .waiting
             .iter()
             .take_while(|(_, waiter)| !matches!(waiter.plan, Plan::Unplanned))
-            .filter(|(_, waiter)| matches!(&waiter.plan, Plan::Planned(g) if g.at <= now))
+            .filter(|(_, waiter)| matches!(&waiter.plan, Plan::Planned(c) if c.grant.at <= now))
             .map(|(id, _)| *id)
             .collect();
         for id in ready {
             if let Some(Waiter {
-                plan: Plan::Planned(grant),
+                plan: Plan::Planned(Charged { grant, .. }),
                 orphan,
                 ..
             }) = self.waiting.remove(&id)
@@ -703,10 +726,11 @@ impl<S: Accounts> Ledger<S> {
         }
     }
 
-    /// Takes `grant`'s charges out exactly (it is the newest on the state) and frees its slot.
-    fn undo(&mut self, grant: &Grant, now: Nanos) {
+    /// Takes `charged`'s charges out exactly (it is the newest on the state) and frees its slot.
+    fn undo(&mut self, charged: &Charged, now: Nanos) {
+        let grant = &charged.grant;
         for (resource, (&cost, &mark)) in grant.costs.iter().zip(grant.marks.iter()).enumerate() {
-            match (cost, grant.before[resource]) {
+            match (cost, charged.before[resource]) {
                 (0, _) => {}
                 (_, Some(before)) => self.accounts.undo(resource, now, before, mark, cost),
                 (_, None) => {
@@ -728,8 +752,8 @@ impl<S: Accounts> Ledger<S> {
             if !matches!(waiter.plan, Plan::Planned(_)) {
                 continue;
             }
-            if let Plan::Planned(grant) = std::mem::replace(&mut waiter.plan, Plan::Unplanned) {
-                self.undo(&grant, now);
+            if let Plan::Planned(charged) = std::mem::replace(&mut waiter.plan, Plan::Unplanned) {
+                self.undo(&charged, now);
             }
         }
     }
@@ -748,28 +772,35 @@ impl<S: Accounts> Ledger<S> {
             }
             let costs = waiter.costs.clone();
             let (deadline, keep) = (waiter.deadline, waiter.keep);
-            let plan = if let Err(refusal) = self.check_capacity(&costs) {
-                Plan::Failed(refusal)
-            } else if blocked || !self.slot_free(now) {
-                blocked = true;
-                Plan::Unplanned
+            let plan = if blocked || !self.slot_free(now) {
+                match self.check_capacity(&costs) {
+                    Err(refusal) => Plan::Failed(refusal),
+                    Ok(()) => {
+                        blocked = true;
+                        Plan::Unplanned
+                    }
+                }
             } else {
-                let (at, binding) = self.plan_at(&costs, now, floor);
-                if let Err(refusal) = self.check_hold(at, binding, now) {
-                    Plan::Failed(refusal)
-                } else if !in_time(at, deadline) {
-                    let wait = at.saturating_sub(now).as_duration();
-                    Plan::Failed(Refusal::NotInTime { wait: Some(wait) })
-                } else {
-                    let grant = self.charge(costs, now, at, binding, keep);
-                    if in_time(grant.at, deadline) {
-                        floor = grant.at;
-                        Plan::Planned(grant)
-                    } else {
-                        // The lock-free path took units meanwhile: no longer in time.
-                        let wait = grant.at.saturating_sub(now).as_duration();
-                        self.undo(&grant, now);
-                        Plan::Failed(Refusal::NotInTime { wait: Some(wait) })
+                match self.plan_at(&costs, now, floor) {
+                    Err(refusal) => Plan::Failed(refusal),
+                    Ok((at, binding)) => {
+                        if let Err(refusal) = self.check_hold(at, binding, now) {
+                            Plan::Failed(refusal)
+                        } else if !in_time(at, deadline) {
+                            let wait = at.saturating_sub(now).as_duration();
+                            Plan::Failed(Refusal::NotInTime { wait: Some(wait) })
+                        } else {
+                            let charged = self.charge(costs, now, at, binding, keep);
+                            if in_time(charged.grant.at, deadline) {
+                                floor = charged.grant.at;
+                                Plan::Planned(charged)
+                            } else {
+                                // The lock-free path took units meanwhile: no longer in time.
+                                let wait = charged.grant.at.saturating_sub(now).as_duration();
+                                self.undo(&charged, now);
+                                Plan::Failed(Refusal::NotInTime { wait: Some(wait) })
+                            }
+                        }
                     }
                 }
             };

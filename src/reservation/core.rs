@@ -1,11 +1,11 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::accounts::Accounts;
-use super::id_hasher::BuildIdHasher;
 use super::per_resource::PerResource;
+use super::receipts::{id_of, Dropped, Receipts};
 use crate::time::Wake;
 use crate::{Clock, Nanos, RateError, WaitPrecision};
 
@@ -104,7 +104,8 @@ pub(crate) struct Ledger<S> {
     /// Reservations not yet gone, by arrival: the FIFO queue.
     waiting: BTreeMap<u64, Waiter>,
     /// Reservations gone whose receipts are kept (for a later settle or cancel).
-    granted: HashMap<u64, Grant, BuildIdHasher>,
+    granted: Receipts<Grant>,
+    /// The serial number of the next reservation (its id: [`id_of`]).
     next_id: u64,
     /// Total time reservations waited.
     pub(crate) waited: Nanos,
@@ -127,6 +128,8 @@ pub(crate) struct Core<S> {
     clock: Clock,
     precision: WaitPrecision,
     ledger: Mutex<Ledger<S>>,
+    /// The places of [`Ledger::granted`] whose reservations were dropped, marked without the lock.
+    dropped: Dropped,
     changed: Condvar,
 }
 
@@ -150,12 +153,20 @@ impl<S: Accounts> Core<S> {
                 slots_used: 0,
                 max_hold: Nanos::from(max_hold),
                 waiting: BTreeMap::new(),
-                granted: HashMap::default(),
+                granted: Receipts::new(),
                 next_id: 0,
                 waited: Nanos::ZERO,
             }),
+            dropped: Dropped::new(),
             changed: Condvar::new(),
         }
+    }
+
+    /// Takes the lock, and back the places of receipts whose reservations were dropped.
+    fn lock(&self) -> MutexGuard<'_, Ledger<S>> {
+        let mut guard = self.ledger.lock();
+        guard.granted.take_back(&self.dropped);
+        guard
     }
 
     pub(crate) fn clock(&self) -> &Clock {
@@ -171,12 +182,12 @@ impl<S: Accounts> Core<S> {
     }
 
     pub(crate) fn max_hold(&self) -> Duration {
-        self.ledger.lock().max_hold.as_duration()
+        self.lock().max_hold.as_duration()
     }
 
     /// Runs `read` on the ledger at the current instant (nothing re-planned).
     pub(crate) fn read<R>(&self, read: impl FnOnce(&Ledger<S>, Nanos) -> R) -> R {
-        let mut ledger = self.ledger.lock();
+        let mut ledger = self.lock();
         let now = ledger.observe(self.clock.now());
         read(&ledger, now)
     }
@@ -192,7 +203,7 @@ impl<S: Accounts> Core<S> {
         patience: Patience,
         keep: bool,
     ) -> Result<Ticket, Refusal> {
-        let mut guard = self.ledger.lock();
+        let mut guard = self.lock();
         let ledger = &mut *guard;
         let now = ledger.observe(self.clock.now());
         ledger.graduate(now);
@@ -201,7 +212,8 @@ impl<S: Accounts> Core<S> {
             Patience::For(wait) => Some(now.saturating_add(wait)),
             Patience::Until(deadline) => Some(deadline),
         };
-        let id = ledger.next_id;
+        let serial = ledger.next_id;
+        let id = id_of(serial, None);
         let blocked = ledger
             .waiting
             .values()
@@ -247,8 +259,10 @@ impl<S: Accounts> Core<S> {
             let wait = at.saturating_sub(now).as_duration();
             return Err(Refusal::NotInTime { wait: Some(wait) });
         }
-        if at <= now {
-            ledger.granted.insert(id, charged.grant);
+        let id = if at <= now {
+            // Gone at once: holding no slot, it is kept where its drop needs no lock.
+            let placed = keep && !charged.grant.slot;
+            ledger.granted.keep(serial, charged.grant, placed)
         } else {
             ledger.waiting.insert(
                 id,
@@ -260,7 +274,8 @@ impl<S: Accounts> Core<S> {
                     orphan: false,
                 },
             );
-        }
+            id
+        };
         ledger.publish(now);
         Ok(Ticket {
             id,
@@ -272,7 +287,7 @@ impl<S: Accounts> Core<S> {
     /// the short path of an admitted decision. `false` changes nothing: [`reserve`](Core::reserve)
     /// then decides (and explains a refusal).
     pub(crate) fn take_now(&self, costs: &[u64]) -> bool {
-        let mut guard = self.ledger.lock();
+        let mut guard = self.lock();
         let ledger = &mut *guard;
         let now = ledger.observe(self.clock.now());
         if !ledger.waiting.is_empty()
@@ -300,8 +315,8 @@ impl<S: Accounts> Core<S> {
     /// waits for a concurrency slot, or once it is unknown (cancelled, refused, or gone without
     /// receipts).
     pub(crate) fn plan(&self, id: u64) -> Option<(Nanos, Option<usize>)> {
-        let ledger = self.ledger.lock();
-        let grant = match ledger.granted.get(&id) {
+        let ledger = self.lock();
+        let grant = match ledger.granted.get(id) {
             Some(grant) => grant,
             None => match &ledger.waiting.get(&id)?.plan {
                 Plan::Planned(charged) => &charged.grant,
@@ -314,7 +329,7 @@ impl<S: Accounts> Core<S> {
     /// Blocks until reservation `id` may go (its grant) or is refused (cancelled, or its
     /// deadline failed: then it holds nothing).
     pub(crate) fn wait(&self, id: u64) -> Result<(), Refusal> {
-        let mut guard = self.ledger.lock();
+        let mut guard = self.lock();
         let asked = guard.latest;
         let outcome = self.clock.block_on(
             &self.changed,
@@ -323,7 +338,7 @@ impl<S: Accounts> Core<S> {
             |ledger, reading| {
                 let now = ledger.observe(reading);
                 ledger.graduate(now);
-                if let Some(grant) = ledger.granted.get(&id) {
+                if let Some(grant) = ledger.granted.get(id) {
                     return Wake::Ready(Ok((grant.at, grant.keep)));
                 }
                 let Some(waiter) = ledger.waiting.get(&id) else {
@@ -371,7 +386,7 @@ impl<S: Accounts> Core<S> {
         let (at, keep) = outcome?;
         ledger.waited = ledger.waited.saturating_add(at.saturating_sub(asked));
         if !keep {
-            ledger.granted.remove(&id);
+            ledger.granted.remove(id);
         }
         Ok(())
     }
@@ -380,7 +395,7 @@ impl<S: Accounts> Core<S> {
     /// charged; one already gone gives back what its charges still hold. Frees its slot.
     pub(crate) fn cancel(&self, id: u64) {
         self.change(|ledger, now| {
-            if let Some(grant) = ledger.granted.remove(&id) {
+            if let Some(grant) = ledger.granted.remove(id) {
                 for resource in 0..grant.costs.len() {
                     ledger.refund(&grant, resource, now);
                 }
@@ -395,17 +410,23 @@ impl<S: Accounts> Core<S> {
     /// Cancels reservation `id` only if it is still waiting (a stop that must not take back a
     /// call already let go). Returns whether it was.
     pub(crate) fn withdraw(&self, id: u64) -> bool {
-        if !self.ledger.lock().waiting.contains_key(&id) {
+        if !self.lock().waiting.contains_key(&id) {
             return false;
         }
         self.change(|ledger, _| ledger.waiting.remove(&id).is_some())
     }
 
-    /// Drops the receipts of reservation `id`, keeping its charges; frees its slot.
+    /// Drops the receipts of reservation `id`, keeping its charges; frees its slot. Once only,
+    /// when the reservation is dropped (its id may name a place handed out again later).
     pub(crate) fn forget(&self, id: u64) {
-        let mut guard = self.ledger.lock();
+        if self.dropped.mark(id) {
+            // Went at once holding no slot: its charges stay, nothing changes for anyone; its
+            // place comes back at the next lock round.
+            return;
+        }
+        let mut guard = self.lock();
         let ledger = &mut *guard;
-        let release_slot = match ledger.granted.remove(&id) {
+        let release_slot = match ledger.granted.remove(id) {
             Some(grant) if grant.slot => true,
             Some(_) => return, // its charges stay: nothing changes for anyone
             None => match ledger.waiting.get_mut(&id) {
@@ -450,7 +471,7 @@ impl<S: Accounts> Core<S> {
                 }
                 return Ok(());
             }
-            let Some(mut grant) = ledger.granted.remove(&id) else {
+            let Some(mut grant) = ledger.granted.remove(id) else {
                 return Err(Refusal::Cancelled);
             };
             ledger.refund(&grant, resource, now);
@@ -467,7 +488,7 @@ impl<S: Accounts> Core<S> {
     /// re-plans the queue in arrival order and wakes the waiters. The one path of every change
     /// of capacity.
     pub(crate) fn change<R>(&self, change: impl FnOnce(&mut Ledger<S>, Nanos) -> R) -> R {
-        self.change_in(self.ledger.lock(), change)
+        self.change_in(self.lock(), change)
     }
 
     /// [`change`](Core::change) under a lock already taken.

@@ -56,21 +56,15 @@ impl Keeper for Arc<dyn Book> {
 }
 
 /// A live reservation in some book, reached through `keeper`: dropping it keeps its charges and
-/// frees its slot.
+/// frees its slot (the book [forgets](Book::forget) it, once).
 pub(crate) struct Held<K: Keeper = Arc<dyn Book>> {
     pub(crate) keeper: K,
     pub(crate) id: u64,
-    /// Cancelled or handed over: nothing to do on drop.
-    done: bool,
 }
 
 impl<K: Keeper> Held<K> {
     pub(crate) fn new(keeper: K, id: u64) -> Held<K> {
-        Held {
-            keeper,
-            id,
-            done: false,
-        }
+        Held { keeper, id }
     }
 
     /// The book the reservation is in.
@@ -78,8 +72,8 @@ impl<K: Keeper> Held<K> {
         self.keeper.book()
     }
 
-    pub(crate) fn cancel(mut self) {
-        self.done = true;
+    /// Cancels the reservation; dropped then, as any (the book forgets it).
+    pub(crate) fn cancel(self) {
         self.book().cancel(self.id);
     }
 
@@ -93,9 +87,7 @@ impl<K: Keeper> Held<K> {
 
 impl<K: Keeper> Drop for Held<K> {
     fn drop(&mut self) {
-        if !self.done {
-            self.book().forget(self.id);
-        }
+        self.book().forget(self.id);
     }
 }
 

@@ -32,6 +32,7 @@ mod core;
 mod handle;
 mod id_hasher;
 mod per_resource;
+mod receipts;
 
 pub(crate) use self::core::{Core, Patience, Refusal};
 pub(crate) use accounts::{Accounts, Meter, Meters};

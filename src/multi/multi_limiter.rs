@@ -427,9 +427,14 @@ impl MultiLimiter {
 
     /// The per-resource cost vector for `costs` (a resource named twice costs the sum).
     fn resolve(&self, costs: &[(&str, u64)]) -> Result<PerResource<u64>, LimitError> {
-        let mut resolved = PerResource::filled(self.inner.limits.resources.len(), 0u64);
-        for &(name, cost) in costs {
-            let index = self.index_of(name)?;
+        let resources = &self.inner.limits.resources;
+        let mut resolved = PerResource::filled(resources.len(), 0u64);
+        for (position, &(name, cost)) in costs.iter().enumerate() {
+            // Costs are mostly named in the limits' order: that resource is tried first.
+            let index = match resources.get(position) {
+                Some(resource) if resource.name == name => position,
+                _ => self.index_of(name)?,
+            };
             resolved[index] = resolved[index].saturating_add(cost);
         }
         Ok(resolved)

@@ -214,11 +214,7 @@ impl<S: Accounts> Core<S> {
         };
         let serial = ledger.next_id;
         let id = id_of(serial, None);
-        let blocked = ledger
-            .waiting
-            .values()
-            .any(|waiter| matches!(waiter.plan, Plan::Unplanned))
-            || !ledger.slot_free(now);
+        let blocked = ledger.slot_queue() || !ledger.slot_free(now);
         if blocked {
             ledger.check_capacity(costs)?;
             if deadline.is_some_and(|deadline| deadline <= now) {
@@ -622,8 +618,20 @@ impl<S: Accounts> Ledger<S> {
         }
     }
 
+    /// Whether a reservation waits for a concurrency slot (those after it wait behind it).
+    fn slot_queue(&self) -> bool {
+        !self.waiting.is_empty()
+            && self
+                .waiting
+                .values()
+                .any(|waiter| matches!(waiter.plan, Plan::Unplanned))
+    }
+
     /// No reservation goes before this: now, the pause, and (FIFO) the last waiter's instant.
     fn floor(&self, now: Nanos) -> Nanos {
+        if self.waiting.is_empty() {
+            return now.max(self.paused_until);
+        }
         let last_planned = self
             .waiting
             .values()

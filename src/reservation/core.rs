@@ -163,6 +163,7 @@ impl<S: Accounts> Core<S> {
     }
 
     /// Takes the lock, and back the places of receipts whose reservations were dropped.
+    #[inline]
     fn lock(&self) -> MutexGuard<'_, Ledger<S>> {
         let mut guard = self.ledger.lock();
         guard.granted.take_back(&self.dropped);

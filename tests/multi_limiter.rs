@@ -157,6 +157,40 @@ fn slots_are_freed_on_drop_and_on_panic_and_not_leaked_by_timeouts() {
     let _again = api.try_acquire(&[("requests", 1)]).unwrap();
 }
 
+#[test]
+fn a_cancel_handle_outliving_its_permit_cancels_nothing_else() {
+    let api = MultiLimiter::new(Limits::new().tpm(600))
+        .unwrap()
+        .with_clock(Clock::mock().0);
+    // More permits alive at once than the core keeps in its lock-free places: every receipt
+    // is kept, each refunds exactly its own charge.
+    let many: Vec<_> = (0..40)
+        .map(|_| api.try_acquire(&[("tokens", 10)]).unwrap())
+        .collect();
+    assert_eq!(api.usage()[0].1, 400);
+    let handles: Vec<_> = many.iter().map(|permit| permit.cancel_handle()).collect();
+    for (index, permit) in many.into_iter().enumerate() {
+        match index % 3 {
+            0 => permit.cancel(),
+            1 => handles[index].cancel(), // the permit is dropped below, after its cancel
+            _ => permit.settle("tokens", 5).unwrap(),
+        }
+    }
+    assert_eq!(api.usage()[0].1, 13 * 5);
+    // Every permit is gone: their handles now find ids whose places went to new permits.
+    let fresh: Vec<_> = (0..40)
+        .map(|_| api.try_acquire(&[("tokens", 1)]).unwrap())
+        .collect();
+    for handle in &handles {
+        handle.cancel();
+    }
+    assert_eq!(api.usage()[0].1, 13 * 5 + 40);
+    for permit in &fresh {
+        permit.settle("tokens", 2).unwrap();
+    }
+    assert_eq!(api.usage()[0].1, 13 * 5 + 80);
+}
+
 /// Actual usage per resource within any window: never above the bound when calls use at most
 /// their estimate.
 fn check_bound(grants: &[(Nanos, u64)], burst: u64, interval: u64) -> Result<(), TestCaseError> {

@@ -48,7 +48,7 @@ impl Reservation {
     /// reservation is cancelled or refused (then [`wait`](Self::wait) says why).
     pub fn ready_at(&self) -> Nanos {
         self.held
-            .book
+            .book()
             .plan(self.held.id)
             .map_or(Nanos::ZERO, |(at, _)| at)
     }
@@ -67,7 +67,7 @@ impl Reservation {
     /// longest hold; [`AcquireError::InvalidRate`]. Refused, it holds nothing.
     pub fn wait(&self) -> Result<(), AcquireError> {
         self.held
-            .book
+            .book()
             .wait(self.held.id)
             .map(|_| ())
             .map_err(AcquireError::from)
@@ -94,7 +94,7 @@ impl Reservation {
     /// above the burst (it could never go; nothing changes).
     pub fn settle(&self, actual: u64) -> Result<(), AcquireError> {
         self.held
-            .book
+            .book()
             .settle(self.held.id, 0, actual)
             .map_err(AcquireError::from)
     }

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{LimitError, Limits, Permit};
-use crate::reservation::{Book, Core, Held, Meter, Meters, Patience, PerResource, Refusal};
+use crate::reservation::{Book, Core, Keeper, Meter, Meters, Patience, PerResource, Refusal};
 use crate::{Clock, Nanos, Rate};
 
 /// Enforces a [`Limits`]: a call takes its cost from **every** resource at once, or waits, or
@@ -427,9 +427,14 @@ impl MultiLimiter {
 
     /// The per-resource cost vector for `costs` (a resource named twice costs the sum).
     fn resolve(&self, costs: &[(&str, u64)]) -> Result<PerResource<u64>, LimitError> {
-        let mut resolved = PerResource::filled(self.inner.limits.resources.len(), 0u64);
-        for &(name, cost) in costs {
-            let index = self.index_of(name)?;
+        let resources = &self.inner.limits.resources;
+        let mut resolved = PerResource::filled(resources.len(), 0u64);
+        for (position, &(name, cost)) in costs.iter().enumerate() {
+            // Costs are mostly named in the limits' order: that resource is tried first.
+            let index = match resources.get(position) {
+                Some(resource) if resource.name == name => position,
+                _ => self.index_of(name)?,
+            };
             resolved[index] = resolved[index].saturating_add(cost);
         }
         Ok(resolved)
@@ -456,10 +461,9 @@ impl MultiLimiter {
             .core
             .reserve(&resolved, patience, true)
             .map_err(|refusal| self.error(refusal))?;
-        let book: Arc<dyn Book> = self.inner.core.clone();
         Ok(Permit::new(
             self.clone(),
-            Held::new(book, ticket.id),
+            ticket.id,
             resolved,
             !ticket.waiting,
         ))
@@ -488,6 +492,26 @@ impl MultiLimiter {
                 wait,
             },
         }
+    }
+}
+
+/// A permit reaches its reservation through the limiter: in the shared store when there is one,
+/// else in the core.
+impl Keeper for MultiLimiter {
+    fn book(&self) -> &dyn Book {
+        #[cfg(feature = "redis")]
+        if let Some(remote) = self.remote() {
+            return &**remote;
+        }
+        &*self.inner.core
+    }
+
+    fn share_book(&self) -> Arc<dyn Book> {
+        #[cfg(feature = "redis")]
+        if let Some(remote) = self.remote() {
+            return Arc::clone(remote) as Arc<dyn Book>;
+        }
+        Arc::clone(&self.inner.core) as Arc<dyn Book>
     }
 }
 

@@ -30,8 +30,8 @@ use crate::{CancelHandle, Nanos};
 /// ```
 #[must_use = "the concurrency slot is released as soon as the permit is dropped"]
 pub struct Permit {
-    limiter: MultiLimiter,
-    held: Held,
+    /// The reservation, reached through the limiter it was made on.
+    held: Held<MultiLimiter>,
     /// The cost reserved of each resource, in the limits' order.
     costs: PerResource<u64>,
     /// Granted at once by the in-memory core when it was made: nothing to wait for.
@@ -42,16 +42,20 @@ impl Permit {
     /// `went`: the core granted it at once (`false` whenever unsure: it then waits).
     pub(crate) fn new(
         limiter: MultiLimiter,
-        held: Held,
+        id: u64,
         costs: PerResource<u64>,
         went: bool,
     ) -> Permit {
         Permit {
-            limiter,
-            held,
+            held: Held::new(limiter, id),
             costs,
             went,
         }
+    }
+
+    /// The limiter it was made on.
+    fn limiter(&self) -> &MultiLimiter {
+        &self.held.keeper
     }
 
     /// [`wait`](Self::wait)s unless the permit went at once when it was made: the acquire's
@@ -72,7 +76,7 @@ impl Permit {
     /// The instant the call may go, on the limiter's clock; `None` while it waits for a
     /// concurrency slot (or once cancelled).
     pub fn ready_at(&self) -> Option<Nanos> {
-        self.held.book.plan(self.held.id).map(|(at, _)| at)
+        self.held.book().plan(self.held.id).map(|(at, _)| at)
     }
 
     /// Blocks until the call may go (at once for a permit from an acquire).
@@ -82,10 +86,10 @@ impl Permit {
     /// with a deadline that can no longer be met. Either way it holds nothing.
     pub fn wait(&self) -> Result<(), LimitError> {
         self.held
-            .book
+            .book()
             .wait(self.held.id)
             .map(|_| ())
-            .map_err(|refusal| self.limiter.error(refusal))
+            .map_err(|refusal| self.limiter().error(refusal))
     }
 
     /// Gives the reservation up (see the type's documentation for what comes back).
@@ -113,19 +117,19 @@ impl Permit {
     /// ```
     #[cfg(feature = "redis")]
     pub fn server_ready_at(&self) -> Option<std::time::SystemTime> {
-        self.limiter.remote()?.server_at(self.held.id)
+        self.limiter().remote()?.server_at(self.held.id)
     }
 
     /// The resource the call waits (or waited) for, if it has to wait for one: the one whose
     /// limit sets [`ready_at`](Self::ready_at).
     pub fn waited_for(&self) -> Option<&str> {
-        let (_, binding) = self.held.book.plan(self.held.id)?;
-        binding.map(|index| self.limiter.name_of(index))
+        let (_, binding) = self.held.book().plan(self.held.id)?;
+        binding.map(|index| self.limiter().name_of(index))
     }
 
     /// The cost reserved of resource `name` (0 for a resource not named).
     pub fn cost(&self, name: &str) -> u64 {
-        self.limiter
+        self.limiter()
             .index_of(name)
             .map_or(0, |index| self.costs[index])
     }
@@ -139,15 +143,15 @@ impl Permit {
     /// [`LimitError::ExceedsCapacity`] for a permit still waiting whose `actual` is above the
     /// capacity (it could never go; nothing changes).
     pub fn settle(&self, name: &str, actual: u64) -> Result<(), LimitError> {
-        let index = self.limiter.index_of(name)?;
+        let index = self.limiter().index_of(name)?;
         #[cfg(feature = "redis")]
-        if let Some(remote) = self.limiter.remote() {
-            return remote.settle(&self.limiter, self.held.id, index, actual);
+        if let Some(remote) = self.limiter().remote() {
+            return remote.settle(self.limiter(), self.held.id, index, actual);
         }
         self.held
-            .book
+            .book()
             .settle(self.held.id, index, actual)
-            .map_err(|refusal| self.limiter.error(refusal))
+            .map_err(|refusal| self.limiter().error(refusal))
     }
 }
 

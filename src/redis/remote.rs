@@ -16,7 +16,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::{Arg, Fallback, RedisError, RedisState};
 use crate::multi::{Counting, LimitError, Limits};
-use crate::reservation::{Book, Held, Patience, PerResource, Refusal};
+use crate::reservation::{Book, Patience, PerResource, Refusal};
 use crate::time::Wake;
 use crate::{Clock, MultiLimiter, Nanos, Permit, Rate, WaitPrecision};
 
@@ -319,13 +319,7 @@ impl Remote {
         if slot {
             self.renew_leases();
         }
-        let book: Arc<dyn Book> = self.clone();
-        Ok(Permit::new(
-            limiter.clone(),
-            Held::new(book, id),
-            costs,
-            false,
-        ))
+        Ok(Permit::new(limiter.clone(), id, costs, false))
     }
 
     /// One reservation round trip.

@@ -125,6 +125,7 @@ impl Accounts for Meters {
         on_meter!(&self.0[resource], a => a.conforms_at(now, cost))
     }
 
+    #[inline]
     fn charge(&mut self, resource: usize, now: Nanos, at: Nanos, cost: u64) -> (Nanos, Nanos) {
         (
             on_meter!(&mut self.0[resource], a => a.charge_at(now, at, cost)),

@@ -1,11 +1,11 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::accounts::Accounts;
-use super::id_hasher::BuildIdHasher;
 use super::per_resource::PerResource;
+use super::receipts::{id_of, Dropped, Receipts};
 use crate::time::Wake;
 use crate::{Clock, Nanos, RateError, WaitPrecision};
 
@@ -40,15 +40,12 @@ pub(crate) enum Refusal {
     HeldTooLong { resource: usize, wait: Duration },
 }
 
-/// What a granted reservation holds: its cost and charge mark per resource, the instant it
-/// went, the resource that made it wait, and whether it holds a concurrency slot.
+/// What a granted reservation holds (its receipt): its cost and charge mark per resource, the
+/// instant it went, the resource that made it wait, and whether it holds a concurrency slot.
 #[derive(Clone, Debug)]
 struct Grant {
     costs: PerResource<u64>,
     marks: PerResource<Nanos>,
-    /// Per resource, where its queue ended before the charge, where the accounts keep one
-    /// ([`Accounts::queue_end`]), to take a waiter's charge out exactly.
-    before: PerResource<Option<Nanos>>,
     at: Nanos,
     binding: Option<usize>,
     slot: bool,
@@ -57,12 +54,21 @@ struct Grant {
     keep: bool,
 }
 
+/// A grant as its charge made it: per resource, where the queue ended before the charge, where
+/// the accounts keep one ([`Accounts::queue_end`]), to take the charge out exactly while it
+/// waits (a grant that went keeps only its receipt).
+#[derive(Debug)]
+struct Charged {
+    grant: Grant,
+    before: PerResource<Option<Nanos>>,
+}
+
 #[derive(Debug)]
 enum Plan {
     /// Behind a reservation waiting for a concurrency slot: no instant yet.
     Unplanned,
     /// Charged, to go at `grant.at`.
-    Planned(Grant),
+    Planned(Charged),
     /// Refused after it began waiting (its deadline can no longer be met, its cost no longer
     /// fits the capacity); its thread collects the refusal.
     Failed(Refusal),
@@ -98,7 +104,8 @@ pub(crate) struct Ledger<S> {
     /// Reservations not yet gone, by arrival: the FIFO queue.
     waiting: BTreeMap<u64, Waiter>,
     /// Reservations gone whose receipts are kept (for a later settle or cancel).
-    granted: HashMap<u64, Grant, BuildIdHasher>,
+    granted: Receipts<Grant>,
+    /// The serial number of the next reservation (its id: [`id_of`]).
     next_id: u64,
     /// Total time reservations waited.
     pub(crate) waited: Nanos,
@@ -121,6 +128,8 @@ pub(crate) struct Core<S> {
     clock: Clock,
     precision: WaitPrecision,
     ledger: Mutex<Ledger<S>>,
+    /// The places of [`Ledger::granted`] whose reservations were dropped, marked without the lock.
+    dropped: Dropped,
     changed: Condvar,
 }
 
@@ -144,12 +153,21 @@ impl<S: Accounts> Core<S> {
                 slots_used: 0,
                 max_hold: Nanos::from(max_hold),
                 waiting: BTreeMap::new(),
-                granted: HashMap::default(),
+                granted: Receipts::new(),
                 next_id: 0,
                 waited: Nanos::ZERO,
             }),
+            dropped: Dropped::new(),
             changed: Condvar::new(),
         }
+    }
+
+    /// Takes the lock, and back the places of receipts whose reservations were dropped.
+    #[inline]
+    fn lock(&self) -> MutexGuard<'_, Ledger<S>> {
+        let mut guard = self.ledger.lock();
+        guard.granted.take_back(&self.dropped);
+        guard
     }
 
     pub(crate) fn clock(&self) -> &Clock {
@@ -165,12 +183,12 @@ impl<S: Accounts> Core<S> {
     }
 
     pub(crate) fn max_hold(&self) -> Duration {
-        self.ledger.lock().max_hold.as_duration()
+        self.lock().max_hold.as_duration()
     }
 
     /// Runs `read` on the ledger at the current instant (nothing re-planned).
     pub(crate) fn read<R>(&self, read: impl FnOnce(&Ledger<S>, Nanos) -> R) -> R {
-        let mut ledger = self.ledger.lock();
+        let mut ledger = self.lock();
         let now = ledger.observe(self.clock.now());
         read(&ledger, now)
     }
@@ -186,23 +204,20 @@ impl<S: Accounts> Core<S> {
         patience: Patience,
         keep: bool,
     ) -> Result<Ticket, Refusal> {
-        let mut guard = self.ledger.lock();
+        let mut guard = self.lock();
         let ledger = &mut *guard;
         let now = ledger.observe(self.clock.now());
-        ledger.check_capacity(costs)?;
         ledger.graduate(now);
         let deadline = match patience {
             Patience::Forever => None,
             Patience::For(wait) => Some(now.saturating_add(wait)),
             Patience::Until(deadline) => Some(deadline),
         };
-        let id = ledger.next_id;
-        let blocked = ledger
-            .waiting
-            .values()
-            .any(|waiter| matches!(waiter.plan, Plan::Unplanned))
-            || !ledger.slot_free(now);
+        let serial = ledger.next_id;
+        let id = id_of(serial, None);
+        let blocked = ledger.slot_queue() || !ledger.slot_free(now);
         if blocked {
+            ledger.check_capacity(costs)?;
             if deadline.is_some_and(|deadline| deadline <= now) {
                 return Err(Refusal::NotInTime { wait: None });
             }
@@ -220,7 +235,7 @@ impl<S: Accounts> Core<S> {
             return Ok(Ticket { id, waiting: true });
         }
         let floor = ledger.floor(now);
-        let (at, binding) = ledger.plan_at(costs, now, floor);
+        let (at, binding) = ledger.plan_at(costs, now, floor)?;
         ledger.check_hold(at, binding, now)?;
         if !in_time(at, deadline) {
             let wait = at.saturating_sub(now).as_duration();
@@ -232,29 +247,32 @@ impl<S: Accounts> Core<S> {
             ledger.publish(now);
             return Ok(Ticket { id, waiting: false });
         }
-        let grant = ledger.charge(PerResource::from_slice(costs), now, at, binding, keep);
-        let at = grant.at;
+        let charged = ledger.charge(PerResource::from_slice(costs), now, at, binding, keep);
+        let at = charged.grant.at;
         if !in_time(at, deadline) {
             // The lock-free path took units meanwhile: no longer in time. Undone, refused.
-            ledger.undo(&grant, now);
+            ledger.undo(&charged, now);
             ledger.publish(now);
             let wait = at.saturating_sub(now).as_duration();
             return Err(Refusal::NotInTime { wait: Some(wait) });
         }
-        if at <= now {
-            ledger.granted.insert(id, grant);
+        let id = if at <= now {
+            // Gone at once: holding no slot, it is kept where its drop needs no lock.
+            let placed = keep && !charged.grant.slot;
+            ledger.granted.keep(serial, charged.grant, placed)
         } else {
             ledger.waiting.insert(
                 id,
                 Waiter {
-                    costs: grant.costs.clone(),
+                    costs: charged.grant.costs.clone(),
                     deadline,
-                    plan: Plan::Planned(grant),
+                    plan: Plan::Planned(charged),
                     keep,
                     orphan: false,
                 },
             );
-        }
+            id
+        };
         ledger.publish(now);
         Ok(Ticket {
             id,
@@ -266,7 +284,7 @@ impl<S: Accounts> Core<S> {
     /// the short path of an admitted decision. `false` changes nothing: [`reserve`](Core::reserve)
     /// then decides (and explains a refusal).
     pub(crate) fn take_now(&self, costs: &[u64]) -> bool {
-        let mut guard = self.ledger.lock();
+        let mut guard = self.lock();
         let ledger = &mut *guard;
         let now = ledger.observe(self.clock.now());
         if !ledger.waiting.is_empty()
@@ -294,11 +312,11 @@ impl<S: Accounts> Core<S> {
     /// waits for a concurrency slot, or once it is unknown (cancelled, refused, or gone without
     /// receipts).
     pub(crate) fn plan(&self, id: u64) -> Option<(Nanos, Option<usize>)> {
-        let ledger = self.ledger.lock();
-        let grant = match ledger.granted.get(&id) {
+        let ledger = self.lock();
+        let grant = match ledger.granted.get(id) {
             Some(grant) => grant,
             None => match &ledger.waiting.get(&id)?.plan {
-                Plan::Planned(grant) => grant,
+                Plan::Planned(charged) => &charged.grant,
                 _ => return None,
             },
         };
@@ -308,7 +326,7 @@ impl<S: Accounts> Core<S> {
     /// Blocks until reservation `id` may go (its grant) or is refused (cancelled, or its
     /// deadline failed: then it holds nothing).
     pub(crate) fn wait(&self, id: u64) -> Result<(), Refusal> {
-        let mut guard = self.ledger.lock();
+        let mut guard = self.lock();
         let asked = guard.latest;
         let outcome = self.clock.block_on(
             &self.changed,
@@ -317,7 +335,7 @@ impl<S: Accounts> Core<S> {
             |ledger, reading| {
                 let now = ledger.observe(reading);
                 ledger.graduate(now);
-                if let Some(grant) = ledger.granted.get(&id) {
+                if let Some(grant) = ledger.granted.get(id) {
                     return Wake::Ready(Ok((grant.at, grant.keep)));
                 }
                 let Some(waiter) = ledger.waiting.get(&id) else {
@@ -347,7 +365,7 @@ impl<S: Accounts> Core<S> {
                                 .waiting
                                 .values()
                                 .find_map(|waiter| match &waiter.plan {
-                                    Plan::Planned(grant) => Some(grant.at),
+                                    Plan::Planned(charged) => Some(charged.grant.at),
                                     _ => None,
                                 });
                         let wakes = [
@@ -357,7 +375,7 @@ impl<S: Accounts> Core<S> {
                         ];
                         Wake::At(wakes.into_iter().flatten().min())
                     }
-                    Plan::Planned(grant) => Wake::At(Some(grant.at)),
+                    Plan::Planned(charged) => Wake::At(Some(charged.grant.at)),
                 }
             },
         );
@@ -365,7 +383,7 @@ impl<S: Accounts> Core<S> {
         let (at, keep) = outcome?;
         ledger.waited = ledger.waited.saturating_add(at.saturating_sub(asked));
         if !keep {
-            ledger.granted.remove(&id);
+            ledger.granted.remove(id);
         }
         Ok(())
     }
@@ -374,7 +392,7 @@ impl<S: Accounts> Core<S> {
     /// charged; one already gone gives back what its charges still hold. Frees its slot.
     pub(crate) fn cancel(&self, id: u64) {
         self.change(|ledger, now| {
-            if let Some(grant) = ledger.granted.remove(&id) {
+            if let Some(grant) = ledger.granted.remove(id) {
                 for resource in 0..grant.costs.len() {
                     ledger.refund(&grant, resource, now);
                 }
@@ -389,17 +407,23 @@ impl<S: Accounts> Core<S> {
     /// Cancels reservation `id` only if it is still waiting (a stop that must not take back a
     /// call already let go). Returns whether it was.
     pub(crate) fn withdraw(&self, id: u64) -> bool {
-        if !self.ledger.lock().waiting.contains_key(&id) {
+        if !self.lock().waiting.contains_key(&id) {
             return false;
         }
         self.change(|ledger, _| ledger.waiting.remove(&id).is_some())
     }
 
-    /// Drops the receipts of reservation `id`, keeping its charges; frees its slot.
+    /// Drops the receipts of reservation `id`, keeping its charges; frees its slot. Once only,
+    /// when the reservation is dropped (its id may name a place handed out again later).
     pub(crate) fn forget(&self, id: u64) {
-        let mut guard = self.ledger.lock();
+        if self.dropped.mark(id) {
+            // Went at once holding no slot: its charges stay, nothing changes for anyone; its
+            // place comes back at the next lock round.
+            return;
+        }
+        let mut guard = self.lock();
         let ledger = &mut *guard;
-        let release_slot = match ledger.granted.remove(&id) {
+        let release_slot = match ledger.granted.remove(id) {
             Some(grant) if grant.slot => true,
             Some(_) => return, // its charges stay: nothing changes for anyone
             None => match ledger.waiting.get_mut(&id) {
@@ -444,7 +468,7 @@ impl<S: Accounts> Core<S> {
                 }
                 return Ok(());
             }
-            let Some(mut grant) = ledger.granted.remove(&id) else {
+            let Some(mut grant) = ledger.granted.remove(id) else {
                 return Err(Refusal::Cancelled);
             };
             ledger.refund(&grant, resource, now);
@@ -461,7 +485,7 @@ impl<S: Accounts> Core<S> {
     /// re-plans the queue in arrival order and wakes the waiters. The one path of every change
     /// of capacity.
     pub(crate) fn change<R>(&self, change: impl FnOnce(&mut Ledger<S>, Nanos) -> R) -> R {
-        self.change_in(self.ledger.lock(), change)
+        self.change_in(self.lock(), change)
     }
 
     /// [`change`](Core::change) under a lock already taken.
@@ -546,19 +570,26 @@ impl<S: Accounts> Ledger<S> {
         }
     }
 
+    /// Refuses costs one of which is above what its resource could ever hold (or a resource
+    /// that cannot be used).
     fn check_capacity(&self, costs: &[u64]) -> Result<(), Refusal> {
         for (resource, &cost) in costs.iter().enumerate() {
-            let capacity = self
-                .accounts
-                .capacity(resource)
-                .map_err(|error| Refusal::InvalidRate { resource, error })?;
-            if cost > capacity {
-                return Err(Refusal::ExceedsCapacity {
-                    resource,
-                    cost,
-                    capacity,
-                });
-            }
+            self.check_cost(resource, cost)?;
+        }
+        Ok(())
+    }
+
+    fn check_cost(&self, resource: usize, cost: u64) -> Result<(), Refusal> {
+        let capacity = self
+            .accounts
+            .capacity(resource)
+            .map_err(|error| Refusal::InvalidRate { resource, error })?;
+        if cost > capacity {
+            return Err(Refusal::ExceedsCapacity {
+                resource,
+                cost,
+                capacity,
+            });
         }
         Ok(())
     }
@@ -588,14 +619,26 @@ impl<S: Accounts> Ledger<S> {
         }
     }
 
+    /// Whether a reservation waits for a concurrency slot (those after it wait behind it).
+    fn slot_queue(&self) -> bool {
+        !self.waiting.is_empty()
+            && self
+                .waiting
+                .values()
+                .any(|waiter| matches!(waiter.plan, Plan::Unplanned))
+    }
+
     /// No reservation goes before this: now, the pause, and (FIFO) the last waiter's instant.
     fn floor(&self, now: Nanos) -> Nanos {
+        if self.waiting.is_empty() {
+            return now.max(self.paused_until);
+        }
         let last_planned = self
             .waiting
             .values()
             .rev()
             .find_map(|waiter| match &waiter.plan {
-                Plan::Planned(grant) => Some(grant.at),
+                Plan::Planned(charged) => Some(charged.grant.at),
                 _ => None,
             })
             .unwrap_or(Nanos::ZERO);
@@ -603,11 +646,18 @@ impl<S: Accounts> Ledger<S> {
     }
 
     /// The instant every resource allows `costs` (no earlier than `floor`), and the resource
-    /// that sets it when it is later than `floor`.
-    fn plan_at(&self, costs: &[u64], now: Nanos, floor: Nanos) -> (Nanos, Option<usize>) {
+    /// that sets it when it is later than `floor`; refused as by
+    /// [`check_capacity`](Ledger::check_capacity) (in the same pass).
+    fn plan_at(
+        &self,
+        costs: &[u64],
+        now: Nanos,
+        floor: Nanos,
+    ) -> Result<(Nanos, Option<usize>), Refusal> {
         let mut at = floor;
         let mut binding = None;
         for (resource, &cost) in costs.iter().enumerate() {
+            self.check_cost(resource, cost)?;
             if cost == 0 {
                 continue;
             }
@@ -620,7 +670,7 @@ impl<S: Accounts> Ledger<S> {
                 binding = Some(resource);
             }
         }
-        (at, binding)
+        Ok((at, binding))
     }
 
     fn charge(
@@ -630,30 +680,33 @@ impl<S: Accounts> Ledger<S> {
         at: Nanos,
         binding: Option<usize>,
         keep: bool,
-    ) -> Grant {
+    ) -> Charged {
         let slot = self.slot_limit(now).is_some();
         let mut before = PerResource::filled(costs.len(), None);
         let mut marks = PerResource::filled(costs.len(), Nanos::ZERO);
         let mut at = at;
-        for (resource, &cost) in costs.iter().enumerate() {
-            before[resource] = self.accounts.queue_end(resource);
+        let each = costs.iter().zip(before.iter_mut()).zip(marks.iter_mut());
+        for (resource, ((&cost, before), mark)) in each.enumerate() {
+            *before = self.accounts.queue_end(resource);
             if cost > 0 {
-                let (mark, from) = self.accounts.charge(resource, now, at, cost);
+                let (charged, from) = self.accounts.charge(resource, now, at, cost);
                 at = at.max(from);
-                marks[resource] = mark;
+                *mark = charged;
             }
         }
         if slot {
             self.slots_used += 1;
         }
-        Grant {
-            costs,
-            marks,
+        Charged {
+            grant: Grant {
+                costs,
+                marks,
+                at,
+                binding: binding.filter(|_| at > now),
+                slot,
+                keep,
+            },
             before,
-            at,
-            binding: binding.filter(|_| at > now),
-            slot,
-            keep,
         }
     }
 
@@ -675,21 +728,26 @@ impl<S: Accounts> Ledger<S> {
         }
     }
 
-    /// Waiters whose instant has come are granted, in order.
+    /// Waiters whose instant has come are granted, in order (inline: with nobody waiting, as
+    /// on most decisions, it is one test).
+    #[inline]
     fn graduate(&mut self, now: Nanos) {
-        if self.waiting.is_empty() {
-            return;
+        if !self.waiting.is_empty() {
+            self.graduate_waiters(now);
         }
+    }
+
+    fn graduate_waiters(&mut self, now: Nanos) {
         let ready: Vec<u64> = self
             .waiting
             .iter()
             .take_while(|(_, waiter)| !matches!(waiter.plan, Plan::Unplanned))
-            .filter(|(_, waiter)| matches!(&waiter.plan, Plan::Planned(g) if g.at <= now))
+            .filter(|(_, waiter)| matches!(&waiter.plan, Plan::Planned(c) if c.grant.at <= now))
             .map(|(id, _)| *id)
             .collect();
         for id in ready {
             if let Some(Waiter {
-                plan: Plan::Planned(grant),
+                plan: Plan::Planned(Charged { grant, .. }),
                 orphan,
                 ..
             }) = self.waiting.remove(&id)
@@ -703,10 +761,11 @@ impl<S: Accounts> Ledger<S> {
         }
     }
 
-    /// Takes `grant`'s charges out exactly (it is the newest on the state) and frees its slot.
-    fn undo(&mut self, grant: &Grant, now: Nanos) {
+    /// Takes `charged`'s charges out exactly (it is the newest on the state) and frees its slot.
+    fn undo(&mut self, charged: &Charged, now: Nanos) {
+        let grant = &charged.grant;
         for (resource, (&cost, &mark)) in grant.costs.iter().zip(grant.marks.iter()).enumerate() {
-            match (cost, grant.before[resource]) {
+            match (cost, charged.before[resource]) {
                 (0, _) => {}
                 (_, Some(before)) => self.accounts.undo(resource, now, before, mark, cost),
                 (_, None) => {
@@ -728,8 +787,8 @@ impl<S: Accounts> Ledger<S> {
             if !matches!(waiter.plan, Plan::Planned(_)) {
                 continue;
             }
-            if let Plan::Planned(grant) = std::mem::replace(&mut waiter.plan, Plan::Unplanned) {
-                self.undo(&grant, now);
+            if let Plan::Planned(charged) = std::mem::replace(&mut waiter.plan, Plan::Unplanned) {
+                self.undo(&charged, now);
             }
         }
     }
@@ -748,28 +807,35 @@ impl<S: Accounts> Ledger<S> {
             }
             let costs = waiter.costs.clone();
             let (deadline, keep) = (waiter.deadline, waiter.keep);
-            let plan = if let Err(refusal) = self.check_capacity(&costs) {
-                Plan::Failed(refusal)
-            } else if blocked || !self.slot_free(now) {
-                blocked = true;
-                Plan::Unplanned
+            let plan = if blocked || !self.slot_free(now) {
+                match self.check_capacity(&costs) {
+                    Err(refusal) => Plan::Failed(refusal),
+                    Ok(()) => {
+                        blocked = true;
+                        Plan::Unplanned
+                    }
+                }
             } else {
-                let (at, binding) = self.plan_at(&costs, now, floor);
-                if let Err(refusal) = self.check_hold(at, binding, now) {
-                    Plan::Failed(refusal)
-                } else if !in_time(at, deadline) {
-                    let wait = at.saturating_sub(now).as_duration();
-                    Plan::Failed(Refusal::NotInTime { wait: Some(wait) })
-                } else {
-                    let grant = self.charge(costs, now, at, binding, keep);
-                    if in_time(grant.at, deadline) {
-                        floor = grant.at;
-                        Plan::Planned(grant)
-                    } else {
-                        // The lock-free path took units meanwhile: no longer in time.
-                        let wait = grant.at.saturating_sub(now).as_duration();
-                        self.undo(&grant, now);
-                        Plan::Failed(Refusal::NotInTime { wait: Some(wait) })
+                match self.plan_at(&costs, now, floor) {
+                    Err(refusal) => Plan::Failed(refusal),
+                    Ok((at, binding)) => {
+                        if let Err(refusal) = self.check_hold(at, binding, now) {
+                            Plan::Failed(refusal)
+                        } else if !in_time(at, deadline) {
+                            let wait = at.saturating_sub(now).as_duration();
+                            Plan::Failed(Refusal::NotInTime { wait: Some(wait) })
+                        } else {
+                            let charged = self.charge(costs, now, at, binding, keep);
+                            if in_time(charged.grant.at, deadline) {
+                                floor = charged.grant.at;
+                                Plan::Planned(charged)
+                            } else {
+                                // The lock-free path took units meanwhile: no longer in time.
+                                let wait = charged.grant.at.saturating_sub(now).as_duration();
+                                self.undo(&charged, now);
+                                Plan::Failed(Refusal::NotInTime { wait: Some(wait) })
+                            }
+                        }
                     }
                 }
             };

@@ -37,41 +37,57 @@ impl<S: Accounts> Book for Core<S> {
     }
 }
 
-/// A live reservation in some core: dropping it keeps its charges and frees its slot.
-pub(crate) struct Held {
-    pub(crate) book: Arc<dyn Book>,
-    pub(crate) id: u64,
-    /// Cancelled or handed over: nothing to do on drop.
-    done: bool,
+/// What a held reservation reaches its [`Book`] through: the book itself, shared, or the
+/// limiter that owns it (a permit then counts one reference, not two).
+pub(crate) trait Keeper: Send + Sync {
+    /// The book the reservation is in.
+    fn book(&self) -> &dyn Book;
+    /// The same book, shared (for a [`CancelHandle`]).
+    fn share_book(&self) -> Arc<dyn Book>;
 }
 
-impl Held {
-    pub(crate) fn new(book: Arc<dyn Book>, id: u64) -> Held {
-        Held {
-            book,
-            id,
-            done: false,
-        }
+impl Keeper for Arc<dyn Book> {
+    fn book(&self) -> &dyn Book {
+        &**self
+    }
+    fn share_book(&self) -> Arc<dyn Book> {
+        Arc::clone(self)
+    }
+}
+
+/// A live reservation in some book, reached through `keeper`: dropping it keeps its charges and
+/// frees its slot (the book [forgets](Book::forget) it, once).
+pub(crate) struct Held<K: Keeper = Arc<dyn Book>> {
+    pub(crate) keeper: K,
+    pub(crate) id: u64,
+}
+
+impl<K: Keeper> Held<K> {
+    pub(crate) fn new(keeper: K, id: u64) -> Held<K> {
+        Held { keeper, id }
     }
 
-    pub(crate) fn cancel(mut self) {
-        self.done = true;
-        self.book.cancel(self.id);
+    /// The book the reservation is in.
+    pub(crate) fn book(&self) -> &dyn Book {
+        self.keeper.book()
+    }
+
+    /// Cancels the reservation; dropped then, as any (the book forgets it).
+    pub(crate) fn cancel(self) {
+        self.book().cancel(self.id);
     }
 
     pub(crate) fn cancel_handle(&self) -> CancelHandle {
         CancelHandle {
-            book: Arc::clone(&self.book),
+            book: self.keeper.share_book(),
             id: self.id,
         }
     }
 }
 
-impl Drop for Held {
+impl<K: Keeper> Drop for Held<K> {
     fn drop(&mut self) {
-        if !self.done {
-            self.book.forget(self.id);
-        }
+        self.book().forget(self.id);
     }
 }
 

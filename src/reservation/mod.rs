@@ -32,9 +32,10 @@ mod core;
 mod handle;
 mod id_hasher;
 mod per_resource;
+mod receipts;
 
 pub(crate) use self::core::{Core, Patience, Refusal};
 pub(crate) use accounts::{Accounts, Meter, Meters};
 pub use handle::CancelHandle;
-pub(crate) use handle::{Book, Held};
+pub(crate) use handle::{Book, Held, Keeper};
 pub(crate) use per_resource::PerResource;

@@ -1,0 +1,195 @@
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::id_hasher::BuildIdHasher;
+
+/// How many receipts the core keeps in places (see [`Receipts`]): one bit each in a `u32`.
+const PLACES: usize = u32::BITS as usize;
+
+/// The low bits of a reservation's id that name its place (0: none).
+const PLACE_BITS: u32 = 6;
+
+/// The id of the `serial`th reservation, kept in `place` (if any). Ids without a place keep the
+/// order of their serials (the FIFO queue's order).
+pub(super) fn id_of(serial: u64, place: Option<usize>) -> u64 {
+    (serial << PLACE_BITS) | place.map_or(0, |place| place as u64 + 1)
+}
+
+/// The place that reservation `id` was kept in, if any.
+fn place_of(id: u64) -> Option<usize> {
+    match (id & ((1 << PLACE_BITS) - 1)) as usize {
+        0 => None,
+        tag => Some(tag - 1),
+    }
+}
+
+/// One flag per place, outside the core's lock: set when the reservation kept there is dropped,
+/// so that its place comes back at the core's next lock round ([`Receipts::take_back`]).
+pub(super) struct Dropped([AtomicBool; PLACES]);
+
+impl Dropped {
+    pub(super) fn new() -> Dropped {
+        Dropped(std::array::from_fn(|_| AtomicBool::new(false)))
+    }
+
+    /// Marks the place of reservation `id` dropped, without the lock: whether it had one.
+    pub(super) fn mark(&self, id: u64) -> bool {
+        let Some(place) = place_of(id) else {
+            return false;
+        };
+        self.0[place].store(true, Ordering::Release);
+        true
+    }
+}
+
+/// The receipts the core keeps of reservations that went, for a later settle or cancel.
+///
+/// One that went at once and holds no concurrency slot is kept in one of a few places, named by
+/// its id: dropping it then changes nothing for anyone, so its drop only marks the place
+/// ([`Dropped`]), without the lock, and the place comes back when the core next takes its lock.
+/// The others (and those that find every place taken) are kept by id in a map.
+///
+/// A place stays taken until its reservation is dropped, also once its receipt is gone (a
+/// cancel): a stale id (a cancel handle's) finds another id there, never someone else's receipt.
+pub(super) struct Receipts<G> {
+    by_id: HashMap<u64, G, BuildIdHasher>,
+    places: Vec<Option<(u64, G)>>,
+    /// Bit `p`: place `p` is taken (its reservation not yet dropped).
+    taken: u32,
+}
+
+impl<G> Receipts<G> {
+    pub(super) fn new() -> Receipts<G> {
+        Receipts {
+            by_id: HashMap::default(),
+            places: Vec::new(),
+            taken: 0,
+        }
+    }
+
+    /// Keeps the receipt of the `serial`th reservation, in a free place when `placed` and there
+    /// is one (its drop is then [marked](Dropped::mark), not forgotten under the lock); its id.
+    pub(super) fn keep(&mut self, serial: u64, grant: G, placed: bool) -> u64 {
+        let place = (!self.taken).trailing_zeros() as usize;
+        if !placed || place >= PLACES {
+            let id = id_of(serial, None);
+            self.by_id.insert(id, grant);
+            return id;
+        }
+        let id = id_of(serial, Some(place));
+        if place == self.places.len() {
+            self.places.push(Some((id, grant)));
+        } else {
+            self.places[place] = Some((id, grant));
+        }
+        self.taken |= 1 << place;
+        id
+    }
+
+    /// Puts back the receipt of reservation `id` (taken out by [`remove`](Self::remove)).
+    pub(super) fn insert(&mut self, id: u64, grant: G) {
+        match place_of(id) {
+            Some(place) => self.places[place] = Some((id, grant)),
+            None => {
+                self.by_id.insert(id, grant);
+            }
+        }
+    }
+
+    pub(super) fn get(&self, id: u64) -> Option<&G> {
+        match place_of(id) {
+            Some(place) => match self.places.get(place)? {
+                Some((kept, grant)) if *kept == id => Some(grant),
+                _ => None,
+            },
+            None => self.by_id.get(&id),
+        }
+    }
+
+    /// Takes the receipt of reservation `id` out (its place stays taken until it is dropped).
+    pub(super) fn remove(&mut self, id: u64) -> Option<G> {
+        match place_of(id) {
+            Some(place) => {
+                let slot = self.places.get_mut(place)?;
+                match slot {
+                    Some((kept, _)) if *kept == id => slot.take().map(|(_, grant)| grant),
+                    _ => None,
+                }
+            }
+            None => self.by_id.remove(&id),
+        }
+    }
+
+    pub(super) fn values_mut(&mut self) -> impl Iterator<Item = &mut G> {
+        let placed = self.places.iter_mut().flatten().map(|(_, grant)| grant);
+        self.by_id.values_mut().chain(placed)
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.by_id.is_empty() && self.places.iter().all(Option::is_none)
+    }
+
+    /// Takes back the places whose reservations were dropped, their receipts with them (inline:
+    /// it runs at every lock round of the core).
+    #[inline]
+    pub(super) fn take_back(&mut self, dropped: &Dropped) {
+        let mut taken = self.taken;
+        while taken != 0 {
+            let place = taken.trailing_zeros() as usize;
+            taken &= taken - 1;
+            if dropped.0[place].load(Ordering::Acquire) {
+                dropped.0[place].store(false, Ordering::Relaxed);
+                self.places[place] = None;
+                self.taken &= !(1 << place);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Dropped, Receipts, PLACES};
+
+    #[test]
+    fn places_come_back_once_dropped_and_stale_ids_find_nothing() {
+        let dropped = Dropped::new();
+        let mut receipts = Receipts::new();
+        let first = receipts.keep(0, "first", true);
+        assert_eq!(receipts.get(first), Some(&"first"));
+        // Cancelled: the receipt goes, the place stays taken until the drop.
+        assert_eq!(receipts.remove(first), Some("first"));
+        let second = receipts.keep(1, "second", true);
+        assert_ne!(second & 63, first & 63);
+        assert!(dropped.mark(first));
+        receipts.take_back(&dropped);
+        let third = receipts.keep(2, "third", true);
+        assert_eq!(
+            third & 63,
+            first & 63,
+            "the dropped place is handed out again"
+        );
+        assert_eq!(receipts.get(first), None);
+        assert_eq!(receipts.remove(first), None);
+        assert_eq!(receipts.get(third), Some(&"third"));
+        let mapped = receipts.keep(3, "mapped", false);
+        assert!(!dropped.mark(mapped));
+        assert_eq!(receipts.values_mut().count(), 3);
+        for id in [second, third, mapped] {
+            assert!(receipts.remove(id).is_some());
+        }
+        assert!(receipts.is_empty());
+    }
+
+    #[test]
+    fn every_place_taken_keeps_by_id() {
+        let mut receipts = Receipts::new();
+        let ids: Vec<u64> = (0..PLACES as u64 + 2)
+            .map(|serial| receipts.keep(serial, serial, true))
+            .collect();
+        assert!(ids[..PLACES].iter().all(|id| id & 63 != 0));
+        assert!(ids[PLACES..].iter().all(|id| id & 63 == 0));
+        for (serial, id) in ids.iter().enumerate() {
+            assert_eq!(receipts.get(*id), Some(&(serial as u64)));
+        }
+    }
+}

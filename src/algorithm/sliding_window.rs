@@ -242,17 +242,31 @@ impl SlidingWindow {
     #[inline]
     fn fits_at(&self, now: Nanos, cost: u64) -> Nanos {
         let allowed = self.limit.saturating_sub(cost);
+        // The common case: nothing has expired since the last charge forgot what had, and the
+        // units logged since leave room.
+        let none_expired = self
+            .log
+            .front()
+            .map_or(true, |oldest| oldest.at.saturating_add(self.period) > now);
+        if none_expired && self.total - self.base <= allowed {
+            return now;
+        }
+        self.fits_past_expiry(now, allowed)
+    }
+
+    /// [`fits_at`](Self::fits_at) past its common case, for a cost that leaves room for
+    /// `allowed` units. Out of line, to keep the common case's code small.
+    #[inline(never)]
+    fn fits_past_expiry(&self, now: Nanos, allowed: u64) -> Nanos {
         let first = self.first_counting(now);
-        let total = self.total;
-        let used = total - self.through_before(first);
-        if used <= allowed {
+        if self.total - self.through_before(first) <= allowed {
             return now;
         }
         // Once entry `j` has expired, `total - through_j` still count: the first `j` with
         // `through_j ≥ total - allowed`. It is one still counting at `now` (and exists since
         // the newest entry's `through` is `total`), fewer than `used - allowed` entries after
         // `first`, each holding at least one unit.
-        let needed = total - allowed;
+        let needed = self.total - allowed;
         let index = self.first_from(first, |entry| entry.through < needed);
         self.log[index].at.saturating_add(self.period).max(now)
     }

@@ -242,24 +242,31 @@ impl SlidingWindow {
     #[inline]
     fn fits_at(&self, now: Nanos, cost: u64) -> Nanos {
         let allowed = self.limit.saturating_sub(cost);
-        // The common case: nothing has expired since the last charge forgot what had, and the
-        // units logged since leave room.
-        let none_expired = self
-            .log
-            .front()
-            .map_or(true, |oldest| oldest.at.saturating_add(self.period) > now);
-        if none_expired && self.total - self.base <= allowed {
+        let Some(oldest) = self.log.front() else {
             return now;
+        };
+        let expires = oldest.at.saturating_add(self.period);
+        // The common cases: nothing has expired since the last charge forgot what had, so every
+        // unit logged since `base` counts; they leave room, or the oldest entry's expiry will.
+        if expires > now {
+            if self.total - self.base <= allowed {
+                return now;
+            }
+            if oldest.through >= self.total - allowed {
+                return expires;
+            }
         }
-        self.fits_past_expiry(now, allowed)
+        self.search_fit(now, allowed)
     }
 
-    /// [`fits_at`](Self::fits_at) past its common case, for a cost that leaves room for
-    /// `allowed` units. Out of line, to keep the common case's code small.
+    /// [`fits_at`](Self::fits_at) outside its common cases (entries have expired, or room comes
+    /// only from a later entry's expiry), for a cost that leaves room for `allowed` units. Out of
+    /// line, to keep the common cases' code small.
     #[inline(never)]
-    fn fits_past_expiry(&self, now: Nanos, allowed: u64) -> Nanos {
+    fn search_fit(&self, now: Nanos, allowed: u64) -> Nanos {
         let first = self.first_counting(now);
-        if self.total - self.through_before(first) <= allowed {
+        let used = self.total - self.through_before(first);
+        if used <= allowed {
             return now;
         }
         // Once entry `j` has expired, `total - through_j` still count: the first `j` with

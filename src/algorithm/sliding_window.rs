@@ -43,18 +43,20 @@ const MAX_STEPS: u64 = 4_096;
 /// up to whole steps: a unit then counts under a step of rounding plus under a step of longer
 /// period too long, still less than `period / 1024`.
 ///
-/// Each entry keeps the cumulative count of units logged up to it, so the units counting at an
-/// instant and the instant a cost fits are searches that start where the answer usually is,
-/// galloping (strides doubling, then a binary search): the first entry still counting is found
-/// from the oldest in `O(log k)` steps for `k` expired entries not yet forgotten (usually none:
-/// every charge forgets them), and the instant a cost `c` fits from that entry in
-/// `O(log(u + c - limit))` steps for `u` units counting (each entry holds at least one unit), at
-/// most `O(log c)` without debt. A decision's cost does not grow with the log's length: one probe
-/// of each search for a cost of 1. Merging into the newest entry is `O(1)` (its grid instant is
-/// remembered, so an instant within the step before it needs no division); appending and
-/// forgetting expired entries are `O(1)` amortised. Logging before an entry already reserved for a later instant, and a refund, adjust
-/// the cumulative counts of the entries after it (`O(entries after it)`, rare: reservations
-/// ahead of time are few).
+/// Each entry keeps the cumulative count of units logged up to it, and the window keeps the
+/// total, so a decision reads only the oldest entry when nothing has expired since the last
+/// charge (each charge forgets what has) and either there is room or the oldest entry's expiry
+/// makes it. Otherwise it searches from where the answer usually is, galloping (strides
+/// doubling, then a binary search): for the first entry still counting from the oldest, in
+/// `O(log k)` steps for `k` expired entries not yet forgotten, then for the entry whose expiry
+/// makes room for a cost `c` from that one, in `O(log(u + c - limit))` steps for `u` units
+/// counting (each entry holds at least one unit), at most `O(log c)` without debt. Beyond the
+/// expired entries not yet forgotten, a decision's cost does not grow with the log's length.
+/// Merging into the newest entry is `O(1)` (the grid instant last rounded up to is kept, so an
+/// instant within the step before it needs no division); appending and forgetting expired
+/// entries are `O(1)` amortised. Logging before an entry already reserved for a later instant,
+/// and a refund, adjust the cumulative counts of the entries after it (`O(entries after it)`,
+/// rare: reservations ahead of time are few).
 ///
 /// Memory: at most `period / step + 1` entries for the current window, plus one per grid instant
 /// reserved ahead of it (reservations and debt: at most `period / step` per period reserved

@@ -44,9 +44,9 @@ const MAX_STEPS: u64 = 4_096;
 /// period too long, still less than `period / 1024`.
 ///
 /// Each entry keeps the cumulative count of units logged up to it, and the window keeps the
-/// total, so a decision reads only the oldest entry when nothing has expired since the last
-/// charge (each charge forgets what has) and either there is room or the oldest entry's expiry
-/// makes it. Otherwise it searches from where the answer usually is, galloping (strides
+/// total and a copy of the oldest entry, so a decision reads no entry of the log when nothing
+/// has expired since the last charge (each charge forgets what has) and either there is room or
+/// the oldest entry's expiry makes it. Otherwise it searches from where the answer usually is, galloping (strides
 /// doubling, then a binary search): for the first entry still counting from the oldest, in
 /// `O(log k)` steps for `k` expired entries not yet forgotten, then for the entry whose expiry
 /// makes room for a cost `c` from that one, in `O(log(u + c - limit))` steps for `u` units
@@ -98,6 +98,9 @@ pub struct SlidingWindow {
     total: u64,
     /// The entries, in strictly increasing instant order, each holding at least one unit.
     log: VecDeque<Entry>,
+    /// A copy of the oldest entry (`None` while the log is empty), which the common decisions
+    /// read without indexing the log.
+    oldest: Option<Entry>,
 }
 
 /// The admissions logged at one grid instant.
@@ -231,7 +234,11 @@ impl SlidingWindow {
     #[inline]
     fn first_counting(&self, now: Nanos) -> usize {
         let period = self.period;
-        self.first_from(0, |entry| entry.at.saturating_add(period) <= now)
+        let expired = |entry: &Entry| entry.at.saturating_add(period) <= now;
+        match &self.oldest {
+            Some(oldest) if expired(oldest) => self.gallop(1, expired),
+            _ => 0,
+        }
     }
 
     /// Units still counting at `now`, including those reserved for later instants.
@@ -244,7 +251,7 @@ impl SlidingWindow {
     #[inline]
     fn fits_at(&self, now: Nanos, cost: u64) -> Nanos {
         let allowed = self.limit.saturating_sub(cost);
-        let Some(oldest) = self.log.front() else {
+        let Some(oldest) = &self.oldest else {
             return now;
         };
         let expires = oldest.at.saturating_add(self.period);
@@ -287,7 +294,13 @@ impl SlidingWindow {
         if expired > 0 {
             self.base = self.log[expired - 1].through;
             self.log.drain(..expired);
+            self.note_oldest();
         }
+    }
+
+    /// Copies the oldest entry into [`oldest`](Self::oldest), after the log has changed there.
+    fn note_oldest(&mut self) {
+        self.oldest = self.log.front().copied();
     }
 
     /// How much of `cost` can be logged without the cumulative counts overflowing (all of it
@@ -300,6 +313,7 @@ impl SlidingWindow {
             }
             self.total -= base;
             self.base = 0;
+            self.note_oldest();
         }
         cost.min(u64::MAX - self.total)
     }
@@ -312,6 +326,12 @@ impl SlidingWindow {
             Some(newest) if newest.at == at && self.total.checked_add(cost).is_some() => {
                 newest.through += cost;
                 self.total += cost;
+                if let Some(oldest) = &mut self.oldest {
+                    // The newest entry is also the oldest.
+                    if oldest.at == at {
+                        oldest.through += cost;
+                    }
+                }
             }
             _ => self.log_elsewhere(at, cost),
         }
@@ -344,6 +364,7 @@ impl SlidingWindow {
                 through: self.total,
             }),
         }
+        self.note_oldest();
     }
 
     /// Takes `units` (at most what it holds) out of entry `index`, dropping it once empty.
@@ -358,6 +379,7 @@ impl SlidingWindow {
             entry.through -= units;
         }
         self.total -= units;
+        self.note_oldest();
     }
 }
 
@@ -374,6 +396,7 @@ impl Algorithm for SlidingWindow {
             base: 0,
             total: 0,
             log: VecDeque::new(),
+            oldest: None,
         })
     }
 

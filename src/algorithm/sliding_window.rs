@@ -46,12 +46,12 @@ const MAX_STEPS: u64 = 4_096;
 /// Each entry keeps the cumulative count of units logged up to it, and the window keeps the
 /// total and a copy of the oldest entry, so a decision reads no entry of the log when nothing
 /// has expired since the last charge (each charge forgets what has) and either there is room or
-/// the oldest entry's expiry makes it. Otherwise it searches from where the answer usually is, galloping (strides
-/// doubling, then a binary search): for the first entry still counting from the oldest, in
-/// `O(log k)` steps for `k` expired entries not yet forgotten, then for the entry whose expiry
-/// makes room for a cost `c` from that one, in `O(log(u + c - limit))` steps for `u` units
-/// counting (each entry holds at least one unit), at most `O(log c)` without debt. Beyond the
-/// expired entries not yet forgotten, a decision's cost does not grow with the log's length.
+/// the oldest entry's expiry makes it. Otherwise it searches from where the answer usually is,
+/// galloping (strides doubling, then a binary search): for the first entry still counting from
+/// the oldest, in `O(log k)` steps for `k` expired entries not yet forgotten, then for the entry
+/// whose expiry makes room for a cost `c` from that one, in `O(log(u + c - limit))` steps for `u`
+/// units counting (each entry holds at least one unit), at most `O(log c)` without debt. Beyond
+/// the expired entries not yet forgotten, a decision's cost does not grow with the log's length.
 /// Merging into the newest entry is `O(1)` (the grid instant last rounded up to is kept, so an
 /// instant within the step before it needs no division); appending and forgetting expired
 /// entries are `O(1)` amortised. Logging before an entry already reserved for a later instant,

@@ -9,13 +9,18 @@
 //!     next `try_take` is refused (it finds the instant the first entry expires);
 //! (c) `try_take_rejected_entries`: the worst case for the log's length: as many units reserved
 //!     one per grid instant (2 s) ahead, one entry each, and a full window.
+//!
+//! And through a limiter (`limiter_try_acquire`): `RateLimiter::sliding_window(rate)`, which
+//! decides under the reservation core's lock, against `RateLimiter::new(rate)` (GCRA, lock-free),
+//! on a mock clock standing still after 10⁵ acquisitions: `allowed` as (a), one per millisecond;
+//! `rejected` as (b) (GCRA's taken at one instant).
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use tollgate::algorithm::{Algorithm, Decision, GcraVirtual, SlidingWindow};
-use tollgate::{Nanos, Rate};
+use tollgate::{Clock, Nanos, Rate, RateLimiter};
 
 const SIZES: [u64; 3] = [1_000, 100_000, 1_000_000];
 
@@ -98,6 +103,42 @@ fn rejected_entries(c: &mut Criterion) {
     group.finish();
 }
 
+/// A limiter on a mock clock after `admissions` acquisitions, `spacing` apart; the clock then
+/// stands still.
+fn limiter_filled<A: Algorithm>(rate: Rate, admissions: u64, spacing: Duration) -> RateLimiter<A> {
+    let (clock, time) = Clock::mock();
+    let limiter = RateLimiter::<A>::with_algorithm(rate).with_clock(clock);
+    for _ in 0..admissions {
+        limiter.try_acquire().unwrap();
+        time.advance(spacing);
+    }
+    limiter
+}
+
+fn limiter(c: &mut Criterion) {
+    let mut group = c.benchmark_group("limiter_try_acquire");
+    let admissions = 100_000;
+    let spaced = Duration::from_millis(1);
+    let window = limiter_filled::<SlidingWindow>(Rate::per_hour(HUGE), admissions, spaced);
+    group.bench_function("allowed/sliding_window", |b| {
+        b.iter(|| black_box(window.try_acquire()).unwrap())
+    });
+    let gcra = limiter_filled::<GcraVirtual>(Rate::per_hour(HUGE), admissions, spaced);
+    group.bench_function("allowed/gcra_virtual", |b| {
+        b.iter(|| black_box(gcra.try_acquire()).unwrap())
+    });
+    let rate = Rate::per_hour(admissions);
+    let window = limiter_filled::<SlidingWindow>(rate, admissions, spaced);
+    group.bench_function("rejected/sliding_window", |b| {
+        b.iter(|| black_box(window.try_acquire()).unwrap_err())
+    });
+    let gcra = limiter_filled::<GcraVirtual>(rate, admissions, Duration::ZERO);
+    group.bench_function("rejected/gcra_virtual", |b| {
+        b.iter(|| black_box(gcra.try_acquire()).unwrap_err())
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -108,6 +149,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = sliding_window;
     config = config();
-    targets = allowed, rejected, rejected_entries
+    targets = allowed, rejected, rejected_entries, limiter
 }
 criterion_main!(sliding_window);

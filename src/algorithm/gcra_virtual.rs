@@ -1,7 +1,7 @@
 use crate::rate::Pace;
 use crate::{Nanos, Rate, RateError};
 
-use super::{backlog, Algorithm, Refunded};
+use super::{backlog, Algorithm, Decision, Refunded};
 
 /// GCRA, virtual-scheduling form: the state is one instant, the theoretical arrival time (TAT)
 /// of the next request if everything admitted so far had been spaced one emission interval `T`
@@ -94,6 +94,31 @@ impl Algorithm for GcraVirtual {
     fn available(&self, now: Nanos) -> u64 {
         let owed = backlog::Backlog::backlog(self, now);
         self.pace.capacity_span().saturating_sub(owed) / self.pace.interval
+    }
+
+    /// [`decide`](Algorithm::decide) on the word, arranged for the lock-free path: whether the
+    /// cost fits is one comparison of the TAT against a bound computed without it (`after ≤
+    /// now + B·T` for `after = TAT + cost·T`, which is `decide`'s test), so the answer follows
+    /// the word's load by an addition and a comparison.
+    #[inline]
+    fn decide_on_word(pace: &Pace, word: u64, now: Nanos, cost: u64) -> Option<Decision> {
+        if cost == 0 {
+            return Some(Decision::Admitted);
+        }
+        if cost > pace.burst {
+            return Some(Decision::Never {
+                capacity: pace.burst,
+            });
+        }
+        let capacity_span = Nanos::new(pace.capacity_span());
+        let after = Nanos::new(word).saturating_add(Nanos::new(pace.span_of(cost)));
+        Some(
+            if after <= now.saturating_add(capacity_span) && now < Nanos::MAX {
+                Decision::Admitted
+            } else {
+                Decision::NotBefore(after.saturating_sub(capacity_span).max(now))
+            },
+        )
     }
 
     #[inline]

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Prints criterion's point estimates for the `peers` bench and each figure's ratio to governor
-(for the multi-resource cases, to the pair of single GCRA decisions: `tollgate_gcra_pair`).
+(for the multi-resource cases, to the pair of single GCRA decisions: `tollgate_gcra_pair`), and
+for the `sliding_window` bench each figure's ratio to GCRA's in the same case (the log size in
+the threads column).
 
-Usage (after `cargo bench --bench peers`):
+Usage (after `cargo bench --bench peers` and `cargo bench --bench sliding_window`):
     python3 benches/ratios.py                    the latest run's table
     python3 benches/ratios.py --save run1.json   the same, and its figures kept in run1.json
     python3 benches/ratios.py --spread run1.json run2.json run3.json
@@ -18,8 +20,21 @@ import statistics
 import sys
 
 
-# The figure each group's ratios divide by (governor's unless named here).
-BASE = {"multi_allowed": "tollgate_gcra_pair", "multi_rejected": "tollgate_gcra_pair"}
+# The figure each group's ratios divide by (governor's unless named here): the multi-resource
+# cases by the pair of single GCRA decisions, the sliding window's (`benches/sliding_window.rs`)
+# by GCRA's in the same case.
+BASE = {
+    "multi_allowed": "tollgate_gcra_pair",
+    "multi_rejected": "tollgate_gcra_pair",
+    "try_take_allowed": "gcra_virtual",
+    "try_take_rejected": "gcra_virtual",
+    "limiter_allowed": "gcra_virtual",
+    "limiter_rejected": "gcra_virtual",
+}
+
+# The sliding window's groups: (criterion's group, the case shown, where the size or the
+# outcome sits in the path).
+WINDOW_GROUPS = ("try_take_allowed", "try_take_rejected")
 
 
 def base_of(group):
@@ -38,10 +53,20 @@ def latest_run():
     for estimates in root.glob("cost_10/*/new/estimates.json"):
         mean = json.loads(estimates.read_text())["mean"]["point_estimate"]
         rows.setdefault(("cost_10", "1"), {})[estimates.parts[-3]] = mean
-    for group in BASE:
+    for group in ("multi_allowed", "multi_rejected"):
         for estimates in root.glob(f"{group}/*/new/estimates.json"):
             mean = json.loads(estimates.read_text())["mean"]["point_estimate"]
             rows.setdefault((group, "1"), {})[estimates.parts[-3]] = mean
+    # The sliding window: per log size (in the threads column), and through a limiter.
+    for group in WINDOW_GROUPS:
+        for estimates in root.glob(f"{group}/*/*/new/estimates.json"):
+            name, size = estimates.parts[-4:-2]
+            mean = json.loads(estimates.read_text())["mean"]["point_estimate"]
+            rows.setdefault((group, size), {})[name] = mean
+    for estimates in root.glob("limiter_try_acquire/*/new/estimates.json"):
+        outcome, name = estimates.parts[-3].split("_", 1)
+        mean = json.loads(estimates.read_text())["mean"]["point_estimate"]
+        rows.setdefault((f"limiter_{outcome}", "1"), {})[name] = mean
     return rows
 
 

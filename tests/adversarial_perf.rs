@@ -5,12 +5,16 @@
 //! Nothing here sleeps: every limiter runs on a mock clock, except a few real-thread races.
 
 use proptest::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tollgate::algorithm::{
     Algorithm, Decision, GcraContinuous, GcraVirtual, LeakyBucket, SlidingWindow, TokenBucket,
 };
-use tollgate::{Clock, Nanos, Rate, RateLimiter, Reservation};
+use tollgate::{
+    AcquireError, CancelHandle, Clock, Limits, ModelLimiter, MultiLimiter, Nanos, Rate,
+    RateLimiter, Reservation, Resource, Runner,
+};
 
 // ---------------------------------------------------------------------------------------------
 // The four bucket limiters at the extremes
@@ -537,4 +541,350 @@ proptest! {
     ) {
         assert_window_matches_the_grid_log(first, &steps);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receipts kept in places (reservations that went at once without a concurrency slot)
+// ---------------------------------------------------------------------------------------------
+
+/// A limiter on a frozen mock clock whose units never come back during a test: every charge
+/// kept is visible in `in_use`, exactly.
+fn frozen_limiter(burst: u64) -> RateLimiter {
+    let (clock, _time) = Clock::mock();
+    RateLimiter::new(Rate::per_second(1_000).burst(burst)).with_clock(clock)
+}
+
+/// More than 32 live reservations (some in places, the rest by id), their cancel handles kept
+/// after the reservations are dropped and their places handed out again: the stale handles
+/// cancel nothing, the new reservations settle and cancel exactly.
+#[test]
+fn stale_cancel_handles_cancel_nothing_once_their_places_are_reused() {
+    let limiter = frozen_limiter(1_000);
+    let old: Vec<Reservation> = (0..40).map(|_| limiter.reserve(1).unwrap()).collect();
+    let stale: Vec<_> = old.iter().map(Reservation::cancel_handle).collect();
+    drop(old);
+    assert_eq!(limiter.available(), 960); // the dropped keep their charges
+    let new: Vec<Reservation> = (0..40).map(|_| limiter.reserve(2).unwrap()).collect();
+    assert_eq!(limiter.available(), 880);
+    for handle in &stale {
+        handle.cancel();
+    }
+    assert_eq!(
+        limiter.available(),
+        880,
+        "a stale handle cancelled someone else"
+    );
+    for reservation in &new {
+        reservation.settle(3).unwrap();
+    }
+    assert_eq!(limiter.available(), 840);
+    let handles: Vec<_> = new.iter().map(Reservation::cancel_handle).collect();
+    for handle in &handles[..20] {
+        handle.cancel();
+    }
+    assert_eq!(limiter.available(), 900);
+    for (index, reservation) in new.iter().enumerate() {
+        let settled = reservation.settle(1);
+        if index < 20 {
+            assert_eq!(settled, Err(AcquireError::Cancelled), "settle after cancel");
+        } else {
+            assert_eq!(settled, Ok(()));
+        }
+    }
+    assert_eq!(limiter.available(), 940);
+    drop(new);
+    for handle in handles.iter().chain(&stale) {
+        handle.cancel(); // cancels nothing: every reservation is gone
+    }
+    assert_eq!(limiter.available(), 940);
+    assert_eq!(limiter.stats().in_use, 60);
+}
+
+/// What one thread of [`reservations_dropped_settled_and_cancelled_on_many_threads_keep_exact_counts`]
+/// does with its `index`th reservation; returns the units it keeps.
+fn churn_one(limiter: &RateLimiter, index: u64, keep_alive: &mut Vec<Reservation>) -> u64 {
+    let cost = 1 + index % 5;
+    let reservation = limiter.reserve(cost).unwrap();
+    match index % 6 {
+        0 => cost, // dropped: keeps its charge
+        1 => {
+            reservation.cancel();
+            0
+        }
+        2 => {
+            reservation.settle(cost + 2).unwrap();
+            cost + 2
+        }
+        3 => {
+            reservation.settle(7).unwrap();
+            reservation.cancel();
+            0
+        }
+        4 => {
+            let handle = reservation.cancel_handle();
+            drop(reservation);
+            handle.cancel(); // after the drop: its place may already serve someone else
+            cost
+        }
+        _ => {
+            keep_alive.push(reservation);
+            cost
+        }
+    }
+}
+
+/// Threads reserve, settle, cancel and drop (dropping marks a place without the lock) while
+/// another switches the rate back and forth: on a frozen clock every unit kept is in use at
+/// the end, no more, no less.
+#[test]
+fn reservations_dropped_settled_and_cancelled_on_many_threads_keep_exact_counts() {
+    let burst = 10_000_000;
+    let (clock, _time) = Clock::mock();
+    let limiter = RateLimiter::new(Rate::per_second(1_000).burst(burst)).with_clock(clock);
+    let stop = AtomicBool::new(false);
+    let kept = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let rates = [
+                Rate::per_second(1_000).burst(burst),
+                Rate::per_second(250).burst(burst),
+            ];
+            let mut switches = 0;
+            while !stop.load(Ordering::Relaxed) || switches < 10 {
+                limiter.set_rate(rates[switches % 2]).unwrap();
+                switches += 1;
+                std::thread::yield_now();
+            }
+            limiter.set_rate(rates[0]).unwrap();
+        });
+        let workers: Vec<_> = (0..4)
+            .map(|worker| {
+                let limiter = &limiter;
+                scope.spawn(move || {
+                    let mut alive = Vec::new();
+                    let kept: u64 = (0..3_000)
+                        .map(|i| churn_one(limiter, i * 4 + worker, &mut alive))
+                        .sum();
+                    (kept, alive)
+                })
+            })
+            .collect();
+        let results: Vec<_> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+        stop.store(true, Ordering::Relaxed);
+        results
+    });
+    let total: u64 = kept.iter().map(|(units, _)| units).sum();
+    assert_eq!(limiter.stats().in_use, total);
+    assert_eq!(limiter.available(), burst - total);
+    // The reservations still alive settle and cancel exactly after all that.
+    let alive: Vec<&Reservation> = kept.iter().flat_map(|(_, alive)| alive).collect();
+    let held: u64 = alive.iter().map(|r| r.cost()).sum();
+    for reservation in &alive {
+        reservation.settle(0).unwrap();
+    }
+    assert_eq!(limiter.stats().in_use, total - held);
+}
+
+/// Permits on a `MultiLimiter` through the places: more than 32 alive, stale cancel handles,
+/// a panic unwinding through permits, usage exact throughout.
+#[test]
+fn multi_limiter_permits_keep_exact_usage_through_places_and_panics() {
+    let (clock, _time) = Clock::mock();
+    let limits = Limits::new().rate("tokens", Rate::per_second(1_000).burst(100_000));
+    let api = MultiLimiter::new(limits).unwrap().with_clock(clock);
+    let used = |api: &MultiLimiter| api.usage()[0].1;
+    let first: Vec<_> = (0..50)
+        .map(|_| api.try_acquire(&[("tokens", 10)]).unwrap())
+        .collect();
+    let stale: Vec<_> = first.iter().map(|p| p.cancel_handle()).collect();
+    drop(first);
+    let second: Vec<_> = (0..50)
+        .map(|_| api.try_acquire(&[("tokens", 20)]).unwrap())
+        .collect();
+    assert_eq!(used(&api), 1_500);
+    stale.iter().for_each(CancelHandle::cancel);
+    assert_eq!(used(&api), 1_500, "a stale handle cancelled a newer permit");
+    for permit in &second[..25] {
+        permit.settle("tokens", 4).unwrap();
+    }
+    assert_eq!(used(&api), 500 + 25 * 4 + 25 * 20);
+    // A thread panics while holding permits: unwinding drops them, their charges stay.
+    let panicked = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let _held: Vec<_> = (0..40)
+                    .map(|_| api.try_acquire(&[("tokens", 1)]).unwrap())
+                    .collect();
+                panic!("deliberate panic while holding permits");
+            })
+            .join()
+    });
+    assert!(panicked.is_err());
+    assert_eq!(used(&api), 1_100 + 40);
+    for permit in second {
+        permit.cancel();
+    }
+    assert_eq!(used(&api), 540);
+    assert_eq!(api.active(), 0);
+}
+
+/// A concurrency-limited `MultiLimiter` (permits hold slots: no places) mixed with a panic: the
+/// slots come back, and another caller gets one at once.
+#[test]
+fn a_panic_while_holding_slots_frees_them() {
+    let (clock, _time) = Clock::mock();
+    let api = MultiLimiter::new(Limits::new().rpm(1_000_000).max_parallel(3))
+        .unwrap()
+        .with_clock(clock);
+    let panicked = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let _held: Vec<_> = (0..3).map(|_| api.try_acquire(&[]).unwrap()).collect();
+                assert_eq!(api.active(), 3);
+                panic!("deliberate panic while holding slots");
+            })
+            .join()
+    });
+    assert!(panicked.is_err());
+    assert_eq!(api.active(), 0);
+    let again: Vec<_> = (0..3).map(|_| api.try_acquire(&[]).unwrap()).collect();
+    assert_eq!(api.active(), 3);
+    drop(again);
+}
+
+/// Idle models made from the default are forgotten, also when their permits were dropped (their
+/// places marked, not yet taken back); a model whose permit is alive, or whose units have not
+/// come back, is kept, and its permit still settles on the limiter the model maps to.
+#[test]
+fn model_limiter_forgets_only_idle_models_with_dropped_permits() {
+    let (clock, time) = Clock::mock();
+    let models = ModelLimiter::builder()
+        .default(Limits::new().rate("tokens", Rate::per_second(1_000)))
+        .with_clock(clock)
+        .build()
+        .unwrap();
+    let alive = models.try_acquire("alive", &[("tokens", 5)]).unwrap();
+    drop(models.try_acquire("owing", &[("tokens", 900)]).unwrap());
+    for model in 0..200 {
+        drop(
+            models
+                .try_acquire(&format!("idle-{model}"), &[("tokens", 1)])
+                .unwrap(),
+        );
+        time.advance(Duration::from_millis(1)); // model's one unit comes back by the next
+    }
+    let stats = models.stats();
+    assert!(
+        stats.contains_key("alive"),
+        "a model with a live permit was forgotten"
+    );
+    assert!(
+        stats.len() < 150,
+        "idle models were not forgotten: {}",
+        stats.len()
+    );
+    alive.settle("tokens", 50).unwrap();
+    let limiter = models.limiter("alive").unwrap();
+    assert_eq!(
+        limiter.usage()[0].1,
+        50,
+        "the permit settled on a forgotten limiter"
+    );
+}
+
+/// The Runner with a concurrency limit and per-job costs: 10⁴ jobs, every result present and in
+/// order, on a mock clock.
+#[test]
+fn the_runner_finishes_ten_thousand_jobs_with_every_result() {
+    let (clock, _time) = Clock::mock();
+    let mut runner = Runner::new(|job: &u64| Ok::<u64, String>(job * 2))
+        .resource(Resource::new("requests", Rate::per_second(2_000)).per_job(|_| 1))
+        .resource(Resource::new("points", Rate::per_second(50_000)).per_job(|job: &u64| job % 7))
+        .max_concurrent(8)
+        .with_clock(clock);
+    runner.schedule_all(0..10_000u64).unwrap();
+    let report = runner.run();
+    assert!(!report.interrupted);
+    let (results, errors) = report.into_parts();
+    assert_eq!(results.len(), 10_000);
+    for (job, result) in results.iter().enumerate() {
+        assert_eq!(*result, Some(job as u64 * 2), "job {job}");
+    }
+    assert!(errors.iter().all(Vec::is_empty));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The lock-free path racing rate changes
+// ---------------------------------------------------------------------------------------------
+
+/// One admission seen by a worker: the clock read just before and just after the call (it was
+/// decided at an instant in between), and its cost.
+type Admission = (Nanos, Nanos, u64);
+
+/// Many threads police a token bucket lock-free while another advances the mock clock and
+/// switches the rate between a tight and a loose one: in any window of one period, no more is
+/// admitted than the loose rate allows (its burst, plus one unit per loose emission interval).
+#[test]
+fn no_window_admits_more_than_the_looser_rate_while_the_rate_changes() {
+    let period = Duration::from_secs(1);
+    let tight = Rate::new(100, period).burst(10);
+    let loose = Rate::new(400, period).burst(40);
+    let (clock, time) = Clock::mock();
+    let limiter = RateLimiter::token_bucket(tight).with_clock(clock);
+    let stop = AtomicBool::new(false);
+    let admissions: Vec<Admission> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..3u64)
+            .map(|worker| {
+                let (limiter, time, stop) = (&limiter, &time, &stop);
+                scope.spawn(move || {
+                    let mut admitted = Vec::new();
+                    let mut i = worker;
+                    while !stop.load(Ordering::Relaxed) {
+                        let cost = 1 + i % 2;
+                        i += 3;
+                        let before = time.now();
+                        if limiter.try_acquire_n(cost).is_ok() {
+                            admitted.push((before, time.now(), cost));
+                        }
+                    }
+                    admitted
+                })
+            })
+            .collect();
+        for step in 0..20_000u32 {
+            time.advance(Duration::from_micros(100));
+            if step % 37 == 0 {
+                let rate = if step % 74 == 0 { loose } else { tight };
+                limiter.set_rate(rate).unwrap();
+            }
+            if step % 16 == 0 {
+                std::thread::yield_now();
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap())
+            .collect()
+    });
+    let loose_pace = loose.pace().unwrap();
+    let bound = loose_pace.burst() + 400 + 1;
+    let window = Nanos::from(period);
+    for &(start, _, _) in &admissions {
+        let within: u64 = admissions
+            .iter()
+            .filter(|(before, after, _)| *before >= start && *after <= start.saturating_add(window))
+            .map(|(_, _, cost)| cost)
+            .sum();
+        assert!(
+            within <= bound,
+            "{within} admitted within one period from {start:?}"
+        );
+    }
+    let elapsed = time.now().as_u64() / loose_pace.interval();
+    let total: u64 = admissions.iter().map(|(_, _, cost)| cost).sum();
+    assert!(
+        total <= loose_pace.burst() + elapsed + 1,
+        "{total} admitted in all"
+    );
+    assert!(total > 0);
 }

@@ -31,6 +31,8 @@ enum Call {
     Reserve(u64),
     Cancel(usize),
     Settle(usize, u64),
+    /// Waits for a reservation (the mock clock jumps to its instant).
+    Wait(usize),
     SetRate(Rate),
     Observe(u64, Option<Duration>),
 }
@@ -92,6 +94,7 @@ fn extreme_call() -> impl Strategy<Value = Call> {
         4 => extreme_cost().prop_map(Call::Reserve),
         1 => (0usize..8).prop_map(Call::Cancel),
         3 => (0usize..8, extreme_cost()).prop_map(|(i, actual)| Call::Settle(i, actual)),
+        1 => (0usize..8).prop_map(Call::Wait),
         2 => extreme_rate().prop_map(Call::SetRate),
         2 => (extreme_cost(), prop::option::of(extreme_timeout()))
             .prop_map(|(remaining, reset)| Call::Observe(remaining, reset)),
@@ -138,6 +141,13 @@ fn bucket_answers<A: Algorithm>(rate: Rate, calls: &[Call]) -> Vec<String> {
                     let count = reservations.len().max(1);
                     match reservations.get(index % count).and_then(Option::as_ref) {
                         Some(reservation) => format!("{:?}", reservation.settle(*actual)),
+                        None => String::new(),
+                    }
+                }
+                Call::Wait(index) => {
+                    let count = reservations.len().max(1);
+                    match reservations.get(index % count).and_then(Option::as_ref) {
+                        Some(reservation) => format!("{:?}", reservation.wait()),
                         None => String::new(),
                     }
                 }

@@ -898,3 +898,106 @@ fn no_window_admits_more_than_the_looser_rate_while_the_rate_changes() {
     );
     assert!(total > 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// What a limiter says is available is what it admits
+// ---------------------------------------------------------------------------------------------
+
+/// After each of `calls` (no server holds), with nobody waiting, whichever path decides
+/// (lock-free on the word, the published next free instant, or the core): everything
+/// `available()` says goes at once, and then not one unit more. Odd steps probe with a
+/// reservation cancelled afterwards (nothing changes); even steps take it all by `try_acquire_n`.
+fn assert_available_is_admitted<A: Algorithm>(rate: Rate, calls: &[Call]) {
+    let (clock, time) = Clock::mock_stepped();
+    let limiter = RateLimiter::<A>::with_algorithm(rate).with_clock(clock);
+    let mut reservations: Vec<Option<Reservation>> = Vec::new();
+    for (step, call) in calls.iter().enumerate() {
+        match call {
+            Call::Advance(gap) => time.advance(Duration::from_nanos(*gap)),
+            Call::TryAcquire(cost) => drop(limiter.try_acquire_n(*cost)),
+            Call::Reserve(cost) => reservations.extend(limiter.reserve(*cost).ok().map(Some)),
+            Call::Cancel(index) => {
+                let count = reservations.len().max(1);
+                if let Some(reservation) =
+                    reservations.get_mut(index % count).and_then(Option::take)
+                {
+                    reservation.cancel();
+                }
+            }
+            Call::Settle(index, actual) => {
+                let count = reservations.len().max(1);
+                if let Some(reservation) = reservations.get(index % count).and_then(Option::as_ref)
+                {
+                    let _ = reservation.settle(*actual);
+                }
+            }
+            Call::SetRate(rate) => drop(limiter.set_rate(*rate)),
+            Call::Observe(remaining, _) => drop(limiter.observe(*remaining, None)),
+            Call::TryAcquireFor(..) | Call::Wait(_) => {}
+        }
+        let stats = limiter.stats();
+        // The last 2^62 ns of the clock (any burst's span) are left out: see
+        // `a_full_bucket_admits_nothing_more_near_the_end_of_time`.
+        let near_the_end = time.now() >= Nanos::new(u64::MAX - (1 << 62));
+        if stats.waiting > 0 || limiter.rate().validate().is_err() || near_the_end {
+            continue;
+        }
+        let available = stats.available;
+        let context = format!("step {step}, after {call:?}, {available} available");
+        if available > 0 && step % 2 == 1 {
+            let probe = limiter.reserve(available).expect(&context);
+            assert_eq!(probe.ready_at(), time.now(), "{context}: the probe waits");
+            assert!(
+                limiter.try_acquire().is_err(),
+                "{context}: one more admitted"
+            );
+            probe.cancel();
+            assert_eq!(
+                limiter.available(),
+                available,
+                "{context}: the probe moved it"
+            );
+        } else if available > 0 {
+            assert_eq!(limiter.try_acquire_n(available), Ok(()), "{context}");
+            assert!(
+                limiter.try_acquire().is_err(),
+                "{context}: one more admitted"
+            );
+        } else {
+            assert!(limiter.try_acquire().is_err(), "{context}: admitted");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1_500))]
+
+    #[test]
+    fn what_is_available_is_admitted_and_no_more(
+        rate in extreme_rate().prop_filter("valid at construction", |rate| rate.validate().is_ok()),
+        calls in prop::collection::vec(extreme_call(), 1..25),
+    ) {
+        assert_available_is_admitted::<GcraVirtual>(rate, &calls);
+        assert_available_is_admitted::<TokenBucket>(rate, &calls);
+        assert_available_is_admitted::<LeakyBucket>(rate, &calls);
+        assert_available_is_admitted::<GcraContinuous>(rate, &calls);
+        assert_available_is_admitted::<SlidingWindow>(rate, &calls);
+    }
+}
+
+/// GCRA's theoretical arrival time saturates at `Nanos::MAX`: within one burst's span of the
+/// end of the clock's time, a charge no longer moves it, and the bucket admits without limit.
+/// (Only a mock clock gets there: the real clock counts from the process's start.)
+#[test]
+#[ignore = "defect (GCRA's saturation, not new): within burst x interval of Nanos::MAX a full \
+            bucket keeps admitting"]
+fn a_full_bucket_admits_nothing_more_near_the_end_of_time() {
+    let (clock, time) = Clock::mock();
+    let limiter = RateLimiter::new(Rate::new(1, Duration::from_nanos(3))).with_clock(clock);
+    time.advance_to(Nanos::new(u64::MAX - 1));
+    assert_eq!(limiter.try_acquire(), Ok(()));
+    assert!(
+        limiter.try_acquire().is_err(),
+        "a second unit in the same instant, burst 1"
+    );
+}

@@ -1001,3 +1001,220 @@ fn a_full_bucket_admits_nothing_more_near_the_end_of_time() {
         "a second unit in the same instant, burst 1"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A one-resource MultiLimiter decides as a RateLimiter
+// ---------------------------------------------------------------------------------------------
+
+/// An answer of either limiter, reduced to what both report.
+fn outcome<E: std::fmt::Debug>(result: Result<(), E>) -> String {
+    match result {
+        Ok(()) => "ok".to_owned(),
+        Err(err) => {
+            let text = format!("{err:?}");
+            // The variant, and the wait or the figures it carries.
+            text.replace("Some(", "")
+                .replace([')', '"'], "")
+                .replace("resource: x, ", "")
+        }
+    }
+}
+
+/// Runs `calls` on a `RateLimiter` and on a `MultiLimiter` whose one resource has the same rate,
+/// one entry per call: the answer, every live reservation's instant, the units in use.
+fn multi_and_single_answers(rate: Rate, calls: &[Call]) -> (Vec<String>, Vec<String>) {
+    let (clock, single_time) = Clock::mock();
+    let single = RateLimiter::new(rate).with_clock(clock);
+    let (clock, multi_time) = Clock::mock();
+    let multi = MultiLimiter::new(Limits::new().rate("x", rate))
+        .unwrap()
+        .with_clock(clock);
+    let mut reservations: Vec<Option<Reservation>> = Vec::new();
+    let mut permits: Vec<Option<tollgate::Permit>> = Vec::new();
+    let mut single_answers = Vec::new();
+    let mut multi_answers = Vec::new();
+    for call in calls {
+        let (a, b) = match call {
+            Call::Advance(gap) => {
+                single_time.advance(Duration::from_nanos(*gap));
+                multi_time.advance(Duration::from_nanos(*gap));
+                (String::new(), String::new())
+            }
+            Call::TryAcquire(cost) => (
+                outcome(single.try_acquire_n(*cost)),
+                outcome(multi.try_acquire(&[("x", *cost)]).map(drop)),
+            ),
+            Call::TryAcquireFor(cost, wait) => (
+                outcome(single.try_acquire_for(*cost, *wait)),
+                outcome(multi.try_acquire_for(&[("x", *cost)], *wait).map(drop)),
+            ),
+            Call::Reserve(cost) => {
+                let a = single.reserve(*cost);
+                let b = multi.reserve(&[("x", *cost)]);
+                let answers = (outcome(a.as_ref().map(drop)), outcome(b.as_ref().map(drop)));
+                reservations.push(a.ok());
+                permits.push(b.ok());
+                answers
+            }
+            Call::Cancel(index) => {
+                let index = index % reservations.len().max(1);
+                if let Some(r) = reservations.get_mut(index).and_then(Option::take) {
+                    r.cancel();
+                }
+                if let Some(p) = permits.get_mut(index).and_then(Option::take) {
+                    p.cancel();
+                }
+                (String::new(), String::new())
+            }
+            Call::Settle(index, actual) => {
+                let index = index % reservations.len().max(1);
+                (
+                    reservations
+                        .get(index)
+                        .and_then(Option::as_ref)
+                        .map_or(String::new(), |r| outcome(r.settle(*actual))),
+                    permits
+                        .get(index)
+                        .and_then(Option::as_ref)
+                        .map_or(String::new(), |p| outcome(p.settle("x", *actual))),
+                )
+            }
+            Call::Wait(index) => {
+                let index = index % reservations.len().max(1);
+                (
+                    reservations
+                        .get(index)
+                        .and_then(Option::as_ref)
+                        .map_or(String::new(), |r| outcome(r.wait())),
+                    permits
+                        .get(index)
+                        .and_then(Option::as_ref)
+                        .map_or(String::new(), |p| outcome(p.wait())),
+                )
+            }
+            Call::SetRate(rate) => (
+                outcome(single.set_rate(*rate)),
+                outcome(multi.set_rate("x", *rate).map_err(|e| match e {
+                    tollgate::LimitError::InvalidRate { error, .. } => error,
+                    other => panic!("{other:?}"),
+                })),
+            ),
+            Call::Observe(remaining, reset) => (
+                outcome(
+                    single
+                        .observe(*remaining, *reset)
+                        .map_err(|_| "invalid rate"),
+                ),
+                outcome(
+                    multi
+                        .observe("x", *remaining, *reset)
+                        .map_err(|_| "invalid rate"),
+                ),
+            ),
+        };
+        let planned_single: Vec<_> = reservations
+            .iter()
+            .flatten()
+            .map(Reservation::ready_at)
+            .collect();
+        let planned_multi: Vec<_> = permits
+            .iter()
+            .flatten()
+            .map(|p| p.ready_at().unwrap_or(Nanos::ZERO))
+            .collect();
+        single_answers.push(format!(
+            "{call:?} -> {a} now={:?} in_use={} planned={planned_single:?}",
+            single_time.now(),
+            single.stats().in_use
+        ));
+        multi_answers.push(format!(
+            "{call:?} -> {b} now={:?} in_use={} planned={planned_multi:?}",
+            multi_time.now(),
+            multi.usage()[0].1
+        ));
+    }
+    (single_answers, multi_answers)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn a_one_resource_multi_limiter_decides_as_a_rate_limiter(
+        rate in extreme_rate().prop_filter("valid at construction", |rate| rate.validate().is_ok()),
+        // Short of the end of the clock's time, and no acquires of nothing: a permit of cost 0
+        // is still a caller in the FIFO line (and nothing goes at `Nanos::MAX`), where a
+        // `RateLimiter` admits a cost of 0 at once.
+        calls in prop::collection::vec(extreme_call().prop_map(|call| match call {
+            Call::Advance(gap) => Call::Advance(gap.min(1 << 60)),
+            Call::TryAcquire(0) => Call::TryAcquire(1),
+            Call::TryAcquireFor(0, wait) => Call::TryAcquireFor(1, wait),
+            call => call,
+        }), 1..25),
+    ) {
+        let (single, multi) = multi_and_single_answers(rate, &calls);
+        for (step, (a, b)) in single.iter().zip(&multi).enumerate() {
+            prop_assert_eq!(a, b, "step {}", step);
+        }
+    }
+}
+/// What a limiter running `A` answers to a cost of 0 while a server's hold is in force: on the
+/// core a cost of 0 is not held (it takes nothing); the lock-free path must answer alike.
+fn zero_cost_under_a_hold<A: Algorithm>() -> Vec<String> {
+    let (clock, _time) = Clock::mock_stepped();
+    let limiter = RateLimiter::<A>::with_algorithm(Rate::per_second(10)).with_clock(clock);
+    limiter.observe(0, Some(Duration::from_secs(5))).unwrap();
+    vec![
+        format!("{:?}", limiter.try_acquire_n(0)),
+        format!("{:?}", limiter.try_acquire_for(0, Duration::from_secs(1))),
+        format!("{:?}", limiter.reserve(0).map(|r| r.ready_at())),
+        format!("{:?}", limiter.try_acquire_n(1)),
+    ]
+}
+
+#[test]
+fn a_cost_of_zero_is_not_held_whichever_the_algorithm() {
+    let expected = ["Ok(())", "Ok(())", "Ok(0ns)", "Err(NotInTime { wait: 5s })"];
+    let (clock, _time) = Clock::mock_stepped();
+    let multi = MultiLimiter::new(Limits::new().rate("x", Rate::per_second(10)))
+        .unwrap()
+        .with_clock(clock);
+    multi.observe("x", 0, Some(Duration::from_secs(5))).unwrap();
+    assert!(multi.try_acquire(&[("x", 0)]).is_ok());
+    assert_eq!(zero_cost_under_a_hold::<SlidingWindow>(), expected);
+    assert_eq!(zero_cost_under_a_hold::<GcraVirtual>(), expected);
+    assert_eq!(zero_cost_under_a_hold::<GcraContinuous>(), expected);
+    assert_eq!(zero_cost_under_a_hold::<TokenBucket>(), expected);
+    assert_eq!(zero_cost_under_a_hold::<LeakyBucket>(), expected);
+}
+
+/// What a limiter running `A` answers while a server's hold is in force, on each of its paths
+/// (unit and weighted policing, a timeout, a reservation).
+fn answers_under_a_hold<A: Algorithm>(hold: Duration) -> Vec<String> {
+    let (clock, _time) = Clock::mock_stepped();
+    let limiter = RateLimiter::<A>::with_algorithm(Rate::per_second(10)).with_clock(clock);
+    limiter.observe(0, Some(hold)).unwrap();
+    vec![
+        format!("{:?}", limiter.try_acquire()),
+        format!("{:?}", limiter.try_acquire_n(2)),
+        format!("{:?}", limiter.try_acquire_for(1, Duration::from_secs(1))),
+        format!("{:?}", limiter.reserve(1).map(|r| r.ready_at())),
+    ]
+}
+
+#[test]
+fn a_hold_is_reported_alike_whichever_the_algorithm() {
+    let too_long = "Err(HeldTooLong { wait: 500s })";
+    let short = "Err(NotInTime { wait: 5s })";
+    for (hold, expected) in [
+        (500, [too_long, too_long, too_long, too_long]),
+        (5, [short, short, short, "Ok(5s)"]),
+    ] {
+        let hold = Duration::from_secs(hold);
+        assert_eq!(answers_under_a_hold::<SlidingWindow>(hold), expected);
+        assert_eq!(answers_under_a_hold::<GcraVirtual>(hold), expected);
+        assert_eq!(answers_under_a_hold::<GcraContinuous>(hold), expected);
+        assert_eq!(answers_under_a_hold::<TokenBucket>(hold), expected);
+        assert_eq!(answers_under_a_hold::<LeakyBucket>(hold), expected);
+    }
+}

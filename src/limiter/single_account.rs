@@ -211,9 +211,12 @@ impl<A: Algorithm> Accounts for SingleAccount<A> {
                 self.fast.pace.end_write();
             }
         } else if let Ok(next_free) = self.read(|algorithm| algorithm.conforms_at(now, 1)) {
+            // While a server's hold is in force nothing is refused lock-free: the core answers
+            // (a hold past the longest is `HeldTooLong`, not a wait).
+            let next_free = if hold > now { Nanos::ZERO } else { next_free };
             self.fast
                 .next_free
-                .store(next_free.max(hold).as_u64(), Ordering::Release);
+                .store(next_free.as_u64(), Ordering::Release);
         }
     }
 }

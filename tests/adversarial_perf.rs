@@ -1218,3 +1218,52 @@ fn a_hold_is_reported_alike_whichever_the_algorithm() {
         assert_eq!(answers_under_a_hold::<LeakyBucket>(hold), expected);
     }
 }
+
+/// One thread reserves the whole burst (it waits behind what the others took) and cancels it,
+/// advancing the mock clock a little each time, while others police lock-free: the cancelled
+/// reservations give back exactly their own charges, so the lock-free admissions stay within
+/// the rate. (A charge's "queue end before it", read apart from the charge, would take a
+/// lock-free admission landing in between out with the cancelled charge.)
+fn race_reserve_cancel_with_lock_free<A: Algorithm>(rounds: u32) -> (u64, u64) {
+    let rate = Rate::per_second(1_000).burst(8);
+    let (clock, time) = Clock::mock();
+    let limiter = RateLimiter::<A>::with_algorithm(rate).with_clock(clock);
+    let stop = AtomicBool::new(false);
+    let admitted = std::thread::scope(|scope| {
+        let police = scope.spawn(|| {
+            let mut admitted = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if limiter.try_acquire().is_ok() {
+                    admitted += 1;
+                }
+            }
+            admitted
+        });
+        for _ in 0..rounds {
+            if let Ok(reservation) = limiter.reserve(8) {
+                reservation.cancel();
+            }
+            time.advance(Duration::from_micros(5));
+        }
+        stop.store(true, Ordering::Relaxed);
+        police.join().unwrap()
+    });
+    let interval = rate.pace().unwrap().interval();
+    (admitted, 8 + time.now().as_u64() / interval + 1)
+}
+
+#[test]
+fn cancelled_waiting_reservations_give_back_only_their_own_charges() {
+    for _ in 0..3 {
+        let (admitted, bound) = race_reserve_cancel_with_lock_free::<GcraVirtual>(100_000);
+        assert!(
+            admitted <= bound,
+            "gcra: {admitted} admitted, at most {bound} allowed"
+        );
+        let (admitted, bound) = race_reserve_cancel_with_lock_free::<TokenBucket>(100_000);
+        assert!(
+            admitted <= bound,
+            "token bucket: {admitted} admitted, at most {bound} allowed"
+        );
+    }
+}

@@ -160,6 +160,22 @@ impl<A: Algorithm> Accounts for SingleAccount<A> {
         .unwrap_or((at, at))
     }
 
+    fn charge_after_end(
+        &mut self,
+        _resource: usize,
+        now: Nanos,
+        at: Nanos,
+        cost: u64,
+    ) -> (Option<Nanos>, Nanos, Nanos) {
+        // On the same decoded word as the charge (one compare-and-swap for both).
+        self.update(|algorithm| {
+            let before = algorithm.queue_end();
+            let at = at.max(algorithm.conforms_at(now, cost));
+            (before, algorithm.charge_at(now, at, cost), at)
+        })
+        .unwrap_or((None, at, at))
+    }
+
     fn take(&mut self, _resource: usize, now: Nanos, cost: u64) -> bool {
         self.update(|algorithm| algorithm.try_take(now, cost) == Decision::Admitted)
             .unwrap_or(false)

@@ -1267,3 +1267,66 @@ fn cancelled_waiting_reservations_give_back_only_their_own_charges() {
         );
     }
 }
+
+/// Threads hammer one limiter on a frozen mock clock: exactly the burst is admitted, whichever
+/// algorithm and path, and the counts add up to every call.
+fn hammer<A: Algorithm>() -> tollgate::LimiterStats {
+    let (clock, _time) = Clock::mock();
+    let limiter = RateLimiter::<A>::with_algorithm(Rate::new(1_000, Duration::from_secs(1_000)))
+        .with_clock(clock);
+    std::thread::scope(|scope| {
+        for thread in 0..4u64 {
+            let limiter = &limiter;
+            scope.spawn(move || {
+                for i in 0..5_000u64 {
+                    let _ = limiter.try_acquire_n(1 + (i + thread) % 3);
+                }
+            });
+        }
+    });
+    limiter.stats()
+}
+
+#[test]
+fn concurrent_callers_get_exactly_the_burst_and_exact_counts() {
+    for stats in [
+        hammer::<GcraVirtual>(),
+        hammer::<GcraContinuous>(),
+        hammer::<TokenBucket>(),
+        hammer::<LeakyBucket>(),
+        hammer::<SlidingWindow>(),
+    ] {
+        assert_eq!(stats.admitted + stats.rejected, 20_000, "{stats:?}");
+        assert_eq!(stats.available, 1_000 - stats.in_use, "{stats:?}");
+        // Costs of 1 to 3: the last units may be left when only larger costs came after.
+        assert!(stats.in_use >= 998 && stats.in_use <= 1_000, "{stats:?}");
+    }
+}
+
+/// Every `Clock::new()` carries its own copy of the process's calibration: clocks made on other
+/// threads, later, read the same timeline (real time; generous bounds).
+#[test]
+fn real_clocks_made_apart_read_one_timeline() {
+    let first = Clock::new();
+    let before = first.now();
+    let (made_there, read_there) = std::thread::spawn(|| {
+        let clock = Clock::new();
+        let reading = clock.now();
+        (clock, reading)
+    })
+    .join()
+    .unwrap();
+    let after = first.now();
+    let slack = Nanos::from_millis(50);
+    assert!(
+        read_there.saturating_add(slack) >= before,
+        "{read_there:?} < {before:?}"
+    );
+    assert!(
+        read_there <= after.saturating_add(slack),
+        "{read_there:?} > {after:?}"
+    );
+    let here = made_there.now();
+    let again = first.now();
+    assert!(here <= again.saturating_add(slack) && again <= here.saturating_add(slack));
+}

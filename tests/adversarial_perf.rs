@@ -13,7 +13,7 @@ use tollgate::algorithm::{
 };
 use tollgate::{
     AcquireError, CancelHandle, Clock, Limits, ModelLimiter, MultiLimiter, Nanos, Rate,
-    RateLimiter, Reservation, Resource, Runner,
+    RateLimiter, Reservation, Resource, Runner, REQUESTS, TOKENS,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1329,4 +1329,93 @@ fn real_clocks_made_apart_read_one_timeline() {
     let here = made_there.now();
     let again = first.now();
     assert!(here <= again.saturating_add(slack) && again <= here.saturating_add(slack));
+}
+
+/// Costs named twice, in any order, across resources: the sum is charged (and refused whole
+/// when the sum exceeds the burst, though each part fits); an unknown resource takes nothing.
+#[test]
+fn multi_costs_named_twice_in_any_order_cost_their_sum() {
+    let (clock, _time) = Clock::mock();
+    let api = MultiLimiter::new(Limits::new().rpm(100).tpm(1_000))
+        .unwrap()
+        .with_clock(clock);
+    let usage = |api: &MultiLimiter| -> Vec<u64> { api.usage().iter().map(|u| u.1).collect() };
+    let permit = api
+        .try_acquire(&[(TOKENS, 5), (REQUESTS, 1), (TOKENS, 7)])
+        .unwrap();
+    assert_eq!((permit.cost(TOKENS), permit.cost(REQUESTS)), (12, 1));
+    assert_eq!(usage(&api), [1, 12]);
+    assert!(matches!(
+        api.try_acquire(&[(TOKENS, 600), (TOKENS, 600)]),
+        Err(tollgate::LimitError::ExceedsCapacity { cost: 1_200, .. })
+    ));
+    assert!(api.try_acquire(&[(TOKENS, 3), ("nope", 1)]).is_err());
+    assert_eq!(usage(&api), [1, 12], "a refused acquire took something");
+    permit.settle(TOKENS, 2).unwrap();
+    assert_eq!(usage(&api), [1, 2]);
+}
+
+/// Permits dropped (a flag, without the lock), cancelled and settled on many threads while
+/// another switches a resource's rate: usage at the end is exactly what was kept.
+#[test]
+fn multi_permits_dropped_on_many_threads_keep_exact_usage() {
+    let burst = 10_000_000;
+    let (clock, _time) = Clock::mock();
+    let limits = Limits::new().rate(TOKENS, Rate::per_second(1_000).burst(burst));
+    let api = MultiLimiter::new(limits).unwrap().with_clock(clock);
+    let stop = AtomicBool::new(false);
+    let kept: u64 = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut fast = true;
+            while !stop.load(Ordering::Relaxed) {
+                let per_second = if fast { 1_000 } else { 400 };
+                api.set_rate(TOKENS, Rate::per_second(per_second).burst(burst))
+                    .unwrap();
+                fast = !fast;
+                std::thread::yield_now();
+            }
+            api.set_rate(TOKENS, Rate::per_second(1_000).burst(burst))
+                .unwrap();
+        });
+        let workers: Vec<_> = (0..4u64)
+            .map(|worker| {
+                let api = &api;
+                scope.spawn(move || {
+                    let mut alive = Vec::new();
+                    let mut kept = 0;
+                    for i in 0..2_500u64 {
+                        let cost = 1 + (i + worker) % 4;
+                        let permit = api.try_acquire(&[(TOKENS, cost)]).unwrap();
+                        kept += match (i + worker) % 5 {
+                            0 => cost,
+                            1 => {
+                                permit.cancel();
+                                0
+                            }
+                            2 => {
+                                permit.settle(TOKENS, cost * 3).unwrap();
+                                cost * 3
+                            }
+                            3 => {
+                                permit.cancel_handle().cancel();
+                                drop(permit);
+                                0
+                            }
+                            _ => {
+                                alive.push(permit);
+                                cost
+                            }
+                        };
+                    }
+                    drop(alive);
+                    kept
+                })
+            })
+            .collect();
+        let kept = workers.into_iter().map(|w| w.join().unwrap()).sum();
+        stop.store(true, Ordering::Relaxed);
+        kept
+    });
+    assert_eq!(api.usage()[0].1, kept);
+    assert_eq!(api.active(), 0);
 }

@@ -1419,3 +1419,27 @@ fn multi_permits_dropped_on_many_threads_keep_exact_usage() {
     assert_eq!(api.usage()[0].1, kept);
     assert_eq!(api.active(), 0);
 }
+
+/// What a limiter running `A` answers to a cost of 0 while a reservation waits.
+fn zero_cost_behind_a_waiter<A: Algorithm>() -> String {
+    let (clock, _time) = Clock::mock_stepped();
+    let limiter =
+        RateLimiter::<A>::with_algorithm(Rate::new(2, Duration::from_secs(1))).with_clock(clock);
+    let _first = limiter.reserve(2).unwrap();
+    let waiting = limiter.reserve(2).unwrap();
+    assert_eq!(waiting.ready_at(), Nanos::from_secs(1));
+    format!("{:?}", limiter.try_acquire_n(0))
+}
+
+/// A cost of 0 takes nothing: the four bucket limiters (lock-free) admit it at once even while
+/// someone waits; the sliding window's limiter (the core's path) puts it in the FIFO line and
+/// refuses it. One of the two is wrong; before the one-word change the token, leaky and
+/// continuous buckets answered as the window does.
+#[test]
+#[ignore = "defect: a cost of 0 behind a waiter is admitted by the bucket limiters (lock-free) \\
+            and refused (NotInTime) by the sliding window's (core)"]
+fn a_cost_of_zero_is_answered_alike_behind_a_waiter() {
+    let expected = zero_cost_behind_a_waiter::<GcraVirtual>();
+    assert_eq!(zero_cost_behind_a_waiter::<TokenBucket>(), expected);
+    assert_eq!(zero_cost_behind_a_waiter::<SlidingWindow>(), expected);
+}

@@ -545,6 +545,9 @@ impl<A: Algorithm> RateLimiter<A> {
             return None;
         };
         let (version, pace, hold) = self.fast.pace.read()?;
+        if pace.interval == 0 {
+            return None; // an invalid rate: the core reports it
+        }
         let mut old = word.load(Ordering::Acquire);
         loop {
             // The pace must still be the one the word was written with.

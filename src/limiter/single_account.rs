@@ -30,16 +30,23 @@ pub(super) struct CacheLine<T>(pub(super) T);
 
 impl FastPath {
     pub(super) fn new<A: Algorithm>(algorithm: &Result<A, RateError>, rate: &Rate) -> FastPath {
-        let pace = rate.pace().unwrap_or(Pace {
+        let any = Pace {
             interval: 1,
             burst: 1,
             quantity: 1,
             period: 1,
-        });
+        };
+        // Whether the algorithm has a one-word form is a property of its type, not of the rate:
+        // a limiter built with an invalid rate keeps its state in the word too once `set_rate`
+        // gives it a valid one (it decides then as one built with that rate).
+        let has_word = A::from_word(&any, 0).is_some();
         let word = algorithm.as_ref().ok().and_then(Algorithm::to_word);
+        // An invalid rate's pace: interval 0, which the lock-free path leaves to the core (which
+        // reports the invalid rate) until a valid rate is set.
+        let pace = rate.pace().unwrap_or(Pace { interval: 0, ..any });
         FastPath {
             word: CacheLine(AtomicU64::new(word.unwrap_or(0))),
-            has_word: word.is_some(),
+            has_word,
             pace: SharedPace::new(pace),
             next_free: AtomicU64::new(0),
         }

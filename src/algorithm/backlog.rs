@@ -72,13 +72,56 @@ macro_rules! gcra_word_methods {
         fn charge_on_word(pace: &Pace, word: u64, now: Nanos, cost: u64) -> Option<u64> {
             super::GcraVirtual::charge_on_word(pace, word, now, cost)
         }
+
+        fn queue_end(&self) -> Option<Nanos> {
+            Some(backlog::drained_at(self))
+        }
+
+        fn undo_charge(&mut self, now: Nanos, before: Nanos, mark: Nanos, _cost: u64) {
+            backlog::undo_charge(self, now, before, mark);
+        }
     };
+}
+
+/// Takes out, exactly as GCRA does, the charge that moved the queue's end ([`drained_at`]) from
+/// `before` to `mark`: the idle stretch a charge at a later instant left before it included (a
+/// refund of what the charge holds would leave that stretch owed), whatever was queued after it
+/// kept.
+pub(super) fn undo_charge<B: Backlog + Algorithm>(
+    state: &mut B,
+    now: Nanos,
+    before: Nanos,
+    mark: Nanos,
+) {
+    if mark == Nanos::MAX {
+        return; // saturated: what it added cannot be told from what others added
+    }
+    let end = drained_at(state);
+    let added = mark.saturating_sub(before);
+    let end = end.saturating_sub(added).max(before.min(end));
+    let latest = now.max(state.latest());
+    let pace = *state.pace();
+    state.set_backlog(latest, end.saturating_sub(latest).as_u64(), pace);
 }
 
 /// The instant the backlog has drained: the latest instant seen plus what is owed then.
 pub(super) fn drained_at<B: Backlog + Algorithm>(state: &B) -> Nanos {
     let latest = state.latest();
     latest.saturating_add(Nanos::new(state.backlog(latest)))
+}
+
+/// The earliest instant `≥ now` at which `cost` fits, computed as GCRA computes it (the
+/// reference every bucket must answer as, to the nanosecond, saturation included): the queue's
+/// end after the cost, `now + backlog + cost·T`, saturates at the end of time *before* the
+/// capacity `B·T` is taken off. (Each bucket's own arithmetic, saturating only at the end, put a
+/// wait past the end of time at `Nanos::MAX`, where GCRA answers `B·T` earlier.)
+pub(super) fn conforms_at<B: Backlog + Algorithm>(state: &B, now: Nanos, cost: u64) -> Nanos {
+    let now = now.max(state.latest());
+    let pace = state.pace();
+    now.saturating_add(Nanos::new(state.backlog(now)))
+        .saturating_add(Nanos::new(pace.span_of(cost)))
+        .saturating_sub(Nanos::new(pace.capacity_span()))
+        .max(now)
 }
 
 /// Switches to `rate`, keeping what is owed in units.
@@ -158,8 +201,14 @@ pub(super) fn in_use<B: Backlog + Algorithm>(state: &B, now: Nanos) -> u64 {
 /// Splits `elapsed` nanoseconds plus a `progress` already accumulated toward the next whole
 /// interval into (whole intervals completed, progress toward the next one).
 pub(super) fn whole_intervals(progress: u64, elapsed: u64, interval: u64) -> (u64, u64) {
-    let total = progress.saturating_add(elapsed);
-    (total / interval, total % interval)
+    // Wide: a sum saturated at `u64::MAX` would lose the progress (a state decoded at instant
+    // zero and read near the end of time).
+    let total = u128::from(progress) + u128::from(elapsed);
+    let interval = u128::from(interval);
+    (
+        u64::try_from(total / interval).unwrap_or(u64::MAX),
+        (total % interval) as u64,
+    )
 }
 
 /// Splits a backlog of `backlog` nanoseconds into (whole units, progress) such that
@@ -171,6 +220,14 @@ pub(super) fn units_and_progress(backlog: u64, interval: u64) -> (u64, u64) {
         units,
         u64::try_from(span - u128::from(backlog)).unwrap_or(0),
     )
+}
+
+/// The nanoseconds `units × interval − progress` (the inverse of [`units_and_progress`]),
+/// computed wide and saturating only at the end: saturating `units × interval` first would lose
+/// `progress` from a backlog that fits.
+pub(super) fn span_less_progress(units: u64, progress: u64, interval: u64) -> u64 {
+    let span = (u128::from(units) * u128::from(interval)).saturating_sub(u128::from(progress));
+    u64::try_from(span).unwrap_or(u64::MAX)
 }
 
 /// The backlog `backlog` (nanoseconds at `from`'s interval) expressed at `to`'s interval, keeping

@@ -77,9 +77,7 @@ impl Algorithm for GcraContinuous {
     }
 
     fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
-        let now = now.max(self.last_conformance);
-        let needed = self.counter_at(now).saturating_add(self.pace.span_of(cost));
-        now.saturating_add(Nanos::new(needed.saturating_sub(self.pace.capacity_span())))
+        backlog::conforms_at(self, now, cost)
     }
 
     fn charge(&mut self, now: Nanos, cost: u64) {

@@ -73,7 +73,7 @@ impl backlog::Backlog for LeakyBucket {
     /// `level·T − progress`.
     fn backlog(&self, now: Nanos) -> u64 {
         let (level, progress) = self.leaked(now);
-        self.pace.span_of(level).saturating_sub(progress)
+        backlog::span_less_progress(level, progress, self.pace.interval)
     }
 
     fn set_backlog(&mut self, now: Nanos, backlog: u64, pace: Pace) {
@@ -93,13 +93,7 @@ impl Algorithm for LeakyBucket {
     }
 
     fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
-        let now = now.max(self.last_leak);
-        let (level, progress) = self.leaked(now);
-        let overflow = level.saturating_add(cost).saturating_sub(self.pace.burst);
-        if overflow == 0 {
-            return now;
-        }
-        now.saturating_add(Nanos::new(self.pace.span_of(overflow) - progress))
+        backlog::conforms_at(self, now, cost)
     }
 
     fn charge(&mut self, now: Nanos, cost: u64) {

@@ -23,8 +23,10 @@ use super::{backlog, Algorithm, Refunded};
 #[derive(Clone, Debug)]
 pub struct TokenBucket {
     pace: Pace,
-    /// Whole tokens as of `last_refill`; negative while in debt.
-    tokens: i64,
+    /// Whole tokens as of `last_refill`; negative while in debt. Wider than a cost: a debt of
+    /// more than `i64::MAX` units (a settle of `u64::MAX` at one unit per nanosecond, a state
+    /// decoded from a word past 2^63 ns) must stay exact to decide as GCRA does.
+    tokens: i128,
     /// Nanoseconds of refill accumulated toward the next token (`< T`; 0 when full).
     progress: u64,
     last_refill: Nanos,
@@ -32,17 +34,15 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     /// `(tokens, progress)` refilled to `now`.
-    fn refilled(&self, now: Nanos) -> (i64, u64) {
+    fn refilled(&self, now: Nanos) -> (i128, u64) {
         let elapsed = now.saturating_sub(self.last_refill).as_u64();
         let (added, progress) =
             backlog::whole_intervals(self.progress, elapsed, self.pace.interval);
-        let tokens = self
-            .tokens
-            .saturating_add(i64::try_from(added).unwrap_or(i64::MAX));
+        let tokens = self.tokens.saturating_add(i128::from(added));
         self.clamp_full(tokens, progress)
     }
 
-    fn clamp_full(&self, tokens: i64, progress: u64) -> (i64, u64) {
+    fn clamp_full(&self, tokens: i128, progress: u64) -> (i128, u64) {
         let burst = burst_tokens(&self.pace);
         if tokens >= burst {
             (burst, 0)
@@ -51,7 +51,7 @@ impl TokenBucket {
         }
     }
 
-    fn store(&mut self, now: Nanos, (tokens, progress): (i64, u64)) {
+    fn store(&mut self, now: Nanos, (tokens, progress): (i128, u64)) {
         self.tokens = tokens;
         self.progress = progress;
         self.last_refill = self.last_refill.max(now);
@@ -59,13 +59,13 @@ impl TokenBucket {
 }
 
 /// The burst as a token count (bursts are below 2^62, see `Rate::pace`).
-fn burst_tokens(pace: &Pace) -> i64 {
-    pace.burst as i64
+fn burst_tokens(pace: &Pace) -> i128 {
+    i128::from(pace.burst)
 }
 
-/// A cost as a token count, saturating.
-fn tokens_of(cost: u64) -> i64 {
-    i64::try_from(cost).unwrap_or(i64::MAX)
+/// A cost as a token count, exactly.
+fn tokens_of(cost: u64) -> i128 {
+    i128::from(cost)
 }
 
 impl backlog::Backlog for TokenBucket {
@@ -87,7 +87,7 @@ impl backlog::Backlog for TokenBucket {
         let (tokens, progress) = self.refilled(now);
         let missing =
             u64::try_from(burst_tokens(&self.pace).saturating_sub(tokens)).unwrap_or(u64::MAX);
-        self.pace.span_of(missing).saturating_sub(progress)
+        backlog::span_less_progress(missing, progress, self.pace.interval)
     }
 
     fn set_backlog(&mut self, now: Nanos, backlog: u64, pace: Pace) {
@@ -108,14 +108,7 @@ impl Algorithm for TokenBucket {
     }
 
     fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
-        let now = now.max(self.last_refill);
-        let (tokens, progress) = self.refilled(now);
-        let missing = tokens_of(cost).saturating_sub(tokens);
-        if missing <= 0 {
-            return now;
-        }
-        let wait = self.pace.span_of(missing as u64) - progress;
-        now.saturating_add(Nanos::new(wait))
+        backlog::conforms_at(self, now, cost)
     }
 
     fn charge(&mut self, now: Nanos, cost: u64) {

@@ -545,6 +545,9 @@ impl<A: Algorithm> RateLimiter<A> {
             return None;
         };
         let (version, pace, hold) = self.fast.pace.read()?;
+        if pace.interval == 0 {
+            return None; // an invalid rate: the core reports it
+        }
         let mut old = word.load(Ordering::Acquire);
         loop {
             // The pace must still be the one the word was written with.
@@ -552,7 +555,9 @@ impl<A: Algorithm> RateLimiter<A> {
                 return None;
             }
             let at = match A::decide_on_word(&pace, old, now, cost)? {
-                Decision::Admitted if hold <= now => {
+                // A cost of 0 takes nothing: a server's hold does not apply to it (as on the
+                // core, which plans only the resources a request costs).
+                Decision::Admitted if cost == 0 || hold <= now => {
                     if cost > 0 {
                         let new = A::charge_on_word(&pace, old, now, cost)?;
                         if let Err(current) = word.compare_exchange_weak(
@@ -567,8 +572,11 @@ impl<A: Algorithm> RateLimiter<A> {
                     }
                     return Some(self.admit());
                 }
-                Decision::Admitted => hold,
-                Decision::NotBefore(at) => at.max(hold),
+                // Held by a server: the core answers (a hold past the longest is `HeldTooLong`,
+                // not a wait), as it does for every algorithm.
+                Decision::Admitted => return None,
+                Decision::NotBefore(at) if hold > at => return None,
+                Decision::NotBefore(at) => at,
                 Decision::Never { capacity } => {
                     return Some(self.reject(AcquireError::ExceedsCapacity { cost, capacity }))
                 }

@@ -30,16 +30,23 @@ pub(super) struct CacheLine<T>(pub(super) T);
 
 impl FastPath {
     pub(super) fn new<A: Algorithm>(algorithm: &Result<A, RateError>, rate: &Rate) -> FastPath {
-        let pace = rate.pace().unwrap_or(Pace {
+        let any = Pace {
             interval: 1,
             burst: 1,
             quantity: 1,
             period: 1,
-        });
+        };
+        // Whether the algorithm has a one-word form is a property of its type, not of the rate:
+        // a limiter built with an invalid rate keeps its state in the word too once `set_rate`
+        // gives it a valid one (it decides then as one built with that rate).
+        let has_word = A::from_word(&any, 0).is_some();
         let word = algorithm.as_ref().ok().and_then(Algorithm::to_word);
+        // An invalid rate's pace: interval 0, which the lock-free path leaves to the core (which
+        // reports the invalid rate) until a valid rate is set.
+        let pace = rate.pace().unwrap_or(Pace { interval: 0, ..any });
         FastPath {
             word: CacheLine(AtomicU64::new(word.unwrap_or(0))),
-            has_word: word.is_some(),
+            has_word,
             pace: SharedPace::new(pace),
             next_free: AtomicU64::new(0),
         }
@@ -160,6 +167,22 @@ impl<A: Algorithm> Accounts for SingleAccount<A> {
         .unwrap_or((at, at))
     }
 
+    fn charge_after_end(
+        &mut self,
+        _resource: usize,
+        now: Nanos,
+        at: Nanos,
+        cost: u64,
+    ) -> (Option<Nanos>, Nanos, Nanos) {
+        // On the same decoded word as the charge (one compare-and-swap for both).
+        self.update(|algorithm| {
+            let before = algorithm.queue_end();
+            let at = at.max(algorithm.conforms_at(now, cost));
+            (before, algorithm.charge_at(now, at, cost), at)
+        })
+        .unwrap_or((None, at, at))
+    }
+
     fn take(&mut self, _resource: usize, now: Nanos, cost: u64) -> bool {
         self.update(|algorithm| algorithm.try_take(now, cost) == Decision::Admitted)
             .unwrap_or(false)
@@ -211,9 +234,12 @@ impl<A: Algorithm> Accounts for SingleAccount<A> {
                 self.fast.pace.end_write();
             }
         } else if let Ok(next_free) = self.read(|algorithm| algorithm.conforms_at(now, 1)) {
+            // While a server's hold is in force nothing is refused lock-free: the core answers
+            // (a hold past the longest is `HeldTooLong`, not a wait).
+            let next_free = if hold > now { Nanos::ZERO } else { next_free };
             self.fast
                 .next_free
-                .store(next_free.max(hold).as_u64(), Ordering::Release);
+                .store(next_free.as_u64(), Ordering::Release);
         }
     }
 }

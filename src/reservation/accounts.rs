@@ -23,6 +23,21 @@ pub(crate) trait Accounts: Send + 'static {
     /// returns the charge's mark ([`Algorithm::charge_at`]) and the instant it counts from.
     fn charge(&mut self, resource: usize, now: Nanos, at: Nanos, cost: u64) -> (Nanos, Nanos);
 
+    /// [`charge`](Self::charge), also returning where the queue ended just before it
+    /// ([`queue_end`](Self::queue_end)), read with the charge itself: read apart, a lock-free
+    /// admission landing in between would be taken out with the charge by [`undo`](Self::undo).
+    fn charge_after_end(
+        &mut self,
+        resource: usize,
+        now: Nanos,
+        at: Nanos,
+        cost: u64,
+    ) -> (Option<Nanos>, Nanos, Nanos) {
+        let before = self.queue_end(resource);
+        let (mark, from) = self.charge(resource, now, at, cost);
+        (before, mark, from)
+    }
+
     /// Charges `cost` of `resource` if it fits at `now`, keeping no mark (a grant nobody will
     /// settle); `false` (nothing charged) if it no longer fits.
     fn take(&mut self, resource: usize, now: Nanos, cost: u64) -> bool {

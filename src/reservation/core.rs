@@ -687,9 +687,9 @@ impl<S: Accounts> Ledger<S> {
         let mut at = at;
         let each = costs.iter().zip(before.iter_mut()).zip(marks.iter_mut());
         for (resource, ((&cost, before), mark)) in each.enumerate() {
-            *before = self.accounts.queue_end(resource);
             if cost > 0 {
-                let (charged, from) = self.accounts.charge(resource, now, at, cost);
+                let (end, charged, from) = self.accounts.charge_after_end(resource, now, at, cost);
+                *before = end;
                 at = at.max(from);
                 *mark = charged;
             }

@@ -286,6 +286,11 @@ impl<S: Accounts> Core<S> {
     pub(crate) fn take_now(&self, costs: &[u64]) -> bool {
         let mut guard = self.lock();
         let ledger = &mut *guard;
+        // A cost of 0 takes nothing: it goes at once, before anyone waiting and through any hold
+        // (as on the lock-free path), once the rate is known valid.
+        if costs == [0] {
+            return ledger.accounts.capacity(0).is_ok();
+        }
         let now = ledger.observe(self.clock.now());
         if !ledger.waiting.is_empty()
             || ledger.paused_until > now

@@ -446,13 +446,18 @@ fn jobs_sent_from_another_thread_during_a_run_are_run_until_every_sender_closes(
 
 #[test]
 fn a_run_with_an_open_sender_and_no_jobs_waits_for_them_and_an_interrupt_ends_it() {
-    let mut runner = Runner::new(|x: &u32| Ok::<u32, String>(*x));
+    let (called, calls) = std::sync::mpsc::channel();
+    let mut runner = Runner::new(move |x: &u32| {
+        called.send(*x).ok();
+        Ok::<u32, String>(*x)
+    });
     let sender = runner.job_sender();
     let stop = runner.interrupt_handle();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(30));
         sender.schedule(5);
-        std::thread::sleep(Duration::from_millis(30));
+        // Interrupted once job 5 has been called (on a loaded machine it may start late).
+        assert_eq!(calls.recv(), Ok(5));
         stop.interrupt();
         std::thread::sleep(Duration::from_millis(30));
         sender.schedule(6); // after the interrupt: waits for the next run

@@ -239,10 +239,12 @@ fn a_panicking_call_is_caught_recorded_and_retried() {
 #[test]
 fn interrupt_then_resume_runs_each_job_once() {
     let executions: Arc<Vec<AtomicU32>> = Arc::new((0..20).map(|_| AtomicU32::new(0)).collect());
-    let counts = Arc::clone(&executions);
+    let finished = Arc::new(AtomicU32::new(0));
+    let (counts, returned) = (Arc::clone(&executions), Arc::clone(&finished));
     let mut runner = Runner::new(move |i: &usize| {
         counts[*i].fetch_add(1, Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(20));
+        returned.fetch_add(1, Ordering::SeqCst);
         Ok::<usize, String>(*i)
     })
     .max_concurrent(2);
@@ -250,8 +252,11 @@ fn interrupt_then_resume_runs_each_job_once() {
         runner.schedule(i).unwrap();
     }
     let stop = runner.interrupt_handle();
+    // Interrupted once a call has returned (however late a loaded machine starts them).
     let stopper = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(70));
+        while finished.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         stop.interrupt();
     });
     let first = runner.run();
@@ -283,12 +288,17 @@ fn a_call_may_borrow_the_callers_data_and_an_interrupt_waits_for_calls_in_flight
     .max_concurrent(2);
     runner.schedule_all(0..4).unwrap();
     let stop = runner.interrupt_handle();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(50));
-        stop.interrupt();
-        stop.interrupt();
+    let report = std::thread::scope(|s| {
+        // Interrupted (twice) once both calls are in flight.
+        s.spawn(|| {
+            while calls.load(Ordering::SeqCst) < 2 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            stop.interrupt();
+            stop.interrupt();
+        });
+        runner.run()
     });
-    let report = runner.run();
     assert!(report.interrupted);
     // The two calls in flight returned and were kept; the other two never started.
     assert_eq!(report.results, vec![Some(100), Some(101), None, None]);

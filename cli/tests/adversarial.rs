@@ -30,28 +30,42 @@ fn no_panic(output: &Output) {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// Asserts that the tool's stderr names `needle`.
+fn stderr_names(output: &Output, needle: &str) {
+    let stderr = stderr_of(output);
+    assert!(stderr.contains(needle), "{stderr}");
+}
+
+/// Asserts a success (no panic, exit 0) that printed exactly `expected`.
+fn succeeds_printing(output: &Output, expected: &str) {
+    no_panic(output);
+    assert!(output.status.success(), "{}", stderr_of(output));
+    assert_eq!(stdout_of(output), expected);
+}
+
+/// Asserts a clean failure (no panic, a non-zero exit) whose stderr names `needle`.
+fn fails_naming(output: &Output, needle: &str) {
+    no_panic(output);
+    assert_ne!(output.status.code(), Some(0));
+    stderr_names(output, needle);
+}
+
 #[test]
 fn empty_input_runs_nothing_and_succeeds() {
     let output = exec(&[], &["echo", "{}"], "");
-    no_panic(&output);
-    assert!(output.status.success(), "{}", stderr_of(&output));
-    assert_eq!(stdout_of(&output), "");
+    succeeds_printing(&output, "");
 }
 
 #[test]
 fn lines_of_only_spaces_and_tabs_are_skipped() {
     let output = exec(&[], &["echo", "[{}]"], "   \n\t\n \t \r\nx\n  \n");
-    no_panic(&output);
-    assert!(output.status.success(), "{}", stderr_of(&output));
-    assert_eq!(stdout_of(&output), "[x]\n");
+    succeeds_printing(&output, "[x]\n");
 }
 
 #[test]
 fn a_placeholder_twice_in_one_word_and_across_words_takes_the_line_each_time() {
     let output = exec(&[], &["echo", "{}{}", "<{}>", "{"], "ab\n");
-    no_panic(&output);
-    assert!(output.status.success(), "{}", stderr_of(&output));
-    assert_eq!(stdout_of(&output), "abab <ab> {\n");
+    succeeds_printing(&output, "abab <ab> {\n");
 }
 
 #[test]
@@ -93,13 +107,7 @@ fn a_line_too_long_for_one_argument_fails_that_line_with_a_clear_error() {
 #[test]
 fn a_command_that_does_not_exist_is_named_in_the_error() {
     let output = exec(&[], &["tollgate-no-such-program-xyz", "{}"], "a\nb\n");
-    no_panic(&output);
-    assert_ne!(output.status.code(), Some(0));
-    assert!(
-        stderr_of(&output).contains("tollgate-no-such-program-xyz"),
-        "{}",
-        stderr_of(&output)
-    );
+    fails_naming(&output, "tollgate-no-such-program-xyz");
 }
 
 #[test]
@@ -176,13 +184,7 @@ fn a_non_utf8_line_is_an_input_error_naming_its_line() {
     let path = dir.join("lines.txt");
     std::fs::write(&path, b"a\n\xff\xfe bad\nb\n").unwrap();
     let output = exec_file(&path, &["echo", "{}"]);
-    no_panic(&output);
-    assert_ne!(output.status.code(), Some(0));
-    assert!(
-        stderr_of(&output).contains("line 2"),
-        "{}",
-        stderr_of(&output)
-    );
+    fails_naming(&output, "line 2");
 }
 
 fn provider() -> MockProvider {
@@ -234,9 +236,7 @@ fn output_lines(output: &Output) -> Vec<Value> {
 #[test]
 fn chat_with_an_empty_requests_file_sends_nothing_and_succeeds() {
     let output = chat_on("adv-chat-empty", "");
-    no_panic(&output);
-    assert!(output.status.success(), "{}", stderr_of(&output));
-    assert_eq!(stdout_of(&output), "");
+    succeeds_printing(&output, "");
 }
 
 #[test]
@@ -253,11 +253,7 @@ fn chat_with_crlf_blank_and_malformed_lines_answers_the_good_ones() {
     assert_eq!(lines.len(), 3, "{lines:?}");
     let answered = lines.iter().filter(|l| l.get("response").is_some()).count();
     assert_eq!(answered, 2, "{lines:?}");
-    assert!(
-        stderr_of(&output).contains("requests.jsonl:3:"),
-        "{}",
-        stderr_of(&output)
-    );
+    stderr_names(&output, "requests.jsonl:3:");
 }
 
 #[test]
@@ -279,13 +275,7 @@ fn chat_with_a_non_utf8_line_does_not_panic() {
     bytes.extend_from_slice(b"\n\xff\xff\n");
     bytes.extend_from_slice(request("two").as_bytes());
     let output = chat_on("adv-chat-non-utf8", bytes);
-    no_panic(&output);
-    assert_ne!(output.status.code(), Some(0));
-    assert!(
-        stderr_of(&output).contains("line 2"),
-        "{}",
-        stderr_of(&output)
-    );
+    fails_naming(&output, "line 2");
 }
 
 #[test]

@@ -41,8 +41,8 @@ pub enum CliError {
     Journal(JournalError),
     /// The mock provider could not start.
     MockProvider(io::Error),
-    /// The Ctrl-C handler could not be installed.
-    CtrlC(String),
+    /// The handlers of SIGINT, SIGTERM and SIGHUP could not be installed.
+    Signals(String),
 }
 
 impl fmt::Display for CliError {
@@ -66,7 +66,7 @@ impl fmt::Display for CliError {
             CliError::Runner(err) => write!(f, "{err}"),
             CliError::Journal(err) => write!(f, "{err}"),
             CliError::MockProvider(err) => write!(f, "cannot start the mock provider: {err}"),
-            CliError::CtrlC(err) => write!(f, "cannot install the Ctrl-C handler: {err}"),
+            CliError::Signals(err) => write!(f, "cannot catch Ctrl-C, SIGTERM and SIGHUP: {err}"),
         }
     }
 }
@@ -80,7 +80,7 @@ impl Error for CliError {
             CliError::MockProvider(err) => Some(err),
             CliError::MissingApiKey { .. }
             | CliError::HttpsNotBuilt { .. }
-            | CliError::CtrlC(_) => None,
+            | CliError::Signals(_) => None,
         }
     }
 }

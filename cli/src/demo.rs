@@ -101,7 +101,7 @@ pub fn demo() -> Result<RunOutcome, CliError> {
         stats.rejected,
         mock_server::describe(&stats),
     );
-    Ok(RunOutcome::of(summary.failed, summary.interrupted))
+    Ok(RunOutcome::of(summary.failed, summary.stopped))
 }
 
 /// The sample, as lines of a requests file.

@@ -12,6 +12,7 @@ mod exec;
 mod input_lines;
 mod mock_server;
 mod run_outcome;
+mod stop_signals;
 
 use std::process::ExitCode;
 

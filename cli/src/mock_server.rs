@@ -8,13 +8,15 @@ use clap::ArgMatches;
 use tollgate_mock_provider::{MockConfig, MockProvider, Stats};
 
 use crate::cli_error::CliError;
+use crate::stop_signals::StopSignals;
 
-/// Runs `tollgate mock-server` as `args` say: prints the URL on stdout, serves until Ctrl-C,
+/// Runs `tollgate mock-server` as `args` say: prints the URL on stdout, serves until Ctrl-C
+/// (or SIGTERM, SIGHUP),
 /// then prints the provider's counts on stderr.
 ///
 /// # Errors
 /// [`CliError::MockProvider`] when the provider cannot start (a bad window, a port in use),
-/// [`CliError::CtrlC`] when Ctrl-C cannot be caught.
+/// [`CliError::Signals`] when the stop signals cannot be caught.
 pub fn mock_server(args: &ArgMatches) -> Result<(), CliError> {
     let window = *args.get_one::<f64>("window").expect("has a default");
     let config = MockConfig {
@@ -30,10 +32,13 @@ pub fn mock_server(args: &ArgMatches) -> Result<(), CliError> {
         port: *args.get_one::<u16>("port").expect("has a default"),
     };
     let (stop, stopped) = mpsc::channel();
-    ctrlc::set_handler(move || {
-        stop.send(()).ok();
-    })
-    .map_err(|err| CliError::CtrlC(err.to_string()))?;
+    let stop = std::sync::Mutex::new(stop);
+    StopSignals::install(
+        move |_| {
+            stop.lock().map(|stop| stop.send(()).ok()).ok();
+        },
+        |_| {},
+    )?;
     let mut provider = MockProvider::start(config.clone()).map_err(CliError::MockProvider)?;
     let mut stdout = std::io::stdout();
     writeln!(stdout, "{}", provider.url())

@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+use crate::stop_signals::StopSignal;
+
 /// How a run of jobs ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunOutcome {
@@ -9,17 +11,18 @@ pub enum RunOutcome {
     AllSucceeded,
     /// Some jobs failed (or their input was malformed): exit status 1.
     SomeFailed,
-    /// Ctrl-C stopped the run: exit status 130 (128 + SIGINT, as shells report it).
-    Interrupted,
+    /// A signal stopped the run: exit status 128 + its number, as shells report it (130 for
+    /// Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
+    Stopped(StopSignal),
 }
 
 impl RunOutcome {
-    /// The outcome of a run with `failed` failed jobs, `interrupted` or not.
-    pub fn of(failed: usize, interrupted: bool) -> RunOutcome {
-        match (interrupted, failed) {
-            (true, _) => RunOutcome::Interrupted,
-            (false, 0) => RunOutcome::AllSucceeded,
-            (false, _) => RunOutcome::SomeFailed,
+    /// The outcome of a run with `failed` failed jobs, stopped by a signal or not.
+    pub fn of(failed: usize, stopped: Option<StopSignal>) -> RunOutcome {
+        match (stopped, failed) {
+            (Some(signal), _) => RunOutcome::Stopped(signal),
+            (None, 0) => RunOutcome::AllSucceeded,
+            (None, _) => RunOutcome::SomeFailed,
         }
     }
 
@@ -28,7 +31,7 @@ impl RunOutcome {
         match self {
             RunOutcome::AllSucceeded => ExitCode::SUCCESS,
             RunOutcome::SomeFailed => ExitCode::from(1),
-            RunOutcome::Interrupted => ExitCode::from(130),
+            RunOutcome::Stopped(signal) => ExitCode::from(signal.exit_status()),
         }
     }
 }

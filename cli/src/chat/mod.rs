@@ -18,6 +18,7 @@ use tollgate::{AttemptError, Rate, Resource, Retry, Runner, RunnerError};
 use crate::cli_error::CliError;
 use crate::input_lines::{read_input_lines, InputLine};
 use crate::run_outcome::RunOutcome;
+use crate::stop_signals::{StopSignal, StopSignals};
 use chat_error::ChatError;
 use client::{ChatClient, Completion};
 use json_lines::JsonLines;
@@ -69,15 +70,15 @@ pub struct ChatSummary {
     pub rate_limited: u64,
     /// Wall time of the run.
     pub elapsed: Duration,
-    /// Whether Ctrl-C stopped the run.
-    pub interrupted: bool,
+    /// The signal that stopped the run, if one did.
+    pub stopped: Option<StopSignal>,
 }
 
 /// Runs `tollgate chat` as `args` say.
 ///
 /// # Errors
 /// [`CliError`] when the input cannot be read, stdout cannot be written, there is no API key
-/// for a remote endpoint, or Ctrl-C cannot be caught.
+/// for a remote endpoint, or the stop signals cannot be caught.
 pub fn chat(args: &ArgMatches) -> Result<RunOutcome, CliError> {
     let endpoint = args
         .get_one::<String>("endpoint")
@@ -128,24 +129,26 @@ pub fn chat(args: &ArgMatches) -> Result<RunOutcome, CliError> {
     let lines = read_input_lines(Some(source))?;
     let summary = run_chat(&settings, source, &lines, &mut io::stdout())?;
     eprintln!("tollgate chat: {}", describe(&summary));
-    if summary.interrupted {
+    if let Some(signal) = summary.stopped {
         match &settings.journal {
             Some(journal) => eprintln!(
-                "tollgate chat: interrupted; the {} answers are written and kept in the journal \
+                "tollgate chat: stopped by {}; the {} answers are written and kept in the journal \
                  {}: to resume, run the same command again (it sends only the requests not \
                  answered, and writes every answer)",
+                signal.name(),
                 summary.answered,
                 journal.display()
             ),
             None => eprintln!(
-                "tollgate chat: interrupted without a journal; the {} answers are written; the \
+                "tollgate chat: stopped by {} without a journal; the {} answers are written; the \
                  requests whose index is missing from the output were not answered: run them \
                  again",
+                signal.name(),
                 summary.answered
             ),
         }
     }
-    Ok(RunOutcome::of(summary.failed, summary.interrupted))
+    Ok(RunOutcome::of(summary.failed, summary.stopped))
 }
 
 /// The journal `args` ask for: `--journal FILE`; none with `--no-journal`; by default
@@ -170,7 +173,7 @@ fn journal_path(args: &ArgMatches, source: &Path) -> Option<PathBuf> {
 /// (the requests in flight are answered).
 ///
 /// # Errors
-/// [`CliError`] when `out` cannot be written or Ctrl-C cannot be caught.
+/// [`CliError`] when `out` cannot be written or the stop signals cannot be caught.
 pub fn run_chat(
     settings: &ChatSettings,
     source: &Path,
@@ -206,10 +209,8 @@ pub fn run_chat(
         Some(path) => runner.journal(path).map_err(CliError::Journal)?,
         None => runner,
     };
-    runner
-        .interrupt_handle()
-        .on_ctrl_c()
-        .map_err(|err| CliError::CtrlC(err.to_string()))?;
+    let interrupt = runner.interrupt_handle();
+    let signals = StopSignals::install(move |_| interrupt.interrupt(), |_| {})?;
 
     let mut output = JsonLines::new(out);
     let mut summary = ChatSummary {
@@ -289,7 +290,7 @@ pub fn run_chat(
     summary.attempts = report.attempts;
     summary.rate_limited = report.rate_limited;
     summary.elapsed = report.elapsed;
-    summary.interrupted = report.interrupted;
+    summary.stopped = report.interrupted.then(|| signals.received()).flatten();
     Ok(summary)
 }
 

@@ -17,6 +17,7 @@ use tollgate::{AttemptError, JobSender, Rate, Resource, Retry, Runner, Verdict};
 use crate::cli_error::CliError;
 use crate::input_lines::{input_name, InputLine, InputLines};
 use crate::run_outcome::RunOutcome;
+use crate::stop_signals::StopSignals;
 use command_run::{run_command, CommandFailure, CommandOutput};
 use command_template::CommandTemplate;
 use ordered_output::{OrderedOutput, OutputOrder};
@@ -63,10 +64,8 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
         )
         // A bar drawn on the terminal that also shows the commands' output would be torn by it.
         .progress(!io::stdout().is_terminal());
-    runner
-        .interrupt_handle()
-        .on_ctrl_c()
-        .map_err(|err| CliError::CtrlC(err.to_string()))?;
+    let interrupt = runner.interrupt_handle();
+    let signals = StopSignals::install(move |_| interrupt.interrupt(), |_| {})?;
 
     // Lines run as they are read (a pipe may bring them slowly); `read[i]` is job i's line.
     let read = ReadLines::default();
@@ -125,7 +124,10 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
     if report.interrupted {
         report_interruption(input, &lines, &finished, report.elapsed)?;
     }
-    Ok(RunOutcome::of(failures.len(), report.interrupted))
+    Ok(RunOutcome::of(
+        failures.len(),
+        report.interrupted.then(|| signals.received()).flatten(),
+    ))
 }
 
 /// The quota of command starts: an exact window holds "at most N per period" however the starts

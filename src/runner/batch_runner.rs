@@ -1237,4 +1237,36 @@ mod tests {
         assert_eq!(seen.load(Ordering::SeqCst), 3);
         assert_eq!(runner.interrupt_handle().calls_in_flight(), 0);
     }
+
+    /// Starts at a rate of 1/s, each call taking 900 ms (sequential, mock clock): counted at
+    /// the start, a start frees its place one period after it; counted at completion, one
+    /// period after the call returned.
+    fn starts_of_long_calls(counted_at_start: bool) -> Vec<u64> {
+        let (clock, time) = crate::Clock::mock();
+        let starts = std::sync::Mutex::new(Vec::new());
+        let quota = crate::Resource::new("starts", crate::Rate::per_second(1)).per_job(|_| 1);
+        let quota = if counted_at_start {
+            quota.counted_at_start()
+        } else {
+            quota
+        };
+        let mut runner = Runner::new(|_: &u32| {
+            starts.lock().unwrap().push(time.now().as_duration().as_millis() as u64);
+            time.advance(Duration::from_millis(900));
+            Ok::<u32, String>(0)
+        })
+        .with_clock(clock.clone())
+        .resource(quota)
+        .max_concurrent(1);
+        runner.schedule_all(0..3).unwrap();
+        runner.run();
+        drop(runner);
+        starts.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_resource_counted_at_the_start_frees_its_place_a_period_after_the_start() {
+        assert_eq!(starts_of_long_calls(true), [0, 1_000, 2_000]);
+        assert_eq!(starts_of_long_calls(false), [0, 1_900, 3_800]);
+    }
 }

@@ -503,7 +503,7 @@ where
     /// assert_eq!(report.results.len(), 3);
     /// # Ok::<(), tollgate::RunnerError>(())
     /// ```
-    pub fn run_each(&mut self, mut each: impl FnMut(Finished<'_, T, E>)) -> RunReport<T, E>
+    pub fn run_each(&mut self, mut each: impl FnMut(Finished<'_, J, T, E>)) -> RunReport<T, E>
     where
         T: Clone,
     {
@@ -568,7 +568,7 @@ where
         pending: Vec<(usize, Arc<J>)>,
         senders_open: bool,
         limiter: MultiLimiter,
-        each: &mut dyn FnMut(Finished<'_, T, E>),
+        each: &mut dyn FnMut(Finished<'_, J, T, E>),
     ) -> Tally {
         let workers = if senders_open {
             self.max_concurrent
@@ -626,7 +626,7 @@ where
         events: &Receiver<Event<T, E>>,
         nudged: &Receiver<()>,
         workers: usize,
-        each: &mut dyn FnMut(Finished<'_, T, E>),
+        each: &mut dyn FnMut(Finished<'_, J, T, E>),
     ) -> Tally {
         let mut tally = Tally::default();
         let mut live = workers;
@@ -809,11 +809,12 @@ where
     }
 
     /// Hands job `index`, finished, to `each`; in streaming mode, then forgets it.
-    fn hand_over(&mut self, index: usize, each: &mut dyn FnMut(Finished<'_, T, E>)) {
+    fn hand_over(&mut self, index: usize, each: &mut dyn FnMut(Finished<'_, J, T, E>)) {
         let record = &mut self.jobs[index];
         record.handed_over = true;
         each(Finished {
             index,
+            job: &record.job,
             result: record.result.as_ref(),
             errors: &record.errors,
             attempts: record.attempts,

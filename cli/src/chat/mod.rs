@@ -220,7 +220,7 @@ pub fn run_chat(
     // The output identity of each scheduled request, by its index in the runner.
     let mut identities = Vec::new();
     for (index, line) in lines.iter().enumerate() {
-        let not_sent = match RequestLine::parse(&line.text, settings.model.as_deref()) {
+        let not_sent = match RequestLine::parse(line.text().unwrap_or_default(), settings.model.as_deref()) {
             Err(err) => {
                 summary.malformed += 1;
                 let mut identity = Map::new();

@@ -110,6 +110,8 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
         };
         output.finished(done.index, produced);
     });
+    // Read now: once the runner is gone, a reader left behind is no longer held back.
+    let read = read.load(Ordering::SeqCst);
     output.finish().map_err(|source| CliError::Write {
         path: PathBuf::from("-"),
         source,
@@ -121,7 +123,6 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
     if !report.interrupted {
         reader.join().unwrap_or(Ok(()))?;
     }
-    let read = read.load(Ordering::SeqCst);
     eprintln!(
         "tollgate exec: {} of {read} commands finished in {:.1} s: {} succeeded, {} failed{} ({}, {})",
         tally.done,

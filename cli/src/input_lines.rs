@@ -153,7 +153,10 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(lines[0].text(), Ok("ok"));
-        assert_eq!((lines[1].number, lines[1].bytes.as_slice()), (2, &b"\xff\xfe"[..]));
+        assert_eq!(
+            (lines[1].number, lines[1].bytes.as_slice()),
+            (2, &b"\xff\xfe"[..])
+        );
         assert!(lines[1].text().is_err());
         assert_eq!((lines[2].number, lines[2].text()), (3, Ok("next")));
     }

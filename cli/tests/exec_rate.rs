@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{run, scratch_dir, stderr_of};
+use common::{run_in, scratch_dir, stderr_of};
 
 #[test]
 fn starts_hold_the_rate() {
@@ -13,7 +13,8 @@ fn starts_hold_the_rate() {
     let log = dir.join("starts").display().to_string();
     let lines: String = (0..30).map(|n| format!("{n}\n")).collect();
     let began = Instant::now();
-    let output = run(
+    let output = run_in(
+        &dir,
         &[
             "exec",
             "--rate",

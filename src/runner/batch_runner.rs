@@ -1106,7 +1106,11 @@ fn call_and_bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit) ->
 /// Settles every resource whose usage the attempt's outcome decides, counted from now (a
 /// resource counted at the start keeps its charge from the start).
 fn bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit, result: Option<&T>) {
-    for resource in work.resources.iter().filter(|resource| !resource.counted_at_start) {
+    for resource in work
+        .resources
+        .iter()
+        .filter(|resource| !resource.counted_at_start)
+    {
         permit
             .settle(&resource.name, resource.billed(job, result))
             .ok();
@@ -1143,10 +1147,7 @@ impl<J, T, E> fmt::Debug for Runner<'_, J, T, E> {
             .field("adaptive", &self.adaptive)
             .field("retry", &self.retry)
             .field("jobs", &self.jobs.len())
-            .field(
-                "pending",
-                &self.unfinished,
-            )
+            .field("pending", &self.unfinished)
             .finish()
     }
 }
@@ -1184,14 +1185,21 @@ mod tests {
             for x in 0..JOBS {
                 assert_eq!(sender.schedule(x), x); // indices stay global
                 let span = x + 1 - seen.load(Ordering::SeqCst);
-                assert!(span <= WINDOW, "job {x} sent {span} places past the oldest held");
+                assert!(
+                    span <= WINDOW,
+                    "job {x} sent {span} places past the oldest held"
+                );
                 widest = widest.max(span);
             }
             widest
         });
         let mut handed_over = vec![false; JOBS];
         let report = runner.run_each(|done| {
-            assert!(!handed_over[done.index], "job {} handed over twice", done.index);
+            assert!(
+                !handed_over[done.index],
+                "job {} handed over twice",
+                done.index
+            );
             handed_over[done.index] = true;
             assert_eq!(done.result.copied(), Some(done.index));
             let mut lowest = oldest.load(Ordering::SeqCst);
@@ -1201,7 +1209,10 @@ mod tests {
             oldest.store(lowest, Ordering::SeqCst);
         });
         let widest = producer.join().unwrap();
-        assert_eq!(widest, WINDOW, "the producer was held back at the window, not before");
+        assert_eq!(
+            widest, WINDOW,
+            "the producer was held back at the window, not before"
+        );
         assert!(handed_over.iter().all(|done| *done));
         assert!(report.results.is_empty() && report.errors.is_empty());
         assert_eq!(runner.records_held(), 0);
@@ -1252,7 +1263,10 @@ mod tests {
             quota
         };
         let mut runner = Runner::new(|_: &u32| {
-            starts.lock().unwrap().push(time.now().as_duration().as_millis() as u64);
+            starts
+                .lock()
+                .unwrap()
+                .push(time.now().as_duration().as_millis() as u64);
             time.advance(Duration::from_millis(900));
             Ok::<u32, String>(0)
         })

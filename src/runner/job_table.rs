@@ -119,7 +119,10 @@ mod tests {
         assert_eq!(table[3], 30);
         assert_eq!(table.get(1), None);
         table.push(50);
-        assert_eq!(table.iter().collect::<Vec<_>>(), [(2, &20), (3, &30), (4, &40), (5, &50)]);
+        assert_eq!(
+            table.iter().collect::<Vec<_>>(),
+            [(2, &20), (3, &30), (4, &40), (5, &50)]
+        );
         table.forget(0); // already gone: nothing changes
         assert_eq!(table.into_iter().collect::<Vec<_>>(), [20, 30, 40, 50]);
     }

@@ -65,13 +65,17 @@ impl<J, T, E> Journal<J, T, E> {
             reason,
         };
         // A damaged file may make the store panic rather than fail: it is not a journal either.
-        let db = guarded(|| Database::builder().set_cache_size(CACHE_BYTES).create(&path))
-            .map_err(opened)?
-            .map(|db| Store(Some(db)))
-            .map_err(|err| match err {
-                DatabaseError::DatabaseAlreadyOpen => JournalError::InUse { path: path.clone() },
-                err => opened(err.to_string()),
-            })?;
+        let db = guarded(|| {
+            Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .create(&path)
+        })
+        .map_err(opened)?
+        .map(|db| Store(Some(db)))
+        .map_err(|err| match err {
+            DatabaseError::DatabaseAlreadyOpen => JournalError::InUse { path: path.clone() },
+            err => opened(err.to_string()),
+        })?;
         guarded(|| Self::check_format(&db))
             .map_err(opened)?
             .map_err(opened)

@@ -220,31 +220,32 @@ pub fn run_chat(
     // The output identity of each scheduled request, by its index in the runner.
     let mut identities = Vec::new();
     for (index, line) in lines.iter().enumerate() {
-        let not_sent = match RequestLine::parse(line.text().unwrap_or_default(), settings.model.as_deref()) {
-            Err(err) => {
-                summary.malformed += 1;
-                let mut identity = Map::new();
-                identity.insert("index".to_owned(), Value::from(index));
-                identity.insert("line".to_owned(), Value::from(line.number));
-                (identity, err.to_string())
-            }
-            Ok(request) => {
-                let identity = request.identity(index, line.number);
-                // A custom_id names the request in the journal; without one, its body does.
-                let scheduled = match request.custom_id {
-                    Some(Value::String(id)) => runner.schedule_keyed(id, request.body),
-                    Some(id) => runner.schedule_keyed(id.to_string(), request.body),
-                    None => runner.schedule(request.body),
-                };
-                match scheduled {
-                    Ok(_) => {
-                        identities.push(identity);
-                        continue;
-                    }
-                    Err(err) => (identity, err.to_string()),
+        let not_sent =
+            match RequestLine::parse(line.text().unwrap_or_default(), settings.model.as_deref()) {
+                Err(err) => {
+                    summary.malformed += 1;
+                    let mut identity = Map::new();
+                    identity.insert("index".to_owned(), Value::from(index));
+                    identity.insert("line".to_owned(), Value::from(line.number));
+                    (identity, err.to_string())
                 }
-            }
-        };
+                Ok(request) => {
+                    let identity = request.identity(index, line.number);
+                    // A custom_id names the request in the journal; without one, its body does.
+                    let scheduled = match request.custom_id {
+                        Some(Value::String(id)) => runner.schedule_keyed(id, request.body),
+                        Some(id) => runner.schedule_keyed(id.to_string(), request.body),
+                        None => runner.schedule(request.body),
+                    };
+                    match scheduled {
+                        Ok(_) => {
+                            identities.push(identity);
+                            continue;
+                        }
+                        Err(err) => (identity, err.to_string()),
+                    }
+                }
+            };
         let (identity, message) = not_sent;
         eprintln!(
             "tollgate chat: {}:{}: {message}; not sent",

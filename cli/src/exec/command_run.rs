@@ -119,13 +119,13 @@ impl CommandRunner {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = self
-            .children
-            .spawn(&mut command)
-            .map_err(|source| CommandFailure::Spawn {
-                program: self.template.program().to_owned(),
-                source,
-            })?;
+        let mut child =
+            self.children
+                .spawn(&mut command)
+                .map_err(|source| CommandFailure::Spawn {
+                    program: self.template.program().to_owned(),
+                    source,
+                })?;
         let id = child.id();
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let limit = self.memory_per_stream;

@@ -3,7 +3,7 @@
 //! The input is read as the run consumes it and each command's output written as soon as its
 //! turn comes: the Runner streams ([`Runner::streaming`]), so memory is bounded by its window
 //! of lines whatever the input's size or speed. Each line done is recorded in a journal (next
-//! to the input, or `tollgate-exec.journal` for stdin) before its output is written: rerunning
+//! to the input, or `tollgate-exec-HASH.journal` for stdin) before its output is written: rerunning
 //! the same command after any stop skips the lines done.
 
 mod children;
@@ -142,7 +142,8 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
         eprintln!("tollgate exec: {failure}; stopped");
     }
     match (&settings.journal, report.interrupted || tally.failed > 0) {
-        (Some(journal), true) => eprintln!(
+        (Some(journal), true) => {
+            eprintln!(
             "tollgate exec: {}: the lines done are recorded in {}; to {}, run the same command \
              again{}: it skips them (--no-journal runs every line)",
             match stopped {
@@ -153,7 +154,8 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
             journal.display(),
             if report.interrupted { "resume" } else { "retry the failed lines" },
             if settings.input.is_none() { " on the same input" } else { "" },
-        ),
+        )
+        }
         (Some(journal), false) => {
             // Every line is done: the next run of the same command is a new one.
             std::fs::remove_file(journal).ok();

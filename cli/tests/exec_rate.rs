@@ -54,3 +54,36 @@ fn starts_hold_the_rate() {
     assert!(span >= 1.8, "30 starts in {span:.2} s");
     assert!(wall < 8.0, "30 starts took {wall:.2} s");
 }
+
+/// The rate counts starts, from the instant a command starts: 40 commands of 2 s at 10/s
+/// start within 3 s (10 in each second) and end by about 5 s; counted until each command
+/// ended, the later starts waited for the first commands to end (7 s in all).
+#[test]
+fn a_long_command_holds_a_slot_not_the_rate() {
+    let dir = scratch_dir("rate-starts");
+    let lines: String = (1..=40).map(|n| format!("{n}\n")).collect();
+    let began = Instant::now();
+    let output = run_in(
+        &dir,
+        &[
+            "exec",
+            "--rate",
+            "10/s",
+            "--concurrency",
+            "40",
+            "--",
+            "sh",
+            "-c",
+            "sleep 2",
+            "_",
+            "{}",
+        ],
+        &lines,
+    );
+    let wall = began.elapsed().as_secs_f64();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(
+        wall < 6.0,
+        "40 two-second commands at 10/s took {wall:.1} s (ideal 5 s)"
+    );
+}

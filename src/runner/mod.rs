@@ -5,6 +5,7 @@
 //! attempt's error, retrying per the [`Retry`] policy. An [`InterruptHandle`] (or Ctrl-C, with the
 //! `ctrlc` feature) stops it early with what finished; the next `run` resumes.
 
+mod attempt;
 mod attempt_error;
 mod batch_runner;
 mod interrupt;
@@ -21,6 +22,7 @@ mod retry;
 mod shared;
 mod work_queue;
 
+pub use attempt::Attempt;
 pub use attempt_error::{AttemptError, RunnerError};
 pub use batch_runner::Runner;
 pub use interrupt::InterruptHandle;

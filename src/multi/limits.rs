@@ -22,11 +22,15 @@ pub enum Counting {
     /// GCRA: the quota spread evenly over the period, with the burst at once (the default).
     #[default]
     Gcra,
-    /// An exact sliding window of one period, as providers that count a strict window do.
+    /// An exact sliding window of one period, as providers that count a strict window do,
+    /// paced with GCRA when the rate's burst is below its quantity ([`Limits::window`]).
     SlidingWindow,
 }
 
 /// What one API allows: named rate resources and a concurrency limit.
+///
+/// Every rate means "at most `burst` at once, `quantity` per period" ([`Rate::burst`]),
+/// whichever way it is counted ([`Counting`]).
 ///
 /// The well-known names are `"requests"` ([`rpm`](Self::rpm)), `"tokens"` ([`tpm`](Self::tpm)),
 /// `"input_tokens"` and `"output_tokens"`; any other name can be added with
@@ -131,7 +135,11 @@ impl Limits {
         self.with(name, rate, None)
     }
 
-    /// A rate resource named `name`, counted as an exact sliding window of the rate's period.
+    /// A rate resource named `name`, counted as an exact sliding window of the rate's period:
+    /// at most `quantity` in any window, and, when the rate's burst is below its quantity, at
+    /// most `burst` at once (GCRA pacing at `quantity / period`; both must pass). A burst above
+    /// the quantity is a [`RateError::BurstOnWindow`](crate::RateError::BurstOnWindow) when the
+    /// limiter is built: a window never lets more than its quantity go at once.
     pub fn window(self, name: impl Into<String>, rate: Rate) -> Limits {
         self.with(name, rate, Some(Counting::SlidingWindow))
     }

@@ -40,6 +40,9 @@ struct Shared {
     core: Arc<Core<Meters>>,
     /// The rate in force per resource (the configured one, or one learnt since).
     rates: parking_lot::Mutex<Vec<Rate>>,
+    /// Per resource, the core's index of its pacing slot: an exact window has one, after the
+    /// resources, which paces it with its burst ([`Meter::pacing`]); both must pass.
+    pacers: Vec<Option<usize>>,
     /// Where the state lives when it is shared by several processes (feature `redis`); the
     /// core then stays unused.
     #[cfg(feature = "redis")]
@@ -105,6 +108,7 @@ impl MultiLimiter {
             limits: self.inner.limits.clone(),
             core: Arc::clone(&self.inner.core),
             rates: parking_lot::Mutex::new(self.inner.rates.lock().clone()),
+            pacers: self.inner.pacers.clone(),
             remote: Some(Arc::new(remote)),
         };
         MultiLimiter {
@@ -133,19 +137,25 @@ impl MultiLimiter {
         if limits.max_parallel == Some(0) {
             return Err(LimitError::ZeroParallel);
         }
-        let meters = limits
-            .resources
-            .iter()
-            .map(|resource| {
-                let counting = resource.counting.unwrap_or(limits.counting);
-                Meter::new(&resource.rate, counting == super::Counting::SlidingWindow).map_err(
-                    |error| LimitError::InvalidRate {
-                        resource: resource.name.clone(),
-                        error,
-                    },
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut meters = Vec::with_capacity(limits.resources.len());
+        let mut pacing = Vec::new();
+        let mut pacers = Vec::with_capacity(limits.resources.len());
+        for resource in &limits.resources {
+            let invalid = |error| LimitError::InvalidRate {
+                resource: resource.name.clone(),
+                error,
+            };
+            if resource.counting.unwrap_or(limits.counting) == super::Counting::SlidingWindow {
+                let window = window_of(&resource.rate).map_err(invalid)?;
+                pacing.push(Meter::pacing(&resource.rate).map_err(invalid)?);
+                meters.push(Meter::new(&window, true).map_err(invalid)?);
+                pacers.push(Some(limits.resources.len() + pacing.len() - 1));
+            } else {
+                meters.push(Meter::new(&resource.rate, false).map_err(invalid)?);
+                pacers.push(None);
+            }
+        }
+        meters.extend(pacing);
         let mut core = Core::new(clock, Meters(meters), limits.max_parallel, limits.max_hold);
         core.set_precision(limits.precision);
         let rates = limits
@@ -158,6 +168,7 @@ impl MultiLimiter {
                 limits,
                 core: Arc::new(core),
                 rates: parking_lot::Mutex::new(rates),
+                pacers,
                 #[cfg(feature = "redis")]
                 remote: None,
             }),
@@ -322,15 +333,31 @@ impl MultiLimiter {
             error,
         };
         rate.pace().map_err(invalid)?;
+        let pacer = self.inner.pacers[index];
+        // A window counts the quantity; its pacing slot, the burst.
+        let counted = match pacer {
+            Some(_) => window_of(&rate).map_err(invalid)?,
+            None => rate,
+        };
         let mut rates = self.inner.rates.lock();
-        let old = rates[index].pace().map_err(invalid)?;
+        let before = rates[index];
+        let old = before.pace().map_err(invalid)?;
         self.inner
             .core
             .change(|ledger, now| {
-                ledger.accounts.set_rate(index, now, &rate)?;
+                ledger.accounts.set_rate(index, now, &counted)?;
                 ledger.remap_marks(index, |meters, mark| {
                     meters.mark_after_set_rate(index, now, mark, &old)
                 });
+                if let Some(pacer) = pacer {
+                    let paced = |rate: &Rate| rate.capacity() < rate.quantity();
+                    ledger.accounts.set_pacing(pacer, now, &rate)?;
+                    if paced(&before) && paced(&rate) {
+                        ledger.remap_marks(pacer, |meters, mark| {
+                            meters.mark_after_set_rate(pacer, now, mark, &old)
+                        });
+                    }
+                }
                 Ok::<_, crate::RateError>(())
             })
             .map_err(invalid)?;
@@ -420,9 +447,25 @@ impl MultiLimiter {
             .ok_or_else(|| LimitError::UnknownResource(name.to_owned()))
     }
 
-    /// The name of resource `index`.
+    /// The name of resource `index` of the core (a window's pacing slot is named as its
+    /// window).
     pub(crate) fn name_of(&self, index: usize) -> &str {
-        &self.inner.limits.resources[index].name
+        let resources = &self.inner.limits.resources;
+        let owner = match resources.get(index) {
+            Some(_) => index,
+            None => self
+                .inner
+                .pacers
+                .iter()
+                .position(|pacer| *pacer == Some(index))
+                .unwrap_or(0),
+        };
+        &resources[owner].name
+    }
+
+    /// The core's index of the pacing slot of resource `index`, if it is a window.
+    pub(super) fn pacer_of(&self, index: usize) -> Option<usize> {
+        self.inner.pacers[index]
     }
 
     /// The per-resource cost vector for `costs` (a resource named twice costs the sum).
@@ -437,7 +480,20 @@ impl MultiLimiter {
             };
             resolved[index] = resolved[index].saturating_add(cost);
         }
-        Ok(resolved)
+        let pacers = &self.inner.pacers;
+        if !pacers.iter().any(Option::is_some) {
+            return Ok(resolved);
+        }
+        // Each window's pacing slot is charged what the window is.
+        let slots = resources.len() + pacers.iter().flatten().count();
+        let mut with_pacing = PerResource::filled(slots, 0u64);
+        with_pacing[..resources.len()].copy_from_slice(&resolved);
+        for (index, pacer) in pacers.iter().enumerate() {
+            if let Some(pacer) = pacer {
+                with_pacing[*pacer] = resolved[index];
+            }
+        }
+        Ok(with_pacing)
     }
 
     fn enter(&self, costs: &[(&str, u64)], patience: Patience) -> Result<Permit, LimitError> {
@@ -454,7 +510,9 @@ impl MultiLimiter {
         let resolved = self.resolve(costs)?;
         #[cfg(feature = "redis")]
         if let Some(remote) = self.remote() {
-            return remote.reserve(self, costs, resolved, patience);
+            // The shared state has no pacing slots (it refuses a window with a burst).
+            let shared = PerResource::from_slice(&resolved[..self.inner.limits.resources.len()]);
+            return remote.reserve(self, costs, shared, patience);
         }
         let ticket = self
             .inner
@@ -523,4 +581,13 @@ impl fmt::Debug for MultiLimiter {
             .field("active", &self.active())
             .finish()
     }
+}
+
+/// The rate an exact window counts for `rate`: its quantity per period (the burst is paced
+/// apart, [`Meter::pacing`]); a burst above the quantity cannot be honoured by a window.
+fn window_of(rate: &Rate) -> Result<Rate, crate::RateError> {
+    if rate.capacity() > rate.quantity() {
+        return Err(crate::RateError::BurstOnWindow { rate: *rate });
+    }
+    Ok(Rate::new(rate.quantity(), rate.period()))
 }

@@ -148,10 +148,17 @@ impl Permit {
         if let Some(remote) = self.limiter().remote() {
             return remote.settle(self.limiter(), self.held.id, index, actual);
         }
-        self.held
-            .book()
-            .settle(self.held.id, index, actual)
-            .map_err(|refusal| self.limiter().error(refusal))
+        let book = self.held.book();
+        let settle = |index| {
+            book.settle(self.held.id, index, actual)
+                .map_err(|refusal| self.limiter().error(refusal))
+        };
+        // A window's pacing slot first: its capacity (the burst) is the smaller, so a refusal
+        // leaves both unchanged.
+        if let Some(pacer) = self.limiter().pacer_of(index) {
+            settle(pacer)?;
+        }
+        settle(index)
     }
 }
 

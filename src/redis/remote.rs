@@ -109,11 +109,20 @@ impl Remote {
                 .map_err(|error| RedisError::Unsupported {
                     what: format!("resource {:?}: {error}", resource.name),
                 })?;
+            if window && pace.burst != pace.quantity {
+                return Err(RedisError::Unsupported {
+                    what: format!(
+                        "resource {:?}: an exact window with a burst ({}) is not shared yet; \
+                         count it with GCRA (Limits::rate, Resource::smoothed) or drop the burst",
+                        resource.name, resource.rate
+                    ),
+                });
+            }
             let meter = match window {
                 true => SharedMeter {
                     window,
                     a: pace.period,
-                    b: pace.quantity.min(pace.burst),
+                    b: pace.quantity,
                 },
                 false => SharedMeter {
                     window,

@@ -21,9 +21,14 @@ type ResultCost<T> = Box<dyn Fn(&T) -> u64 + Send + Sync>;
 /// its per-job usage only; a call the server refused (a [`Verdict::RetryAfter`](crate::Verdict))
 /// nothing at all.
 ///
-/// Quotas are counted as an exact sliding window of the rate's period (the way the providers and
-/// the Python `rate_limited` package count); [`smoothed`](Self::smoothed) spreads them with GCRA
-/// instead.
+/// A rate means what it means everywhere ([`Rate::burst`]): **at most `burst` at once,
+/// `quantity` per period**. Quotas are counted as an exact sliding window of the rate's period
+/// (the way the providers and the Python `rate_limited` package count), paced with GCRA at
+/// `quantity / period` when the rate's burst is below its quantity, so
+/// `Rate::per_second(20).burst(1)` starts a call every 50 ms, never more than 20 in any second.
+/// [`smoothed`](Self::smoothed) counts with GCRA alone instead. A burst above the quantity can
+/// only be honoured by GCRA: on a window it is a [`RateError::BurstOnWindow`](crate::RateError)
+/// (reported as [`RunnerError::InvalidLimits`](crate::RunnerError)).
 ///
 /// ```
 /// use tollgate::{Rate, Resource};
@@ -75,8 +80,9 @@ impl<J, T> Resource<J, T> {
         self
     }
 
-    /// Count the quota with GCRA (spread evenly, burst = the whole quota) instead of an exact
-    /// window.
+    /// Count the quota with GCRA alone (one unit every `period / quantity`, up to the rate's
+    /// burst at once) instead of an exact window. With a burst above the quantity, the only
+    /// counting that honours it.
     pub fn smoothed(mut self) -> Self {
         self.counting = Counting::Gcra;
         self

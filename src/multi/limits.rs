@@ -6,7 +6,11 @@ use crate::{Rate, WaitPrecision};
 /// fails the call at once (the same default as a Runner's longest retry-after).
 pub const DEFAULT_MAX_HOLD: Duration = Duration::from_secs(120);
 
-/// The resource [`Limits::rpm`] limits: requests (one per call, unless said otherwise).
+/// The resource [`Limits::rpm`] limits: requests. Every limiter and the Runner count **one
+/// request per call** unless the call's costs name `"requests"` (a
+/// [`MultiLimiter`](crate::MultiLimiter) or [`ModelLimiter`](crate::ModelLimiter) call whose
+/// costs do not name it; a Runner [`Resource`](crate::Resource) named `"requests"` without
+/// [`per_job`](crate::Resource::per_job)).
 pub const REQUESTS: &str = "requests";
 /// The resource [`Limits::tpm`] limits: tokens, input and output together.
 pub const TOKENS: &str = "tokens";

@@ -184,8 +184,8 @@ impl ModelLimiter {
     }
 
     /// Takes `costs` (`(resource, cost)` pairs, e.g. `(TOKENS, 8_000)`) plus one request
-    /// when the model's limits count requests and `costs` does not name them, and a parallel
-    /// slot, all at once, blocking until they fit.
+    /// when the model's limits count requests and `costs` does not name them (the one rule of
+    /// [`MultiLimiter::acquire`]), and a parallel slot, all at once, blocking until they fit.
     ///
     /// # Errors
     /// [`LimitError::UnknownModel`]; [`LimitError::UnknownResource`] when `costs` names a
@@ -236,12 +236,7 @@ impl ModelLimiter {
         patience: Patience,
     ) -> Result<Permit, LimitError> {
         let limiter = self.limiter(model)?;
-        let counts_requests = limiter.limits().get(REQUESTS).is_some();
-        let mut all: Vec<(&str, u64)> = costs.to_vec();
-        if counts_requests && !costs.iter().any(|(name, _)| *name == REQUESTS) {
-            all.push((REQUESTS, 1));
-        }
-        let permit = limiter.reserve_within(&all, patience)?;
+        let permit = limiter.reserve_within(costs, patience)?;
         permit.wait_if_queued()?;
         Ok(permit)
     }

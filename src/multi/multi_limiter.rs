@@ -2,7 +2,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{LimitError, Limits, Permit};
+use super::{LimitError, Limits, Permit, REQUESTS};
 use crate::reservation::{Book, Core, Keeper, Meter, Meters, Patience, PerResource, Refusal};
 use crate::{Clock, Nanos, Rate};
 
@@ -43,6 +43,9 @@ struct Shared {
     /// Per resource, the core's index of its pacing slot: an exact window has one, after the
     /// resources, which paces it with its burst ([`Meter::pacing`]); both must pass.
     pacers: Vec<Option<usize>>,
+    /// The index of [`REQUESTS`], when the limits count requests: one per call unless the
+    /// costs say otherwise.
+    requests: Option<usize>,
     /// Where the state lives when it is shared by several processes (feature `redis`); the
     /// core then stays unused.
     #[cfg(feature = "redis")]
@@ -109,6 +112,7 @@ impl MultiLimiter {
             core: Arc::clone(&self.inner.core),
             rates: parking_lot::Mutex::new(self.inner.rates.lock().clone()),
             pacers: self.inner.pacers.clone(),
+            requests: self.inner.requests,
             remote: Some(Arc::new(remote)),
         };
         MultiLimiter {
@@ -156,6 +160,7 @@ impl MultiLimiter {
             }
         }
         meters.extend(pacing);
+        let requests = limits.resources.iter().position(|r| r.name == REQUESTS);
         let mut core = Core::new(clock, Meters(meters), limits.max_parallel, limits.max_hold);
         core.set_precision(limits.precision);
         let rates = limits
@@ -169,6 +174,7 @@ impl MultiLimiter {
                 core: Arc::new(core),
                 rates: parking_lot::Mutex::new(rates),
                 pacers,
+                requests,
                 #[cfg(feature = "redis")]
                 remote: None,
             }),
@@ -185,8 +191,21 @@ impl MultiLimiter {
         self.inner.core.clock()
     }
 
-    /// Takes `costs` (`(resource, cost)` pairs; resources not named cost 0, a resource named
-    /// twice costs the sum) and a concurrency slot, blocking until all fit.
+    /// Takes `costs` (`(resource, cost)` pairs; resources not named cost 0, except
+    /// [`REQUESTS`](crate::REQUESTS): one per call unless named; a resource named twice costs
+    /// the sum) and a concurrency slot, blocking until all fit.
+    ///
+    /// The one rule for requests, in every limiter and the Runner: a call counts one request
+    /// unless its costs name `"requests"` (name it with 0 to take none).
+    ///
+    /// ```
+    /// use tollgate::{Limits, MultiLimiter, REQUESTS, TOKENS};
+    ///
+    /// let api = MultiLimiter::new(Limits::new().rpm(60).tpm(1_000))?;
+    /// let _permit = api.acquire(&[(TOKENS, 10)])?;       // one request, 10 tokens
+    /// assert_eq!(api.usage()[0], ("requests".to_owned(), 1, 60));
+    /// # Ok::<(), tollgate::LimitError>(())
+    /// ```
     ///
     /// # Errors
     /// [`LimitError::UnknownResource`], [`LimitError::ExceedsCapacity`] at once, taking nothing.
@@ -468,10 +487,16 @@ impl MultiLimiter {
         self.inner.pacers[index]
     }
 
-    /// The per-resource cost vector for `costs` (a resource named twice costs the sum).
+    /// The per-resource cost vector for `costs` (a resource named twice costs the sum; the
+    /// requests, when the limits count them and `costs` does not name them, one).
     fn resolve(&self, costs: &[(&str, u64)]) -> Result<PerResource<u64>, LimitError> {
         let resources = &self.inner.limits.resources;
         let mut resolved = PerResource::filled(resources.len(), 0u64);
+        if let Some(requests) = self.inner.requests {
+            if costs.iter().all(|(name, _)| *name != REQUESTS) {
+                resolved[requests] = 1;
+            }
+        }
         for (position, &(name, cost)) in costs.iter().enumerate() {
             // Costs are mostly named in the limits' order: that resource is tried first.
             let index = match resources.get(position) {

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use crate::{Counting, Limits, Rate};
+use crate::{Counting, Limits, Rate, REQUESTS};
 
 type JobCost<J> = Box<dyn Fn(&J) -> u64 + Send + Sync>;
 type ResultCost<T> = Box<dyn Fn(&T) -> u64 + Send + Sync>;
@@ -50,7 +50,9 @@ pub struct Resource<J, T> {
 }
 
 impl<J, T> Resource<J, T> {
-    /// A resource named `name` with quota `rate`, which jobs use none of until told otherwise.
+    /// A resource named `name` with quota `rate`, which jobs use none of until told otherwise,
+    /// except [`REQUESTS`](crate::REQUESTS) (`"requests"`): one per job unless
+    /// [`per_job`](Self::per_job) says otherwise (the rule of every limiter).
     pub fn new(name: impl Into<String>, rate: Rate) -> Resource<J, T> {
         Resource {
             name: name.into(),
@@ -99,8 +101,13 @@ impl<J, T> Resource<J, T> {
         self.per_job_cost(job).saturating_add(estimate)
     }
 
+    /// The per-job usage: `per_job(job)`, else one for [`REQUESTS`] (the one rule for
+    /// requests, as in [`MultiLimiter::acquire`](crate::MultiLimiter::acquire)), else 0.
     fn per_job_cost(&self, job: &J) -> u64 {
-        self.per_job.as_ref().map_or(0, |cost| cost(job))
+        match &self.per_job {
+            Some(cost) => cost(job),
+            None => u64::from(self.name == REQUESTS),
+        }
     }
 
     /// What an attempt is billed once its outcome is known, counted from the instant the call

@@ -8,8 +8,8 @@ use tollgate::{
 
 fn requests_used(api: &MultiLimiter) -> u64 {
     let usage = api.usage();
-    let (_, used, _) = usage.iter().find(|(name, _, _)| name == REQUESTS).unwrap();
-    *used
+    let (_, requests) = usage.iter().find(|(name, _)| name == REQUESTS).unwrap();
+    requests.used
 }
 
 #[test]

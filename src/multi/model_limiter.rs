@@ -6,7 +6,7 @@ use std::time::Duration;
 use parking_lot::RwLock;
 
 use super::{
-    LimitError, Limits, MultiLimiter, Permit, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS,
+    LimitError, Limits, MultiLimiter, Permit, Usage, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS,
 };
 use crate::reservation::Patience;
 use crate::{Clock, Nanos};
@@ -123,27 +123,10 @@ impl ModelLimiterBuilder {
     }
 }
 
-/// A used/limit pair whose `Display` is `"45/500"` (or `"3/unlimited"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Usage {
-    /// How much is used now.
-    pub used: u64,
-    /// The limit, if there is one.
-    pub limit: Option<u64>,
-}
-
-impl fmt::Display for Usage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.limit {
-            Some(limit) => write!(f, "{}/{limit}", self.used),
-            None => write!(f, "{}/unlimited", self.used),
-        }
-    }
-}
-
-/// One model's live figures: requests and tokens really in use (charged and not yet
-/// regenerated, debt included, so `"12345/1000"` after a settle far above the estimate) against
-/// the per-minute limit, and calls in flight against `max_parallel`.
+/// One model's live figures: per resource, what calls that went use (debt included, so
+/// `"12345/1000 (11345 debt)"` after a settle far above the estimate), what callers still
+/// waiting have reserved, against the limit ([`Usage`]); and the permits held against
+/// `max_parallel` (`active.reserved`: permits still waiting for their instant).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ModelStats {
@@ -155,7 +138,8 @@ pub struct ModelStats {
     pub input_tokens: Option<Usage>,
     /// `"output_tokens"`, if limited.
     pub output_tokens: Option<Usage>,
-    /// Calls holding a permit.
+    /// Permits held (acquired, or reserved and gone, not yet dropped), with or without a
+    /// `max_parallel`; `reserved`: permits still waiting.
     pub active: Usage,
 }
 
@@ -287,21 +271,15 @@ impl ModelLimiter {
                 let find = |resource: &str| {
                     usage
                         .iter()
-                        .find(|(name, _, _)| name == resource)
-                        .map(|(_, used, limit)| Usage {
-                            used: *used,
-                            limit: Some(*limit),
-                        })
+                        .find(|(name, _)| name == resource)
+                        .map(|(_, usage)| *usage)
                 };
                 let stats = ModelStats {
                     requests: find(REQUESTS),
                     tokens: find(TOKENS),
                     input_tokens: find(INPUT_TOKENS),
                     output_tokens: find(OUTPUT_TOKENS),
-                    active: Usage {
-                        used: limiter.active(),
-                        limit: limiter.limits().parallel(),
-                    },
+                    active: limiter.permits(),
                 };
                 (name, stats)
             })

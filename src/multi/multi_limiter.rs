@@ -1,8 +1,9 @@
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{LimitError, Limits, Permit, REQUESTS};
+use super::{LimitError, Limits, Permit, Usage, REQUESTS};
 use crate::reservation::{Book, Core, Keeper, Meter, Meters, Patience, PerResource, Refusal};
 use crate::{Clock, Nanos, Rate};
 
@@ -46,6 +47,8 @@ struct Shared {
     /// The index of [`REQUESTS`], when the limits count requests: one per call unless the
     /// costs say otherwise.
     requests: Option<usize>,
+    /// Permits held ([`MultiLimiter::active`]).
+    held: AtomicU64,
     /// Where the state lives when it is shared by several processes (feature `redis`); the
     /// core then stays unused.
     #[cfg(feature = "redis")]
@@ -113,6 +116,7 @@ impl MultiLimiter {
             rates: parking_lot::Mutex::new(self.inner.rates.lock().clone()),
             pacers: self.inner.pacers.clone(),
             requests: self.inner.requests,
+            held: AtomicU64::new(0),
             remote: Some(Arc::new(remote)),
         };
         MultiLimiter {
@@ -175,6 +179,7 @@ impl MultiLimiter {
                 rates: parking_lot::Mutex::new(rates),
                 pacers,
                 requests,
+                held: AtomicU64::new(0),
                 #[cfg(feature = "redis")]
                 remote: None,
             }),
@@ -203,7 +208,7 @@ impl MultiLimiter {
     ///
     /// let api = MultiLimiter::new(Limits::new().rpm(60).tpm(1_000))?;
     /// let _permit = api.acquire(&[(TOKENS, 10)])?;       // one request, 10 tokens
-    /// assert_eq!(api.usage()[0], ("requests".to_owned(), 1, 60));
+    /// assert_eq!(api.usage()[0].1.used, 1);
     /// # Ok::<(), tollgate::LimitError>(())
     /// ```
     ///
@@ -280,9 +285,12 @@ impl MultiLimiter {
         self.reserve_within(costs, Patience::Forever)
     }
 
-    /// How much of each resource is in use now, debt included (so it can exceed the limit),
-    /// and its limit (the quantity of the rate in force), in the order of the limits.
-    pub fn usage(&self) -> Vec<(String, u64, u64)> {
+    /// Per resource, in the order of the limits: what calls that went use now (debt
+    /// included, so it can exceed the limit), what callers still waiting have reserved, and
+    /// the limit (the quantity of the rate in force). See [`Usage`].
+    ///
+    /// Shared on Redis, the waiters' reservations are not told apart: they count in `used`.
+    pub fn usage(&self) -> Vec<(String, Usage)> {
         let rates = self.inner.rates.lock().clone();
         #[cfg(feature = "redis")]
         if let Some(Ok((used, _))) = self.remote().map(|remote| remote.usage()) {
@@ -293,7 +301,14 @@ impl MultiLimiter {
                 .iter()
                 .zip(rates)
                 .zip(used)
-                .map(|((resource, rate), used)| (resource.name.clone(), used, rate.quantity()))
+                .map(|((resource, rate), used)| {
+                    let usage = Usage {
+                        used,
+                        reserved: 0,
+                        limit: Some(rate.quantity()),
+                    };
+                    (resource.name.clone(), usage)
+                })
                 .collect();
         }
         self.inner.core.read(|ledger, now| {
@@ -305,8 +320,14 @@ impl MultiLimiter {
                 .enumerate()
                 .map(|(index, (resource, rate))| {
                     use crate::reservation::Accounts;
-                    let used = ledger.accounts.in_use(index, now);
-                    (resource.name.clone(), used, rate.quantity())
+                    let charged = ledger.accounts.in_use(index, now);
+                    let reserved = ledger.reserved_by_waiters(index, now);
+                    let usage = Usage {
+                        used: charged.saturating_sub(reserved),
+                        reserved,
+                        limit: Some(rate.quantity()),
+                    };
+                    (resource.name.clone(), usage)
                 })
                 .collect()
         })
@@ -333,7 +354,7 @@ impl MultiLimiter {
     ///
     /// let api = MultiLimiter::new(Limits::new().rpm(600))?;
     /// api.set_rate(REQUESTS, Rate::per_minute(300))?;
-    /// assert_eq!(api.usage()[0], ("requests".to_owned(), 0, 300));
+    /// assert_eq!(api.usage()[0].1.limit, Some(300));
     /// # Ok::<(), tollgate::LimitError>(())
     /// ```
     pub fn set_rate(&self, resource: &str, rate: Rate) -> Result<(), LimitError> {
@@ -447,13 +468,60 @@ impl MultiLimiter {
             && self.inner.core.read(|ledger, now| ledger.is_idle(now))
     }
 
-    /// Permits holding a concurrency slot now.
+    /// Permits held now: acquired (or reserved and waited for), not yet dropped or cancelled,
+    /// with or without a `max_parallel` (shared on Redis: the concurrency leases held by every
+    /// process, when the limits have a `max_parallel`).
+    ///
+    /// ```
+    /// use tollgate::{Limits, MultiLimiter, TOKENS};
+    ///
+    /// let api = MultiLimiter::new(Limits::new().tpm(1_000))?;   // no max_parallel
+    /// let permit = api.acquire(&[(TOKENS, 10)])?;
+    /// assert_eq!(api.active(), 1);
+    /// drop(permit);
+    /// assert_eq!(api.active(), 0);
+    /// # Ok::<(), tollgate::LimitError>(())
+    /// ```
     pub fn active(&self) -> u64 {
         #[cfg(feature = "redis")]
-        if let Some(Ok((_, active))) = self.remote().map(|remote| remote.usage()) {
-            return active;
+        if self.inner.limits.max_parallel.is_some() {
+            if let Some(Ok((_, active))) = self.remote().map(|remote| remote.usage()) {
+                return active;
+            }
         }
-        self.inner.core.read(|ledger, _| ledger.slots_in_use())
+        self.inner.held.load(Ordering::Relaxed)
+    }
+
+    /// [`active`](Self::active) against `max_parallel`, with the permits still waiting for
+    /// their instant as `reserved`.
+    pub fn permits(&self) -> Usage {
+        let waiting = match self.is_shared() {
+            true => 0,
+            false => self.inner.core.read(|ledger, _| ledger.waiting()) as u64,
+        };
+        Usage {
+            used: self.active(),
+            reserved: waiting,
+            limit: self.inner.limits.max_parallel,
+        }
+    }
+
+    /// Whether the state is shared on Redis (the core then stays unused).
+    fn is_shared(&self) -> bool {
+        #[cfg(feature = "redis")]
+        return self.inner.remote.is_some();
+        #[cfg(not(feature = "redis"))]
+        false
+    }
+
+    /// Counts a permit as held (it went), once.
+    pub(super) fn hold_permit(&self) {
+        self.inner.held.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a held permit as gone (dropped or cancelled).
+    pub(super) fn release_permit(&self) {
+        self.inner.held.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// The index of resource `name`.

@@ -98,7 +98,7 @@ on_both_states! {
         );
         assert_eq!(
             api.acquire(&[("credits", 1)]).unwrap_err(),
-            LimitError::UnknownResource("credits".into())
+            LimitError::UnknownResource { name: "credits".into(), known: vec!["requests".into(), "tokens".into()] }
         );
         assert_eq!(api.usage()[0].1.charged(), 0);
     }

@@ -290,11 +290,11 @@ fn a_model_limiter_charges_input_and_output_tokens() {
         .unwrap();
     assert!(matches!(
         permit.settle(TOKENS, 1),
-        Err(LimitError::UnknownResource(name)) if name == TOKENS
+        Err(LimitError::UnknownResource { name, .. }) if name == TOKENS
     ));
     assert!(matches!(
         models.try_acquire("claude", &[(TOKENS, 1)]),
-        Err(LimitError::UnknownResource(_))
+        Err(LimitError::UnknownResource { .. })
     ));
 }
 

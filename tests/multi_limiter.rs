@@ -68,7 +68,10 @@ fn a_cost_above_any_capacity_fails_at_once_and_unknown_resources_are_named() {
     );
     assert_eq!(
         api.acquire(&[("credits", 1)]).unwrap_err(),
-        LimitError::UnknownResource("credits".into())
+        LimitError::UnknownResource {
+            name: "credits".into(),
+            known: vec!["requests".into(), "tokens".into()]
+        }
     );
     assert!(matches!(
         MultiLimiter::new(Limits::new().max_parallel(0)),

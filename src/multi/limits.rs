@@ -54,6 +54,8 @@ pub struct Limits {
     pub(crate) resources: Vec<ResourceLimit>,
     pub(crate) max_parallel: Option<u64>,
     pub(crate) max_hold: Duration,
+    /// The setting that set `max_hold`, named in [`LimitError::HeldTooLong`](crate::LimitError).
+    pub(crate) max_hold_setting: &'static str,
     pub(crate) precision: WaitPrecision,
     pub(crate) counting: Counting,
 }
@@ -72,6 +74,7 @@ impl Default for Limits {
             resources: Vec::new(),
             max_parallel: None,
             max_hold: DEFAULT_MAX_HOLD,
+            max_hold_setting: "Limits::max_hold",
             precision: WaitPrecision::default(),
             counting: Counting::default(),
         }
@@ -125,6 +128,14 @@ impl Limits {
     /// [`DEFAULT_MAX_HOLD`](crate::DEFAULT_MAX_HOLD) (120 s).
     pub fn max_hold(mut self, max: Duration) -> Limits {
         self.max_hold = max;
+        self
+    }
+
+    /// [`max_hold`](Self::max_hold) as set by `setting` (the Runner's
+    /// `Retry::max_retry_after`), which errors then name.
+    pub(crate) fn max_hold_set_by(mut self, max: Duration, setting: &'static str) -> Limits {
+        self.max_hold = max;
+        self.max_hold_setting = setting;
         self
     }
 

@@ -98,7 +98,20 @@ impl ModelLimiterBuilder {
     }
 
     /// Checks every limit and builds the limiter.
+    ///
+    /// # Errors
+    /// [`LimitError::NoModels`] with no model and no default; the errors of
+    /// [`MultiLimiter::new`] for the limits of each.
+    ///
+    /// ```
+    /// use tollgate::{LimitError, ModelLimiter};
+    ///
+    /// assert_eq!(ModelLimiter::builder().build().unwrap_err(), LimitError::NoModels);
+    /// ```
     pub fn build(self) -> Result<ModelLimiter, LimitError> {
+        if self.configured.is_empty() && self.default.is_none() {
+            return Err(LimitError::NoModels);
+        }
         let clock = self.clock.unwrap_or_default();
         let mut limiters = HashMap::new();
         for (name, limits) in &self.configured {

@@ -531,7 +531,16 @@ impl MultiLimiter {
             .resources
             .iter()
             .position(|resource| resource.name == name)
-            .ok_or_else(|| LimitError::UnknownResource(name.to_owned()))
+            .ok_or_else(|| LimitError::UnknownResource {
+                name: name.to_owned(),
+                known: self
+                    .inner
+                    .limits
+                    .resources
+                    .iter()
+                    .map(|resource| resource.name.clone())
+                    .collect(),
+            })
     }
 
     /// The name of resource `index` of the core (a window's pacing slot is named as its
@@ -620,6 +629,18 @@ impl MultiLimiter {
         ))
     }
 
+    /// [`LimitError::HeldTooLong`] for a hold of `wait` on resource `index`, naming the
+    /// setting to raise.
+    pub(crate) fn held_too_long(&self, index: usize, wait: Duration) -> LimitError {
+        let limits = &self.inner.limits;
+        LimitError::HeldTooLong {
+            resource: self.name_of(index).to_owned(),
+            wait,
+            max: limits.max_hold,
+            setting: limits.max_hold_setting,
+        }
+    }
+
     /// The public error for a refusal of the core.
     pub(super) fn error(&self, refusal: Refusal) -> LimitError {
         match refusal {
@@ -638,10 +659,7 @@ impl MultiLimiter {
                 resource: self.name_of(resource).to_owned(),
                 error,
             },
-            Refusal::HeldTooLong { resource, wait } => LimitError::HeldTooLong {
-                resource: self.name_of(resource).to_owned(),
-                wait,
-            },
+            Refusal::HeldTooLong { resource, wait } => self.held_too_long(resource, wait),
         }
     }
 }

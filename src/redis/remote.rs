@@ -303,10 +303,7 @@ impl Remote {
                     return Err(LimitError::NotInTime { wait: Some(wait) })
                 }
                 Attempt::HeldTooLong { resource, wait } => {
-                    return Err(LimitError::HeldTooLong {
-                        resource: limiter.name_of(resource).to_owned(),
-                        wait,
-                    })
+                    return Err(limiter.held_too_long(resource, wait))
                 }
                 Attempt::NoSlot { expiry } => {
                     // Held in other processes: poll until one frees (or a lease runs out).

@@ -20,8 +20,8 @@
 //! at most `burst` units; a request of cost `c` conforms at the earliest instant `t ≥ now` at which
 //! the backlog `X(t)` satisfies `X(t) + c·T ≤ burst·T`.
 //!
-//! [`SlidingWindow`] is different by design: at most `min(quantity, burst)` per any window of one
-//! period, with no smoothing inside the window.
+//! [`SlidingWindow`] is different by design: at most `quantity` per any window of one period,
+//! with no smoothing inside the window; it takes no other burst ([`RateError::BurstOnWindow`]).
 //!
 //! ```
 //! use tollgate::algorithm::{Algorithm, Decision, GcraVirtual};

@@ -142,14 +142,23 @@ impl RateLimiter<LeakyBucket> {
 
 impl RateLimiter<SlidingWindow> {
     /// A limiter counting an exact sliding window of one period, as LLM providers do: at most
-    /// `min(quantity, burst)` in any window of the rate's period.
+    /// `quantity` in any window of the rate's period.
+    ///
+    /// A bare window has no pacing: a rate with any other burst is a
+    /// [`RateError::BurstOnWindow`] (reported by [`try_with_algorithm`](Self::try_with_algorithm)
+    /// at once, by every acquire otherwise). For "a window, and at most `burst` at once", use
+    /// [`Limits::window`](crate::Limits::window), which paces the window with GCRA.
     ///
     /// ```
-    /// use tollgate::{Rate, RateLimiter};
+    /// use tollgate::algorithm::SlidingWindow;
+    /// use tollgate::{Rate, RateError, RateLimiter};
     ///
     /// let rpm = RateLimiter::sliding_window(Rate::per_minute(3));
     /// rpm.acquire_n(3)?;
     /// assert!(rpm.try_acquire().is_err());
+    ///
+    /// let paced = RateLimiter::<SlidingWindow>::try_with_algorithm(Rate::per_minute(3).burst(1));
+    /// assert!(matches!(paced, Err(RateError::BurstOnWindow { .. })));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn sliding_window(rate: Rate) -> Self {
@@ -181,9 +190,10 @@ impl<A: Algorithm> RateLimiter<A> {
     /// [`with_algorithm`](Self::with_algorithm), refusing an invalid rate at once.
     ///
     /// # Errors
-    /// The [`RateError`] that [`Rate::validate`] reports.
+    /// The [`RateError`] that [`Rate::validate`] reports, or that `A` reports for a rate it
+    /// cannot mean ([`RateError::BurstOnWindow`] for a window with a burst).
     pub fn try_with_algorithm(rate: Rate) -> Result<Self, RateError> {
-        rate.validate()?;
+        A::new(&rate)?;
         Ok(Self::with_algorithm(rate))
     }
 

@@ -109,11 +109,20 @@ impl Remote {
                 .map_err(|error| RedisError::Unsupported {
                     what: format!("resource {:?}: {error}", resource.name),
                 })?;
+            if window && pace.burst != pace.quantity {
+                return Err(RedisError::Unsupported {
+                    what: format!(
+                        "resource {:?}: an exact window with a burst ({}) is not shared yet; \
+                         count it with GCRA (Limits::rate, Resource::smoothed) or drop the burst",
+                        resource.name, resource.rate
+                    ),
+                });
+            }
             let meter = match window {
                 true => SharedMeter {
                     window,
                     a: pace.period,
-                    b: pace.quantity.min(pace.burst),
+                    b: pace.quantity,
                 },
                 false => SharedMeter {
                     window,
@@ -294,10 +303,7 @@ impl Remote {
                     return Err(LimitError::NotInTime { wait: Some(wait) })
                 }
                 Attempt::HeldTooLong { resource, wait } => {
-                    return Err(LimitError::HeldTooLong {
-                        resource: limiter.name_of(resource).to_owned(),
-                        wait,
-                    })
+                    return Err(limiter.held_too_long(resource, wait))
                 }
                 Attempt::NoSlot { expiry } => {
                     // Held in other processes: poll until one frees (or a lease runs out).

@@ -546,6 +546,20 @@ impl<S: Accounts> Ledger<S> {
         self.waiting.len()
     }
 
+    /// Units of `resource` charged to reservations whose instant is still after `now`
+    /// (counted by the accounts already, from that instant).
+    pub(crate) fn reserved_by_waiters(&self, resource: usize, now: Nanos) -> u64 {
+        self.waiting
+            .values()
+            .filter_map(|waiter| match &waiter.plan {
+                Plan::Planned(charged) if charged.grant.at > now => {
+                    Some(charged.grant.costs[resource])
+                }
+                _ => None,
+            })
+            .fold(0, u64::saturating_add)
+    }
+
     /// Whether the ledger is as new at `now`: nothing in use, held, waiting or kept.
     pub(crate) fn is_idle(&self, now: Nanos) -> bool {
         self.waiting.is_empty()

@@ -952,7 +952,7 @@ where
         // One cap for every wait a server asks for: a hold it announces through the response
         // hook is capped like a requested retry-after.
         let limits = self.resources.iter().fold(
-            Limits::new().max_hold(self.retry.max_retry_after),
+            Limits::new().max_hold_set_by(self.retry.max_retry_after, "Retry::max_retry_after"),
             |limits, resource| resource.add_to(limits),
         );
         let limiter =

@@ -96,7 +96,9 @@ fn shared_quota_child() {
 
 #[test]
 fn four_processes_share_one_quota() {
-    let server = RedisServer::start();
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
     let start = server_now_micros(&server.url());
     let end = start + 3_000_000;
     let children: Vec<_> = (0..4)
@@ -149,7 +151,9 @@ fn four_processes_share_one_quota() {
 
 #[test]
 fn limiters_whose_clocks_disagree_still_hold_the_bound() {
-    let server = RedisServer::start();
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
     let end = server_now_micros(&server.url()) + 1_000_000;
     // One on the real clock, one on a mock clock an hour ahead, one on a mock clock at zero:
     // the mock ones do not really sleep, so they try to run ahead. Only the server decides.
@@ -213,7 +217,9 @@ fn slot_holder_child() {
 
 #[test]
 fn a_dead_holders_slot_comes_back_after_its_lease() {
-    let server = RedisServer::start();
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["slot_holder_child", "--exact", "--nocapture"])
         .env("TOLLGATE_TEST_HOLDER_URL", server.url())
@@ -249,7 +255,9 @@ fn a_dead_holders_slot_comes_back_after_its_lease() {
 
 #[test]
 fn two_processes_with_different_quotas_for_one_name_get_an_error() {
-    let server = RedisServer::start();
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
     let open = || RedisState::open(&server.url(), "parameters").unwrap();
     let first = MultiLimiter::new(Limits::new().rpm(500).tpm(40_000))
         .unwrap()
@@ -279,7 +287,9 @@ fn two_processes_with_different_quotas_for_one_name_get_an_error() {
 
 #[test]
 fn two_processes_on_one_window_never_exceed_its_limit() {
-    let server = RedisServer::start();
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
     // At most 5 in any 300 ms, exactly, between two "processes".
     let open = || {
         MultiLimiter::new(Limits::new().window(REQUESTS, Rate::new(5, Duration::from_millis(300))))
@@ -368,7 +378,10 @@ macro_rules! runner {
 
 #[test]
 fn a_runner_shares_its_quota_and_loses_no_result_when_redis_goes_away() {
-    let mut server = Some(RedisServer::start());
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let mut server = Some(server);
     let url = server.as_ref().unwrap().url();
     // On Redis, every job done.
     let mut shared = runner!(&url, "runner", Fallback::Fail);
@@ -421,7 +434,9 @@ fn a_runner_shares_its_quota_and_loses_no_result_when_redis_goes_away() {
 
 #[test]
 fn two_model_limiters_on_one_name_share_each_models_quota() {
-    let server = RedisServer::start();
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
     let models = || {
         tollgate::ModelLimiter::builder()
             .model("gpt-4o", Limits::new().rpm(2).tpm(10_000))
@@ -447,7 +462,9 @@ fn two_model_limiters_on_one_name_share_each_models_quota() {
 
 #[test]
 fn a_refund_never_pulls_the_state_under_a_reservation_granted_in_another_process() {
-    let server = RedisServer::start();
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
     // Three "processes" on one quota: one call per 100 ms, burst 1.
     let open = || {
         MultiLimiter::new(Limits::new().rate(REQUESTS, Rate::per_second(10).burst(1)))

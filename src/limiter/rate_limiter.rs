@@ -573,9 +573,10 @@ impl<A: Algorithm> RateLimiter<A> {
                     return Some(self.admit());
                 }
                 // Held by a server: the core answers (a hold past the longest is `HeldTooLong`,
-                // not a wait), as it does for every algorithm.
+                // not a wait), as it does for every algorithm; a hold at the very instant the
+                // cost conforms (both at the end of time) binds there too.
                 Decision::Admitted => return None,
-                Decision::NotBefore(at) if hold > at => return None,
+                Decision::NotBefore(at) if hold >= at => return None,
                 Decision::NotBefore(at) => at,
                 Decision::Never { capacity } => {
                     return Some(self.reject(AcquireError::ExceedsCapacity { cost, capacity }))

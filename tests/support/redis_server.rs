@@ -29,9 +29,8 @@ impl RedisServer {
     /// a message saying how to install it when it is missing (for benches, which are run on
     /// purpose).
     pub fn start() -> RedisServer {
-        Self::start_if_installed().unwrap_or_else(|| {
-            panic!("cannot start {}: it is not installed; {INSTALL}", binary())
-        })
+        Self::start_if_installed()
+            .unwrap_or_else(|| panic!("cannot start {}: it is not installed; {INSTALL}", binary()))
     }
 
     /// Starts `redis-server` for a test, or returns `None` when it is not installed: the caller

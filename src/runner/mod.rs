@@ -13,6 +13,8 @@ mod job_sender;
 mod journal;
 #[cfg(feature = "journal")]
 mod journal_error;
+#[cfg(feature = "journal")]
+mod journal_store;
 mod progress;
 mod report;
 mod resource;

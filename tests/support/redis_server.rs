@@ -68,19 +68,12 @@ impl RedisServer {
 
     /// Starts `redis-server`, `None` when the binary is not found; any other failure panics.
     fn start_if_installed() -> Option<RedisServer> {
-        let binary = binary();
         for _ in 0..5 {
             let port = free_port();
-            let child = Command::new(&binary)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn();
-            let child = match child {
+            let child = match spawn(port) {
                 Ok(child) => child,
                 Err(error) if error.kind() == ErrorKind::NotFound => return None,
-                Err(error) => panic!("cannot start {binary:?}: {error}"),
+                Err(error) => panic!("cannot start {}: {error}", binary()),
             };
             let mut server = RedisServer { child, port };
             if server.wait_ready() {
@@ -88,7 +81,24 @@ impl RedisServer {
             }
             // Lost the port to someone else: try another.
         }
-        panic!("{binary} did not start on a free port");
+        panic!("{} did not start on a free port", binary());
+    }
+
+    /// Kills the server (clients then find nothing listening on its port).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the server and starts a new one on the same port, empty: a server that restarted
+    /// and lost its data.
+    pub fn restart_empty(&mut self) {
+        self.kill();
+        self.child = spawn(self.port).expect("redis-server started before");
+        assert!(
+            self.wait_ready(),
+            "redis-server did not restart on its port"
+        );
     }
 
     /// `redis://127.0.0.1:<port>/`.
@@ -119,9 +129,18 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
+}
+
+/// `redis-server` on `port` of the loopback interface, without persistence.
+fn spawn(port: u16) -> std::io::Result<Child> {
+    Command::new(binary())
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
 }
 
 /// The `redis-server` to run: `REDIS_SERVER`, or the one on `PATH`.

@@ -343,12 +343,15 @@ impl Remote {
             args.extend([int(0), Arg::Int(0), int(units.min(held)), Arg::Int(0)]);
         }
         args.push(Arg::Str(""));
-        self.run("refund", &args).map(drop).inspect_err(|_| {
+        if let Err(error) = self.run("refund", &args) {
+            // Charged with the next answer instead.
             let mut pending = self.local_grants.lock();
             for (units, granted) in pending.iter_mut().zip(&granted) {
                 *units = units.saturating_add(*granted);
             }
-        })
+            return Err(error);
+        }
+        Ok(())
     }
 
     /// The fallback limiter, if Redis is known to be down and there is one.

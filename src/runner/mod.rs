@@ -15,6 +15,8 @@ mod job_table;
 mod journal;
 #[cfg(feature = "journal")]
 mod journal_error;
+#[cfg(feature = "journal")]
+mod journal_store;
 mod progress;
 mod report;
 mod resource;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tollgate::{Clock, Limits, ModelLimiter, MultiLimiter, Usage, TOKENS};
+use tollgate::{Clock, Limits, ModelLimiter, MultiLimiter, Usage, REQUESTS, TOKENS};
 
 /// The case: "tokens 1597/1000" with no debt, a waiting caller's charge counted as used.
 #[test]
@@ -30,6 +30,43 @@ fn a_waiting_callers_charge_is_reserved_not_used() {
     assert_eq!(tokens.to_string(), "597/1000 (+1000 reserved)");
     drop(waiting);
     drop(first);
+}
+
+/// A new user's case: waiters for tokens are also charged a request each, ahead, at their
+/// instant; the requests limit (GCRA) must not read the time before that instant as use
+/// ("requests 19/10 (9 debt)" after one request that went).
+#[test]
+fn waiters_charged_ahead_are_reserved_on_every_limit_they_count() {
+    let (clock, _time) = Clock::mock();
+    let api = MultiLimiter::new(Limits::new().rpm(10).tpm(1_000))
+        .unwrap()
+        .with_clock(clock);
+    let went = api.acquire(&[(TOKENS, 1_000)]).unwrap();
+    let waiters: Vec<_> = (0..2)
+        .map(|_| api.reserve(&[(TOKENS, 1_000)]).unwrap())
+        .collect();
+    let usage = api.usage();
+    let of = |name: &str| usage.iter().find(|(n, _)| n == name).unwrap().1;
+    assert_eq!(
+        of(REQUESTS),
+        Usage {
+            used: 1,
+            reserved: 2,
+            limit: Some(10)
+        }
+    );
+    assert_eq!(of(REQUESTS).debt(), 0);
+    assert_eq!(
+        of(TOKENS),
+        Usage {
+            used: 1_000,
+            reserved: 2_000,
+            limit: Some(1_000)
+        }
+    );
+    assert_eq!(of(TOKENS).to_string(), "1000/1000 (+2000 reserved)");
+    drop(waiters);
+    drop(went);
 }
 
 #[test]

@@ -312,6 +312,7 @@ impl MultiLimiter {
                 .collect();
         }
         self.inner.core.read(|ledger, now| {
+            let gone = ledger.accounts_of_calls_gone(now);
             self.inner
                 .limits
                 .resources
@@ -320,11 +321,9 @@ impl MultiLimiter {
                 .enumerate()
                 .map(|(index, (resource, rate))| {
                     use crate::reservation::Accounts;
-                    let charged = ledger.accounts.in_use(index, now);
-                    let reserved = ledger.reserved_by_waiters(index, now);
                     let usage = Usage {
-                        used: charged.saturating_sub(reserved),
-                        reserved,
+                        used: gone.in_use(index, now),
+                        reserved: ledger.reserved_by_waiters(index, now),
                         limit: Some(rate.quantity()),
                     };
                     (resource.name.clone(), usage)

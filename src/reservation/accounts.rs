@@ -97,7 +97,7 @@ pub(crate) trait Accounts: Send + 'static {
 
 /// One rate resource of a multi-resource limiter (the algorithm its limits chose), or the
 /// pacing of an exact window whose rate has a burst below its quantity.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Meter {
     Gcra(GcraVirtual),
     Window(SlidingWindow),
@@ -140,7 +140,7 @@ macro_rules! on_meter {
 }
 
 /// The in-memory state of a multi-resource limiter: one meter per resource.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Meters(pub(crate) Vec<Meter>);
 
 impl Accounts for Meters {

@@ -41,6 +41,61 @@ fn a_jittered_retry_after_is_capped_by_max_retry_after() {
     assert!(calls[1] <= Nanos::from_secs(2), "{calls:?}");
 }
 
+/// A new user's case: 8 calls refused together with "retry after 1 s" and a jitter of 500 ms
+/// were all retried at one instant (the jitter lengthened the one shared pause). Each is now
+/// retried after its own jitter, within [1 s, 1.5 s]. (A stepped mock clock, moved by 5 ms
+/// steps once the eight refusals are in: time cannot run ahead of a worker still reporting.)
+#[test]
+fn calls_refused_together_are_retried_at_their_own_instants() {
+    let (clock, time) = Clock::mock_stepped();
+    let retries = Arc::new(Mutex::new(Vec::new()));
+    let refused = Arc::new(AtomicU32::new(0));
+    let (seen, counted, now) = (Arc::clone(&retries), Arc::clone(&refused), time.clone());
+    let mut runner = Runner::new(move |_: &u32| {
+        if now.now() == Nanos::ZERO {
+            counted.fetch_add(1, Ordering::SeqCst);
+            return Err("429");
+        }
+        seen.lock().unwrap().push(now.now());
+        Ok(())
+    })
+    .retry(
+        Retry::exponential(1)
+            .retry_after_jitter(Duration::from_millis(500))
+            .classify(|_: &&str| Verdict::RetryAfter(Duration::from_secs(1))),
+    )
+    .max_concurrent(8)
+    .with_clock(clock);
+    runner.schedule_all(0..8).unwrap();
+    let report = std::thread::scope(|scope| {
+        let stepper = scope.spawn(|| {
+            while refused.load(Ordering::SeqCst) < 8 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // Ample real time for the refusals to be recorded before time moves.
+            std::thread::sleep(Duration::from_millis(50));
+            while retries.lock().unwrap().len() < 8 && time.now() < Nanos::from_secs(10) {
+                time.advance(Duration::from_millis(5));
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        });
+        let report = runner.run();
+        stepper.join().unwrap();
+        report
+    });
+    assert!(report.results.iter().all(Option::is_some));
+    let mut retries = retries.lock().unwrap().clone();
+    retries.sort();
+    retries.dedup();
+    assert!(retries.len() > 1, "every retry at one instant: {retries:?}");
+    assert!(
+        retries
+            .iter()
+            .all(|at| (Nanos::from_secs(1)..=Nanos::from_millis(1_505)).contains(at)),
+        "{retries:?}"
+    );
+}
+
 /// Inside a Runner the longest hold is `Retry::max_retry_after`: the error says so.
 #[test]
 fn a_hold_too_long_inside_a_runner_names_retry_max_retry_after() {

@@ -122,6 +122,8 @@ enum Event<T, E> {
         index: usize,
         outcome: Outcome<T, E>,
         waited: Option<(String, Duration)>,
+        /// When the attempt ended, on the runner's clock: waits it leads to count from then.
+        ended: Nanos,
     },
     WorkerExited,
 }
@@ -703,8 +705,14 @@ where
                     let mut finished = Vec::new();
                     for event in std::iter::once(event).chain(events.try_iter().take(MAX_BATCH)) {
                         match event {
-                            Event::Attempted { index, outcome, waited } => {
-                                if self.take_attempt(work, index, outcome, waited, &mut tally) {
+                            Event::Attempted {
+                                index,
+                                outcome,
+                                waited,
+                                ended,
+                            } => {
+                                let attempt = (outcome, waited, ended);
+                                if self.take_attempt(work, index, attempt, &mut tally) {
                                     finished.push(index);
                                 }
                             }
@@ -744,8 +752,7 @@ where
         &mut self,
         work: &Work<'_, J, T, E>,
         index: usize,
-        outcome: Outcome<T, E>,
-        waited: Option<(String, Duration)>,
+        (outcome, waited, ended): (Outcome<T, E>, Option<(String, Duration)>, Nanos),
         tally: &mut Tally,
     ) -> bool {
         tally.attempts += 1;
@@ -758,15 +765,17 @@ where
         if let Verdict::RetryAfter(_) = outcome.verdict {
             tally.rate_limited += 1;
         }
-        self.record(work, index, outcome, tally)
+        self.record(work, index, outcome, ended, tally)
     }
 
-    /// Records one attempt's outcome and decides what comes next for the job.
+    /// Records one attempt's outcome, which ended at `now`, and decides what comes next for the
+    /// job (a wait counts from the attempt's end, however late the coordinator reads it).
     fn record(
         &mut self,
         work: &Work<'_, J, T, E>,
         index: usize,
         outcome: Outcome<T, E>,
+        now: Nanos,
         tally: &mut Tally,
     ) -> bool {
         let record = &mut self.jobs[index];
@@ -785,7 +794,6 @@ where
             Err(err) => {
                 record.errors.push(Arc::new(err));
                 let may_retry = record.attempts <= self.retry.max_retries;
-                let now = work.limiter.clock().now();
                 match verdict {
                     Verdict::RetryAfter(wait)
                         if wait > self.retry.max_retry_after
@@ -802,14 +810,18 @@ where
                         if let Some(adaptive) = &work.adaptive {
                             adaptive.backpressure(wait);
                         }
-                        let until = now.saturating_add(Nanos::from(self.retry.jittered(wait)));
-                        tally.pause_until(now, until);
+                        // New calls wait what the server asked; each refused call is retried
+                        // after its own jitter on top, so calls refused together spread out.
+                        let paused = now.saturating_add(Nanos::from(wait));
+                        let retry_at = now.saturating_add(Nanos::from(self.retry.jittered(wait)));
+                        tally.pause_until(now, paused);
                         event!(
                             info,
                             "job {index}: the server asked for {wait:?}; pausing new calls"
                         );
-                        work.limiter.pause_until(until);
-                        work.queue.push_back(index, Arc::clone(&record.job), until);
+                        work.limiter.pause_until(paused);
+                        work.queue
+                            .push_back(index, Arc::clone(&record.job), retry_at);
                         false
                     }
                     Verdict::Retry if may_retry => {
@@ -1033,6 +1045,7 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<'_, J, T, E>, events: &Sender<E
                         index,
                         outcome,
                         waited: None,
+                        ended: work.limiter.clock().now(),
                     })
                     .is_err()
                 {
@@ -1064,6 +1077,7 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<'_, J, T, E>, events: &Sender<E
         });
         work.interrupt.call_in_flight(true);
         let outcome = attempt(work, &job, &permit);
+        let ended = work.limiter.clock().now();
         work.interrupt.call_in_flight(false);
         drop(permit);
         work.queue.attempt_ended();
@@ -1072,6 +1086,7 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<'_, J, T, E>, events: &Sender<E
                 index,
                 outcome,
                 waited,
+                ended,
             })
             .is_err()
         {

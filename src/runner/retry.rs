@@ -87,9 +87,10 @@ impl<E> Retry<E> {
         self
     }
 
-    /// The most added, at random, to a server-requested wait, so that calls paused together do
-    /// not all start at the same instant (default 100 ms; never subtracted). The wait with its
-    /// jitter never exceeds [`max_retry_after`](Self::max_retry_after).
+    /// The most added, at random, to a server-requested wait before the refused call is
+    /// retried, each call its own, so that calls refused together are not all retried at the
+    /// same instant (default 100 ms; never subtracted). New calls wait the server's wait alone.
+    /// The wait with its jitter never exceeds [`max_retry_after`](Self::max_retry_after).
     pub fn retry_after_jitter(mut self, jitter: Duration) -> Self {
         self.retry_after_jitter = jitter;
         self

@@ -107,7 +107,7 @@ pub use semaphore::{
     AdaptiveBuilder, AdaptivePermit, AdaptiveSemaphore, AdaptiveStats, CreditEvent, CreditPermit,
     CreditSemaphore, CreditStats, SemaphoreError,
 };
-pub use time::{Clock, MockTime, Nanos, WaitPrecision};
+pub use time::{Clock, Deadline, MockTime, Nanos, WaitPrecision};
 pub use wrapper::{limit_cost, limit_rate, IntoThrottle, Throttle, Wrappable};
 
 /// The README's examples, compiled and run as doctests.

@@ -112,7 +112,7 @@ fn every_try_acquire_until_takes_an_instant_and_a_nanos() {
         .try_acquire_until(&[(REQUESTS, 1)], soon())
         .unwrap_err();
     assert_eq!(refused.wait(), Some(Duration::from_secs(60)));
-    multi
+    let _permit = multi
         .try_acquire_until(&[(REQUESTS, 1)], clock.now() + Duration::from_secs(60))
         .unwrap();
     assert_eq!(time.now(), Nanos::from_secs(60));
@@ -125,7 +125,7 @@ fn every_try_acquire_until_takes_an_instant_and_a_nanos() {
     let _first = models.acquire("m", &[]).unwrap();
     let refused = models.try_acquire_until("m", &[], soon()).unwrap_err();
     assert_eq!(refused.wait(), Some(Duration::from_secs(60)));
-    models
+    let _permit = models
         .try_acquire_until("m", &[], Instant::now() + Duration::from_secs(61))
         .unwrap();
     assert_eq!(time.now(), Nanos::from_secs(120));
@@ -141,7 +141,7 @@ fn every_try_acquire_until_takes_an_instant_and_a_nanos() {
     // passed between writing the Instant and the call).
     assert_about(time.now(), Nanos::from_millis(120_100));
     drop(held); // its credit comes back 1 s later
-    credits
+    let _permit = credits
         .try_acquire_until(1, Duration::ZERO, clock.now() + Duration::from_secs(1))
         .unwrap();
 

@@ -82,6 +82,7 @@ pub enum LimitError {
     /// decide (unreachable without a fallback, parameters that differ, something not shared).
     /// Nothing was taken.
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     Redis(crate::redis::RedisError),
 }
 

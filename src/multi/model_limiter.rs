@@ -92,6 +92,7 @@ impl ModelLimiterBuilder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn shared_on(mut self, state: crate::redis::RedisState) -> Self {
         self.shared = Some(state);
         self

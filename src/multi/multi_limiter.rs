@@ -101,6 +101,7 @@ impl MultiLimiter {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn shared_on(self, state: crate::redis::RedisState) -> Result<MultiLimiter, LimitError> {
         let remote = crate::redis::Remote::new(&self.inner.limits, self.clock().clone(), state)
             .map_err(LimitError::Redis)?;

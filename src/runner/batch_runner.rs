@@ -288,9 +288,21 @@ where
         self
     }
 
-    /// Show a progress bar on stderr while running (drawn only on a terminal). Exists only with
-    /// the `progress` feature, so that asking for a bar without it does not compile.
-    #[cfg(feature = "progress")]
+    /// Show a progress bar on stderr while running (drawn only on a terminal).
+    ///
+    /// The bar is drawn by the **`progress` cargo feature** (indicatif). Without the feature
+    /// the method is still there, so one program builds with and without it, but it draws
+    /// nothing: enable the feature (`tollgate = { version = "…", features = ["progress"] }`)
+    /// to see the bar.
+    ///
+    /// ```
+    /// use tollgate::Runner;
+    ///
+    /// let mut runner = Runner::new(|x: &u32| Ok::<u32, String>(x * 2)).progress(true);
+    /// runner.schedule(21)?;
+    /// assert_eq!(runner.run().into_parts().0, vec![Some(42)]);
+    /// # Ok::<(), tollgate::RunnerError>(())
+    /// ```
     pub fn progress(mut self, show: bool) -> Self {
         self.progress = show;
         self
@@ -1189,6 +1201,15 @@ mod tests {
     use std::time::Duration;
 
     use super::Runner;
+
+    /// `progress` exists with and without the `progress` feature (without it, nothing is drawn):
+    /// `cargo test --lib` without features compiles and runs this.
+    #[test]
+    fn progress_can_be_asked_for_with_or_without_the_feature() {
+        let mut runner = Runner::new(|x: &u32| Ok::<u32, String>(x + 1)).progress(true);
+        runner.schedule(1).unwrap();
+        assert_eq!(runner.run().into_parts().0, vec![Some(2)]);
+    }
 
     /// A streaming runner holds at most its window of job records, however many jobs pass,
     /// including while an early job is slow (the others finish and wait behind it): the records

@@ -29,7 +29,8 @@ use tollgate_mock_provider::{MockConfig, MockProvider};
 struct HttpError {
     status: u16,
     signal: Option<Signal>,
-    headers: RateLimitHeaders,
+    /// Boxed: a `Result`'s error is best kept small.
+    headers: Box<RateLimitHeaders>,
 }
 
 impl fmt::Display for HttpError {
@@ -46,7 +47,7 @@ fn chat(agent: &ureq::Agent, url: &str, prompt: &str) -> Result<RateLimitHeaders
     let unreachable = |_| HttpError {
         status: 0,
         signal: Some(Signal::Transient),
-        headers: RateLimitHeaders::default(),
+        headers: Box::default(),
     };
     let mut response = agent
         .post(url)
@@ -63,7 +64,7 @@ fn chat(agent: &ureq::Agent, url: &str, prompt: &str) -> Result<RateLimitHeaders
         Some(signal) => Err(HttpError {
             status: response.status().as_u16(),
             signal: Some(signal),
-            headers,
+            headers: Box::new(headers),
         }),
     }
 }
@@ -87,7 +88,7 @@ fn main() {
         .on_response(|outcome, limiter| {
             let headers = match outcome {
                 Ok(headers) => headers,
-                Err(err) => &err.headers,
+                Err(err) => &*err.headers,
             };
             // The server reports requests only; `apply_to` maps each header family to the
             // resource of the same name ("requests"): the limit lowers the rate, the

@@ -46,7 +46,7 @@ fn main() {
     };
     // The server's own quotas, no margin: usage counts from each call's completion, never before
     // the server's arrival stamp.
-    let runner = Runner::new(call)
+    let mut runner = Runner::new(call)
         .resource(Resource::new("requests", Rate::new(rpm, window)).per_job(|_| 1))
         .resource(
             Resource::new("tokens", Rate::new(tpm, window))
@@ -57,10 +57,8 @@ fn main() {
         .retry(Retry::exponential(5).classify(|err: &ApiError| match err {
             ApiError::TooManyRequests { retry_after, .. } => Verdict::RetryAfter(*retry_after),
             ApiError::Unavailable => Verdict::Retry,
-        }));
-    #[cfg(feature = "progress")]
-    let runner = runner.progress(true);
-    let mut runner = runner;
+        }))
+        .progress(true); // drawn with the `progress` feature; without it, nothing is drawn
     let prompts: Vec<u64> = (0..200).map(|i| 100 + (i * 37) % 400).collect();
     for &prompt in &prompts {
         runner

@@ -72,6 +72,7 @@
 //! from a limiter of its own or a shared one; the cost-aware form settles an estimate with the
 //! actual usage afterwards.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 #[macro_use]
@@ -83,6 +84,7 @@ mod multi;
 pub mod presets;
 mod rate;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
 mod reservation;
 mod runner;
@@ -98,6 +100,7 @@ pub use multi::{
 pub use rate::{Rate, RateError};
 pub use reservation::CancelHandle;
 #[cfg(feature = "journal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "journal")))]
 pub use runner::JournalError;
 pub use runner::{
     Attempt, AttemptError, AttemptErrors, Finished, InterruptHandle, JobSender, Resource, Retry,
@@ -107,7 +110,7 @@ pub use semaphore::{
     AdaptiveBuilder, AdaptivePermit, AdaptiveSemaphore, AdaptiveStats, CreditEvent, CreditPermit,
     CreditSemaphore, CreditStats, SemaphoreError,
 };
-pub use time::{Clock, MockTime, Nanos, WaitPrecision};
+pub use time::{Clock, Deadline, MockTime, Nanos, WaitPrecision};
 pub use wrapper::{limit_cost, limit_rate, IntoThrottle, Throttle, Wrappable};
 
 /// The README's examples, compiled and run as doctests.

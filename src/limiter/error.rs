@@ -26,8 +26,13 @@ pub enum AcquireError {
         capacity: u64,
     },
     /// The cost does not fit now (or not before the deadline); nothing was taken.
+    ///
+    /// The same variant and field as [`LimitError::NotInTime`](crate::LimitError::NotInTime)
+    /// and [`SemaphoreError::NotInTime`](crate::SemaphoreError::NotInTime); a rate limiter
+    /// always knows the wait, so here it is a plain `Duration`.
     NotInTime {
-        /// How long from now until it would fit, if nothing else is taken meanwhile.
+        /// How long from the decision the caller would have had to wait for the cost to fit,
+        /// if nothing else is taken meanwhile (beyond the deadline, when there was one).
         wait: Duration,
     },
     /// The reservation was cancelled (through a [`CancelHandle`](crate::CancelHandle)); it
@@ -45,7 +50,9 @@ pub enum AcquireError {
 }
 
 impl AcquireError {
-    /// For [`AcquireError::NotInTime`], how long until the cost would fit.
+    /// For [`AcquireError::NotInTime`], how long from the decision until the cost would fit
+    /// (the same accessor as [`LimitError::wait`](crate::LimitError::wait) and
+    /// [`SemaphoreError::wait`](crate::SemaphoreError::wait)); `None` for the other variants.
     ///
     /// ```
     /// use std::time::Duration;

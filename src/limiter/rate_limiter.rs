@@ -11,7 +11,7 @@ use crate::algorithm::{
     Algorithm, Decision, GcraContinuous, GcraVirtual, LeakyBucket, SlidingWindow, TokenBucket,
 };
 use crate::reservation::{Core, Held, Patience};
-use crate::{Clock, Nanos, Rate, RateError, WaitPrecision, DEFAULT_MAX_HOLD};
+use crate::{Clock, Deadline, Nanos, Rate, RateError, WaitPrecision, DEFAULT_MAX_HOLD};
 
 /// A blocking rate limiter, shared by reference or [`Arc`](std::sync::Arc) between threads.
 ///
@@ -353,9 +353,10 @@ impl<A: Algorithm> RateLimiter<A> {
         self.acquire_within(cost, Patience::For(Nanos::from(timeout)))
     }
 
-    /// Takes `cost` units if they fit by `deadline`, an instant of this limiter's
-    /// [`clock`](Self::clock) (so deadlines work on a mock clock too). A deadline that cannot be
-    /// met, including one already past, fails at once.
+    /// Takes `cost` units if they fit by `deadline`: an instant of this limiter's
+    /// [`clock`](Self::clock) (so deadlines work on a mock clock too) or a
+    /// [`std::time::Instant`] (see [`Deadline`]). A deadline that cannot be met, including one
+    /// already past, fails at once.
     ///
     /// # Errors
     /// As [`try_acquire_for`](Self::try_acquire_for).
@@ -372,7 +373,12 @@ impl<A: Algorithm> RateLimiter<A> {
     /// # Ok::<(), tollgate::AcquireError>(())
     /// ```
     #[inline]
-    pub fn try_acquire_until(&self, cost: u64, deadline: Nanos) -> Result<(), AcquireError> {
+    pub fn try_acquire_until(
+        &self,
+        cost: u64,
+        deadline: impl Into<Deadline>,
+    ) -> Result<(), AcquireError> {
+        let deadline = deadline.into().on(self.clock());
         self.acquire_within(cost, Patience::Until(deadline))
     }
 

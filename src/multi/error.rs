@@ -41,8 +41,14 @@ pub enum LimitError {
     },
     /// Not admitted now (`try_*`) or not by the deadline; nothing was taken.
     NotInTime {
-        /// How long from now the call would have had to wait, when known (rates); `None` when
-        /// it waited for a concurrency slot.
+        /// How long from the decision the call would have had to wait, when the rates decided
+        /// it; `None` when it is not known: the call waited for a concurrency slot
+        /// ([`Limits::max_parallel`](crate::Limits::max_parallel)), which comes free only when
+        /// a holder drops its permit. The same field as [`AcquireError::NotInTime`]'s and
+        /// [`SemaphoreError::NotInTime`]'s.
+        ///
+        /// [`AcquireError::NotInTime`]: crate::AcquireError::NotInTime
+        /// [`SemaphoreError::NotInTime`]: crate::SemaphoreError::NotInTime
         wait: Option<Duration>,
     },
     /// A resource's rate cannot be enforced.
@@ -76,7 +82,32 @@ pub enum LimitError {
     /// decide (unreachable without a fallback, parameters that differ, something not shared).
     /// Nothing was taken.
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     Redis(crate::redis::RedisError),
+}
+
+impl LimitError {
+    /// For [`LimitError::NotInTime`], how long from the decision the call would have had to
+    /// wait, when known; `None` otherwise (an unknown wait, or another variant). The same
+    /// accessor as [`AcquireError::wait`](crate::AcquireError::wait) and
+    /// [`SemaphoreError::wait`](crate::SemaphoreError::wait).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::{Limits, MultiLimiter, REQUESTS};
+    ///
+    /// let api = MultiLimiter::new(Limits::new().rpm(1))?;
+    /// let _first = api.acquire(&[(REQUESTS, 1)])?;
+    /// let wait = api.try_acquire(&[(REQUESTS, 1)]).unwrap_err().wait().unwrap();
+    /// assert!(wait > Duration::from_secs(59) && wait <= Duration::from_secs(60));
+    /// # Ok::<(), tollgate::LimitError>(())
+    /// ```
+    pub fn wait(&self) -> Option<Duration> {
+        match self {
+            LimitError::NotInTime { wait } => *wait,
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for LimitError {

@@ -9,7 +9,7 @@ use super::{
     LimitError, Limits, MultiLimiter, Permit, Usage, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS,
 };
 use crate::reservation::Patience;
-use crate::{Clock, Nanos};
+use crate::{Clock, Deadline, Nanos};
 
 /// One [`MultiLimiter`] per model (requests per minute, tokens per minute, parallel calls),
 /// with a default for models not configured, created on first use.
@@ -92,6 +92,7 @@ impl ModelLimiterBuilder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn shared_on(mut self, state: crate::redis::RedisState) -> Self {
         self.shared = Some(state);
         self
@@ -213,7 +214,8 @@ impl ModelLimiter {
         self.enter(model, costs, Patience::For(Nanos::from(timeout)))
     }
 
-    /// [`acquire`](Self::acquire) if it fits by `deadline`, an instant of the limiter's clock.
+    /// [`acquire`](Self::acquire) if it fits by `deadline`: an instant of the model's
+    /// limiter's clock ([`with_clock`](ModelLimiterBuilder::with_clock)) or a [`std::time::Instant`] (see [`Deadline`]).
     ///
     /// # Errors
     /// As [`try_acquire`](Self::try_acquire).
@@ -221,8 +223,9 @@ impl ModelLimiter {
         &self,
         model: &str,
         costs: &[(&str, u64)],
-        deadline: Nanos,
+        deadline: impl Into<Deadline>,
     ) -> Result<Permit, LimitError> {
+        let deadline = deadline.into().on(&self.clock);
         self.enter(model, costs, Patience::Until(deadline))
     }
 

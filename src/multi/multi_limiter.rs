@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{LimitError, Limits, Permit, Usage, REQUESTS};
 use crate::reservation::{Book, Core, Keeper, Meter, Meters, Patience, PerResource, Refusal};
-use crate::{Clock, Nanos, Rate};
+use crate::{Clock, Deadline, Nanos, Rate};
 
 /// Enforces a [`Limits`]: a call takes its cost from **every** resource at once, or waits, or
 /// fails having taken nothing.
@@ -101,6 +101,7 @@ impl MultiLimiter {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn shared_on(self, state: crate::redis::RedisState) -> Result<MultiLimiter, LimitError> {
         let remote = crate::redis::Remote::new(&self.inner.limits, self.clock().clone(), state)
             .map_err(LimitError::Redis)?;
@@ -251,15 +252,17 @@ impl MultiLimiter {
         self.enter(costs, Patience::For(Nanos::from(timeout)))
     }
 
-    /// Takes `costs` if they fit by `deadline`, an instant of this limiter's clock.
+    /// Takes `costs` if they fit by `deadline`: an instant of this limiter's
+    /// [`clock`](Self::clock) or a [`std::time::Instant`] (see [`Deadline`]).
     ///
     /// # Errors
     /// As [`try_acquire_for`](Self::try_acquire_for).
     pub fn try_acquire_until(
         &self,
         costs: &[(&str, u64)],
-        deadline: Nanos,
+        deadline: impl Into<Deadline>,
     ) -> Result<Permit, LimitError> {
+        let deadline = deadline.into().on(self.clock());
         self.enter(costs, Patience::Until(deadline))
     }
 

@@ -146,6 +146,7 @@ impl Permit {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn server_ready_at(&self) -> Option<std::time::SystemTime> {
         self.limiter().remote()?.server_at(self.held.id)
     }

@@ -137,6 +137,7 @@ impl RateLimitHeaders {
 }
 
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 impl RateLimitHeaders {
     /// Reads the headers straight from an [`http::HeaderMap`] (what ureq 3, reqwest and hyper
     /// return); values that are not text are skipped. Needs the `http` feature.

@@ -86,6 +86,7 @@ impl Signal {
     /// assert_eq!(signal.unwrap().retry_after(), Some(Duration::from_millis(1_500)));
     /// ```
     #[cfg(feature = "http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
     pub fn classify_http(
         status: http::StatusCode,
         headers: &http::HeaderMap,

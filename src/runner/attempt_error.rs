@@ -96,6 +96,7 @@ pub enum RunnerError {
     DuplicateResource(String),
     /// The journal refused the job, or cannot be used (feature `journal`).
     #[cfg(feature = "journal")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "journal")))]
     Journal(crate::JournalError),
 }
 
@@ -136,6 +137,7 @@ impl Error for RunnerError {
 }
 
 #[cfg(feature = "journal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "journal")))]
 impl From<crate::JournalError> for RunnerError {
     fn from(err: crate::JournalError) -> RunnerError {
         RunnerError::Journal(err)

@@ -273,8 +273,59 @@ where
     /// Calls `hook(outcome, limiter)` after every call, with the call's result or error and
     /// the runner's quota limiter: the place to feed what the server says back into the
     /// quotas (for example [`RateLimitHeaders::apply_to`](crate::presets::RateLimitHeaders::apply_to),
-    /// which calls the limiter's `observe`). The hook may panic: the attempt then fails with the
-    /// panic's message.
+    /// which calls the limiter's `observe` and lowers a rate to the server's limit). The hook
+    /// may panic: the attempt then fails with the panic's message.
+    ///
+    /// A refusal's headers matter most, so the call must return them in its error too. With
+    /// ureq 3 that means asking for the response of a 429 instead of an error:
+    /// `.config().http_status_as_error(false).build()` on the request (ureq's default turns
+    /// every 4xx and 5xx into `Err(ureq::Error::StatusCode(_))`, dropping the headers). The
+    /// worked example is `examples/ureq_on_response.rs`
+    /// (`cargo run --features http --example ureq_on_response`); in short (feature `http`, for
+    /// [`Signal::classify_http`](crate::presets::Signal::classify_http)), against the loopback
+    /// mock provider with a quota of 2 requests per 200 ms, given to the Runner 10 times too
+    /// high:
+    ///
+    /// ```
+    /// # #[cfg(feature = "http")]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use tollgate::presets::{RateLimitHeaders, Signal};
+    /// use tollgate::{Rate, Resource, Retry, Runner};
+    /// use tollgate_mock_provider::{MockConfig, MockProvider};
+    ///
+    /// let window = Duration::from_millis(200);
+    /// let mock = MockProvider::start(MockConfig::new().requests_per_window(2).window(window))?;
+    /// let (url, agent) = (mock.chat_completions_url(), ureq::Agent::new_with_defaults());
+    /// let call = move |prompt: &String| {
+    ///     let body = format!(r#"{{"model":"m","messages":[{{"role":"user","content":"{prompt}"}}]}}"#);
+    ///     let mut response = agent
+    ///         .post(&url)
+    ///         .config().http_status_as_error(false).build() // keep a 429 and its headers
+    ///         .send(body.as_str())
+    ///         .map_err(|_| (Signal::Transient, RateLimitHeaders::default()))?;
+    ///     let text = response.body_mut().read_to_string().unwrap_or_default();
+    ///     match Signal::classify_http(response.status(), response.headers(), &text) {
+    ///         (None, headers) => Ok(headers),
+    ///         (Some(signal), headers) => Err((signal, headers)),
+    ///     }
+    /// };
+    /// let mut runner = Runner::new(call)
+    ///     .resource(Resource::new("requests", Rate::new(20, window)).per_job(|_| 1))
+    ///     .on_response(|outcome, limiter| {
+    ///         let headers = outcome.map_or_else(|(_, headers)| headers, |headers| headers);
+    ///         headers.apply_to(limiter).ok(); // "requests" headers -> the "requests" resource
+    ///     })
+    ///     .retry(Retry::exponential(8).classify(|(signal, _): &(Signal, _)| signal.verdict()))
+    ///     .probe_first(); // one call alone first: its headers teach the quota (2 per 200 ms)
+    /// runner.schedule_all((0..6).map(|n| format!("question {n}")))?;
+    /// assert!(runner.run().results.iter().all(Option::is_some));
+    /// assert_eq!(mock.stats().accepted, 6);
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "http"))]
+    /// # fn main() {}
+    /// ```
     pub fn on_response(
         mut self,
         hook: impl Fn(Result<&T, &E>, &MultiLimiter) + Send + Sync + 'a,
@@ -290,9 +341,21 @@ where
         self
     }
 
-    /// Show a progress bar on stderr while running (drawn only on a terminal). Exists only with
-    /// the `progress` feature, so that asking for a bar without it does not compile.
-    #[cfg(feature = "progress")]
+    /// Show a progress bar on stderr while running (drawn only on a terminal).
+    ///
+    /// The bar is drawn by the **`progress` cargo feature** (indicatif). Without the feature
+    /// the method is still there, so one program builds with and without it, but it draws
+    /// nothing: enable the feature (`tollgate = { version = "…", features = ["progress"] }`)
+    /// to see the bar.
+    ///
+    /// ```
+    /// use tollgate::Runner;
+    ///
+    /// let mut runner = Runner::new(|x: &u32| Ok::<u32, String>(x * 2)).progress(true);
+    /// runner.schedule(21)?;
+    /// assert_eq!(runner.run().into_parts().0, vec![Some(42)]);
+    /// # Ok::<(), tollgate::RunnerError>(())
+    /// ```
     pub fn progress(mut self, show: bool) -> Self {
         self.progress = show;
         self
@@ -1204,6 +1267,15 @@ mod tests {
     use std::time::Duration;
 
     use super::Runner;
+
+    /// `progress` exists with and without the `progress` feature (without it, nothing is drawn):
+    /// `cargo test --lib` without features compiles and runs this.
+    #[test]
+    fn progress_can_be_asked_for_with_or_without_the_feature() {
+        let mut runner = Runner::new(|x: &u32| Ok::<u32, String>(x + 1)).progress(true);
+        runner.schedule(1).unwrap();
+        assert_eq!(runner.run().into_parts().0, vec![Some(2)]);
+    }
 
     /// A streaming runner holds at most its window of job records, however many jobs pass,
     /// including while an early job is slow (the others finish and wait behind it): the records

@@ -101,6 +101,7 @@ impl InterruptHandle {
     /// # Errors
     /// The handler could not be installed (another one is).
     #[cfg(feature = "ctrlc")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ctrlc")))]
     pub fn on_ctrl_c(&self) -> Result<(), ctrlc::Error> {
         static HANDLES: Mutex<Vec<InterruptHandle>> = Mutex::new(Vec::new());
         static INSTALLED: Mutex<bool> = Mutex::new(false);

@@ -143,6 +143,7 @@ impl<J> JobSender<J> {
     /// [`schedule`](Self::schedule) with the job's key in the runner's
     /// [journal](crate::Runner::journal), as [`Runner::schedule_keyed`](crate::Runner::schedule_keyed).
     #[cfg(feature = "journal")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "journal")))]
     pub fn schedule_keyed(&self, key: impl Into<String>, job: J) -> usize {
         self.send(Some(key.into()), job)
     }

@@ -372,6 +372,7 @@ impl<J, T, E> Journal<J, T, E> {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "journal")))]
 impl<J, T, E> Runner<'_, J, T, E>
 where
     J: Send + Sync,

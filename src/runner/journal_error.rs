@@ -16,6 +16,7 @@ use std::path::PathBuf;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(docsrs, doc(cfg(feature = "journal")))]
 pub enum JournalError {
     /// The file cannot be opened or created as a journal: unreadable, or not a journal (another
     /// kind of file, an empty file, a journal of another format). A damaged journal is

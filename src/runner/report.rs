@@ -38,6 +38,7 @@ pub struct RunReport<T, E> {
     /// Why the journal failed during the run, which then stopped: the jobs finished before stay
     /// recorded, the results after are in the report but not in the journal.
     #[cfg(feature = "journal")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "journal")))]
     pub journal_failure: Option<crate::JournalError>,
 }
 

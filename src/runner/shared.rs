@@ -8,6 +8,7 @@ use super::{Runner, RunnerError};
 use crate::MultiLimiter;
 
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 impl<J, T, E> Runner<'_, J, T, E>
 where
     J: Send + Sync,

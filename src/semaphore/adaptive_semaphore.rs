@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::SemaphoreError;
 use crate::algorithm::Refunded;
 use crate::reservation::{Accounts, Book, Core, Held, Patience};
-use crate::{Clock, Nanos, RateError};
+use crate::{Clock, Deadline, Nanos, RateError};
 
 /// A concurrency limit that grows with time and backs off when the server pushes back.
 ///
@@ -291,17 +291,18 @@ impl AdaptiveSemaphore {
         self.enter(Some(timeout))
     }
 
-    /// A slot by `deadline` (an instant of the semaphore's clock), else
-    /// [`SemaphoreError::NotInTime`].
+    /// A slot by `deadline` (an instant of the semaphore's clock or a [`std::time::Instant`]:
+    /// see [`Deadline`]), else [`SemaphoreError::NotInTime`].
     ///
     /// # Errors
     /// [`SemaphoreError::NotInTime`].
-    pub fn try_acquire_until(&self, deadline: Nanos) -> Result<AdaptivePermit<'_>, SemaphoreError> {
-        self.enter(Some(
-            deadline
-                .saturating_sub(self.core.clock().now())
-                .as_duration(),
-        ))
+    pub fn try_acquire_until(
+        &self,
+        deadline: impl Into<Deadline>,
+    ) -> Result<AdaptivePermit<'_>, SemaphoreError> {
+        let clock = self.core.clock();
+        let deadline = deadline.into().on(clock);
+        self.enter(Some(deadline.saturating_sub(clock.now()).as_duration()))
     }
 
     /// The server pushed back (a 429 with `retry_after`): unless a pause is already in force, set
@@ -345,27 +346,16 @@ impl AdaptiveSemaphore {
     }
 
     fn enter(&self, timeout: Option<Duration>) -> Result<AdaptivePermit<'_>, SemaphoreError> {
-        let started = self.core.clock().now();
         let patience = timeout.map_or(Patience::Forever, |timeout| {
             Patience::For(Nanos::from(timeout))
         });
         let book: Arc<dyn Book> = self.core.clone();
-        let waited = || SemaphoreError::NotInTime {
-            waited: self
-                .core
-                .clock()
-                .now()
-                .saturating_sub(started)
-                .as_duration(),
-        };
-        let ticket = self
-            .core
-            .reserve(&[], patience, true)
-            .map_err(|_| waited())?;
+        let refused = |_| SemaphoreError::NotInTime { wait: None };
+        let ticket = self.core.reserve(&[], patience, true).map_err(refused)?;
         let slot = Held::new(book, ticket.id);
         if ticket.waiting {
             // Refused only by its deadline: it holds nothing.
-            self.core.wait(ticket.id).map_err(|_| waited())?;
+            self.core.wait(ticket.id).map_err(refused)?;
         }
         Ok(AdaptivePermit {
             _slot: slot,

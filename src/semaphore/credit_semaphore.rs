@@ -7,7 +7,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::SemaphoreError;
 use crate::time::Wake;
-use crate::{Clock, Nanos, WaitPrecision};
+use crate::{Clock, Deadline, Nanos, WaitPrecision};
 
 /// A semaphore of credits: a call costs some credits out of a fixed capacity, and its credits
 /// come back `refund_after` after the call **ends** (whether it returned or panicked), the way
@@ -300,8 +300,8 @@ impl CreditSemaphore {
         self.enter(credits, refund_after, Some(Duration::ZERO))
     }
 
-    /// [`acquire`](Self::acquire), waiting until `deadline` (an instant of the semaphore's
-    /// clock) at most.
+    /// [`acquire`](Self::acquire), waiting until `deadline` at most: an instant of the
+    /// semaphore's clock or a [`std::time::Instant`] (see [`Deadline`]).
     ///
     /// # Errors
     /// As [`try_acquire`](Self::try_acquire).
@@ -309,8 +309,9 @@ impl CreditSemaphore {
         &self,
         credits: u64,
         refund_after: Duration,
-        deadline: Nanos,
+        deadline: impl Into<Deadline>,
     ) -> Result<CreditPermit<'_>, SemaphoreError> {
+        let deadline = deadline.into().on(&self.clock);
         let timeout = deadline.saturating_sub(self.clock.now()).as_duration();
         self.enter(credits, refund_after, Some(timeout))
     }
@@ -404,9 +405,7 @@ impl CreditSemaphore {
                     state.queue.remove(&id);
                     // Leaving may unblock callers that were not allowed to pass this one.
                     self.admit_waiters(state, now);
-                    return Wake::Ready(Err(SemaphoreError::NotInTime {
-                        waited: now.saturating_sub(started).as_duration(),
-                    }));
+                    return Wake::Ready(Err(SemaphoreError::NotInTime { wait: None }));
                 }
                 let next_refund = state.refunds.peek().map(|Reverse((due, _, _))| *due);
                 Wake::At(match (next_refund, deadline) {

@@ -22,10 +22,16 @@ pub enum SemaphoreError {
         /// The most the semaphore holds.
         capacity: u64,
     },
-    /// Not admitted now (`try_*`), or not within the timeout; nothing was taken.
+    /// Not admitted now (`try_*`), or not by the timeout or deadline; nothing was taken.
     NotInTime {
-        /// How long the caller waited (zero for `try_*`).
-        waited: Duration,
+        /// How long from the decision the caller would have had to wait, when known: the
+        /// same field as [`AcquireError::NotInTime`]'s and [`LimitError::NotInTime`]'s. A
+        /// semaphore's slots and credits come free when holders finish, which it cannot
+        /// foresee, so this is `None` for both semaphores.
+        ///
+        /// [`AcquireError::NotInTime`]: crate::AcquireError::NotInTime
+        /// [`LimitError::NotInTime`]: crate::LimitError::NotInTime
+        wait: Option<Duration>,
     },
     /// A parameter that cannot work.
     InvalidParameter {
@@ -34,6 +40,31 @@ pub enum SemaphoreError {
         /// What is wrong with it.
         reason: &'static str,
     },
+}
+
+impl SemaphoreError {
+    /// For [`SemaphoreError::NotInTime`], how long from the decision the caller would have had
+    /// to wait, when known; `None` otherwise. The same accessor as
+    /// [`AcquireError::wait`](crate::AcquireError::wait) and
+    /// [`LimitError::wait`](crate::LimitError::wait).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::{CreditSemaphore, SemaphoreError};
+    ///
+    /// let sem = CreditSemaphore::new(1);
+    /// let _held = sem.acquire(1, Duration::ZERO)?;
+    /// let refused = sem.try_acquire(1, Duration::ZERO).unwrap_err();
+    /// assert_eq!(refused, SemaphoreError::NotInTime { wait: None }); // when it frees is unknown
+    /// assert_eq!(refused.wait(), None);
+    /// # Ok::<(), SemaphoreError>(())
+    /// ```
+    pub fn wait(&self) -> Option<Duration> {
+        match self {
+            SemaphoreError::NotInTime { wait } => *wait,
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for SemaphoreError {
@@ -46,9 +77,12 @@ impl fmt::Display for SemaphoreError {
                 f,
                 "{requested} requested exceeds the capacity {capacity}; raise the capacity or split the request"
             ),
-            SemaphoreError::NotInTime { waited } => {
-                write!(f, "not admitted after waiting {waited:?}")
+            SemaphoreError::NotInTime { wait: Some(wait) } => {
+                write!(f, "not in time: the caller would be admitted in {wait:?}")
             }
+            SemaphoreError::NotInTime { wait: None } => f.write_str(
+                "not in time: nothing came free before the deadline; wait longer or hold less",
+            ),
             SemaphoreError::InvalidParameter { name, reason } => {
                 write!(f, "invalid `{name}`: {reason}")
             }

@@ -1,7 +1,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, MutexGuard};
 
@@ -190,6 +190,33 @@ impl Clock {
         match &self.source {
             Source::Real(real) => Nanos::new(real.read()),
             Source::Mock(mock) => mock.now(),
+        }
+    }
+
+    /// The instant of this clock's timeline at the moment `instant` of [`std::time::Instant`]'s:
+    /// this clock's now, moved by how far `instant` is from the real now (`Instant::now()`).
+    /// On the real clock that is the same moment; on a **mock** clock it is relative to the mock
+    /// time: an `Instant` two seconds from the real now is two seconds after the mock now, so a
+    /// deadline written `Instant::now() + timeout` means the same under a mock clock.
+    /// Saturates at [`Nanos::ZERO`] (before the clock's origin) and [`Nanos::MAX`].
+    ///
+    /// Every `try_acquire_until` takes an `Instant` directly (see [`Deadline`](crate::Deadline)),
+    /// converting it this way.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use tollgate::{Clock, Nanos};
+    ///
+    /// let (clock, time) = Clock::mock();
+    /// time.advance(Duration::from_secs(10));
+    /// let in_two_seconds = clock.instant_to_nanos(Instant::now() + Duration::from_secs(2));
+    /// assert!(in_two_seconds > Nanos::from_millis(11_900) && in_two_seconds <= Nanos::from_secs(12));
+    /// ```
+    pub fn instant_to_nanos(&self, instant: Instant) -> Nanos {
+        let (real_now, now) = (Instant::now(), self.now());
+        match instant.checked_duration_since(real_now) {
+            Some(ahead) => now + ahead,
+            None => now.saturating_sub(Nanos::from(real_now - instant)),
         }
     }
 

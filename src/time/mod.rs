@@ -6,10 +6,12 @@
 //! instants instead of sleeping.
 
 mod clock;
+mod deadline;
 mod mock;
 mod nanos;
 
 pub(crate) use clock::Wake;
 pub use clock::{Clock, WaitPrecision};
+pub use deadline::Deadline;
 pub use mock::MockTime;
 pub use nanos::Nanos;

@@ -1,11 +1,14 @@
 use std::fmt;
+use std::ops::{Add, AddAssign};
 use std::time::Duration;
 
 /// A count of nanoseconds: an instant on a [`Clock`](crate::Clock)'s timeline (nanoseconds since
 /// the clock's origin) or a span between two such instants.
 ///
 /// Arithmetic saturates: an instant too far in the future to represent becomes [`Nanos::MAX`],
-/// which every limiter treats as "never", so extreme rates and debts cannot wrap around.
+/// which every limiter treats as "never", so extreme rates and debts cannot wrap around. The same
+/// holds for `Nanos + Duration` (and `+=`), the usual way to write a deadline:
+/// `clock.now() + Duration::from_secs(2)`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -15,6 +18,8 @@ use std::time::Duration;
 /// assert_eq!(t.as_duration(), Duration::from_millis(1_500));
 /// assert_eq!(t.saturating_sub(Nanos::from_secs(2)), Nanos::ZERO);
 /// assert_eq!(Nanos::MAX.saturating_add(t), Nanos::MAX);
+/// assert_eq!(t + Duration::from_millis(500), Nanos::from_secs(2));
+/// assert_eq!(Nanos::MAX + Duration::from_secs(1), Nanos::MAX); // saturates: still "never"
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Nanos(u64);
@@ -66,6 +71,22 @@ impl From<Duration> for Nanos {
     /// "never").
     fn from(d: Duration) -> Nanos {
         Nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+}
+
+impl Add<Duration> for Nanos {
+    type Output = Nanos;
+
+    /// The instant `rhs` after `self`, saturating at [`Nanos::MAX`] ("never").
+    fn add(self, rhs: Duration) -> Nanos {
+        self.saturating_add(Nanos::from(rhs))
+    }
+}
+
+impl AddAssign<Duration> for Nanos {
+    /// Moves `self` forward by `rhs`, saturating at [`Nanos::MAX`] ("never").
+    fn add_assign(&mut self, rhs: Duration) {
+        *self = *self + rhs;
     }
 }
 

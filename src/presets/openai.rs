@@ -184,7 +184,7 @@ impl std::fmt::Display for QuotaShareError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             QuotaShareError::NotANumber { share } => {
-                write!(f, "token_quota_share {share} is not a number; give a share in (0, 1]")
+                write!(f, "token_quota_share {share} is not a finite number; give a share in (0, 1]")
             }
             QuotaShareError::NotPositive { share } => write!(
                 f,

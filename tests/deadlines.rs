@@ -239,3 +239,16 @@ fn not_in_time_is_one_field_with_one_meaning_in_every_error() {
     assert_eq!(refused.wait(), None);
     assert!(refused.to_string().starts_with("not in time"), "{refused}");
 }
+
+/// A deadline already past takes what fits now, as `try_acquire` does, and nothing else
+/// (the documented meaning; a new user read "fails at once" for it).
+#[test]
+fn a_deadline_already_past_takes_only_what_fits_now() {
+    let (clock, time) = Clock::mock();
+    time.advance(Duration::from_secs(10));
+    let limiter = RateLimiter::new(Rate::per_second(1)).with_clock(clock);
+    limiter.try_acquire_until(1, Nanos::ZERO).unwrap();
+    let refused = limiter.try_acquire_until(1, Nanos::ZERO).unwrap_err();
+    assert_eq!(refused.wait(), Some(Duration::from_secs(1)));
+    assert_eq!(time.now(), Nanos::from_secs(10), "nothing slept");
+}

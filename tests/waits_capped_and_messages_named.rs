@@ -188,3 +188,21 @@ fn a_model_limiter_without_models_or_default_is_an_error_at_build() {
         .build()
         .is_ok());
 }
+
+/// A new user's case: `Resource::new("calls", rate)` with no cost ran 30 jobs in 3 ms. A
+/// resource that no job can use is an error naming it and what to add; "requests" counts one
+/// per job by itself.
+#[test]
+fn a_resource_that_counts_nothing_is_an_error_naming_it() {
+    let mut runner = Runner::new(|_: &u32| Ok::<(), String>(()))
+        .resource(Resource::new("calls", Rate::per_second(20).burst(1)));
+    let err = runner.schedule(0).unwrap_err();
+    assert!(
+        matches!(&err, tollgate::RunnerError::UnusedResource(name) if name == "calls"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(".per_job(|_| 1)"), "{err}");
+    let mut requests = Runner::new(|_: &u32| Ok::<(), String>(()))
+        .resource(Resource::new(REQUESTS, Rate::per_second(20)));
+    requests.schedule(0).unwrap();
+}

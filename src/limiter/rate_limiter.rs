@@ -355,8 +355,9 @@ impl<A: Algorithm> RateLimiter<A> {
 
     /// Takes `cost` units if they fit by `deadline`: an instant of this limiter's
     /// [`clock`](Self::clock) (so deadlines work on a mock clock too) or a
-    /// [`std::time::Instant`] (see [`Deadline`]). A deadline that cannot be met, including one
-    /// already past, fails at once.
+    /// [`std::time::Instant`] (see [`Deadline`]). A deadline that cannot be met fails at once,
+    /// sleeping not at all; one already past takes only what fits now, as
+    /// [`try_acquire`](Self::try_acquire_n) does.
     ///
     /// # Errors
     /// As [`try_acquire_for`](Self::try_acquire_for).

@@ -94,6 +94,9 @@ pub enum RunnerError {
     InvalidLimits(LimitError),
     /// Two resources have this name: one would silently replace the other.
     DuplicateResource(String),
+    /// No job would use any of this resource (no `per_job`, `estimate` or `actual`, and not
+    /// named [`REQUESTS`](crate::REQUESTS)): its quota would limit nothing.
+    UnusedResource(String),
     /// The journal refused the job, or cannot be used (feature `journal`).
     #[cfg(feature = "journal")]
     #[cfg_attr(docsrs, doc(cfg(feature = "journal")))]
@@ -118,6 +121,12 @@ impl fmt::Display for RunnerError {
             RunnerError::DuplicateResource(name) => write!(
                 f,
                 "two resources are named {name:?}; give each quota its own name"
+            ),
+            RunnerError::UnusedResource(name) => write!(
+                f,
+                "resource {name:?} counts nothing, so its quota limits nothing: give it a cost \
+                 (.per_job(|_| 1) for one per job, or an estimate and an actual); only a \
+                 resource named \"requests\" counts one per job by itself"
             ),
             #[cfg(feature = "journal")]
             RunnerError::Journal(err) => write!(f, "{err}"),

@@ -432,7 +432,7 @@ where
     /// otherwise fail every job with).
     ///
     /// # Errors
-    /// [`RunnerError::ZeroConcurrency`], [`RunnerError::DuplicateResource`],
+    /// [`RunnerError::ZeroConcurrency`], [`RunnerError::DuplicateResource`], [`RunnerError::UnusedResource`],
     /// [`RunnerError::InvalidLimits`]; with a journal, [`JournalError::OtherJobSet`](crate::JournalError::OtherJobSet)
     /// in `RunnerError::Journal`.
     pub fn check(&mut self) -> Result<(), RunnerError> {
@@ -449,7 +449,8 @@ where
     ///
     /// # Errors
     /// [`RunnerError::ExceedsQuota`], [`RunnerError::ZeroConcurrency`],
-    /// [`RunnerError::DuplicateResource`], [`RunnerError::InvalidLimits`].
+    /// [`RunnerError::DuplicateResource`], [`RunnerError::UnusedResource`],
+    /// [`RunnerError::InvalidLimits`].
     pub fn schedule(&mut self, job: J) -> Result<usize, RunnerError> {
         self.schedule_record(JobRecord::new(job))
     }
@@ -1022,6 +1023,9 @@ where
                 .any(|earlier| earlier.name == resource.name)
             {
                 return Err(RunnerError::DuplicateResource(resource.name.clone()));
+            }
+            if !resource.counts_something() {
+                return Err(RunnerError::UnusedResource(resource.name.clone()));
             }
         }
         // One cap for every wait a server asks for: a hold it announces through the response

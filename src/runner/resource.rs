@@ -121,6 +121,14 @@ impl<J, T> Resource<J, T> {
         self.rate
     }
 
+    /// Whether any job can use this resource: it has a cost, or counts one request per job.
+    pub(super) fn counts_something(&self) -> bool {
+        self.per_job.is_some()
+            || self.estimate.is_some()
+            || self.actual.is_some()
+            || self.name == REQUESTS
+    }
+
     /// What a job reserves when its call starts: its per-job usage and its estimate.
     pub(super) fn reserved(&self, job: &J) -> u64 {
         let estimate = self.estimate.as_ref().map_or(0, |estimate| estimate(job));

@@ -874,16 +874,22 @@ where
                         if let Some(adaptive) = &work.adaptive {
                             adaptive.backpressure(wait);
                         }
-                        // New calls wait what the server asked; each refused call is retried
-                        // after its own jitter on top, so calls refused together spread out.
-                        let paused = now.saturating_add(Nanos::from(wait));
-                        let retry_at = now.saturating_add(Nanos::from(self.retry.jittered(wait)));
+                        // Every call waits what the server asked plus a jitter (one pause);
+                        // each refused call is retried after a jitter of its own past that
+                        // pause, so calls refused together spread out. No wait passes the cap.
+                        let paused = now.saturating_add(Nanos::from(self.retry.jittered(wait)));
                         tally.pause_until(now, paused);
                         event!(
                             info,
                             "job {index}: the server asked for {wait:?}; pausing new calls"
                         );
                         work.limiter.pause_until(paused);
+                        let cap = self.retry.max_retry_after.max(wait);
+                        let retry_at = tally
+                            .paused_until
+                            .saturating_add(Nanos::from(self.retry.jittered(Duration::ZERO)))
+                            .min(now.saturating_add(Nanos::from(cap)))
+                            .max(paused);
                         work.queue
                             .push_back(index, Arc::clone(&record.job), retry_at);
                         false

@@ -87,10 +87,11 @@ impl<E> Retry<E> {
         self
     }
 
-    /// The most added, at random, to a server-requested wait before the refused call is
-    /// retried, each call its own, so that calls refused together are not all retried at the
-    /// same instant (default 100 ms; never subtracted). New calls wait the server's wait alone.
-    /// The wait with its jitter never exceeds [`max_retry_after`](Self::max_retry_after).
+    /// The most added, at random, to a server-requested wait (default 100 ms; never
+    /// subtracted): new calls wait the longest of the jittered waits in force (one pause), and
+    /// each refused call is retried after a jitter of its own past that pause, so that calls
+    /// refused together are not all retried at the same instant. No wait with its jitter
+    /// exceeds [`max_retry_after`](Self::max_retry_after).
     pub fn retry_after_jitter(mut self, jitter: Duration) -> Self {
         self.retry_after_jitter = jitter;
         self

@@ -41,6 +41,11 @@ pub struct MockConfig {
     pub latency: Duration,
     /// The port to listen on, on 127.0.0.1; 0 (the default) picks a free one.
     pub port: u16,
+    /// How many of the first accepted chat requests hang: each is read and counted as accepted,
+    /// then never answered (its connection stays open and silent until the client gives up or
+    /// the provider stops, when it gets a 503). A server that accepts and hangs, to test a
+    /// client's timeouts. Default 0: none.
+    pub hang_first: u64,
 }
 
 impl Default for MockConfig {
@@ -51,6 +56,7 @@ impl Default for MockConfig {
             window: Duration::from_secs(60),
             latency: Duration::ZERO,
             port: 0,
+            hang_first: 0,
         }
     }
 }
@@ -128,6 +134,19 @@ impl MockConfig {
     /// ```
     pub fn port(mut self, port: u16) -> MockConfig {
         self.port = port;
+        self
+    }
+
+    /// Sets how many of the first accepted chat requests hang (never answered).
+    ///
+    /// ```
+    /// use tollgate_mock_provider::MockConfig;
+    ///
+    /// assert_eq!(MockConfig::new().hang_first(2).hang_first, 2);
+    /// assert_eq!(MockConfig::new().hang_first(u64::MAX).hang_first, u64::MAX); // every one
+    /// ```
+    pub fn hang_first(mut self, requests: u64) -> MockConfig {
+        self.hang_first = requests;
         self
     }
 

@@ -45,6 +45,7 @@
 //! | `GET /stats` | 200, the [`Stats`] as JSON |
 //! | another method on those paths | 405 with `allow` |
 //! | any other path | 404 |
+//! | one of the first [`MockConfig::hang_first`] accepted chat requests | nothing: the connection stays silent until the client gives up (503 once the provider stops) |
 //! | any request while the provider stops | 503 |
 //!
 //! The `x-ratelimit-*` headers of an unlimited quota (`None`) are left out. They tell the state

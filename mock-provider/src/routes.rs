@@ -22,6 +22,17 @@ pub(crate) fn error_response(
     Response::json(status, body.to_string())
 }
 
+/// The answer to any request while the provider stops.
+pub(crate) fn shutting_down() -> Response {
+    error_response(
+        503,
+        "The mock provider is shutting down.",
+        "server_error",
+        None,
+        None,
+    )
+}
+
 /// Routes a request.
 pub(crate) fn respond(shared: &Shared, request: Request) -> Response {
     let path = request.path.as_str();
@@ -94,6 +105,10 @@ fn chat_completion(shared: &Shared, body: &[u8]) -> Response {
     };
 
     match decision {
+        Decision::Accepted(_) if id <= shared.config.hang_first => {
+            shared.wait_for_stop();
+            shutting_down()
+        }
         Decision::Accepted(gauges) => {
             shared.sleep_until(arrival + shared.config.latency);
             let created = SystemTime::now()

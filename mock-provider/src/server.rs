@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::http;
 use crate::quota::Window;
-use crate::routes::{error_response, respond};
+use crate::routes::{respond, shutting_down};
 use crate::{MockConfig, Stats, CHAT_COMPLETIONS_PATH, MAX_BODY_BYTES};
 
 /// A running mock provider, listening on 127.0.0.1 until [`stop`](MockProvider::stop) or drop.
@@ -249,6 +249,17 @@ impl Shared {
         }
     }
 
+    /// Sleeps until the provider stops.
+    pub(crate) fn wait_for_stop(&self) {
+        let mut stopping = lock(&self.stopping);
+        while !*stopping {
+            stopping = self
+                .stop_signal
+                .wait(stopping)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
     fn shutdown_connections(&self, how: Shutdown) {
         for stream in lock(&self.connections).open.values().flatten() {
             let _ = stream.shutdown(how);
@@ -331,15 +342,7 @@ fn accept_loop(listener: TcpListener, shared: &Arc<Shared>) {
                     MAX_BODY_BYTES,
                     &|request| respond(&shared, request),
                     &|| shared.is_stopping(),
-                    &|| {
-                        error_response(
-                            503,
-                            "The mock provider is shutting down.",
-                            "server_error",
-                            None,
-                            None,
-                        )
-                    },
+                    &shutting_down,
                 );
                 drop(registration);
             });

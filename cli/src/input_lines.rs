@@ -86,14 +86,6 @@ impl Iterator for InputLines {
     }
 }
 
-/// Reads every non-empty line of `path`, or of stdin for `None` or `-`.
-///
-/// # Errors
-/// [`CliError::Input`] when the file cannot be opened or a line is not UTF-8.
-pub fn read_input_lines(path: Option<&Path>) -> Result<Vec<InputLine>, CliError> {
-    InputLines::open(path)?.collect()
-}
-
 /// The name messages give the input: its path, or `-` for stdin.
 pub fn input_name(path: Option<&Path>) -> PathBuf {
     path.map_or_else(|| PathBuf::from("-"), Path::to_path_buf)

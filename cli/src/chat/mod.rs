@@ -31,7 +31,7 @@ pub use chat_settings::{ChatSettings, Concurrency, RequestTimeout};
 use client::{ChatClient, Completion};
 pub use endpoint::Endpoint;
 use json_lines::JsonLines;
-use request_feed::RequestFeed;
+use request_feed::{journal_fails_the_run, RequestFeed};
 use run_limits::RunLimits;
 use token_estimate::TokenEstimate;
 
@@ -163,6 +163,7 @@ pub fn run_chat(
         None => runner,
     };
     let interrupt = runner.interrupt_handle();
+    let stop_run = runner.interrupt_handle();
     let stopping = Arc::new(AtomicBool::new(false));
     let signals = {
         let (flight, stopping) = (Arc::clone(&flight), Arc::clone(&stopping));
@@ -200,6 +201,9 @@ pub fn run_chat(
     }
     let identities = feed.identities();
     let counts = feed.counts();
+    if let Some(err) = counts.take_failure() {
+        return Err(err); // a damaged journal, say: nothing is sent
+    }
     let sender = runner.job_sender();
     // Detached: a stop does not wait for a read from a pipe that says nothing.
     std::thread::Builder::new()
@@ -219,6 +223,7 @@ pub fn run_chat(
 
     let mut output = JsonLines::new(out);
     let mut summary = ChatSummary::default();
+    let mut journal_failure = None;
     let report = runner.run_each(|done| {
         for line in written_later.try_iter() {
             output.write(&line);
@@ -238,6 +243,15 @@ pub fn run_chat(
                     _ => None,
                 });
                 let message = last.map_or_else(String::new, |err| err.to_string());
+                if let Some(AttemptError::Misconfigured(RunnerError::Journal(err))) =
+                    last.map(|err| &**err)
+                {
+                    if journal_fails_the_run(err) {
+                        journal_failure.get_or_insert_with(|| err.clone());
+                        stop_run.interrupt();
+                        return;
+                    }
+                }
                 if done.attempts == 0 {
                     // Refused before it was sent (it exceeds a quota by itself).
                     eprintln!(
@@ -261,7 +275,7 @@ pub fn run_chat(
         path: "-".into(),
         source,
     })?;
-    if let Some(failure) = report.journal_failure {
+    if let Some(failure) = report.journal_failure.or(journal_failure) {
         return Err(CliError::Journal(failure));
     }
     let counts = counts.take();

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 
 use serde_json::{Map, Value};
-use tollgate::RunnerError;
+use tollgate::{JournalError, RunnerError};
 
 use super::request_line::RequestLine;
 use super::with_error;
@@ -45,6 +45,11 @@ pub struct ReadCounts {
 pub struct SharedCounts(Mutex<ReadCounts>);
 
 impl SharedCounts {
+    /// Why reading stopped before the end, if it did (taken).
+    pub fn take_failure(&self) -> Option<CliError> {
+        lock(&self.0).unreadable.take()
+    }
+
     /// The counts so far.
     pub fn take(&self) -> ReadCounts {
         std::mem::take(&mut *lock(&self.0))
@@ -167,6 +172,11 @@ impl RequestFeed {
                 debug_assert_eq!(scheduled, job, "the feed is the runner's only scheduler");
                 self.next_job += 1;
             }
+            Err(RunnerError::Journal(err)) if journal_fails_the_run(&err) => {
+                self.identities.take(job);
+                lock(&self.counts.0).unreadable = Some(CliError::Journal(err));
+                self.stopping.store(true, Ordering::SeqCst);
+            }
             Err(err) => {
                 let identity = self.identities.take(job);
                 self.refuse(identity, &err.to_string());
@@ -189,6 +199,18 @@ impl RequestFeed {
             .send(with_error(identity, message, None, 0))
             .ok();
     }
+}
+
+/// Whether `err`, met while a request is scheduled or run, is the journal's own failure (damaged,
+/// unreadable, in use: every request is concerned, the run stops with it) rather than the
+/// request's (a custom_id given twice, say: that request alone is refused).
+pub fn journal_fails_the_run(err: &JournalError) -> bool {
+    !matches!(
+        err,
+        JournalError::DuplicateKey(_)
+            | JournalError::Unencodable { .. }
+            | JournalError::Undecodable { .. }
+    )
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

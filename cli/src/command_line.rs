@@ -6,7 +6,6 @@ use clap::{value_parser, Arg, ArgAction, ArgGroup, Command};
 use tollgate::Rate;
 
 use crate::chat::Endpoint;
-use crate::duration_arg::parse_duration;
 
 /// Where `chat` sends requests unless `--endpoint` says otherwise.
 pub const DEFAULT_ENDPOINT: &str = "https://api.openai.com/v1/chat/completions";
@@ -64,8 +63,22 @@ fn exec() -> Command {
              non-zero is retried with exponential backoff. Each command's stdout and stderr \
              are kept together and written in input order (the default) or as each completes. \
              A summary of the failures goes to stderr.\n\n\
-             Ctrl-C stops starting commands, waits for those running, and writes the lines \
-             not run to a file to resume from (a second Ctrl-C leaves at once)."),
+             Starts are counted when the command starts: a long command holds a --concurrency \
+             slot, not the rate. --timeout kills a command (and every process it started) \
+             that runs longer; it counts as a failure and is retried.\n\n\
+             The input is read as the commands run (a bounded read-ahead), a line is passed as \
+             its bytes (UTF-8 or not), and an output is written as soon as its turn comes.\n\n\
+             Resuming: each line done is recorded in a journal (FILE.journal next to --input \
+             FILE, or tollgate-exec.journal in the current directory for stdin, unless \
+             --journal or --no-journal say otherwise) before its output is written. Whatever \
+             stops a run (Ctrl-C, SIGTERM, SIGHUP, a crash, kill -9), the same command again, \
+             on the same input, skips the lines done and runs the others: each line is done \
+             once, except the commands running at a kill -9 (run again). The journal is \
+             removed once every line has succeeded; after failures it is kept, and the same \
+             command again retries only the failed lines.\n\n\
+             Ctrl-C, SIGTERM and SIGHUP stop starting commands, pass the signal on to the \
+             commands running (each runs in a process group of its own) and wait for them; a \
+             second signal kills them and leaves at once."),
         )
         .after_help(
             "Examples:\n  \
@@ -73,7 +86,8 @@ fn exec() -> Command {
              tollgate exec --rate 60/min --concurrency 4 --input urls.txt -- wget -q {}\n  \
              tollgate exec --rate \"5/s, burst 1\" --as-completed --input hosts.txt -- ping -c1 {}\n\n\
              Exit status: 0 when every command succeeded, 1 when some failed, 2 for bad \
-             arguments or an unreadable input, 130 when interrupted.",
+             arguments or an unreadable input, 130 / 143 / 129 when stopped by SIGINT / \
+             SIGTERM / SIGHUP.",
         )
         .arg(rate_arg("rate").required(true).help(
             "Most command starts per period: \"10/s\", \"600/min\", \"40/10s\", \"10/s, burst 1\"",
@@ -100,6 +114,27 @@ fn exec() -> Command {
                 .action(ArgAction::SetTrue)
                 .conflicts_with("keep-order")
                 .help("Write each command's output as soon as it completes"),
+        )
+        .arg(
+            Arg::new("timeout")
+                .long("timeout")
+                .value_name("DURATION")
+                .value_parser(crate::exec::parse_duration)
+                .help("Kill a command running longer (500ms, 30s, 2m): a failure, retried"),
+        )
+        .arg(
+            Arg::new("journal")
+                .long("journal")
+                .value_name("FILE")
+                .value_parser(value_parser!(PathBuf))
+                .help("Where the lines done are recorded to resume from (default: FILE.journal)"),
+        )
+        .arg(
+            Arg::new("no-journal")
+                .long("no-journal")
+                .action(ArgAction::SetTrue)
+                .conflicts_with("journal")
+                .help("Keep no journal: a stopped run cannot resume"),
         )
         .arg(
             Arg::new("command")
@@ -242,7 +277,7 @@ fn chat() -> Command {
             Arg::new("timeout")
                 .long("timeout")
                 .value_name("DURATION")
-                .value_parser(parse_duration)
+                .value_parser(crate::exec::parse_duration)
                 .help(
                     "Give up an attempt after DURATION (\"90s\", \"5m\"; retried); default: 60 s \
                      + 25 ms per completion token the request allows, at most 10 min",

@@ -108,7 +108,7 @@ fn sample() -> Vec<InputLine> {
     (0..REQUESTS)
         .map(|index| InputLine {
             number: index + 1,
-            text: sample_request(index).0,
+            bytes: sample_request(index).0.into_bytes(),
         })
         .collect()
 }

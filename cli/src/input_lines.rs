@@ -1,4 +1,6 @@
-//! The jobs' input: the non-empty lines of a file or of stdin, with their line numbers.
+//! The jobs' input: the non-empty lines of a file or of stdin, with their line numbers, read
+//! as bytes one line at a time (an input of any size, or an endless pipe, holds one line in
+//! memory).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
@@ -11,14 +13,24 @@ use crate::cli_error::CliError;
 pub struct InputLine {
     /// Its line number in the input, from 1.
     pub number: usize,
-    /// The line, without its line ending.
-    pub text: String,
+    /// The line's bytes, without its line ending (not necessarily UTF-8).
+    pub bytes: Vec<u8>,
+}
+
+impl InputLine {
+    /// The line as text.
+    ///
+    /// # Errors
+    /// The line is not UTF-8.
+    pub fn text(&self) -> Result<&str, std::str::Utf8Error> {
+        std::str::from_utf8(&self.bytes)
+    }
 }
 
 /// The lines of an input, read as they come (from a pipe, as the writer writes them).
 pub struct InputLines {
     path: PathBuf,
-    lines: io::Lines<Box<dyn BufRead + Send>>,
+    reader: Box<dyn BufRead + Send>,
     number: usize,
 }
 
@@ -44,7 +56,7 @@ impl InputLines {
     fn from_reader(path: PathBuf, reader: Box<dyn BufRead + Send>) -> InputLines {
         InputLines {
             path,
-            lines: reader.lines(),
+            reader,
             number: 0,
         }
     }
@@ -54,14 +66,16 @@ impl Iterator for InputLines {
     type Item = Result<InputLine, CliError>;
 
     /// The next non-empty line. Lines that hold only whitespace are skipped (as xargs does); a
-    /// `\r` before the `\n` and a UTF-8 byte-order mark before the first line are dropped. A line that is not UTF-8 is a [`CliError::Input`]
-    /// naming its number.
+    /// `\r` before the `\n` and a UTF-8 byte-order mark before the first line are dropped. A
+    /// line that cannot be read is a [`CliError::Input`] naming its number.
     fn next(&mut self) -> Option<Self::Item> {
+        let mut line = Vec::new();
         loop {
-            let line = self.lines.next()?;
+            line.clear();
             self.number += 1;
-            let line = match line {
-                Ok(line) => line,
+            match self.reader.read_until(b'\n', &mut line) {
+                Ok(0) => return None,
+                Ok(_) => {}
                 Err(err) => {
                     let source = io::Error::new(err.kind(), format!("line {}: {err}", self.number));
                     return Some(Err(CliError::Input {
@@ -69,17 +83,18 @@ impl Iterator for InputLines {
                         source,
                     }));
                 }
-            };
-            let text = line.strip_suffix('\r').unwrap_or(&line);
+            }
+            let bytes = line.strip_suffix(b"\n").unwrap_or(&line);
+            let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
             // A byte-order mark (written by some Windows editors) is not part of the first line.
-            let text = match self.number {
-                1 => text.strip_prefix('\u{feff}').unwrap_or(text),
-                _ => text,
+            let bytes = match self.number {
+                1 => bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes),
+                _ => bytes,
             };
-            if !text.trim().is_empty() {
+            if !bytes.iter().all(u8::is_ascii_whitespace) {
                 return Some(Ok(InputLine {
                     number: self.number,
-                    text: text.to_owned(),
+                    bytes: bytes.to_vec(),
                 }));
             }
         }
@@ -104,17 +119,22 @@ mod tests {
         let lines: Vec<InputLine> = lines_of(b"a\n\n  \nb\r\nc").map(Result::unwrap).collect();
         let numbered: Vec<(usize, &str)> = lines
             .iter()
-            .map(|line| (line.number, line.text.as_str()))
+            .map(|line| (line.number, line.text().unwrap()))
             .collect();
         assert_eq!(numbered, vec![(1, "a"), (4, "b"), (5, "c")]);
     }
 
     #[test]
-    fn a_line_that_is_not_utf8_names_its_number() {
-        let err = lines_of(b"ok\n\xff\xfe\n").nth(1).unwrap().unwrap_err();
-        assert!(
-            err.to_string().starts_with("cannot read in: line 2:"),
-            "{err}"
+    fn a_line_that_is_not_utf8_is_its_bytes_and_later_lines_follow() {
+        let lines: Vec<InputLine> = lines_of(b"\xef\xbb\xbfok\n\xff\xfe\r\nnext\n")
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(lines[0].text(), Ok("ok"));
+        assert_eq!(
+            (lines[1].number, lines[1].bytes.as_slice()),
+            (2, &b"\xff\xfe"[..])
         );
+        assert!(lines[1].text().is_err());
+        assert_eq!((lines[2].number, lines[2].text()), (3, Ok("next")));
     }
 }

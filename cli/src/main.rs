@@ -8,7 +8,6 @@ mod chat;
 mod cli_error;
 mod command_line;
 mod demo;
-mod duration_arg;
 mod exec;
 mod input_lines;
 mod mock_server;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::job_sender::{Feed, FeedState};
+use super::job_table::JobTable;
 #[cfg(feature = "journal")]
 use super::journal::Journal;
 use super::progress::Progress;
@@ -65,9 +66,13 @@ pub struct Runner<'a, J, T, E> {
     probe: bool,
     clock: Clock,
     limiter: Option<MultiLimiter>,
-    pub(super) jobs: Vec<JobRecord<J, T, E>>,
+    pub(super) jobs: JobTable<JobRecord<J, T, E>>,
     /// Jobs of `jobs` not finished.
     pub(super) unfinished: usize,
+    /// Streaming mode: jobs are forgotten once handed over.
+    streaming: bool,
+    /// Jobs taken from the journal and forgotten (streaming mode) in this batch.
+    resumed_forgotten: usize,
     interrupt: InterruptHandle,
     /// Jobs sent by [`JobSender`]s.
     feed: Arc<Feed<J>>,
@@ -150,6 +155,8 @@ struct Work<'a, J, T, E> {
     adaptive: Option<Arc<AdaptiveSemaphore>>,
     limiter: MultiLimiter,
     queue: WorkQueue<J>,
+    /// Counts the calls in flight.
+    interrupt: InterruptHandle,
 }
 
 impl<'a, J, T, E> Runner<'a, J, T, E>
@@ -177,8 +184,10 @@ where
             probe: false,
             clock: Clock::new(),
             limiter: None,
-            jobs: Vec::new(),
+            jobs: JobTable::default(),
             unfinished: 0,
+            streaming: false,
+            resumed_forgotten: 0,
             interrupt: InterruptHandle::default(),
             feed: Arc::new(Feed::new()),
             #[cfg(feature = "journal")]
@@ -278,6 +287,42 @@ where
     /// ```
     pub fn probe_first(mut self) -> Self {
         self.probe = true;
+        self
+    }
+
+    /// Streaming mode, for a stream of jobs of any length: each job is forgotten once
+    /// [`run_each`](Self::run_each) has handed it over, and a [`JobSender`] blocks while the job
+    /// it sends would be `window` places or more past the oldest job not yet handed over. The
+    /// runner then holds at most `window` jobs (sent, queued, in flight, or finished and waiting
+    /// for an earlier one's turn in a consumer's ordered output), whatever the stream's length;
+    /// indices stay those of the whole stream. A `window` of 0 counts as 1.
+    ///
+    /// Results are taken as they come, through `run_each`: the [`RunReport`]'s `results` and
+    /// `errors` are empty. Jobs scheduled with [`schedule`](Self::schedule) on the runner's own
+    /// thread are never held back (it cannot block itself), only forgotten. With a
+    /// [journal](Self::journal), give each job its key
+    /// ([`JobSender::schedule_keyed`]): duplicate keys are then checked among the jobs held, and
+    /// jobs without one cost a counter per distinct job for the batch.
+    ///
+    /// ```
+    /// use tollgate::Runner;
+    ///
+    /// let mut runner = Runner::new(|x: &u64| Ok::<u64, String>(x * 2)).streaming(8);
+    /// let sender = runner.job_sender();
+    /// let producer = std::thread::spawn(move || {
+    ///     for x in 0..1_000 {
+    ///         sender.schedule(x); // waits while 8 jobs are held
+    ///     }
+    /// });
+    /// let mut sum = 0;
+    /// let report = runner.run_each(|done| sum += done.result.copied().unwrap_or(0));
+    /// producer.join().unwrap();
+    /// assert_eq!(sum, 999 * 1_000);
+    /// assert!(report.results.is_empty()); // handed over one by one instead
+    /// ```
+    pub fn streaming(mut self, window: usize) -> Self {
+        self.streaming = true;
+        self.feed.set_window(Some(window.max(1)));
         self
     }
 
@@ -458,7 +503,7 @@ where
     /// assert_eq!(report.results.len(), 3);
     /// # Ok::<(), tollgate::RunnerError>(())
     /// ```
-    pub fn run_each(&mut self, mut each: impl FnMut(Finished<'_, T, E>)) -> RunReport<T, E>
+    pub fn run_each(&mut self, mut each: impl FnMut(Finished<'_, J, T, E>)) -> RunReport<T, E>
     where
         T: Clone,
     {
@@ -469,16 +514,19 @@ where
             self.take_sent(&mut sent);
             sent.open()
         };
-        for index in 0..self.jobs.len() {
-            // Finished before this run (in the journal, or in a run whose report was not taken).
-            if self.jobs[index].finished && !self.jobs[index].handed_over {
-                each(self.finished_job(index));
-            }
+        // Finished before this run (in the journal, or in a run whose report was not taken).
+        let finished_before: Vec<usize> = self
+            .jobs
+            .iter()
+            .filter(|(_, record)| record.finished && !record.handed_over)
+            .map(|(index, _)| index)
+            .collect();
+        for index in finished_before {
+            self.hand_over(index, &mut each);
         }
         let pending: Vec<(usize, Arc<J>)> = self
             .jobs
             .iter()
-            .enumerate()
             .filter(|(_, record)| !record.finished)
             .map(|(index, record)| (index, Arc::clone(&record.job)))
             .collect();
@@ -493,7 +541,7 @@ where
             Err(err) => {
                 for (index, _) in &pending {
                     self.fail(*index, &err);
-                    each(self.finished_job(*index));
+                    self.hand_over(*index, &mut each);
                 }
                 self.interrupt.end_run();
                 Tally::default()
@@ -520,7 +568,7 @@ where
         pending: Vec<(usize, Arc<J>)>,
         senders_open: bool,
         limiter: MultiLimiter,
-        each: &mut dyn FnMut(Finished<'_, T, E>),
+        each: &mut dyn FnMut(Finished<'_, J, T, E>),
     ) -> Tally {
         let workers = if senders_open {
             self.max_concurrent
@@ -536,6 +584,7 @@ where
             adaptive: self.adaptive.clone(),
             limiter,
             queue: WorkQueue::new(self.clock.clone(), pending, workers, self.probe),
+            interrupt: self.interrupt.clone(),
         };
         let (events, received) = crossbeam_channel::unbounded();
         // Wakes the coordinator when something outside the workers happened (an interrupt, a
@@ -577,7 +626,7 @@ where
         events: &Receiver<Event<T, E>>,
         nudged: &Receiver<()>,
         workers: usize,
-        each: &mut dyn FnMut(Finished<'_, T, E>),
+        each: &mut dyn FnMut(Finished<'_, J, T, E>),
     ) -> Tally {
         let mut tally = Tally::default();
         let mut live = workers;
@@ -595,17 +644,20 @@ where
             }
             let mut senders_open = false;
             if !stopping {
-                let feed = Arc::clone(&self.feed);
-                let mut sent = feed.lock();
-                for index in self.take_sent(&mut sent) {
+                let taken = {
+                    let feed = Arc::clone(&self.feed);
+                    let mut sent = feed.lock();
+                    senders_open = sent.open();
+                    self.take_sent(&mut sent)
+                };
+                for index in taken {
                     if self.jobs[index].finished {
-                        each(self.finished_job(index)); // resumed, or refused at once
+                        self.hand_over(index, each); // resumed, or refused at once
                     } else {
                         let job = Arc::clone(&self.jobs[index].job);
                         work.queue.push_back(index, job, Nanos::ZERO);
                     }
                 }
-                senders_open = sent.open();
             }
             if !stopping && !senders_open && self.finished() == self.jobs.len() {
                 work.queue.stop();
@@ -643,7 +695,7 @@ where
                         recorded
                     };
                     for index in finished {
-                        each(self.finished_job(index));
+                        self.hand_over(index, each);
                     }
                     progress.set_counts(self.finished() as u64, self.jobs.len() as u64);
                 }
@@ -756,17 +808,35 @@ where
         finished
     }
 
-    /// Job `index`, finished, as `run_each` hands it over.
-    fn finished_job(&mut self, index: usize) -> Finished<'_, T, E> {
+    /// Hands job `index`, finished, to `each`; in streaming mode, then forgets it.
+    fn hand_over(&mut self, index: usize, each: &mut dyn FnMut(Finished<'_, J, T, E>)) {
         let record = &mut self.jobs[index];
         record.handed_over = true;
-        Finished {
+        each(Finished {
             index,
+            job: &record.job,
             result: record.result.as_ref(),
             errors: &record.errors,
             attempts: record.attempts,
             resumed: record.resumed,
+        });
+        if self.streaming {
+            let record = &self.jobs[index];
+            self.resumed_forgotten += usize::from(record.resumed);
+            #[cfg(feature = "journal")]
+            if let (Some(journal), Some(key)) = (&mut self.journal, &record.journal_key) {
+                journal.release(key);
+            }
+            self.jobs.forget(index);
+            self.feed.window_moved(self.jobs.first());
         }
+    }
+
+    /// How many job records the runner holds now (in streaming mode, at most the window's
+    /// worth; otherwise every job of the batch).
+    #[cfg(test)]
+    pub(super) fn records_held(&self) -> usize {
+        self.jobs.held()
     }
 
     fn finished(&self) -> usize {
@@ -777,11 +847,28 @@ where
     where
         T: Clone,
     {
-        let resumed = self.jobs.iter().filter(|record| record.resumed).count();
+        let resumed = self.resumed_forgotten
+            + self
+                .jobs
+                .iter()
+                .filter(|(_, record)| record.resumed)
+                .count();
         let feed = Arc::clone(&self.feed);
         let mut sent = feed.lock();
-        let (results, errors) = if self.pending() == 0 && !sent.holds_jobs() && !sent.open() {
-            sent.next_index = 0;
+        let (results, errors) = if self.streaming {
+            // Every finished job was handed over (and forgotten); the batch ends with the stream.
+            if self.pending() == 0 && !sent.holds_jobs() && !sent.open() {
+                sent.new_batch();
+                self.jobs = JobTable::default();
+                self.resumed_forgotten = 0;
+                #[cfg(feature = "journal")]
+                if let Some(journal) = &mut self.journal {
+                    journal.new_batch();
+                }
+            }
+            (Vec::new(), Vec::new())
+        } else if self.pending() == 0 && !sent.holds_jobs() && !sent.open() {
+            sent.new_batch();
             // The batch is complete (no job to come either): hand everything over and empty the
             // schedule.
             #[cfg(feature = "journal")]
@@ -795,7 +882,7 @@ where
         } else {
             self.jobs
                 .iter()
-                .map(|record| (record.result.clone(), record.errors.clone()))
+                .map(|(_, record)| (record.result.clone(), record.errors.clone()))
                 .unzip()
         };
         RunReport {
@@ -945,7 +1032,9 @@ fn work_loop<J, T, E>(worker: usize, work: &Work<'_, J, T, E>, events: &Sender<E
                 ready_at.saturating_sub(asked).as_duration(),
             )
         });
+        work.interrupt.call_in_flight(true);
         let outcome = attempt(work, &job, &permit);
+        work.interrupt.call_in_flight(false);
         drop(permit);
         work.queue.attempt_ended();
         if events
@@ -1014,9 +1103,14 @@ fn call_and_bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit) ->
     }
 }
 
-/// Settles every resource whose usage the attempt's outcome decides, counted from now.
+/// Settles every resource whose usage the attempt's outcome decides, counted from now (a
+/// resource counted at the start keeps its charge from the start).
 fn bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit, result: Option<&T>) {
-    for resource in &work.resources {
+    for resource in work
+        .resources
+        .iter()
+        .filter(|resource| !resource.counted_at_start)
+    {
         permit
             .settle(&resource.name, resource.billed(job, result))
             .ok();
@@ -1038,6 +1132,13 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "a non-string panic payload".to_owned())
 }
 
+impl<J, T, E> Drop for Runner<'_, J, T, E> {
+    /// Senders of a streaming runner no longer wait for room: no run will take their jobs.
+    fn drop(&mut self) {
+        self.feed.set_window(None);
+    }
+}
+
 impl<J, T, E> fmt::Debug for Runner<'_, J, T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runner")
@@ -1046,10 +1147,141 @@ impl<J, T, E> fmt::Debug for Runner<'_, J, T, E> {
             .field("adaptive", &self.adaptive)
             .field("retry", &self.retry)
             .field("jobs", &self.jobs.len())
-            .field(
-                "pending",
-                &self.jobs.iter().filter(|record| !record.finished).count(),
-            )
+            .field("pending", &self.unfinished)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::Runner;
+
+    /// A streaming runner holds at most its window of job records, however many jobs pass,
+    /// including while an early job is slow (the others finish and wait behind it): the records
+    /// held lie between the oldest job not handed over and the newest sent, and a sender never
+    /// gets further ahead than the window.
+    #[test]
+    fn a_streaming_runner_holds_at_most_its_window() {
+        const WINDOW: usize = 16;
+        const JOBS: usize = 20_000;
+        // The lowest index not handed over yet.
+        let oldest = Arc::new(AtomicUsize::new(0));
+        let mut runner = Runner::new(|x: &usize| {
+            if *x == 3 {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Ok::<usize, String>(*x)
+        })
+        .max_concurrent(4)
+        .streaming(WINDOW);
+        let sender = runner.job_sender();
+        let seen = Arc::clone(&oldest);
+        let producer = std::thread::spawn(move || {
+            let mut widest = 0;
+            for x in 0..JOBS {
+                assert_eq!(sender.schedule(x), x); // indices stay global
+                let span = x + 1 - seen.load(Ordering::SeqCst);
+                assert!(
+                    span <= WINDOW,
+                    "job {x} sent {span} places past the oldest held"
+                );
+                widest = widest.max(span);
+            }
+            widest
+        });
+        let mut handed_over = vec![false; JOBS];
+        let report = runner.run_each(|done| {
+            assert!(
+                !handed_over[done.index],
+                "job {} handed over twice",
+                done.index
+            );
+            handed_over[done.index] = true;
+            assert_eq!(done.result.copied(), Some(done.index));
+            let mut lowest = oldest.load(Ordering::SeqCst);
+            while lowest < JOBS && handed_over[lowest] {
+                lowest += 1;
+            }
+            oldest.store(lowest, Ordering::SeqCst);
+        });
+        let widest = producer.join().unwrap();
+        assert_eq!(
+            widest, WINDOW,
+            "the producer was held back at the window, not before"
+        );
+        assert!(handed_over.iter().all(|done| *done));
+        assert!(report.results.is_empty() && report.errors.is_empty());
+        assert_eq!(runner.records_held(), 0);
+    }
+
+    /// Without streaming, every record is kept for the report (as before).
+    #[test]
+    fn a_batch_runner_keeps_every_record_until_the_report() {
+        let mut runner = Runner::new(|x: &u32| Ok::<u32, String>(*x));
+        runner.schedule_all(0..100).unwrap();
+        let mut held_while_running = 0;
+        let report = runner.run_each(|_| held_while_running += 1);
+        assert_eq!((held_while_running, report.results.len()), (100, 100));
+    }
+
+    /// The calls in flight are counted while they run, and none once the run is over.
+    #[test]
+    fn calls_in_flight_are_counted_while_they_run() {
+        let handle_slot = Arc::new(std::sync::Mutex::new(None::<crate::InterruptHandle>));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let (slot, most) = (Arc::clone(&handle_slot), Arc::clone(&seen));
+        let barrier = Arc::new(std::sync::Barrier::new(3));
+        let wait = Arc::clone(&barrier);
+        let mut runner = Runner::new(move |_: &u32| {
+            wait.wait(); // all three calls in flight together
+            let in_flight = slot.lock().unwrap().as_ref().unwrap().calls_in_flight();
+            most.fetch_max(in_flight, Ordering::SeqCst);
+            Ok::<u32, String>(0)
+        })
+        .max_concurrent(3);
+        *handle_slot.lock().unwrap() = Some(runner.interrupt_handle());
+        runner.schedule_all(0..3).unwrap();
+        runner.run();
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+        assert_eq!(runner.interrupt_handle().calls_in_flight(), 0);
+    }
+
+    /// Starts at a rate of 1/s, each call taking 900 ms (sequential, mock clock): counted at
+    /// the start, a start frees its place one period after it; counted at completion, one
+    /// period after the call returned.
+    fn starts_of_long_calls(counted_at_start: bool) -> Vec<u64> {
+        let (clock, time) = crate::Clock::mock();
+        let starts = std::sync::Mutex::new(Vec::new());
+        let quota = crate::Resource::new("starts", crate::Rate::per_second(1)).per_job(|_| 1);
+        let quota = if counted_at_start {
+            quota.counted_at_start()
+        } else {
+            quota
+        };
+        let mut runner = Runner::new(|_: &u32| {
+            starts
+                .lock()
+                .unwrap()
+                .push(time.now().as_duration().as_millis() as u64);
+            time.advance(Duration::from_millis(900));
+            Ok::<u32, String>(0)
+        })
+        .with_clock(clock.clone())
+        .resource(quota)
+        .max_concurrent(1);
+        runner.schedule_all(0..3).unwrap();
+        runner.run();
+        drop(runner);
+        starts.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_resource_counted_at_the_start_frees_its_place_a_period_after_the_start() {
+        assert_eq!(starts_of_long_calls(true), [0, 1_000, 2_000]);
+        assert_eq!(starts_of_long_calls(false), [0, 1_900, 3_800]);
     }
 }

@@ -1,5 +1,5 @@
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -32,6 +32,8 @@ struct InterruptShared {
     count: AtomicU32,
     /// Wakes the running `run()`, if one is running.
     wake: Mutex<Option<Wake>>,
+    /// Calls started and not returned.
+    in_flight: AtomicUsize,
 }
 
 impl InterruptHandle {
@@ -46,6 +48,49 @@ impl InterruptHandle {
     /// Interrupts received since the current run began.
     pub fn count(&self) -> u32 {
         self.shared.count.load(Ordering::SeqCst)
+    }
+
+    /// Calls of the runner's function started and not yet returned: what an interrupted run
+    /// still waits for before it returns (waits for quota are given up at once). 0 between runs.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use tollgate::Runner;
+    ///
+    /// let (started, call_started) = mpsc::channel();
+    /// let (release, released) = mpsc::channel::<()>();
+    /// let released = std::sync::Mutex::new(released);
+    /// let mut runner = Runner::new(move |x: &u32| {
+    ///     started.send(()).unwrap();
+    ///     released.lock().unwrap().recv().unwrap();
+    ///     Ok::<u32, String>(*x)
+    /// });
+    /// runner.schedule(1)?;
+    /// let stop = runner.interrupt_handle();
+    /// let watcher = std::thread::spawn(move || {
+    ///     call_started.recv().unwrap();
+    ///     stop.interrupt();
+    ///     let in_flight = stop.calls_in_flight(); // "waiting for 1 call still running"
+    ///     release.send(()).unwrap();
+    ///     in_flight
+    /// });
+    /// let report = runner.run();
+    /// assert_eq!(watcher.join().unwrap(), 1);
+    /// assert_eq!(report.results, vec![Some(1)]); // the call in flight finished and was kept
+    /// assert_eq!(runner.interrupt_handle().calls_in_flight(), 0);
+    /// # Ok::<(), tollgate::RunnerError>(())
+    /// ```
+    pub fn calls_in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// A call starts (`started`) or returns.
+    pub(super) fn call_in_flight(&self, started: bool) {
+        if started {
+            self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 
     /// Interrupts the runs of this handle's runner on Ctrl-C (SIGINT), instead of ending the
@@ -94,6 +139,7 @@ impl fmt::Debug for InterruptHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InterruptHandle")
             .field("count", &self.count())
+            .field("calls_in_flight", &self.calls_in_flight())
             .finish()
     }
 }

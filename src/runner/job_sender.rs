@@ -2,7 +2,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 type Wake = Box<dyn Fn() + Send + Sync>;
 
@@ -12,6 +12,10 @@ type Wake = Box<dyn Fn() + Send + Sync>;
 /// While a sender is open, `run()` waits for more jobs after finishing the ones it has; it
 /// returns once every sender is closed ([`close`](Self::close) or drop: "no more jobs") and
 /// every job has finished, or when interrupted (jobs sent after that wait for the next run).
+///
+/// With a [streaming](crate::Runner::streaming) runner, [`schedule`](Self::schedule) blocks
+/// while the job it sends would be `window` places or more past the oldest job not yet handed
+/// over: the producer goes at the pace of the run, and memory stays bounded.
 ///
 /// ```
 /// use tollgate::Runner;
@@ -35,6 +39,8 @@ pub struct JobSender<J> {
 /// Jobs sent, not yet taken by the runner, and how many senders are open.
 pub(super) struct Feed<J> {
     state: Mutex<FeedState<J>>,
+    /// Signalled when a streaming window moves (or no longer bounds anything).
+    room: Condvar,
 }
 
 pub(super) struct FeedState<J> {
@@ -45,6 +51,10 @@ pub(super) struct FeedState<J> {
     senders: usize,
     /// Wakes the run in progress, if any.
     wake: Option<Wake>,
+    /// Streaming: a sender waits while `next_index >= oldest_held + window`.
+    window: Option<usize>,
+    /// The index of the oldest job the runner still holds.
+    oldest_held: usize,
 }
 
 impl<J> Feed<J> {
@@ -55,7 +65,26 @@ impl<J> Feed<J> {
                 next_index: 0,
                 senders: 0,
                 wake: None,
+                window: None,
+                oldest_held: 0,
             }),
+            room: Condvar::new(),
+        }
+    }
+
+    /// Senders wait while the job they send would be `window` (`None`: no bound) places or
+    /// more past the oldest job held.
+    pub(super) fn set_window(&self, window: Option<usize>) {
+        self.state.lock().window = window;
+        self.room.notify_all();
+    }
+
+    /// The oldest job the runner holds is now `index`: senders behind the window may go on.
+    pub(super) fn window_moved(&self, index: usize) {
+        let mut state = self.state.lock();
+        if state.window.is_some() && state.oldest_held != index {
+            state.oldest_held = index;
+            self.room.notify_all();
         }
     }
 
@@ -82,6 +111,12 @@ impl<J> FeedState<J> {
     /// Whether jobs were sent and not taken yet.
     pub(super) fn holds_jobs(&self) -> bool {
         !self.sent.is_empty()
+    }
+
+    /// The batch completed: the next job sent is job 0 of a new one.
+    pub(super) fn new_batch(&mut self) {
+        self.next_index = 0;
+        self.oldest_held = 0;
     }
 
     /// Whether a sender is open (more jobs may come).
@@ -114,6 +149,12 @@ impl<J> JobSender<J> {
 
     fn send(&self, key: Option<String>, job: J) -> usize {
         let mut state = self.feed.state.lock();
+        while state
+            .window
+            .is_some_and(|window| state.next_index >= state.oldest_held.saturating_add(window))
+        {
+            self.feed.room.wait(&mut state);
+        }
         state.sent.push_back((key, job));
         let index = state.next_index;
         state.next_index += 1;

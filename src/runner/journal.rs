@@ -145,8 +145,9 @@ impl<J, T, E> Journal<J, T, E> {
         Ok(key)
     }
 
-    /// Forgets a key given by [`key_for`](Self::key_for) to a job that was then not scheduled.
-    fn release(&mut self, key: &str) {
+    /// Forgets a key given by [`key_for`](Self::key_for) to a job that was then not scheduled
+    /// (or, streaming, was handed over and forgotten).
+    pub(super) fn release(&mut self, key: &str) {
         self.keys.remove(key);
     }
 

@@ -9,6 +9,7 @@ mod attempt_error;
 mod batch_runner;
 mod interrupt;
 mod job_sender;
+mod job_table;
 #[cfg(feature = "journal")]
 mod journal;
 #[cfg(feature = "journal")]

@@ -45,9 +45,11 @@ pub struct RunReport<T, E> {
 /// [`Runner::run_each`](crate::Runner::run_each) hands it over the moment it finishes.
 #[derive(Debug)]
 #[non_exhaustive]
-pub struct Finished<'a, T, E> {
+pub struct Finished<'a, J, T, E> {
     /// The job's index (its place in schedule order).
     pub index: usize,
+    /// The job.
+    pub job: &'a J,
     /// Its result, if an attempt succeeded.
     pub result: Option<&'a T>,
     /// Every failed attempt's error, in order.

@@ -13,7 +13,8 @@ type ResultCost<T> = Box<dyn Fn(&T) -> u64 + Send + Sync>;
 ///   [`estimate`](Self::estimate), an upper estimate is reserved while the call runs (without
 ///   one the server may see more than the quota while calls are in flight).
 ///
-/// Usage is **counted from the instant the call completes**: what was reserved is held while the
+/// Usage is **counted from the instant the call completes** (unless
+/// [`counted_at_start`](Self::counted_at_start)): what was reserved is held while the
 /// call runs, then replaced by what the attempt is billed. A server stamps a call when it
 /// arrives, which is never later than its completion, so the quota as the server gives it needs
 /// no margin; the price is that each use counts the call's latency longer. A call that returned
@@ -42,6 +43,8 @@ pub struct Resource<J, T> {
     per_job: Option<JobCost<J>>,
     estimate: Option<JobCost<J>>,
     actual: Option<ResultCost<T>>,
+    /// Usage counted from the call's start (see [`counted_at_start`](Self::counted_at_start)).
+    pub(super) counted_at_start: bool,
 }
 
 impl<J, T> Resource<J, T> {
@@ -54,6 +57,7 @@ impl<J, T> Resource<J, T> {
             per_job: None,
             estimate: None,
             actual: None,
+            counted_at_start: false,
         }
     }
 
@@ -72,6 +76,26 @@ impl<J, T> Resource<J, T> {
     /// Each call that returns uses `actual(result)`, counted from when it completes.
     pub fn actual(mut self, actual: impl Fn(&T) -> u64 + Send + Sync + 'static) -> Self {
         self.actual = Some(Box::new(actual));
+        self
+    }
+
+    /// Count usage **from the instant the call starts**, for quotas on starts (a command
+    /// launched, a job submitted) rather than on work a server stamps: what the call reserved at
+    /// its start (its per-job usage and estimate) stays billed from that instant, whatever the
+    /// call's outcome and however long it runs (an [`actual`](Self::actual) is not applied). A
+    /// call the server refused (a [`Verdict::RetryAfter`](crate::Verdict)) is still refunded.
+    ///
+    /// ```
+    /// use tollgate::{Rate, Resource};
+    ///
+    /// // At most 10 command starts per second, however long each command then runs.
+    /// let starts = Resource::<String, ()>::new("starts", Rate::per_second(10))
+    ///     .per_job(|_| 1)
+    ///     .counted_at_start();
+    /// # let _ = starts;
+    /// ```
+    pub fn counted_at_start(mut self) -> Self {
+        self.counted_at_start = true;
         self
     }
 
@@ -127,6 +151,7 @@ impl<J, T> fmt::Debug for Resource<J, T> {
             .field("per_job", &self.per_job.is_some())
             .field("estimate", &self.estimate.is_some())
             .field("actual", &self.actual.is_some())
+            .field("counted_at_start", &self.counted_at_start)
             .finish()
     }
 }

@@ -3,6 +3,7 @@
 
 mod calls_in_flight;
 mod chat_error;
+mod chat_job;
 mod chat_settings;
 mod client;
 mod endpoint;
@@ -27,6 +28,7 @@ use crate::run_outcome::RunOutcome;
 use crate::stop_signals::{StopSignal, StopSignals};
 use calls_in_flight::CallsInFlight;
 use chat_error::ChatError;
+use chat_job::ChatJob;
 pub use chat_settings::{ChatSettings, Concurrency, RequestTimeout};
 use client::{ChatClient, Completion};
 pub use endpoint::Endpoint;
@@ -121,8 +123,8 @@ pub fn run_chat(
     let sent = AtomicU64::new(0);
     let unreachable_said = AtomicBool::new(false);
     let endpoint = settings.endpoint.clone();
-    let call = |body: &Value| {
-        let answered = flight.track(|| client.send(body));
+    let call = |job: &ChatJob| {
+        let answered = flight.track(|| client.send(&job.body));
         match &answered {
             Err(err) if !err.reached => {
                 if !unreachable_said.swap(true, Ordering::SeqCst) {
@@ -143,7 +145,7 @@ pub fn run_chat(
         .resource(Resource::new("requests", settings.requests).per_job(|_| 1))
         .resource(
             Resource::new("tokens", settings.tokens)
-                .estimate(move |body: &Value| estimate.reserved(body))
+                .estimate(move |job: &ChatJob| estimate.reserved(&job.body))
                 .actual(|completion: &Completion| completion.billed_tokens),
         )
         .on_response(|outcome, limiter| {
@@ -157,6 +159,7 @@ pub fn run_chat(
         .retry(Retry::exponential(settings.retries).classify(ChatError::verdict))
         .probe_first()
         .max_concurrent(workers)
+        .streaming(RequestFeed::CHECKED_FIRST.max(2 * workers))
         .progress(settings.progress);
     let mut runner = match &settings.journal {
         Some(path) => runner.journal(path).map_err(CliError::Journal)?,
@@ -191,15 +194,17 @@ pub fn run_chat(
     // anything is sent.
     feed.feed_from(
         lines.by_ref().take(RequestFeed::CHECKED_FIRST),
-        |key, body| match key {
-            Some(key) => runner.schedule_keyed(key, body),
-            None => runner.schedule(body),
+        |key, job| {
+            match key {
+                Some(key) => runner.schedule_keyed(key, job),
+                None => runner.schedule(job),
+            }
+            .map(drop)
         },
     );
     if let Err(RunnerError::Journal(err)) = runner.check() {
         return Err(CliError::Journal(err));
     }
-    let identities = feed.identities();
     let counts = feed.counts();
     if let Some(err) = counts.take_failure() {
         return Err(err); // a damaged journal, say: nothing is sent
@@ -209,11 +214,12 @@ pub fn run_chat(
     std::thread::Builder::new()
         .name("tollgate-chat-input".into())
         .spawn(move || {
-            feed.feed_from(lines, |key, body| {
-                Ok(match key {
-                    Some(key) => sender.schedule_keyed(key, body),
-                    None => sender.schedule(body),
-                })
+            feed.feed_from(lines, |key, job| {
+                match key {
+                    Some(key) => sender.schedule_keyed(key, job),
+                    None => sender.schedule(job),
+                };
+                Ok(())
             });
         })
         .map_err(|err| CliError::Input {
@@ -228,7 +234,8 @@ pub fn run_chat(
         for line in written_later.try_iter() {
             output.write(&line);
         }
-        let identity = identities.take(done.index);
+        let identity = done.job.identity.clone();
+        summary.resumed += usize::from(done.resumed);
         let line = match (done.result, done.errors.last()) {
             (Some(completion), _) => {
                 summary.answered += 1;
@@ -285,7 +292,6 @@ pub fn run_chat(
     summary.requests = counts.requests;
     summary.malformed = counts.malformed;
     summary.failed += counts.not_sent;
-    summary.resumed = report.resumed;
     summary.sent = sent.load(Ordering::Relaxed);
     summary.rate_limited = report.rate_limited;
     summary.elapsed = report.elapsed;

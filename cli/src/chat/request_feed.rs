@@ -1,8 +1,6 @@
 //! Reads the requests file line by line and schedules each request as it is read; a line that is
 //! not a request is refused by its number (on stderr and in the output) and the others still go.
 
-use std::collections::HashMap;
-use std::io::ErrorKind;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
@@ -10,22 +8,11 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use serde_json::{Map, Value};
 use tollgate::{JournalError, RunnerError};
 
+use super::chat_job::ChatJob;
 use super::request_line::RequestLine;
 use super::with_error;
 use crate::cli_error::CliError;
 use crate::input_lines::InputLine;
-
-/// The output fields that say which request a job of the runner is, by the job's index, from
-/// when it is scheduled until its output line is written.
-#[derive(Debug, Default)]
-pub struct Identities(Mutex<HashMap<usize, Map<String, Value>>>);
-
-impl Identities {
-    /// The identity of job `index`, forgotten here.
-    pub fn take(&self, index: usize) -> Map<String, Value> {
-        lock(&self.0).remove(&index).unwrap_or_default()
-    }
-}
 
 /// What the reading found.
 #[derive(Debug, Default)]
@@ -63,12 +50,9 @@ pub struct RequestFeed {
     /// Output lines of the requests not sent, for the writer.
     not_sent: mpsc::Sender<Value>,
     stopping: Arc<AtomicBool>,
-    identities: Arc<Identities>,
     counts: Arc<SharedCounts>,
     /// The index of the next request line (counting malformed lines), in the output.
     next_index: usize,
-    /// The runner's index for the next request scheduled.
-    next_job: usize,
 }
 
 impl RequestFeed {
@@ -90,16 +74,9 @@ impl RequestFeed {
             model,
             not_sent,
             stopping,
-            identities: Arc::default(),
             counts: Arc::default(),
             next_index: 0,
-            next_job: 0,
         }
-    }
-
-    /// The identities of the requests scheduled.
-    pub fn identities(&self) -> Arc<Identities> {
-        Arc::clone(&self.identities)
     }
 
     /// The counts of what was read.
@@ -108,12 +85,11 @@ impl RequestFeed {
     }
 
     /// Reads `lines` until they end, reading fails or the run stops, and schedules each
-    /// request with `schedule(key, body)` (the key: its custom_id), which returns its index in
-    /// the runner.
+    /// request with `schedule(key, job)` (the key: its custom_id).
     pub fn feed_from(
         &mut self,
         lines: impl Iterator<Item = Result<InputLine, CliError>>,
-        mut schedule: impl FnMut(Option<String>, Value) -> Result<usize, RunnerError>,
+        mut schedule: impl FnMut(Option<String>, ChatJob) -> Result<(), RunnerError>,
     ) {
         for line in lines {
             if self.stopping.load(Ordering::SeqCst) {
@@ -121,13 +97,6 @@ impl RequestFeed {
             }
             match line {
                 Ok(line) => self.feed(&line, &mut schedule),
-                Err(CliError::Input { source, .. }) if source.kind() == ErrorKind::InvalidData => {
-                    let index = self.next_index();
-                    let mut identity = Map::new();
-                    identity.insert("index".to_owned(), Value::from(index));
-                    lock(&self.counts.0).malformed += 1;
-                    self.refuse(identity, &source.to_string());
-                }
                 Err(err) => {
                     lock(&self.counts.0).unreadable = Some(err);
                     return;
@@ -145,42 +114,45 @@ impl RequestFeed {
     fn feed(
         &mut self,
         line: &InputLine,
-        schedule: &mut impl FnMut(Option<String>, Value) -> Result<usize, RunnerError>,
+        schedule: &mut impl FnMut(Option<String>, ChatJob) -> Result<(), RunnerError>,
     ) {
         let index = self.next_index();
-        let request = match RequestLine::parse(&line.text, self.model.as_deref()) {
+        let parsed = line
+            .text()
+            .map_err(|err| format!("not UTF-8 text ({err})"))
+            .and_then(|text| {
+                RequestLine::parse(text, self.model.as_deref()).map_err(|err| err.to_string())
+            });
+        let request = match parsed {
             Ok(request) => request,
             Err(err) => {
                 let mut identity = Map::new();
                 identity.insert("index".to_owned(), Value::from(index));
                 identity.insert("line".to_owned(), Value::from(line.number));
                 lock(&self.counts.0).malformed += 1;
-                self.refuse(identity, &err.to_string());
+                self.refuse(identity, &err);
                 return;
             }
         };
-        let identity = request.identity(index, line.number);
+        let request_identity = request.identity(index, line.number);
         // A custom_id names the request in the journal; without one, its body does.
         let key = request.custom_id.map(|id| match id {
             Value::String(id) => id,
             id => id.to_string(),
         });
-        let job = self.next_job;
-        lock(&self.identities.0).insert(job, identity);
-        match schedule(key, request.body) {
-            Ok(scheduled) => {
-                debug_assert_eq!(scheduled, job, "the feed is the runner's only scheduler");
-                self.next_job += 1;
-            }
+        let job = ChatJob {
+            body: request.body,
+            identity: request_identity,
+        };
+        // Kept to refuse the request with, should scheduling fail.
+        let identity = job.identity.clone();
+        match schedule(key, job) {
+            Ok(()) => {}
             Err(RunnerError::Journal(err)) if journal_fails_the_run(&err) => {
-                self.identities.take(job);
                 lock(&self.counts.0).unreadable = Some(CliError::Journal(err));
                 self.stopping.store(true, Ordering::SeqCst);
             }
-            Err(err) => {
-                let identity = self.identities.take(job);
-                self.refuse(identity, &err.to_string());
-            }
+            Err(err) => self.refuse(identity, &err.to_string()),
         }
     }
 

@@ -1,26 +1,41 @@
 //! `tollgate exec`: a command per input line, like xargs, holding a rate.
+//!
+//! The input is read as the run consumes it and each command's output written as soon as its
+//! turn comes: the Runner streams ([`Runner::streaming`]), so memory is bounded by its window
+//! of lines whatever the input's size or speed. Each line done is recorded in a journal (next
+//! to the input, or `tollgate-exec.journal` for stdin) before its output is written: rerunning
+//! the same command after any stop skips the lines done.
 
+mod children;
 mod command_run;
 mod command_template;
+mod line_job;
 mod ordered_output;
+mod settings;
+mod spool;
 
-use std::fs;
 use std::io::{self, IsTerminal};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
 
 use clap::ArgMatches;
-use tollgate::{AttemptError, JobSender, Rate, Resource, Retry, Runner, Verdict};
+use tollgate::{AttemptError, InterruptHandle, JobSender, Rate, Resource, Retry, Runner, Verdict};
 
 use crate::cli_error::CliError;
-use crate::input_lines::{input_name, InputLine, InputLines};
+use crate::input_lines::InputLines;
 use crate::run_outcome::RunOutcome;
-use crate::stop_signals::StopSignals;
-use command_run::{run_command, CommandFailure, CommandOutput};
-use command_template::CommandTemplate;
-use ordered_output::{OrderedOutput, OutputOrder};
+use crate::stop_signals::{StopSignal, StopSignals};
+use children::{Children, Sent};
+use command_run::{CommandFailure, CommandRunner};
+use line_job::{journal_key, LineJob, Ran};
+use ordered_output::OrderedOutput;
+pub use settings::parse_duration;
+use settings::ExecSettings;
+
+/// The failures listed by line in the summary; later ones are counted only.
+const FAILURES_LISTED: usize = 20;
 
 /// A line whose command failed every attempt.
 struct Failure {
@@ -32,29 +47,23 @@ struct Failure {
 /// Runs `tollgate exec` as `args` say.
 ///
 /// # Errors
-/// [`CliError`] when the input cannot be read, the output cannot be written, or Ctrl-C cannot
-/// be caught.
+/// [`CliError`] when the input cannot be read, the output cannot be written, the journal
+/// cannot be opened, or the stop signals cannot be caught.
 pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
-    let rate = *args.get_one::<Rate>("rate").expect("--rate is required");
-    let concurrency = *args.get_one::<u64>("concurrency").expect("has a default");
-    let retries = *args.get_one::<u32>("retries").expect("has a default");
-    let order = if args.get_flag("as-completed") {
-        OutputOrder::Completion
-    } else {
-        OutputOrder::Input
+    let settings = ExecSettings::from_args(args);
+    let input_lines = InputLines::open(settings.input.as_deref())?;
+    let children = Arc::new(Children::default());
+    let command = CommandRunner {
+        template: settings.template.clone(),
+        children: Arc::clone(&children),
+        timeout: settings.timeout,
+        memory_per_stream: settings.memory_per_stream(),
     };
-    let input = args.get_one::<PathBuf>("input").map(PathBuf::as_path);
-    let words = args
-        .get_many::<String>("command")
-        .expect("COMMAND is required");
-    let template = CommandTemplate::new(words.cloned().collect());
-    let input_lines = InputLines::open(input)?;
-
-    let mut runner = Runner::new(move |line: &String| run_command(&template, line))
-        .resource(starts(rate))
-        .max_concurrent(usize::try_from(concurrency).unwrap_or(usize::MAX))
+    let mut runner = Runner::new(move |job: &LineJob| command.run(&job.0.bytes).map(Ran))
+        .resource(starts(settings.rate))
+        .max_concurrent(settings.concurrency)
         .retry(
-            Retry::exponential(retries).classify(|failure: &CommandFailure| {
+            Retry::exponential(settings.retries).classify(|failure: &CommandFailure| {
                 if failure.retryable() {
                     Verdict::Retry
                 } else {
@@ -62,37 +71,41 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
                 }
             }),
         )
+        .streaming(settings.window())
         // A bar drawn on the terminal that also shows the commands' output would be torn by it.
         .progress(!io::stdout().is_terminal());
-    let interrupt = runner.interrupt_handle();
-    let signals = StopSignals::install(move |_| interrupt.interrupt(), |_| {})?;
+    if let Some(journal) = &settings.journal {
+        runner = runner.journal(journal).map_err(CliError::Journal)?;
+    }
+    let signals = stop_on_signals(runner.interrupt_handle(), Arc::clone(&children))?;
 
-    // Lines run as they are read (a pipe may bring them slowly); `read[i]` is job i's line.
-    let read = ReadLines::default();
-    let reader = read_into(input_lines, runner.job_sender(), read.clone());
-    let mut output = OrderedOutput::new(order, io::stdout(), io::stderr());
-    let mut finished = Vec::new();
-    let mut failures = Vec::new();
+    let read = Arc::new(AtomicUsize::new(0));
+    let reader = read_into(
+        input_lines,
+        runner.job_sender(),
+        settings.clone(),
+        Arc::clone(&read),
+    );
+    let mut output = OrderedOutput::new(settings.order, io::stdout(), io::stderr());
+    let mut tally = Tally::default();
     let report = runner.run_each(|done| {
-        if finished.len() <= done.index {
-            finished.resize(done.index + 1, false);
-        }
-        finished[done.index] = true;
+        tally.done += 1;
+        tally.resumed += usize::from(done.resumed);
         let produced = match (done.result, done.errors.last()) {
-            (Some(output), _) => output.clone(),
+            (Some(Ran(output)), _) => (!done.resumed).then(|| Arc::clone(output)),
             (None, last) => {
-                failures.push(Failure {
-                    line: read.lock()[done.index].number,
-                    message: last.map_or_else(String::new, |err| err.to_string()),
-                    attempts: done.attempts,
-                });
+                tally.failed += 1;
+                if tally.failures.len() < FAILURES_LISTED {
+                    tally.failures.push(Failure {
+                        line: done.job.0.number,
+                        message: last.map_or_else(String::new, |err| err.to_string()),
+                        attempts: done.attempts,
+                    });
+                }
                 last.and_then(|err| match &**err {
-                    AttemptError::Call(CommandFailure::Exited { output, .. }) => {
-                        Some(output.clone())
-                    }
+                    AttemptError::Call(failure) => failure.output().cloned(),
                     _ => None,
                 })
-                .unwrap_or_default()
             }
         };
         output.finished(done.index, produced);
@@ -101,125 +114,164 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
         path: PathBuf::from("-"),
         source,
     })?;
+    drop(runner); // closes the journal
 
     // Unless interrupted, the run ended once the reader closed its sender: it has ended too.
-    // (Interrupted, it may still wait for stdin: it is left behind.)
+    // (Interrupted, it may still wait for stdin or for room: it is left behind.)
     if !report.interrupted {
         reader.join().unwrap_or(Ok(()))?;
     }
-    let lines = read.lock().clone();
-    finished.resize(lines.len(), false);
-    let done = finished.iter().filter(|done| **done).count();
+    let read = read.load(Ordering::SeqCst);
     eprintln!(
-        "tollgate exec: {done} of {} commands finished in {:.1} s: {} succeeded, {} failed \
-         ({} attempts, {} retries)",
-        lines.len(),
+        "tollgate exec: {} of {read} commands finished in {:.1} s: {} succeeded, {} failed{} ({}, {})",
+        tally.done,
         report.elapsed.as_secs_f64(),
-        done - failures.len(),
-        failures.len(),
-        report.attempts,
-        report.retries,
+        tally.done - tally.failed,
+        tally.failed,
+        match tally.resumed {
+            0 => String::new(),
+            resumed => format!("; {} done in an earlier run (from the journal)", lines(resumed)),
+        },
+        counted(report.attempts, "attempt"),
+        counted(report.retries, "retry"),
     );
-    report_failures(&mut failures);
-    if report.interrupted {
-        report_interruption(input, &lines, &finished, report.elapsed)?;
+    report_failures(&mut tally);
+    let stopped = report.interrupted.then(|| signals.received()).flatten();
+    if let Some(failure) = &report.journal_failure {
+        eprintln!("tollgate exec: {failure}; stopped");
     }
-    Ok(RunOutcome::of(
-        failures.len(),
-        report.interrupted.then(|| signals.received()).flatten(),
-    ))
+    match (&settings.journal, report.interrupted || tally.failed > 0) {
+        (Some(journal), true) => {
+            eprintln!(
+            "tollgate exec: {}: the lines done are recorded in {}; to {}, run the same command \
+             again{}: it skips them (--no-journal runs every line)",
+            match stopped {
+                Some(signal) => format!("stopped by {}", signal.name()),
+                None if report.interrupted => "stopped".to_owned(),
+                None => format!("{} failed", lines(tally.failed)),
+            },
+            journal.display(),
+            if report.interrupted { "resume" } else { "retry the failed lines" },
+            if settings.input.is_none() { " on the same input" } else { "" },
+        )
+        }
+        (Some(journal), false) => {
+            // Every line is done: the next run of the same command is a new one.
+            std::fs::remove_file(journal).ok();
+        }
+        (None, true) if report.interrupted => eprintln!(
+            "tollgate exec: stopped without a journal (--no-journal): a rerun runs every line again"
+        ),
+        (None, _) => {}
+    }
+    Ok(RunOutcome::of(tally.failed, stopped))
 }
 
-/// The quota of command starts: an exact window holds "at most N per period" however the starts
-/// fall; a rate given with a burst asks for even spacing, which GCRA gives.
-fn starts(rate: Rate) -> Resource<String, CommandOutput> {
-    let starts = Resource::new("starts", rate).per_job(|_| 1);
-    if rate.capacity() == rate.quantity() {
-        starts
-    } else {
-        starts.smoothed()
-    }
+/// What `run_each` saw.
+#[derive(Default)]
+struct Tally {
+    done: usize,
+    failed: usize,
+    resumed: usize,
+    /// The first failures, for the summary.
+    failures: Vec<Failure>,
 }
 
-/// Lists the lines whose command failed every attempt, in line order.
-fn report_failures(failures: &mut [Failure]) {
-    failures.sort_by_key(|failure| failure.line);
-    for failure in failures.iter() {
-        eprintln!(
-            "  line {}: {} (after {} attempts)",
-            failure.line, failure.message, failure.attempts
-        );
-    }
+/// The quota of command starts: a start is what it counts, from the instant the command starts
+/// (a long command holds a concurrency slot, not the quota).
+fn starts(rate: Rate) -> Resource<LineJob, Ran> {
+    Resource::new("starts", rate)
+        .per_job(|_| 1)
+        .counted_at_start()
 }
 
-/// The lines read so far, shared between the reading thread and the run.
-#[derive(Clone, Default)]
-struct ReadLines(Arc<Mutex<Vec<InputLine>>>);
-
-impl ReadLines {
-    fn lock(&self) -> MutexGuard<'_, Vec<InputLine>> {
-        // A panic while holding the lock cannot leave the list half-pushed.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+/// On a first stop signal: no command starts any more, the signal is passed on to the commands
+/// running (as a terminal's Ctrl-C would reach them) and the run waits for them; on a second,
+/// they are killed and `exec` ends at once (what finished is in the journal already).
+fn stop_on_signals(
+    interrupt: InterruptHandle,
+    children: Arc<Children>,
+) -> Result<StopSignals, CliError> {
+    let killed = Arc::clone(&children);
+    StopSignals::install(
+        move |signal: StopSignal| {
+            interrupt.interrupt();
+            children.send_all(Sent::Forwarded(signal));
+            match interrupt.calls_in_flight() {
+                0 => eprintln!("tollgate exec: {}: stopping", signal.name()),
+                running => eprintln!(
+                    "tollgate exec: {}: stopping; waiting for {} still running (passed {} on \
+                     to them); press Ctrl-C again to stop now",
+                    signal.name(),
+                    counted(running as u64, "command"),
+                    signal.name(),
+                ),
+            }
+        },
+        move |_| killed.send_all(Sent::Kill),
+    )
 }
 
-/// Reads `lines` on a thread of their own, recording each in `read` and sending it to the run;
-/// the sender closes when the input ends (or cannot be read: the error is the thread's result).
+/// Reads `lines` on a thread of their own and sends each to the run, keyed for the journal (the
+/// send waits while the run's window is full); the sender closes when the input ends (or cannot
+/// be read: the error is the thread's result). `read` counts the lines sent.
 fn read_into(
     lines: InputLines,
-    sender: JobSender<String>,
-    read: ReadLines,
+    sender: JobSender<LineJob>,
+    settings: ExecSettings,
+    read: Arc<AtomicUsize>,
 ) -> JoinHandle<Result<(), CliError>> {
     thread::spawn(move || {
         for line in lines {
             let line = line?;
-            let text = line.text.clone();
-            read.lock().push(line);
-            sender.schedule(text);
+            let key = journal_key(&settings.template, &line);
+            read.fetch_add(1, Ordering::SeqCst);
+            sender.schedule_keyed(key, LineJob(line));
         }
         sender.close();
         Ok(())
     })
 }
 
-/// Writes the lines not finished to a file next to the input and says how to resume.
-fn report_interruption(
-    input: Option<&Path>,
-    lines: &[InputLine],
-    finished: &[bool],
-    elapsed: Duration,
-) -> Result<(), CliError> {
-    let remaining_path = remaining_path(input);
-    let remaining: String = lines
-        .iter()
-        .zip(finished)
-        .filter(|(_, done)| !**done)
-        .map(|(line, _)| format!("{}\n", line.text))
-        .collect();
-    fs::write(&remaining_path, remaining).map_err(|source| CliError::Write {
-        path: remaining_path.clone(),
-        source,
-    })?;
-    let left = finished.iter().filter(|done| !**done).count();
-    eprintln!(
-        "tollgate exec: interrupted after {:.1} s; the {left} lines of {} read and not \
-         finished are in {path}; to resume, run the same command with --input {path}",
-        elapsed.as_secs_f64(),
-        input_name(input).display(),
-        path = remaining_path.display(),
-    );
-    Ok(())
+/// Lists the first lines whose command failed every attempt, in line order.
+fn report_failures(tally: &mut Tally) {
+    tally.failures.sort_by_key(|failure| failure.line);
+    for failure in &tally.failures {
+        eprintln!(
+            "  line {}: {} (after {})",
+            failure.line,
+            failure.message,
+            counted(u64::from(failure.attempts), "attempt")
+        );
+    }
+    if tally.failed > tally.failures.len() {
+        eprintln!("  and {} more", tally.failed - tally.failures.len());
+    }
 }
 
-/// Where the lines not finished go: `FILE.remaining` next to the input file, or
-/// `tollgate-exec.remaining` in the current directory for stdin.
-fn remaining_path(input: Option<&Path>) -> PathBuf {
-    match input {
-        Some(path) if path != Path::new("-") => {
-            let mut name = path.as_os_str().to_owned();
-            name.push(".remaining");
-            PathBuf::from(name)
-        }
-        _ => PathBuf::from("tollgate-exec.remaining"),
+/// "1 line", "2 lines".
+fn lines(count: usize) -> String {
+    counted(count as u64, "line")
+}
+
+/// `count` and `noun`, plural unless one ("1 attempt", "3 retries").
+fn counted(count: u64, noun: &str) -> String {
+    match (count, noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (_, Some(stem)) => format!("{count} {stem}ies"),
+        (_, None) => format!("{count} {noun}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::counted;
+
+    #[test]
+    fn counts_are_singular_for_one() {
+        assert_eq!(counted(1, "attempt"), "1 attempt");
+        assert_eq!(counted(2, "attempt"), "2 attempts");
+        assert_eq!(counted(0, "retry"), "0 retries");
+        assert_eq!(counted(1, "retry"), "1 retry");
     }
 }

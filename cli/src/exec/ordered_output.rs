@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use super::command_run::CommandOutput;
 
@@ -15,13 +16,15 @@ pub enum OutputOrder {
 }
 
 /// Writes each finished command's stdout and stderr, each in one piece, in its [`OutputOrder`].
-/// The first write error is kept (and later writes skipped) for [`finish`](Self::finish).
+/// In input order, the outputs held for an earlier line are at most the runner's streaming
+/// window (each a few kilobytes in memory, the rest in a temporary file). The first write error
+/// is kept (and later writes skipped) for [`finish`](Self::finish).
 pub struct OrderedOutput<O: Write, E: Write> {
     order: OutputOrder,
     /// In input order, the first index not written yet.
     next: usize,
-    /// Finished outputs waiting for an earlier index.
-    held: BTreeMap<usize, CommandOutput>,
+    /// Finished outputs waiting for an earlier index (`None`: a line with nothing to write).
+    held: BTreeMap<usize, Option<Arc<CommandOutput>>>,
     stdout: O,
     stderr: E,
     failed: Option<io::Error>,
@@ -40,14 +43,15 @@ impl<O: Write, E: Write> OrderedOutput<O, E> {
         }
     }
 
-    /// The command of line `index` (in input order, from 0) finished with `output`.
-    pub fn finished(&mut self, index: usize, output: CommandOutput) {
+    /// The command of line `index` (in input order, from 0) finished with `output` (`None`:
+    /// nothing to write, as for a line done in an earlier run).
+    pub fn finished(&mut self, index: usize, output: Option<Arc<CommandOutput>>) {
         match self.order {
-            OutputOrder::Completion => self.write(&output),
+            OutputOrder::Completion => self.write(output.as_deref()),
             OutputOrder::Input => {
                 self.held.insert(index, output);
                 while let Some(output) = self.held.remove(&self.next) {
-                    self.write(&output);
+                    self.write(output.as_deref());
                     self.next += 1;
                 }
             }
@@ -58,12 +62,13 @@ impl<O: Write, E: Write> OrderedOutput<O, E> {
     /// line that did not, still in input order) and returns the first write error, if any.
     pub fn finish(mut self) -> io::Result<()> {
         for output in std::mem::take(&mut self.held).into_values() {
-            self.write(&output);
+            self.write(output.as_deref());
         }
         self.failed.map_or(Ok(()), Err)
     }
 
-    fn write(&mut self, output: &CommandOutput) {
+    fn write(&mut self, output: Option<&CommandOutput>) {
+        let Some(output) = output else { return };
         if self.failed.is_some() {
             return;
         }
@@ -75,23 +80,24 @@ impl<O: Write, E: Write> OrderedOutput<O, E> {
     }
 }
 
-fn write_flushed(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
-    if bytes.is_empty() {
+fn write_flushed(out: &mut impl Write, spool: &super::spool::Spool) -> io::Result<()> {
+    if spool.is_empty() {
         return Ok(());
     }
-    out.write_all(bytes)?;
+    spool.write_to(out)?;
     out.flush()
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::spool::Spool;
     use super::*;
 
-    fn said(text: &str) -> CommandOutput {
-        CommandOutput {
-            stdout: text.as_bytes().to_vec(),
-            stderr: Vec::new(),
-        }
+    fn said(text: &str) -> Option<Arc<CommandOutput>> {
+        Some(Arc::new(CommandOutput {
+            stdout: Spool::of(text.as_bytes()),
+            stderr: Spool::default(),
+        }))
     }
 
     fn written(order: OutputOrder, finishing: &[usize]) -> String {
@@ -117,5 +123,15 @@ mod tests {
     #[test]
     fn what_follows_a_gap_is_written_at_the_end() {
         assert_eq!(written(OutputOrder::Input, &[3, 0, 2]), "023");
+    }
+
+    #[test]
+    fn a_line_without_output_takes_its_turn() {
+        let mut stdout = Vec::new();
+        let mut output = OrderedOutput::new(OutputOrder::Input, &mut stdout, io::sink());
+        output.finished(1, said("1"));
+        output.finished(0, None);
+        output.finish().unwrap();
+        assert_eq!(stdout, b"1");
     }
 }

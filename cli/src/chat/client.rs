@@ -56,15 +56,21 @@ pub struct ChatClient {
 
 impl ChatClient {
     /// A client posting to `endpoint`, with `api_key` as a bearer token if given; `estimate`
-    /// bills a response that reports no usage; each attempt may take `timeout`.
+    /// bills a response that reports no usage; each attempt may take `timeout`; up to
+    /// `concurrency` requests are sent at once, each on a connection kept for the next.
     pub fn new(
         endpoint: Endpoint,
         api_key: Option<String>,
         estimate: TokenEstimate,
         timeout: RequestTimeout,
+        concurrency: usize,
     ) -> ChatClient {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // Every connection stays open for the next request (ureq keeps 3 per host by
+            // default: the others would connect, and shake hands for TLS, for each request).
+            .max_idle_connections(concurrency)
+            .max_idle_connections_per_host(concurrency)
             .build()
             .into();
         ChatClient {

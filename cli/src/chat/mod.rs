@@ -112,13 +112,14 @@ pub fn run_chat(
     out: &mut (dyn Write + Send),
 ) -> Result<ChatSummary, CliError> {
     let estimate = TokenEstimate::new(settings.default_max_tokens);
+    let workers = settings.concurrency.workers(settings.requests);
     let client = ChatClient::new(
         settings.endpoint.clone(),
         settings.api_key.clone(),
         estimate,
         settings.timeout,
+        workers,
     );
-    let workers = settings.concurrency.workers(settings.requests);
     let flight = Arc::new(CallsInFlight::new(workers));
     let sent = AtomicU64::new(0);
     let unreachable_said = AtomicBool::new(false);

@@ -516,7 +516,7 @@ fn the_test_client_parses_go_durations() {
 
 #[test]
 fn the_first_requests_hang_silently_then_the_others_are_answered() {
-    let mut provider = MockProvider::start(MockConfig::default().hang_first(1)).unwrap();
+    let provider = MockProvider::start(MockConfig::default().hang_first(1)).unwrap();
     let url = provider.chat_completions_url();
     let impatient: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)

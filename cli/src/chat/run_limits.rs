@@ -61,7 +61,7 @@ impl RunLimits {
                 ),
             ));
         }
-        parts.sort_by(|a, b| b.0.cmp(&a.0));
+        parts.sort_by_key(|(held, _)| std::cmp::Reverse(*held));
         (!parts.is_empty()).then(|| {
             let parts: Vec<String> = parts.into_iter().map(|(_, part)| part).collect();
             format!("held back by {}", parts.join("; "))

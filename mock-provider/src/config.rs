@@ -32,7 +32,7 @@ pub struct MockConfig {
     /// Requests accepted per sliding window (RPM for a 60 s window); `None`: unlimited.
     pub requests_per_window: Option<u64>,
     /// Tokens accepted per sliding window (TPM for a 60 s window), each request counted at
-    /// arrival as [`arrival_cost`]; `None`: unlimited.
+    /// arrival as [`arrival_cost`](crate::arrival_cost); `None`: unlimited.
     pub tokens_per_window: Option<u64>,
     /// The sliding window's length (default 60 s).
     pub window: Duration,

@@ -184,7 +184,8 @@ fn chat() -> Command {
              A line of requests.jsonl:\n  \
              {\"model\": \"gpt-4o-mini\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}], \"max_tokens\": 64, \"metadata\": {\"row\": 1}}\n\n\
              Exit status: 0 when every request was answered, 1 when some failed or were \
-             malformed, 2 for bad arguments or an unreadable input, 130 when interrupted.",
+             malformed, 2 for bad arguments, an unreadable input or a damaged journal, 130 when \
+             interrupted (Ctrl-C), 143 when terminated (SIGTERM), 129 on SIGHUP.",
         )
         .arg(
             Arg::new("requests-file")

@@ -4,7 +4,7 @@
 //! `████████░░░░ 120/400 [00:00:15] 7.8/s ETA 36s waiting for the tokens quota: 1.2 s`: the
 //! bar (empty, not full, while nothing is known), the counts, the elapsed time, the recent
 //! rate, the time left at that rate (`ETA ?` while nothing has finished or every call waits),
-//! and what every call waits for, if they all wait.
+//! and what holds the run back: the quota every call waits for, or the concurrency limit.
 
 #[cfg(feature = "progress")]
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,19 +82,22 @@ impl Progress {
         let _ = (done, total);
     }
 
-    /// Shows "waiting for the <resource> quota: N.N s" while every worker waits for quota, else
-    /// nothing.
-    pub(super) fn waiting_for(&self, wait: Option<(String, Duration)>) {
+    /// Says what holds the run back: "waiting for the <resource> quota: N.N s" while every
+    /// worker waits for quota (`wait`), "all N workers busy (the concurrency limit)" while
+    /// `in_flight` calls take every one of the `workers`, else nothing.
+    pub(super) fn held_back(
+        &self,
+        wait: Option<(String, Duration)>,
+        in_flight: usize,
+        workers: usize,
+    ) {
         #[cfg(feature = "progress")]
         if let Some(bar) = &self.bar {
             self.stuck.store(wait.is_some(), Ordering::Relaxed);
-            match wait {
-                Some((resource, left)) => bar.set_message(waiting_text(&resource, left)),
-                None => bar.set_message(""),
-            }
+            bar.set_message(held_back_text(wait, in_flight, workers));
         }
         #[cfg(not(feature = "progress"))]
-        let _ = wait;
+        let _ = (wait, in_flight, workers);
     }
 
     pub(super) fn finish(&self) {
@@ -149,12 +152,19 @@ fn eta_text(done: u64, total: u64, rate: Option<f64>) -> String {
 }
 
 #[cfg(feature = "progress")]
-/// "waiting for the tokens quota: 1.2 s".
-fn waiting_text(resource: &str, left: Duration) -> String {
-    format!(
-        "waiting for the {resource} quota: {:.1} s",
-        left.as_secs_f64()
-    )
+/// "waiting for the tokens quota: 1.2 s", "all 32 workers busy (the concurrency limit)", or
+/// nothing.
+fn held_back_text(wait: Option<(String, Duration)>, in_flight: usize, workers: usize) -> String {
+    match wait {
+        Some((resource, left)) => format!(
+            "waiting for the {resource} quota: {:.1} s",
+            left.as_secs_f64()
+        ),
+        None if workers > 0 && in_flight >= workers => {
+            format!("all {workers} workers busy (the concurrency limit)")
+        }
+        None => String::new(),
+    }
 }
 
 #[cfg(all(test, feature = "progress"))]
@@ -191,10 +201,16 @@ mod tests {
     }
 
     #[test]
-    fn the_wait_names_its_quota() {
+    fn what_holds_the_run_back_is_named() {
+        let wait = Some(("tokens".to_owned(), Duration::from_millis(1_250)));
         assert_eq!(
-            waiting_text("tokens", Duration::from_millis(1_250)),
+            held_back_text(wait, 32, 32),
             "waiting for the tokens quota: 1.2 s"
         );
+        assert_eq!(
+            held_back_text(None, 32, 32),
+            "all 32 workers busy (the concurrency limit)"
+        );
+        assert_eq!(held_back_text(None, 5, 32), "");
     }
 }

@@ -69,10 +69,12 @@ impl Concurrency {
         match self {
             Concurrency::Given(workers) => workers,
             Concurrency::FollowQuota => {
-                let per_second =
-                    requests.quantity() as f64 / requests.period().as_secs_f64().max(1e-9);
-                let needed = (per_second * Self::LATENCY_COVERED.as_secs_f64()).ceil();
-                (needed.min(Self::MAX_WORKERS as f64) as usize).max(Self::MIN_WORKERS)
+                let period = requests.period().as_nanos().max(1);
+                let needed = (u128::from(requests.quantity()) * Self::LATENCY_COVERED.as_nanos())
+                    .div_ceil(period);
+                usize::try_from(needed)
+                    .unwrap_or(usize::MAX)
+                    .clamp(Self::MIN_WORKERS, Self::MAX_WORKERS)
             }
         }
     }

@@ -119,7 +119,7 @@ impl RequestFeed {
         let index = self.next_index();
         let parsed = line
             .text()
-            .map_err(|err| format!("not UTF-8 text ({err})"))
+            .map_err(|err| format!("not UTF-8 text ({err} of line {})", line.number))
             .and_then(|text| {
                 RequestLine::parse(text, self.model.as_deref()).map_err(|err| err.to_string())
             });

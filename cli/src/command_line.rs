@@ -69,7 +69,7 @@ fn exec() -> Command {
              The input is read as the commands run (a bounded read-ahead), a line is passed as \
              its bytes (UTF-8 or not), and an output is written as soon as its turn comes.\n\n\
              Resuming: each line done is recorded in a journal (FILE.journal next to --input \
-             FILE, or tollgate-exec.journal in the current directory for stdin, unless \
+             FILE, or tollgate-exec-HASH.journal in the current directory for stdin, HASH naming the command, unless \
              --journal or --no-journal say otherwise) before its output is written. Whatever \
              stops a run (Ctrl-C, SIGTERM, SIGHUP, a crash, kill -9), the same command again, \
              on the same input, skips the lines done and runs the others: each line is done \

@@ -1,5 +1,6 @@
-//! Ctrl-C (SIGINT) during `exec`: no new command starts, those running finish and are written,
-//! the lines not finished go to a file, and the exit status is 130.
+//! Ctrl-C (SIGINT) during `exec`: no new command starts, those running end and what finished
+//! is written, the exit status is 130, and the same command again runs exactly the lines not
+//! done (the journal replaced the `.remaining` file, which lost the lines never read).
 
 mod common;
 
@@ -61,19 +62,22 @@ fn sigint_stops_cleanly_and_says_how_to_resume() {
     done.insert(first);
     let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
     assert_eq!(exit.code(), Some(130), "{stderr}");
-    let remaining_path = format!("{input_arg}.remaining");
     assert!(
-        stderr.contains(&format!(
-            "to resume, run the same command with --input {remaining_path}"
-        )),
+        stderr.contains("to resume, run the same command again: it skips them"),
         "{stderr}"
     );
-    let remaining: BTreeSet<String> = std::fs::read_to_string(&remaining_path)
+    let rerun = tollgate()
+        .args(["exec", "--rate", "100/s", "--input", &input_arg, "--"])
+        .args(["sh", "-c", r#"sleep 0.3; echo "$1""#, "_", "{}"])
+        .output()
+        .unwrap();
+    assert_eq!(rerun.status.code(), Some(0));
+    let remaining: BTreeSet<String> = String::from_utf8(rerun.stdout)
         .unwrap()
         .lines()
         .map(str::to_owned)
         .collect();
-    // Every line is either done (its output written) or left to resume, never both.
+    // Every line is either done (its output written) or done by the rerun, never both.
     assert!(
         !remaining.is_empty(),
         "the run was stopped mid-way: {stderr}"

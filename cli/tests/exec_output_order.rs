@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{run, stderr_of, stdout_of};
+use common::{run_in, scratch_dir, stderr_of, stdout_of};
 
 /// Line n sleeps (6 - n) / 10 s, so the commands complete in reverse order.
 const SLEEPERS: &str = "1\n2\n3\n4\n5\n";
@@ -11,7 +11,9 @@ const SCRIPT: &str = r#"sleep 0.$((6 - $1)); echo "start $1"; echo "end $1""#;
 
 #[test]
 fn outputs_come_in_input_order_by_default() {
-    let output = run(
+    let dir = scratch_dir("order-input");
+    let output = run_in(
+        &dir,
         &[
             "exec", "--rate", "100/s", "--", "sh", "-c", SCRIPT, "_", "{}",
         ],
@@ -25,7 +27,9 @@ fn outputs_come_in_input_order_by_default() {
 
 #[test]
 fn outputs_come_as_completed_on_request() {
-    let output = run(
+    let dir = scratch_dir("order-completed");
+    let output = run_in(
+        &dir,
         &[
             "exec",
             "--rate",
@@ -55,7 +59,9 @@ fn outputs_come_as_completed_on_request() {
 
 #[test]
 fn without_a_placeholder_the_line_is_the_last_argument() {
-    let output = run(
+    let dir = scratch_dir("order-last");
+    let output = run_in(
+        &dir,
         &["exec", "--rate", "100/s", "--", "echo", "item"],
         "a\n\nb\n",
     );

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{run, scratch_dir, stderr_of};
+use common::{run_in, scratch_dir, stderr_of};
 
 #[test]
 fn starts_hold_the_rate() {
@@ -13,7 +13,8 @@ fn starts_hold_the_rate() {
     let log = dir.join("starts").display().to_string();
     let lines: String = (0..30).map(|n| format!("{n}\n")).collect();
     let began = Instant::now();
-    let output = run(
+    let output = run_in(
+        &dir,
         &[
             "exec",
             "--rate",
@@ -52,4 +53,37 @@ fn starts_hold_the_rate() {
     let span = starts[29] - starts[0];
     assert!(span >= 1.8, "30 starts in {span:.2} s");
     assert!(wall < 8.0, "30 starts took {wall:.2} s");
+}
+
+/// The rate counts starts, from the instant a command starts: 40 commands of 2 s at 10/s
+/// start within 3 s (10 in each second) and end by about 5 s; counted until each command
+/// ended, the later starts waited for the first commands to end (7 s in all).
+#[test]
+fn a_long_command_holds_a_slot_not_the_rate() {
+    let dir = scratch_dir("rate-starts");
+    let lines: String = (1..=40).map(|n| format!("{n}\n")).collect();
+    let began = Instant::now();
+    let output = run_in(
+        &dir,
+        &[
+            "exec",
+            "--rate",
+            "10/s",
+            "--concurrency",
+            "40",
+            "--",
+            "sh",
+            "-c",
+            "sleep 2",
+            "_",
+            "{}",
+        ],
+        &lines,
+    );
+    let wall = began.elapsed().as_secs_f64();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(
+        wall < 6.0,
+        "40 two-second commands at 10/s took {wall:.1} s (ideal 5 s)"
+    );
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{run, scratch_dir, stderr_of, stdout_of};
+use common::{run_in, scratch_dir, stderr_of, stdout_of};
 
 #[test]
 fn a_command_failing_once_succeeds_on_its_retry() {
@@ -11,7 +11,8 @@ fn a_command_failing_once_succeeds_on_its_retry() {
     // Fails the first time it runs for a line (it leaves a marker), succeeds the second.
     let script = r#"if [ -e "$1.tried" ]; then echo "ok $2"; else touch "$1.tried"; echo "failing $2" >&2; exit 3; fi"#;
     let marker = dir.join("line").display().to_string();
-    let output = run(
+    let output = run_in(
+        &dir,
         &[
             "exec",
             "--rate",
@@ -39,7 +40,9 @@ fn a_command_failing_once_succeeds_on_its_retry() {
 
 #[test]
 fn a_command_failing_every_attempt_is_summarised_and_fails_the_run() {
-    let output = run(
+    let dir = scratch_dir("retries-fail");
+    let output = run_in(
+        &dir,
         &[
             "exec",
             "--rate",
@@ -68,7 +71,9 @@ fn a_command_failing_every_attempt_is_summarised_and_fails_the_run() {
 
 #[test]
 fn a_command_that_cannot_start_is_not_retried() {
-    let output = run(
+    let dir = scratch_dir("retries-nostart");
+    let output = run_in(
+        &dir,
         &[
             "exec",
             "--rate",
@@ -84,5 +89,5 @@ fn a_command_that_cannot_start_is_not_retried() {
         stderr.contains("cannot start /nonexistent/tollgate-test-program"),
         "{stderr}"
     );
-    assert!(stderr.contains("(after 1 attempts)"), "{stderr}");
+    assert!(stderr.contains("(after 1 attempt)"), "{stderr}");
 }

@@ -8,11 +8,13 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::tollgate;
+use common::{scratch_dir, tollgate};
 
 #[test]
 fn a_line_runs_before_the_input_ends() {
+    let dir = scratch_dir("streams");
     let mut child = tollgate()
+        .current_dir(&*dir)
         .args(["exec", "--rate", "100/s", "--", "echo", "ran"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

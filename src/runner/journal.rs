@@ -21,6 +21,8 @@ const FINISHED: TableDefinition<&str, &[u8]> = TableDefinition::new("finished_jo
 /// What the file is: `format` → [`FORMAT`].
 const ABOUT: TableDefinition<&str, &str> = TableDefinition::new("tollgate_journal");
 const FORMAT: &str = "2";
+/// The store's page cache (its default, 1 GiB, would let a long run's journal fill memory).
+const CACHE_BYTES: usize = 16 << 20;
 
 /// A job's outcome as a journal recorded it.
 struct Recorded<T> {
@@ -63,13 +65,17 @@ impl<J, T, E> Journal<J, T, E> {
             reason,
         };
         // A damaged file may make the store panic rather than fail: it is not a journal either.
-        let db = guarded(|| Database::create(&path))
-            .map_err(opened)?
-            .map(|db| Store(Some(db)))
-            .map_err(|err| match err {
-                DatabaseError::DatabaseAlreadyOpen => JournalError::InUse { path: path.clone() },
-                err => opened(err.to_string()),
-            })?;
+        let db = guarded(|| {
+            Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .create(&path)
+        })
+        .map_err(opened)?
+        .map(|db| Store(Some(db)))
+        .map_err(|err| match err {
+            DatabaseError::DatabaseAlreadyOpen => JournalError::InUse { path: path.clone() },
+            err => opened(err.to_string()),
+        })?;
         guarded(|| Self::check_format(&db))
             .map_err(opened)?
             .map_err(opened)

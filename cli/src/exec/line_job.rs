@@ -1,6 +1,7 @@
 //! What the Runner sees of `exec`: a job per input line, a finished command as its journal
 //! records it, and the key that names a line in the journal.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -42,14 +43,26 @@ impl<'de> Deserialize<'de> for Ran {
 /// The key of `line` in the journal: its number and a hash of its bytes and of the command, so
 /// that a line of another input or for another command is never taken for it.
 pub fn journal_key(template: &CommandTemplate, line: &InputLine) -> String {
+    let mut hash = command_hash(template);
+    hash.write(&[0]);
+    hash.write(&line.bytes);
+    format!("line {} {:016x}", line.number, hash.0)
+}
+
+/// The journal of a run on stdin, in the current directory: named after the command, so that
+/// runs of other commands in the same directory, at the same time, keep journals apart.
+pub fn stdin_journal(template: &CommandTemplate) -> PathBuf {
+    let hash = command_hash(template).0;
+    PathBuf::from(format!("tollgate-exec-{:08x}.journal", hash >> 32))
+}
+
+fn command_hash(template: &CommandTemplate) -> Fnv1a64 {
     let mut hash = Fnv1a64::default();
     for word in template.words() {
         hash.write(word.as_bytes());
         hash.write(&[0]);
     }
-    hash.write(&[0]);
-    hash.write(&line.bytes);
-    format!("line {} {:016x}", line.number, hash.0)
+    hash
 }
 
 /// FNV-1a over 64 bits: fixed by its specification, so a key is the same on every machine and

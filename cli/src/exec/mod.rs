@@ -3,7 +3,7 @@
 //! The input is read as the run consumes it and each command's output written as soon as its
 //! turn comes: the Runner streams ([`Runner::streaming`]), so memory is bounded by its window
 //! of lines whatever the input's size or speed. Each line done is recorded in a journal (next
-//! to the input, or `tollgate-exec.journal` for stdin) before its output is written: rerunning
+//! to the input, or `tollgate-exec-HASH.journal` for stdin) before its output is written: rerunning
 //! the same command after any stop skips the lines done.
 
 mod children;
@@ -110,6 +110,8 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
         };
         output.finished(done.index, produced);
     });
+    // Read now: once the runner is gone, a reader left behind is no longer held back.
+    let read = read.load(Ordering::SeqCst);
     output.finish().map_err(|source| CliError::Write {
         path: PathBuf::from("-"),
         source,
@@ -121,7 +123,6 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
     if !report.interrupted {
         reader.join().unwrap_or(Ok(()))?;
     }
-    let read = read.load(Ordering::SeqCst);
     eprintln!(
         "tollgate exec: {} of {read} commands finished in {:.1} s: {} succeeded, {} failed{} ({}, {})",
         tally.done,

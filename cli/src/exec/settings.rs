@@ -7,6 +7,7 @@ use clap::ArgMatches;
 use tollgate::Rate;
 
 use super::command_template::CommandTemplate;
+use super::line_job::stdin_journal;
 use super::ordered_output::OutputOrder;
 
 /// What `tollgate exec` was asked to do.
@@ -30,9 +31,6 @@ pub struct ExecSettings {
     pub template: CommandTemplate,
 }
 
-/// The journal for stdin, in the current directory.
-const STDIN_JOURNAL: &str = "tollgate-exec.journal";
-
 impl ExecSettings {
     /// The settings `args` (exec's, as `command_line` defines them) ask for.
     pub fn from_args(args: &ArgMatches) -> ExecSettings {
@@ -40,6 +38,12 @@ impl ExecSettings {
             .get_one::<PathBuf>("input")
             .filter(|path| path.as_path() != Path::new("-"))
             .cloned();
+        let template = CommandTemplate::new(
+            args.get_many::<String>("command")
+                .expect("COMMAND is required")
+                .cloned()
+                .collect(),
+        );
         let journal = if args.get_flag("no-journal") {
             None
         } else if let Some(path) = args.get_one::<PathBuf>("journal") {
@@ -51,7 +55,7 @@ impl ExecSettings {
                     name.push(".journal");
                     PathBuf::from(name)
                 }
-                None => PathBuf::from(STDIN_JOURNAL),
+                None => stdin_journal(&template),
             })
         };
         let concurrency = *args.get_one::<u64>("concurrency").expect("has a default");
@@ -67,12 +71,7 @@ impl ExecSettings {
             input,
             journal,
             timeout: args.get_one::<Duration>("timeout").copied(),
-            template: CommandTemplate::new(
-                args.get_many::<String>("command")
-                    .expect("COMMAND is required")
-                    .cloned()
-                    .collect(),
-            ),
+            template,
         }
     }
 

@@ -13,7 +13,13 @@ pub fn tollgate() -> Command {
 
 /// Runs the binary with `args`, `stdin` written to its standard input.
 pub fn run(args: &[&str], stdin: &str) -> Output {
+    run_in(Path::new("."), args, stdin)
+}
+
+/// [`run`] in the directory `dir` (where `exec` keeps the journal of a run on stdin).
+pub fn run_in(dir: &Path, args: &[&str], stdin: &str) -> Output {
     let mut child = tollgate()
+        .current_dir(dir)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -100,8 +100,8 @@ pub use reservation::CancelHandle;
 #[cfg(feature = "journal")]
 pub use runner::JournalError;
 pub use runner::{
-    AttemptError, AttemptErrors, Finished, InterruptHandle, JobSender, Resource, Retry, RunReport,
-    Runner, RunnerError, Verdict,
+    Attempt, AttemptError, AttemptErrors, Finished, InterruptHandle, JobSender, Resource, Retry,
+    RunReport, Runner, RunnerError, Verdict,
 };
 pub use semaphore::{
     AdaptiveBuilder, AdaptivePermit, AdaptiveSemaphore, AdaptiveStats, CreditEvent, CreditPermit,

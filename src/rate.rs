@@ -155,14 +155,38 @@ impl Rate {
         Rate::new(quantity, Duration::from_secs(86_400))
     }
 
-    /// The same rate with burst capacity `burst` (the most that may be taken at once, and the
-    /// largest cost one request may have).
+    /// The same rate with burst capacity `burst`: **at most `burst` at once, `quantity` per
+    /// period** (the largest cost one request may have is `burst`).
+    ///
+    /// That is the one meaning of a burst wherever a `Rate` is accepted:
+    /// - a [`RateLimiter`](crate::RateLimiter) with a bucket algorithm (GCRA, token or leaky
+    ///   bucket) and a rate resource of [`Limits`](crate::Limits) counted with GCRA hold up to
+    ///   `burst` units and refill one every `period / quantity`;
+    /// - an exact window of [`Limits::window`](crate::Limits::window) or a Runner
+    ///   [`Resource`](crate::Resource) (which count exact windows by default) counts at most
+    ///   `quantity` in any window of one period **and** paces the calls with GCRA at
+    ///   `quantity / period` with burst `burst` when the burst is below the quantity: both must
+    ///   pass, so `Rate::per_second(20).burst(1)` is one call every 50 ms, 20 per second;
+    /// - where an algorithm cannot mean it, construction is a [`RateError::BurstOnWindow`]
+    ///   saying what to write instead: a bare
+    ///   [`RateLimiter::sliding_window`](crate::RateLimiter::sliding_window) with any burst
+    ///   other than the quantity, and an exact window with a burst above the quantity (a window
+    ///   of `quantity` per period never lets more than `quantity` go at once).
     ///
     /// ```
-    /// use tollgate::Rate;
+    /// use tollgate::{Clock, Limits, MultiLimiter, Nanos, Rate};
     ///
     /// let smooth = Rate::per_minute(600).burst(1); // one every 100 ms, no bursts
     /// assert_eq!(smooth.capacity(), 1);
+    ///
+    /// // The same meaning on an exact window: 600 per minute, one every 100 ms.
+    /// let (clock, time) = Clock::mock();
+    /// let api = MultiLimiter::new(Limits::new().window("calls", smooth))?.with_clock(clock);
+    /// for _ in 0..3 {
+    ///     let _permit = api.acquire(&[("calls", 1)])?;
+    /// }
+    /// assert_eq!(time.now(), Nanos::from_millis(200));
+    /// # Ok::<(), tollgate::LimitError>(())
     /// ```
     pub const fn burst(self, burst: u64) -> Rate {
         // A burst equal to the quantity is the default: stored as such, so equal rates compare
@@ -394,6 +418,14 @@ pub enum RateError {
         /// The offending rate.
         rate: Rate,
     },
+    /// A burst an exact sliding window cannot mean: any burst other than the quantity on a bare
+    /// [`SlidingWindow`](crate::algorithm::SlidingWindow) (it has no pacing of its own), or a
+    /// burst above the quantity on any exact window (it never lets more than the quantity go
+    /// at once). See [`Rate::burst`] for the one meaning of a burst.
+    BurstOnWindow {
+        /// The offending rate.
+        rate: Rate,
+    },
     /// Text that is not a rate.
     Malformed {
         /// The text given.
@@ -420,6 +452,27 @@ impl fmt::Display for RateError {
             RateError::TooLong { rate } => write!(
                 f,
                 "rate {rate} spans more than 146 years (period, or burst x interval); use a shorter period or a smaller burst"
+            ),
+            RateError::BurstOnWindow { rate } if rate.capacity() > rate.quantity() => write!(
+                f,
+                "rate {rate}: an exact window of {} per {:?} never lets more than {} go at once, so \
+                 a burst of {} cannot be honoured; count it with GCRA (Limits::rate, \
+                 Resource::smoothed, RateLimiter::new) or raise the quantity",
+                rate.quantity(),
+                rate.period(),
+                rate.quantity(),
+                rate.capacity()
+            ),
+            RateError::BurstOnWindow { rate } => write!(
+                f,
+                "rate {rate}: a bare sliding window counts {} per {:?} and cannot also cap a burst \
+                 at {}; use Limits::window (a window paced with GCRA, burst {}), or \
+                 RateLimiter::new (GCRA), or drop the burst: {}",
+                rate.quantity(),
+                rate.period(),
+                rate.capacity(),
+                rate.capacity(),
+                Rate::new(rate.quantity(), rate.period())
             ),
             RateError::Malformed { input, reason } => {
                 write!(f, "cannot parse rate {input:?}: {reason}")

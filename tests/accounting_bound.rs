@@ -38,7 +38,9 @@
 //!   GCRA resource, for `Rate::new(q, period).burst(b)`: over any closed interval of length `L`
 //!   at most `b + floor(L / T)` units, `T` the emission interval (`period / q` rounded up to
 //!   whole nanoseconds, `Pace::interval`).
-//! - Sliding windows: at most `min(q, b)` units in any half-open window `[t, t + period)`.
+//! - Sliding windows: at most `q` units in any half-open window `[t, t + period)` (a bare
+//!   `SlidingWindow` takes no other burst, so it is given `Rate::new(min(q, b), period)`; a
+//!   `MultiLimiter` window takes a burst up to `q`, which paces it besides).
 //! - With `set_rate` between two rates: the looser of the two (largest burst, shortest interval;
 //!   largest limit, shortest period).
 //!
@@ -414,11 +416,7 @@ impl Bound {
         let paces: Vec<_> = rates.iter().map(|r| r.pace().unwrap()).collect();
         if window {
             Bound::Window {
-                limit: paces
-                    .iter()
-                    .map(|p| p.quantity().min(p.burst()))
-                    .max()
-                    .unwrap(),
+                limit: paces.iter().map(|p| p.quantity()).max().unwrap(),
                 period: paces.iter().map(|p| p.period()).min().unwrap(),
             }
         } else {
@@ -1075,7 +1073,12 @@ fn every_algorithm(rates: &[Rate], ops: &[Op], mode: Mode) -> Result<(), TestCas
     single::<GcraContinuous>("RateLimiter<GcraContinuous>", false, rates, ops, mode)?;
     single::<TokenBucket>("RateLimiter<TokenBucket>", false, rates, ops, mode)?;
     single::<LeakyBucket>("RateLimiter<LeakyBucket>", false, rates, ops, mode)?;
-    single::<SlidingWindow>("RateLimiter<SlidingWindow>", true, rates, ops, mode)
+    // A bare window takes no burst: its limit, as the quantity.
+    let windowed: Vec<Rate> = rates
+        .iter()
+        .map(|r| Rate::new(r.quantity().min(r.capacity()), r.period()))
+        .collect();
+    single::<SlidingWindow>("RateLimiter<SlidingWindow>", true, &windowed, ops, mode)
 }
 
 /// `x` and `y` counted as windows (`true`) or with GCRA; both windows use the limits' default
@@ -1087,6 +1090,16 @@ fn multi(
     ops: &[Op],
     mode: Mode,
 ) -> Result<(), TestCaseError> {
+    // A window takes a burst up to its quantity (above, it is refused at construction).
+    let rates = [0, 1].map(|i| {
+        rates[i]
+            .iter()
+            .map(|r| match windows[i] {
+                true => r.burst(r.capacity().min(r.quantity())),
+                false => *r,
+            })
+            .collect::<Vec<_>>()
+    });
     let bounds = [
         Bound::of(&rates[0], windows[0]),
         Bound::of(&rates[1], windows[1]),

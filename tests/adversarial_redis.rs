@@ -21,7 +21,9 @@ fn quick<E>(retries: u32) -> Retry<E> {
 
 #[test]
 fn resource_names_with_odd_bytes_share_one_quota() {
-    let server = RedisServer::start();
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
     let odd = "req uests\0\r\n=ü*;:";
     let open = || {
         MultiLimiter::new(Limits::new().rate(odd, Rate::per_minute(6).burst(3)))
@@ -54,7 +56,9 @@ fn limiter_names_with_braces_or_empty_are_refused_up_front() {
 
 #[test]
 fn a_huge_limiter_name_works_or_is_a_typed_error() {
-    let server = RedisServer::start();
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
     let name = "n".repeat(1 << 20);
     let limiter = MultiLimiter::new(Limits::new().rpm(600))
         .unwrap()
@@ -66,7 +70,10 @@ fn a_huge_limiter_name_works_or_is_a_typed_error() {
 
 #[test]
 fn redis_killed_mid_run_fails_the_remaining_jobs_with_typed_errors_promptly() {
-    let server = Mutex::new(Some(RedisServer::start()));
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
+    let server = Mutex::new(Some(server));
     let url = server.lock().unwrap().as_ref().unwrap().url();
     let state = RedisState::open(&url, "killed")
         .unwrap()
@@ -107,7 +114,9 @@ fn redis_killed_mid_run_fails_the_remaining_jobs_with_typed_errors_promptly() {
 
 #[test]
 fn a_multi_limiter_whose_server_dies_returns_errors_not_hangs() {
-    let server = RedisServer::start();
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
     let limiter = MultiLimiter::new(Limits::new().rpm(6_000).max_parallel(2))
         .unwrap()
         .shared_on(
@@ -130,7 +139,9 @@ fn a_multi_limiter_whose_server_dies_returns_errors_not_hangs() {
 
 #[test]
 fn runners_with_differing_parameters_on_one_name_get_invalid_limits() {
-    let server = RedisServer::start();
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
     let make = |per_second: u64| {
         Runner::new(|x: &u64| Ok::<u64, String>(*x))
             .resource(Resource::new("requests", Rate::per_second(per_second)).per_job(|_| 1))
@@ -147,7 +158,9 @@ fn runners_with_differing_parameters_on_one_name_get_invalid_limits() {
 
 #[test]
 fn quota_sets_that_only_print_alike_are_parameters_that_differ() {
-    let server = RedisServer::start();
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
     let open = || RedisState::open(&server.url(), "lookalike").unwrap();
     // One resource whose name spells out a second one...
     let one = Limits::new().rate("a=gcra:1000000ns*1 b", Rate::per_second(1_000).burst(1));
@@ -165,7 +178,9 @@ fn quota_sets_that_only_print_alike_are_parameters_that_differ() {
 
 #[test]
 fn a_quota_set_that_prints_like_a_larger_one_is_refused_not_joined() {
-    let server = RedisServer::start();
+    let Some(server) = RedisServer::start_or_skip() else {
+        return;
+    };
     let open = || RedisState::open(&server.url(), "lookalike-reversed").unwrap();
     let one = Limits::new().rate("a=gcra:1000000ns*1 b", Rate::per_second(1_000).burst(1));
     let two = Limits::new()

@@ -261,7 +261,7 @@ fn a_settle_counts_the_actual_usage_from_the_settle() {
     time.advance(Duration::from_secs(20));
     call.settle(TOKENS, 40).unwrap(); // 40 from 20 s to 80 s
     time.advance(Duration::from_secs(50)); // 70 s
-    assert_eq!(api.usage()[0].1, 40);
+    assert_eq!(api.usage()[0].1.charged(), 40);
     assert!(api.try_acquire(&[(TOKENS, 61)]).is_err());
     time.advance(Duration::from_secs(10)); // 80 s
     let _whole_window = api.try_acquire(&[(TOKENS, 100)]).unwrap();
@@ -290,11 +290,11 @@ fn a_model_limiter_charges_input_and_output_tokens() {
         .unwrap();
     assert!(matches!(
         permit.settle(TOKENS, 1),
-        Err(LimitError::UnknownResource(name)) if name == TOKENS
+        Err(LimitError::UnknownResource { name, .. }) if name == TOKENS
     ));
     assert!(matches!(
         models.try_acquire("claude", &[(TOKENS, 1)]),
-        Err(LimitError::UnknownResource(_))
+        Err(LimitError::UnknownResource { .. })
     ));
 }
 
@@ -312,7 +312,7 @@ fn statistics_show_debt() {
     permit.settle(TOKENS, 12_345).unwrap();
     assert_eq!(
         models.stats()["m"].tokens.unwrap().to_string(),
-        "12345/1000"
+        "12345/1000 (11345 debt)"
     );
 
     let limiter = RateLimiter::new(Rate::per_minute(1_000)).with_clock(clock);

@@ -213,7 +213,7 @@ fn a_server_hold_years_ahead_fails_the_jobs_with_a_typed_error_instead_of_freezi
     assert!(
         report.errors[0].iter().any(|err| matches!(
             &**err,
-            AttemptError::Quota(LimitError::HeldTooLong { resource, wait })
+            AttemptError::Quota(LimitError::HeldTooLong { resource, wait, .. })
                 if resource == "requests" && *wait > Duration::from_secs(3_600)
         )),
         "{:?}",

@@ -68,7 +68,10 @@ fn a_cost_above_any_capacity_fails_at_once_and_unknown_resources_are_named() {
     );
     assert_eq!(
         api.acquire(&[("credits", 1)]).unwrap_err(),
-        LimitError::UnknownResource("credits".into())
+        LimitError::UnknownResource {
+            name: "credits".into(),
+            known: vec!["requests".into(), "tokens".into()]
+        }
     );
     assert!(matches!(
         MultiLimiter::new(Limits::new().max_parallel(0)),
@@ -79,8 +82,13 @@ fn a_cost_above_any_capacity_fails_at_once_and_unknown_resources_are_named() {
         Err(LimitError::InvalidRate { .. })
     ));
     // Nothing was taken by the failures.
+    let charged: Vec<_> = api
+        .usage()
+        .into_iter()
+        .map(|(name, usage)| (name, usage.charged(), usage.limit.unwrap()))
+        .collect();
     assert_eq!(
-        api.usage(),
+        charged,
         vec![("requests".into(), 0, 10), ("tokens".into(), 0, 100)]
     );
 }
@@ -100,7 +108,8 @@ fn a_timeout_that_would_pass_fails_at_once_taking_nothing() {
         }
     );
     assert_eq!(time.now(), secs(0));
-    assert_eq!(api.usage()[0], ("requests".into(), 1, 60));
+    assert_eq!(api.usage()[0].1.charged(), 1);
+    assert_eq!(api.usage()[0].1.limit, Some(60));
 }
 
 #[test]
@@ -111,7 +120,7 @@ fn settle_refunds_the_unused_estimate_and_charges_excess_as_debt() {
         .with_clock(clock);
     let permit = api.acquire(&[("tokens", 500)]).unwrap();
     permit.settle("tokens", 200).unwrap(); // 300 back
-    assert_eq!(api.usage()[0].1, 200);
+    assert_eq!(api.usage()[0].1.charged(), 200);
     let big = api.acquire(&[("tokens", 400)]).unwrap();
     assert_eq!(big.ready_at().unwrap(), secs(0));
     big.settle("tokens", 700).unwrap(); // 300 more than estimated: debt, never blocking
@@ -131,11 +140,11 @@ fn a_sliding_window_refund_comes_from_the_calls_own_entry() {
     let _late = api.acquire(&[("tokens", 40)]).unwrap();
     // The estimate's entry at 0 s gives back all 60; the actual 10 counts from now (30 s).
     early.settle("tokens", 10).unwrap();
-    assert_eq!(api.usage()[0].1, 50);
+    assert_eq!(api.usage()[0].1.charged(), 50);
     time.advance(Duration::from_secs(30));
-    assert_eq!(api.usage()[0].1, 50); // nothing left the window at 60 s
+    assert_eq!(api.usage()[0].1.charged(), 50); // nothing left the window at 60 s
     time.advance(Duration::from_secs(30));
-    assert_eq!(api.usage()[0].1, 0);
+    assert_eq!(api.usage()[0].1.charged(), 0);
 }
 
 #[test]
@@ -167,7 +176,7 @@ fn a_cancel_handle_outliving_its_permit_cancels_nothing_else() {
     let many: Vec<_> = (0..40)
         .map(|_| api.try_acquire(&[("tokens", 10)]).unwrap())
         .collect();
-    assert_eq!(api.usage()[0].1, 400);
+    assert_eq!(api.usage()[0].1.charged(), 400);
     let handles: Vec<_> = many.iter().map(|permit| permit.cancel_handle()).collect();
     for (index, permit) in many.into_iter().enumerate() {
         match index % 3 {
@@ -176,7 +185,7 @@ fn a_cancel_handle_outliving_its_permit_cancels_nothing_else() {
             _ => permit.settle("tokens", 5).unwrap(),
         }
     }
-    assert_eq!(api.usage()[0].1, 13 * 5);
+    assert_eq!(api.usage()[0].1.charged(), 13 * 5);
     // Every permit is gone: their handles now find ids whose places went to new permits.
     let fresh: Vec<_> = (0..40)
         .map(|_| api.try_acquire(&[("tokens", 1)]).unwrap())
@@ -184,11 +193,11 @@ fn a_cancel_handle_outliving_its_permit_cancels_nothing_else() {
     for handle in &handles {
         handle.cancel();
     }
-    assert_eq!(api.usage()[0].1, 13 * 5 + 40);
+    assert_eq!(api.usage()[0].1.charged(), 13 * 5 + 40);
     for permit in &fresh {
         permit.settle("tokens", 2).unwrap();
     }
-    assert_eq!(api.usage()[0].1, 13 * 5 + 80);
+    assert_eq!(api.usage()[0].1.charged(), 13 * 5 + 80);
 }
 
 /// Actual usage per resource within any window: never above the bound when calls use at most

@@ -18,8 +18,10 @@ fn the_seeds_openai_estimate() {
     assert_eq!(chat.estimate(&poem(Some(256), None)), 16 + 256);
     assert_eq!(chat.estimate(&poem(Some(256), Some(3))), 3 * (16 + 256));
     assert_eq!(chat.estimate(&poem(None, Some(2))), 2 * 4_096);
+    // The whole quota by default (no margin needed); a share budgets less.
+    assert_eq!(chat.token_quota(), 90_000);
+    let chat = chat.token_quota_share(0.95).unwrap();
     assert_eq!(chat.token_quota(), 85_500);
-    assert_eq!(chat.token_quota_share(1.0).token_quota(), 90_000);
     assert_eq!(OpenAiChat::azure(60_000, 8_192).requests_per_minute, 360);
     let limits = chat.limits();
     assert_eq!(
@@ -41,7 +43,7 @@ fn a_request_whose_estimate_exceeds_the_token_budget_is_refused_at_schedule() {
         Err(RunnerError::ExceedsQuota {
             resource: "tokens".into(),
             cost: 4_096,
-            quota: 950
+            quota: 1_000
         })
     );
     let (results, _) = runner.run().into_parts();

@@ -88,7 +88,9 @@ proptest! {
         rate in rate(),
         requests in prop::collection::vec(request(), 1..80),
     ) {
+        // A bare window takes no burst: its limit is the quantity.
         let limit = rate.quantity().min(rate.capacity());
+        let rate = Rate::new(limit, rate.period());
         let period = rate.period().as_nanos() as u64;
         let admitted = admissions::<SlidingWindow>(&rate, &requests);
         check_windows(&admitted, |length| if length < period { limit } else { u64::MAX })?;

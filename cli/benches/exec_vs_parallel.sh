@@ -37,6 +37,7 @@ JOB='date +%s%N >> starts; sleep 0.5'
 echo "| pace: 200 x 0.5 s at 20/s, 16 at once | wall | vs ideal 10 s | most starts in 1 s |"
 echo "|---|---|---|---|"
 pace "tollgate exec --rate 20/s" "$TOLLGATE" exec --rate 20/s --concurrency 16 --no-journal -- sh -c "$JOB" _ {}
+pace "tollgate exec 20/s, burst 1" "$TOLLGATE" exec --rate "20/s, burst 1" --concurrency 16 --no-journal -- sh -c "$JOB" _ {}
 pace "parallel -j16 --delay 0.05" parallel -j16 --delay 0.05 sh -c "'$JOB'" _ {}
 pace "xargs -P16" xargs -P16 -I{} sh -c "$JOB" _ {}
 

@@ -18,7 +18,8 @@ pub(super) trait Backlog {
 }
 
 /// The [`Algorithm`] methods every bucket algorithm takes from its backlog view, written once:
-/// construction, rate changes, exact refunds of a charge, marks after a rate change, units in use.
+/// construction, rate changes, exact refunds of a charge, marks after a rate change, units in use
+/// and units available.
 macro_rules! backlog_methods {
     () => {
         fn new(rate: &Rate) -> Result<Self, RateError> {
@@ -39,6 +40,10 @@ macro_rules! backlog_methods {
 
         fn in_use(&self, now: Nanos) -> u64 {
             backlog::in_use(self, now)
+        }
+
+        fn available(&self, now: Nanos) -> u64 {
+            backlog::available(self, now)
         }
     };
 }
@@ -110,18 +115,45 @@ pub(super) fn drained_at<B: Backlog + Algorithm>(state: &B) -> Nanos {
     latest.saturating_add(Nanos::new(state.backlog(latest)))
 }
 
-/// The earliest instant `≥ now` at which `cost` fits, computed as GCRA computes it (the
-/// reference every bucket must answer as, to the nanosecond, saturation included): the queue's
-/// end after the cost, `now + backlog + cost·T`, saturates at the end of time *before* the
-/// capacity `B·T` is taken off. (Each bucket's own arithmetic, saturating only at the end, put a
-/// wait past the end of time at `Nanos::MAX`, where GCRA answers `B·T` earlier.)
+/// The earliest instant `≥ now` at which `cost` fits, given what is owed at `now`: as
+/// [`conforms_after`] decides it for the queue's end, `now + backlog`.
 pub(super) fn conforms_at<B: Backlog + Algorithm>(state: &B, now: Nanos, cost: u64) -> Nanos {
     let now = now.max(state.latest());
+    conforms_after(
+        now.saturating_add(Nanos::new(state.backlog(now))),
+        now,
+        state.pace(),
+        cost,
+    )
+}
+
+/// The earliest instant `≥ now` at which `cost` fits in a queue that ends at `end` (the instant
+/// everything charged has drained, `≥ now`): `end + cost·T − B·T`, computed wide.
+///
+/// A queue that reaches [`Nanos::MAX`], the end of the clock's time, is **exhausted**: nothing
+/// conforms before `Nanos::MAX`. Its true end (past the end of time) cannot be stored, GCRA's
+/// instant saturates there: without this rule each later charge would vanish in the
+/// saturation and the bucket admit without limit within a burst of the end. Every bucket decides
+/// by this one rule, so the four still decide identically.
+pub(super) fn conforms_after(end: Nanos, now: Nanos, pace: &Pace, cost: u64) -> Nanos {
+    if end == Nanos::MAX {
+        return Nanos::MAX;
+    }
+    let at = (u128::from(end.as_u64()) + u128::from(pace.span_of(cost)))
+        .saturating_sub(u128::from(pace.capacity_span()));
+    Nanos::new(u64::try_from(at).unwrap_or(u64::MAX)).max(now)
+}
+
+/// Whole units that could be taken at `now` without waiting: what the capacity leaves of the
+/// backlog, rounded down; none once the queue reaches the end of time (see [`conforms_after`]).
+pub(super) fn available<B: Backlog + Algorithm>(state: &B, now: Nanos) -> u64 {
+    let now = now.max(state.latest());
+    let owed = state.backlog(now);
+    if now.saturating_add(Nanos::new(owed)) == Nanos::MAX {
+        return 0;
+    }
     let pace = state.pace();
-    now.saturating_add(Nanos::new(state.backlog(now)))
-        .saturating_add(Nanos::new(pace.span_of(cost)))
-        .saturating_sub(Nanos::new(pace.capacity_span()))
-        .max(now)
+    pace.capacity_span().saturating_sub(owed) / pace.interval
 }
 
 /// Switches to `rate`, keeping what is owed in units.

@@ -90,13 +90,6 @@ impl Algorithm for GcraContinuous {
         self.store(now, counter);
     }
 
-    fn available(&self, now: Nanos) -> u64 {
-        self.pace
-            .capacity_span()
-            .saturating_sub(self.counter_at(now))
-            / self.pace.interval
-    }
-
     fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos {
         backlog::charge_at(self, now, at, cost)
     }

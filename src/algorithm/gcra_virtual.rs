@@ -8,7 +8,9 @@ use super::{backlog, Algorithm, Decision, Refunded};
 /// apart.
 ///
 /// A cost `c` conforms at `max(now, TAT + c·T − burst·T)`; taking it sets
-/// `TAT = max(TAT, now) + c·T`. A full bucket is any `TAT ≤ now`.
+/// `TAT = max(TAT, now) + c·T`. A full bucket is any `TAT ≤ now`. The TAT saturates at
+/// [`Nanos::MAX`], the end of the clock's time: a queue that reaches it is exhausted (nothing
+/// conforms any more), so that a charge is never lost in the saturation.
 ///
 /// ```
 /// use tollgate::algorithm::{Algorithm, Decision, GcraVirtual};
@@ -68,10 +70,7 @@ impl Algorithm for GcraVirtual {
     #[inline]
     fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
         let now = now.max(self.latest);
-        let after = self.tat.saturating_add(Nanos::new(self.pace.span_of(cost)));
-        after
-            .saturating_sub(Nanos::new(self.pace.capacity_span()))
-            .max(now)
+        backlog::conforms_after(self.tat.max(now), now, &self.pace, cost)
     }
 
     #[inline]
@@ -91,15 +90,11 @@ impl Algorithm for GcraVirtual {
         self.tat = tat.max(now.min(self.tat));
     }
 
-    fn available(&self, now: Nanos) -> u64 {
-        let owed = backlog::Backlog::backlog(self, now);
-        self.pace.capacity_span().saturating_sub(owed) / self.pace.interval
-    }
-
     /// [`decide`](Algorithm::decide) on the word, arranged for the lock-free path: whether the
-    /// cost fits is one comparison of the TAT against a bound computed without it (`after ≤
-    /// now + B·T` for `after = TAT + cost·T`, which is `decide`'s test), so the answer follows
-    /// the word's load by an addition and a comparison.
+    /// cost fits is one comparison of the TAT against a bound computed without it (`TAT +
+    /// cost·T ≤ now + B·T`, which is `decide`'s test, as `TAT ≤ now + (B − cost)·T`), so the
+    /// answer follows the word's load by an addition and a comparison. A TAT at the end of time
+    /// is an exhausted queue (see [`conforms_at`](Algorithm::conforms_at)).
     #[inline]
     fn decide_on_word(pace: &Pace, word: u64, now: Nanos, cost: u64) -> Option<Decision> {
         if cost == 0 {
@@ -110,13 +105,14 @@ impl Algorithm for GcraVirtual {
                 capacity: pace.burst,
             });
         }
-        let capacity_span = Nanos::new(pace.capacity_span());
-        let after = Nanos::new(word).saturating_add(Nanos::new(pace.span_of(cost)));
+        // `cost ≤ B`: the slack is not negative.
+        let slack = Nanos::new(pace.capacity_span() - pace.span_of(cost));
+        let tat = Nanos::new(word);
         Some(
-            if after <= now.saturating_add(capacity_span) && now < Nanos::MAX {
+            if tat < Nanos::MAX && now < Nanos::MAX && tat <= now.saturating_add(slack) {
                 Decision::Admitted
             } else {
-                Decision::NotBefore(after.saturating_sub(capacity_span).max(now))
+                Decision::NotBefore(backlog::conforms_after(tat.max(now), now, pace, cost))
             },
         )
     }

@@ -106,10 +106,6 @@ impl Algorithm for LeakyBucket {
         self.store(now, empty_if_zero(level.saturating_sub(cost), progress));
     }
 
-    fn available(&self, now: Nanos) -> u64 {
-        self.pace.burst.saturating_sub(self.leaked(now).0)
-    }
-
     fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos {
         backlog::charge_at(self, now, at, cost)
     }

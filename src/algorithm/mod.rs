@@ -18,10 +18,14 @@
 //! decisions** (same admission, same instant), which `tests/algorithm_equivalence.rs` checks on
 //! random sequences. Each admits a unit every emission interval `T = period / quantity` and holds
 //! at most `burst` units; a request of cost `c` conforms at the earliest instant `t ≥ now` at which
-//! the backlog `X(t)` satisfies `X(t) + c·T ≤ burst·T`.
+//! the backlog `X(t)` satisfies `X(t) + c·T ≤ burst·T`. [`Nanos::MAX`] is the end of the
+//! clock's time: a queue whose end (`now + X(now)`) reaches it is exhausted, nothing conforms
+//! before `Nanos::MAX` and nothing is available, so that the bound holds within a burst of the
+//! end too (an instant cannot count past it, and a charge lost in that saturation would let the
+//! bucket admit without limit).
 //!
-//! [`SlidingWindow`] is different by design: at most `min(quantity, burst)` per any window of one
-//! period, with no smoothing inside the window.
+//! [`SlidingWindow`] is different by design: at most `quantity` per any window of one period,
+//! with no smoothing inside the window; it takes no other burst ([`RateError::BurstOnWindow`]).
 //!
 //! ```
 //! use tollgate::algorithm::{Algorithm, Decision, GcraVirtual};

@@ -12,7 +12,7 @@ const MIN_STEPS: u64 = 1_024;
 /// entries.
 const MAX_STEPS: u64 = 4_096;
 
-/// A sliding window: at most `limit = min(quantity, burst)` units in any window of one period,
+/// A sliding window: at most `limit = quantity` units in any window of one period,
 /// counted from a log of admissions, the way LLM providers count "per minute" quotas.
 ///
 /// An entry logged at instant `e` counts until `e + period`. A cost `c` conforms at the
@@ -386,9 +386,14 @@ impl SlidingWindow {
 impl Algorithm for SlidingWindow {
     fn new(rate: &Rate) -> Result<Self, RateError> {
         let pace = rate.pace()?;
+        if pace.burst != pace.quantity {
+            // A window has no pacing of its own: a burst is honoured one level up
+            // (`Limits::window` adds GCRA pacing), or refused here.
+            return Err(RateError::BurstOnWindow { rate: *rate });
+        }
         let (step, period) = grid_for(pace.period);
         Ok(SlidingWindow {
-            limit: pace.quantity.min(pace.burst),
+            limit: pace.quantity,
             period: Nanos::new(period),
             step,
             latest: Nanos::ZERO,
@@ -802,7 +807,7 @@ mod tests {
 
     #[test]
     fn on_the_grid_it_decides_exactly_as_the_exact_log() {
-        let short: Vec<Rate> = [(3, 1_000, 3), (5, 4_096, 2), (1, 17, 1), (20, 2_500, 20)]
+        let short: Vec<Rate> = [(3, 1_000, 3), (2, 4_096, 2), (1, 17, 1), (20, 2_500, 20)]
             .iter()
             .map(|&(q, p, b)| rate_of(q, p, b))
             .collect();
@@ -811,7 +816,7 @@ mod tests {
         }
         for (rate, step) in [
             (Rate::per_minute(5), 50_000_000),
-            (Rate::per_second(10).burst(4), 500_000),
+            (Rate::per_second(4), 500_000),
             (rate_of(7, 1_500_000_000, 7), 1_000_000),
             (Rate::per_hour(12), 2_000_000_000),
         ] {
@@ -851,8 +856,8 @@ mod tests {
                 _ => 4_097 + random.below(1 << 36),
             };
             let limit = 1 + random.below(20);
-            let rate = rate_of(limit.min(period), period, limit);
             let limit = limit.min(period);
+            let rate = rate_of(limit, period, limit);
             let mut window = SlidingWindow::new(&rate).unwrap();
             // `(instant, units, mark)`: the instant the units actually went out at.
             let mut admitted: Vec<(Nanos, u64, Option<Nanos>)> = Vec::new();

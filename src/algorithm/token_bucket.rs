@@ -122,11 +122,6 @@ impl Algorithm for TokenBucket {
         self.store(now, refunded);
     }
 
-    fn available(&self, now: Nanos) -> u64 {
-        let (tokens, _) = self.refilled(now);
-        u64::try_from(tokens).unwrap_or(0)
-    }
-
     fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos {
         backlog::charge_at(self, now, at, cost)
     }

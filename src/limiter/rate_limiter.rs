@@ -142,14 +142,23 @@ impl RateLimiter<LeakyBucket> {
 
 impl RateLimiter<SlidingWindow> {
     /// A limiter counting an exact sliding window of one period, as LLM providers do: at most
-    /// `min(quantity, burst)` in any window of the rate's period.
+    /// `quantity` in any window of the rate's period.
+    ///
+    /// A bare window has no pacing: a rate with any other burst is a
+    /// [`RateError::BurstOnWindow`] (reported by [`try_with_algorithm`](Self::try_with_algorithm)
+    /// at once, by every acquire otherwise). For "a window, and at most `burst` at once", use
+    /// [`Limits::window`](crate::Limits::window), which paces the window with GCRA.
     ///
     /// ```
-    /// use tollgate::{Rate, RateLimiter};
+    /// use tollgate::algorithm::SlidingWindow;
+    /// use tollgate::{Rate, RateError, RateLimiter};
     ///
     /// let rpm = RateLimiter::sliding_window(Rate::per_minute(3));
     /// rpm.acquire_n(3)?;
     /// assert!(rpm.try_acquire().is_err());
+    ///
+    /// let paced = RateLimiter::<SlidingWindow>::try_with_algorithm(Rate::per_minute(3).burst(1));
+    /// assert!(matches!(paced, Err(RateError::BurstOnWindow { .. })));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn sliding_window(rate: Rate) -> Self {
@@ -181,9 +190,10 @@ impl<A: Algorithm> RateLimiter<A> {
     /// [`with_algorithm`](Self::with_algorithm), refusing an invalid rate at once.
     ///
     /// # Errors
-    /// The [`RateError`] that [`Rate::validate`] reports.
+    /// The [`RateError`] that [`Rate::validate`] reports, or that `A` reports for a rate it
+    /// cannot mean ([`RateError::BurstOnWindow`] for a window with a burst).
     pub fn try_with_algorithm(rate: Rate) -> Result<Self, RateError> {
-        rate.validate()?;
+        A::new(&rate)?;
         Ok(Self::with_algorithm(rate))
     }
 
@@ -451,6 +461,9 @@ impl<A: Algorithm> RateLimiter<A> {
     pub fn observe(&self, remaining: u64, reset: Option<Duration>) -> Result<(), RateError> {
         self.core.change(|ledger, now| match (remaining, reset) {
             (0, Some(reset)) => {
+                // A hold changes no algorithm state, but a limiter whose rate is invalid takes
+                // in no reading: refused as the others are.
+                ledger.accounts.read(|_| ())?;
                 ledger.hold(Some(0), now.saturating_add(Nanos::from(reset)));
                 Ok(())
             }
@@ -573,9 +586,10 @@ impl<A: Algorithm> RateLimiter<A> {
                     return Some(self.admit());
                 }
                 // Held by a server: the core answers (a hold past the longest is `HeldTooLong`,
-                // not a wait), as it does for every algorithm.
+                // not a wait), as it does for every algorithm; a hold at the very instant the
+                // cost conforms (both at the end of time) binds there too.
                 Decision::Admitted => return None,
-                Decision::NotBefore(at) if hold > at => return None,
+                Decision::NotBefore(at) if hold >= at => return None,
                 Decision::NotBefore(at) => at,
                 Decision::Never { capacity } => {
                     return Some(self.reject(AcquireError::ExceedsCapacity { cost, capacity }))
@@ -625,6 +639,39 @@ mod tests {
         assert_send_sync::<RateLimiter<SlidingWindow>>();
         assert_send_sync::<AcquireError>();
         assert_send_sync::<Reservation>();
+    }
+
+    /// Every reading of the server, the hold (`0` with a reset) included, is refused on an
+    /// invalid rate, as the rustdoc promises; the refused hold leaves nothing behind.
+    fn observe_on_an_invalid_rate_is_an_error<A: Algorithm>() {
+        let name = std::any::type_name::<A>();
+        for invalid in [Rate::per_second(0), Rate::new(1, Duration::ZERO)] {
+            let (clock, _time) = Clock::mock();
+            let limiter = RateLimiter::<A>::with_algorithm(invalid).with_clock(clock);
+            for (remaining, reset) in [
+                (0, Some(Duration::from_secs(1))),
+                (0, None),
+                (3, Some(Duration::from_secs(1))),
+                (3, None),
+            ] {
+                assert_eq!(
+                    limiter.observe(remaining, reset),
+                    Err(invalid.validate().unwrap_err()),
+                    "{name}, {invalid:?}: observe({remaining}, {reset:?})"
+                );
+            }
+            limiter.set_rate(Rate::per_second(1)).unwrap();
+            assert_eq!(limiter.try_acquire(), Ok(()), "{name}: a hold was kept");
+        }
+    }
+
+    #[test]
+    fn observe_on_an_invalid_rate_is_an_error_for_every_algorithm() {
+        observe_on_an_invalid_rate_is_an_error::<GcraVirtual>();
+        observe_on_an_invalid_rate_is_an_error::<GcraContinuous>();
+        observe_on_an_invalid_rate_is_an_error::<TokenBucket>();
+        observe_on_an_invalid_rate_is_an_error::<LeakyBucket>();
+        observe_on_an_invalid_rate_is_an_error::<SlidingWindow>();
     }
 
     #[test]

@@ -19,7 +19,15 @@ use crate::RateError;
 #[non_exhaustive]
 pub enum LimitError {
     /// A cost names a resource the limits do not have.
-    UnknownResource(String),
+    UnknownResource {
+        /// The name given.
+        name: String,
+        /// The resources the limits have, in their order.
+        known: Vec<String>,
+    },
+    /// [`ModelLimiter::builder`](crate::ModelLimiter::builder) was built with no model and no
+    /// default: every call would fail.
+    NoModels,
     /// A model with no limits of its own, and no default limits were given.
     UnknownModel(String),
     /// A cost is above what the resource could ever hold: refused at once.
@@ -50,13 +58,19 @@ pub enum LimitError {
     /// holds nothing.
     Cancelled,
     /// The server said `resource` has nothing left until further away than the longest hold
-    /// ([`Limits::max_hold`](crate::Limits::max_hold)): waiting that long is refused rather
-    /// than blocking; nothing was taken.
+    /// ([`Limits::max_hold`](crate::Limits::max_hold); inside a [`Runner`](crate::Runner),
+    /// [`Retry::max_retry_after`](crate::Retry::max_retry_after)): waiting that long is refused
+    /// rather than blocking; nothing was taken.
     HeldTooLong {
         /// The resource the server holds.
         resource: String,
         /// How long the hold still lasts.
         wait: Duration,
+        /// The longest hold allowed.
+        max: Duration,
+        /// The setting that allows it, to raise: `"Limits::max_hold"`, or
+        /// `"Retry::max_retry_after"` inside a Runner.
+        setting: &'static str,
     },
     /// The limiter is [shared on Redis](crate::MultiLimiter::shared_on) and Redis could not
     /// decide (unreachable without a fallback, parameters that differ, something not shared).
@@ -68,9 +82,23 @@ pub enum LimitError {
 impl fmt::Display for LimitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LimitError::UnknownResource(name) => {
-                write!(f, "no resource named {name:?} in these limits")
-            }
+            LimitError::UnknownResource { name, known } if known.is_empty() => write!(
+                f,
+                "no resource named {name:?}: these limits count no resource; add it to the limits"
+            ),
+            LimitError::UnknownResource { name, known } => write!(
+                f,
+                "no resource named {name:?} in these limits; they count {}",
+                known
+                    .iter()
+                    .map(|known| format!("{known:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            LimitError::NoModels => f.write_str(
+                "the model limiter has no model and no default: add .model(name, limits) or \
+                 .default(limits) before build()",
+            ),
             LimitError::UnknownModel(name) => write!(
                 f,
                 "no limits for model {name:?} and no default; add the model or a default"
@@ -90,9 +118,15 @@ impl fmt::Display for LimitError {
                 f.write_str("not in time: no concurrency slot came free in time")
             }
             LimitError::Cancelled => f.write_str("the reservation was cancelled"),
-            LimitError::HeldTooLong { resource, wait } => write!(
+            LimitError::HeldTooLong {
+                resource,
+                wait,
+                max,
+                setting,
+            } => write!(
                 f,
-                "the server holds {resource} for {wait:?} more, longer than the longest hold allowed (Limits::max_hold)"
+                "the server holds {resource} for {wait:?} more, longer than the longest hold \
+                 allowed ({max:?}, {setting}); raise {setting} to wait that long, or try later"
             ),
             LimitError::InvalidRate { resource, error } => write!(f, "{resource}: {error}"),
             LimitError::ZeroParallel => {

@@ -6,7 +6,11 @@ use crate::{Rate, WaitPrecision};
 /// fails the call at once (the same default as a Runner's longest retry-after).
 pub const DEFAULT_MAX_HOLD: Duration = Duration::from_secs(120);
 
-/// The resource [`Limits::rpm`] limits: requests (one per call, unless said otherwise).
+/// The resource [`Limits::rpm`] limits: requests. Every limiter and the Runner count **one
+/// request per call** unless the call's costs name `"requests"` (a
+/// [`MultiLimiter`](crate::MultiLimiter) or [`ModelLimiter`](crate::ModelLimiter) call whose
+/// costs do not name it; a Runner [`Resource`](crate::Resource) named `"requests"` without
+/// [`per_job`](crate::Resource::per_job)).
 pub const REQUESTS: &str = "requests";
 /// The resource [`Limits::tpm`] limits: tokens, input and output together.
 pub const TOKENS: &str = "tokens";
@@ -22,11 +26,15 @@ pub enum Counting {
     /// GCRA: the quota spread evenly over the period, with the burst at once (the default).
     #[default]
     Gcra,
-    /// An exact sliding window of one period, as providers that count a strict window do.
+    /// An exact sliding window of one period, as providers that count a strict window do,
+    /// paced with GCRA when the rate's burst is below its quantity ([`Limits::window`]).
     SlidingWindow,
 }
 
 /// What one API allows: named rate resources and a concurrency limit.
+///
+/// Every rate means "at most `burst` at once, `quantity` per period" ([`Rate::burst`]),
+/// whichever way it is counted ([`Counting`]).
 ///
 /// The well-known names are `"requests"` ([`rpm`](Self::rpm)), `"tokens"` ([`tpm`](Self::tpm)),
 /// `"input_tokens"` and `"output_tokens"`; any other name can be added with
@@ -46,6 +54,8 @@ pub struct Limits {
     pub(crate) resources: Vec<ResourceLimit>,
     pub(crate) max_parallel: Option<u64>,
     pub(crate) max_hold: Duration,
+    /// The setting that set `max_hold`, named in [`LimitError::HeldTooLong`](crate::LimitError).
+    pub(crate) max_hold_setting: &'static str,
     pub(crate) precision: WaitPrecision,
     pub(crate) counting: Counting,
 }
@@ -64,6 +74,7 @@ impl Default for Limits {
             resources: Vec::new(),
             max_parallel: None,
             max_hold: DEFAULT_MAX_HOLD,
+            max_hold_setting: "Limits::max_hold",
             precision: WaitPrecision::default(),
             counting: Counting::default(),
         }
@@ -120,6 +131,14 @@ impl Limits {
         self
     }
 
+    /// [`max_hold`](Self::max_hold) as set by `setting` (the Runner's
+    /// `Retry::max_retry_after`), which errors then name.
+    pub(crate) fn max_hold_set_by(mut self, max: Duration, setting: &'static str) -> Limits {
+        self.max_hold = max;
+        self.max_hold_setting = setting;
+        self
+    }
+
     /// At most `calls` at once (each permit holds one slot until dropped; default: unlimited).
     pub fn max_parallel(mut self, calls: u64) -> Limits {
         self.max_parallel = Some(calls);
@@ -131,7 +150,11 @@ impl Limits {
         self.with(name, rate, None)
     }
 
-    /// A rate resource named `name`, counted as an exact sliding window of the rate's period.
+    /// A rate resource named `name`, counted as an exact sliding window of the rate's period:
+    /// at most `quantity` in any window, and, when the rate's burst is below its quantity, at
+    /// most `burst` at once (GCRA pacing at `quantity / period`; both must pass). A burst above
+    /// the quantity is a [`RateError::BurstOnWindow`](crate::RateError::BurstOnWindow) when the
+    /// limiter is built: a window never lets more than its quantity go at once.
     pub fn window(self, name: impl Into<String>, rate: Rate) -> Limits {
         self.with(name, rate, Some(Counting::SlidingWindow))
     }

@@ -11,11 +11,13 @@ mod limits;
 mod model_limiter;
 mod multi_limiter;
 mod permit;
+mod usage;
 
 pub use error::LimitError;
 pub use limits::{
     Counting, Limits, DEFAULT_MAX_HOLD, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS,
 };
-pub use model_limiter::{ModelLimiter, ModelLimiterBuilder, ModelStats, Usage};
+pub use model_limiter::{ModelLimiter, ModelLimiterBuilder, ModelStats};
 pub use multi_limiter::MultiLimiter;
 pub use permit::Permit;
+pub use usage::Usage;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use parking_lot::RwLock;
 
 use super::{
-    LimitError, Limits, MultiLimiter, Permit, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS,
+    LimitError, Limits, MultiLimiter, Permit, Usage, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS,
 };
 use crate::reservation::Patience;
 use crate::{Clock, Nanos};
@@ -98,7 +98,20 @@ impl ModelLimiterBuilder {
     }
 
     /// Checks every limit and builds the limiter.
+    ///
+    /// # Errors
+    /// [`LimitError::NoModels`] with no model and no default; the errors of
+    /// [`MultiLimiter::new`] for the limits of each.
+    ///
+    /// ```
+    /// use tollgate::{LimitError, ModelLimiter};
+    ///
+    /// assert_eq!(ModelLimiter::builder().build().unwrap_err(), LimitError::NoModels);
+    /// ```
     pub fn build(self) -> Result<ModelLimiter, LimitError> {
+        if self.configured.is_empty() && self.default.is_none() {
+            return Err(LimitError::NoModels);
+        }
         let clock = self.clock.unwrap_or_default();
         let mut limiters = HashMap::new();
         for (name, limits) in &self.configured {
@@ -123,27 +136,10 @@ impl ModelLimiterBuilder {
     }
 }
 
-/// A used/limit pair whose `Display` is `"45/500"` (or `"3/unlimited"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Usage {
-    /// How much is used now.
-    pub used: u64,
-    /// The limit, if there is one.
-    pub limit: Option<u64>,
-}
-
-impl fmt::Display for Usage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.limit {
-            Some(limit) => write!(f, "{}/{limit}", self.used),
-            None => write!(f, "{}/unlimited", self.used),
-        }
-    }
-}
-
-/// One model's live figures: requests and tokens really in use (charged and not yet
-/// regenerated, debt included, so `"12345/1000"` after a settle far above the estimate) against
-/// the per-minute limit, and calls in flight against `max_parallel`.
+/// One model's live figures: per resource, what calls that went use (debt included, so
+/// `"12345/1000 (11345 debt)"` after a settle far above the estimate), what callers still
+/// waiting have reserved, against the limit ([`Usage`]); and the permits held against
+/// `max_parallel` (`active.reserved`: permits still waiting for their instant).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ModelStats {
@@ -155,7 +151,8 @@ pub struct ModelStats {
     pub input_tokens: Option<Usage>,
     /// `"output_tokens"`, if limited.
     pub output_tokens: Option<Usage>,
-    /// Calls holding a permit.
+    /// Permits held (acquired, or reserved and gone, not yet dropped), with or without a
+    /// `max_parallel`; `reserved`: permits still waiting.
     pub active: Usage,
 }
 
@@ -184,8 +181,8 @@ impl ModelLimiter {
     }
 
     /// Takes `costs` (`(resource, cost)` pairs, e.g. `(TOKENS, 8_000)`) plus one request
-    /// when the model's limits count requests and `costs` does not name them, and a parallel
-    /// slot, all at once, blocking until they fit.
+    /// when the model's limits count requests and `costs` does not name them (the one rule of
+    /// [`MultiLimiter::acquire`]), and a parallel slot, all at once, blocking until they fit.
     ///
     /// # Errors
     /// [`LimitError::UnknownModel`]; [`LimitError::UnknownResource`] when `costs` names a
@@ -236,12 +233,7 @@ impl ModelLimiter {
         patience: Patience,
     ) -> Result<Permit, LimitError> {
         let limiter = self.limiter(model)?;
-        let counts_requests = limiter.limits().get(REQUESTS).is_some();
-        let mut all: Vec<(&str, u64)> = costs.to_vec();
-        if counts_requests && !costs.iter().any(|(name, _)| *name == REQUESTS) {
-            all.push((REQUESTS, 1));
-        }
-        let permit = limiter.reserve_within(&all, patience)?;
+        let permit = limiter.reserve_within(costs, patience)?;
         permit.wait_if_queued()?;
         Ok(permit)
     }
@@ -292,21 +284,15 @@ impl ModelLimiter {
                 let find = |resource: &str| {
                     usage
                         .iter()
-                        .find(|(name, _, _)| name == resource)
-                        .map(|(_, used, limit)| Usage {
-                            used: *used,
-                            limit: Some(*limit),
-                        })
+                        .find(|(name, _)| name == resource)
+                        .map(|(_, usage)| *usage)
                 };
                 let stats = ModelStats {
                     requests: find(REQUESTS),
                     tokens: find(TOKENS),
                     input_tokens: find(INPUT_TOKENS),
                     output_tokens: find(OUTPUT_TOKENS),
-                    active: Usage {
-                        used: limiter.active(),
-                        limit: limiter.limits().parallel(),
-                    },
+                    active: limiter.permits(),
                 };
                 (name, stats)
             })

@@ -1,8 +1,9 @@
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{LimitError, Limits, Permit};
+use super::{LimitError, Limits, Permit, Usage, REQUESTS};
 use crate::reservation::{Book, Core, Keeper, Meter, Meters, Patience, PerResource, Refusal};
 use crate::{Clock, Nanos, Rate};
 
@@ -40,6 +41,14 @@ struct Shared {
     core: Arc<Core<Meters>>,
     /// The rate in force per resource (the configured one, or one learnt since).
     rates: parking_lot::Mutex<Vec<Rate>>,
+    /// Per resource, the core's index of its pacing slot: an exact window has one, after the
+    /// resources, which paces it with its burst ([`Meter::pacing`]); both must pass.
+    pacers: Vec<Option<usize>>,
+    /// The index of [`REQUESTS`], when the limits count requests: one per call unless the
+    /// costs say otherwise.
+    requests: Option<usize>,
+    /// Permits held ([`MultiLimiter::active`]).
+    held: AtomicU64,
     /// Where the state lives when it is shared by several processes (feature `redis`); the
     /// core then stays unused.
     #[cfg(feature = "redis")]
@@ -105,6 +114,9 @@ impl MultiLimiter {
             limits: self.inner.limits.clone(),
             core: Arc::clone(&self.inner.core),
             rates: parking_lot::Mutex::new(self.inner.rates.lock().clone()),
+            pacers: self.inner.pacers.clone(),
+            requests: self.inner.requests,
+            held: AtomicU64::new(0),
             remote: Some(Arc::new(remote)),
         };
         MultiLimiter {
@@ -133,19 +145,26 @@ impl MultiLimiter {
         if limits.max_parallel == Some(0) {
             return Err(LimitError::ZeroParallel);
         }
-        let meters = limits
-            .resources
-            .iter()
-            .map(|resource| {
-                let counting = resource.counting.unwrap_or(limits.counting);
-                Meter::new(&resource.rate, counting == super::Counting::SlidingWindow).map_err(
-                    |error| LimitError::InvalidRate {
-                        resource: resource.name.clone(),
-                        error,
-                    },
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut meters = Vec::with_capacity(limits.resources.len());
+        let mut pacing = Vec::new();
+        let mut pacers = Vec::with_capacity(limits.resources.len());
+        for resource in &limits.resources {
+            let invalid = |error| LimitError::InvalidRate {
+                resource: resource.name.clone(),
+                error,
+            };
+            if resource.counting.unwrap_or(limits.counting) == super::Counting::SlidingWindow {
+                let window = window_of(&resource.rate).map_err(invalid)?;
+                pacing.push(Meter::pacing(&resource.rate).map_err(invalid)?);
+                meters.push(Meter::new(&window, true).map_err(invalid)?);
+                pacers.push(Some(limits.resources.len() + pacing.len() - 1));
+            } else {
+                meters.push(Meter::new(&resource.rate, false).map_err(invalid)?);
+                pacers.push(None);
+            }
+        }
+        meters.extend(pacing);
+        let requests = limits.resources.iter().position(|r| r.name == REQUESTS);
         let mut core = Core::new(clock, Meters(meters), limits.max_parallel, limits.max_hold);
         core.set_precision(limits.precision);
         let rates = limits
@@ -158,6 +177,9 @@ impl MultiLimiter {
                 limits,
                 core: Arc::new(core),
                 rates: parking_lot::Mutex::new(rates),
+                pacers,
+                requests,
+                held: AtomicU64::new(0),
                 #[cfg(feature = "redis")]
                 remote: None,
             }),
@@ -174,8 +196,21 @@ impl MultiLimiter {
         self.inner.core.clock()
     }
 
-    /// Takes `costs` (`(resource, cost)` pairs; resources not named cost 0, a resource named
-    /// twice costs the sum) and a concurrency slot, blocking until all fit.
+    /// Takes `costs` (`(resource, cost)` pairs; resources not named cost 0, except
+    /// [`REQUESTS`](crate::REQUESTS): one per call unless named; a resource named twice costs
+    /// the sum) and a concurrency slot, blocking until all fit.
+    ///
+    /// The one rule for requests, in every limiter and the Runner: a call counts one request
+    /// unless its costs name `"requests"` (name it with 0 to take none).
+    ///
+    /// ```
+    /// use tollgate::{Limits, MultiLimiter, REQUESTS, TOKENS};
+    ///
+    /// let api = MultiLimiter::new(Limits::new().rpm(60).tpm(1_000))?;
+    /// let _permit = api.acquire(&[(TOKENS, 10)])?;       // one request, 10 tokens
+    /// assert_eq!(api.usage()[0].1.used, 1);
+    /// # Ok::<(), tollgate::LimitError>(())
+    /// ```
     ///
     /// # Errors
     /// [`LimitError::UnknownResource`], [`LimitError::ExceedsCapacity`] at once, taking nothing.
@@ -250,9 +285,12 @@ impl MultiLimiter {
         self.reserve_within(costs, Patience::Forever)
     }
 
-    /// How much of each resource is in use now, debt included (so it can exceed the limit),
-    /// and its limit (the quantity of the rate in force), in the order of the limits.
-    pub fn usage(&self) -> Vec<(String, u64, u64)> {
+    /// Per resource, in the order of the limits: what calls that went use now (debt
+    /// included, so it can exceed the limit), what callers still waiting have reserved, and
+    /// the limit (the quantity of the rate in force). See [`Usage`].
+    ///
+    /// Shared on Redis, the waiters' reservations are not told apart: they count in `used`.
+    pub fn usage(&self) -> Vec<(String, Usage)> {
         let rates = self.inner.rates.lock().clone();
         #[cfg(feature = "redis")]
         if let Some(Ok((used, _))) = self.remote().map(|remote| remote.usage()) {
@@ -263,10 +301,18 @@ impl MultiLimiter {
                 .iter()
                 .zip(rates)
                 .zip(used)
-                .map(|((resource, rate), used)| (resource.name.clone(), used, rate.quantity()))
+                .map(|((resource, rate), used)| {
+                    let usage = Usage {
+                        used,
+                        reserved: 0,
+                        limit: Some(rate.quantity()),
+                    };
+                    (resource.name.clone(), usage)
+                })
                 .collect();
         }
         self.inner.core.read(|ledger, now| {
+            let gone = ledger.accounts_of_calls_gone(now);
             self.inner
                 .limits
                 .resources
@@ -275,8 +321,12 @@ impl MultiLimiter {
                 .enumerate()
                 .map(|(index, (resource, rate))| {
                     use crate::reservation::Accounts;
-                    let used = ledger.accounts.in_use(index, now);
-                    (resource.name.clone(), used, rate.quantity())
+                    let usage = Usage {
+                        used: gone.in_use(index, now),
+                        reserved: ledger.reserved_by_waiters(index, now),
+                        limit: Some(rate.quantity()),
+                    };
+                    (resource.name.clone(), usage)
                 })
                 .collect()
         })
@@ -303,7 +353,7 @@ impl MultiLimiter {
     ///
     /// let api = MultiLimiter::new(Limits::new().rpm(600))?;
     /// api.set_rate(REQUESTS, Rate::per_minute(300))?;
-    /// assert_eq!(api.usage()[0], ("requests".to_owned(), 0, 300));
+    /// assert_eq!(api.usage()[0].1.limit, Some(300));
     /// # Ok::<(), tollgate::LimitError>(())
     /// ```
     pub fn set_rate(&self, resource: &str, rate: Rate) -> Result<(), LimitError> {
@@ -322,15 +372,31 @@ impl MultiLimiter {
             error,
         };
         rate.pace().map_err(invalid)?;
+        let pacer = self.inner.pacers[index];
+        // A window counts the quantity; its pacing slot, the burst.
+        let counted = match pacer {
+            Some(_) => window_of(&rate).map_err(invalid)?,
+            None => rate,
+        };
         let mut rates = self.inner.rates.lock();
-        let old = rates[index].pace().map_err(invalid)?;
+        let before = rates[index];
+        let old = before.pace().map_err(invalid)?;
         self.inner
             .core
             .change(|ledger, now| {
-                ledger.accounts.set_rate(index, now, &rate)?;
+                ledger.accounts.set_rate(index, now, &counted)?;
                 ledger.remap_marks(index, |meters, mark| {
                     meters.mark_after_set_rate(index, now, mark, &old)
                 });
+                if let Some(pacer) = pacer {
+                    let paced = |rate: &Rate| rate.capacity() < rate.quantity();
+                    ledger.accounts.set_pacing(pacer, now, &rate)?;
+                    if paced(&before) && paced(&rate) {
+                        ledger.remap_marks(pacer, |meters, mark| {
+                            meters.mark_after_set_rate(pacer, now, mark, &old)
+                        });
+                    }
+                }
                 Ok::<_, crate::RateError>(())
             })
             .map_err(invalid)?;
@@ -401,13 +467,60 @@ impl MultiLimiter {
             && self.inner.core.read(|ledger, now| ledger.is_idle(now))
     }
 
-    /// Permits holding a concurrency slot now.
+    /// Permits held now: acquired (or reserved and waited for), not yet dropped or cancelled,
+    /// with or without a `max_parallel` (shared on Redis: the concurrency leases held by every
+    /// process, when the limits have a `max_parallel`).
+    ///
+    /// ```
+    /// use tollgate::{Limits, MultiLimiter, TOKENS};
+    ///
+    /// let api = MultiLimiter::new(Limits::new().tpm(1_000))?;   // no max_parallel
+    /// let permit = api.acquire(&[(TOKENS, 10)])?;
+    /// assert_eq!(api.active(), 1);
+    /// drop(permit);
+    /// assert_eq!(api.active(), 0);
+    /// # Ok::<(), tollgate::LimitError>(())
+    /// ```
     pub fn active(&self) -> u64 {
         #[cfg(feature = "redis")]
-        if let Some(Ok((_, active))) = self.remote().map(|remote| remote.usage()) {
-            return active;
+        if self.inner.limits.max_parallel.is_some() {
+            if let Some(Ok((_, active))) = self.remote().map(|remote| remote.usage()) {
+                return active;
+            }
         }
-        self.inner.core.read(|ledger, _| ledger.slots_in_use())
+        self.inner.held.load(Ordering::Relaxed)
+    }
+
+    /// [`active`](Self::active) against `max_parallel`, with the permits still waiting for
+    /// their instant as `reserved`.
+    pub fn permits(&self) -> Usage {
+        let waiting = match self.is_shared() {
+            true => 0,
+            false => self.inner.core.read(|ledger, _| ledger.waiting()) as u64,
+        };
+        Usage {
+            used: self.active(),
+            reserved: waiting,
+            limit: self.inner.limits.max_parallel,
+        }
+    }
+
+    /// Whether the state is shared on Redis (the core then stays unused).
+    fn is_shared(&self) -> bool {
+        #[cfg(feature = "redis")]
+        return self.inner.remote.is_some();
+        #[cfg(not(feature = "redis"))]
+        false
+    }
+
+    /// Counts a permit as held (it went), once.
+    pub(super) fn hold_permit(&self) {
+        self.inner.held.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a held permit as gone (dropped or cancelled).
+    pub(super) fn release_permit(&self) {
+        self.inner.held.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// The index of resource `name`.
@@ -417,18 +530,49 @@ impl MultiLimiter {
             .resources
             .iter()
             .position(|resource| resource.name == name)
-            .ok_or_else(|| LimitError::UnknownResource(name.to_owned()))
+            .ok_or_else(|| LimitError::UnknownResource {
+                name: name.to_owned(),
+                known: self
+                    .inner
+                    .limits
+                    .resources
+                    .iter()
+                    .map(|resource| resource.name.clone())
+                    .collect(),
+            })
     }
 
-    /// The name of resource `index`.
+    /// The name of resource `index` of the core (a window's pacing slot is named as its
+    /// window).
     pub(crate) fn name_of(&self, index: usize) -> &str {
-        &self.inner.limits.resources[index].name
+        let resources = &self.inner.limits.resources;
+        let owner = match resources.get(index) {
+            Some(_) => index,
+            None => self
+                .inner
+                .pacers
+                .iter()
+                .position(|pacer| *pacer == Some(index))
+                .unwrap_or(0),
+        };
+        &resources[owner].name
     }
 
-    /// The per-resource cost vector for `costs` (a resource named twice costs the sum).
+    /// The core's index of the pacing slot of resource `index`, if it is a window.
+    pub(super) fn pacer_of(&self, index: usize) -> Option<usize> {
+        self.inner.pacers[index]
+    }
+
+    /// The per-resource cost vector for `costs` (a resource named twice costs the sum; the
+    /// requests, when the limits count them and `costs` does not name them, one).
     fn resolve(&self, costs: &[(&str, u64)]) -> Result<PerResource<u64>, LimitError> {
         let resources = &self.inner.limits.resources;
         let mut resolved = PerResource::filled(resources.len(), 0u64);
+        if let Some(requests) = self.inner.requests {
+            if costs.iter().all(|(name, _)| *name != REQUESTS) {
+                resolved[requests] = 1;
+            }
+        }
         for (position, &(name, cost)) in costs.iter().enumerate() {
             // Costs are mostly named in the limits' order: that resource is tried first.
             let index = match resources.get(position) {
@@ -437,7 +581,20 @@ impl MultiLimiter {
             };
             resolved[index] = resolved[index].saturating_add(cost);
         }
-        Ok(resolved)
+        let pacers = &self.inner.pacers;
+        if !pacers.iter().any(Option::is_some) {
+            return Ok(resolved);
+        }
+        // Each window's pacing slot is charged what the window is.
+        let slots = resources.len() + pacers.iter().flatten().count();
+        let mut with_pacing = PerResource::filled(slots, 0u64);
+        with_pacing[..resources.len()].copy_from_slice(&resolved);
+        for (index, pacer) in pacers.iter().enumerate() {
+            if let Some(pacer) = pacer {
+                with_pacing[*pacer] = resolved[index];
+            }
+        }
+        Ok(with_pacing)
     }
 
     fn enter(&self, costs: &[(&str, u64)], patience: Patience) -> Result<Permit, LimitError> {
@@ -454,7 +611,9 @@ impl MultiLimiter {
         let resolved = self.resolve(costs)?;
         #[cfg(feature = "redis")]
         if let Some(remote) = self.remote() {
-            return remote.reserve(self, costs, resolved, patience);
+            // The shared state has no pacing slots (it refuses a window with a burst).
+            let shared = PerResource::from_slice(&resolved[..self.inner.limits.resources.len()]);
+            return remote.reserve(self, costs, shared, patience);
         }
         let ticket = self
             .inner
@@ -467,6 +626,18 @@ impl MultiLimiter {
             resolved,
             !ticket.waiting,
         ))
+    }
+
+    /// [`LimitError::HeldTooLong`] for a hold of `wait` on resource `index`, naming the
+    /// setting to raise.
+    pub(crate) fn held_too_long(&self, index: usize, wait: Duration) -> LimitError {
+        let limits = &self.inner.limits;
+        LimitError::HeldTooLong {
+            resource: self.name_of(index).to_owned(),
+            wait,
+            max: limits.max_hold,
+            setting: limits.max_hold_setting,
+        }
     }
 
     /// The public error for a refusal of the core.
@@ -487,10 +658,7 @@ impl MultiLimiter {
                 resource: self.name_of(resource).to_owned(),
                 error,
             },
-            Refusal::HeldTooLong { resource, wait } => LimitError::HeldTooLong {
-                resource: self.name_of(resource).to_owned(),
-                wait,
-            },
+            Refusal::HeldTooLong { resource, wait } => self.held_too_long(resource, wait),
         }
     }
 }
@@ -523,4 +691,13 @@ impl fmt::Debug for MultiLimiter {
             .field("active", &self.active())
             .finish()
     }
+}
+
+/// The rate an exact window counts for `rate`: its quantity per period (the burst is paced
+/// apart, [`Meter::pacing`]); a burst above the quantity cannot be honoured by a window.
+fn window_of(rate: &Rate) -> Result<Rate, crate::RateError> {
+    if rate.capacity() > rate.quantity() {
+        return Err(crate::RateError::BurstOnWindow { rate: *rate });
+    }
+    Ok(Rate::new(rate.quantity(), rate.period()))
 }

@@ -1,4 +1,5 @@
 use std::fmt;
+use std::sync::OnceLock;
 
 use super::{LimitError, MultiLimiter};
 use crate::reservation::{Held, PerResource};
@@ -36,6 +37,30 @@ pub struct Permit {
     costs: PerResource<u64>,
     /// Granted at once by the in-memory core when it was made: nothing to wait for.
     went: bool,
+    /// Counted in the limiter's permits held ([`MultiLimiter::active`]) once it went.
+    counted: HeldCount,
+}
+
+/// A permit's place in its limiter's count of permits held: taken once, when the permit went;
+/// given back when it is dropped (a cancel drops it).
+#[derive(Default)]
+struct HeldCount(OnceLock<MultiLimiter>);
+
+impl HeldCount {
+    fn take(&self, limiter: &MultiLimiter) {
+        self.0.get_or_init(|| {
+            limiter.hold_permit();
+            limiter.clone()
+        });
+    }
+}
+
+impl Drop for HeldCount {
+    fn drop(&mut self) {
+        if let Some(limiter) = self.0.get() {
+            limiter.release_permit();
+        }
+    }
 }
 
 impl Permit {
@@ -46,10 +71,15 @@ impl Permit {
         costs: PerResource<u64>,
         went: bool,
     ) -> Permit {
+        let counted = HeldCount::default();
+        if went {
+            counted.take(&limiter);
+        }
         Permit {
             held: Held::new(limiter, id),
             costs,
             went,
+            counted,
         }
     }
 
@@ -88,7 +118,7 @@ impl Permit {
         self.held
             .book()
             .wait(self.held.id)
-            .map(|_| ())
+            .map(|_| self.counted.take(self.limiter()))
             .map_err(|refusal| self.limiter().error(refusal))
     }
 
@@ -148,10 +178,17 @@ impl Permit {
         if let Some(remote) = self.limiter().remote() {
             return remote.settle(self.limiter(), self.held.id, index, actual);
         }
-        self.held
-            .book()
-            .settle(self.held.id, index, actual)
-            .map_err(|refusal| self.limiter().error(refusal))
+        let book = self.held.book();
+        let settle = |index| {
+            book.settle(self.held.id, index, actual)
+                .map_err(|refusal| self.limiter().error(refusal))
+        };
+        // A window's pacing slot first: its capacity (the burst) is the smaller, so a refusal
+        // leaves both unchanged.
+        if let Some(pacer) = self.limiter().pacer_of(index) {
+            settle(pacer)?;
+        }
+        settle(index)
     }
 }
 

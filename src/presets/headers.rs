@@ -172,7 +172,7 @@ impl RateLimitHeaders {
     ///
     /// let api = MultiLimiter::new(Limits::new().rpm(500).tpm(40_000))?;
     /// RateLimitHeaders::parse([("x-ratelimit-remaining-tokens", "1200")]).apply_to(&api).unwrap();
-    /// assert_eq!(api.usage()[1], ("tokens".to_owned(), 38_800, 40_000));
+    /// assert_eq!(api.usage()[1].1.used, 38_800);
     /// # Ok::<(), tollgate::LimitError>(())
     /// ```
     pub fn apply_to(&self, limiter: &MultiLimiter) -> Result<(), Unmapped> {

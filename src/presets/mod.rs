@@ -28,5 +28,5 @@ pub use civil_time::{parse_http_date, parse_rfc3339};
 pub use durations::{parse_go_duration, parse_retry_after};
 pub use gemini::Gemini;
 pub use headers::{Quota, RateLimitHeaders, Unmapped};
-pub use openai::OpenAiChat;
+pub use openai::{OpenAiChat, QuotaShareError};
 pub use signal::Signal;

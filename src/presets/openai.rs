@@ -5,8 +5,10 @@ use crate::{Limits, Rate, Resource};
 
 /// OpenAI chat completions: requests per minute and tokens per minute, with the token
 /// estimate of the Python `rate_limited` package:
-/// `(2 × words in the messages + max_tokens) × n`, or `model_max_len × n` without `max_tokens`;
-/// tokens are budgeted at 95 % of the TPM quota, leaving room for the estimate's error.
+/// `(2 × words in the messages + max_tokens) × n`, or `model_max_len × n` without `max_tokens`.
+/// The whole TPM quota is budgeted by default: the Runner reserves the estimate while a call
+/// runs and counts usage from its completion, so no margin is needed
+/// ([`token_quota_share`](Self::token_quota_share) budgets less).
 ///
 /// Azure OpenAI speaks the same protocol: see [`OpenAiChat::azure`].
 ///
@@ -34,8 +36,8 @@ pub struct OpenAiChat {
     pub tokens_per_minute: u64,
     /// The model's context length: the estimate when a request sets no `max_tokens`.
     pub model_max_len: u64,
-    /// The share of the TPM quota to budget (default 0.95).
-    pub token_quota_share: f64,
+    /// The share of the TPM quota to budget (default 1.0), validated by its setter.
+    token_quota_share: f64,
     /// The quota window (default one minute).
     pub window: Duration,
 }
@@ -47,7 +49,7 @@ impl OpenAiChat {
             requests_per_minute,
             tokens_per_minute,
             model_max_len,
-            token_quota_share: 0.95,
+            token_quota_share: 1.0,
             window: Duration::from_secs(60),
         }
     }
@@ -66,10 +68,45 @@ impl OpenAiChat {
         )
     }
 
-    /// Budget `share` of the TPM quota instead of 95 %.
-    pub fn token_quota_share(mut self, share: f64) -> OpenAiChat {
+    /// Budget `share` of the TPM quota (in `(0, 1]`) instead of all of it.
+    ///
+    /// # Errors
+    /// [`QuotaShareError`] for a share that is not a number, not above 0, above 1, or so small
+    /// that not one token per window would be budgeted.
+    ///
+    /// ```
+    /// use tollgate::presets::{OpenAiChat, QuotaShareError};
+    ///
+    /// let chat = OpenAiChat::new(3_500, 90_000, 4_096);
+    /// assert_eq!(chat.token_quota(), 90_000);
+    /// assert_eq!(chat.token_quota_share(0.95)?.token_quota(), 85_500);
+    /// assert!(matches!(chat.token_quota_share(1.5), Err(QuotaShareError::AboveOne { .. })));
+    /// # Ok::<(), QuotaShareError>(())
+    /// ```
+    pub fn token_quota_share(mut self, share: f64) -> Result<OpenAiChat, QuotaShareError> {
+        let budget = self.tokens_per_minute as f64 * share;
+        if !share.is_finite() {
+            return Err(QuotaShareError::NotANumber { share });
+        }
+        if share <= 0.0 {
+            return Err(QuotaShareError::NotPositive { share });
+        }
+        if share > 1.0 {
+            return Err(QuotaShareError::AboveOne { share });
+        }
+        if budget < 1.0 {
+            return Err(QuotaShareError::NoTokensLeft {
+                share,
+                tokens_per_minute: self.tokens_per_minute,
+            });
+        }
         self.token_quota_share = share;
-        self
+        Ok(self)
+    }
+
+    /// The share of the TPM quota budgeted (1.0 unless set).
+    pub fn quota_share(&self) -> f64 {
+        self.token_quota_share
     }
 
     /// An upper estimate of the tokens `request` uses (`rate_limited`'s).
@@ -83,7 +120,7 @@ impl OpenAiChat {
 
     /// The budgeted token quota per window.
     pub fn token_quota(&self) -> u64 {
-        (self.tokens_per_minute as f64 * self.token_quota_share.clamp(0.0, 1.0)) as u64
+        (self.tokens_per_minute as f64 * self.token_quota_share) as u64
     }
 
     /// The Runner's resources: `"requests"` (one per call) and `"tokens"` (the estimate reserved
@@ -113,3 +150,61 @@ impl OpenAiChat {
             .rate("tokens", Rate::new(self.token_quota(), self.window))
     }
 }
+
+/// Why [`OpenAiChat::token_quota_share`] refused a share: it must be a number in `(0, 1]`
+/// leaving at least one token per window.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum QuotaShareError {
+    /// NaN or infinite.
+    NotANumber {
+        /// The share given.
+        share: f64,
+    },
+    /// 0 or below: nothing would ever be budgeted.
+    NotPositive {
+        /// The share given.
+        share: f64,
+    },
+    /// Above 1: more than the server allows.
+    AboveOne {
+        /// The share given.
+        share: f64,
+    },
+    /// So small that the budget rounds to no token per window.
+    NoTokensLeft {
+        /// The share given.
+        share: f64,
+        /// The quota it is a share of.
+        tokens_per_minute: u64,
+    },
+}
+
+impl std::fmt::Display for QuotaShareError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QuotaShareError::NotANumber { share } => {
+                write!(f, "token_quota_share {share} is not a number; give a share in (0, 1]")
+            }
+            QuotaShareError::NotPositive { share } => write!(
+                f,
+                "token_quota_share {share} budgets no tokens; give a share in (0, 1] (1.0: the whole quota)"
+            ),
+            QuotaShareError::AboveOne { share } => write!(
+                f,
+                "token_quota_share {share} is above 1: more than the server allows; give at most 1.0 \
+                 (no margin is needed)"
+            ),
+            QuotaShareError::NoTokensLeft {
+                share,
+                tokens_per_minute,
+            } => write!(
+                f,
+                "token_quota_share {share} of {tokens_per_minute} tokens per window budgets less than \
+                 one token; give a larger share"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for QuotaShareError {}

@@ -60,7 +60,10 @@
 //!   Cluster slot. They expire a minute after the state is full again.
 //! - **Unreachable**: [`Fallback::Fail`] (the default) returns [`RedisError::Unreachable`];
 //!   [`Fallback::Local`] decides on an in-memory limiter with a share of every limit for a
-//!   second, then tries Redis again.
+//!   second, then tries Redis again. The local limiter starts from what Redis last said was
+//!   left (not full), and Redis is charged with what was used locally when it answers again
+//!   (a grant's reply carries each resource's state for this; the refund operation records
+//!   the local use): no switch adds a burst.
 //! - **Server feedback**: `observe` and the Runner's pauses are written to Redis, so a 429 seen
 //!   by one process holds them all; `set_rate` is refused (the parameters are shared).
 
@@ -100,6 +103,14 @@ pub enum Fallback {
     /// The call is decided by an in-memory limiter holding `share` (in `(0, 1]`) of every limit
     /// (rates, bursts and `max_parallel`, rounded down, at least 1): with N processes, `1/N`
     /// keeps the total within the quota. Redis is tried again a second after a failure.
+    ///
+    /// The switches keep the shared bound (at most `burst` beyond the rate over any stretch,
+    /// at most the limit in any window): the local limiter does not start full but with `share`
+    /// of what Redis last said was left (a GCRA's backlog drained since; a window's calls
+    /// counted until they leave it), and when Redis answers again it is first charged with
+    /// what the local limiter granted and still holds, so a Redis restarted empty meanwhile
+    /// does not grant a second burst. What other processes took after this one's last answer is
+    /// not known to it: with several processes the shares are what bound the total.
     Local {
         /// The part of the quota this process may use alone.
         share: f64,

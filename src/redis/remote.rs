@@ -48,6 +48,11 @@ pub(crate) struct Remote {
     local: Option<MultiLimiter>,
     /// Until when (local clock) calls go to `local` without trying Redis.
     down_until: Mutex<Nanos>,
+    /// What the last grant's reply said of the shared state: the fallback starts from it.
+    seen: Mutex<Option<Seen>>,
+    /// Per resource, the units `local` granted since Redis last answered: charged to Redis
+    /// before the next decision there.
+    local_grants: Mutex<Vec<u64>>,
     renewing: AtomicBool,
 }
 
@@ -65,6 +70,31 @@ impl SharedMeter {
     fn capacity(&self) -> u64 {
         self.b
     }
+
+    /// The units in use at server instant `now` (microseconds) of a resource whose state (in
+    /// the script's replies) is `state`: GCRA its TAT (units owed until it), a window the units
+    /// its entries hold.
+    fn units_in_use(&self, state: i64, now: i64) -> u64 {
+        if self.window {
+            return u64::try_from(state).unwrap_or(0);
+        }
+        let backlog = u64::try_from(state.saturating_sub(now))
+            .unwrap_or(0)
+            .saturating_mul(1_000);
+        backlog.div_ceil(self.a.max(1))
+    }
+}
+
+/// The shared state as a grant's reply showed it.
+#[derive(Clone, Debug)]
+struct Seen {
+    /// The local instant the reply arrived at.
+    local_at: Nanos,
+    /// The server's time in the reply (microseconds).
+    server_now: i64,
+    /// Per resource, its state after the grant: GCRA its TAT (server microseconds), a window the
+    /// units its entries hold.
+    states: Vec<i64>,
 }
 
 /// What a permit granted by Redis holds.
@@ -109,11 +139,20 @@ impl Remote {
                 .map_err(|error| RedisError::Unsupported {
                     what: format!("resource {:?}: {error}", resource.name),
                 })?;
+            if window && pace.burst != pace.quantity {
+                return Err(RedisError::Unsupported {
+                    what: format!(
+                        "resource {:?}: an exact window with a burst ({}) is not shared yet; \
+                         count it with GCRA (Limits::rate, Resource::smoothed) or drop the burst",
+                        resource.name, resource.rate
+                    ),
+                });
+            }
             let meter = match window {
                 true => SharedMeter {
                     window,
                     a: pace.period,
-                    b: pace.quantity.min(pace.burst),
+                    b: pace.quantity,
                 },
                 false => SharedMeter {
                     window,
@@ -163,6 +202,8 @@ impl Remote {
             ),
             local,
             down_until: Mutex::new(Nanos::ZERO),
+            seen: Mutex::new(None),
+            local_grants: Mutex::new(vec![0; limits.resources.len()]),
             renewing: AtomicBool::new(false),
             state,
         })
@@ -229,8 +270,97 @@ impl Remote {
             .collect()
     }
 
+    /// Redis could not be reached: calls go to the fallback for a while. On a switch from Redis,
+    /// the fallback starts from the shared state Redis last showed (see
+    /// [`start_fallback`](Self::start_fallback)).
     fn mark_down(&self) {
-        *self.down_until.lock() = self.clock.now().saturating_add(RETRY_AFTER_UNREACHABLE);
+        let now = self.clock.now();
+        let was_up = {
+            let mut down_until = self.down_until.lock();
+            let was_up = *down_until <= now;
+            *down_until = now.saturating_add(RETRY_AFTER_UNREACHABLE);
+            was_up
+        };
+        if was_up {
+            self.start_fallback(now);
+        }
+    }
+
+    /// Lowers what the fallback has available to its share of what the shared state had left
+    /// when Redis last answered, as of `now`: a GCRA's backlog has drained since, a window's
+    /// units count until a period has passed. (A fallback that starts full would add a whole
+    /// burst to the quota at every switch.) What other processes took after that answer is not
+    /// known here.
+    fn start_fallback(&self, now: Nanos) {
+        let (Some(local), Fallback::Local { share }) = (&self.local, self.state.fallback) else {
+            return;
+        };
+        let Some(seen) = self.seen.lock().clone() else {
+            return;
+        };
+        let elapsed = micros(now.saturating_sub(seen.local_at));
+        let server_now = seen.server_now.saturating_add(elapsed);
+        for (resource, (meter, &state)) in self.meters.iter().zip(&seen.states).enumerate() {
+            let used = if meter.window && elapsed >= micros(Nanos::new(meter.a)) {
+                0 // every entry has left the window
+            } else {
+                meter.units_in_use(state, server_now)
+            };
+            let left = meter.capacity().saturating_sub(used);
+            let remaining = (left as f64 * share).floor() as u64;
+            let _ = local.observe(local.name_of(resource), remaining, None);
+        }
+    }
+
+    /// Decides on the fallback; counts what it granted, for Redis to be charged with when it
+    /// answers again.
+    fn reserve_locally(
+        &self,
+        local: &MultiLimiter,
+        names: &[(&str, u64)],
+        costs: &[u64],
+        patience: Patience,
+    ) -> Result<Permit, LimitError> {
+        let permit = local.reserve_within(names, patience)?;
+        let mut granted = self.local_grants.lock();
+        for (units, &cost) in granted.iter_mut().zip(costs) {
+            *units = units.saturating_add(cost);
+        }
+        Ok(permit)
+    }
+
+    /// Charges Redis with what the fallback granted since Redis last answered and still holds
+    /// (it may have been restarted empty, or not have seen these calls): one round trip before
+    /// the first decision on Redis again, none otherwise. A unit may then count twice, in the
+    /// shared state and in what the fallback held (stricter, never looser).
+    fn charge_local_use(&self) -> Result<(), RedisError> {
+        let Some(local) = &self.local else {
+            return Ok(());
+        };
+        let granted = {
+            let mut pending = self.local_grants.lock();
+            if pending.iter().all(|&units| units == 0) {
+                return Ok(());
+            }
+            std::mem::replace(&mut *pending, vec![0; self.meters.len()])
+        };
+        let in_use = local.usage();
+        let mut args = Vec::with_capacity(4 * self.meters.len() + 1);
+        for (resource, &units) in granted.iter().enumerate() {
+            let held = in_use.get(resource).map_or(0, |(_, usage)| usage.charged());
+            // Nothing to give back; what is still held recorded from the server's now.
+            args.extend([int(0), Arg::Int(0), int(units.min(held)), Arg::Int(0)]);
+        }
+        args.push(Arg::Str(""));
+        if let Err(error) = self.run("refund", &args) {
+            // Charged with the next answer instead.
+            let mut pending = self.local_grants.lock();
+            for (units, granted) in pending.iter_mut().zip(&granted) {
+                *units = units.saturating_add(*granted);
+            }
+            return Err(error);
+        }
+        Ok(())
     }
 
     /// The fallback limiter, if Redis is known to be down and there is one.
@@ -264,7 +394,7 @@ impl Remote {
             }
         }
         if let Some(local) = self.fallback_now() {
-            return local.reserve_within(names, patience);
+            return self.reserve_locally(local, names, &costs, patience);
         }
         let now = self.clock.now();
         let deadline = match patience {
@@ -275,16 +405,16 @@ impl Remote {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let holder = (self.max_parallel > 0).then(|| format!("{}:{id}", self.holder_prefix));
         let receipt = loop {
-            let attempt = match self.attempt(&costs, deadline, holder.as_deref()) {
+            let attempt = self
+                .charge_local_use()
+                .and_then(|()| self.attempt(&costs, deadline, holder.as_deref()));
+            let attempt = match attempt {
                 Ok(attempt) => attempt,
                 Err(error) if error.is_unreachable() && self.local.is_some() => {
                     event!(warn, "{error}; deciding locally for a second");
                     self.mark_down();
-                    return self
-                        .fallback_now()
-                        .or(self.local.as_ref())
-                        .expect("a fallback limiter")
-                        .reserve_within(names, patience);
+                    let local = self.local.as_ref().expect("a fallback limiter");
+                    return self.reserve_locally(local, names, &costs, patience);
                 }
                 Err(error) => return Err(LimitError::Redis(error)),
             };
@@ -294,10 +424,7 @@ impl Remote {
                     return Err(LimitError::NotInTime { wait: Some(wait) })
                 }
                 Attempt::HeldTooLong { resource, wait } => {
-                    return Err(LimitError::HeldTooLong {
-                        resource: limiter.name_of(resource).to_owned(),
-                        wait,
-                    })
+                    return Err(limiter.held_too_long(resource, wait))
                 }
                 Attempt::NoSlot { expiry } => {
                     // Held in other processes: poll until one frees (or a lease runs out).
@@ -346,18 +473,28 @@ impl Remote {
         let field = |index: usize| reply.get(index).copied().unwrap_or(0);
         let (server_now, at) = (field(1), field(2));
         let wait = || Remote::local_instant(Nanos::ZERO, server_now, at).as_duration();
+        let n = self.meters.len();
         Ok(match field(0) {
-            0 => Attempt::Granted(Receipt {
-                costs: costs.to_vec(),
-                marks: reply.get(4..).unwrap_or_default().to_vec(),
-                server_at: at,
-                local_at: Remote::local_instant(local_now, server_now, at),
-                binding: usize::try_from(field(3))
-                    .ok()
-                    .and_then(|binding| binding.checked_sub(1))
-                    .filter(|_| at > server_now),
-                holder: holder.map(str::to_owned),
-            }),
+            0 => {
+                if self.local.is_some() {
+                    *self.seen.lock() = Some(Seen {
+                        local_at: local_now,
+                        server_now,
+                        states: reply.get(4 + n..4 + 2 * n).unwrap_or_default().to_vec(),
+                    });
+                }
+                Attempt::Granted(Receipt {
+                    costs: costs.to_vec(),
+                    marks: reply.get(4..4 + n).unwrap_or_default().to_vec(),
+                    server_at: at,
+                    local_at: Remote::local_instant(local_now, server_now, at),
+                    binding: usize::try_from(field(3))
+                        .ok()
+                        .and_then(|binding| binding.checked_sub(1))
+                        .filter(|_| at > server_now),
+                    holder: holder.map(str::to_owned),
+                })
+            }
             1 => Attempt::NotInTime { wait: wait() },
             2 => Attempt::NoSlot {
                 expiry: Remote::local_instant(local_now, server_now, at),
@@ -488,13 +625,7 @@ impl Remote {
             .iter()
             .enumerate()
             .map(|(resource, meter)| {
-                // GCRA: the TAT (units owed until it); a window: the units its entries hold.
-                let value = reply.get(2 + resource).copied().unwrap_or(0);
-                if meter.window {
-                    return u64::try_from(value).unwrap_or(0);
-                }
-                let backlog = u64::try_from(value.saturating_sub(now)).unwrap_or(0) * 1_000;
-                backlog.div_ceil(meter.a.max(1))
+                meter.units_in_use(reply.get(2 + resource).copied().unwrap_or(0), now)
             })
             .collect();
         let active = u64::try_from(reply.get(2 + n).copied().unwrap_or(0)).unwrap_or(0);

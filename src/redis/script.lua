@@ -18,7 +18,8 @@
 -- ARGV[1] op, ARGV[2] parameters, ARGV[3] n (resources); then per resource its kind ('g'
 -- GCRA, 'w' window), a (GCRA: emission interval in ns; window: period in ns) and b (GCRA:
 -- burst; window: limit); the rest depends on op (from ARGV[4 + 3n]).
--- Replies: {0, now, ...} done; {-1, stored} parameters differ; {1, now, at} not in time;
+-- Replies: {0, now, ...} done (a reservation: at, binding, n marks, n states); {-1, stored}
+-- parameters differ; {1, now, at} not in time;
 -- {2, now, expiry} no slot free; {3, now, at, resource} held too long.
 
 local op = ARGV[1]
@@ -188,6 +189,10 @@ if op == 'reserve' then
       mark = charge(i, cost[i], at, false)
     end
     reply[#reply + 1] = mark
+  end
+  -- then each resource's state after it (as 'usage' replies), for a fallback to start from
+  for i = 1, n do
+    reply[#reply + 1] = tat[i]
   end
   tail = math.max(tail, at)
   local extra = 0

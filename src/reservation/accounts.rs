@@ -95,11 +95,15 @@ pub(crate) trait Accounts: Send + 'static {
     }
 }
 
-/// One rate resource of a multi-resource limiter: the algorithm its limits chose.
-#[derive(Debug)]
+/// One rate resource of a multi-resource limiter (the algorithm its limits chose), or the
+/// pacing of an exact window whose rate has a burst below its quantity.
+#[derive(Clone, Debug)]
 pub(crate) enum Meter {
     Gcra(GcraVirtual),
     Window(SlidingWindow),
+    /// A window's pacing slot while its burst equals its quantity: admits everything, holds
+    /// nothing.
+    Unpaced,
 }
 
 impl Meter {
@@ -111,20 +115,32 @@ impl Meter {
             Meter::Gcra(GcraVirtual::new(rate)?)
         })
     }
+
+    /// The pacing of an exact window counting `rate`: GCRA at `quantity / period` with the
+    /// rate's burst when it is below the quantity, else nothing.
+    pub(crate) fn pacing(rate: &Rate) -> Result<Meter, RateError> {
+        Ok(if rate.capacity() < rate.quantity() {
+            Meter::Gcra(GcraVirtual::new(rate)?)
+        } else {
+            Meter::Unpaced
+        })
+    }
 }
 
-/// Dispatches one call to the meter's algorithm.
+/// Dispatches one call to the meter's algorithm (`$unpaced` for a pacing slot that paces
+/// nothing).
 macro_rules! on_meter {
-    ($meter:expr, $algorithm:ident => $call:expr) => {
+    ($meter:expr, $algorithm:ident => $call:expr, unpaced => $unpaced:expr) => {
         match $meter {
             Meter::Gcra($algorithm) => $call,
             Meter::Window($algorithm) => $call,
+            Meter::Unpaced => $unpaced,
         }
     };
 }
 
 /// The in-memory state of a multi-resource limiter: one meter per resource.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Meters(pub(crate) Vec<Meter>);
 
 impl Accounts for Meters {
@@ -133,46 +149,46 @@ impl Accounts for Meters {
     }
 
     fn capacity(&self, resource: usize) -> Result<u64, RateError> {
-        Ok(on_meter!(&self.0[resource], a => a.capacity()))
+        Ok(on_meter!(&self.0[resource], a => a.capacity(), unpaced => u64::MAX))
     }
 
     fn conforms_at(&self, resource: usize, now: Nanos, cost: u64) -> Nanos {
-        on_meter!(&self.0[resource], a => a.conforms_at(now, cost))
+        on_meter!(&self.0[resource], a => a.conforms_at(now, cost), unpaced => now)
     }
 
     #[inline]
     fn charge(&mut self, resource: usize, now: Nanos, at: Nanos, cost: u64) -> (Nanos, Nanos) {
         (
-            on_meter!(&mut self.0[resource], a => a.charge_at(now, at, cost)),
+            on_meter!(&mut self.0[resource], a => a.charge_at(now, at, cost), unpaced => Nanos::ZERO),
             at,
         )
     }
 
     fn record(&mut self, resource: usize, now: Nanos, cost: u64) -> Nanos {
-        on_meter!(&mut self.0[resource], a => a.record(now, cost))
+        on_meter!(&mut self.0[resource], a => a.record(now, cost), unpaced => Nanos::ZERO)
     }
 
     fn refund(&mut self, resource: usize, now: Nanos, mark: Nanos, cost: u64) -> Refunded {
-        on_meter!(&mut self.0[resource], a => a.refund_charge(now, mark, cost))
+        on_meter!(&mut self.0[resource], a => a.refund_charge(now, mark, cost), unpaced => Refunded::default())
     }
 
     fn in_use(&self, resource: usize, now: Nanos) -> u64 {
-        on_meter!(&self.0[resource], a => a.in_use(now))
+        on_meter!(&self.0[resource], a => a.in_use(now), unpaced => 0)
     }
 
     fn queue_end(&self, resource: usize) -> Option<Nanos> {
-        on_meter!(&self.0[resource], a => a.queue_end())
+        on_meter!(&self.0[resource], a => a.queue_end(), unpaced => None)
     }
 
     fn undo(&mut self, resource: usize, now: Nanos, before: Nanos, mark: Nanos, cost: u64) {
-        on_meter!(&mut self.0[resource], a => a.undo_charge(now, before, mark, cost));
+        on_meter!(&mut self.0[resource], a => a.undo_charge(now, before, mark, cost), unpaced => ());
     }
 }
 
 impl Meters {
     /// Lowers what `resource` has available at `now` to at most `remaining`.
     pub(crate) fn observe(&mut self, resource: usize, now: Nanos, remaining: u64) {
-        on_meter!(&mut self.0[resource], a => a.observe(now, remaining));
+        on_meter!(&mut self.0[resource], a => a.observe(now, remaining), unpaced => ());
     }
 
     /// Switches `resource` to `rate` at `now`.
@@ -182,7 +198,26 @@ impl Meters {
         now: Nanos,
         rate: &Rate,
     ) -> Result<(), RateError> {
-        on_meter!(&mut self.0[resource], a => a.set_rate(now, rate))
+        on_meter!(&mut self.0[resource], a => a.set_rate(now, rate), unpaced => Ok(()))
+    }
+
+    /// Switches the pacing slot `resource` of a window to pace `rate` at `now` ([`Meter::pacing`]):
+    /// GCRA to GCRA keeps what is owed (as any rate change); a pacing that starts begins full,
+    /// one that ends forgets its charges (whose marks then give nothing back).
+    pub(crate) fn set_pacing(
+        &mut self,
+        resource: usize,
+        now: Nanos,
+        rate: &Rate,
+    ) -> Result<(), RateError> {
+        let paces = rate.capacity() < rate.quantity();
+        match &mut self.0[resource] {
+            Meter::Gcra(gcra) if paces => gcra.set_rate(now, rate),
+            meter => {
+                *meter = Meter::pacing(rate)?;
+                Ok(())
+            }
+        }
     }
 
     /// Where a charge of `resource` marked `mark` (made while the pace was `old`) stands now.
@@ -193,6 +228,6 @@ impl Meters {
         mark: Nanos,
         old: &Pace,
     ) -> Nanos {
-        on_meter!(&self.0[resource], a => a.mark_after_set_rate(now, mark, old))
+        on_meter!(&self.0[resource], a => a.mark_after_set_rate(now, mark, old), unpaced => mark)
     }
 }

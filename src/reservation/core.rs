@@ -515,6 +515,20 @@ impl<S: Accounts> Core<S> {
 
 /// Whether a reservation planned at `at` can go by `deadline`. `Nanos::MAX` is the end of the
 /// clock's time, which no reservation reaches: planned there, it could never go.
+/// Takes `charged`'s charges off `accounts` exactly (it is the newest on them).
+fn take_out<S: Accounts>(accounts: &mut S, charged: &Charged, now: Nanos) {
+    let grant = &charged.grant;
+    for (resource, (&cost, &mark)) in grant.costs.iter().zip(grant.marks.iter()).enumerate() {
+        match (cost, charged.before[resource]) {
+            (0, _) => {}
+            (_, Some(before)) => accounts.undo(resource, now, before, mark, cost),
+            (_, None) => {
+                accounts.refund(resource, now, mark, cost);
+            }
+        }
+    }
+}
+
 fn in_time(at: Nanos, deadline: Option<Nanos>) -> bool {
     at < Nanos::MAX && deadline.map_or(true, |deadline| at <= deadline)
 }
@@ -544,6 +558,20 @@ impl<S: Accounts> Ledger<S> {
     /// Reservations waiting (not yet gone).
     pub(crate) fn waiting(&self) -> usize {
         self.waiting.len()
+    }
+
+    /// Units of `resource` charged to reservations whose instant is still after `now`
+    /// (counted by the accounts already, from that instant).
+    pub(crate) fn reserved_by_waiters(&self, resource: usize, now: Nanos) -> u64 {
+        self.waiting
+            .values()
+            .filter_map(|waiter| match &waiter.plan {
+                Plan::Planned(charged) if charged.grant.at > now => {
+                    Some(charged.grant.costs[resource])
+                }
+                _ => None,
+            })
+            .fold(0, u64::saturating_add)
     }
 
     /// Whether the ledger is as new at `now`: nothing in use, held, waiting or kept.
@@ -768,17 +796,24 @@ impl<S: Accounts> Ledger<S> {
 
     /// Takes `charged`'s charges out exactly (it is the newest on the state) and frees its slot.
     fn undo(&mut self, charged: &Charged, now: Nanos) {
-        let grant = &charged.grant;
-        for (resource, (&cost, &mark)) in grant.costs.iter().zip(grant.marks.iter()).enumerate() {
-            match (cost, charged.before[resource]) {
-                (0, _) => {}
-                (_, Some(before)) => self.accounts.undo(resource, now, before, mark, cost),
-                (_, None) => {
-                    self.accounts.refund(resource, now, mark, cost);
-                }
+        take_out(&mut self.accounts, charged, now);
+        self.release_slot(charged.grant.slot);
+    }
+
+    /// The accounts as they would be without the waiters' charges: what the calls that went
+    /// use. (A waiter is charged at its future instant; read with it, some algorithms count the
+    /// time before that instant as use, as a GCRA's backlog does.)
+    pub(crate) fn accounts_of_calls_gone(&self, now: Nanos) -> S
+    where
+        S: Clone,
+    {
+        let mut accounts = self.accounts.clone();
+        for waiter in self.waiting.values().rev() {
+            if let Plan::Planned(charged) = &waiter.plan {
+                take_out(&mut accounts, charged, now);
             }
         }
-        self.release_slot(grant.slot);
+        accounts
     }
 
     /// Takes every waiting reservation's charges out, newest first (so each comes off the

@@ -14,7 +14,9 @@ pub enum AttemptError<E> {
     Panicked(String),
     /// The call returned a result that a validator rejected (its usage was still billed).
     ValidationFailed,
-    /// The server asked for a wait longer than the retry policy accepts.
+    /// The server asked for a wait longer than the retry policy accepts
+    /// ([`Retry::max_retry_after`](crate::Retry::max_retry_after)), or one reaching past the
+    /// clock's end.
     RetryAfterTooLong {
         /// The wait asked for.
         requested: Duration,
@@ -36,9 +38,15 @@ impl<E: fmt::Display> fmt::Display for AttemptError<E> {
             AttemptError::Call(err) => write!(f, "{err}"),
             AttemptError::Panicked(message) => write!(f, "the call panicked: {message}"),
             AttemptError::ValidationFailed => f.write_str("Validation failed"),
-            AttemptError::RetryAfterTooLong { requested, cap } => write!(
+            AttemptError::RetryAfterTooLong { requested, cap } if requested > cap => write!(
                 f,
-                "the server asked to retry after {requested:?}, longer than the {cap:?} accepted"
+                "the server asked to retry after {requested:?}, longer than Retry::max_retry_after \
+                 ({cap:?}); raise it to wait that long"
+            ),
+            AttemptError::RetryAfterTooLong { requested, .. } => write!(
+                f,
+                "the server asked to retry after {requested:?}, past the furthest instant the \
+                 runner's clock can plan; the job failed rather than wait for ever"
             ),
             AttemptError::Quota(err) => write!(f, "{err}"),
             AttemptError::Misconfigured(err) => write!(f, "{err}"),

@@ -14,12 +14,12 @@ use super::journal::Journal;
 use super::progress::Progress;
 use super::work_queue::WorkQueue;
 use super::{
-    AttemptError, Finished, InterruptHandle, JobSender, Resource, Retry, RunReport, RunnerError,
-    Verdict,
+    Attempt, AttemptError, Finished, InterruptHandle, JobSender, Resource, Retry, RunReport,
+    RunnerError, Verdict,
 };
 use crate::{AdaptiveSemaphore, Clock, Limits, MultiLimiter, Nanos, Permit};
 
-type Call<'a, J, T, E> = Arc<dyn Fn(&J) -> Result<T, E> + Send + Sync + 'a>;
+type Call<'a, J, T, E> = Arc<dyn Fn(&J, &Attempt<'_>) -> Result<T, E> + Send + Sync + 'a>;
 type Validator<'a, T> = Arc<dyn Fn(&T) -> bool + Send + Sync + 'a>;
 type ResponseHook<'a, T, E> = Arc<dyn Fn(Result<&T, &E>, &MultiLimiter) + Send + Sync + 'a>;
 
@@ -150,6 +150,8 @@ struct Work<'a, J, T, E> {
     call: Call<'a, J, T, E>,
     retry: Retry<E>,
     resources: Vec<Arc<Resource<J, T>>>,
+    /// The names of the resources counted at the start, which [`Attempt::sent`] re-stamps.
+    counted_at_start: Vec<String>,
     validators: Vec<Validator<'a, T>>,
     response_hook: Option<ResponseHook<'a, T, E>>,
     adaptive: Option<Arc<AdaptiveSemaphore>>,
@@ -170,6 +172,28 @@ where
 
     /// A runner calling `call` for each job.
     pub fn new(call: impl Fn(&J) -> Result<T, E> + Send + Sync + 'a) -> Self {
+        Runner::new_with_attempt(move |job, _| call(job))
+    }
+
+    /// A runner calling `call` for each job, with the [`Attempt`] in progress: a call that
+    /// starts its real work some time after it is called tells the Runner when
+    /// ([`Attempt::sent`]), so that resources [counted at the
+    /// start](Resource::counted_at_start) count from then.
+    ///
+    /// ```
+    /// use tollgate::Runner;
+    ///
+    /// let mut runner = Runner::new_with_attempt(|x: &u32, attempt| {
+    ///     attempt.sent(); // the request left
+    ///     Ok::<u32, String>(x * 2)
+    /// });
+    /// runner.schedule(21)?;
+    /// assert_eq!(runner.run().results, vec![Some(42)]);
+    /// # Ok::<(), tollgate::RunnerError>(())
+    /// ```
+    pub fn new_with_attempt(
+        call: impl Fn(&J, &Attempt<'_>) -> Result<T, E> + Send + Sync + 'a,
+    ) -> Self {
         Runner {
             call: Arc::new(call),
             resources: Vec::new(),
@@ -579,6 +603,12 @@ where
             call: Arc::clone(&self.call),
             retry: self.retry.clone(),
             resources: self.resources.clone(),
+            counted_at_start: self
+                .resources
+                .iter()
+                .filter(|resource| resource.counted_at_start)
+                .map(|resource| resource.name.clone())
+                .collect(),
             validators: self.validators.clone(),
             response_hook: self.response_hook.clone(),
             adaptive: self.adaptive.clone(),
@@ -927,7 +957,7 @@ where
         // One cap for every wait a server asks for: a hold it announces through the response
         // hook is capped like a requested retry-after.
         let limits = self.resources.iter().fold(
-            Limits::new().max_hold(self.retry.max_retry_after),
+            Limits::new().max_hold_set_by(self.retry.max_retry_after, "Retry::max_retry_after"),
             |limits, resource| resource.add_to(limits),
         );
         let limiter =
@@ -1076,7 +1106,7 @@ fn attempt<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit) -> Outco
 /// estimate comes back), one that returned its actual usage; usage counts from the instant the
 /// call completed. Then applies the validators.
 fn call_and_bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit) -> Outcome<T, E> {
-    let returned = (work.call)(job);
+    let returned = (work.call)(job, &Attempt::new(permit, &work.counted_at_start));
     if let Some(hook) = &work.response_hook {
         hook(returned.as_ref(), &work.limiter);
     }
@@ -1255,10 +1285,11 @@ mod tests {
         assert_eq!(runner.interrupt_handle().calls_in_flight(), 0);
     }
 
-    /// Starts at a rate of 1/s, each call taking 900 ms (sequential, mock clock): counted at
-    /// the start, a start frees its place one period after it; counted at completion, one
-    /// period after the call returned.
-    fn starts_of_long_calls(counted_at_start: bool) -> Vec<u64> {
+    /// Starts at a rate of 1/s, each call taking 900 ms (sequential, mock clock), of which the
+    /// first `spawn_ms` pass before its real start: counted at the start, a start frees its
+    /// place one period after it (after [`Attempt::sent`], when the call says so); counted at
+    /// completion, one period after the call returned. Returns when each call was called.
+    fn starts_of_long_calls(counted_at_start: bool, spawn_ms: Option<u64>) -> Vec<u64> {
         let (clock, time) = crate::Clock::mock();
         let starts = std::sync::Mutex::new(Vec::new());
         let quota = crate::Resource::new("starts", crate::Rate::per_second(1)).per_job(|_| 1);
@@ -1267,12 +1298,18 @@ mod tests {
         } else {
             quota
         };
-        let mut runner = Runner::new(|_: &u32| {
+        let mut runner = Runner::new_with_attempt(|_: &u32, attempt| {
             starts
                 .lock()
                 .unwrap()
                 .push(time.now().as_duration().as_millis() as u64);
-            time.advance(Duration::from_millis(900));
+            if let Some(spawn_ms) = spawn_ms {
+                time.advance(Duration::from_millis(spawn_ms));
+                attempt.sent();
+                time.advance(Duration::from_millis(900 - spawn_ms));
+            } else {
+                time.advance(Duration::from_millis(900));
+            }
             Ok::<u32, String>(0)
         })
         .with_clock(clock.clone())
@@ -1286,7 +1323,16 @@ mod tests {
 
     #[test]
     fn a_resource_counted_at_the_start_frees_its_place_a_period_after_the_start() {
-        assert_eq!(starts_of_long_calls(true), [0, 1_000, 2_000]);
-        assert_eq!(starts_of_long_calls(false), [0, 1_900, 3_800]);
+        assert_eq!(starts_of_long_calls(true, None), [0, 1_000, 2_000]);
+        assert_eq!(starts_of_long_calls(false, None), [0, 1_900, 3_800]);
+    }
+
+    /// A start said to be late (a spawn that took 150 ms) is counted from when it was said:
+    /// the next call comes a period after it, not a period after the grant.
+    #[test]
+    fn a_start_counts_from_when_the_call_says_it_was_sent() {
+        assert_eq!(starts_of_long_calls(true, Some(150)), [0, 1_150, 2_300]);
+        // Said twice, or said by a call whose resources count at completion: no change.
+        assert_eq!(starts_of_long_calls(false, Some(150)), [0, 1_900, 3_800]);
     }
 }

@@ -6,21 +6,25 @@ use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::batch_runner::JobRecord;
+use super::journal_store::{guarded, silence_store_panics, Store};
 use super::{AttemptError, JournalError, Runner, RunnerError};
 
-/// Finished jobs: key → the FNV-1a 128 checksum of the entry (32 hex digits), a space, and the
-/// entry: `{"result": …, "attempts": n}` or `{"errors": […], "attempts": n}`. The checksum makes a
-/// damaged entry an error rather than a wrong result.
+/// Finished jobs: key → the FNV-1a 128 checksum of the key, a zero byte and the entry (32 hex
+/// digits), a space, and the entry: `{"result": …, "attempts": n}` or `{"errors": […],
+/// "attempts": n}`. The checksum covers the key too, and every entry is checked when the journal
+/// is opened, so a damaged key or entry is an error rather than a wrong result or a finished job
+/// called again.
 const FINISHED: TableDefinition<&str, &[u8]> = TableDefinition::new("finished_jobs");
 /// What the file is: `format` → [`FORMAT`].
 const ABOUT: TableDefinition<&str, &str> = TableDefinition::new("tollgate_journal");
-const FORMAT: &str = "2";
+/// 3: the checksum covers the key (2 covered the entry only).
+const FORMAT: &str = "3";
 /// The store's page cache (its default, 1 GiB, would let a long run's journal fill memory).
 const CACHE_BYTES: usize = 16 << 20;
 
@@ -37,6 +41,9 @@ struct Recorded<T> {
 pub(super) struct Journal<J, T, E> {
     path: PathBuf,
     db: Store,
+    /// The damage found since it was opened: every later read or commit fails with it, without
+    /// going back to the store.
+    damaged: Option<JournalError>,
     /// Finished jobs the file held when opened.
     recorded: u64,
     /// Scheduled jobs found in it.
@@ -52,7 +59,7 @@ pub(super) struct Journal<J, T, E> {
 }
 
 impl<J, T, E> Journal<J, T, E> {
-    /// Opens the journal at `path`, creating it if there is none.
+    /// Opens the journal at `path`, creating it if there is none, and checks every entry.
     fn open(path: &Path) -> Result<Journal<J, T, E>, JournalError>
     where
         J: Serialize,
@@ -64,63 +71,101 @@ impl<J, T, E> Journal<J, T, E> {
             path: path.clone(),
             reason,
         };
-        // A damaged file may make the store panic rather than fail: it is not a journal either.
+        // The store would take an empty file as a new database: it is not a journal (a journal
+        // is never empty once created).
+        if std::fs::metadata(&path).is_ok_and(|file| file.is_file() && file.len() == 0) {
+            return Err(opened("the file is empty: not a journal".to_owned()));
+        }
+        silence_store_panics();
+        let corrupt = |reason: String| corrupt_file(&path, reason);
         let db = guarded(|| {
             Database::builder()
                 .set_cache_size(CACHE_BYTES)
                 .create(&path)
         })
-        .map_err(opened)?
-        .map(|db| Store(Some(db)))
-        .map_err(|err| match err {
-            DatabaseError::DatabaseAlreadyOpen => JournalError::InUse { path: path.clone() },
+        .map_err(corrupt)?
+        .map(Store::new)
+        .map_err(|err| match redb::Error::from(err) {
+            redb::Error::DatabaseAlreadyOpen => JournalError::InUse { path: path.clone() },
+            redb::Error::Corrupted(reason) => corrupt(reason),
             err => opened(err.to_string()),
         })?;
-        guarded(|| Self::check_format(&db))
-            .map_err(opened)?
-            .map_err(opened)
-            .map(|recorded| Journal {
+        let store_failed = |err: redb::Error| match err {
+            redb::Error::Corrupted(reason) => corrupt(reason),
+            err => opened(err.to_string()),
+        };
+        let recorded = guarded(|| Self::check_format(&db))
+            .map_err(corrupt)?
+            .map_err(store_failed)?
+            .map_err(opened)?;
+        if let Some(key) = guarded(|| Self::first_damaged_key(&db))
+            .map_err(corrupt)?
+            .map_err(store_failed)?
+        {
+            return Err(JournalError::Corrupt {
                 path: path.clone(),
-                db,
-                recorded,
-                matched: 0,
-                keys: HashSet::new(),
-                occurrences: HashMap::new(),
-                job_bytes: |job| serde_json::to_value(job).map(|job| canonical_json(&job)),
-                encode: |result| serde_json::to_value(result),
-                decode: serde_json::from_value,
-                describe: |error| match error {
-                    AttemptError::Journaled(message) => message.clone(),
-                    error => error.to_string(),
-                },
-            })
+                key: Some(key),
+                index: None,
+                reason: CHECKSUM_FAILS.to_owned(),
+            });
+        }
+        Ok(Journal {
+            path: path.clone(),
+            db,
+            damaged: None,
+            recorded,
+            matched: 0,
+            keys: HashSet::new(),
+            occurrences: HashMap::new(),
+            job_bytes: |job| serde_json::to_value(job).map(|job| canonical_json(&job)),
+            encode: |result| serde_json::to_value(result),
+            decode: serde_json::from_value,
+            describe: |error| match error {
+                AttemptError::Journaled(message) => message.clone(),
+                error => error.to_string(),
+            },
+        })
     }
 
-    /// Checks (or, in a new file, writes) what the file is; the finished jobs it holds.
-    fn check_format(db: &Database) -> Result<u64, String> {
-        let opened = |err: &dyn Display| err.to_string();
-        let write = db.begin_write().map_err(|err| opened(&err))?;
+    /// Checks (or, in a new file, writes) what the file is; the finished jobs it holds. The
+    /// inner error: the file is not a journal of this format.
+    fn check_format(db: &Database) -> Result<Result<u64, String>, redb::Error> {
+        let write = db.begin_write()?;
         let recorded = {
-            let mut about = write.open_table(ABOUT).map_err(|err| opened(&err))?;
-            let format = about
-                .get("format")
-                .map_err(|err| opened(&err))?
-                .map(|format| format.value().to_owned());
-            let finished = write.open_table(FINISHED).map_err(|err| opened(&err))?;
-            let recorded =
-                redb::ReadableTableMetadata::len(&finished).map_err(|err| opened(&err))?;
+            let mut about = write.open_table(ABOUT)?;
+            let format = about.get("format")?.map(|format| format.value().to_owned());
+            let finished = write.open_table(FINISHED)?;
+            let recorded = redb::ReadableTableMetadata::len(&finished)?;
             match format.as_deref() {
                 Some(FORMAT) => {}
-                Some(other) => return Err(format!("journal format {other}, expected {FORMAT}")),
-                None if recorded > 0 => return Err("not a tollgate journal".to_owned()),
+                Some(other) => {
+                    return Ok(Err(format!(
+                        "journal format {other}, expected {FORMAT} (written by another version)"
+                    )))
+                }
+                None if recorded > 0 => return Ok(Err("not a tollgate journal".to_owned())),
                 None => {
-                    about.insert("format", FORMAT).map_err(|err| opened(&err))?;
+                    about.insert("format", FORMAT)?;
                 }
             }
             recorded
         };
-        write.commit().map_err(|err| opened(&err))?;
-        Ok(recorded)
+        write.commit()?;
+        Ok(Ok(recorded))
+    }
+
+    /// The key of the first entry that fails its checksum (its key or its entry damaged), as
+    /// stored.
+    fn first_damaged_key(db: &Database) -> Result<Option<String>, redb::Error> {
+        let read = db.begin_read()?;
+        let finished = read.open_table(FINISHED)?;
+        for entry in finished.iter()? {
+            let (key, stored) = entry?;
+            if checked_entry(key.value(), stored.value()).is_none() {
+                return Ok(Some(key.value().to_owned()));
+            }
+        }
+        Ok(None)
     }
 
     /// The key of job `index`: the one given, or a stable hash of the job's JSON encoding
@@ -165,6 +210,9 @@ impl<J, T, E> Journal<J, T, E> {
 
     /// What the journal recorded for job `index`, if anything.
     fn lookup(&mut self, index: usize, key: &str) -> Result<Option<Recorded<T>>, JournalError> {
+        if let Some(damaged) = &self.damaged {
+            return Err(damaged.clone());
+        }
         if self.recorded == 0 {
             return Ok(None); // an empty journal (this process holds it: no one else writes to it)
         }
@@ -173,24 +221,18 @@ impl<J, T, E> Journal<J, T, E> {
             let finished = read.open_table(FINISHED)?;
             let stored = finished.get(key)?.map(|bytes| bytes.value().to_vec());
             Ok(stored)
-        })
-        .map_err(|reason| self.io(&reason))?
-        .map_err(|err| self.io(&err))?;
-        let Some(stored) = stored else {
+        });
+        let Some(stored) = self.store_outcome(stored)? else {
             return Ok(None);
         };
-        let corrupt = || JournalError::Corrupt {
-            path: self.path.clone(),
-            key: key.to_owned(),
-            index,
+        let Some(entry) = checked_entry(key, &stored) else {
+            return Err(JournalError::Corrupt {
+                path: self.path.clone(),
+                key: Some(key.to_owned()),
+                index: Some(index),
+                reason: CHECKSUM_FAILS.to_owned(),
+            });
         };
-        if stored.get(32) != Some(&b' ') {
-            return Err(corrupt());
-        }
-        let (checksum, entry) = stored.split_at(33);
-        if checksum[..32] != *format!("{:032x}", fnv1a_128(entry)).as_bytes() {
-            return Err(corrupt());
-        }
         let undecodable = |reason: String| JournalError::Undecodable {
             path: self.path.clone(),
             key: key.to_owned(),
@@ -272,16 +314,16 @@ impl<J, T, E> Journal<J, T, E> {
                     json!({ "errors": errors, "attempts": job.attempts })
                 }
             };
+            let key = job.journal_key.as_deref().unwrap_or_default();
             let entry = entry.to_string();
-            let stored = format!("{:032x} {entry}", fnv1a_128(entry.as_bytes()));
-            entries.push((
-                index,
-                job.journal_key.as_deref().unwrap_or_default(),
-                stored,
-            ));
+            let stored = format!("{:032x} {entry}", entry_checksum(key, entry.as_bytes()));
+            entries.push((index, key, stored));
         }
         if entries.is_empty() {
             return (Vec::new(), failure);
+        }
+        if let Some(damaged) = &self.damaged {
+            return (Vec::new(), Some(damaged.clone()));
         }
         let committed = guarded(|| -> Result<(), redb::Error> {
             let write = self.db.begin_write()?;
@@ -294,24 +336,39 @@ impl<J, T, E> Journal<J, T, E> {
             write.commit()?;
             Ok(())
         });
-        match committed {
-            Ok(Ok(())) => {
+        match self.store_outcome(committed) {
+            Ok(()) => {
                 self.recorded += entries.len() as u64;
                 (
                     entries.into_iter().map(|(index, _, _)| index).collect(),
                     failure,
                 )
             }
-            Ok(Err(err)) => (Vec::new(), Some(self.io(&err))),
-            Err(reason) => (Vec::new(), Some(self.io(&reason))),
+            Err(err) => (Vec::new(), Some(err)),
         }
     }
 
-    fn io(&self, err: &dyn std::fmt::Display) -> JournalError {
-        JournalError::Io {
-            path: self.path.clone(),
-            reason: err.to_string(),
-        }
+    /// What a guarded call into the store gave: its value, or its failure as a journal error.
+    /// Damage (the store panicked, or reported corruption) is [`JournalError::Corrupt`], kept so
+    /// that every later call fails with it without going back to the store; any other failure is
+    /// [`JournalError::Io`].
+    fn store_outcome<R>(
+        &mut self,
+        outcome: Result<Result<R, redb::Error>, String>,
+    ) -> Result<R, JournalError> {
+        let damage = match outcome {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(redb::Error::Corrupted(reason))) | Err(reason) => reason,
+            Ok(Err(err)) => {
+                return Err(JournalError::Io {
+                    path: self.path.clone(),
+                    reason: err.to_string(),
+                })
+            }
+        };
+        let damaged = corrupt_file(&self.path, damage);
+        self.damaged = Some(damaged.clone());
+        Err(damaged)
     }
 }
 
@@ -340,11 +397,17 @@ where
     ///   is never called again. A job whose outcome could not be recorded (its result cannot be
     ///   encoded, a commit failed) is not handed over, and the run stops
     ///   ([`RunReport::journal_failure`](crate::RunReport::journal_failure), `interrupted`).
-    ///   Each entry carries a checksum: a damaged one is [`JournalError::Corrupt`], never a
-    ///   wrong result. A call in flight when the process dies has no record: the rerun
-    ///   sends it again (its cost is paid twice).
-    /// - Misuse is an error naming the file and the job: a file that is not a journal or is
-    ///   corrupt, or open in another run ([`JournalError::Open`], [`JournalError::InUse`], here);
+    ///   A call in flight when the process dies has no record: the rerun sends it again (its
+    ///   cost is paid twice).
+    /// - Damage is an error, never a wrong result nor a finished job called again: each entry
+    ///   carries a checksum over its key and its content, every entry is checked here, and a
+    ///   damaged one is [`JournalError::Corrupt`] naming its key as stored. Damage the store
+    ///   itself fails on (it may panic on a damaged page: the panic is caught, and the panic
+    ///   hook prints nothing for it) is `Corrupt` too, here or later (from `schedule`, or as the
+    ///   run's journal failure); from then on the journal refuses every read and commit.
+    /// - Misuse is an error naming the file and the job: a file that is not a journal (an empty
+    ///   file included) or open in another run ([`JournalError::Open`],
+    ///   [`JournalError::InUse`], here);
     ///   a recorded result that no longer deserialises ([`JournalError::Undecodable`], from
     ///   `schedule`); a journal of another job set ([`JournalError::OtherJobSet`], from
     ///   [`check`](Self::check), or failing every job of the run). That check covers the jobs
@@ -376,8 +439,8 @@ where
     /// ```
     ///
     /// # Errors
-    /// [`JournalError::Open`], [`JournalError::InUse`]; for jobs already scheduled, as
-    /// [`schedule`](Self::schedule).
+    /// [`JournalError::Open`], [`JournalError::InUse`], [`JournalError::Corrupt`]; for jobs
+    /// already scheduled, as [`schedule`](Self::schedule).
     pub fn journal(mut self, path: impl AsRef<Path>) -> Result<Self, JournalError>
     where
         J: Serialize,
@@ -483,36 +546,33 @@ where
     }
 }
 
-/// The open store, closed without letting a panic out (closing a damaged file can panic).
-struct Store(Option<Database>);
+/// Why an entry is reported damaged when its checksum fails.
+const CHECKSUM_FAILS: &str = "its checksum fails";
 
-impl std::ops::Deref for Store {
-    type Target = Database;
-
-    fn deref(&self) -> &Database {
-        self.0.as_ref().expect("the store is open until dropped")
+/// Damage in the file that no one entry's checksum pins down (the store failed on it).
+fn corrupt_file(path: &Path, reason: String) -> JournalError {
+    JournalError::Corrupt {
+        path: path.to_path_buf(),
+        key: None,
+        index: None,
+        reason,
     }
 }
 
-impl Drop for Store {
-    fn drop(&mut self) {
-        if let Some(db) = self.0.take() {
-            // A panic here has been reported by the panic hook; the file stays as it is.
-            guarded(move || drop(db)).ok();
-        }
-    }
+/// The checksum of the entry `entry` stored under `key`: FNV-1a 128 over the key, a zero byte
+/// and the entry, so that a damaged key fails it as a damaged entry does.
+fn entry_checksum(key: &str, entry: &[u8]) -> u128 {
+    fnv1a_128(key.as_bytes().iter().chain(&[0]).chain(entry))
 }
 
-/// Runs a call into the store, turning a panic (a damaged file can make it panic) into an error.
-fn guarded<R>(call: impl FnOnce() -> R) -> Result<R, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|message| (*message).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        format!("the store failed on damaged data: {message}")
-    })
+/// The entry of `stored` (as written under `key`), if its checksum holds.
+fn checked_entry<'s>(key: &str, stored: &'s [u8]) -> Option<&'s [u8]> {
+    if stored.get(32) != Some(&b' ') {
+        return None;
+    }
+    let (checksum, entry) = stored.split_at(33);
+    let expected = format!("{:032x}", entry_checksum(key, entry));
+    (checksum[..32] == *expected.as_bytes()).then_some(entry)
 }
 
 /// `value` as JSON text with every object's keys sorted, so that a job's hash does not depend on
@@ -554,10 +614,10 @@ fn canonical_json(value: &Value) -> Vec<u8> {
 
 /// FNV-1a over 128 bits: fixed by its specification, so a job's key is the same on every
 /// machine, release and run.
-fn fnv1a_128(bytes: &[u8]) -> u128 {
+fn fnv1a_128<'b>(bytes: impl IntoIterator<Item = &'b u8>) -> u128 {
     const OFFSET_BASIS: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
     const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
-    bytes.iter().fold(OFFSET_BASIS, |hash, byte| {
+    bytes.into_iter().fold(OFFSET_BASIS, |hash, byte| {
         (hash ^ u128::from(*byte)).wrapping_mul(PRIME)
     })
 }

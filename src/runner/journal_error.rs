@@ -17,7 +17,9 @@ use std::path::PathBuf;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JournalError {
-    /// The file cannot be opened or created as a journal: unreadable, not a journal, or corrupt.
+    /// The file cannot be opened or created as a journal: unreadable, or not a journal (another
+    /// kind of file, an empty file, a journal of another format). A damaged journal is
+    /// [`Corrupt`](JournalError::Corrupt).
     Open {
         /// The journal's file.
         path: PathBuf,
@@ -50,14 +52,21 @@ pub enum JournalError {
         /// What serde reported.
         reason: String,
     },
-    /// A recorded entry fails its checksum: the file was damaged.
+    /// The file is damaged: an entry (its key or its content) fails its checksum, or the store
+    /// failed on damaged data (it reported corruption, or panicked: caught, and nothing is
+    /// printed). Found when the journal is opened (every entry is checked then), when a job is
+    /// looked up, or when finished jobs are committed; after it, the journal refuses every
+    /// later read and commit with the same error.
     Corrupt {
         /// The journal's file.
         path: PathBuf,
-        /// The job's key.
-        key: String,
-        /// The job's index in the batch.
-        index: usize,
+        /// The damaged entry's key, as stored (a damaged key is shown damaged), when the damage
+        /// is in one entry; `None` when the store's own structures are damaged.
+        key: Option<String>,
+        /// The job's index in the batch, when the damage was found looking that job up.
+        index: Option<usize>,
+        /// What was found: "its checksum fails", or what the store reported.
+        reason: String,
     },
     /// A job or a result cannot be encoded (serde refused it), so it cannot be recorded.
     Unencodable {
@@ -71,7 +80,8 @@ pub enum JournalError {
     /// Two jobs were scheduled with this key: one would take the other's result.
     DuplicateKey(String),
     /// Reading or committing failed (a full disk, an I/O error); the run stops so that no call
-    /// is paid for whose result cannot be kept.
+    /// is paid for whose result cannot be kept. (Damaged data is
+    /// [`Corrupt`](JournalError::Corrupt).)
     Io {
         /// The journal's file.
         path: PathBuf,
@@ -114,12 +124,26 @@ impl fmt::Display for JournalError {
                  keep the result type compatible, or use a new journal",
                 path.display()
             ),
-            JournalError::Corrupt { path, key, index } => write!(
-                f,
-                "the entry of job {index} (key {key:?}) in the journal {} is damaged (its checksum \
-                 fails); delete the journal to start over",
-                path.display()
-            ),
+            JournalError::Corrupt {
+                path,
+                key,
+                index,
+                reason,
+            } => {
+                let path = path.display();
+                match (index, key) {
+                    (Some(index), Some(key)) => write!(
+                        f,
+                        "the entry of job {index} (key {key:?}) in the journal {path} is damaged"
+                    ),
+                    (None, Some(key)) => write!(
+                        f,
+                        "the entry stored under the key {key:?} in the journal {path} is damaged"
+                    ),
+                    (_, None) => write!(f, "the journal {path} is damaged"),
+                }?;
+                write!(f, " ({reason}); delete the journal to start over")
+            }
             JournalError::Unencodable {
                 path,
                 index,

@@ -5,6 +5,7 @@
 //! attempt's error, retrying per the [`Retry`] policy. An [`InterruptHandle`] (or Ctrl-C, with the
 //! `ctrlc` feature) stops it early with what finished; the next `run` resumes.
 
+mod attempt;
 mod attempt_error;
 mod batch_runner;
 mod interrupt;
@@ -14,6 +15,8 @@ mod job_table;
 mod journal;
 #[cfg(feature = "journal")]
 mod journal_error;
+#[cfg(feature = "journal")]
+mod journal_store;
 mod progress;
 mod report;
 mod resource;
@@ -21,6 +24,7 @@ mod retry;
 mod shared;
 mod work_queue;
 
+pub use attempt::Attempt;
 pub use attempt_error::{AttemptError, RunnerError};
 pub use batch_runner::Runner;
 pub use interrupt::InterruptHandle;

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use crate::{Counting, Limits, Rate};
+use crate::{Counting, Limits, Rate, REQUESTS};
 
 type JobCost<J> = Box<dyn Fn(&J) -> u64 + Send + Sync>;
 type ResultCost<T> = Box<dyn Fn(&T) -> u64 + Send + Sync>;
@@ -22,9 +22,14 @@ type ResultCost<T> = Box<dyn Fn(&T) -> u64 + Send + Sync>;
 /// its per-job usage only; a call the server refused (a [`Verdict::RetryAfter`](crate::Verdict))
 /// nothing at all.
 ///
-/// Quotas are counted as an exact sliding window of the rate's period (the way the providers and
-/// the Python `rate_limited` package count); [`smoothed`](Self::smoothed) spreads them with GCRA
-/// instead.
+/// A rate means what it means everywhere ([`Rate::burst`]): **at most `burst` at once,
+/// `quantity` per period**. Quotas are counted as an exact sliding window of the rate's period
+/// (the way the providers and the Python `rate_limited` package count), paced with GCRA at
+/// `quantity / period` when the rate's burst is below its quantity, so
+/// `Rate::per_second(20).burst(1)` starts a call every 50 ms, never more than 20 in any second.
+/// [`smoothed`](Self::smoothed) counts with GCRA alone instead. A burst above the quantity can
+/// only be honoured by GCRA: on a window it is a [`RateError::BurstOnWindow`](crate::RateError)
+/// (reported as [`RunnerError::InvalidLimits`](crate::RunnerError)).
 ///
 /// ```
 /// use tollgate::{Rate, Resource};
@@ -48,7 +53,9 @@ pub struct Resource<J, T> {
 }
 
 impl<J, T> Resource<J, T> {
-    /// A resource named `name` with quota `rate`, which jobs use none of until told otherwise.
+    /// A resource named `name` with quota `rate`, which jobs use none of until told otherwise,
+    /// except [`REQUESTS`](crate::REQUESTS) (`"requests"`): one per job unless
+    /// [`per_job`](Self::per_job) says otherwise (the rule of every limiter).
     pub fn new(name: impl Into<String>, rate: Rate) -> Resource<J, T> {
         Resource {
             name: name.into(),
@@ -81,7 +88,9 @@ impl<J, T> Resource<J, T> {
 
     /// Count usage **from the instant the call starts**, for quotas on starts (a command
     /// launched, a job submitted) rather than on work a server stamps: what the call reserved at
-    /// its start (its per-job usage and estimate) stays billed from that instant, whatever the
+    /// its start (its per-job usage and estimate) stays billed from that instant (or from the
+    /// instant a call made with [`Runner::new_with_attempt`](crate::Runner::new_with_attempt)
+    /// says its real work started: [`Attempt::sent`](crate::Attempt::sent)), whatever the
     /// call's outcome and however long it runs (an [`actual`](Self::actual) is not applied). A
     /// call the server refused (a [`Verdict::RetryAfter`](crate::Verdict)) is still refunded.
     ///
@@ -99,8 +108,9 @@ impl<J, T> Resource<J, T> {
         self
     }
 
-    /// Count the quota with GCRA (spread evenly, burst = the whole quota) instead of an exact
-    /// window.
+    /// Count the quota with GCRA alone (one unit every `period / quantity`, up to the rate's
+    /// burst at once) instead of an exact window. With a burst above the quantity, the only
+    /// counting that honours it.
     pub fn smoothed(mut self) -> Self {
         self.counting = Counting::Gcra;
         self
@@ -117,8 +127,13 @@ impl<J, T> Resource<J, T> {
         self.per_job_cost(job).saturating_add(estimate)
     }
 
+    /// The per-job usage: `per_job(job)`, else one for [`REQUESTS`] (the one rule for
+    /// requests, as in [`MultiLimiter::acquire`](crate::MultiLimiter::acquire)), else 0.
     fn per_job_cost(&self, job: &J) -> u64 {
-        self.per_job.as_ref().map_or(0, |cost| cost(job))
+        match &self.per_job {
+            Some(cost) => cost(job),
+            None => u64::from(self.name == REQUESTS),
+        }
     }
 
     /// What an attempt is billed once its outcome is known, counted from the instant the call

@@ -79,14 +79,17 @@ impl<E> Retry<E> {
         self
     }
 
-    /// The longest server-requested wait honoured; a longer one fails the job.
+    /// The longest server-requested wait honoured (default 120 s); a longer one fails the job.
+    /// It also caps the jittered wait ([`retry_after_jitter`](Self::retry_after_jitter)) and
+    /// the server holds a response hook announces: every wait a server sets.
     pub fn max_retry_after(mut self, max: Duration) -> Self {
         self.max_retry_after = max;
         self
     }
 
     /// The most added, at random, to a server-requested wait, so that calls paused together do
-    /// not all start at the same instant (default 100 ms; never subtracted).
+    /// not all start at the same instant (default 100 ms; never subtracted). The wait with its
+    /// jitter never exceeds [`max_retry_after`](Self::max_retry_after).
     pub fn retry_after_jitter(mut self, jitter: Duration) -> Self {
         self.retry_after_jitter = jitter;
         self
@@ -104,9 +107,13 @@ impl<E> Retry<E> {
             .map_or(Verdict::Retry, |classify| classify(err))
     }
 
-    /// A server-requested wait with its positive jitter.
+    /// A server-requested wait with its positive jitter, capped by
+    /// [`max_retry_after`](Self::max_retry_after) (the one setting for the longest wait; a
+    /// requested wait above it has already failed the job).
     pub(super) fn jittered(&self, wait: Duration) -> Duration {
-        wait.saturating_add(self.retry_after_jitter.mul_f64(uniform()))
+        let jitter = self.retry_after_jitter.mul_f64(uniform());
+        wait.saturating_add(jitter)
+            .min(self.max_retry_after.max(wait))
     }
 
     /// The wait before the next attempt after `failures` failures: full jitter.
@@ -179,6 +186,22 @@ fn seed() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_jittered_wait_never_exceeds_max_retry_after() {
+        let policy: Retry<()> = Retry::exponential(1)
+            .retry_after_jitter(Duration::from_secs(3_600))
+            .max_retry_after(Duration::from_secs(2));
+        for _ in 0..1_000 {
+            let wait = policy.jittered(Duration::from_millis(1));
+            assert!(wait >= Duration::from_millis(1) && wait <= Duration::from_secs(2));
+        }
+        // A wait at the cap stays there; the cap never shortens what the server asked.
+        assert_eq!(
+            policy.jittered(Duration::from_secs(2)),
+            Duration::from_secs(2)
+        );
+    }
 
     #[test]
     fn backoff_stays_within_the_capped_exponential_ceiling() {

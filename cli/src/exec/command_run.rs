@@ -109,11 +109,16 @@ pub struct CommandRunner {
 
 impl CommandRunner {
     /// Runs the command for `line` in a process group of its own, stdin closed, stdout and
-    /// stderr captured; waits for it to exit, killing it (and its group) at its timeout.
+    /// stderr captured, telling `spawned` once the process runs (its start); waits for it to
+    /// exit, killing it (and its group) at its timeout.
     ///
     /// # Errors
     /// [`CommandFailure`] when it cannot start, exits unsuccessfully or times out.
-    pub fn run(&self, line: &[u8]) -> Result<Arc<CommandOutput>, CommandFailure> {
+    pub fn run(
+        &self,
+        line: &[u8],
+        spawned: impl FnOnce(),
+    ) -> Result<Arc<CommandOutput>, CommandFailure> {
         let mut command = self.template.command_for(line);
         command
             .stdin(Stdio::null())
@@ -126,6 +131,7 @@ impl CommandRunner {
                     program: self.template.program().to_owned(),
                     source,
                 })?;
+        spawned();
         let id = child.id();
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let limit = self.memory_per_stream;

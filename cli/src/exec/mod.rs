@@ -59,21 +59,26 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
         timeout: settings.timeout,
         memory_per_stream: settings.memory_per_stream(),
     };
-    let mut runner = Runner::new(move |job: &LineJob| command.run(&job.0.bytes).map(Ran))
-        .resource(starts(settings.rate))
-        .max_concurrent(settings.concurrency)
-        .retry(
-            Retry::exponential(settings.retries).classify(|failure: &CommandFailure| {
-                if failure.retryable() {
-                    Verdict::Retry
-                } else {
-                    Verdict::Fail
-                }
-            }),
-        )
-        .streaming(settings.window())
-        // A bar drawn on the terminal that also shows the commands' output would be torn by it.
-        .progress(!io::stdout().is_terminal());
+    // A start counts from the instant its process runs: on a busy machine a burst of spawns
+    // takes a while, and a quota counted from the grant would let the next window's starts
+    // overlap the last of them.
+    let mut runner = Runner::new_with_attempt(move |job: &LineJob, attempt| {
+        command.run(&job.0.bytes, || attempt.sent()).map(Ran)
+    })
+    .resource(starts(settings.rate))
+    .max_concurrent(settings.concurrency)
+    .retry(
+        Retry::exponential(settings.retries).classify(|failure: &CommandFailure| {
+            if failure.retryable() {
+                Verdict::Retry
+            } else {
+                Verdict::Fail
+            }
+        }),
+    )
+    .streaming(settings.window())
+    // A bar drawn on the terminal that also shows the commands' output would be torn by it.
+    .progress(!io::stdout().is_terminal());
     if let Some(journal) = &settings.journal {
         runner = runner.journal(journal).map_err(CliError::Journal)?;
     }

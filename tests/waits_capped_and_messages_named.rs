@@ -1,0 +1,135 @@
+//! Every server-given or jittered wait is capped by the one setting the user sees, and errors
+//! name the setting to change in the context they are raised in, and what exists.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tollgate::{
+    AttemptError, Clock, LimitError, Limits, ModelLimiter, MultiLimiter, Nanos, Rate, Resource,
+    Retry, Runner, Verdict, REQUESTS,
+};
+
+/// The issue's case: a jitter of 1 h with `RetryAfter(1 ms)` had not returned after 150 s. The
+/// retry now comes within `max_retry_after` (2 s here).
+#[test]
+fn a_jittered_retry_after_is_capped_by_max_retry_after() {
+    let (clock, time) = Clock::mock();
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&calls);
+    let mut runner = Runner::new(move |_: &u32| {
+        let mut calls = seen.lock().unwrap();
+        calls.push(time.now());
+        match calls.len() {
+            1 => Err("429"),
+            _ => Ok(()),
+        }
+    })
+    .retry(
+        Retry::exponential(1)
+            .retry_after_jitter(Duration::from_secs(3_600))
+            .max_retry_after(Duration::from_secs(2))
+            .classify(|_: &&str| Verdict::RetryAfter(Duration::from_millis(1))),
+    )
+    .with_clock(clock);
+    runner.schedule(0).unwrap();
+    let report = runner.run();
+    assert_eq!(report.results, vec![Some(())]);
+    let calls = calls.lock().unwrap();
+    assert_eq!(calls.len(), 2);
+    assert!(calls[1] >= Nanos::from_millis(1), "{calls:?}");
+    assert!(calls[1] <= Nanos::from_secs(2), "{calls:?}");
+}
+
+/// Inside a Runner the longest hold is `Retry::max_retry_after`: the error says so.
+#[test]
+fn a_hold_too_long_inside_a_runner_names_retry_max_retry_after() {
+    let attempts = Arc::new(AtomicU32::new(0));
+    let counted = Arc::clone(&attempts);
+    let mut runner = Runner::new(move |_: &u32| {
+        counted.fetch_add(1, Ordering::Relaxed);
+        Err::<(), _>("503".to_owned())
+    })
+    .resource(Resource::new(REQUESTS, Rate::per_second(100)))
+    .on_response(|_, limiter| {
+        limiter
+            .observe(REQUESTS, 0, Some(Duration::from_secs(3_600)))
+            .unwrap();
+    })
+    .retry(Retry::exponential(3).max_retry_after(Duration::from_secs(30)));
+    runner.schedule(0).unwrap();
+    let report = runner.run();
+    let held = report.errors[0]
+        .iter()
+        .find_map(|err| match &**err {
+            AttemptError::Quota(err @ LimitError::HeldTooLong { .. }) => Some(err.clone()),
+            _ => None,
+        })
+        .expect("a HeldTooLong");
+    let message = held.to_string();
+    assert!(message.contains("Retry::max_retry_after"), "{message}");
+    assert!(!message.contains("Limits::max_hold"), "{message}");
+    assert!(matches!(held, LimitError::HeldTooLong { max, .. } if max == Duration::from_secs(30)));
+    // Outside a Runner, the setting is Limits::max_hold.
+    let api = MultiLimiter::new(Limits::new().rpm(10)).unwrap();
+    api.observe(REQUESTS, 0, Some(Duration::from_secs(3_600)))
+        .unwrap();
+    let message = api.acquire(&[(REQUESTS, 1)]).unwrap_err().to_string();
+    assert!(message.contains("Limits::max_hold"), "{message}");
+}
+
+/// "longer than" only when it is longer: 1000 years against `Duration::MAX` fails for the
+/// clock's end, and says that.
+#[test]
+fn retry_after_too_long_says_what_is_true() {
+    let thousand_years = Duration::from_secs(1_000 * 365 * 86_400);
+    let past_the_end: AttemptError<String> = AttemptError::RetryAfterTooLong {
+        requested: thousand_years,
+        cap: Duration::MAX,
+    };
+    let message = past_the_end.to_string();
+    assert!(!message.contains("longer than"), "{message}");
+    assert!(message.contains("clock"), "{message}");
+    let above: AttemptError<String> = AttemptError::RetryAfterTooLong {
+        requested: Duration::from_secs(300),
+        cap: Duration::from_secs(120),
+    };
+    let message = above.to_string();
+    assert!(
+        message.contains("longer than Retry::max_retry_after"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_unknown_resource_lists_the_resources_that_exist() {
+    let api = MultiLimiter::new(Limits::new().rpm(10).input_tpm(100).output_tpm(50)).unwrap();
+    let err = api.acquire(&[("tokens", 1)]).unwrap_err();
+    assert_eq!(
+        err,
+        LimitError::UnknownResource {
+            name: "tokens".into(),
+            known: vec![
+                "requests".into(),
+                "input_tokens".into(),
+                "output_tokens".into()
+            ],
+        }
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains(r#""requests", "input_tokens", "output_tokens""#),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_model_limiter_without_models_or_default_is_an_error_at_build() {
+    let err = ModelLimiter::builder().build().unwrap_err();
+    assert_eq!(err, LimitError::NoModels);
+    assert!(err.to_string().contains(".default("), "{err}");
+    assert!(ModelLimiter::builder()
+        .default(Limits::new().rpm(1))
+        .build()
+        .is_ok());
+}

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{value_parser, Arg, ArgAction, ArgGroup, Command};
 use tollgate::Rate;
 
+use crate::chat::Endpoint;
+
 /// Where `chat` sends requests unless `--endpoint` says otherwise.
 pub const DEFAULT_ENDPOINT: &str = "https://api.openai.com/v1/chat/completions";
 
@@ -182,7 +184,8 @@ fn chat() -> Command {
              A line of requests.jsonl:\n  \
              {\"model\": \"gpt-4o-mini\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}], \"max_tokens\": 64, \"metadata\": {\"row\": 1}}\n\n\
              Exit status: 0 when every request was answered, 1 when some failed or were \
-             malformed, 2 for bad arguments or an unreadable input, 130 when interrupted.",
+             malformed, 2 for bad arguments, an unreadable input or a damaged journal, 130 when \
+             interrupted (Ctrl-C), 143 when terminated (SIGTERM), 129 on SIGHUP.",
         )
         .arg(
             Arg::new("requests-file")
@@ -227,8 +230,9 @@ fn chat() -> Command {
             Arg::new("endpoint")
                 .long("endpoint")
                 .value_name("URL")
+                .value_parser(|url: &str| Endpoint::parse(url))
                 .default_value(DEFAULT_ENDPOINT)
-                .help("The chat completions URL"),
+                .help("The chat completions URL (http:// or https://)"),
         )
         .arg(
             Arg::new("model")
@@ -265,7 +269,21 @@ fn chat() -> Command {
                 .conflicts_with("journal")
                 .help("Keep no journal: an interrupted run cannot resume"),
         )
-        .arg(concurrency_arg("32"))
+        // No default: without one, chat follows the requests quota.
+        .arg(concurrency_arg("").default_value(None).help(
+            "Most requests in flight at once (default: what the requests quota needs at a \
+             latency of up to a minute, 16 to 1024)",
+        ))
+        .arg(
+            Arg::new("timeout")
+                .long("timeout")
+                .value_name("DURATION")
+                .value_parser(crate::exec::parse_duration)
+                .help(
+                    "Give up an attempt after DURATION (\"90s\", \"5m\"; retried); default: 60 s \
+                     + 25 ms per completion token the request allows, at most 10 min",
+                ),
+        )
         .arg(retries_arg("5", "Retries of a request that failed (429s, 5xx, timeouts)"))
 }
 
@@ -326,6 +344,14 @@ fn mock_server() -> Command {
                 .value_parser(value_parser!(u16))
                 .default_value("0")
                 .help("The port on 127.0.0.1 (0: a free one)"),
+        )
+        .arg(
+            Arg::new("hang-first")
+                .long("hang-first")
+                .value_name("N")
+                .value_parser(value_parser!(u64))
+                .default_value("0")
+                .help("Never answer the first N accepted requests (a server that hangs)"),
         )
 }
 

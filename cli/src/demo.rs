@@ -2,14 +2,14 @@
 //! then the wall time against the ideal and the server's count of 429s.
 
 use std::io;
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
 use tollgate::Rate;
 use tollgate_mock_provider::{arrival_cost, prompt_tokens, MockConfig, MockProvider};
 
-use crate::chat::{run_chat, ChatSettings};
+use crate::chat::{run_chat, ChatSettings, Concurrency, Endpoint, RequestTimeout};
 use crate::cli_error::CliError;
 use crate::input_lines::InputLine;
 use crate::mock_server;
@@ -60,24 +60,23 @@ pub fn demo() -> Result<RunOutcome, CliError> {
         WINDOW.as_secs(),
         LATENCY.as_millis(),
     );
+    let endpoint = Endpoint::parse(&provider.chat_completions_url())
+        .map_err(|err| CliError::MockProvider(io::Error::new(io::ErrorKind::InvalidData, err)))?;
     let settings = ChatSettings {
+        input: PathBuf::from("the demo's sample"),
         requests: Rate::new(REQUESTS_PER_WINDOW, WINDOW),
         tokens: Rate::new(TOKENS_PER_WINDOW, WINDOW),
-        endpoint: provider.chat_completions_url(),
+        endpoint,
         api_key: None,
         model: None,
         default_max_tokens: 64,
-        concurrency: 32,
+        concurrency: Concurrency::FollowQuota,
+        timeout: RequestTimeout::ByMaxTokens,
         retries: 5,
         progress: true,
         journal: None,
     };
-    let summary = run_chat(
-        &settings,
-        Path::new("the demo's sample"),
-        &sample,
-        &mut io::sink(),
-    )?;
+    let summary = run_chat(&settings, sample.into_iter().map(Ok), &mut io::sink())?;
     let stats = provider.stats();
     provider.stop();
 

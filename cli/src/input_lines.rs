@@ -101,29 +101,6 @@ impl Iterator for InputLines {
     }
 }
 
-/// Reads every non-empty line of `path`, or of stdin for `None` or `-`, each UTF-8 text.
-///
-/// # Errors
-/// [`CliError::Input`] when the file cannot be opened or a line is not UTF-8.
-pub fn read_input_lines(path: Option<&Path>) -> Result<Vec<InputLine>, CliError> {
-    let name = input_name(path);
-    InputLines::open(path)?
-        .map(|line| {
-            let line = line?;
-            match line.text() {
-                Ok(_) => Ok(line),
-                Err(err) => Err(CliError::Input {
-                    path: name.clone(),
-                    source: io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("line {}: {err}", line.number),
-                    ),
-                }),
-            }
-        })
-        .collect()
-}
-
 /// The name messages give the input: its path, or `-` for stdin.
 pub fn input_name(path: Option<&Path>) -> PathBuf {
     path.map_or_else(|| PathBuf::from("-"), Path::to_path_buf)

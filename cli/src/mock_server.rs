@@ -30,6 +30,7 @@ pub fn mock_server(args: &ArgMatches) -> Result<(), CliError> {
         })?,
         latency: Duration::from_millis(*args.get_one::<u64>("latency").expect("has a default")),
         port: *args.get_one::<u16>("port").expect("has a default"),
+        hang_first: *args.get_one::<u64>("hang-first").expect("has a default"),
     };
     let (stop, stopped) = mpsc::channel();
     let stop = std::sync::Mutex::new(stop);

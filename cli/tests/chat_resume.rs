@@ -129,31 +129,50 @@ fn killed_with_sigkill_and_rerun_every_request_has_one_line() {
     assert!(dir.join("requests.jsonl.journal").exists());
 }
 
-#[test]
-fn interrupted_with_sigint_it_says_how_to_resume_and_resumes() {
-    let dir = scratch_dir("chat-sigint");
+/// Stops a run with `kill -SIGNAL` mid-run, expects `status`, then reruns: every request has
+/// one output line, and the server answered each request once in all (the requests in flight
+/// at the signal were answered and recorded, not sent again).
+fn stopped_by_a_signal_it_says_how_to_resume_and_resumes(signal: &str, name: &str, status: i32) {
+    let dir = scratch_dir(&format!("chat-{name}"));
     let requests = write_requests(&dir);
     let provider = provider();
     let first_out = dir.join("first.jsonl");
     let first = start_chat(&provider, &requests, &first_out);
     wait_for_lines(&first_out, 30);
     Command::new("kill")
-        .args(["-INT", &first.id().to_string()])
+        .args([signal, &first.id().to_string()])
         .status()
         .unwrap();
     let interrupted = first.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&interrupted.stderr);
-    assert_eq!(interrupted.status.code(), Some(130), "{stderr}");
+    assert_eq!(interrupted.status.code(), Some(status), "{stderr}");
+    assert!(stderr.contains(&format!("{name}: stopping;")), "{stderr}");
     assert!(
         stderr.contains("to resume, run the same command again"),
         "{stderr}"
     );
     let written_before = lines_of(&first_out).len();
+    assert!(written_before < REQUESTS, "stopped mid-run");
 
     let (lines, stderr) = rerun_to_the_end(&provider, &requests, &dir);
     one_answer_each(&lines);
     assert_eq!(resumed(&stderr), written_before, "{stderr}");
     assert_eq!(provider.stats().accepted as usize, REQUESTS);
+}
+
+#[test]
+fn interrupted_with_sigint_it_says_how_to_resume_and_resumes() {
+    stopped_by_a_signal_it_says_how_to_resume_and_resumes("-INT", "SIGINT", 130);
+}
+
+#[test]
+fn terminated_with_sigterm_it_exits_143_and_the_calls_in_flight_are_not_paid_twice() {
+    stopped_by_a_signal_it_says_how_to_resume_and_resumes("-TERM", "SIGTERM", 143);
+}
+
+#[test]
+fn hung_up_with_sighup_it_exits_129_and_resumes() {
+    stopped_by_a_signal_it_says_how_to_resume_and_resumes("-HUP", "SIGHUP", 129);
 }
 
 #[test]

@@ -30,6 +30,8 @@ Options:
   --latency-ms MS    Delay before each 200 answer, in milliseconds, from the request's arrival;
                      refusals and errors are answered at once. Default: 0.
   --port P           Port to listen on, on 127.0.0.1. Default: 0 (a free port).
+  --hang-first N     The first N accepted chat requests are never answered (the connection
+                     stays open and silent): a server that accepts and hangs. Default: 0.
   -h, --help         Print this help and exit.
   -V, --version      Print the version and exit.
 
@@ -75,6 +77,7 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String
             "--window-secs" => "--window-secs",
             "--latency-ms" => "--latency-ms",
             "--port" => "--port",
+            "--hang-first" => "--hang-first",
             _ if flag.starts_with('-') && flag.len() > 1 => {
                 return Err(format!("unknown option '{arg}'"))
             }
@@ -109,6 +112,11 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String
                 config.port = value
                     .parse()
                     .map_err(|_| invalid(option, &value, "a port number, 0 to 65535"))?
+            }
+            "--hang-first" => {
+                config.hang_first = value
+                    .parse()
+                    .map_err(|_| invalid(option, &value, "a whole number of requests"))?
             }
             _ => unreachable!("every option is handled"),
         }
@@ -211,7 +219,8 @@ mod tests {
             .tokens_per_window(40_000)
             .window(Duration::from_millis(1_500))
             .latency(Duration::from_millis(250))
-            .port(8080);
+            .port(8080)
+            .hang_first(3);
         let spaced = [
             "--rpm",
             "60",
@@ -223,6 +232,8 @@ mod tests {
             "250",
             "--port",
             "8080",
+            "--hang-first",
+            "3",
         ];
         assert_eq!(parse(&spaced), Ok(Command::Serve(expected.clone())));
         let joined = [
@@ -231,6 +242,7 @@ mod tests {
             "--window-secs=1.5",
             "--latency-ms=250",
             "--port=8080",
+            "--hang-first=3",
         ];
         assert_eq!(parse(&joined), Ok(Command::Serve(expected)));
     }
@@ -240,7 +252,14 @@ mod tests {
         assert_eq!(parse(&["--help"]), Ok(Command::Help));
         assert_eq!(parse(&["--rpm", "5", "-h"]), Ok(Command::Help));
         assert_eq!(parse(&["-V"]), Ok(Command::Version));
-        for option in ["--rpm", "--tpm", "--window-secs", "--latency-ms", "--port"] {
+        for option in [
+            "--rpm",
+            "--tpm",
+            "--window-secs",
+            "--latency-ms",
+            "--port",
+            "--hang-first",
+        ] {
             assert!(HELP.contains(option), "{option} is not in the help");
         }
     }
@@ -258,6 +277,7 @@ mod tests {
             &["--window-secs", "NaN"],
             &["--window-secs", "inf"],
             &["--latency-ms", "1.5"],
+            &["--hang-first", "-1"],
             &["--port", "65536"],
             &["--rpm", "5", "--rpm", "6"],
             &["--bogus"],

@@ -513,3 +513,43 @@ fn the_test_client_parses_go_durations() {
     );
     assert_eq!(common::parse_go_duration("soon"), None);
 }
+
+#[test]
+fn the_first_requests_hang_silently_then_the_others_are_answered() {
+    let provider = MockProvider::start(MockConfig::default().hang_first(1)).unwrap();
+    let url = provider.chat_completions_url();
+    let impatient: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_millis(300)))
+        .build()
+        .into();
+    let began = Instant::now();
+    let hung = impatient
+        .post(&url)
+        .header("content-type", "application/json")
+        .send(chat_body("hi", None).as_str());
+    assert!(
+        matches!(hung, Err(ureq::Error::Timeout(_))),
+        "{hung:?} after {:?}",
+        began.elapsed()
+    );
+    assert!(began.elapsed() >= Duration::from_millis(300));
+    // Counted as accepted: it reached the server, which may bill it.
+    assert_eq!(provider.stats().accepted, 1);
+    assert_eq!(post(&agent(), &url, &chat_body("hi", None)).status, 200);
+    assert_eq!(provider.stats().accepted, 2);
+
+    // A request still hanging when the provider stops gets a 503, at once.
+    let mut provider = MockProvider::start(MockConfig::default().hang_first(u64::MAX)).unwrap();
+    let url = provider.chat_completions_url();
+    let waiting = thread::spawn(move || post(&agent(), &url, &chat_body("hi", None)).status);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while provider.stats().accepted == 0 {
+        assert!(Instant::now() < deadline, "the request never arrived");
+        thread::sleep(Duration::from_millis(5));
+    }
+    let stopping = Instant::now();
+    provider.stop();
+    assert!(stopping.elapsed() < Duration::from_secs(3));
+    assert_eq!(waiting.join().unwrap(), 503);
+}

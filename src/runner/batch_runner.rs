@@ -803,7 +803,12 @@ where
                 }
                 recv(nudged) -> _ => {}
                 default(Duration::from_millis(100)) => {
-                    progress.waiting_for(work.queue.all_waiting(live))
+                    // Workers beyond the jobs left have no job to wait with.
+                    progress.held_back(
+                        work.queue.all_waiting(live.min(self.pending())),
+                        self.interrupt.calls_in_flight(),
+                        live,
+                    )
                 }
             }
         }

@@ -17,16 +17,21 @@ pub struct ChatError {
     pub headers: Box<RateLimitHeaders>,
     /// What went wrong: the server's error message, or the transport's.
     pub message: String,
+    /// Whether the request reached a server (which may bill it): false when no connection
+    /// could be made.
+    pub reached: bool,
 }
 
 impl ChatError {
-    /// A request that got no response, or no usable one: retried with backoff.
+    /// A request that reached the server and got no response, or no usable one: retried with
+    /// backoff.
     pub fn transport(message: impl Into<String>) -> ChatError {
         ChatError {
             status: None,
             signal: Some(Signal::Transient),
             headers: Box::default(),
             message: message.into(),
+            reached: true,
         }
     }
 

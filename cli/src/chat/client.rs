@@ -8,6 +8,8 @@ use serde_json::{json, Value};
 use tollgate::presets::{RateLimitHeaders, Signal};
 
 use super::chat_error::ChatError;
+use super::chat_settings::RequestTimeout;
+use super::endpoint::Endpoint;
 use super::token_estimate::TokenEstimate;
 
 /// An answered chat request. In the journal it is `{"response": ..., "billed_tokens": n}`: the
@@ -46,21 +48,29 @@ impl<'de> Deserialize<'de> for Completion {
 /// Posts chat requests to one endpoint.
 pub struct ChatClient {
     agent: ureq::Agent,
-    endpoint: String,
+    endpoint: Endpoint,
     authorization: Option<String>,
     estimate: TokenEstimate,
+    timeout: RequestTimeout,
 }
 
 impl ChatClient {
-    /// How long one request may take, from connecting to the last byte of the answer.
-    pub const TIMEOUT: Duration = Duration::from_secs(600);
-
     /// A client posting to `endpoint`, with `api_key` as a bearer token if given; `estimate`
-    /// bills a response that reports no usage.
-    pub fn new(endpoint: String, api_key: Option<String>, estimate: TokenEstimate) -> ChatClient {
+    /// bills a response that reports no usage; each attempt may take `timeout`; up to
+    /// `concurrency` requests are sent at once, each on a connection kept for the next.
+    pub fn new(
+        endpoint: Endpoint,
+        api_key: Option<String>,
+        estimate: TokenEstimate,
+        timeout: RequestTimeout,
+        concurrency: usize,
+    ) -> ChatClient {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Self::TIMEOUT))
+            // Every connection stays open for the next request (ureq keeps 3 per host by
+            // default: the others would connect, and shake hands for TLS, for each request).
+            .max_idle_connections(concurrency)
+            .max_idle_connections_per_host(concurrency)
             .build()
             .into();
         ChatClient {
@@ -68,6 +78,7 @@ impl ChatClient {
             endpoint,
             authorization: api_key.map(|key| format!("Bearer {key}")),
             estimate,
+            timeout,
         }
     }
 
@@ -76,20 +87,29 @@ impl ChatClient {
     /// # Errors
     /// [`ChatError`] for anything but a success with a JSON body, with the answer classified.
     pub fn send(&self, body: &Value) -> Result<Completion, ChatError> {
+        let timeout = self
+            .timeout
+            .for_request(self.estimate.completion_tokens(body));
         let mut request = self
             .agent
-            .post(&self.endpoint)
+            .post(self.endpoint.as_str())
             .header("content-type", "application/json");
         if let Some(authorization) = &self.authorization {
             request = request.header("authorization", authorization);
         }
         let mut response = request
+            .config()
+            .timeout_global(Some(timeout))
+            .timeout_connect(Some(RequestTimeout::connect(timeout)))
+            .build()
             .send(body.to_string().as_str())
-            .map_err(|err| ChatError::transport(err.to_string()))?;
-        let text = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|err| ChatError::transport(format!("reading the answer: {err}")))?;
+            .map_err(|err| transport_error(&err, timeout))?;
+        let text = response.body_mut().read_to_string().map_err(|err| {
+            let mut failed = transport_error(&err, timeout);
+            failed.message = format!("reading the answer: {}", failed.message);
+            failed.reached = true;
+            failed
+        })?;
         let (signal, headers) = Signal::classify_http(response.status(), response.headers(), &text);
         let parsed = serde_json::from_str::<Value>(&text);
         if signal.is_some() || !response.status().is_success() {
@@ -101,6 +121,7 @@ impl ChatClient {
                     .ok()
                     .and_then(|json| json["error"]["message"].as_str().map(str::to_owned))
                     .unwrap_or(text),
+                reached: true,
             });
         }
         let response =
@@ -114,6 +135,39 @@ impl ChatClient {
             billed_tokens,
             headers,
         })
+    }
+}
+
+/// A request that got no answer: whether it reached the server, and why, in words that say
+/// what to change.
+fn transport_error(err: &ureq::Error, timeout: Duration) -> ChatError {
+    use std::io::ErrorKind;
+    use ureq::Timeout;
+    let reached = !match err {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::Tls(_) => true,
+        ureq::Error::Timeout(Timeout::Resolve | Timeout::Connect) => true,
+        ureq::Error::Io(err) => matches!(
+            err.kind(),
+            ErrorKind::ConnectionRefused | ErrorKind::AddrNotAvailable
+        ),
+        _ => false,
+    };
+    let message = match err {
+        ureq::Error::Timeout(Timeout::Resolve | Timeout::Connect) => format!(
+            "could not connect within {:.0?} ({err})",
+            RequestTimeout::connect(timeout)
+        ),
+        ureq::Error::Timeout(_) => format!(
+            "no complete answer within {timeout:.0?}; raise --timeout if the answers are long"
+        ),
+        ureq::Error::Io(io) if io.kind() == ErrorKind::ConnectionRefused => {
+            "connection refused: nothing listens at this address".to_owned()
+        }
+        _ => err.to_string(),
+    };
+    ChatError {
+        reached,
+        ..ChatError::transport(message)
     }
 }
 

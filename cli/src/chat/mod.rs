@@ -1,55 +1,41 @@
 //! `tollgate chat`: OpenAI-compatible chat requests from a JSONL file, within RPM and TPM
 //! quotas, one JSON line out per request.
 
+mod calls_in_flight;
 mod chat_error;
+mod chat_job;
+mod chat_settings;
 mod client;
+mod endpoint;
 mod json_lines;
+mod request_feed;
 mod request_line;
+mod run_limits;
 mod token_estimate;
 
-use std::io::{self, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use clap::ArgMatches;
 use serde_json::{json, Map, Value};
-use tollgate::{AttemptError, Rate, Resource, Retry, Runner, RunnerError};
+use tollgate::{AttemptError, Resource, Retry, Runner, RunnerError};
 
 use crate::cli_error::CliError;
-use crate::input_lines::{read_input_lines, InputLine};
+use crate::input_lines::{InputLine, InputLines};
 use crate::run_outcome::RunOutcome;
 use crate::stop_signals::{StopSignal, StopSignals};
+use calls_in_flight::CallsInFlight;
 use chat_error::ChatError;
+use chat_job::ChatJob;
+pub use chat_settings::{ChatSettings, Concurrency, RequestTimeout};
 use client::{ChatClient, Completion};
+pub use endpoint::Endpoint;
 use json_lines::JsonLines;
-use request_line::RequestLine;
+use request_feed::{journal_fails_the_run, RequestFeed};
+use run_limits::RunLimits;
 use token_estimate::TokenEstimate;
-
-/// How `chat` sends its requests.
-#[derive(Clone, Debug)]
-pub struct ChatSettings {
-    /// The requests quota.
-    pub requests: Rate,
-    /// The tokens quota.
-    pub tokens: Rate,
-    /// The chat completions URL.
-    pub endpoint: String,
-    /// Sent as a bearer token, if any.
-    pub api_key: Option<String>,
-    /// The model of requests that name none.
-    pub model: Option<String>,
-    /// Completion tokens reserved for a request that sets no `max_tokens`.
-    pub default_max_tokens: u64,
-    /// Most requests in flight.
-    pub concurrency: usize,
-    /// Retries of a failed request.
-    pub retries: u32,
-    /// Whether to draw a progress bar on stderr (when it is a terminal).
-    pub progress: bool,
-    /// The journal that records each answer before it is written, and gives it back on a
-    /// rerun; `None`: no journal.
-    pub journal: Option<PathBuf>,
-}
 
 /// What a run of `chat` did.
 #[derive(Clone, Debug, Default)]
@@ -64,12 +50,14 @@ pub struct ChatSummary {
     pub failed: usize,
     /// Of those, lines that are not requests.
     pub malformed: usize,
-    /// Requests sent (retries included).
-    pub attempts: u64,
+    /// Requests that reached a server (retries included; not those that could not connect).
+    pub sent: u64,
     /// Answers that were a 429 with a wait to honour.
     pub rate_limited: u64,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// What held the run back, and for how long.
+    pub limits: RunLimits,
     /// The signal that stopped the run, if one did.
     pub stopped: Option<StopSignal>,
 }
@@ -80,55 +68,13 @@ pub struct ChatSummary {
 /// [`CliError`] when the input cannot be read, stdout cannot be written, there is no API key
 /// for a remote endpoint, or the stop signals cannot be caught.
 pub fn chat(args: &ArgMatches) -> Result<RunOutcome, CliError> {
-    let endpoint = args
-        .get_one::<String>("endpoint")
-        .expect("has a default")
-        .clone();
-    if !cfg!(feature = "https") && endpoint.starts_with("https://") {
-        return Err(CliError::HttpsNotBuilt { endpoint });
-    }
-    let key_variable = args
-        .get_one::<String>("api-key-env")
-        .expect("has a default");
-    let api_key = std::env::var(key_variable)
-        .ok()
-        .filter(|key| !key.is_empty());
-    if api_key.is_none() && !is_loopback(&endpoint) {
-        return Err(CliError::MissingApiKey {
-            variable: key_variable.clone(),
-        });
-    }
-    let source = args
-        .get_one::<PathBuf>("requests-file")
-        .expect("REQUESTS is required");
-    let per_minute = |count: u64| Rate::new(count, Duration::from_secs(60));
-    let settings = ChatSettings {
-        requests: args
-            .get_one::<u64>("rpm")
-            .map(|rpm| per_minute(*rpm))
-            .or_else(|| args.get_one::<Rate>("requests").copied())
-            .expect("a requests quota is required"),
-        tokens: args
-            .get_one::<u64>("tpm")
-            .map(|tpm| per_minute(*tpm))
-            .or_else(|| args.get_one::<Rate>("tokens").copied())
-            .expect("a tokens quota is required"),
-        endpoint,
-        api_key,
-        model: args.get_one::<String>("model").cloned(),
-        default_max_tokens: *args
-            .get_one::<u64>("default-max-tokens")
-            .expect("has a default"),
-        concurrency: usize::try_from(*args.get_one::<u64>("concurrency").expect("has a default"))
-            .unwrap_or(usize::MAX),
-        retries: *args.get_one::<u32>("retries").expect("has a default"),
-        // A bar drawn on the terminal that also shows the answers would be torn by them.
-        progress: !io::stdout().is_terminal(),
-        journal: journal_path(args, source),
-    };
-    let lines = read_input_lines(Some(source))?;
-    let summary = run_chat(&settings, source, &lines, &mut io::stdout())?;
+    let settings = ChatSettings::from_args(args)?;
+    let lines = InputLines::open(Some(&settings.input))?;
+    let summary = run_chat(&settings, lines, &mut io::stdout())?;
     eprintln!("tollgate chat: {}", describe(&summary));
+    if let Some(limits) = summary.limits.describe() {
+        eprintln!("tollgate chat: {limits}");
+    }
     if let Some(signal) = summary.stopped {
         match &settings.journal {
             Some(journal) => eprintln!(
@@ -151,46 +97,56 @@ pub fn chat(args: &ArgMatches) -> Result<RunOutcome, CliError> {
     Ok(RunOutcome::of(summary.failed, summary.stopped))
 }
 
-/// The journal `args` ask for: `--journal FILE`; none with `--no-journal`; by default
-/// `REQUESTS.journal`, next to the requests file (none for stdin).
-fn journal_path(args: &ArgMatches, source: &Path) -> Option<PathBuf> {
-    if args.get_flag("no-journal") {
-        return None;
-    }
-    if let Some(path) = args.get_one::<PathBuf>("journal") {
-        return Some(path.clone());
-    }
-    (source != Path::new("-")).then(|| {
-        let mut name = source.as_os_str().to_owned();
-        name.push(".journal");
-        PathBuf::from(name)
-    })
-}
-
-/// Sends the requests of `lines` (read from `source`) as `settings` say and writes one JSON
-/// line per request to `out`, each as soon as it is answered or has failed; a malformed line is
-/// reported on stderr with its number and answered with an error line. Ctrl-C stops the run
-/// (the requests in flight are answered).
+/// Sends the requests of `lines` (read as the run goes: the first requests are sent while the
+/// rest is read) as `settings` say and writes one JSON line per request to `out`, each as soon as
+/// it is answered or has failed; a malformed line is reported on stderr with its number and
+/// answered with an error line. The first stop signal stops the run (the requests in flight are
+/// answered), a second ends the process.
 ///
 /// # Errors
-/// [`CliError`] when `out` cannot be written or the stop signals cannot be caught.
+/// [`CliError`] when the input cannot be read, `out` cannot be written, the journal is damaged
+/// or was written for other requests, or the stop signals cannot be caught.
 pub fn run_chat(
     settings: &ChatSettings,
-    source: &Path,
-    lines: &[InputLine],
-    out: &mut dyn Write,
+    lines: impl Iterator<Item = Result<InputLine, CliError>> + Send + 'static,
+    out: &mut (dyn Write + Send),
 ) -> Result<ChatSummary, CliError> {
     let estimate = TokenEstimate::new(settings.default_max_tokens);
+    let workers = settings.concurrency.workers(settings.requests);
     let client = ChatClient::new(
         settings.endpoint.clone(),
         settings.api_key.clone(),
         estimate,
+        settings.timeout,
+        workers,
     );
-    let runner = Runner::new(move |body: &Value| client.send(body))
+    let flight = Arc::new(CallsInFlight::new(workers));
+    let sent = AtomicU64::new(0);
+    let unreachable_said = AtomicBool::new(false);
+    let endpoint = settings.endpoint.clone();
+    let call = |job: &ChatJob| {
+        let answered = flight.track(|| client.send(&job.body));
+        match &answered {
+            Err(err) if !err.reached => {
+                if !unreachable_said.swap(true, Ordering::SeqCst) {
+                    eprintln!(
+                        "tollgate chat: cannot reach {endpoint}: {}; retrying each request up to \
+                         the --retries",
+                        err.message
+                    );
+                }
+            }
+            _ => {
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        answered
+    };
+    let runner = Runner::new(call)
         .resource(Resource::new("requests", settings.requests).per_job(|_| 1))
         .resource(
             Resource::new("tokens", settings.tokens)
-                .estimate(move |body: &Value| estimate.reserved(body))
+                .estimate(move |job: &ChatJob| estimate.reserved(&job.body))
                 .actual(|completion: &Completion| completion.billed_tokens),
         )
         .on_response(|outcome, limiter| {
@@ -203,68 +159,88 @@ pub fn run_chat(
         })
         .retry(Retry::exponential(settings.retries).classify(ChatError::verdict))
         .probe_first()
-        .max_concurrent(settings.concurrency)
+        .max_concurrent(workers)
+        .streaming(RequestFeed::CHECKED_FIRST.max(2 * workers))
         .progress(settings.progress);
     let mut runner = match &settings.journal {
         Some(path) => runner.journal(path).map_err(CliError::Journal)?,
         None => runner,
     };
     let interrupt = runner.interrupt_handle();
-    let signals = StopSignals::install(move |_| interrupt.interrupt(), |_| {})?;
-
-    let mut output = JsonLines::new(out);
-    let mut summary = ChatSummary {
-        requests: lines.len(),
-        ..ChatSummary::default()
+    let stop_run = runner.interrupt_handle();
+    let stopping = Arc::new(AtomicBool::new(false));
+    let signals = {
+        let (flight, stopping) = (Arc::clone(&flight), Arc::clone(&stopping));
+        let timeout = settings.timeout;
+        StopSignals::install(
+            move |signal| {
+                stopping.store(true, Ordering::SeqCst);
+                interrupt.interrupt();
+                eprintln!("tollgate chat: {}", waiting_for(signal, &flight, timeout));
+            },
+            |_| {},
+        )?
     };
-    // The output identity of each scheduled request, by its index in the runner.
-    let mut identities = Vec::new();
-    for (index, line) in lines.iter().enumerate() {
-        let not_sent =
-            match RequestLine::parse(line.text().unwrap_or_default(), settings.model.as_deref()) {
-                Err(err) => {
-                    summary.malformed += 1;
-                    let mut identity = Map::new();
-                    identity.insert("index".to_owned(), Value::from(index));
-                    identity.insert("line".to_owned(), Value::from(line.number));
-                    (identity, err.to_string())
-                }
-                Ok(request) => {
-                    let identity = request.identity(index, line.number);
-                    // A custom_id names the request in the journal; without one, its body does.
-                    let scheduled = match request.custom_id {
-                        Some(Value::String(id)) => runner.schedule_keyed(id, request.body),
-                        Some(id) => runner.schedule_keyed(id.to_string(), request.body),
-                        None => runner.schedule(request.body),
-                    };
-                    match scheduled {
-                        Ok(_) => {
-                            identities.push(identity);
-                            continue;
-                        }
-                        Err(err) => (identity, err.to_string()),
-                    }
-                }
-            };
-        let (identity, message) = not_sent;
-        eprintln!(
-            "tollgate chat: {}:{}: {message}; not sent",
-            source.display(),
-            line.number
-        );
-        summary.failed += 1;
-        output.write(&with_error(identity, &message, None, 0));
-    }
 
-    // A journal written for another requests file: said once, and nothing is sent.
+    let (malformed_lines, written_later) = mpsc::channel();
+    let mut feed = RequestFeed::new(
+        settings.input.clone(),
+        settings.model.clone(),
+        malformed_lines,
+        stopping,
+    );
+    let mut lines = lines;
+    // The first lines are scheduled before the run, so that a journal written for other
+    // requests is told from one of an interrupted run (whose first requests it holds) before
+    // anything is sent.
+    feed.feed_from(
+        lines.by_ref().take(RequestFeed::CHECKED_FIRST),
+        |key, job| {
+            match key {
+                Some(key) => runner.schedule_keyed(key, job),
+                None => runner.schedule(job),
+            }
+            .map(drop)
+        },
+    );
     if let Err(RunnerError::Journal(err)) = runner.check() {
         return Err(CliError::Journal(err));
     }
+    let counts = feed.counts();
+    if let Some(err) = counts.take_failure() {
+        return Err(err); // a damaged journal, say: nothing is sent
+    }
+    let sender = runner.job_sender();
+    // Detached: a stop does not wait for a read from a pipe that says nothing.
+    std::thread::Builder::new()
+        .name("tollgate-chat-input".into())
+        .spawn(move || {
+            feed.feed_from(lines, |key, job| {
+                match key {
+                    Some(key) => sender.schedule_keyed(key, job),
+                    None => sender.schedule(job),
+                };
+                Ok(())
+            });
+        })
+        .map_err(|err| CliError::Input {
+            path: settings.input.clone(),
+            source: err,
+        })?;
+
+    let mut output = JsonLines::new(out);
+    let mut summary = ChatSummary::default();
+    let mut journal_failure = None;
     let report = runner.run_each(|done| {
-        let mut identity = identities[done.index].clone();
+        for line in written_later.try_iter() {
+            output.write(&line);
+        }
+        let identity = done.job.identity.clone();
+        summary.resumed += usize::from(done.resumed);
         let line = match (done.result, done.errors.last()) {
             (Some(completion), _) => {
                 summary.answered += 1;
+                let mut identity = identity;
                 identity.insert("response".to_owned(), completion.response.clone());
                 Value::Object(identity)
             }
@@ -275,26 +251,78 @@ pub fn run_chat(
                     _ => None,
                 });
                 let message = last.map_or_else(String::new, |err| err.to_string());
+                if let Some(AttemptError::Misconfigured(RunnerError::Journal(err))) =
+                    last.map(|err| &**err)
+                {
+                    if journal_fails_the_run(err) {
+                        journal_failure.get_or_insert_with(|| err.clone());
+                        stop_run.interrupt();
+                        return;
+                    }
+                }
+                if done.attempts == 0 {
+                    // Refused before it was sent (it exceeds a quota by itself).
+                    eprintln!(
+                        "tollgate chat: {}:{}: {message}; not sent",
+                        settings.input.display(),
+                        identity.get("line").unwrap_or(&Value::Null)
+                    );
+                }
                 with_error(identity, &message, status, done.attempts)
             }
         };
         output.write(&line);
     });
+    if !report.interrupted {
+        // Every line was read and fed: what it wrote is in the channel.
+        for line in written_later.try_iter() {
+            output.write(&line);
+        }
+    }
     output.finish().map_err(|source| CliError::Write {
-        path: PathBuf::from("-"),
+        path: "-".into(),
         source,
     })?;
-    if let Some(failure) = report.journal_failure {
+    if let Some(failure) = report.journal_failure.or(journal_failure) {
         return Err(CliError::Journal(failure));
     }
-    summary.resumed = report.resumed;
-    summary.attempts = report.attempts;
+    let counts = counts.take();
+    if let Some(err) = counts.unreadable {
+        return Err(err);
+    }
+    summary.requests = counts.requests;
+    summary.malformed = counts.malformed;
+    summary.failed += counts.not_sent;
+    summary.sent = sent.load(Ordering::Relaxed);
     summary.rate_limited = report.rate_limited;
     summary.elapsed = report.elapsed;
+    summary.limits = RunLimits {
+        concurrency: flight.limit(),
+        at_concurrency: flight.full_for(),
+        concurrency_given: matches!(settings.concurrency, Concurrency::Given(_)),
+        waited: report.waited,
+        paused: report.paused,
+    };
     summary.stopped = report.interrupted.then(|| signals.received()).flatten();
     Ok(summary)
 }
 
+/// What the first stop signal waits for, and how to stop at once.
+fn waiting_for(signal: StopSignal, flight: &CallsInFlight, timeout: RequestTimeout) -> String {
+    let each = match timeout {
+        RequestTimeout::Given(timeout) => format!(", each for at most {timeout:.0?}"),
+        RequestTimeout::ByMaxTokens => String::new(),
+    };
+    match flight.running() {
+        0 => format!("{}: stopping; no request in flight", signal.name()),
+        running => format!(
+            "{}: stopping; waiting for {running} request{} in flight{each}; press Ctrl-C again \
+             to stop now",
+            signal.name(),
+            if running == 1 { "" } else { "s" },
+        ),
+    }
+}
 /// A summary of a run, in one sentence.
 fn describe(summary: &ChatSummary) -> String {
     let from_journal = match summary.resumed {
@@ -309,7 +337,7 @@ fn describe(summary: &ChatSummary) -> String {
         summary.answered,
         summary.failed,
         summary.malformed,
-        summary.attempts,
+        summary.sent,
         summary.rate_limited,
     )
 }
@@ -327,32 +355,4 @@ fn with_error(
     }
     identity.insert("error".to_owned(), error);
     Value::Object(identity)
-}
-
-/// Whether `endpoint` is on this machine (no API key needed).
-fn is_loopback(endpoint: &str) -> bool {
-    let host = endpoint
-        .split_once("://")
-        .map_or(endpoint, |(_, rest)| rest)
-        .split(['/', '?'])
-        .next()
-        .unwrap_or_default();
-    let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
-    ["127.0.0.1", "localhost", "[::1]"]
-        .iter()
-        .any(|loopback| host == *loopback || host.starts_with(&format!("{loopback}:")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_endpoints_need_no_key() {
-        assert!(is_loopback("http://127.0.0.1:8080/v1/chat/completions"));
-        assert!(is_loopback("http://localhost/v1"));
-        assert!(is_loopback("http://[::1]:9/x"));
-        assert!(!is_loopback("https://api.openai.com/v1/chat/completions"));
-        assert!(!is_loopback("https://localhost.evil.com/v1"));
-    }
 }

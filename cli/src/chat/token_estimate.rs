@@ -26,6 +26,15 @@ impl TokenEstimate {
         OpenAiChat::new(0, 0, 0).estimate(&request.max_tokens(max_tokens))
     }
 
+    /// The completion tokens `body` allows: its `max_tokens` (or the default) x `n`.
+    pub fn completion_tokens(&self, body: &Value) -> u64 {
+        let request = chat_request(body);
+        request
+            .max_tokens
+            .unwrap_or(self.default_max_tokens)
+            .saturating_mul(request.completions())
+    }
+
     /// The tokens `body` is billed once `response` answered it, or `None` when the response
     /// reports no usage.
     pub fn billed(&self, body: &Value, response: &Value) -> Option<u64> {
@@ -84,6 +93,8 @@ mod tests {
         let parts =
             json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "a b"}]}]});
         assert_eq!(TokenEstimate::new(100).reserved(&parts), 2 * 3 + 100);
+        assert_eq!(TokenEstimate::new(100).completion_tokens(&body), 20);
+        assert_eq!(TokenEstimate::new(100).completion_tokens(&parts), 100);
     }
 
     #[test]

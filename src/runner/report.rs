@@ -20,7 +20,8 @@ pub struct RunReport<T, E> {
     pub attempts: u64,
     /// Of those, the calls that were retries.
     pub retries: u64,
-    /// Wall time of this run.
+    /// How long this run took, on the runner's clock: wall time, or the mock time that passed
+    /// under [`with_clock`](crate::Runner::with_clock)`(Clock::mock())`.
     pub elapsed: Duration,
     /// Time calls waited for each resource's quota, summed over calls, by resource.
     pub waited: BTreeMap<String, Duration>,

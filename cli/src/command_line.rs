@@ -4,8 +4,11 @@ use std::path::PathBuf;
 
 use clap::{value_parser, Arg, ArgAction, ArgGroup, Command};
 use tollgate::Rate;
+use tollgate_mock_provider::MockConfig;
 
-use crate::chat::Endpoint;
+use crate::chat::{ChatSettings, Endpoint};
+use crate::cli_error::CliError;
+use crate::exec::ExecSettings;
 
 /// Where `chat` sends requests unless `--endpoint` says otherwise.
 pub const DEFAULT_ENDPOINT: &str = "https://api.openai.com/v1/chat/completions";
@@ -33,6 +36,34 @@ Exit status: 0 when every job succeeded, 1 when some failed, 2 for bad arguments
 that cannot be read, 130 when interrupted (Ctrl-C).";
 
 /// The whole command line.
+/// What the command line asks for: a subcommand with its settings, parsed once (the run code
+/// reads typed values, never a flag by its name).
+pub enum Invocation {
+    /// `tollgate exec`.
+    Exec(ExecSettings),
+    /// `tollgate chat`.
+    Chat(ChatSettings),
+    /// `tollgate mock-server`.
+    MockServer(MockConfig),
+    /// `tollgate demo`.
+    Demo,
+}
+
+/// Parses the process's arguments (clap exits with its usage message, status 2, on bad ones).
+///
+/// # Errors
+/// [`CliError`] for values clap lets through that the settings refuse.
+pub fn parse() -> Result<Invocation, CliError> {
+    let args = tollgate().get_matches();
+    Ok(match args.subcommand() {
+        Some(("exec", args)) => Invocation::Exec(ExecSettings::from_args(args)),
+        Some(("chat", args)) => Invocation::Chat(ChatSettings::from_args(args)?),
+        Some(("mock-server", args)) => Invocation::MockServer(crate::mock_server::settings(args)?),
+        Some(("demo", _)) => Invocation::Demo,
+        _ => unreachable!("clap requires a known subcommand"),
+    })
+}
+
 pub fn tollgate() -> Command {
     Command::new("tollgate")
         .version(env!("CARGO_PKG_VERSION"))

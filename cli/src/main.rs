@@ -16,20 +16,17 @@ mod stop_signals;
 
 use std::process::ExitCode;
 
-use cli_error::CliError;
-use run_outcome::RunOutcome;
+use command_line::Invocation;
 
 fn main() -> ExitCode {
-    let args = command_line::tollgate().get_matches();
-    let ran: Result<RunOutcome, CliError> = match args.subcommand() {
-        Some(("exec", args)) => exec::exec(args),
-        Some(("chat", args)) => chat::chat(args),
-        Some(("mock-server", args)) => {
-            mock_server::mock_server(args).map(|()| RunOutcome::AllSucceeded)
+    let ran = command_line::parse().and_then(|invocation| match invocation {
+        Invocation::Exec(settings) => exec::exec(&settings),
+        Invocation::Chat(settings) => chat::chat(&settings),
+        Invocation::MockServer(config) => {
+            mock_server::mock_server(&config).map(|()| run_outcome::RunOutcome::AllSucceeded)
         }
-        Some(("demo", _)) => demo::demo(),
-        _ => unreachable!("clap requires a known subcommand"),
-    };
+        Invocation::Demo => demo::demo(),
+    });
     match ran {
         Ok(outcome) => outcome.exit_code(),
         Err(err) => {

@@ -10,16 +10,13 @@ use tollgate_mock_provider::{MockConfig, MockProvider, Stats};
 use crate::cli_error::CliError;
 use crate::stop_signals::StopSignals;
 
-/// Runs `tollgate mock-server` as `args` say: prints the URL on stdout, serves until Ctrl-C
-/// (or SIGTERM, SIGHUP),
-/// then prints the provider's counts on stderr.
+/// The provider `args` (mock-server's, as `command_line` defines them) ask for.
 ///
 /// # Errors
-/// [`CliError::MockProvider`] when the provider cannot start (a bad window, a port in use),
-/// [`CliError::Signals`] when the stop signals cannot be caught.
-pub fn mock_server(args: &ArgMatches) -> Result<(), CliError> {
+/// [`CliError::MockProvider`] for a `--window` that is no duration.
+pub fn settings(args: &ArgMatches) -> Result<MockConfig, CliError> {
     let window = *args.get_one::<f64>("window").expect("has a default");
-    let config = MockConfig {
+    Ok(MockConfig {
         requests_per_window: args.get_one::<u64>("rpm").copied(),
         tokens_per_window: args.get_one::<u64>("tpm").copied(),
         window: Duration::try_from_secs_f64(window).map_err(|err| {
@@ -31,7 +28,16 @@ pub fn mock_server(args: &ArgMatches) -> Result<(), CliError> {
         latency: Duration::from_millis(*args.get_one::<u64>("latency").expect("has a default")),
         port: *args.get_one::<u16>("port").expect("has a default"),
         hang_first: *args.get_one::<u64>("hang-first").expect("has a default"),
-    };
+    })
+}
+
+/// Runs `tollgate mock-server` as `config` says: prints the URL on stdout, serves until Ctrl-C
+/// (or SIGTERM, SIGHUP), then prints the provider's counts on stderr.
+///
+/// # Errors
+/// [`CliError::MockProvider`] when the provider cannot start (a port in use),
+/// [`CliError::Signals`] when the stop signals cannot be caught.
+pub fn mock_server(config: &MockConfig) -> Result<(), CliError> {
     let (stop, stopped) = mpsc::channel();
     let stop = std::sync::Mutex::new(stop);
     StopSignals::install(

@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use clap::ArgMatches;
 use serde_json::{json, Map, Value};
 use tollgate::{AttemptError, Resource, Retry, Runner, RunnerError};
 
@@ -62,15 +61,14 @@ pub struct ChatSummary {
     pub stopped: Option<StopSignal>,
 }
 
-/// Runs `tollgate chat` as `args` say.
+/// Runs `tollgate chat` as `settings` say.
 ///
 /// # Errors
 /// [`CliError`] when the input cannot be read, stdout cannot be written, there is no API key
 /// for a remote endpoint, or the stop signals cannot be caught.
-pub fn chat(args: &ArgMatches) -> Result<RunOutcome, CliError> {
-    let settings = ChatSettings::from_args(args)?;
+pub fn chat(settings: &ChatSettings) -> Result<RunOutcome, CliError> {
     let lines = InputLines::open(Some(&settings.input))?;
-    let summary = run_chat(&settings, lines, &mut io::stdout())?;
+    let summary = run_chat(settings, lines, &mut io::stdout())?;
     eprintln!("tollgate chat: {}", describe(&summary));
     if let Some(limits) = summary.limits.describe() {
         eprintln!("tollgate chat: {limits}");

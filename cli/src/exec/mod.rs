@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use clap::ArgMatches;
 use tollgate::{AttemptError, InterruptHandle, JobSender, Rate, Resource, Retry, Runner, Verdict};
 
 use crate::cli_error::CliError;
@@ -31,8 +30,7 @@ use children::{Children, Sent};
 use command_run::{CommandFailure, CommandRunner};
 use line_job::{journal_key, LineJob, Ran};
 use ordered_output::OrderedOutput;
-pub use settings::parse_duration;
-use settings::ExecSettings;
+pub use settings::{parse_duration, ExecSettings};
 
 /// The failures listed by line in the summary; later ones are counted only.
 const FAILURES_LISTED: usize = 20;
@@ -44,13 +42,12 @@ struct Failure {
     attempts: u32,
 }
 
-/// Runs `tollgate exec` as `args` say.
+/// Runs `tollgate exec` as `settings` say.
 ///
 /// # Errors
 /// [`CliError`] when the input cannot be read, the output cannot be written, the journal
 /// cannot be opened, or the stop signals cannot be caught.
-pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
-    let settings = ExecSettings::from_args(args);
+pub fn exec(settings: &ExecSettings) -> Result<RunOutcome, CliError> {
     let input_lines = InputLines::open(settings.input.as_deref())?;
     let children = Arc::new(Children::default());
     let command = CommandRunner {

@@ -431,7 +431,25 @@ fn rate_arg(name: &'static str) -> Arg {
     Arg::new(name)
         .long(name)
         .value_name("RATE")
-        .value_parser(|text: &str| text.parse::<Rate>())
+        .value_parser(parse_quota)
+}
+
+/// A quota as the tool counts it: an exact window of `quantity` per period, a burst spacing the
+/// calls when below the quantity (`"10/s, burst 1"`). A burst above the quantity is refused: no
+/// window of `quantity` per period lets more than `quantity` go at once.
+fn parse_quota(text: &str) -> Result<Rate, String> {
+    let rate = text.parse::<Rate>().map_err(|err| err.to_string())?;
+    if rate.capacity() > rate.quantity() {
+        return Err(format!(
+            "a burst of {} is above the {} per period this quota counts, which never lets more \
+             than {} go at once; give a burst of at most {} (a burst below it spaces the calls)",
+            rate.capacity(),
+            rate.quantity(),
+            rate.quantity(),
+            rate.quantity()
+        ));
+    }
+    Ok(rate)
 }
 
 fn concurrency_arg(default: &'static str) -> Arg {

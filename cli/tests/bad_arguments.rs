@@ -28,6 +28,27 @@ fn a_malformed_rate_is_refused() {
     );
 }
 
+/// A burst above the quantity cannot be honoured by a window of the quantity: refused by its
+/// flag before a line is read (it ran nothing and exited 0, "0 of 0 commands finished").
+#[test]
+fn a_burst_above_the_quantity_is_refused() {
+    refused(
+        &["exec", "--rate", "10/s, burst 20", "--", "echo"],
+        "give a burst of at most 10",
+    );
+    refused(
+        &[
+            "chat",
+            "--requests",
+            "10/s, burst 20",
+            "--tpm",
+            "1000",
+            "x.jsonl",
+        ],
+        "give a burst of at most 10",
+    );
+}
+
 #[test]
 fn missing_arguments_are_named() {
     refused(&["exec", "--", "echo"], "--rate <RATE>");

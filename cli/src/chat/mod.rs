@@ -160,6 +160,10 @@ pub fn run_chat(
         .max_concurrent(workers)
         .streaming(RequestFeed::CHECKED_FIRST.max(2 * workers))
         .progress(settings.progress);
+    // A quota the Runner cannot hold (a burst above the rate's quantity) is refused before a
+    // request is read.
+    let mut runner = runner;
+    runner.check().map_err(CliError::Runner)?;
     let mut runner = match &settings.journal {
         Some(path) => runner.journal(path).map_err(CliError::Journal)?,
         None => runner,

@@ -76,6 +76,9 @@ pub fn exec(settings: &ExecSettings) -> Result<RunOutcome, CliError> {
     .streaming(settings.window())
     // A bar drawn on the terminal that also shows the commands' output would be torn by it.
     .progress(!io::stdout().is_terminal());
+    // A quota the Runner cannot hold (a burst above the rate's quantity) is refused before a
+    // line is read.
+    runner.check().map_err(CliError::Runner)?;
     if let Some(journal) = &settings.journal {
         runner = runner.journal(journal).map_err(CliError::Journal)?;
     }

@@ -400,7 +400,28 @@ fn rate_arg(name: &'static str) -> Arg {
     Arg::new(name)
         .long(name)
         .value_name("RATE")
-        .value_parser(|text: &str| text.parse::<Rate>())
+        .value_parser(parse_quota)
+}
+
+/// A rate the tools count as exact windows: a burst above the quantity cannot be honoured (a
+/// window of N per period never lets more than N go at once).
+fn parse_quota(text: &str) -> Result<Rate, String> {
+    let rate = text.parse::<Rate>().map_err(|err| err.to_string())?;
+    rate.validate().map_err(|err| err.to_string())?;
+    if rate.capacity() > rate.quantity() {
+        return Err(format!(
+            "burst {} is above the quantity {}: at most {} go in any window of {:?}; give a \
+             burst of at most {} (\"{}/{:?}, burst 1\" spreads them evenly)",
+            rate.capacity(),
+            rate.quantity(),
+            rate.quantity(),
+            rate.period(),
+            rate.quantity(),
+            rate.quantity(),
+            rate.period(),
+        ));
+    }
+    Ok(rate)
 }
 
 fn concurrency_arg(default: &'static str) -> Arg {

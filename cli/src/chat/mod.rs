@@ -203,8 +203,10 @@ pub fn run_chat(
             .map(drop)
         },
     );
-    if let Err(RunnerError::Journal(err)) = runner.check() {
-        return Err(CliError::Journal(err));
+    match runner.check() {
+        Ok(()) => {}
+        Err(RunnerError::Journal(err)) => return Err(CliError::Journal(err)),
+        Err(err) => return Err(CliError::Runner(err)),
     }
     let counts = feed.counts();
     if let Some(err) = counts.take_failure() {

@@ -82,6 +82,8 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
     if let Some(journal) = &settings.journal {
         runner = runner.journal(journal).map_err(CliError::Journal)?;
     }
+    // A configuration the runner refuses would refuse every line sent to it, one by one.
+    runner.check().map_err(CliError::Runner)?;
     let signals = stop_on_signals(runner.interrupt_handle(), Arc::clone(&children))?;
 
     let read = Arc::new(AtomicUsize::new(0));

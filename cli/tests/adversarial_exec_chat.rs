@@ -3,9 +3,12 @@
 
 mod common;
 
-use std::process::Output;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
-use common::{run, stderr_of, stdout_of};
+use common::{run, stderr_of, stdout_of, tollgate};
+use tollgate_mock_provider::{MockConfig, MockProvider};
 
 /// Asserts exit status 2, no panic, and a stderr naming every one of `needles`.
 fn refused_naming(output: &Output, needles: &[&str]) {
@@ -59,4 +62,92 @@ fn chat_refuses_a_burst_above_the_quantity() {
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}\n",
     );
     refused_naming(&output, &["--requests", "burst 20"]);
+}
+
+fn signal(pid: u32, name: &str) {
+    assert!(Command::new("kill")
+        .args([name, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// Waits for `child` to end, at most `within`; its exit code and stderr.
+fn wait(child: &mut Child, within: Duration) -> (Option<i32>, String) {
+    let begun = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+            return (status.code(), stderr);
+        }
+        if begun.elapsed() > within {
+            child.kill().ok();
+            child.wait().ok();
+            let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+            panic!("still running after {within:?}; stderr: {stderr}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+const REQUEST: &str = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}\n";
+
+/// `chat -` on stdin that the test holds open (a producer that writes when it has something).
+fn chat_on_open_stdin(provider: &MockProvider) -> Child {
+    tollgate()
+        .args([
+            "chat",
+            "--requests",
+            "100/s",
+            "--tokens",
+            "1000000/s",
+            "--endpoint",
+        ])
+        .arg(provider.chat_completions_url())
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A producer that writes a request and then thinks for a while: the request is answered at
+/// once. (chat read 1,024 lines before sending anything: one request a second waited 17 min.)
+#[test]
+fn chat_answers_a_line_of_a_slow_pipe_before_the_next_one_comes() {
+    let provider = MockProvider::start(MockConfig::new()).unwrap();
+    let mut child = chat_on_open_stdin(&provider);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(REQUEST.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    let (answered, answer) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).ok();
+        answered.send(line).ok();
+    });
+    let line = answer.recv_timeout(Duration::from_secs(20));
+    drop(stdin);
+    let (code, stderr) = wait(&mut child, Duration::from_secs(30));
+    let line = line
+        .unwrap_or_else(|_| panic!("no answer in 20 s while stdin stayed open; stderr: {stderr}"));
+    assert!(line.contains("\"response\""), "{line}");
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// SIGTERM while chat waits for its first line on a pipe that never closes: it stops at once
+/// (it waited for the pipe to close, forever on an endless producer).
+#[test]
+fn chat_stops_on_sigterm_while_stdin_says_nothing() {
+    let provider = MockProvider::start(MockConfig::new()).unwrap();
+    let mut child = chat_on_open_stdin(&provider);
+    let stdin = child.stdin.take().unwrap(); // held open, never written
+    std::thread::sleep(Duration::from_millis(500));
+    signal(child.id(), "-TERM");
+    let (code, stderr) = wait(&mut child, Duration::from_secs(15));
+    drop(stdin);
+    assert_eq!(code, Some(143), "{stderr}");
+    assert!(stderr.contains("SIGTERM"), "{stderr}");
 }

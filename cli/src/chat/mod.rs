@@ -162,6 +162,8 @@ pub fn run_chat(
         .max_concurrent(workers)
         .streaming(RequestFeed::CHECKED_FIRST.max(2 * workers))
         .progress(settings.progress);
+    // Only a journal of an earlier run has requests to check the first lines against.
+    let earlier_journal = settings.journal.as_ref().is_some_and(|path| path.exists());
     let mut runner = match &settings.journal {
         Some(path) => runner.journal(path).map_err(CliError::Journal)?,
         None => runner,
@@ -190,19 +192,22 @@ pub fn run_chat(
         stopping,
     );
     let mut lines = lines;
-    // The first lines are scheduled before the run, so that a journal written for other
-    // requests is told from one of an interrupted run (whose first requests it holds) before
-    // anything is sent.
-    feed.feed_from(
-        lines.by_ref().take(RequestFeed::CHECKED_FIRST),
-        |key, job| {
-            match key {
-                Some(key) => runner.schedule_keyed(key, job),
-                None => runner.schedule(job),
-            }
-            .map(drop)
-        },
-    );
+    // With an earlier journal, the first lines are scheduled before the run, so that a
+    // journal written for other requests is told from one of an interrupted run (whose first
+    // requests it holds) before anything is sent. Without one, none are: a slow pipe's first
+    // request goes at once, and a stop signal is not held up by a read that waits for a line.
+    let checked_first = if earlier_journal {
+        RequestFeed::CHECKED_FIRST
+    } else {
+        0
+    };
+    feed.feed_from(lines.by_ref().take(checked_first), |key, job| {
+        match key {
+            Some(key) => runner.schedule_keyed(key, job),
+            None => runner.schedule(job),
+        }
+        .map(drop)
+    });
     match runner.check() {
         Ok(()) => {}
         Err(RunnerError::Journal(err)) => return Err(CliError::Journal(err)),

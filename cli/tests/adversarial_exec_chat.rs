@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{run, stderr_of, stdout_of, tollgate};
+use common::{run, scratch_dir, stderr_of, stdout_of, tollgate};
 use tollgate_mock_provider::{MockConfig, MockProvider};
 
 /// Asserts exit status 2, no panic, and a stderr naming every one of `needles`.
@@ -150,4 +150,57 @@ fn chat_stops_on_sigterm_while_stdin_says_nothing() {
     drop(stdin);
     assert_eq!(code, Some(143), "{stderr}");
     assert!(stderr.contains("SIGTERM"), "{stderr}");
+}
+
+/// A run of command A on a file leaves its journal (a line failed); command B on the same file
+/// ran every line and, all succeeded, deleted A's journal: A's rerun ran its done lines again.
+/// B is refused instead, naming the journal, which is kept for A.
+#[test]
+fn exec_of_another_command_on_the_same_file_leaves_the_first_ones_journal() {
+    let dir = scratch_dir("exec_other_command_journal");
+    let input = dir.join("lines.txt");
+    std::fs::write(&input, "1\n2\n3\n4\n5\n").unwrap();
+    let runs = dir.join("runs");
+    let input_arg = input.display().to_string();
+    let runs_arg = runs.display().to_string();
+    let exec = |script: &str| {
+        run(
+            &[
+                "exec",
+                "--rate",
+                "1000/s",
+                "--retries",
+                "0",
+                "--input",
+                &input_arg,
+                "--",
+                "sh",
+                "-c",
+                script,
+                "_",
+                "{}",
+                &runs_arg,
+            ],
+            "",
+        )
+    };
+    let first = "echo A$1 >> \"$2\"; test $1 != 3";
+    let a = exec(first);
+    assert_eq!(a.status.code(), Some(1), "{}", stderr_of(&a));
+    let journal = dir.join("lines.txt.journal");
+    assert!(journal.exists());
+
+    let b = exec("echo B$1 >> \"$2\"");
+    refused_naming(&b, &["lines.txt.journal"]);
+    assert!(journal.exists(), "the other command's journal is gone");
+
+    let again = exec(first);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr_of(&again));
+    let ran = std::fs::read_to_string(&runs).unwrap();
+    assert_eq!(
+        ran.lines().filter(|run| run.starts_with('A')).count(),
+        6,
+        "{ran}"
+    );
+    assert_eq!(ran.lines().filter(|run| *run == "A3").count(), 2, "{ran}");
 }

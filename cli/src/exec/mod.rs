@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
 use clap::ArgMatches;
-use tollgate::{AttemptError, InterruptHandle, JobSender, Rate, Resource, Retry, Runner, Verdict};
+use tollgate::{
+    AttemptError, InterruptHandle, JobSender, Rate, Resource, Retry, Runner, RunnerError, Verdict,
+};
 
 use crate::cli_error::CliError;
 use crate::input_lines::InputLines;
@@ -51,7 +53,7 @@ struct Failure {
 /// cannot be opened, or the stop signals cannot be caught.
 pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
     let settings = ExecSettings::from_args(args);
-    let input_lines = InputLines::open(settings.input.as_deref())?;
+    let mut input_lines = InputLines::open(settings.input.as_deref())?;
     let children = Arc::new(Children::default());
     let command = CommandRunner {
         template: settings.template.clone(),
@@ -79,14 +81,32 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
     .streaming(settings.window())
     // A bar drawn on the terminal that also shows the commands' output would be torn by it.
     .progress(!io::stdout().is_terminal());
+    // Only a journal of an earlier run has lines to check the first ones against.
+    let earlier_journal = settings.journal.as_ref().is_some_and(|path| path.exists());
     if let Some(journal) = &settings.journal {
         runner = runner.journal(journal).map_err(CliError::Journal)?;
     }
+    let read = Arc::new(AtomicUsize::new(0));
+    if earlier_journal {
+        // The first lines (a read-ahead's worth) are scheduled before the run, so that a
+        // journal of another command or input is refused before it would be run over (and
+        // deleted once every line succeeded), as a journal of an interrupted run is resumed.
+        for line in input_lines.by_ref().take(settings.window()) {
+            let line = line?;
+            let key = journal_key(&settings.template, &line);
+            read.fetch_add(1, Ordering::SeqCst);
+            runner
+                .schedule_keyed(key, LineJob(line))
+                .map_err(CliError::Runner)?;
+        }
+    }
     // A configuration the runner refuses would refuse every line sent to it, one by one.
-    runner.check().map_err(CliError::Runner)?;
+    runner.check().map_err(|err| match err {
+        RunnerError::Journal(err) => CliError::Journal(err),
+        err => CliError::Runner(err),
+    })?;
     let signals = stop_on_signals(runner.interrupt_handle(), Arc::clone(&children))?;
 
-    let read = Arc::new(AtomicUsize::new(0));
     let reader = read_into(
         input_lines,
         runner.job_sender(),

@@ -204,3 +204,36 @@ fn exec_of_another_command_on_the_same_file_leaves_the_first_ones_journal() {
     );
     assert_eq!(ran.lines().filter(|run| *run == "A3").count(), 2, "{ran}");
 }
+
+/// `yes | tollgate exec ... | head -1`: once its output is closed, exec stops starting commands
+/// (it ran forever on an endless input, every output thrown away), and says why (exit 2).
+#[test]
+fn exec_stops_once_its_output_is_closed() {
+    let dir = scratch_dir("exec_output_closed");
+    let mut child = tollgate()
+        .args(["exec", "--rate", "1000/s", "--", "echo"])
+        .current_dir(&*dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // An endless input: ends when exec does (a write to its closed stdin fails).
+    std::thread::spawn(move || while stdin.write_all(b"y\n").is_ok() {});
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "y\n");
+    // The reader is dropped: the pipe is closed, as by `head -1`.
+    let (code, stderr) = wait(&mut child, Duration::from_secs(30));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("cannot write -"), "{stderr}");
+    assert!(stderr.contains("stopped: its output is closed"), "{stderr}");
+    assert!(
+        stderr.contains("tollgate-exec-"),
+        "the journal is named: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -115,6 +115,9 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
     );
     let mut output = OrderedOutput::new(settings.order, io::stdout(), io::stderr());
     let mut tally = Tally::default();
+    // Once the output is closed (`| head -1`), the outputs to come would be thrown away: the
+    // run stops as on a first Ctrl-C (what runs finishes and is recorded), and says why.
+    let output_closed = runner.interrupt_handle();
     let report = runner.run_each(|done| {
         tally.done += 1;
         tally.resumed += usize::from(done.resumed);
@@ -136,13 +139,17 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
             }
         };
         output.finished(done.index, produced);
+        if output.failed() {
+            output_closed.interrupt();
+        }
     });
     // Read now: once the runner is gone, a reader left behind is no longer held back.
     let read = read.load(Ordering::SeqCst);
-    output.finish().map_err(|source| CliError::Write {
+    // A closed output still gets the summary and the journal's message on stderr.
+    let written = output.finish().map_err(|source| CliError::Write {
         path: PathBuf::from("-"),
         source,
-    })?;
+    });
     drop(runner); // closes the journal
 
     // Unless interrupted, the run ended once the reader closed its sender: it has ended too.
@@ -168,18 +175,20 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
     if let Some(failure) = &report.journal_failure {
         eprintln!("tollgate exec: {failure}; stopped");
     }
-    match (&settings.journal, report.interrupted || tally.failed > 0) {
+    let stopped_early = report.interrupted || written.is_err();
+    match (&settings.journal, stopped_early || tally.failed > 0) {
         (Some(journal), true) => {
             eprintln!(
             "tollgate exec: {}: the lines done are recorded in {}; to {}, run the same command \
              again{}: it skips them (--no-journal runs every line)",
             match stopped {
                 Some(signal) => format!("stopped by {}", signal.name()),
+                None if written.is_err() => "stopped: its output is closed".to_owned(),
                 None if report.interrupted => "stopped".to_owned(),
                 None => format!("{} failed", lines(tally.failed)),
             },
             journal.display(),
-            if report.interrupted { "resume" } else { "retry the failed lines" },
+            if stopped_early { "resume" } else { "retry the failed lines" },
             if settings.input.is_none() { " on the same input" } else { "" },
         )
         }
@@ -187,11 +196,12 @@ pub fn exec(args: &ArgMatches) -> Result<RunOutcome, CliError> {
             // Every line is done: the next run of the same command is a new one.
             std::fs::remove_file(journal).ok();
         }
-        (None, true) if report.interrupted => eprintln!(
+        (None, true) if stopped_early => eprintln!(
             "tollgate exec: stopped without a journal (--no-journal): a rerun runs every line again"
         ),
         (None, _) => {}
     }
+    written?;
     Ok(RunOutcome::of(tally.failed, stopped))
 }
 

@@ -237,3 +237,42 @@ fn exec_stops_once_its_output_is_closed() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `tollgate chat ... | head -1`: once its output is closed, chat stops sending (it sent every
+/// request, paying for answers thrown away), and says why (exit 2).
+#[test]
+fn chat_stops_sending_once_its_output_is_closed() {
+    let provider = MockProvider::start(MockConfig::new()).unwrap();
+    let dir = scratch_dir("chat_output_closed");
+    let input = dir.join("requests.jsonl");
+    std::fs::write(&input, REQUEST.repeat(400)).unwrap();
+    let mut child = tollgate()
+        .args([
+            "chat",
+            "--requests",
+            "40/s",
+            "--tokens",
+            "1000000/s",
+            "--endpoint",
+        ])
+        .arg(provider.chat_completions_url())
+        .arg(&input)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("\"response\""), "{first}");
+    // Closed as by `head -1`; the whole run would take 10 s and send 400.
+    let (code, stderr) = wait(&mut child, Duration::from_secs(60));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("cannot write -"), "{stderr}");
+    let sent = provider.stats().requests;
+    assert!(
+        sent < 200,
+        "{sent} requests sent after the output was closed; {stderr}"
+    );
+}

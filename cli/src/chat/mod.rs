@@ -279,6 +279,11 @@ pub fn run_chat(
             }
         };
         output.write(&line);
+        if output.failed() {
+            // The output is closed (`| head -1`): the answers to come would be paid for and
+            // thrown away. The run stops as on a first Ctrl-C (what is in flight is recorded).
+            stop_run.interrupt();
+        }
     });
     if !report.interrupted {
         // Every line was read and fed: what it wrote is in the channel.

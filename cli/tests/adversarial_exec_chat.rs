@@ -59,7 +59,7 @@ fn chat_refuses_a_burst_above_the_quantity() {
             "--no-journal",
             "-",
         ],
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}\n",
+        "", // refused before stdin is read
     );
     refused_naming(&output, &["--requests", "burst 20"]);
 }
@@ -275,4 +275,27 @@ fn chat_stops_sending_once_its_output_is_closed() {
         sent < 200,
         "{sent} requests sent after the output was closed; {stderr}"
     );
+}
+
+/// The summary's counts are singular for one: "1 request", "1 malformed line" (it said
+/// "1 requests ... (1 malformed lines)").
+#[test]
+fn chat_summary_counts_one_in_the_singular() {
+    let output = run(
+        &[
+            "chat",
+            "--requests",
+            "10/s",
+            "--tokens",
+            "1000/s",
+            "--endpoint",
+            "http://127.0.0.1:9/v1/chat/completions",
+            "-",
+        ],
+        "not json\n",
+    );
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("1 request in "), "{stderr}");
+    assert!(stderr.contains("(1 malformed line)"), "{stderr}");
 }

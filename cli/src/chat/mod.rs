@@ -23,6 +23,7 @@ use serde_json::{json, Map, Value};
 use tollgate::{AttemptError, Resource, Retry, Runner, RunnerError};
 
 use crate::cli_error::CliError;
+use crate::counted::counted;
 use crate::input_lines::{InputLine, InputLines};
 use crate::run_outcome::RunOutcome;
 use crate::stop_signals::{StopSignal, StopSignals};
@@ -342,13 +343,12 @@ fn describe(summary: &ChatSummary) -> String {
         resumed => format!(" ({resumed} from the journal)"),
     };
     format!(
-        "{} requests in {:.1} s: {} answered{from_journal}, {} failed ({} malformed lines); {} \
-         sent, {} answered 429",
-        summary.requests,
+        "{} in {:.1} s: {} answered{from_journal}, {} failed ({}); {} sent, {} answered 429",
+        counted(summary.requests as u64, "request"),
         summary.elapsed.as_secs_f64(),
         summary.answered,
         summary.failed,
-        summary.malformed,
+        counted(summary.malformed as u64, "malformed line"),
         summary.sent,
         summary.rate_limited,
     )

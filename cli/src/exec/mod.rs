@@ -26,6 +26,7 @@ use tollgate::{
 };
 
 use crate::cli_error::CliError;
+use crate::counted::counted;
 use crate::input_lines::InputLines;
 use crate::run_outcome::RunOutcome;
 use crate::stop_signals::{StopSignal, StopSignals};
@@ -290,26 +291,4 @@ fn report_failures(tally: &mut Tally) {
 /// "1 line", "2 lines".
 fn lines(count: usize) -> String {
     counted(count as u64, "line")
-}
-
-/// `count` and `noun`, plural unless one ("1 attempt", "3 retries").
-fn counted(count: u64, noun: &str) -> String {
-    match (count, noun.strip_suffix('y')) {
-        (1, _) => format!("1 {noun}"),
-        (_, Some(stem)) => format!("{count} {stem}ies"),
-        (_, None) => format!("{count} {noun}s"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::counted;
-
-    #[test]
-    fn counts_are_singular_for_one() {
-        assert_eq!(counted(1, "attempt"), "1 attempt");
-        assert_eq!(counted(2, "attempt"), "2 attempts");
-        assert_eq!(counted(0, "retry"), "0 retries");
-        assert_eq!(counted(1, "retry"), "1 retry");
-    }
 }

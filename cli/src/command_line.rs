@@ -434,19 +434,22 @@ fn rate_arg(name: &'static str) -> Arg {
         .value_parser(parse_quota)
 }
 
-/// A quota as the tool counts it: an exact window of `quantity` per period, a burst spacing the
-/// calls when below the quantity (`"10/s, burst 1"`). A burst above the quantity is refused: no
-/// window of `quantity` per period lets more than `quantity` go at once.
+/// A rate the tools count as exact windows: a burst above the quantity cannot be honoured (a
+/// window of N per period never lets more than N go at once).
 fn parse_quota(text: &str) -> Result<Rate, String> {
     let rate = text.parse::<Rate>().map_err(|err| err.to_string())?;
+    rate.validate().map_err(|err| err.to_string())?;
     if rate.capacity() > rate.quantity() {
         return Err(format!(
-            "a burst of {} is above the {} per period this quota counts, which never lets more \
-             than {} go at once; give a burst of at most {} (a burst below it spaces the calls)",
+            "burst {} is above the quantity {}: at most {} go in any window of {:?}; give a \
+             burst of at most {} (\"{}/{:?}, burst 1\" spreads them evenly)",
             rate.capacity(),
             rate.quantity(),
             rate.quantity(),
-            rate.quantity()
+            rate.period(),
+            rate.quantity(),
+            rate.quantity(),
+            rate.period(),
         ));
     }
     Ok(rate)

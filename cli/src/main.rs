@@ -7,6 +7,7 @@
 mod chat;
 mod cli_error;
 mod command_line;
+mod counted;
 mod demo;
 mod exec;
 mod input_lines;

@@ -134,7 +134,7 @@ fn stdin_is_read_with_a_dash_and_a_line_that_is_not_utf8_is_refused_by_its_numbe
     assert!(stderr.contains("-:3: not UTF-8 text"), "{stderr}");
     assert!(stderr.contains("5 requests"), "{stderr}");
     assert!(
-        stderr.contains("4 answered, 1 failed (1 malformed lines)"),
+        stderr.contains("4 answered, 1 failed (1 malformed line)"),
         "{stderr}"
     );
     let lines: Vec<Value> = stdout_of(&output)

@@ -28,6 +28,11 @@ impl<'w> JsonLines<'w> {
         }
     }
 
+    /// Whether a write failed (the output is closed, say): nothing more will be written.
+    pub fn failed(&self) -> bool {
+        self.failed.is_some()
+    }
+
     /// The first write error, if any.
     pub fn finish(self) -> io::Result<()> {
         self.failed.map_or(Ok(()), Err)

@@ -22,6 +22,7 @@ use serde_json::{json, Map, Value};
 use tollgate::{AttemptError, Resource, Retry, Runner, RunnerError};
 
 use crate::cli_error::CliError;
+use crate::counted::counted;
 use crate::input_lines::{InputLine, InputLines};
 use crate::run_outcome::RunOutcome;
 use crate::stop_signals::{StopSignal, StopSignals};
@@ -160,10 +161,8 @@ pub fn run_chat(
         .max_concurrent(workers)
         .streaming(RequestFeed::CHECKED_FIRST.max(2 * workers))
         .progress(settings.progress);
-    // A quota the Runner cannot hold (a burst above the rate's quantity) is refused before a
-    // request is read.
-    let mut runner = runner;
-    runner.check().map_err(CliError::Runner)?;
+    // Only a journal of an earlier run has requests to check the first lines against.
+    let earlier_journal = settings.journal.as_ref().is_some_and(|path| path.exists());
     let mut runner = match &settings.journal {
         Some(path) => runner.journal(path).map_err(CliError::Journal)?,
         None => runner,
@@ -192,21 +191,26 @@ pub fn run_chat(
         stopping,
     );
     let mut lines = lines;
-    // The first lines are scheduled before the run, so that a journal written for other
-    // requests is told from one of an interrupted run (whose first requests it holds) before
-    // anything is sent.
-    feed.feed_from(
-        lines.by_ref().take(RequestFeed::CHECKED_FIRST),
-        |key, job| {
-            match key {
-                Some(key) => runner.schedule_keyed(key, job),
-                None => runner.schedule(job),
-            }
-            .map(drop)
-        },
-    );
-    if let Err(RunnerError::Journal(err)) = runner.check() {
-        return Err(CliError::Journal(err));
+    // With an earlier journal, the first lines are scheduled before the run, so that a
+    // journal written for other requests is told from one of an interrupted run (whose first
+    // requests it holds) before anything is sent. Without one, none are: a slow pipe's first
+    // request goes at once, and a stop signal is not held up by a read that waits for a line.
+    let checked_first = if earlier_journal {
+        RequestFeed::CHECKED_FIRST
+    } else {
+        0
+    };
+    feed.feed_from(lines.by_ref().take(checked_first), |key, job| {
+        match key {
+            Some(key) => runner.schedule_keyed(key, job),
+            None => runner.schedule(job),
+        }
+        .map(drop)
+    });
+    match runner.check() {
+        Ok(()) => {}
+        Err(RunnerError::Journal(err)) => return Err(CliError::Journal(err)),
+        Err(err) => return Err(CliError::Runner(err)),
     }
     let counts = feed.counts();
     if let Some(err) = counts.take_failure() {
@@ -274,6 +278,11 @@ pub fn run_chat(
             }
         };
         output.write(&line);
+        if output.failed() {
+            // The output is closed (`| head -1`): the answers to come would be paid for and
+            // thrown away. The run stops as on a first Ctrl-C (what is in flight is recorded).
+            stop_run.interrupt();
+        }
     });
     if !report.interrupted {
         // Every line was read and fed: what it wrote is in the channel.
@@ -332,13 +341,12 @@ fn describe(summary: &ChatSummary) -> String {
         resumed => format!(" ({resumed} from the journal)"),
     };
     format!(
-        "{} requests in {:.1} s: {} answered{from_journal}, {} failed ({} malformed lines); {} \
-         sent, {} answered 429",
-        summary.requests,
+        "{} in {:.1} s: {} answered{from_journal}, {} failed ({}); {} sent, {} answered 429",
+        counted(summary.requests as u64, "request"),
         summary.elapsed.as_secs_f64(),
         summary.answered,
         summary.failed,
-        summary.malformed,
+        counted(summary.malformed as u64, "malformed line"),
         summary.sent,
         summary.rate_limited,
     )

@@ -20,9 +20,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use tollgate::{AttemptError, InterruptHandle, JobSender, Rate, Resource, Retry, Runner, Verdict};
+use tollgate::{
+    AttemptError, InterruptHandle, JobSender, Rate, Resource, Retry, Runner, RunnerError, Verdict,
+};
 
 use crate::cli_error::CliError;
+use crate::counted::counted;
 use crate::input_lines::InputLines;
 use crate::run_outcome::RunOutcome;
 use crate::stop_signals::{StopSignal, StopSignals};
@@ -48,7 +51,7 @@ struct Failure {
 /// [`CliError`] when the input cannot be read, the output cannot be written, the journal
 /// cannot be opened, or the stop signals cannot be caught.
 pub fn exec(settings: &ExecSettings) -> Result<RunOutcome, CliError> {
-    let input_lines = InputLines::open(settings.input.as_deref())?;
+    let mut input_lines = InputLines::open(settings.input.as_deref())?;
     let children = Arc::new(Children::default());
     let command = CommandRunner {
         template: settings.template.clone(),
@@ -76,15 +79,32 @@ pub fn exec(settings: &ExecSettings) -> Result<RunOutcome, CliError> {
     .streaming(settings.window())
     // A bar drawn on the terminal that also shows the commands' output would be torn by it.
     .progress(!io::stdout().is_terminal());
-    // A quota the Runner cannot hold (a burst above the rate's quantity) is refused before a
-    // line is read.
-    runner.check().map_err(CliError::Runner)?;
+    // Only a journal of an earlier run has lines to check the first ones against.
+    let earlier_journal = settings.journal.as_ref().is_some_and(|path| path.exists());
     if let Some(journal) = &settings.journal {
         runner = runner.journal(journal).map_err(CliError::Journal)?;
     }
+    let read = Arc::new(AtomicUsize::new(0));
+    if earlier_journal {
+        // The first lines (a read-ahead's worth) are scheduled before the run, so that a
+        // journal of another command or input is refused before it would be run over (and
+        // deleted once every line succeeded), as a journal of an interrupted run is resumed.
+        for line in input_lines.by_ref().take(settings.window()) {
+            let line = line?;
+            let key = journal_key(&settings.template, &line);
+            read.fetch_add(1, Ordering::SeqCst);
+            runner
+                .schedule_keyed(key, LineJob(line))
+                .map_err(CliError::Runner)?;
+        }
+    }
+    // A configuration the runner refuses would refuse every line sent to it, one by one.
+    runner.check().map_err(|err| match err {
+        RunnerError::Journal(err) => CliError::Journal(err),
+        err => CliError::Runner(err),
+    })?;
     let signals = stop_on_signals(runner.interrupt_handle(), Arc::clone(&children))?;
 
-    let read = Arc::new(AtomicUsize::new(0));
     let reader = read_into(
         input_lines,
         runner.job_sender(),
@@ -93,6 +113,9 @@ pub fn exec(settings: &ExecSettings) -> Result<RunOutcome, CliError> {
     );
     let mut output = OrderedOutput::new(settings.order, io::stdout(), io::stderr());
     let mut tally = Tally::default();
+    // Once the output is closed (`| head -1`), the outputs to come would be thrown away: the
+    // run stops as on a first Ctrl-C (what runs finishes and is recorded), and says why.
+    let output_closed = runner.interrupt_handle();
     let report = runner.run_each(|done| {
         tally.done += 1;
         tally.resumed += usize::from(done.resumed);
@@ -114,13 +137,17 @@ pub fn exec(settings: &ExecSettings) -> Result<RunOutcome, CliError> {
             }
         };
         output.finished(done.index, produced);
+        if output.failed() {
+            output_closed.interrupt();
+        }
     });
     // Read now: once the runner is gone, a reader left behind is no longer held back.
     let read = read.load(Ordering::SeqCst);
-    output.finish().map_err(|source| CliError::Write {
+    // A closed output still gets the summary and the journal's message on stderr.
+    let written = output.finish().map_err(|source| CliError::Write {
         path: PathBuf::from("-"),
         source,
-    })?;
+    });
     drop(runner); // closes the journal
 
     // Unless interrupted, the run ended once the reader closed its sender: it has ended too.
@@ -146,18 +173,20 @@ pub fn exec(settings: &ExecSettings) -> Result<RunOutcome, CliError> {
     if let Some(failure) = &report.journal_failure {
         eprintln!("tollgate exec: {failure}; stopped");
     }
-    match (&settings.journal, report.interrupted || tally.failed > 0) {
+    let stopped_early = report.interrupted || written.is_err();
+    match (&settings.journal, stopped_early || tally.failed > 0) {
         (Some(journal), true) => {
             eprintln!(
             "tollgate exec: {}: the lines done are recorded in {}; to {}, run the same command \
              again{}: it skips them (--no-journal runs every line)",
             match stopped {
                 Some(signal) => format!("stopped by {}", signal.name()),
+                None if written.is_err() => "stopped: its output is closed".to_owned(),
                 None if report.interrupted => "stopped".to_owned(),
                 None => format!("{} failed", lines(tally.failed)),
             },
             journal.display(),
-            if report.interrupted { "resume" } else { "retry the failed lines" },
+            if stopped_early { "resume" } else { "retry the failed lines" },
             if settings.input.is_none() { " on the same input" } else { "" },
         )
         }
@@ -165,11 +194,12 @@ pub fn exec(settings: &ExecSettings) -> Result<RunOutcome, CliError> {
             // Every line is done: the next run of the same command is a new one.
             std::fs::remove_file(journal).ok();
         }
-        (None, true) if report.interrupted => eprintln!(
+        (None, true) if stopped_early => eprintln!(
             "tollgate exec: stopped without a journal (--no-journal): a rerun runs every line again"
         ),
         (None, _) => {}
     }
+    written?;
     Ok(RunOutcome::of(tally.failed, stopped))
 }
 
@@ -258,26 +288,4 @@ fn report_failures(tally: &mut Tally) {
 /// "1 line", "2 lines".
 fn lines(count: usize) -> String {
     counted(count as u64, "line")
-}
-
-/// `count` and `noun`, plural unless one ("1 attempt", "3 retries").
-fn counted(count: u64, noun: &str) -> String {
-    match (count, noun.strip_suffix('y')) {
-        (1, _) => format!("1 {noun}"),
-        (_, Some(stem)) => format!("{count} {stem}ies"),
-        (_, None) => format!("{count} {noun}s"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::counted;
-
-    #[test]
-    fn counts_are_singular_for_one() {
-        assert_eq!(counted(1, "attempt"), "1 attempt");
-        assert_eq!(counted(2, "attempt"), "2 attempts");
-        assert_eq!(counted(0, "retry"), "0 retries");
-        assert_eq!(counted(1, "retry"), "1 retry");
-    }
 }

@@ -58,6 +58,11 @@ impl<O: Write, E: Write> OrderedOutput<O, E> {
         }
     }
 
+    /// Whether a write failed (the output is closed, say): nothing more will be written.
+    pub fn failed(&self) -> bool {
+        self.failed.is_some()
+    }
+
     /// Writes what is still held (after an interrupted run: the outputs that finished after a
     /// line that did not, still in input order) and returns the first write error, if any.
     pub fn finish(mut self) -> io::Result<()> {

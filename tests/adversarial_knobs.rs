@@ -1,0 +1,190 @@
+//! A hostile review of the knobs of issue 22 and the Runner changes of issue 21: the edges a
+//! new user or an acceptance suite reaches first. Mock clocks throughout; no sleeping.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use tollgate::{
+    AcquireError, Clock, Limits, ModelLimiter, Nanos, Rate, RateLimiter, Resource, Retry, Runner,
+    RunnerError, Verdict, TOKENS,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Deadlines and "not in time"
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn nanos_plus_duration_max_saturates_and_instants_far_away_convert() {
+    assert_eq!(Nanos::from_secs(1) + Duration::MAX, Nanos::MAX);
+    let (clock, time) = Clock::mock();
+    time.advance(Duration::from_secs(5));
+    // ~300 years ahead: saturates or lands far ahead, never wraps below now.
+    if let Some(far) = Instant::now().checked_add(Duration::from_secs(300 * 365 * 86_400)) {
+        assert!(clock.instant_to_nanos(far) > Nanos::from_secs(5));
+    }
+    // Before the clock's origin: Nanos::ZERO, no panic.
+    if let Some(past) = Instant::now().checked_sub(Duration::from_secs(3_600)) {
+        assert_eq!(clock.instant_to_nanos(past), Nanos::ZERO);
+    }
+}
+
+#[test]
+fn a_deadline_far_in_the_past_or_future_neither_panics_nor_waits_wrongly() {
+    let (clock, _time) = Clock::mock();
+    let limiter = RateLimiter::new(Rate::per_second(1)).with_clock(clock.clone());
+    limiter.acquire().unwrap();
+    // A deadline long past: refused at once with the exact wait (1 s), nothing written.
+    if let Some(past) = Instant::now().checked_sub(Duration::from_secs(3_600)) {
+        match limiter.try_acquire_until(1, past) {
+            Err(AcquireError::NotInTime { wait }) => assert_eq!(wait, Duration::from_secs(1)),
+            other => panic!("expected NotInTime, got {other:?}"),
+        }
+    }
+    // A deadline far ahead: waits the second (on the mock clock) and goes.
+    let far = Instant::now() + Duration::from_secs(100 * 365 * 86_400);
+    limiter.try_acquire_until(1, far).unwrap();
+    assert_eq!(clock.now(), Nanos::from_secs(1));
+    limiter.try_acquire_until(1, Nanos::MAX).unwrap();
+    assert_eq!(clock.now(), Nanos::from_secs(2));
+}
+
+#[test]
+fn not_in_time_wait_is_exactly_the_wait() {
+    let (clock, time) = Clock::mock();
+    let limiter = RateLimiter::new(Rate::per_second(1)).with_clock(clock.clone());
+    limiter.acquire().unwrap();
+    time.advance(Duration::from_millis(300));
+    match limiter.try_acquire_for(1, Duration::from_millis(100)) {
+        Err(AcquireError::NotInTime { wait }) => assert_eq!(wait, Duration::from_millis(700)),
+        other => panic!("expected NotInTime, got {other:?}"),
+    }
+    // Nothing written: the same wait again.
+    match limiter.try_acquire_for(1, Duration::ZERO) {
+        Err(err) => assert_eq!(err.wait(), Some(Duration::from_millis(700))),
+        other => panic!("expected NotInTime, got {other:?}"),
+    }
+
+    let models = ModelLimiter::builder()
+        .model("m", Limits::new().rate("requests", Rate::per_second(1)))
+        .with_clock(clock.clone())
+        .build()
+        .unwrap();
+    let _first = models.acquire("m", &[]).unwrap();
+    time.advance(Duration::from_millis(250));
+    let err = models
+        .try_acquire_for("m", &[], Duration::from_millis(10))
+        .unwrap_err();
+    assert_eq!(err.wait(), Some(Duration::from_millis(750)), "{err:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// ModelStats.active
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn active_counts_no_permit_dropped_during_a_panic() {
+    for parallel in [None, Some(2)] {
+        let (clock, _time) = Clock::mock();
+        let limits = match parallel {
+            Some(p) => Limits::new().tpm(1_000).max_parallel(p),
+            None => Limits::new().tpm(1_000),
+        };
+        let models = ModelLimiter::builder()
+            .model("m", limits)
+            .with_clock(clock)
+            .build()
+            .unwrap();
+        let held = models.acquire("m", &[(TOKENS, 10)]).unwrap();
+        assert_eq!(models.stats()["m"].active.used, 1);
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let _permit = models.acquire("m", &[(TOKENS, 10)]).unwrap();
+            assert_eq!(models.stats()["m"].active.used, 2);
+            panic!("user code panics while holding a permit");
+        }));
+        assert!(outcome.is_err());
+        assert_eq!(models.stats()["m"].active.used, 1, "parallel {parallel:?}");
+        drop(held);
+        assert_eq!(models.stats()["m"].active.used, 0, "parallel {parallel:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runner: retry caps and jitter
+// ---------------------------------------------------------------------------------------------
+
+/// A runner on a mock clock whose every call is refused with `retry_after`, with `retry`.
+fn refused_runner(retry: Retry<Duration>) -> RunReport {
+    let (clock, _time) = Clock::mock();
+    let mut runner = Runner::new(|_: &u32| Err::<u32, Duration>(Duration::from_millis(1)))
+        .with_clock(clock)
+        .retry(retry.classify(|wait| Verdict::RetryAfter(*wait)));
+    runner.schedule(1).unwrap();
+    let report = runner.run();
+    RunReport {
+        ok: report.results[0].is_some(),
+        attempts: report.attempts,
+        elapsed: report.elapsed,
+    }
+}
+
+struct RunReport {
+    ok: bool,
+    attempts: u64,
+    elapsed: Duration,
+}
+
+#[test]
+fn a_jitter_of_duration_max_is_capped_by_max_retry_after() {
+    let report = refused_runner(
+        Retry::exponential(2)
+            .max_retry_after(Duration::from_secs(1))
+            .retry_after_jitter(Duration::MAX),
+    );
+    assert!(!report.ok);
+    assert!(
+        report.elapsed <= Duration::from_secs(3),
+        "{:?}",
+        report.elapsed
+    );
+}
+
+#[test]
+fn max_retry_after_zero_refuses_any_server_wait_at_once() {
+    let report = refused_runner(Retry::exponential(5).max_retry_after(Duration::ZERO));
+    assert!(!report.ok);
+    assert!(report.attempts >= 1);
+    assert!(
+        report.elapsed < Duration::from_secs(1),
+        "{:?}",
+        report.elapsed
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runner: UnusedResource
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn unused_resource_has_no_false_positive_for_estimate_or_actual_alone() {
+    let mut only_estimate = Runner::new(|_: &u32| Ok::<u32, String>(1))
+        .resource(Resource::new("tokens", Rate::per_second(100)).estimate(|_| 3));
+    only_estimate.check().unwrap();
+    let mut only_actual = Runner::new(|_: &u32| Ok::<u32, String>(1))
+        .resource(Resource::new("tokens", Rate::per_second(100)).actual(|t: &u32| u64::from(*t)));
+    only_actual.check().unwrap();
+}
+
+/// A resource counted at the start bills only what was reserved at the start (its `actual` is
+/// not applied): with only an `actual`, it counts nothing and limits nothing, silently.
+#[test]
+fn counted_at_start_with_only_an_actual_is_an_unused_resource() {
+    let mut runner = Runner::new(|_: &u32| Ok::<u32, String>(1)).resource(
+        Resource::new("starts", Rate::per_second(1))
+            .actual(|t: &u32| u64::from(*t))
+            .counted_at_start(),
+    );
+    match runner.check() {
+        Err(RunnerError::UnusedResource(name)) => assert_eq!(name, "starts"),
+        other => panic!("expected UnusedResource, got {other:?}"),
+    }
+}

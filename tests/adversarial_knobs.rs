@@ -188,3 +188,83 @@ fn counted_at_start_with_only_an_actual_is_an_unused_resource() {
         other => panic!("expected UnusedResource, got {other:?}"),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Runner: streaming
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `f` on a thread and fails if it has not returned within `secs` (a hang, not a slow run).
+fn within<R: Send + 'static>(secs: u64, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(f()).ok());
+    finished
+        .recv_timeout(Duration::from_secs(secs))
+        .expect("hung: did not return in time")
+}
+
+#[test]
+fn streaming_with_a_panic_in_every_call_hands_every_job_over() {
+    let (failed, indices) = within(20, || {
+        let mut runner = Runner::new(|x: &u32| -> Result<u32, String> { panic!("job {x}") })
+            .retry(Retry::never())
+            .streaming(2);
+        let sender = runner.job_sender();
+        let producer = std::thread::spawn(move || {
+            for x in 0..50 {
+                sender.schedule(x);
+            }
+        });
+        let (mut failed, mut indices) = (0, Vec::new());
+        runner.run_each(|done| {
+            failed += usize::from(done.result.is_none() && !done.errors.is_empty());
+            indices.push(done.index);
+        });
+        producer.join().unwrap();
+        (failed, indices)
+    });
+    assert_eq!(failed, 50);
+    let mut indices = indices; // handed over as they finish
+    indices.sort_unstable();
+    assert_eq!(indices, (0..50).collect::<Vec<_>>());
+}
+
+/// An interrupt while the producer blocks on a full window: the run still returns.
+#[test]
+fn streaming_interrupted_while_a_sender_blocks_on_a_full_window_returns() {
+    let handed = within(20, || {
+        let mut runner = Runner::new(|x: &u32| Ok::<u32, String>(*x)).streaming(2);
+        let stop = runner.interrupt_handle();
+        let sender = runner.job_sender();
+        std::thread::spawn(move || {
+            for x in 0..1_000 {
+                sender.schedule(x);
+            }
+        });
+        let mut handed = 0;
+        runner.run_each(|_| {
+            handed += 1;
+            if handed == 3 {
+                stop.interrupt();
+            }
+        });
+        handed
+    });
+    assert!(handed < 1_000, "{handed}");
+}
+
+/// `schedule` on the runner's own thread after a streaming run: the job runs in the next run
+/// under its next index.
+#[test]
+fn streaming_schedule_after_run_runs_in_the_next_run() {
+    let mut runner = Runner::new(|x: &u32| Ok::<u32, String>(x * 10)).streaming(1);
+    let sender = runner.job_sender();
+    sender.schedule(1);
+    drop(sender);
+    let mut first = Vec::new();
+    runner.run_each(|done| first.push((done.index, done.result.copied())));
+    assert_eq!(first, vec![(0, Some(10))]);
+    let index = runner.schedule(2).unwrap();
+    let mut second = Vec::new();
+    runner.run_each(|done| second.push((done.index, done.result.copied())));
+    assert_eq!(second, vec![(index, Some(20))]);
+}

@@ -268,3 +268,48 @@ fn streaming_schedule_after_run_runs_in_the_next_run() {
     runner.run_each(|done| second.push((done.index, done.result.copied())));
     assert_eq!(second, vec![(index, Some(20))]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Runner: a burst below the quantity on a window resource
+// ---------------------------------------------------------------------------------------------
+
+/// `Rate::new(10, 1 s).burst(3)` on a Runner resource (an exact window, paced): never more than
+/// 3 at once (3 + floor(L / 100 ms) over any interval of length L) and never more than 10 in any
+/// one-second window, with calls counted at their start and at their end.
+#[test]
+fn a_runner_window_with_a_burst_below_the_quantity_keeps_both_bounds() {
+    for at_start in [false, true] {
+        let (clock, time) = Clock::mock();
+        let starts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&starts);
+        let resource = Resource::new("starts", Rate::new(10, Duration::from_secs(1)).burst(3))
+            .per_job(|_| 1);
+        let resource = if at_start {
+            resource.counted_at_start()
+        } else {
+            resource
+        };
+        let mut runner = Runner::new(move |_: &u32| {
+            seen.lock().unwrap().push(time.now().as_u64());
+            Ok::<(), String>(())
+        })
+        .with_clock(clock)
+        .max_concurrent(1)
+        .resource(resource);
+        runner.schedule_all(0..60).unwrap();
+        assert_eq!(runner.run().results.len(), 60);
+        let starts = starts.lock().unwrap().clone();
+        for (i, &from) in starts.iter().enumerate() {
+            for (j, &to) in starts.iter().enumerate().skip(i) {
+                let used = (j - i + 1) as u64;
+                assert!(
+                    used <= 3 + (to - from) / 100_000_000,
+                    "at_start {at_start}: {used} starts in [{from}, {to}] ns: {starts:?}"
+                );
+                if to - from < 1_000_000_000 {
+                    assert!(used <= 10, "at_start {at_start}: {used} in one second: {starts:?}");
+                }
+            }
+        }
+    }
+}

@@ -282,8 +282,8 @@ fn a_runner_window_with_a_burst_below_the_quantity_keeps_both_bounds() {
         let (clock, time) = Clock::mock();
         let starts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = std::sync::Arc::clone(&starts);
-        let resource = Resource::new("starts", Rate::new(10, Duration::from_secs(1)).burst(3))
-            .per_job(|_| 1);
+        let resource =
+            Resource::new("starts", Rate::new(10, Duration::from_secs(1)).burst(3)).per_job(|_| 1);
         let resource = if at_start {
             resource.counted_at_start()
         } else {
@@ -307,9 +307,58 @@ fn a_runner_window_with_a_burst_below_the_quantity_keeps_both_bounds() {
                     "at_start {at_start}: {used} starts in [{from}, {to}] ns: {starts:?}"
                 );
                 if to - from < 1_000_000_000 {
-                    assert!(used <= 10, "at_start {at_start}: {used} in one second: {starts:?}");
+                    assert!(
+                        used <= 10,
+                        "at_start {at_start}: {used} in one second: {starts:?}"
+                    );
                 }
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Journal: a file of the previous format
+// ---------------------------------------------------------------------------------------------
+
+/// A journal written by the previous version (format 2, same tables) is refused at `journal()`
+/// with a message naming both formats, and stays refused (nothing rewrote its format).
+#[cfg(feature = "journal")]
+#[test]
+fn a_journal_of_format_2_is_refused_naming_the_formats() {
+    let dir = std::env::temp_dir().join(format!("adversarial-knobs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("format-2.journal");
+    let _ = std::fs::remove_file(&path);
+    let mut runner = Runner::new(|x: &u64| Ok::<u64, String>(*x))
+        .journal(&path)
+        .unwrap();
+    runner.schedule(7).unwrap();
+    assert_eq!(runner.run().results, vec![Some(7)]);
+    drop(runner);
+    {
+        let about: redb::TableDefinition<&str, &str> =
+            redb::TableDefinition::new("tollgate_journal");
+        let db = redb::Database::open(&path).unwrap();
+        let write = db.begin_write().unwrap();
+        write
+            .open_table(about)
+            .unwrap()
+            .insert("format", "2")
+            .unwrap();
+        write.commit().unwrap();
+    }
+    for _ in 0..2 {
+        match Runner::new(|x: &u64| Ok::<u64, String>(*x)).journal(&path) {
+            Err(err) => {
+                let message = err.to_string();
+                assert!(
+                    message.contains("format 2") && message.contains('3'),
+                    "{message}"
+                );
+            }
+            Ok(_) => panic!("a format-2 journal was opened"),
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }

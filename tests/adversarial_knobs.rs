@@ -362,3 +362,87 @@ fn a_journal_of_format_2_is_refused_naming_the_formats() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Usage: used, reserved and debt kept apart
+// ---------------------------------------------------------------------------------------------
+
+/// The usage of `name` in `limiter`.
+fn usage_of(limiter: &tollgate::MultiLimiter, name: &str) -> tollgate::Usage {
+    limiter
+        .usage()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, usage)| usage)
+        .unwrap()
+}
+
+#[test]
+fn usage_keeps_used_reserved_and_debt_apart_through_settles_cancels_and_set_rate() {
+    for window in [false, true] {
+        let (clock, time) = Clock::mock();
+        let rate = Rate::new(100, Duration::from_secs(60));
+        let limits = if window {
+            Limits::new().window(TOKENS, rate)
+        } else {
+            Limits::new().rate(TOKENS, rate)
+        };
+        let limiter = tollgate::MultiLimiter::new(limits)
+            .unwrap()
+            .with_clock(clock);
+        let went = limiter.acquire(&[(TOKENS, 60)]).unwrap();
+        let waiter = limiter.reserve(&[(TOKENS, 70)]).unwrap();
+        assert!(waiter.ready_at().unwrap() > time.now());
+        let usage = usage_of(&limiter, TOKENS);
+        assert_eq!((usage.used, usage.reserved, usage.debt()), (60, 70, 0), "window {window}");
+
+        // A settle far above the estimate: debt, and the waiter still reserved (not used).
+        went.settle(TOKENS, 250).unwrap();
+        let usage = usage_of(&limiter, TOKENS);
+        assert_eq!((usage.used, usage.reserved, usage.debt()), (250, 70, 150), "window {window}");
+
+        // The waiter cancelled: nothing reserved, the debt as it was.
+        waiter.cancel();
+        let usage = usage_of(&limiter, TOKENS);
+        assert_eq!((usage.used, usage.reserved, usage.debt()), (250, 0, 150), "window {window}");
+
+        // A rate change: the limit is the new quantity, what was used is still used.
+        limiter
+            .set_rate(TOKENS, Rate::new(1_000, Duration::from_secs(60)))
+            .unwrap();
+        let usage = usage_of(&limiter, TOKENS);
+        assert_eq!(usage.limit, Some(1_000), "window {window}");
+        assert_eq!((usage.reserved, usage.debt()), (0, 0), "window {window}");
+        assert!(usage.used <= 250, "window {window}: {usage:?}");
+    }
+}
+
+/// A window's burst switched on and off by `set_rate`; above the quantity, a typed error that
+/// leaves the rate in force.
+#[test]
+fn set_rate_switches_a_windows_burst_and_refuses_one_above_the_quantity() {
+    let (clock, _time) = Clock::mock();
+    let limiter = tollgate::MultiLimiter::new(
+        Limits::new().window("x", Rate::new(10, Duration::from_secs(1))),
+    )
+    .unwrap()
+    .with_clock(clock.clone());
+    let paced = Rate::new(10, Duration::from_secs(1)).burst(2);
+    limiter.set_rate("x", paced).unwrap();
+    for _ in 0..2 {
+        limiter.try_acquire(&[("x", 1)]).unwrap();
+    }
+    assert!(limiter.try_acquire(&[("x", 1)]).is_err(), "a third at once past a burst of 2");
+    assert!(limiter
+        .set_rate("x", Rate::new(10, Duration::from_secs(1)).burst(11))
+        .is_err());
+    assert_eq!(limiter.rate("x").unwrap(), paced);
+    limiter
+        .set_rate("x", Rate::new(10, Duration::from_secs(1)))
+        .unwrap();
+    // Unpaced again: the rest of the window's 10 at once.
+    for _ in 0..8 {
+        limiter.try_acquire(&[("x", 1)]).unwrap();
+    }
+    assert!(limiter.try_acquire(&[("x", 1)]).is_err());
+}

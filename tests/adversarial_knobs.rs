@@ -394,17 +394,29 @@ fn usage_keeps_used_reserved_and_debt_apart_through_settles_cancels_and_set_rate
         let waiter = limiter.reserve(&[(TOKENS, 70)]).unwrap();
         assert!(waiter.ready_at().unwrap() > time.now());
         let usage = usage_of(&limiter, TOKENS);
-        assert_eq!((usage.used, usage.reserved, usage.debt()), (60, 70, 0), "window {window}");
+        assert_eq!(
+            (usage.used, usage.reserved, usage.debt()),
+            (60, 70, 0),
+            "window {window}"
+        );
 
         // A settle far above the estimate: debt, and the waiter still reserved (not used).
         went.settle(TOKENS, 250).unwrap();
         let usage = usage_of(&limiter, TOKENS);
-        assert_eq!((usage.used, usage.reserved, usage.debt()), (250, 70, 150), "window {window}");
+        assert_eq!(
+            (usage.used, usage.reserved, usage.debt()),
+            (250, 70, 150),
+            "window {window}"
+        );
 
         // The waiter cancelled: nothing reserved, the debt as it was.
         waiter.cancel();
         let usage = usage_of(&limiter, TOKENS);
-        assert_eq!((usage.used, usage.reserved, usage.debt()), (250, 0, 150), "window {window}");
+        assert_eq!(
+            (usage.used, usage.reserved, usage.debt()),
+            (250, 0, 150),
+            "window {window}"
+        );
 
         // A rate change: the limit is the new quantity, what was used is still used.
         limiter
@@ -432,7 +444,10 @@ fn set_rate_switches_a_windows_burst_and_refuses_one_above_the_quantity() {
     for _ in 0..2 {
         limiter.try_acquire(&[("x", 1)]).unwrap();
     }
-    assert!(limiter.try_acquire(&[("x", 1)]).is_err(), "a third at once past a burst of 2");
+    assert!(
+        limiter.try_acquire(&[("x", 1)]).is_err(),
+        "a third at once past a burst of 2"
+    );
     assert!(limiter
         .set_rate("x", Rate::new(10, Duration::from_secs(1)).burst(11))
         .is_err());
@@ -445,4 +460,49 @@ fn set_rate_switches_a_windows_burst_and_refuses_one_above_the_quantity() {
         limiter.try_acquire(&[("x", 1)]).unwrap();
     }
     assert!(limiter.try_acquire(&[("x", 1)]).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runner: counted_at_start and Attempt::sent
+// ---------------------------------------------------------------------------------------------
+
+/// Starts counted from `Attempt::sent`, called after a slow spawn (900 ms every other job), from
+/// another thread, and again later: no window of one second holds two real starts (the
+/// instants `sent` was first called). Without `sent` the starts are 100 ms apart. One call at
+/// a time: an auto-advancing mock clock moved by a second worker's wait would misdate a start
+/// recorded inside a call.
+#[test]
+fn sent_twice_or_from_another_thread_never_lets_two_starts_share_a_window() {
+    let (clock, time) = Clock::mock();
+    let starts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&starts);
+    let mut runner = Runner::new_with_attempt(move |job: &u32, attempt| {
+        if job % 2 == 0 {
+            time.advance(Duration::from_millis(900));
+        }
+        std::thread::scope(|s| {
+            s.spawn(|| attempt.sent());
+        });
+        seen.lock().unwrap().push(time.now().as_u64());
+        if job % 2 == 0 {
+            time.advance(Duration::from_millis(100));
+            attempt.sent();
+        }
+        Ok::<(), String>(())
+    })
+    .with_clock(clock)
+    .max_concurrent(1)
+    .resource(
+        Resource::new("starts", Rate::per_second(1))
+            .per_job(|_| 1)
+            .counted_at_start(),
+    );
+    runner.schedule_all(0..6).unwrap();
+    let report = runner.run();
+    assert_eq!(report.results, vec![Some(()); 6]);
+    let mut starts = starts.lock().unwrap().clone();
+    starts.sort_unstable();
+    for pair in starts.windows(2) {
+        assert!(pair[1] - pair[0] >= 1_000_000_000, "{starts:?}");
+    }
 }

@@ -506,3 +506,32 @@ fn sent_twice_or_from_another_thread_never_lets_two_starts_share_a_window() {
         assert!(pair[1] - pair[0] >= 1_000_000_000, "{starts:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Presets: quotas at the edges of u64
+// ---------------------------------------------------------------------------------------------
+
+/// `OpenAiChat::azure` derives 6 requests per 1,000 tokens: a huge token quota must not
+/// overflow (a panic in a debug build, a wrapped, tiny request quota in a release build).
+#[cfg(feature = "http")]
+#[test]
+fn azure_with_a_huge_token_quota_neither_panics_nor_wraps() {
+    let chat = tollgate::presets::OpenAiChat::azure(u64::MAX, 4_096);
+    // floor((2^64 - 1) × 6 / 1,000)
+    assert_eq!(chat.requests_per_minute, 110_680_464_442_257_309);
+    assert_eq!(
+        tollgate::presets::OpenAiChat::azure(999, 4_096).requests_per_minute,
+        5
+    );
+}
+
+/// The default share is the whole quota, exactly, whatever its size (an `f64` product rounds
+/// quotas above 2^53).
+#[cfg(feature = "http")]
+#[test]
+fn the_whole_token_quota_is_exact_above_2_pow_53() {
+    let tpm = (1u64 << 53) + 1;
+    let chat = tollgate::presets::OpenAiChat::new(100, tpm, 4_096);
+    assert_eq!(chat.token_quota(), tpm);
+    assert_eq!(chat.limits().get("tokens").unwrap().quantity(), tpm);
+}

@@ -535,3 +535,40 @@ fn the_whole_token_quota_is_exact_above_2_pow_53() {
     assert_eq!(chat.token_quota(), tpm);
     assert_eq!(chat.limits().get("tokens").unwrap().quantity(), tpm);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Near the end of time, and messages at a cap of zero
+// ---------------------------------------------------------------------------------------------
+
+/// At the clock's last instant a deadline of `Nanos::MAX` cannot be met by a call that must
+/// wait: refused at once with a wait, never admitted early, never a hang or a panic.
+#[test]
+fn a_deadline_at_the_end_of_time_is_refused_when_the_wait_passes_it() {
+    let (clock, time) = Clock::mock();
+    time.advance_to(Nanos::MAX.saturating_sub(Nanos::from_millis(500)));
+    let limiter = RateLimiter::new(Rate::per_second(1)).with_clock(clock.clone());
+    limiter.acquire().unwrap();
+    let err = within(10, move || {
+        limiter.try_acquire_until(1, Nanos::MAX).unwrap_err()
+    });
+    assert!(err.wait().is_some(), "{err:?}");
+}
+
+/// `max_retry_after(0)`: the job fails with a message that names the setting and does not
+/// claim the wait is "longer than" something it is not.
+#[test]
+fn a_retry_after_refused_by_a_cap_of_zero_names_the_setting() {
+    let (clock, _time) = Clock::mock();
+    let mut runner = Runner::new(|_: &u32| Err::<u32, &str>("429"))
+        .with_clock(clock)
+        .retry(
+            Retry::exponential(3)
+                .max_retry_after(Duration::ZERO)
+                .classify(|_| Verdict::RetryAfter(Duration::from_millis(1))),
+        );
+    runner.schedule(0).unwrap();
+    let report = runner.run();
+    assert_eq!(report.attempts, 1);
+    let message = report.errors[0].last().unwrap().to_string();
+    assert!(message.contains("max_retry_after"), "{message}");
+}

@@ -442,7 +442,7 @@ fn set_rate_switches_a_windows_burst_and_refuses_one_above_the_quantity() {
     let paced = Rate::new(10, Duration::from_secs(1)).burst(2);
     limiter.set_rate("x", paced).unwrap();
     for _ in 0..2 {
-        limiter.try_acquire(&[("x", 1)]).unwrap();
+        let _permit = limiter.try_acquire(&[("x", 1)]).unwrap();
     }
     assert!(
         limiter.try_acquire(&[("x", 1)]).is_err(),
@@ -457,7 +457,7 @@ fn set_rate_switches_a_windows_burst_and_refuses_one_above_the_quantity() {
         .unwrap();
     // Unpaced again: the rest of the window's 10 at once.
     for _ in 0..8 {
-        limiter.try_acquire(&[("x", 1)]).unwrap();
+        let _permit = limiter.try_acquire(&[("x", 1)]).unwrap();
     }
     assert!(limiter.try_acquire(&[("x", 1)]).is_err());
 }

@@ -406,8 +406,14 @@ impl Subject for Multi {
 enum Bound {
     /// Over any closed interval of length `L`: at most `burst + floor(L / interval)`.
     Bucket { burst: u64, interval: u64 },
-    /// In any half-open window `[t, t + period)`: at most `limit`.
-    Window { limit: u64, period: u64 },
+    /// In any half-open window `[t, t + period)`: at most `limit`; and, for a `MultiLimiter`
+    /// window whose every rate has a burst below its quantity (paced), also the bucket bound
+    /// `(burst, interval)` of its pacing.
+    Window {
+        limit: u64,
+        period: u64,
+        pacing: Option<(u64, u64)>,
+    },
 }
 
 impl Bound {
@@ -418,6 +424,7 @@ impl Bound {
             Bound::Window {
                 limit: paces.iter().map(|p| p.quantity()).max().unwrap(),
                 period: paces.iter().map(|p| p.period()).min().unwrap(),
+                pacing: None,
             }
         } else {
             Bound::Bucket {
@@ -559,9 +566,15 @@ impl Books {
                 Bound::Bucket { burst, interval } => {
                     bucket_violation(&instants, &prefix, &around, burst, interval)
                 }
-                Bound::Window { limit, period } => {
-                    window_violation(&instants, &prefix, &around, limit, period)
-                }
+                Bound::Window {
+                    limit,
+                    period,
+                    pacing,
+                } => window_violation(&instants, &prefix, &around, limit, period).or_else(|| {
+                    pacing.and_then(|(burst, interval)| {
+                        bucket_violation(&instants, &prefix, &around, burst, interval)
+                    })
+                }),
             };
             if let Some((from, to, used, allowed)) = violation {
                 let inside: Vec<String> = pieces
@@ -1100,10 +1113,23 @@ fn multi(
             })
             .collect::<Vec<_>>()
     });
-    let bounds = [
-        Bound::of(&rates[0], windows[0]),
-        Bound::of(&rates[1], windows[1]),
-    ];
+    // A `MultiLimiter` window paced by its burst (below its quantity, in every rate it takes)
+    // also keeps the bucket bound: at most `burst` at once.
+    let bounds = [0, 1].map(|i| match Bound::of(&rates[i], windows[i]) {
+        Bound::Window { limit, period, .. }
+            if rates[i].iter().all(|r| r.capacity() < r.quantity()) =>
+        {
+            let Bound::Bucket { burst, interval } = Bound::of(&rates[i], false) else {
+                unreachable!()
+            };
+            Bound::Window {
+                limit,
+                period,
+                pacing: Some((burst, interval)),
+            }
+        }
+        bound => bound,
+    });
     let scale = rates[0][0].pace().unwrap().interval();
     let (x, y) = (rates[0][0], rates[1][0]);
     let make = move || -> (Box<dyn Subject>, MockTime) {

@@ -61,8 +61,9 @@ impl OpenAiChat {
     /// assert_eq!(azure.requests_per_minute, 720);
     /// ```
     pub fn azure(tokens_per_minute: u64, model_max_len: u64) -> OpenAiChat {
+        // floor(tpm × 6 / 1,000) without overflowing for any tpm.
         OpenAiChat::new(
-            tokens_per_minute * 6 / 1_000,
+            tokens_per_minute / 1_000 * 6 + tokens_per_minute % 1_000 * 6 / 1_000,
             tokens_per_minute,
             model_max_len,
         )
@@ -120,6 +121,10 @@ impl OpenAiChat {
 
     /// The budgeted token quota per window.
     pub fn token_quota(&self) -> u64 {
+        // The whole quota exactly (an f64 product rounds quotas above 2^53).
+        if self.token_quota_share >= 1.0 {
+            return self.tokens_per_minute;
+        }
         (self.tokens_per_minute as f64 * self.token_quota_share) as u64
     }
 

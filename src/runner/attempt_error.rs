@@ -95,7 +95,9 @@ pub enum RunnerError {
     /// Two resources have this name: one would silently replace the other.
     DuplicateResource(String),
     /// No job would use any of this resource (no `per_job`, `estimate` or `actual`, and not
-    /// named [`REQUESTS`](crate::REQUESTS)): its quota would limit nothing.
+    /// named [`REQUESTS`](crate::REQUESTS); or only an `actual` on a resource
+    /// [`counted_at_start`](crate::Resource::counted_at_start), which applies none): its quota
+    /// would limit nothing.
     UnusedResource(String),
     /// The journal refused the job, or cannot be used (feature `journal`).
     #[cfg(feature = "journal")]

@@ -121,11 +121,13 @@ impl<J, T> Resource<J, T> {
         self.rate
     }
 
-    /// Whether any job can use this resource: it has a cost, or counts one request per job.
+    /// Whether any job can use this resource: it has a cost, or counts one request per job (an
+    /// `actual` alone counts nothing on a resource counted at the start, which bills only what
+    /// was reserved).
     pub(super) fn counts_something(&self) -> bool {
         self.per_job.is_some()
             || self.estimate.is_some()
-            || self.actual.is_some()
+            || (self.actual.is_some() && !self.counted_at_start)
             || self.name == REQUESTS
     }
 

@@ -72,7 +72,11 @@ impl<J, T, E> Journal<J, T, E> {
             reason,
         };
         // The store would take an empty file as a new database: it is not a journal (a journal
-        // is never empty once created).
+        // is never empty once created). Opens in this process take turns from the check to the
+        // store's creation, so a journal another thread is creating (empty for a moment) is
+        // found in use, not empty.
+        static OPENING: parking_lot::Mutex<()> = parking_lot::const_mutex(());
+        let opening = OPENING.lock();
         if std::fs::metadata(&path).is_ok_and(|file| file.is_file() && file.len() == 0) {
             return Err(opened("the file is empty: not a journal".to_owned()));
         }
@@ -82,14 +86,16 @@ impl<J, T, E> Journal<J, T, E> {
             Database::builder()
                 .set_cache_size(CACHE_BYTES)
                 .create(&path)
-        })
-        .map_err(corrupt)?
-        .map(Store::new)
-        .map_err(|err| match redb::Error::from(err) {
-            redb::Error::DatabaseAlreadyOpen => JournalError::InUse { path: path.clone() },
-            redb::Error::Corrupted(reason) => corrupt(reason),
-            err => opened(err.to_string()),
-        })?;
+        });
+        drop(opening);
+        let db =
+            db.map_err(corrupt)?
+                .map(Store::new)
+                .map_err(|err| match redb::Error::from(err) {
+                    redb::Error::DatabaseAlreadyOpen => JournalError::InUse { path: path.clone() },
+                    redb::Error::Corrupted(reason) => corrupt(reason),
+                    err => opened(err.to_string()),
+                })?;
         let store_failed = |err: redb::Error| match err {
             redb::Error::Corrupted(reason) => corrupt(reason),
             err => opened(err.to_string()),

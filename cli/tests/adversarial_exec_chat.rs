@@ -4,10 +4,10 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Output, Stdio};
+use std::time::Duration;
 
-use common::{run, scratch_dir, stderr_of, stdout_of, tollgate};
+use common::{run, scratch_dir, signal, stderr_of, stdout_of, tollgate, wait};
 use tollgate_mock_provider::{MockConfig, MockProvider};
 
 /// Asserts exit status 2, no panic, and a stderr naming every one of `needles`.
@@ -62,32 +62,6 @@ fn chat_refuses_a_burst_above_the_quantity() {
         "", // refused before stdin is read
     );
     refused_naming(&output, &["--requests", "burst 20"]);
-}
-
-fn signal(pid: u32, name: &str) {
-    assert!(Command::new("kill")
-        .args([name, &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
-}
-
-/// Waits for `child` to end, at most `within`; its exit code and stderr.
-fn wait(child: &mut Child, within: Duration) -> (Option<i32>, String) {
-    let begun = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
-            return (status.code(), stderr);
-        }
-        if begun.elapsed() > within {
-            child.kill().ok();
-            child.wait().ok();
-            let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
-            panic!("still running after {within:?}; stderr: {stderr}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 const REQUEST: &str = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}\n";

@@ -5,10 +5,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{scratch_dir, stderr_of, tollgate};
+use common::{scratch_dir, signal, stderr_of, tollgate, wait};
 
 /// `exec` of `script` (given the line as `$1`) for lines 1..=20, four at a time; each command
 /// writes its shell's pid (and, started in the background, a grandchild's) to `pids/`.
@@ -64,26 +64,6 @@ fn alive(pid: &str) -> bool {
         && !std::fs::read_to_string(Path::new("/proc").join(pid).join("stat"))
             .unwrap_or_default()
             .contains(") Z ") // a zombie has ended
-}
-
-fn signal(pid: u32, name: &str) {
-    assert!(Command::new("kill")
-        .args([name, &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
-}
-
-fn wait(child: &mut Child, within: Duration) -> (Option<i32>, String) {
-    let begun = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
-            return (status.code(), stderr);
-        }
-        assert!(begun.elapsed() < within, "still running after {within:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn assert_none_alive(pids: &[String]) {

@@ -4,7 +4,8 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The built binary.
 pub fn tollgate() -> Command {
@@ -69,4 +70,32 @@ pub fn stdout_of(output: &Output) -> String {
 
 pub fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Sends signal `name` (`-TERM`, `-INT`, ...) to process `pid`.
+pub fn signal(pid: u32, name: &str) {
+    assert!(Command::new("kill")
+        .args([name, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// Waits for `child` to end, at most `within` (then kills it and fails): its exit code and
+/// stderr.
+pub fn wait(child: &mut Child, within: Duration) -> (Option<i32>, String) {
+    let begun = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+            return (status.code(), stderr);
+        }
+        if begun.elapsed() > within {
+            child.kill().ok();
+            child.wait().ok();
+            let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+            panic!("still running after {within:?}; stderr: {stderr}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

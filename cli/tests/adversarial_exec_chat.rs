@@ -4,10 +4,10 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use common::{run, scratch_dir, signal, stderr_of, stdout_of, tollgate, wait};
+use common::{chat_on_stdin, run, scratch_dir, signal, stderr_of, stdout_of, tollgate, wait};
 use tollgate_mock_provider::{MockConfig, MockProvider};
 
 /// Asserts exit status 2, no panic, and a stderr naming every one of `needles`.
@@ -66,32 +66,12 @@ fn chat_refuses_a_burst_above_the_quantity() {
 
 const REQUEST: &str = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}\n";
 
-/// `chat -` on stdin that the test holds open (a producer that writes when it has something).
-fn chat_on_open_stdin(provider: &MockProvider) -> Child {
-    tollgate()
-        .args([
-            "chat",
-            "--requests",
-            "100/s",
-            "--tokens",
-            "1000000/s",
-            "--endpoint",
-        ])
-        .arg(provider.chat_completions_url())
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 /// A producer that writes a request and then thinks for a while: the request is answered at
 /// once. (chat read 1,024 lines before sending anything: one request a second waited 17 min.)
 #[test]
 fn chat_answers_a_line_of_a_slow_pipe_before_the_next_one_comes() {
     let provider = MockProvider::start(MockConfig::new()).unwrap();
-    let mut child = chat_on_open_stdin(&provider);
+    let mut child = chat_on_stdin(&provider.chat_completions_url());
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(REQUEST.as_bytes()).unwrap();
     stdin.flush().unwrap();
@@ -116,7 +96,7 @@ fn chat_answers_a_line_of_a_slow_pipe_before_the_next_one_comes() {
 #[test]
 fn chat_stops_on_sigterm_while_stdin_says_nothing() {
     let provider = MockProvider::start(MockConfig::new()).unwrap();
-    let mut child = chat_on_open_stdin(&provider);
+    let mut child = chat_on_stdin(&provider.chat_completions_url());
     let stdin = child.stdin.take().unwrap(); // held open, never written
     std::thread::sleep(Duration::from_millis(500));
     signal(child.id(), "-TERM");

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{scratch_dir, stderr_of, stdout_of, tollgate};
+use common::{chat_on_stdin, scratch_dir, stderr_of, stdout_of, tollgate};
 use serde_json::{json, Value};
 use tollgate_mock_provider::{MockConfig, MockProvider};
 
@@ -111,22 +111,7 @@ fn stdin_is_read_with_a_dash_and_a_line_that_is_not_utf8_is_refused_by_its_numbe
             input.push(b'\n');
         }
     }
-    let mut child = tollgate()
-        .args([
-            "chat",
-            "--requests",
-            "100/s",
-            "--tokens",
-            "1000000/s",
-            "--endpoint",
-        ])
-        .arg(provider.chat_completions_url())
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = chat_on_stdin(&provider.chat_completions_url());
     child.stdin.take().unwrap().write_all(&input).unwrap();
     let output = child.wait_with_output().unwrap();
     let stderr = stderr_of(&output);

@@ -99,3 +99,24 @@ pub fn wait(child: &mut Child, within: Duration) -> (Option<i32>, String) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `chat -` against the chat completions `url`, quotas wide open, every stream piped: the test
+/// writes its stdin (and may hold it open, as a producer that writes when it has something).
+pub fn chat_on_stdin(url: &str) -> Child {
+    tollgate()
+        .args([
+            "chat",
+            "--requests",
+            "100/s",
+            "--tokens",
+            "1000000/s",
+            "--endpoint",
+            url,
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}

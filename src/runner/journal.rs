@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::batch_runner::JobRecord;
+use super::job_record::JobRecord;
 use super::journal_store::{guarded, silence_store_panics, Store};
 use super::{AttemptError, JournalError, Runner, RunnerError};
 

@@ -7,8 +7,10 @@
 
 mod attempt;
 mod attempt_error;
-mod batch_runner;
+mod builder;
+mod coordinator;
 mod interrupt;
+mod job_record;
 mod job_sender;
 mod job_table;
 #[cfg(feature = "journal")]
@@ -21,12 +23,14 @@ mod progress;
 mod report;
 mod resource;
 mod retry;
+mod schedule;
 mod shared;
 mod work_queue;
+mod worker;
 
 pub use attempt::Attempt;
 pub use attempt_error::{AttemptError, RunnerError};
-pub use batch_runner::Runner;
+pub use builder::Runner;
 pub use interrupt::InterruptHandle;
 pub use job_sender::JobSender;
 #[cfg(feature = "journal")]

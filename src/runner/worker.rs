@@ -1,0 +1,306 @@
+//! The workers: threads that take a job, reserve its quota through the run's [`MultiLimiter`],
+//! wait until the quota allows the call, call, bill the usage, and tell the coordinator. Every
+//! user closure they run may panic: the attempt then fails with the panic's message.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+
+use super::builder::{Call, ResponseHook, Validator};
+use super::work_queue::WorkQueue;
+use super::{Attempt, AttemptError, InterruptHandle, Resource, Retry, Verdict};
+use crate::{AdaptiveSemaphore, MultiLimiter, Nanos, Permit};
+
+/// What a worker tells the coordinating `run()`.
+pub(super) enum Event<T, E> {
+    Attempted {
+        index: usize,
+        outcome: Outcome<T, E>,
+        waited: Option<(String, Duration)>,
+        /// When the attempt ended, on the runner's clock: waits it leads to count from then.
+        ended: Nanos,
+    },
+    WorkerExited,
+}
+
+/// One attempt as a worker reports it. A failure is classified on the worker, so that a call
+/// the server refused (a requested wait: it did not count the call) is refunded at once.
+pub(super) struct Outcome<T, E> {
+    pub(super) result: Result<T, AttemptError<E>>,
+    pub(super) verdict: Verdict,
+    /// The classifier panicked, with this message (the verdict is then a plain retry).
+    pub(super) classifier_panic: Option<String>,
+}
+
+impl<T, E> Outcome<T, E> {
+    pub(super) fn new(result: Result<T, AttemptError<E>>, verdict: Verdict) -> Outcome<T, E> {
+        Outcome {
+            result,
+            verdict,
+            classifier_panic: None,
+        }
+    }
+}
+
+/// What the workers of one run share.
+pub(super) struct Work<'a, J, T, E> {
+    pub(super) call: Call<'a, J, T, E>,
+    pub(super) retry: Retry<E>,
+    pub(super) resources: Vec<Arc<Resource<J, T>>>,
+    /// The names of the resources counted at the start, which [`Attempt::sent`] re-stamps.
+    pub(super) counted_at_start: Vec<String>,
+    pub(super) validators: Vec<Validator<'a, T>>,
+    pub(super) response_hook: Option<ResponseHook<'a, T, E>>,
+    pub(super) adaptive: Option<Arc<AdaptiveSemaphore>>,
+    pub(super) limiter: MultiLimiter,
+    pub(super) queue: WorkQueue<J>,
+    /// Counts the calls in flight.
+    pub(super) interrupt: InterruptHandle,
+}
+
+/// A worker: takes jobs, reserves their quota, waits until it allows the call, calls.
+pub(super) fn work_loop<J, T, E>(
+    worker: usize,
+    work: &Work<'_, J, T, E>,
+    events: &Sender<Event<T, E>>,
+) {
+    while let Some((index, job)) = work.queue.next_job() {
+        // A slot of the adaptive concurrency limit, held for the call.
+        let _slot = work.adaptive.as_deref().map(AdaptiveSemaphore::acquire);
+        let costs = catch_unwind(AssertUnwindSafe(|| {
+            work.resources
+                .iter()
+                .map(|resource| (resource.name.as_str(), resource.reserved(&job)))
+                .collect::<Vec<(&str, u64)>>()
+        }));
+        let asked = work.limiter.clock().now();
+        let reserved = costs
+            .map_err(|panic| AttemptError::Panicked(panic_message(panic.as_ref())))
+            .and_then(|costs| work.limiter.reserve(&costs).map_err(AttemptError::Quota));
+        let permit = match reserved {
+            Ok(permit) => permit,
+            Err(err) => {
+                work.queue.attempt_ended();
+                let verdict = super::shared::quota_verdict(&err);
+                let outcome = Outcome::new(Err(err), verdict);
+                if events
+                    .send(Event::Attempted {
+                        index,
+                        outcome,
+                        waited: None,
+                        ended: work.limiter.clock().now(),
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+                continue;
+            }
+        };
+        // A permit that went at once waited for nothing: its plan need not be asked for.
+        let went = permit.went();
+        if !went {
+            if let (Some(resource), Some(at)) = (permit.waited_for(), permit.ready_at()) {
+                let wait = at.saturating_sub(asked).as_duration();
+                event!(debug, "job {index}: waiting {wait:?} for {resource}");
+            }
+        }
+        if !work.queue.wait_for_start(worker, &permit) {
+            work.queue.attempt_ended();
+            permit.cancel();
+            work.queue.push_front(index, job);
+            continue;
+        }
+        let waited = if went { None } else { permit.waited_for() }.map(|resource| {
+            let ready_at = permit.ready_at().unwrap_or(asked);
+            (
+                resource.to_owned(),
+                ready_at.saturating_sub(asked).as_duration(),
+            )
+        });
+        work.interrupt.call_in_flight(true);
+        let outcome = attempt(work, &job, &permit);
+        let ended = work.limiter.clock().now();
+        work.interrupt.call_in_flight(false);
+        drop(permit);
+        work.queue.attempt_ended();
+        if events
+            .send(Event::Attempted {
+                index,
+                outcome,
+                waited,
+                ended,
+            })
+            .is_err()
+        {
+            break;
+        }
+    }
+    events.send(Event::WorkerExited).ok();
+}
+
+/// One attempt: the call, the response hook, the classifier, the billing and the validators,
+/// any of which may panic: a panic fails the attempt with its message (billed its per-job usage
+/// only).
+fn attempt<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit) -> Outcome<T, E> {
+    match catch_unwind(AssertUnwindSafe(|| call_and_bill(work, job, permit))) {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            // The per-job extractor itself may be what panicked: then the reservation stays.
+            catch_unwind(AssertUnwindSafe(|| bill(work, job, permit, None))).ok();
+            let message = panic_message(panic.as_ref());
+            Outcome::new(Err(AttemptError::Panicked(message)), Verdict::Retry)
+        }
+    }
+}
+
+/// Calls, tells the response hook, classifies a failure and bills the usage: a call the server
+/// refused (a requested wait) nothing, a call that failed otherwise its per-job usage (its
+/// estimate comes back), one that returned its actual usage; usage counts from the instant the
+/// call completed. Then applies the validators.
+fn call_and_bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit) -> Outcome<T, E> {
+    let returned = (work.call)(job, &Attempt::new(permit, &work.counted_at_start));
+    if let Some(hook) = &work.response_hook {
+        hook(returned.as_ref(), &work.limiter);
+    }
+    let result = match returned {
+        Ok(result) => result,
+        Err(err) => {
+            let (verdict, classifier_panic) =
+                match catch_unwind(AssertUnwindSafe(|| work.retry.verdict(&err))) {
+                    Ok(verdict) => (verdict, None),
+                    Err(panic) => (Verdict::Retry, Some(panic_message(panic.as_ref()))),
+                };
+            if let Verdict::RetryAfter(_) = verdict {
+                refund(work, permit);
+            } else {
+                bill(work, job, permit, None);
+            }
+            return Outcome {
+                result: Err(AttemptError::Call(err)),
+                verdict,
+                classifier_panic,
+            };
+        }
+    };
+    bill(work, job, permit, Some(&result));
+    if work.validators.iter().all(|valid| valid(&result)) {
+        Outcome::new(Ok(result), Verdict::Fail)
+    } else {
+        Outcome::new(Err(AttemptError::ValidationFailed), Verdict::Retry)
+    }
+}
+
+/// Settles every resource whose usage the attempt's outcome decides, counted from now (a
+/// resource counted at the start keeps its charge from the start).
+fn bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit, result: Option<&T>) {
+    for resource in work
+        .resources
+        .iter()
+        .filter(|resource| !resource.counted_at_start)
+    {
+        permit
+            .settle(&resource.name, resource.billed(job, result))
+            .ok();
+    }
+}
+
+/// Gives back everything the attempt reserved: the server did not count the call.
+fn refund<J, T, E>(work: &Work<'_, J, T, E>, permit: &Permit) {
+    for resource in &work.resources {
+        permit.settle(&resource.name, 0).ok();
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|message| (*message).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::Runner;
+
+    /// The calls in flight are counted while they run, and none once the run is over.
+    #[test]
+    fn calls_in_flight_are_counted_while_they_run() {
+        let handle_slot = Arc::new(std::sync::Mutex::new(None::<crate::InterruptHandle>));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let (slot, most) = (Arc::clone(&handle_slot), Arc::clone(&seen));
+        let barrier = Arc::new(std::sync::Barrier::new(3));
+        let wait = Arc::clone(&barrier);
+        let mut runner = Runner::new(move |_: &u32| {
+            wait.wait(); // all three calls in flight together
+            let in_flight = slot.lock().unwrap().as_ref().unwrap().calls_in_flight();
+            most.fetch_max(in_flight, Ordering::SeqCst);
+            Ok::<u32, String>(0)
+        })
+        .max_concurrent(3);
+        *handle_slot.lock().unwrap() = Some(runner.interrupt_handle());
+        runner.schedule_all(0..3).unwrap();
+        runner.run();
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+        assert_eq!(runner.interrupt_handle().calls_in_flight(), 0);
+    }
+
+    /// Starts at a rate of 1/s, each call taking 900 ms (sequential, mock clock), of which the
+    /// first `spawn_ms` pass before its real start: counted at the start, a start frees its
+    /// place one period after it (after [`Attempt::sent`], when the call says so); counted at
+    /// completion, one period after the call returned. Returns when each call was called.
+    fn starts_of_long_calls(counted_at_start: bool, spawn_ms: Option<u64>) -> Vec<u64> {
+        let (clock, time) = crate::Clock::mock();
+        let starts = std::sync::Mutex::new(Vec::new());
+        let quota = crate::Resource::new("starts", crate::Rate::per_second(1)).per_job(|_| 1);
+        let quota = if counted_at_start {
+            quota.counted_at_start()
+        } else {
+            quota
+        };
+        let mut runner = Runner::new_with_attempt(|_: &u32, attempt| {
+            starts
+                .lock()
+                .unwrap()
+                .push(time.now().as_duration().as_millis() as u64);
+            if let Some(spawn_ms) = spawn_ms {
+                time.advance(Duration::from_millis(spawn_ms));
+                attempt.sent();
+                time.advance(Duration::from_millis(900 - spawn_ms));
+            } else {
+                time.advance(Duration::from_millis(900));
+            }
+            Ok::<u32, String>(0)
+        })
+        .with_clock(clock.clone())
+        .resource(quota)
+        .max_concurrent(1);
+        runner.schedule_all(0..3).unwrap();
+        runner.run();
+        drop(runner);
+        starts.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_resource_counted_at_the_start_frees_its_place_a_period_after_the_start() {
+        assert_eq!(starts_of_long_calls(true, None), [0, 1_000, 2_000]);
+        assert_eq!(starts_of_long_calls(false, None), [0, 1_900, 3_800]);
+    }
+
+    /// A start said to be late (a spawn that took 150 ms) is counted from when it was said:
+    /// the next call comes a period after it, not a period after the grant.
+    #[test]
+    fn a_start_counts_from_when_the_call_says_it_was_sent() {
+        assert_eq!(starts_of_long_calls(true, Some(150)), [0, 1_150, 2_300]);
+        // Said twice, or said by a call whose resources count at completion: no change.
+        assert_eq!(starts_of_long_calls(false, Some(150)), [0, 1_900, 3_800]);
+    }
+}

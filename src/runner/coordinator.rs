@@ -12,7 +12,7 @@ use super::job_sender::Feed;
 use super::job_table::JobTable;
 use super::progress::Progress;
 use super::work_queue::WorkQueue;
-use super::worker::{work_loop, Event, Outcome, Work};
+use super::worker::{work_loop, Attempted, Event, Outcome, Work};
 use super::{AttemptError, Finished, InterruptHandle, RunReport, Runner, RunnerError, Verdict};
 use crate::{MultiLimiter, Nanos};
 
@@ -99,11 +99,7 @@ where
 
     /// A configuration that cannot work ends a pending job with that error: no silent no-op.
     fn fail(&mut self, index: usize, err: &RunnerError) {
-        let record = &mut self.jobs[index];
-        record
-            .errors
-            .push(Arc::new(AttemptError::Misconfigured(err.clone())));
-        record.finished = true;
+        self.jobs[index].end_misconfigured(err.clone());
         self.unfinished -= 1;
     }
 
@@ -121,23 +117,8 @@ where
         } else {
             self.max_concurrent.min(pending.len())
         };
-        let work = Work {
-            call: Arc::clone(&self.call),
-            retry: self.retry.clone(),
-            resources: self.resources.clone(),
-            counted_at_start: self
-                .resources
-                .iter()
-                .filter(|resource| resource.counted_at_start)
-                .map(|resource| resource.name.clone())
-                .collect(),
-            validators: self.validators.clone(),
-            response_hook: self.response_hook.clone(),
-            adaptive: self.adaptive.clone(),
-            limiter,
-            queue: WorkQueue::new(self.clock.clone(), pending, workers, self.probe),
-            interrupt: self.interrupt.clone(),
-        };
+        let queue = WorkQueue::new(self.clock.clone(), pending, workers, self.probe);
+        let work = Work::new(self, limiter, queue);
         let (events, received) = crossbeam_channel::unbounded();
         // Wakes the coordinator when something outside the workers happened (an interrupt, a
         // job sent, a sender closed).
@@ -225,14 +206,9 @@ where
                     let mut finished = Vec::new();
                     for event in std::iter::once(event).chain(events.try_iter().take(MAX_BATCH)) {
                         match event {
-                            Event::Attempted {
-                                index,
-                                outcome,
-                                waited,
-                                ended,
-                            } => {
-                                let attempt = (outcome, waited, ended);
-                                if self.take_attempt(work, index, attempt, &mut tally) {
+                            Event::Attempted(attempted) => {
+                                let index = attempted.index;
+                                if self.take_attempt(work, attempted, &mut tally) {
                                     finished.push(index);
                                 }
                             }
@@ -276,8 +252,12 @@ where
     fn take_attempt(
         &mut self,
         work: &Work<'_, J, T, E>,
-        index: usize,
-        (outcome, waited, ended): (Outcome<T, E>, Option<(String, Duration)>, Nanos),
+        Attempted {
+            index,
+            outcome,
+            waited,
+            ended,
+        }: Attempted<T, E>,
         tally: &mut Tally,
     ) -> bool {
         tally.attempts += 1;
@@ -428,26 +408,12 @@ where
                 .count();
         let feed = Arc::clone(&self.feed);
         let mut sent = feed.lock();
+        let complete = self.pending() == 0 && !sent.holds_jobs() && !sent.open();
         let (results, errors) = if self.streaming {
-            // Every finished job was handed over (and forgotten); the batch ends with the stream.
-            if self.pending() == 0 && !sent.holds_jobs() && !sent.open() {
-                sent.new_batch();
-                self.jobs = JobTable::default();
-                self.resumed_forgotten = 0;
-                #[cfg(feature = "journal")]
-                if let Some(journal) = &mut self.journal {
-                    journal.new_batch();
-                }
-            }
+            // Every finished job was handed over (and forgotten).
             (Vec::new(), Vec::new())
-        } else if self.pending() == 0 && !sent.holds_jobs() && !sent.open() {
-            sent.new_batch();
-            // The batch is complete (no job to come either): hand everything over and empty the
-            // schedule.
-            #[cfg(feature = "journal")]
-            if let Some(journal) = &mut self.journal {
-                journal.new_batch();
-            }
+        } else if complete {
+            // Hand everything over.
             std::mem::take(&mut self.jobs)
                 .into_iter()
                 .map(|record| (record.result, record.errors))
@@ -458,6 +424,16 @@ where
                 .map(|(_, record)| (record.result.clone(), record.errors.clone()))
                 .unzip()
         };
+        if complete {
+            // No job to come either: the schedule is emptied, the next jobs make a new batch.
+            sent.new_batch();
+            self.jobs = JobTable::default();
+            self.resumed_forgotten = 0;
+            #[cfg(feature = "journal")]
+            if let Some(journal) = &mut self.journal {
+                journal.new_batch();
+            }
+        }
         RunReport {
             results,
             errors,

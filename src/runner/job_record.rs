@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::AttemptError;
+use super::{AttemptError, RunnerError};
 
 pub(super) struct JobRecord<J, T, E> {
     pub(super) job: Arc<J>,
@@ -38,5 +38,11 @@ impl<J, T, E> JobRecord<J, T, E> {
             #[cfg(feature = "journal")]
             journal_key: None,
         }
+    }
+
+    /// Ends the job with `err`, a configuration that cannot work: no silent no-op.
+    pub(super) fn end_misconfigured(&mut self, err: RunnerError) {
+        self.errors.push(Arc::new(AttemptError::Misconfigured(err)));
+        self.finished = true;
     }
 }

@@ -20,6 +20,8 @@ use std::sync::Once;
 
 use redb::Database;
 
+use super::panic_message::raised_with;
+
 thread_local! {
     /// Whether this thread is inside [`guarded`]: a panic here is the store's, and is reported
     /// as an error instead of printed.
@@ -51,11 +53,7 @@ pub(super) fn guarded<R>(call: impl FnOnce() -> R) -> Result<R, String> {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
     IN_STORE.with(|flag| flag.set(outer));
     outcome.map_err(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|message| (*message).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let message = raised_with(panic.as_ref()).unwrap_or_default();
         format!("the store failed on damaged data: {message}")
     })
 }

@@ -4,6 +4,27 @@
 //! [`run`](Runner::run): a blocking call that returns every result in schedule order and every
 //! attempt's error, retrying per the [`Retry`] policy. An [`InterruptHandle`] (or Ctrl-C, with the
 //! `ctrlc` feature) stops it early with what finished; the next `run` resumes.
+//!
+//! # For maintainers: the files by role
+//!
+//! - `builder.rs`: the public [`Runner`], its settings, and the [`MultiLimiter`](crate::MultiLimiter)
+//!   they make (kept across runs). A new setting goes here.
+//! - `schedule.rs`: how jobs enter the batch (`schedule`, [`JobSender`]s' jobs), each checked
+//!   against the quotas; `job_record.rs`: a job as the runner keeps it; `job_table.rs`: the jobs
+//!   by index (a window of them when streaming); `job_sender.rs`: the [`JobSender`] and its feed.
+//! - `coordinator.rs`: `run()`'s thread. It starts the workers, takes their attempts, decides
+//!   what comes next for each job (done, retry after a backoff, pause for a server's wait),
+//!   commits to the journal, hands finished jobs over, draws the progress, makes the
+//!   [`RunReport`] (`report.rs`), its `elapsed` on the runner's clock.
+//! - `worker.rs`: a worker thread. It reserves a job's quota, waits for its instant, makes the
+//!   call with its [`Attempt`] (`attempt.rs`), bills the usage, and reports the outcome; any user
+//!   closure may panic (`panic_message.rs` says what the panic said). `work_queue.rs`: the jobs
+//!   ready for the workers, and the stop.
+//! - `retry.rs` ([`Retry`], [`Verdict`]), `resource.rs` ([`Resource`]), `interrupt.rs`,
+//!   `progress.rs`, `attempt_error.rs` (the errors), `shared.rs` (quotas on Redis).
+//! - `journal.rs` (feature `journal`): the journal of finished jobs, and the Runner's methods that
+//!   use it (attach, keyed schedule, look-up at schedule time, commit before hand-over);
+//!   `journal_store.rs` the store's panics contained, `journal_error.rs` its errors.
 
 mod attempt;
 mod attempt_error;
@@ -19,6 +40,7 @@ mod journal;
 mod journal_error;
 #[cfg(feature = "journal")]
 mod journal_store;
+mod panic_message;
 mod progress;
 mod report;
 mod resource;

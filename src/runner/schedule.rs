@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::job_record::JobRecord;
 use super::job_sender::FeedState;
-use super::{AttemptError, JobSender, Runner, RunnerError};
+use super::{JobSender, Runner, RunnerError};
 
 impl<'a, J, T, E> Runner<'a, J, T, E>
 where
@@ -53,10 +53,7 @@ where
             #[cfg(not(feature = "journal"))]
             let _ = key;
             if let Err((err, mut record)) = self.admit(record) {
-                record
-                    .errors
-                    .push(Arc::new(AttemptError::Misconfigured(err)));
-                record.finished = true;
+                record.end_misconfigured(err);
                 self.jobs.push(record);
             }
         }

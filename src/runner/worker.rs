@@ -2,7 +2,6 @@
 //! wait until the quota allows the call, call, bill the usage, and tell the coordinator. Every
 //! user closure they run may panic: the attempt then fails with the panic's message.
 
-use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,20 +9,25 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 
 use super::builder::{Call, ResponseHook, Validator};
+use super::panic_message::panic_message;
 use super::work_queue::WorkQueue;
-use super::{Attempt, AttemptError, InterruptHandle, Resource, Retry, Verdict};
+use super::{Attempt, AttemptError, InterruptHandle, Resource, Retry, Runner, Verdict};
 use crate::{AdaptiveSemaphore, MultiLimiter, Nanos, Permit};
 
 /// What a worker tells the coordinating `run()`.
 pub(super) enum Event<T, E> {
-    Attempted {
-        index: usize,
-        outcome: Outcome<T, E>,
-        waited: Option<(String, Duration)>,
-        /// When the attempt ended, on the runner's clock: waits it leads to count from then.
-        ended: Nanos,
-    },
+    Attempted(Attempted<T, E>),
     WorkerExited,
+}
+
+/// An attempt of job `index` that ended (or could not reserve its quota).
+pub(super) struct Attempted<T, E> {
+    pub(super) index: usize,
+    pub(super) outcome: Outcome<T, E>,
+    /// The resource the attempt waited for, and how long.
+    pub(super) waited: Option<(String, Duration)>,
+    /// When the attempt ended, on the runner's clock: waits it leads to count from then.
+    pub(super) ended: Nanos,
 }
 
 /// One attempt as a worker reports it. A failure is classified on the worker, so that a call
@@ -36,7 +40,7 @@ pub(super) struct Outcome<T, E> {
 }
 
 impl<T, E> Outcome<T, E> {
-    pub(super) fn new(result: Result<T, AttemptError<E>>, verdict: Verdict) -> Outcome<T, E> {
+    fn new(result: Result<T, AttemptError<E>>, verdict: Verdict) -> Outcome<T, E> {
         Outcome {
             result,
             verdict,
@@ -47,21 +51,50 @@ impl<T, E> Outcome<T, E> {
 
 /// What the workers of one run share.
 pub(super) struct Work<'a, J, T, E> {
-    pub(super) call: Call<'a, J, T, E>,
-    pub(super) retry: Retry<E>,
-    pub(super) resources: Vec<Arc<Resource<J, T>>>,
+    call: Call<'a, J, T, E>,
+    retry: Retry<E>,
+    resources: Vec<Arc<Resource<J, T>>>,
     /// The names of the resources counted at the start, which [`Attempt::sent`] re-stamps.
-    pub(super) counted_at_start: Vec<String>,
-    pub(super) validators: Vec<Validator<'a, T>>,
-    pub(super) response_hook: Option<ResponseHook<'a, T, E>>,
+    counted_at_start: Vec<String>,
+    validators: Vec<Validator<'a, T>>,
+    response_hook: Option<ResponseHook<'a, T, E>>,
     pub(super) adaptive: Option<Arc<AdaptiveSemaphore>>,
     pub(super) limiter: MultiLimiter,
     pub(super) queue: WorkQueue<J>,
     /// Counts the calls in flight.
-    pub(super) interrupt: InterruptHandle,
+    interrupt: InterruptHandle,
 }
 
-/// A worker: takes jobs, reserves their quota, waits until it allows the call, calls.
+impl<'a, J, T, E> Work<'a, J, T, E> {
+    /// What the workers of a run of `runner` share: its settings, the run's `limiter` and its
+    /// `queue` of jobs.
+    pub(super) fn new(
+        runner: &Runner<'a, J, T, E>,
+        limiter: MultiLimiter,
+        queue: WorkQueue<J>,
+    ) -> Work<'a, J, T, E> {
+        Work {
+            call: Arc::clone(&runner.call),
+            retry: runner.retry.clone(),
+            resources: runner.resources.clone(),
+            counted_at_start: runner
+                .resources
+                .iter()
+                .filter(|resource| resource.counted_at_start)
+                .map(|resource| resource.name.clone())
+                .collect(),
+            validators: runner.validators.clone(),
+            response_hook: runner.response_hook.clone(),
+            adaptive: runner.adaptive.clone(),
+            limiter,
+            queue,
+            interrupt: runner.interrupt.clone(),
+        }
+    }
+}
+
+/// A worker: takes jobs, reserves their quota, waits until it allows the call, calls, and tells
+/// the coordinator, until the queue stops or the coordinator is gone.
 pub(super) fn work_loop<J, T, E>(
     worker: usize,
     work: &Work<'_, J, T, E>,
@@ -70,76 +103,80 @@ pub(super) fn work_loop<J, T, E>(
     while let Some((index, job)) = work.queue.next_job() {
         // A slot of the adaptive concurrency limit, held for the call.
         let _slot = work.adaptive.as_deref().map(AdaptiveSemaphore::acquire);
-        let costs = catch_unwind(AssertUnwindSafe(|| {
-            work.resources
-                .iter()
-                .map(|resource| (resource.name.as_str(), resource.reserved(&job)))
-                .collect::<Vec<(&str, u64)>>()
-        }));
-        let asked = work.limiter.clock().now();
-        let reserved = costs
-            .map_err(|panic| AttemptError::Panicked(panic_message(panic.as_ref())))
-            .and_then(|costs| work.limiter.reserve(&costs).map_err(AttemptError::Quota));
-        let permit = match reserved {
-            Ok(permit) => permit,
-            Err(err) => {
-                work.queue.attempt_ended();
-                let verdict = super::shared::quota_verdict(&err);
-                let outcome = Outcome::new(Err(err), verdict);
-                if events
-                    .send(Event::Attempted {
-                        index,
-                        outcome,
-                        waited: None,
-                        ended: work.limiter.clock().now(),
-                    })
-                    .is_err()
-                {
-                    break;
-                }
-                continue;
-            }
-        };
-        // A permit that went at once waited for nothing: its plan need not be asked for.
-        let went = permit.went();
-        if !went {
-            if let (Some(resource), Some(at)) = (permit.waited_for(), permit.ready_at()) {
-                let wait = at.saturating_sub(asked).as_duration();
-                event!(debug, "job {index}: waiting {wait:?} for {resource}");
-            }
-        }
-        if !work.queue.wait_for_start(worker, &permit) {
-            work.queue.attempt_ended();
-            permit.cancel();
-            work.queue.push_front(index, job);
+        let Some(attempted) = reserve_and_attempt(worker, work, index, &job) else {
+            work.queue.push_front(index, job); // the run stopped before its start
             continue;
-        }
-        let waited = if went { None } else { permit.waited_for() }.map(|resource| {
-            let ready_at = permit.ready_at().unwrap_or(asked);
-            (
-                resource.to_owned(),
-                ready_at.saturating_sub(asked).as_duration(),
-            )
-        });
-        work.interrupt.call_in_flight(true);
-        let outcome = attempt(work, &job, &permit);
-        let ended = work.limiter.clock().now();
-        work.interrupt.call_in_flight(false);
-        drop(permit);
-        work.queue.attempt_ended();
-        if events
-            .send(Event::Attempted {
-                index,
-                outcome,
-                waited,
-                ended,
-            })
-            .is_err()
-        {
+        };
+        if events.send(Event::Attempted(attempted)).is_err() {
             break;
         }
     }
     events.send(Event::WorkerExited).ok();
+}
+
+/// One attempt of job `index`: reserves its quota, waits until the quota allows the call, and
+/// makes the [`attempt`]. `None` if the run stopped during the wait (the reservation cancelled).
+fn reserve_and_attempt<J, T, E>(
+    worker: usize,
+    work: &Work<'_, J, T, E>,
+    index: usize,
+    job: &J,
+) -> Option<Attempted<T, E>> {
+    let costs = catch_unwind(AssertUnwindSafe(|| {
+        work.resources
+            .iter()
+            .map(|resource| (resource.name.as_str(), resource.reserved(job)))
+            .collect::<Vec<(&str, u64)>>()
+    }));
+    let asked = work.limiter.clock().now();
+    let reserved = costs
+        .map_err(|panic| AttemptError::Panicked(panic_message(panic.as_ref())))
+        .and_then(|costs| work.limiter.reserve(&costs).map_err(AttemptError::Quota));
+    let permit = match reserved {
+        Ok(permit) => permit,
+        Err(err) => {
+            work.queue.attempt_ended();
+            let verdict = super::shared::quota_verdict(&err);
+            return Some(Attempted {
+                index,
+                outcome: Outcome::new(Err(err), verdict),
+                waited: None,
+                ended: work.limiter.clock().now(),
+            });
+        }
+    };
+    // A permit that went at once waited for nothing: its plan need not be asked for.
+    let went = permit.went();
+    if !went {
+        if let (Some(resource), Some(at)) = (permit.waited_for(), permit.ready_at()) {
+            let wait = at.saturating_sub(asked).as_duration();
+            event!(debug, "job {index}: waiting {wait:?} for {resource}");
+        }
+    }
+    if !work.queue.wait_for_start(worker, &permit) {
+        work.queue.attempt_ended();
+        permit.cancel();
+        return None;
+    }
+    let waited = if went { None } else { permit.waited_for() }.map(|resource| {
+        let ready_at = permit.ready_at().unwrap_or(asked);
+        (
+            resource.to_owned(),
+            ready_at.saturating_sub(asked).as_duration(),
+        )
+    });
+    work.interrupt.call_in_flight(true);
+    let outcome = attempt(work, job, &permit);
+    let ended = work.limiter.clock().now();
+    work.interrupt.call_in_flight(false);
+    drop(permit);
+    work.queue.attempt_ended();
+    Some(Attempted {
+        index,
+        outcome,
+        waited,
+        ended,
+    })
 }
 
 /// One attempt: the call, the response hook, the classifier, the billing and the validators,
@@ -213,14 +250,6 @@ fn refund<J, T, E>(work: &Work<'_, J, T, E>, permit: &Permit) {
     for resource in &work.resources {
         permit.settle(&resource.name, 0).ok();
     }
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|message| (*message).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic payload".to_owned())
 }
 
 #[cfg(test)]

@@ -22,9 +22,9 @@
 //!   ready for the workers, and the stop.
 //! - `retry.rs` ([`Retry`], [`Verdict`]), `resource.rs` ([`Resource`]), `interrupt.rs`,
 //!   `progress.rs`, `attempt_error.rs` (the errors), `shared.rs` (quotas on Redis).
-//! - `journal.rs` (feature `journal`): the journal of finished jobs, and the Runner's methods that
-//!   use it (attach, keyed schedule, look-up at schedule time, commit before hand-over);
-//!   `journal_store.rs` the store's panics contained, `journal_error.rs` its errors.
+//! - `journal/` (feature `journal`): the journal of finished jobs (`mod.rs`), and the Runner's
+//!   methods that use it (`runner_methods.rs`: attach, keyed schedule, look-up at schedule time,
+//!   commit before hand-over); its entries' checksums, its store and its errors.
 
 mod attempt;
 mod attempt_error;
@@ -36,10 +36,6 @@ mod job_sender;
 mod job_table;
 #[cfg(feature = "journal")]
 mod journal;
-#[cfg(feature = "journal")]
-mod journal_error;
-#[cfg(feature = "journal")]
-mod journal_store;
 mod panic_message;
 mod progress;
 mod report;
@@ -56,7 +52,7 @@ pub use builder::Runner;
 pub use interrupt::InterruptHandle;
 pub use job_sender::JobSender;
 #[cfg(feature = "journal")]
-pub use journal_error::JournalError;
+pub use journal::JournalError;
 pub use report::{AttemptErrors, Finished, RunReport};
 pub use resource::Resource;
 pub use retry::{Retry, Verdict};

@@ -1,5 +1,5 @@
 //! The Runner's quotas shared by several processes (feature `redis`): the hook kept out of
-//! `batch_runner.rs`.
+//! `builder.rs`.
 
 use super::{AttemptError, Verdict};
 #[cfg(feature = "redis")]

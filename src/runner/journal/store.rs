@@ -20,7 +20,7 @@ use std::sync::Once;
 
 use redb::Database;
 
-use super::panic_message::raised_with;
+use crate::runner::panic_message::raised_with;
 
 thread_local! {
     /// Whether this thread is inside [`guarded`]: a panic here is the store's, and is reported

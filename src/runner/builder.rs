@@ -12,9 +12,12 @@ use super::journal::Journal;
 use super::{Attempt, InterruptHandle, Resource, Retry, RunnerError};
 use crate::{AdaptiveSemaphore, Clock, Limits, MultiLimiter};
 
+/// The function the runner calls for each job.
 pub(super) type Call<'a, J, T, E> =
     Arc<dyn Fn(&J, &Attempt<'_>) -> Result<T, E> + Send + Sync + 'a>;
+/// A check a result must pass ([`Runner::validate`]).
 pub(super) type Validator<'a, T> = Arc<dyn Fn(&T) -> bool + Send + Sync + 'a>;
+/// What is told every call's outcome ([`Runner::on_response`]).
 pub(super) type ResponseHook<'a, T, E> =
     Arc<dyn Fn(Result<&T, &E>, &MultiLimiter) + Send + Sync + 'a>;
 

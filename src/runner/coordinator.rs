@@ -252,25 +252,26 @@ where
     fn take_attempt(
         &mut self,
         work: &Work<'_, J, T, E>,
-        Attempted {
-            index,
-            outcome,
-            waited,
-            ended,
-        }: Attempted<T, E>,
+        attempted: Attempted<T, E>,
         tally: &mut Tally,
     ) -> bool {
         tally.attempts += 1;
-        if let Some((resource, wait)) = waited {
+        if let Some((resource, wait)) = attempted.waited {
             *tally.waited.entry(resource).or_default() += wait;
         }
-        if self.jobs[index].attempts > 0 {
+        if self.jobs[attempted.index].attempts > 0 {
             tally.retries += 1;
         }
-        if let Verdict::RetryAfter(_) = outcome.verdict {
+        if let Verdict::RetryAfter(_) = attempted.outcome.verdict {
             tally.rate_limited += 1;
         }
-        self.record(work, index, outcome, ended, tally)
+        self.record(
+            work,
+            attempted.index,
+            attempted.outcome,
+            attempted.ended,
+            tally,
+        )
     }
 
     /// Records one attempt's outcome, which ended at `now`, and decides what comes next for the

@@ -28,8 +28,9 @@ pub(super) type ResponseHook<'a, T, E> =
 ///   across runs so usage history carries over. A worker waiting for quota sleeps until its
 ///   instant; it never polls.
 /// - Failed attempts (errors, panics, results rejected by a [`validate`](Self::validate)r) are
-///   retried per the [`Retry`] policy; a server-requested wait ([`Verdict::RetryAfter`]) pauses
-///   every new call start for that long.
+///   retried per the [`Retry`] policy; a server-requested wait
+///   ([`Verdict::RetryAfter`](crate::Verdict::RetryAfter)) pauses every new call start for that
+///   long.
 /// - [`run`](Self::run) blocks; an [`InterruptHandle`] stops it early with what finished, and the
 ///   next `run` runs only the unfinished jobs and returns the whole batch.
 ///
@@ -72,7 +73,7 @@ pub struct Runner<'a, J, T, E> {
     /// Jobs taken from the journal and forgotten (streaming mode) in this batch.
     pub(super) resumed_forgotten: usize,
     pub(super) interrupt: InterruptHandle,
-    /// Jobs sent by [`JobSender`]s.
+    /// Jobs sent by [`JobSender`](crate::JobSender)s.
     pub(super) feed: Arc<Feed<J>>,
     #[cfg(feature = "journal")]
     pub(super) journal: Option<Journal<J, T, E>>,
@@ -178,8 +179,8 @@ where
     }
 
     /// Accept a result only if `valid(result)`; validators are applied in the order given. A
-    /// rejected result is a [`AttemptError::ValidationFailed`] attempt (retried; its usage is
-    /// still billed).
+    /// rejected result is a [`AttemptError::ValidationFailed`](crate::AttemptError::ValidationFailed)
+    /// attempt (retried; its usage is still billed).
     pub fn validate(mut self, valid: impl Fn(&T) -> bool + Send + Sync + 'a) -> Self {
         self.validators.push(Arc::new(valid));
         self
@@ -250,7 +251,8 @@ where
     }
 
     /// Also limits concurrency by `semaphore`, an adaptive limit that grows with time; every
-    /// server-requested wait ([`Verdict::RetryAfter`]) is a backpressure signal to it.
+    /// server-requested wait ([`Verdict::RetryAfter`](crate::Verdict::RetryAfter)) is a
+    /// backpressure signal to it.
     pub fn adaptive(mut self, semaphore: Arc<AdaptiveSemaphore>) -> Self {
         self.adaptive = Some(semaphore);
         self
@@ -295,18 +297,19 @@ where
     }
 
     /// Streaming mode, for a stream of jobs of any length: each job is forgotten once
-    /// [`run_each`](Self::run_each) has handed it over, and a [`JobSender`] blocks while the job
-    /// it sends would be `window` places or more past the oldest job not yet handed over. The
-    /// runner then holds at most `window` jobs (sent, queued, in flight, or finished and waiting
-    /// for an earlier one's turn in a consumer's ordered output), whatever the stream's length;
-    /// indices stay those of the whole stream. A `window` of 0 counts as 1.
+    /// [`run_each`](Self::run_each) has handed it over, and a [`JobSender`](crate::JobSender)
+    /// blocks while the job it sends would be `window` places or more past the oldest job not yet
+    /// handed over. The runner then holds at most `window` jobs (sent, queued, in flight, or
+    /// finished and waiting for an earlier one's turn in a consumer's ordered output), whatever
+    /// the stream's length; indices stay those of the whole stream. A `window` of 0 counts as 1.
     ///
-    /// Results are taken as they come, through `run_each`: the [`RunReport`]'s `results` and
-    /// `errors` are empty. Jobs scheduled with [`schedule`](Self::schedule) on the runner's own
-    /// thread are never held back (it cannot block itself), only forgotten. With a
-    /// [journal](Self::journal), give each job its key
-    /// ([`JobSender::schedule_keyed`]): duplicate keys are then checked among the jobs held, and
-    /// jobs without one cost a counter per distinct job for the batch.
+    /// Results are taken as they come, through `run_each`: the
+    /// [`RunReport`](crate::RunReport)'s `results` and `errors` are empty. Jobs scheduled with
+    /// [`schedule`](Self::schedule) on the runner's own thread are never held back (it cannot
+    /// block itself), only forgotten. With a [journal](Self::journal), give each job its key
+    /// ([`JobSender::schedule_keyed`](crate::JobSender::schedule_keyed)): duplicate keys are then
+    /// checked among the jobs held, and jobs without one cost a counter per distinct job for the
+    /// batch.
     ///
     /// ```
     /// use tollgate::Runner;

@@ -175,23 +175,7 @@ where
                 work.queue.stop();
                 stopping = true;
             }
-            let mut senders_open = false;
-            if !stopping {
-                let taken = {
-                    let feed = Arc::clone(&self.feed);
-                    let mut sent = feed.lock();
-                    senders_open = sent.open();
-                    self.take_sent(&mut sent)
-                };
-                for index in taken {
-                    if self.jobs[index].finished {
-                        self.hand_over(index, each); // resumed, or refused at once
-                    } else {
-                        let job = Arc::clone(&self.jobs[index].job);
-                        work.queue.push_back(index, job, Nanos::ZERO);
-                    }
-                }
-            }
+            let senders_open = !stopping && self.queue_sent(work, each);
             if !stopping && !senders_open && self.finished() == self.jobs.len() {
                 work.queue.stop();
                 stopping = true;
@@ -246,6 +230,30 @@ where
         }
         progress.finish();
         tally
+    }
+
+    /// Queues the jobs sent by [`JobSender`](crate::JobSender)s since the last look (a job that
+    /// finished at once, resumed from the journal or refused, is handed over); whether a sender
+    /// is still open.
+    fn queue_sent(
+        &mut self,
+        work: &Work<'_, J, T, E>,
+        each: &mut dyn FnMut(Finished<'_, J, T, E>),
+    ) -> bool {
+        let feed = Arc::clone(&self.feed);
+        let (senders_open, taken) = {
+            let mut sent = feed.lock();
+            (sent.open(), self.take_sent(&mut sent))
+        };
+        for index in taken {
+            if self.jobs[index].finished {
+                self.hand_over(index, each); // resumed, or refused at once
+            } else {
+                let job = Arc::clone(&self.jobs[index].job);
+                work.queue.push_back(index, job, Nanos::ZERO);
+            }
+        }
+        senders_open
     }
 
     /// Counts one attempt and records its outcome; whether the job finished.
@@ -502,6 +510,7 @@ mod tests {
     use std::time::Duration;
 
     use super::Runner;
+    use crate::{AttemptError, RunnerError};
 
     /// A streaming runner holds at most its window of job records, however many jobs pass,
     /// including while an early job is slow (the others finish and wait behind it): the records
@@ -582,5 +591,23 @@ mod tests {
         .with_clock(clock.clone());
         runner.schedule(0).unwrap();
         assert_eq!(runner.run().elapsed, Duration::from_secs(5));
+    }
+
+    /// However a run ends without calling (nothing to do, a configuration that cannot work),
+    /// its elapsed time is read on the runner's clock too: no mock time passed, none reported
+    /// (the real clock would report the nanoseconds the run took).
+    #[test]
+    fn elapsed_is_on_the_runners_clock_when_a_run_calls_nothing() {
+        let (clock, _time) = crate::Clock::mock();
+        let mut runner = Runner::new(|x: &u32| Ok::<u32, String>(*x)).with_clock(clock);
+        assert_eq!(runner.run().elapsed, Duration::ZERO, "nothing scheduled");
+        runner.schedule(1).unwrap();
+        let mut runner = runner.max_concurrent(0);
+        let report = runner.run();
+        assert!(matches!(
+            *report.errors[0][0],
+            AttemptError::Misconfigured(RunnerError::ZeroConcurrency)
+        ));
+        assert_eq!(report.elapsed, Duration::ZERO, "misconfigured");
     }
 }

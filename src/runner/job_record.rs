@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use super::{AttemptError, RunnerError};
 
+/// A job of the batch and what became of it: its result or its attempts' errors, whether it
+/// finished (here or in the journal) and was handed over.
 pub(super) struct JobRecord<J, T, E> {
     pub(super) job: Arc<J>,
     pub(super) result: Option<T>,

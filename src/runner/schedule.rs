@@ -14,6 +14,7 @@ where
     T: Send,
     E: Send,
 {
+    /// Adds `job` to the batch and returns its index. Fails at once when the job costs more
     /// than a resource's whole quota (exactly the quota is fine), or the configuration is
     /// invalid. (A cost extractor that panics here is not an error yet: each attempt of the job
     /// fails with the panic's message.)

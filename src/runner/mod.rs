@@ -8,7 +8,8 @@
 //! # For maintainers: the files by role
 //!
 //! - `builder.rs`: the public [`Runner`], its settings, and the
-//!   [`MultiLimiter`](crate::MultiLimiter) they make (kept across runs). A new setting goes here.
+//!   [`MultiLimiter`](crate::MultiLimiter) they make (kept across runs). A new setting goes here
+//!   (and into `Work::new` in `worker.rs` if the workers use it).
 //! - `schedule.rs`: how jobs enter the batch (`schedule`, [`JobSender`]s' jobs), each checked
 //!   against the quotas; `job_record.rs`: a job as the runner keeps it; `job_table.rs`: the jobs
 //!   by index (a window of them when streaming); `job_sender.rs`: the [`JobSender`] and its feed.

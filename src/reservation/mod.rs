@@ -31,10 +31,12 @@ mod accounts;
 mod core;
 mod handle;
 mod id_hasher;
+mod ledger;
 mod per_resource;
 mod receipts;
 
-pub(crate) use self::core::{Core, Patience, Refusal};
+pub(crate) use self::core::{Core, Refusal};
+pub(crate) use crate::time::Patience;
 pub(crate) use accounts::{Accounts, Meter, Meters};
 pub use handle::CancelHandle;
 pub(crate) use handle::{Book, Held, Keeper};

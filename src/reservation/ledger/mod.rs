@@ -403,7 +403,7 @@ impl<S: Accounts> Ledger<S> {
 
     /// Applies `change` at `now` with every waiting reservation's charges taken out, then
     /// re-plans the queue in arrival order. The one path of every change of capacity.
-    pub(crate) fn change<R>(
+    pub(super) fn change<R>(
         &mut self,
         now: Nanos,
         change: impl FnOnce(&mut Self, Nanos) -> R,

@@ -152,6 +152,24 @@ fn a_refund_gives_back_only_what_the_charge_still_holds() {
 }
 
 #[test]
+fn a_refund_moves_the_receipts_behind_it_so_their_refunds_stay_exact() {
+    let mut ledger = ten_per_second();
+    let first = reserve(&mut ledger, &[4], FOREVER, Nanos::ZERO);
+    let second = reserve(&mut ledger, &[4], FOREVER, Nanos::ZERO);
+    let third = reserve(&mut ledger, &[2], FOREVER, Nanos::ZERO);
+    // Cancelled at once, `first` returns all 4, and the charges behind it move 400 ms earlier
+    // in the bucket's queue.
+    ledger.cancel(first.id, Nanos::ZERO);
+    assert_eq!(in_use(&ledger, 0, Nanos::ZERO), 6);
+    // By 100 ms one unit of `second` came back (the queue regenerates oldest first): it holds
+    // 3, not the 4 its receipt would claim had it not moved, which would take one of `third`'s.
+    ledger.cancel(second.id, ms(100));
+    assert_eq!(in_use(&ledger, 0, ms(100)), 2);
+    ledger.cancel(third.id, ms(100));
+    assert_eq!(in_use(&ledger, 0, ms(100)), 0);
+}
+
+#[test]
 fn a_refund_on_a_window_after_its_period_gives_nothing_back() {
     let mut ledger = ledger(&[(Rate::per_second(10), true)]);
     let old = reserve(&mut ledger, &[10], FOREVER, Nanos::ZERO);

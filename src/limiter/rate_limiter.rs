@@ -554,10 +554,12 @@ impl<A: Algorithm> RateLimiter<A> {
         let Some(word) = self.fast.word() else {
             // Under the lock: only a unit that cannot fit in time is refused from here.
             let next_free = Nanos::new(self.fast.next_free.load(Ordering::Acquire));
-            return match due.in_time(next_free, now) {
-                Err(wait) if cost == 1 => Some(self.reject(AcquireError::NotInTime { wait })),
-                _ => None,
-            };
+            if cost == 1 {
+                if let Err(wait) = due.in_time(next_free, now) {
+                    return Some(self.reject(AcquireError::NotInTime { wait }));
+                }
+            }
+            return None;
         };
         let (version, pace, hold) = self.fast.pace.read()?;
         if pace.interval == 0 {

@@ -32,14 +32,14 @@ pub(crate) enum Refusal {
     HeldTooLong { resource: usize, wait: Duration },
 }
 
-/// The reservation core: one FIFO queue of reservations over some [`Accounts`], one function
-/// that re-plans it after every change of capacity, one wait loop.
+/// The reservation core: one FIFO queue of reservations over some [`Accounts`] (its
+/// [`Ledger`]), one function that re-plans it after every change of capacity, one wait loop.
 ///
 /// Rules (the whole crate's accounting):
 /// - A reservation is charged at the instant it may go (every resource at that same instant);
 ///   it waits behind every reservation that arrived before it (FIFO), and behind holds.
 /// - Any change of capacity (refund, cancel, settle, rate change, server feedback, a slot
-///   freed, a deadline that fails) goes through [`change`](Core::change): the waiting
+///   freed, a deadline that fails) goes through [`Ledger::change`]: the waiting
 ///   reservations' charges are taken out newest first, the change applied, and the waiters
 ///   charged again in arrival order. They move earlier when capacity came back; a newcomer
 ///   always queues behind them.
@@ -49,7 +49,8 @@ pub(crate) struct Core<S> {
     clock: Clock,
     precision: WaitPrecision,
     ledger: Mutex<Ledger<S>>,
-    /// The places of [`Ledger::granted`] whose reservations were dropped, marked without the lock.
+    /// The places of the ledger's kept receipts whose reservations were dropped, marked
+    /// without the lock (taken back at the next lock round).
     dropped: Dropped,
     changed: Condvar,
 }

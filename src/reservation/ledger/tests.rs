@@ -480,6 +480,21 @@ fn the_end_of_time_is_never_reached_and_instants_never_go_backwards() {
     );
     assert!(held.waiting() == 0 && held.accounts.in_use(0, ms(1)) == 0);
 
+    // A debt of u64::MAX units saturates the queue at the end of time: nothing goes after it.
+    let mut ledger = ten_per_second();
+    let other = reserve(&mut ledger, &[5], FOREVER, Nanos::ZERO);
+    let huge = reserve(&mut ledger, &[5], FOREVER, Nanos::ZERO);
+    assert!(!other.waiting && !huge.waiting);
+    assert_eq!(ledger.settle(huge.id, 0, u64::MAX, Nanos::ZERO), Ok(()));
+    assert!(matches!(
+        try_reserve(&mut ledger, &[1], FOREVER, ms(1)),
+        Err(Refusal::NotInTime { .. })
+    ));
+    // Settled back to nothing: a saturated charge cannot be told from the others' (its mark is
+    // the end of time), so nothing comes back and `other`'s units are never given away.
+    assert_eq!(ledger.settle(huge.id, 0, 0, ms(1)), Ok(()));
+    assert!(in_use(&ledger, 0, ms(1)) > 10);
+
     // Decided at the end of time itself: nothing is taken.
     let mut ledger = ten_per_second();
     assert!(!ledger.take_now(&[1], Nanos::MAX));

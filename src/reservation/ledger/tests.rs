@@ -17,11 +17,20 @@ fn ms(n: u64) -> Nanos {
 /// A ledger over one meter per rate (`true`: an exact sliding window, else GCRA), without a
 /// concurrency limit and with holds of up to a minute.
 fn ledger(rates: &[(Rate, bool)]) -> Ledger<Meters> {
+    ledger_with(rates, None, Duration::from_secs(60))
+}
+
+/// [`ledger`] with a concurrency limit and a longest hold (the one place that builds meters).
+fn ledger_with(
+    rates: &[(Rate, bool)],
+    max_parallel: Option<u64>,
+    max_hold: Duration,
+) -> Ledger<Meters> {
     let meters = rates
         .iter()
         .map(|(rate, window)| Meter::new(rate, *window).expect("a valid rate"))
         .collect();
-    Ledger::new(Meters(meters), None, Duration::from_secs(60))
+    Ledger::new(Meters(meters), max_parallel, max_hold)
 }
 
 /// 10 per second, all 10 at once (GCRA): one unit every 100 ms once the burst is spent.
@@ -351,7 +360,7 @@ fn a_settle_above_the_estimate_is_debt_that_later_callers_wait_for() {
 
 #[test]
 fn concurrency_slots_are_taken_in_order_and_freed_by_forget() {
-    let mut ledger: Ledger<Meters> = Ledger::new(Meters(vec![]), Some(2), Duration::ZERO);
+    let mut ledger = ledger_with(&[], Some(2), Duration::ZERO);
     let first = reserve(&mut ledger, &[], FOREVER, Nanos::ZERO);
     let second = reserve(&mut ledger, &[], FOREVER, Nanos::ZERO);
     assert!(!first.waiting && !second.waiting);
@@ -395,11 +404,7 @@ fn concurrency_slots_are_taken_in_order_and_freed_by_forget() {
 
 #[test]
 fn a_waiter_dropped_unwaited_goes_in_its_turn_and_frees_its_slot_then() {
-    let mut ledger = Ledger::new(
-        Meters(vec![Meter::new(&Rate::per_second(10), false).unwrap()]),
-        Some(1),
-        Duration::ZERO,
-    );
+    let mut ledger = ledger_with(&[(Rate::per_second(10), false)], Some(1), Duration::ZERO);
     let first = reserve(&mut ledger, &[10], FOREVER, Nanos::ZERO);
     assert!(!first.waiting);
     assert!(ledger.forget(first.id, Nanos::ZERO), "its slot comes free");
@@ -468,11 +473,7 @@ fn the_end_of_time_is_never_reached_and_instants_never_go_backwards() {
 
     // A hold to the end of time, even when that long a hold is allowed, is not waited for:
     // the end of time is not an instant anyone goes at.
-    let mut held = Ledger::new(
-        Meters(vec![Meter::new(&Rate::per_second(10), false).unwrap()]),
-        None,
-        Duration::MAX,
-    );
+    let mut held = ledger_with(&[(Rate::per_second(10), false)], None, Duration::MAX);
     held.change(Nanos::ZERO, |ledger, _| ledger.hold(Some(0), Nanos::MAX));
     assert_eq!(
         try_reserve(&mut held, &[1], FOREVER, ms(1)).unwrap_err(),

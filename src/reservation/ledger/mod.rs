@@ -217,6 +217,7 @@ impl<S: Accounts> Ledger<S> {
         })
     }
 
+    /// Puts reservation `id` in the queue (ids without a place sort by arrival: FIFO).
     fn queue(&mut self, id: u64, costs: PerResource<u64>, due: Due, plan: Plan, keep: bool) {
         let waiter = Waiter {
             costs,

@@ -550,17 +550,14 @@ impl<A: Algorithm> RateLimiter<A> {
     ) -> Option<Result<(), AcquireError>> {
         // Unclamped: what is decided here is as safe on an early reading (see the method).
         let now = self.clock.now_unordered();
-        let deadline = match patience {
-            Patience::Forever => None,
-            Patience::For(wait) => Some(now.saturating_add(wait)),
-            Patience::Until(deadline) => Some(deadline),
-        };
+        let due = patience.due(now);
         let Some(word) = self.fast.word() else {
             // Under the lock: only a unit that cannot fit in time is refused from here.
             let next_free = Nanos::new(self.fast.next_free.load(Ordering::Acquire));
-            if cost == 1 && deadline.is_some_and(|deadline| next_free > deadline) {
-                let wait = next_free.saturating_sub(now).as_duration();
-                return Some(self.reject(AcquireError::NotInTime { wait }));
+            if cost == 1 {
+                if let Err(wait) = due.in_time(next_free, now) {
+                    return Some(self.reject(AcquireError::NotInTime { wait }));
+                }
             }
             return None;
         };
@@ -602,11 +599,10 @@ impl<A: Algorithm> RateLimiter<A> {
                     return Some(self.reject(AcquireError::ExceedsCapacity { cost, capacity }))
                 }
             };
-            if deadline.map_or(true, |deadline| at <= deadline) {
-                return None; // a wait to sleep through: reserve on the core
-            }
-            let wait = at.saturating_sub(now).as_duration();
-            return Some(self.reject(AcquireError::NotInTime { wait }));
+            return match due.in_time(at, now) {
+                Ok(()) => None, // a wait to sleep through: reserve on the core
+                Err(wait) => Some(self.reject(AcquireError::NotInTime { wait })),
+            };
         }
     }
 

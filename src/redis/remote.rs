@@ -17,7 +17,7 @@ use parking_lot::{Condvar, Mutex};
 use super::{Arg, Fallback, RedisError, RedisState};
 use crate::multi::{Counting, LimitError, Limits};
 use crate::reservation::{Book, Patience, PerResource, Refusal};
-use crate::time::Wake;
+use crate::time::{Due, Wake};
 use crate::{Clock, MultiLimiter, Nanos, Permit, Rate, WaitPrecision};
 
 /// How long a process decides locally after Redis could not be reached, before trying again.
@@ -397,17 +397,13 @@ impl Remote {
             return self.reserve_locally(local, names, &costs, patience);
         }
         let now = self.clock.now();
-        let deadline = match patience {
-            Patience::Forever => None,
-            Patience::For(wait) => Some(now.saturating_add(wait)),
-            Patience::Until(deadline) => Some(deadline),
-        };
+        let due = patience.due(now);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let holder = (self.max_parallel > 0).then(|| format!("{}:{id}", self.holder_prefix));
         let receipt = loop {
             let attempt = self
                 .charge_local_use()
-                .and_then(|()| self.attempt(&costs, deadline, holder.as_deref()));
+                .and_then(|()| self.attempt(&costs, due, holder.as_deref()));
             let attempt = match attempt {
                 Ok(attempt) => attempt,
                 Err(error) if error.is_unreachable() && self.local.is_some() => {
@@ -429,10 +425,10 @@ impl Remote {
                 Attempt::NoSlot { expiry } => {
                     // Held in other processes: poll until one frees (or a lease runs out).
                     let now = self.clock.now();
-                    if deadline.is_some_and(|deadline| deadline <= now) {
+                    if due.passed(now) {
                         return Err(LimitError::NotInTime { wait: None });
                     }
-                    let wake = [Some(expiry), Some(now.saturating_add(SLOT_POLL)), deadline]
+                    let wake = [Some(expiry), Some(now.saturating_add(SLOT_POLL)), due.at()]
                         .into_iter()
                         .flatten()
                         .min()
@@ -453,11 +449,11 @@ impl Remote {
     fn attempt(
         &self,
         costs: &[u64],
-        deadline: Option<Nanos>,
+        due: Due,
         holder: Option<&str>,
     ) -> Result<Attempt, RedisError> {
         let mut args: Vec<Arg<'_>> = costs.iter().map(|&cost| int(cost)).collect();
-        let patience = match deadline {
+        let patience = match due.at() {
             None => -1,
             Some(deadline) => micros(deadline.saturating_sub(self.clock.now())),
         };

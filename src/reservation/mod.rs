@@ -1,10 +1,27 @@
 //! The reservation core: what every blocking type is built on.
 //!
 //! A **reservation** is a cost per resource, charged at the instant it may go, with a place
-//! in one FIFO queue. [`Core`] keeps the queue over some [`Accounts`] (where the resources'
-//! state lives) and applies every change of capacity through one function that re-plans the
-//! waiting reservations in arrival order; [`Clock::block_on`](crate::Clock) is the one wait
-//! loop. The public types are thin rules over it:
+//! in one FIFO queue. Two ideas, two places:
+//!
+//! - **The ledger** (`ledger/`): the queue and its planning, at stated instants. `Ledger`
+//!   holds the accounts ([`Accounts`]: where the resources' state lives), the holds, the
+//!   concurrency slots, the waiting reservations and the receipts of those gone; every change
+//!   of capacity goes through `Ledger::change`, which takes the waiters' charges out, applies
+//!   the change and re-plans the queue in arrival order (`ledger/planning.rs`: the floor, the
+//!   instant costs fit, charging, refunds, re-planning). It reads no clock and never blocks,
+//!   so its unit tests (`ledger/tests.rs`) state instants.
+//! - **The core** (`core.rs`): [`Core`] puts a ledger behind a lock, reads its clock under
+//!   that lock (never going backwards), and waits in `Clock::block_on`, the one wait loop; its
+//!   operations (`reserve`, `take_now`, `wait`, `cancel`, `withdraw`, `forget`, `settle`,
+//!   `change`) are what the limiters, permits and semaphores call.
+//!
+//! **Deadlines**: a call's `Patience` gives its deadline at the instant it is decided
+//! (`Patience::due`), and that deadline (`Due`, in `time/deadline.rs`) says whether an instant
+//! is in time and which wait to report; the ledger, the rate limiter's lock-free path, the
+//! Redis store and the semaphores all ask it. The receipts of reservations gone are kept in
+//! `receipts.rs`, the figures of one reservation per resource in `per_resource.rs`.
+//!
+//! The public types are thin rules over the core:
 //!
 //! - [`RateLimiter`](crate::RateLimiter): one resource, one algorithm (GCRA decisions that fit
 //!   at once are taken lock-free, on the same state word).
@@ -19,7 +36,10 @@
 //!   [`Algorithm`](crate::algorithm::Algorithm) (`charge_at` returns a mark, `refund_charge`
 //!   gives back what a mark still holds); the core and every limiter then serve it unchanged.
 //! - A new **backend for the state** in this process: implement [`Accounts`] with the same
-//!   meaning; the queue, waiting and re-planning stay here.
+//!   meaning; the queue and its re-planning stay in the ledger, waiting in the core.
+//! - A new **rule of the queue** (what a reservation waits for, how a change re-plans): the
+//!   ledger, with a unit test at stated instants in `ledger/tests.rs`; a new **blocking
+//!   operation**: the core, one lock round around one ledger operation.
 //! - A **store shared by processes** (Redis, `redis/`) plugs in one level up, at [`Book`]
 //!   (what a permit asks of its reservation: plan, wait, cancel, settle): `Accounts` is called
 //!   per resource under this core's lock, while a shared decision takes every resource in one
@@ -31,10 +51,12 @@ mod accounts;
 mod core;
 mod handle;
 mod id_hasher;
+mod ledger;
 mod per_resource;
 mod receipts;
 
-pub(crate) use self::core::{Core, Patience, Refusal};
+pub(crate) use self::core::{Core, Refusal};
+pub(crate) use crate::time::Patience;
 pub(crate) use accounts::{Accounts, Meter, Meters};
 pub use handle::CancelHandle;
 pub(crate) use handle::{Book, Held, Keeper};

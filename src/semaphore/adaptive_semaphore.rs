@@ -277,18 +277,18 @@ impl AdaptiveSemaphore {
 
     /// Blocks until a slot is free under the current limit, in arrival order.
     pub fn acquire(&self) -> AdaptivePermit<'_> {
-        self.enter(None)
+        self.enter(Patience::Forever)
             .expect("an acquire without a deadline only returns once admitted")
     }
 
     /// A slot if one is free now and nobody is waiting, else [`SemaphoreError::NotInTime`].
     pub fn try_acquire(&self) -> Result<AdaptivePermit<'_>, SemaphoreError> {
-        self.enter(Some(Duration::ZERO))
+        self.enter(Patience::For(Nanos::ZERO))
     }
 
     /// A slot within `timeout`, else [`SemaphoreError::NotInTime`].
     pub fn try_acquire_for(&self, timeout: Duration) -> Result<AdaptivePermit<'_>, SemaphoreError> {
-        self.enter(Some(timeout))
+        self.enter(Patience::For(Nanos::from(timeout)))
     }
 
     /// A slot by `deadline` (an instant of the semaphore's clock or a [`std::time::Instant`]:
@@ -300,9 +300,7 @@ impl AdaptiveSemaphore {
         &self,
         deadline: impl Into<Deadline>,
     ) -> Result<AdaptivePermit<'_>, SemaphoreError> {
-        let clock = self.core.clock();
-        let deadline = deadline.into().on(clock);
-        self.enter(Some(deadline.saturating_sub(clock.now()).as_duration()))
+        self.enter(Patience::Until(deadline.into().on(self.core.clock())))
     }
 
     /// The server pushed back (a 429 with `retry_after`): unless a pause is already in force, set
@@ -345,10 +343,7 @@ impl AdaptiveSemaphore {
         })
     }
 
-    fn enter(&self, timeout: Option<Duration>) -> Result<AdaptivePermit<'_>, SemaphoreError> {
-        let patience = timeout.map_or(Patience::Forever, |timeout| {
-            Patience::For(Nanos::from(timeout))
-        });
+    fn enter(&self, patience: Patience) -> Result<AdaptivePermit<'_>, SemaphoreError> {
         let book: Arc<dyn Book> = self.core.clone();
         let refused = |_| SemaphoreError::NotInTime { wait: None };
         let ticket = self.core.reserve(&[], patience, true).map_err(refused)?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use super::SemaphoreError;
-use crate::time::Wake;
+use crate::time::{Patience, Wake};
 use crate::{Clock, Deadline, Nanos, WaitPrecision};
 
 /// A semaphore of credits: a call costs some credits out of a fixed capacity, and its credits
@@ -261,7 +261,7 @@ impl CreditSemaphore {
         refund_after: Duration,
         f: impl FnOnce() -> T,
     ) -> Result<T, SemaphoreError> {
-        let _permit = self.enter(credits, refund_after, Some(Duration::ZERO))?;
+        let _permit = self.enter(credits, refund_after, Patience::For(Nanos::ZERO))?;
         Ok(f())
     }
 
@@ -274,7 +274,7 @@ impl CreditSemaphore {
         timeout: Duration,
         f: impl FnOnce() -> T,
     ) -> Result<T, SemaphoreError> {
-        let _permit = self.enter(credits, refund_after, Some(timeout))?;
+        let _permit = self.enter(credits, refund_after, Patience::For(Nanos::from(timeout)))?;
         Ok(f())
     }
 
@@ -285,7 +285,7 @@ impl CreditSemaphore {
         credits: u64,
         refund_after: Duration,
     ) -> Result<CreditPermit<'_>, SemaphoreError> {
-        self.enter(credits, refund_after, None)
+        self.enter(credits, refund_after, Patience::Forever)
     }
 
     /// [`acquire`](Self::acquire) if the credits can be had now (and nobody is waiting).
@@ -297,7 +297,7 @@ impl CreditSemaphore {
         credits: u64,
         refund_after: Duration,
     ) -> Result<CreditPermit<'_>, SemaphoreError> {
-        self.enter(credits, refund_after, Some(Duration::ZERO))
+        self.enter(credits, refund_after, Patience::For(Nanos::ZERO))
     }
 
     /// [`acquire`](Self::acquire), waiting until `deadline` at most: an instant of the
@@ -312,8 +312,7 @@ impl CreditSemaphore {
         deadline: impl Into<Deadline>,
     ) -> Result<CreditPermit<'_>, SemaphoreError> {
         let deadline = deadline.into().on(&self.clock);
-        let timeout = deadline.saturating_sub(self.clock.now()).as_duration();
-        self.enter(credits, refund_after, Some(timeout))
+        self.enter(credits, refund_after, Patience::Until(deadline))
     }
 
     /// [`acquire`](Self::acquire), waiting at most `timeout`.
@@ -326,7 +325,7 @@ impl CreditSemaphore {
         refund_after: Duration,
         timeout: Duration,
     ) -> Result<CreditPermit<'_>, SemaphoreError> {
-        self.enter(credits, refund_after, Some(timeout))
+        self.enter(credits, refund_after, Patience::For(Nanos::from(timeout)))
     }
 
     /// A snapshot (refunds that are due are settled first).
@@ -356,7 +355,7 @@ impl CreditSemaphore {
         &self,
         credits: u64,
         refund_after: Duration,
-        timeout: Option<Duration>,
+        patience: Patience,
     ) -> Result<CreditPermit<'_>, SemaphoreError> {
         let mut state = self.state.lock();
         if credits > state.capacity {
@@ -382,7 +381,7 @@ impl CreditSemaphore {
             self.emit(CreditEvent::Entered { id, at: started });
             return Ok(permit());
         }
-        let deadline = timeout.map(|timeout| started.saturating_add(Nanos::from(timeout)));
+        let due = patience.due(started);
         state.queue.insert(
             id,
             Queued {
@@ -401,14 +400,14 @@ impl CreditSemaphore {
                     state.queue.remove(&id);
                     return Wake::Ready(Ok(permit()));
                 }
-                if deadline.is_some_and(|deadline| now >= deadline) {
+                if due.passed(now) {
                     state.queue.remove(&id);
                     // Leaving may unblock callers that were not allowed to pass this one.
                     self.admit_waiters(state, now);
                     return Wake::Ready(Err(SemaphoreError::NotInTime { wait: None }));
                 }
                 let next_refund = state.refunds.peek().map(|Reverse((due, _, _))| *due);
-                Wake::At(match (next_refund, deadline) {
+                Wake::At(match (next_refund, due.at()) {
                     (Some(refund), Some(deadline)) => Some(refund.min(deadline)),
                     (refund, deadline) => refund.or(deadline),
                 })

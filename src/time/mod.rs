@@ -13,5 +13,6 @@ mod nanos;
 pub(crate) use clock::Wake;
 pub use clock::{Clock, WaitPrecision};
 pub use deadline::Deadline;
+pub(crate) use deadline::{Due, Patience};
 pub use mock::MockTime;
 pub use nanos::Nanos;

@@ -1,0 +1,476 @@
+//! The ledger: the state behind the core's lock, and every operation on it at a stated instant.
+//!
+//! The ledger holds the accounts, the holds, the concurrency slots and every live reservation:
+//! the FIFO queue of those waiting and the receipts of those gone. Its operations take the
+//! instant they decide at (`now`, never going backwards) and read no clock, take no lock and
+//! never block: [`Core`](super::Core) takes the lock, reads the clock, waits and wakes; the
+//! unit tests (`tests.rs`) state instants. How the queue is planned (the floor, the instant a
+//! cost fits, charging and taking charges out, re-planning) is in `planning.rs`.
+
+mod planning;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::accounts::Accounts;
+use super::core::Refusal;
+use super::per_resource::PerResource;
+use super::receipts::{id_of, Dropped, Receipts};
+use crate::time::Due;
+use crate::Nanos;
+
+/// What a granted reservation holds (its receipt): its cost and charge mark per resource, the
+/// instant it went, the resource that made it wait, and whether it holds a concurrency slot.
+#[derive(Clone, Debug)]
+struct Grant {
+    costs: PerResource<u64>,
+    marks: PerResource<Nanos>,
+    at: Nanos,
+    binding: Option<usize>,
+    slot: bool,
+    /// Kept after it went, for a later settle or cancel (a public reservation); a plain
+    /// acquire's grant is dropped once its thread collected it.
+    keep: bool,
+}
+
+/// A grant as its charge made it: per resource, where the queue ended before the charge, where
+/// the accounts keep one ([`Accounts::queue_end`]), to take the charge out exactly while it
+/// waits (a grant that went keeps only its receipt).
+#[derive(Debug)]
+struct Charged {
+    grant: Grant,
+    before: PerResource<Option<Nanos>>,
+}
+
+#[derive(Debug)]
+enum Plan {
+    /// Behind a reservation waiting for a concurrency slot: no instant yet.
+    Unplanned,
+    /// Charged, to go at `grant.at`.
+    Planned(Charged),
+    /// Refused after it began waiting (its deadline can no longer be met, its cost no longer
+    /// fits the capacity); its thread collects the refusal.
+    Failed(Refusal),
+}
+
+#[derive(Debug)]
+struct Waiter {
+    costs: PerResource<u64>,
+    due: Due,
+    plan: Plan,
+    keep: bool,
+    /// Nobody waits for it any more (its reservation was dropped): once it goes, it keeps its
+    /// charges and frees its slot.
+    orphan: bool,
+}
+
+/// A reservation as the ledger hands it out.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ticket {
+    pub(crate) id: u64,
+    /// In the queue: [`Core::wait`](super::Core::wait) for it (else it went at once).
+    pub(crate) waiting: bool,
+}
+
+/// Where a waiting reservation stands, as [`Ledger::turn`] finds it.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Turn {
+    /// It went: its wait is counted, and a receipt nobody settles is dropped.
+    Gone,
+    /// Refused (cancelled, or its deadline failed): it holds nothing and left the queue.
+    Refused(Refusal),
+    /// Not yet: look again at this instant (`None`: when the ledger changes).
+    Later(Option<Nanos>),
+    /// A concurrency slot came free since it queued: the queue was planned again, and every
+    /// waiter must look again now.
+    Replanned,
+}
+
+/// The state behind the core's lock: the accounts, the holds, the concurrency slots and every
+/// live reservation.
+pub(crate) struct Ledger<S> {
+    pub(crate) accounts: S,
+    /// The latest instant decided at: clock readings are clamped to it.
+    latest: Nanos,
+    /// Per resource: nothing that uses it goes before this instant (a server's hold).
+    holds: Vec<Nanos>,
+    /// Nothing at all goes before this instant (a pause).
+    paused_until: Nanos,
+    /// The fixed concurrency limit, if any (an adaptive one comes from the accounts).
+    max_parallel: Option<u64>,
+    /// Concurrency slots in use.
+    slots_used: u64,
+    /// The longest a reservation may wait for a server's hold.
+    max_hold: Nanos,
+    /// Reservations not yet gone, by arrival: the FIFO queue.
+    waiting: BTreeMap<u64, Waiter>,
+    /// Reservations gone whose receipts are kept (for a later settle or cancel).
+    granted: Receipts<Grant>,
+    /// The serial number of the next reservation (its id: [`id_of`]).
+    next_id: u64,
+    /// Total time reservations waited.
+    pub(crate) waited: Nanos,
+}
+
+impl<S: Accounts> Ledger<S> {
+    /// A ledger over `accounts`, nothing reserved, at the origin of time.
+    pub(super) fn new(accounts: S, max_parallel: Option<u64>, max_hold: Duration) -> Ledger<S> {
+        let resources = accounts.resources();
+        Ledger {
+            accounts,
+            latest: Nanos::ZERO,
+            holds: vec![Nanos::ZERO; resources],
+            paused_until: Nanos::ZERO,
+            max_parallel,
+            slots_used: 0,
+            max_hold: Nanos::from(max_hold),
+            waiting: BTreeMap::new(),
+            granted: Receipts::new(),
+            next_id: 0,
+            waited: Nanos::ZERO,
+        }
+    }
+
+    /// The instant to decide at for a clock `reading`: the latest seen, never going backwards.
+    pub(super) fn observe(&mut self, reading: Nanos) -> Nanos {
+        self.latest = self.latest.max(reading);
+        self.latest
+    }
+
+    /// Takes back the places of receipts whose reservations were dropped (at every lock round:
+    /// see [`Receipts`]).
+    #[inline]
+    pub(super) fn take_back(&mut self, dropped: &Dropped) {
+        self.granted.take_back(dropped);
+    }
+
+    /// The latest instant decided at.
+    pub(super) fn latest(&self) -> Nanos {
+        self.latest
+    }
+
+    /// The longest a reservation may wait for a server's hold.
+    pub(super) fn max_hold(&self) -> Nanos {
+        self.max_hold
+    }
+
+    /// Reserves `costs` (one per resource) and, when the ledger limits concurrency, a slot, to
+    /// go by `due`; nothing is written when the answer is a refusal. The ticket says whether
+    /// it waits. `keep` keeps its receipts for a later settle, cancel or
+    /// [`forget`](Ledger::forget), which frees its slot: it must be `true` with slots.
+    pub(super) fn reserve(
+        &mut self,
+        costs: &[u64],
+        due: Due,
+        keep: bool,
+        now: Nanos,
+    ) -> Result<Ticket, Refusal> {
+        self.graduate(now);
+        let serial = self.next_id;
+        let id = id_of(serial, None);
+        if self.slot_queue() || !self.slot_free(now) {
+            self.check_capacity(costs)?;
+            if due.passed(now) {
+                return Err(Refusal::NotInTime { wait: None });
+            }
+            self.next_id += 1;
+            self.queue(
+                id,
+                PerResource::from_slice(costs),
+                due,
+                Plan::Unplanned,
+                keep,
+            );
+            return Ok(Ticket { id, waiting: true });
+        }
+        let (at, binding) = self.plan_in_time(costs, due, now, self.floor(now))?;
+        self.next_id += 1;
+        if at <= now && !keep && costs.len() == 1 && self.accounts.take(0, now, costs[0]) {
+            // Gone at once and nobody settles it later: charged, no receipt kept.
+            self.publish(now);
+            return Ok(Ticket { id, waiting: false });
+        }
+        let costs = PerResource::from_slice(costs);
+        let charged = match self.charge_in_time(costs, due, keep, now, at, binding) {
+            Ok(charged) => charged,
+            Err(refusal) => {
+                self.publish(now);
+                return Err(refusal);
+            }
+        };
+        let at = charged.grant.at;
+        let id = if at <= now {
+            // Gone at once: holding no slot, it is kept where its drop needs no lock.
+            let placed = keep && !charged.grant.slot;
+            self.granted.keep(serial, charged.grant, placed)
+        } else {
+            let costs = charged.grant.costs.clone();
+            self.queue(id, costs, due, Plan::Planned(charged), keep);
+            id
+        };
+        self.publish(now);
+        Ok(Ticket {
+            id,
+            waiting: at > now,
+        })
+    }
+
+    /// Puts reservation `id` in the queue (ids without a place sort by arrival: FIFO).
+    fn queue(&mut self, id: u64, costs: PerResource<u64>, due: Due, plan: Plan, keep: bool) {
+        let waiter = Waiter {
+            costs,
+            due,
+            plan,
+            keep,
+            orphan: false,
+        };
+        self.waiting.insert(id, waiter);
+    }
+
+    /// Takes `costs` if they fit at `now` and nobody waits (no slots, holds or queue in the
+    /// way): the short path of an admitted decision. `false` changes nothing:
+    /// [`reserve`](Ledger::reserve) then decides (and explains a refusal).
+    pub(super) fn take_now(&mut self, costs: &[u64], now: Nanos) -> bool {
+        // A cost of 0 takes nothing: it goes at once, before anyone waiting and through any hold
+        // (as on the lock-free path), once the rate is known valid.
+        if costs == [0] {
+            return self.accounts.capacity(0).is_ok();
+        }
+        if !self.waiting.is_empty() || self.paused_until > now || self.slot_limit(now).is_some() {
+            return false;
+        }
+        // One resource (the limiter's own): `take` checks that it fits.
+        let [cost] = costs else {
+            return false;
+        };
+        if self.holds[0] > now
+            || now == Nanos::MAX
+            || !self.accounts.capacity(0).is_ok_and(|c| *cost <= c)
+            || !self.accounts.take(0, now, *cost)
+        {
+            return false;
+        }
+        self.publish(now);
+        true
+    }
+
+    /// When reservation `id` may go and the resource that set that instant: `None` while it
+    /// waits for a concurrency slot, or once it is unknown (cancelled, refused, or gone without
+    /// receipts).
+    pub(super) fn plan(&self, id: u64) -> Option<(Nanos, Option<usize>)> {
+        let grant = match self.granted.get(id) {
+            Some(grant) => grant,
+            None => match &self.waiting.get(&id)?.plan {
+                Plan::Planned(charged) => &charged.grant,
+                _ => return None,
+            },
+        };
+        Some((grant.at, grant.binding))
+    }
+
+    /// Where reservation `id`, asked for at `asked`, stands at `now` (waiters whose instant has
+    /// come are granted first). Once it went or was refused, its thread is done with it.
+    pub(super) fn turn(&mut self, id: u64, asked: Nanos, now: Nanos) -> Turn {
+        self.graduate(now);
+        if let Some(grant) = self.granted.get(id) {
+            let (at, keep) = (grant.at, grant.keep);
+            self.waited = self.waited.saturating_add(at.saturating_sub(asked));
+            if !keep {
+                self.granted.remove(id);
+            }
+            return Turn::Gone;
+        }
+        let Some(waiter) = self.waiting.get(&id) else {
+            return Turn::Refused(Refusal::Cancelled);
+        };
+        match &waiter.plan {
+            Plan::Failed(refusal) => {
+                let refusal = refusal.clone();
+                self.waiting.remove(&id);
+                Turn::Refused(refusal)
+            }
+            Plan::Unplanned if self.slot_free(now) => {
+                // A slot rose or came free since it queued: plan the line again.
+                self.replan(now);
+                Turn::Replanned
+            }
+            Plan::Unplanned if waiter.due.passed(now) => {
+                self.waiting.remove(&id);
+                Turn::Refused(Refusal::NotInTime { wait: None })
+            }
+            Plan::Unplanned => {
+                // A slot may come free when the limit rises, or when a planned waiter (one
+                // dropped unwaited, whose slot no thread releases) goes.
+                let next_graduation = self.waiting.values().find_map(|waiter| match &waiter.plan {
+                    Plan::Planned(charged) => Some(charged.grant.at),
+                    _ => None,
+                });
+                let wakes = [
+                    waiter.due.at(),
+                    self.accounts.next_slot_rise(now),
+                    next_graduation,
+                ];
+                Turn::Later(wakes.into_iter().flatten().min())
+            }
+            Plan::Planned(charged) => Turn::Later(Some(charged.grant.at)),
+        }
+    }
+
+    /// Cancels reservation `id`: a waiting one leaves the queue and gives back all it was
+    /// charged; one already gone gives back what its charges still hold. Frees its slot.
+    pub(super) fn cancel(&mut self, id: u64, now: Nanos) {
+        self.change(now, |ledger, now| {
+            if let Some(grant) = ledger.granted.remove(id) {
+                for resource in 0..grant.costs.len() {
+                    ledger.refund(&grant, resource, now);
+                }
+                ledger.release_slot(grant.slot);
+            } else {
+                // Waiting: its charges were taken out before this change and are not put back.
+                ledger.waiting.remove(&id);
+            }
+        });
+    }
+
+    /// Cancels reservation `id` only if it is still waiting (a stop that must not take back a
+    /// call already let go). Returns whether it was.
+    pub(super) fn withdraw(&mut self, id: u64, now: Nanos) -> bool {
+        if !self.waiting.contains_key(&id) {
+            return false;
+        }
+        self.change(now, |ledger, _| ledger.waiting.remove(&id).is_some())
+    }
+
+    /// Drops the receipts of reservation `id`, keeping its charges; frees its slot. Returns
+    /// whether anything changed for others (the queue was planned again).
+    pub(super) fn forget(&mut self, id: u64, now: Nanos) -> bool {
+        let release_slot = match self.granted.remove(id) {
+            Some(grant) if grant.slot => true,
+            Some(_) => return false, // its charges stay: nothing changes for anyone
+            None => match self.waiting.get_mut(&id) {
+                // Planned: it goes when its turn comes (its charges stay), but nobody collects
+                // it; its slot comes free then.
+                Some(waiter) if matches!(waiter.plan, Plan::Planned(_)) => {
+                    waiter.orphan = true;
+                    return false;
+                }
+                // Refused, or still waiting for a slot: it holds nothing; it leaves the line.
+                Some(_) => {
+                    self.waiting.remove(&id);
+                    false
+                }
+                None => return false,
+            },
+        };
+        // Those behind it may go now.
+        self.change(now, |ledger, _| ledger.release_slot(release_slot));
+        true
+    }
+
+    /// Replaces what reservation `id` is charged for `resource` by `actual`, counted from
+    /// `now`: what its charge still holds comes back, `actual` is charged at this instant
+    /// (beyond the capacity if need be: debt, never a wait). A reservation still waiting waits
+    /// for `actual` instead (refused, changing nothing, when `actual` exceeds the capacity: it
+    /// could never go).
+    pub(super) fn settle(
+        &mut self,
+        id: u64,
+        resource: usize,
+        actual: u64,
+        now: Nanos,
+    ) -> Result<(), Refusal> {
+        self.change(now, |ledger, now| {
+            if ledger.waiting.contains_key(&id) {
+                ledger.check_cost(resource, actual)?;
+                if let Some(waiter) = ledger.waiting.get_mut(&id) {
+                    waiter.costs[resource] = actual;
+                }
+                return Ok(());
+            }
+            let Some(mut grant) = ledger.granted.remove(id) else {
+                return Err(Refusal::Cancelled);
+            };
+            ledger.refund(&grant, resource, now);
+            grant.costs[resource] = actual;
+            if actual > 0 {
+                grant.marks[resource] = ledger.accounts.record(resource, now, actual);
+            }
+            ledger.granted.insert(id, grant);
+            Ok(())
+        })
+    }
+
+    /// Applies `change` at `now` with every waiting reservation's charges taken out, then
+    /// re-plans the queue in arrival order. The one path of every change of capacity.
+    pub(super) fn change<R>(
+        &mut self,
+        now: Nanos,
+        change: impl FnOnce(&mut Self, Nanos) -> R,
+    ) -> R {
+        self.graduate(now);
+        self.accounts.begin_change();
+        self.take_out_waiters(now);
+        let changed = change(self, now);
+        self.replan(now);
+        self.publish(now);
+        changed
+    }
+
+    /// Resources are held until `until` (a server said so); `None`: every resource (a pause).
+    pub(crate) fn hold(&mut self, resource: Option<usize>, until: Nanos) {
+        match resource {
+            Some(resource) => self.holds[resource] = self.holds[resource].max(until),
+            None => self.paused_until = self.paused_until.max(until),
+        }
+    }
+
+    /// Reservations waiting (not yet gone).
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Units of `resource` charged to reservations whose instant is still after `now`
+    /// (counted by the accounts already, from that instant).
+    pub(crate) fn reserved_by_waiters(&self, resource: usize, now: Nanos) -> u64 {
+        self.waiting
+            .values()
+            .filter_map(|waiter| match &waiter.plan {
+                Plan::Planned(charged) if charged.grant.at > now => {
+                    Some(charged.grant.costs[resource])
+                }
+                _ => None,
+            })
+            .fold(0, u64::saturating_add)
+    }
+
+    /// Whether the ledger is as new at `now`: nothing in use, held, waiting or kept.
+    pub(crate) fn is_idle(&self, now: Nanos) -> bool {
+        self.waiting.is_empty()
+            && self.granted.is_empty()
+            && self.slots_in_use() == 0
+            && self.paused_until <= now
+            && self.holds.iter().all(|hold| *hold <= now)
+            && (0..self.holds.len()).all(|resource| self.accounts.in_use(resource, now) == 0)
+    }
+
+    /// Concurrency slots in use.
+    pub(crate) fn slots_in_use(&self) -> u64 {
+        self.slots_used
+    }
+
+    /// The concurrency limit at `now`, if there is one.
+    pub(crate) fn slot_limit(&self, now: Nanos) -> Option<u64> {
+        self.accounts.slot_limit(now).or(self.max_parallel)
+    }
+
+    /// Moves every kept receipt of `resource` through `remap` (after a rate change re-scaled
+    /// what a bucket owes).
+    pub(crate) fn remap_marks(&mut self, resource: usize, remap: impl Fn(&S, Nanos) -> Nanos) {
+        let accounts = &self.accounts;
+        for grant in self.granted.values_mut() {
+            grant.marks[resource] = remap(accounts, grant.marks[resource]);
+        }
+    }
+}

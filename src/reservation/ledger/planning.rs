@@ -1,0 +1,346 @@
+//! How the ledger plans its queue: the floor no reservation goes before, the instant costs fit
+//! ([`plan_at`](Ledger::plan_at)), charging a plan and taking a charge out exactly, refunds,
+//! granting the waiters whose instant came, and re-planning the queue after a change.
+
+use super::{Charged, Grant, Ledger, Plan, Waiter};
+use crate::reservation::accounts::Accounts;
+use crate::reservation::core::Refusal;
+use crate::reservation::per_resource::PerResource;
+use crate::time::Due;
+use crate::Nanos;
+
+impl<S: Accounts> Ledger<S> {
+    /// Refuses costs one of which is above what its resource could ever hold (or a resource
+    /// that cannot be used).
+    pub(super) fn check_capacity(&self, costs: &[u64]) -> Result<(), Refusal> {
+        for (resource, &cost) in costs.iter().enumerate() {
+            self.check_cost(resource, cost)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn check_cost(&self, resource: usize, cost: u64) -> Result<(), Refusal> {
+        let capacity = self
+            .accounts
+            .capacity(resource)
+            .map_err(|error| Refusal::InvalidRate { resource, error })?;
+        if cost > capacity {
+            return Err(Refusal::ExceedsCapacity {
+                resource,
+                cost,
+                capacity,
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses an instant set by a server's hold further away than the longest hold allowed.
+    pub(super) fn check_hold(
+        &self,
+        at: Nanos,
+        binding: Option<usize>,
+        now: Nanos,
+    ) -> Result<(), Refusal> {
+        let wait = at.saturating_sub(now);
+        match binding {
+            Some(resource) if self.holds[resource] == at && wait > self.max_hold => {
+                Err(Refusal::HeldTooLong {
+                    resource,
+                    wait: wait.as_duration(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub(super) fn slot_free(&self, now: Nanos) -> bool {
+        self.slot_limit(now)
+            .map_or(true, |max| self.slots_used < max)
+    }
+
+    pub(super) fn release_slot(&mut self, slot: bool) {
+        if slot {
+            self.slots_used = self.slots_used.saturating_sub(1);
+        }
+    }
+
+    /// Whether a reservation waits for a concurrency slot (those after it wait behind it).
+    pub(super) fn slot_queue(&self) -> bool {
+        !self.waiting.is_empty()
+            && self
+                .waiting
+                .values()
+                .any(|waiter| matches!(waiter.plan, Plan::Unplanned))
+    }
+
+    /// No reservation goes before this: now, the pause, and (FIFO) the last waiter's instant.
+    pub(super) fn floor(&self, now: Nanos) -> Nanos {
+        if self.waiting.is_empty() {
+            return now.max(self.paused_until);
+        }
+        let last_planned = self
+            .waiting
+            .values()
+            .rev()
+            .find_map(|waiter| match &waiter.plan {
+                Plan::Planned(charged) => Some(charged.grant.at),
+                _ => None,
+            })
+            .unwrap_or(Nanos::ZERO);
+        now.max(self.paused_until).max(last_planned)
+    }
+
+    /// The instant every resource allows `costs` (no earlier than `floor`), and the resource
+    /// that sets it when it is later than `floor`; refused as by
+    /// [`check_capacity`](Ledger::check_capacity) (in the same pass).
+    pub(super) fn plan_at(
+        &self,
+        costs: &[u64],
+        now: Nanos,
+        floor: Nanos,
+    ) -> Result<(Nanos, Option<usize>), Refusal> {
+        let mut at = floor;
+        let mut binding = None;
+        for (resource, &cost) in costs.iter().enumerate() {
+            self.check_cost(resource, cost)?;
+            if cost == 0 {
+                continue;
+            }
+            let fits = self
+                .accounts
+                .conforms_at(resource, now, cost)
+                .max(self.holds[resource]);
+            if fits > at {
+                at = fits;
+                binding = Some(resource);
+            }
+        }
+        Ok((at, binding))
+    }
+
+    /// Charges `costs` to go at `at` (later if a lock-free path took units since it was
+    /// planned), with a concurrency slot when the ledger limits concurrency.
+    pub(super) fn charge(
+        &mut self,
+        costs: PerResource<u64>,
+        now: Nanos,
+        at: Nanos,
+        binding: Option<usize>,
+        keep: bool,
+    ) -> Charged {
+        let slot = self.slot_limit(now).is_some();
+        let mut before = PerResource::filled(costs.len(), None);
+        let mut marks = PerResource::filled(costs.len(), Nanos::ZERO);
+        let mut at = at;
+        let each = costs.iter().zip(before.iter_mut()).zip(marks.iter_mut());
+        for (resource, ((&cost, before), mark)) in each.enumerate() {
+            if cost > 0 {
+                let (end, charged, from) = self.accounts.charge_after_end(resource, now, at, cost);
+                *before = end;
+                at = at.max(from);
+                *mark = charged;
+            }
+        }
+        if slot {
+            self.slots_used += 1;
+        }
+        Charged {
+            grant: Grant {
+                costs,
+                marks,
+                at,
+                binding: binding.filter(|_| at > now),
+                slot,
+                keep,
+            },
+            before,
+        }
+    }
+
+    /// Gives back what `grant`'s charge of `resource` still holds; the kept receipts queued
+    /// behind it move earlier by as much as the queue did.
+    pub(super) fn refund(&mut self, grant: &Grant, resource: usize, now: Nanos) {
+        let (cost, mark) = (grant.costs[resource], grant.marks[resource]);
+        if cost == 0 {
+            return;
+        }
+        let refunded = self.accounts.refund(resource, now, mark, cost);
+        let shift = refunded.later_marks_earlier_by;
+        if shift > Nanos::ZERO {
+            for other in self.granted.values_mut() {
+                if other.marks[resource] > mark {
+                    other.marks[resource] = other.marks[resource].saturating_sub(shift);
+                }
+            }
+        }
+    }
+
+    /// Waiters whose instant has come are granted, in order (inline: with nobody waiting, as
+    /// on most decisions, it is one test).
+    #[inline]
+    pub(super) fn graduate(&mut self, now: Nanos) {
+        if !self.waiting.is_empty() {
+            self.graduate_waiters(now);
+        }
+    }
+
+    fn graduate_waiters(&mut self, now: Nanos) {
+        let ready: Vec<u64> = self
+            .waiting
+            .iter()
+            .take_while(|(_, waiter)| !matches!(waiter.plan, Plan::Unplanned))
+            .filter(|(_, waiter)| matches!(&waiter.plan, Plan::Planned(c) if c.grant.at <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ready {
+            if let Some(Waiter {
+                plan: Plan::Planned(Charged { grant, .. }),
+                orphan,
+                ..
+            }) = self.waiting.remove(&id)
+            {
+                if orphan {
+                    self.release_slot(grant.slot);
+                } else {
+                    self.granted.insert(id, grant);
+                }
+            }
+        }
+    }
+
+    /// Takes `charged`'s charges out exactly (it is the newest on the state) and frees its slot.
+    pub(super) fn undo(&mut self, charged: &Charged, now: Nanos) {
+        take_out(&mut self.accounts, charged, now);
+        self.release_slot(charged.grant.slot);
+    }
+
+    /// The accounts as they would be without the waiters' charges: what the calls that went
+    /// use. (A waiter is charged at its future instant; read with it, some algorithms count the
+    /// time before that instant as use, as a GCRA's backlog does.)
+    pub(crate) fn accounts_of_calls_gone(&self, now: Nanos) -> S
+    where
+        S: Clone,
+    {
+        let mut accounts = self.accounts.clone();
+        for waiter in self.waiting.values().rev() {
+            if let Plan::Planned(charged) = &waiter.plan {
+                take_out(&mut accounts, charged, now);
+            }
+        }
+        accounts
+    }
+
+    /// Takes every waiting reservation's charges out, newest first (so each comes off the
+    /// state exactly as it went on), and frees their slots.
+    pub(super) fn take_out_waiters(&mut self, now: Nanos) {
+        let planned: Vec<u64> = self.waiting.keys().rev().copied().collect();
+        for id in planned {
+            let Some(waiter) = self.waiting.get_mut(&id) else {
+                continue;
+            };
+            if !matches!(waiter.plan, Plan::Planned(_)) {
+                continue;
+            }
+            if let Plan::Planned(charged) = std::mem::replace(&mut waiter.plan, Plan::Unplanned) {
+                self.undo(&charged, now);
+            }
+        }
+    }
+
+    /// Charges the waiters again in arrival order: each at the earliest instant its costs fit,
+    /// no earlier than the one before it. A waiter whose cost no longer fits the capacity, or
+    /// whose deadline can no longer be met, is refused (and holds nothing).
+    pub(super) fn replan(&mut self, now: Nanos) {
+        let mut floor = self.floor(now);
+        let mut blocked = false;
+        let ids: Vec<u64> = self.waiting.keys().copied().collect();
+        for id in ids {
+            let waiter = &self.waiting[&id];
+            if !matches!(waiter.plan, Plan::Unplanned) {
+                continue;
+            }
+            let costs = waiter.costs.clone();
+            let (due, keep) = (waiter.due, waiter.keep);
+            let plan = if blocked || !self.slot_free(now) {
+                match self.check_capacity(&costs) {
+                    Err(refusal) => Plan::Failed(refusal),
+                    Ok(()) => {
+                        blocked = true;
+                        Plan::Unplanned
+                    }
+                }
+            } else {
+                let planned =
+                    self.plan_in_time(&costs, due, now, floor)
+                        .and_then(|(at, binding)| {
+                            self.charge_in_time(costs, due, keep, now, at, binding)
+                        });
+                match planned {
+                    Err(refusal) => Plan::Failed(refusal),
+                    Ok(charged) => {
+                        floor = charged.grant.at;
+                        Plan::Planned(charged)
+                    }
+                }
+            };
+            if let Some(waiter) = self.waiting.get_mut(&id) {
+                waiter.plan = plan;
+            }
+        }
+        self.graduate(now);
+    }
+
+    /// The instant `costs` may go, no earlier than `floor` ([`plan_at`](Ledger::plan_at)), and
+    /// the resource that sets it; refused when a hold is too long or it would not go by `due`.
+    pub(super) fn plan_in_time(
+        &self,
+        costs: &[u64],
+        due: Due,
+        now: Nanos,
+        floor: Nanos,
+    ) -> Result<(Nanos, Option<usize>), Refusal> {
+        let (at, binding) = self.plan_at(costs, now, floor)?;
+        self.check_hold(at, binding, now)?;
+        due.in_time(at, now)
+            .map_err(|wait| Refusal::NotInTime { wait: Some(wait) })?;
+        Ok((at, binding))
+    }
+
+    /// [`charge`](Ledger::charge)s a plan of [`plan_in_time`](Ledger::plan_in_time), unless
+    /// the charge goes later than `due` allows (a lock-free path took units since it was
+    /// planned): then it is taken out again and refused.
+    pub(super) fn charge_in_time(
+        &mut self,
+        costs: PerResource<u64>,
+        due: Due,
+        keep: bool,
+        now: Nanos,
+        at: Nanos,
+        binding: Option<usize>,
+    ) -> Result<Charged, Refusal> {
+        let charged = self.charge(costs, now, at, binding, keep);
+        if let Err(wait) = due.in_time(charged.grant.at, now) {
+            self.undo(&charged, now);
+            return Err(Refusal::NotInTime { wait: Some(wait) });
+        }
+        Ok(charged)
+    }
+
+    pub(super) fn publish(&mut self, now: Nanos) {
+        self.accounts.publish(now, &self.holds, self.paused_until);
+    }
+}
+
+/// Takes `charged`'s charges off `accounts` exactly (it is the newest on them).
+fn take_out<S: Accounts>(accounts: &mut S, charged: &Charged, now: Nanos) {
+    let grant = &charged.grant;
+    for (resource, (&cost, &mark)) in grant.costs.iter().zip(grant.marks.iter()).enumerate() {
+        match (cost, charged.before[resource]) {
+            (0, _) => {}
+            (_, Some(before)) => accounts.undo(resource, now, before, mark, cost),
+            (_, None) => {
+                accounts.refund(resource, now, mark, cost);
+            }
+        }
+    }
+}

@@ -83,12 +83,11 @@ mod limiter;
 mod multi;
 pub mod presets;
 mod rate;
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
 mod reservation;
 mod runner;
 mod semaphore;
+mod state;
 mod time;
 mod wrapper;
 

@@ -37,5 +37,5 @@ mod receipts;
 pub(crate) use self::core::{Core, Patience, Refusal};
 pub(crate) use accounts::{Accounts, Meter, Meters};
 pub use handle::CancelHandle;
-pub(crate) use handle::{Book, Held, Keeper};
+pub(crate) use handle::{Book, Cancel, Held, Keeper};
 pub(crate) use per_resource::PerResource;

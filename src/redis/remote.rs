@@ -276,13 +276,16 @@ impl Remote {
         local_now.saturating_add(Nanos::new(ahead.saturating_mul(1_000)))
     }
 
-    /// Reserves `costs` for `limiter` (whose state this is) within `patience`.
+    /// Reserves `slots` for `limiter` (whose state this is) within `patience`: on Redis its
+    /// resources (Redis keeps no pacing slots: it refuses a window with a burst), on the
+    /// fallback every slot.
     fn reserve_shared(
         &self,
         limiter: &MultiLimiter,
-        costs: PerResource<u64>,
+        slots: PerResource<u64>,
         patience: Patience,
     ) -> Result<Permit, LimitError> {
+        let costs = PerResource::from_slice(&slots[..self.meters.len()]);
         for (resource, (&cost, meter)) in costs.iter().zip(&self.meters).enumerate() {
             if cost > meter.capacity() {
                 return Err(LimitError::ExceedsCapacity {
@@ -293,7 +296,7 @@ impl Remote {
             }
         }
         if let Some(local) = self.fallback_now() {
-            return local.reserve(costs, patience);
+            return local.reserve(slots, patience);
         }
         let now = self.clock.now();
         let deadline = match patience {
@@ -313,7 +316,7 @@ impl Remote {
                     Some(local) => {
                         event!(warn, "{error}; deciding locally for a second");
                         self.mark_down();
-                        return local.reserve(costs, patience);
+                        return local.reserve(slots, patience);
                     }
                     None => return Err(LimitError::Redis(error)),
                 },

@@ -83,6 +83,9 @@ mod limiter;
 mod multi;
 pub mod presets;
 mod rate;
+// Without the feature `redis`, the module holds only the error `LimitError::Redis` carries
+// (never produced then): it is not shown.
+#[cfg_attr(not(feature = "redis"), doc(hidden))]
 pub mod redis;
 mod reservation;
 mod runner;

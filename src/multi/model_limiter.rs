@@ -54,12 +54,15 @@ pub struct ModelLimiterBuilder {
     place: Option<PlaceModel>,
 }
 
+/// Places one model's limiter (built in memory) on a store, given the model's name.
+type Place = dyn Fn(MultiLimiter, &str) -> Result<MultiLimiter, LimitError> + Send + Sync;
+
 /// How each model's limiter is placed on a [state store](crate::state) other than memory: set
 /// by the store's module (`ModelLimiterBuilder::shared_on` for Redis), called with each model's
 /// limiter (built in memory) and the model's name.
 #[derive(Clone)]
 struct PlaceModel {
-    place: Arc<dyn Fn(MultiLimiter, &str) -> Result<MultiLimiter, LimitError> + Send + Sync>,
+    place: Arc<Place>,
     /// Where, for `Debug`.
     described: String,
 }

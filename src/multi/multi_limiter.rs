@@ -18,8 +18,8 @@ use crate::{Clock, Deadline, Nanos, Rate};
 /// Any change of capacity (a settle, a cancel, a slot freed, server feedback) re-plans the
 /// callers still waiting, in arrival order: they move earlier when capacity comes back.
 ///
-/// Clones share the same limiter. Its state lives in one [store](crate::state): in memory (the
-/// default), or where a constructor such as `shared_on` (feature `redis`) placed it.
+/// Clones share the same limiter. Its state lives in one store: in memory (the default), or
+/// where a constructor such as `shared_on` (feature `redis`) placed it.
 ///
 /// ```
 /// use tollgate::{Clock, Limits, MultiLimiter, Nanos, REQUESTS, TOKENS};

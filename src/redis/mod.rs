@@ -23,6 +23,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Where the code is
+//! Redis is one of the limiters' state stores (`state/mod.rs`): `remote.rs` holds the script's
+//! decisions and each permit's receipt, `remote/store.rs` maps the store's operations onto
+//! them, `fallback.rs` is [`Fallback::Local`], `redis_state.rs` the connections
+//! ([`RedisState`]), and `shared_on.rs` the public ways onto it (`MultiLimiter::shared_on`,
+//! `ModelLimiterBuilder::shared_on`, `Permit::server_ready_at`).
+//!
 //! # How it decides
 //! - **One Lua script, one round trip per decision.** The script reads the server's clock
 //!   (`TIME`), takes every resource all or none, and replies with the instant the call may go
@@ -70,6 +77,10 @@
 //!   the local use): no switch adds a burst.
 //! - **Server feedback**: `observe` and the Runner's pauses are written to Redis, so a 429 seen
 //!   by one process holds them all; `set_rate` is refused (the parameters are shared).
+
+// Without the feature this module is hidden and holds only `RedisError`: the links above to what
+// the feature brings cannot resolve, and are not shown.
+#![cfg_attr(not(feature = "redis"), allow(rustdoc::broken_intra_doc_links))]
 
 mod error;
 pub use error::RedisError;

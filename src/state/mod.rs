@@ -11,8 +11,9 @@
 //! The stores:
 //! - **In memory** (`memory.rs`, the default): the reservation core over the limiter's
 //!   [`Meters`](crate::reservation): one FIFO queue, re-planned at every change of capacity.
-//! - **Redis** (`redis/remote.rs`, feature `redis`): one Lua script decides each reservation
-//!   on the server's clock, for every process sharing the limiter's name.
+//! - **Redis** (`redis/remote.rs` and `redis/remote/store.rs`, feature `redis`): one Lua
+//!   script decides each reservation on the server's clock, for every process sharing the
+//!   limiter's name.
 //!
 //! # Adding a store
 //! One new module: a type implementing [`StateStore`] (its errors are [`LimitError`]s: the

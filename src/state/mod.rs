@@ -30,6 +30,8 @@
 //! (Redis does not tell waiters' reservations from use).
 
 mod memory;
+#[cfg(test)]
+mod tests;
 
 use std::any::Any;
 use std::sync::Arc;

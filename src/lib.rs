@@ -83,12 +83,14 @@ mod limiter;
 mod multi;
 pub mod presets;
 mod rate;
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+// Without the feature `redis`, the module holds only the error `LimitError::Redis` carries
+// (never produced then): it is not shown.
+#[cfg_attr(not(feature = "redis"), doc(hidden))]
 pub mod redis;
 mod reservation;
 mod runner;
 mod semaphore;
+mod state;
 mod time;
 mod wrapper;
 

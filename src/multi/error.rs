@@ -78,11 +78,10 @@ pub enum LimitError {
         /// `"Retry::max_retry_after"` inside a Runner.
         setting: &'static str,
     },
-    /// The limiter is [shared on Redis](crate::MultiLimiter::shared_on) and Redis could not
-    /// decide (unreachable without a fallback, parameters that differ, something not shared).
-    /// Nothing was taken.
-    #[cfg(feature = "redis")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    /// The limiter is shared on Redis (`MultiLimiter::shared_on`, feature `redis`) and Redis
+    /// could not decide (unreachable without a fallback, parameters that differ, something not
+    /// shared). Nothing was taken. The variant exists with or without the feature, so a `match`
+    /// compiles under both; only the feature produces it.
     Redis(crate::redis::RedisError),
 }
 
@@ -163,7 +162,6 @@ impl fmt::Display for LimitError {
             LimitError::ZeroParallel => {
                 f.write_str("max_parallel is 0: no call could ever run; give at least 1")
             }
-            #[cfg(feature = "redis")]
             LimitError::Redis(error) => write!(f, "shared limiter: {error}"),
         }
     }
@@ -173,7 +171,6 @@ impl Error for LimitError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             LimitError::InvalidRate { error, .. } => Some(error),
-            #[cfg(feature = "redis")]
             LimitError::Redis(error) => Some(error),
             _ => None,
         }

@@ -5,6 +5,9 @@
 //! - [`MultiLimiter`]: enforces a `Limits`; a call takes every resource at once, or waits.
 //! - [`Permit`]: what a call holds; settle the token estimate with the actual usage.
 //! - [`ModelLimiter`]: one `MultiLimiter` per model, with a default for unknown models.
+//!
+//! Where a limiter's state lives (in memory, on Redis) is its [state store](crate::state):
+//! nothing here depends on which.
 
 mod error;
 mod limits;
@@ -18,6 +21,7 @@ pub use limits::{
     Counting, Limits, DEFAULT_MAX_HOLD, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS,
 };
 pub use model_limiter::{ModelLimiter, ModelLimiterBuilder, ModelStats};
+pub(crate) use multi_limiter::window_of;
 pub use multi_limiter::MultiLimiter;
 pub use permit::Permit;
 pub use usage::Usage;

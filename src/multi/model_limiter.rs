@@ -1,6 +1,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::RwLock;
@@ -33,9 +34,8 @@ pub struct ModelLimiter {
     configured: HashMap<String, Limits>,
     default: Option<Limits>,
     limiters: RwLock<HashMap<String, MultiLimiter>>,
-    /// Where the models' states live when shared on Redis (each model under its own name).
-    #[cfg(feature = "redis")]
-    shared: Option<crate::redis::RedisState>,
+    /// Where the models' states live when not in memory (each model under its own name).
+    place: Option<PlaceModel>,
     /// Sweep idle limiters when the map reaches this size (twice the live count after the last
     /// sweep: amortised O(1) per new model, memory bounded by twice the models in use).
     sweep_at: AtomicUsize,
@@ -51,8 +51,38 @@ pub struct ModelLimiterBuilder {
     configured: HashMap<String, Limits>,
     default: Option<Limits>,
     clock: Option<Clock>,
-    #[cfg(feature = "redis")]
-    shared: Option<crate::redis::RedisState>,
+    place: Option<PlaceModel>,
+}
+
+/// Places one model's limiter (built in memory) on a store, given the model's name.
+type Place = dyn Fn(MultiLimiter, &str) -> Result<MultiLimiter, LimitError> + Send + Sync;
+
+/// How each model's limiter is placed on a [state store](crate::state) other than memory: set
+/// by the store's module (`ModelLimiterBuilder::shared_on` for Redis), called with each model's
+/// limiter (built in memory) and the model's name.
+#[derive(Clone)]
+struct PlaceModel {
+    place: Arc<Place>,
+    /// Where, for `Debug`.
+    described: String,
+}
+
+impl fmt::Debug for PlaceModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.described)
+    }
+}
+
+/// `limiter` (model `model`'s, in memory) where `place` puts it, if anywhere.
+fn placed(
+    place: Option<&PlaceModel>,
+    limiter: MultiLimiter,
+    model: &str,
+) -> Result<MultiLimiter, LimitError> {
+    match place {
+        Some(place) => (place.place)(limiter, model),
+        None => Ok(limiter),
+    }
 }
 
 impl ModelLimiterBuilder {
@@ -75,26 +105,19 @@ impl ModelLimiterBuilder {
         self
     }
 
-    /// Keeps every model's state in Redis, shared by the processes that use the same name:
-    /// model `m` is the limiter `"<name>:m"` of `state` (see
-    /// [`MultiLimiter::shared_on`]).
-    ///
-    /// ```no_run
-    /// use tollgate::redis::RedisState;
-    /// use tollgate::{Limits, ModelLimiter, TOKENS};
-    ///
-    /// let shared = RedisState::open("redis://127.0.0.1:6379/", "openai-key-1")?;
-    /// let models = ModelLimiter::builder()
-    ///     .model("gpt-4o", Limits::new().rpm(500).tpm(40_000).max_parallel(10))
-    ///     .shared_on(shared)          // the limiter "openai-key-1:gpt-4o"
-    ///     .build()?;
-    /// let _permit = models.acquire("gpt-4o", &[(TOKENS, 8_000)])?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[cfg(feature = "redis")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-    pub fn shared_on(mut self, state: crate::redis::RedisState) -> Self {
-        self.shared = Some(state);
+    /// Places every model's limiter with `place` (called with the limiter built in memory and
+    /// the model's name), described as `described` (where it places them). A store's
+    /// constructor calls it; unused when no store behind a feature is compiled.
+    #[allow(dead_code)]
+    pub(crate) fn placed_by(
+        mut self,
+        described: String,
+        place: impl Fn(MultiLimiter, &str) -> Result<MultiLimiter, LimitError> + Send + Sync + 'static,
+    ) -> Self {
+        self.place = Some(PlaceModel {
+            place: Arc::new(place),
+            described,
+        });
         self
     }
 
@@ -117,8 +140,7 @@ impl ModelLimiterBuilder {
         let mut limiters = HashMap::new();
         for (name, limits) in &self.configured {
             let limiter = MultiLimiter::build(limits.clone(), clock.clone())?;
-            #[cfg(feature = "redis")]
-            let limiter = share(limiter, self.shared.as_ref(), name)?;
+            let limiter = placed(self.place.as_ref(), limiter, name)?;
             limiters.insert(name.clone(), limiter);
         }
         if let Some(default) = &self.default {
@@ -130,8 +152,7 @@ impl ModelLimiterBuilder {
             configured: self.configured,
             default: self.default,
             limiters: RwLock::new(limiters),
-            #[cfg(feature = "redis")]
-            shared: self.shared,
+            place: self.place,
             sweep_at: AtomicUsize::new(MIN_SWEEP.max(limiters_len * 2)),
         })
     }
@@ -256,8 +277,7 @@ impl ModelLimiter {
             return Ok(limiter.clone());
         }
         let limiter = MultiLimiter::build(limits.clone(), self.clock.clone())?;
-        #[cfg(feature = "redis")]
-        let limiter = share(limiter, self.shared.as_ref(), model)?;
+        let limiter = placed(self.place.as_ref(), limiter, model)?;
         if limiters.len() >= self.sweep_at.load(Ordering::Relaxed) {
             // Forget the default-made limiters that are idle: full, holding nothing, held by
             // nobody else. A new one made later decides exactly as they would have.
@@ -310,20 +330,4 @@ impl fmt::Debug for ModelLimiter {
             .field("default", &self.default)
             .finish()
     }
-}
-
-/// `limiter` moved onto `shared` (if given) as the limiter `"<name>:<model>"`.
-#[cfg(feature = "redis")]
-fn share(
-    limiter: MultiLimiter,
-    shared: Option<&crate::redis::RedisState>,
-    model: &str,
-) -> Result<MultiLimiter, LimitError> {
-    let Some(state) = shared else {
-        return Ok(limiter);
-    };
-    let state = state
-        .named(&format!("{}:{model}", state.name()))
-        .map_err(LimitError::Redis)?;
-    limiter.shared_on(state)
 }

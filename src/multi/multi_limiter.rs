@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{LimitError, Limits, Permit, Usage, REQUESTS};
-use crate::reservation::{Book, Core, Keeper, Meter, Meters, Patience, PerResource, Refusal};
+use crate::reservation::{Cancel, Core, Keeper, Meter, Meters, Patience, PerResource, Refusal};
+use crate::state::StateStore;
 use crate::{Clock, Deadline, Nanos, Rate};
 
 /// Enforces a [`Limits`]: a call takes its cost from **every** resource at once, or waits, or
@@ -17,7 +18,8 @@ use crate::{Clock, Deadline, Nanos, Rate};
 /// Any change of capacity (a settle, a cancel, a slot freed, server feedback) re-plans the
 /// callers still waiting, in arrival order: they move earlier when capacity comes back.
 ///
-/// Clones share the same limiter.
+/// Clones share the same limiter. Its state lives in one store: in memory (the default), or
+/// where a constructor such as `shared_on` (feature `redis`) placed it.
 ///
 /// ```
 /// use tollgate::{Clock, Limits, MultiLimiter, Nanos, REQUESTS, TOKENS};
@@ -38,7 +40,8 @@ pub struct MultiLimiter {
 
 struct Shared {
     limits: Limits,
-    core: Arc<Core<Meters>>,
+    /// Where the state lives: every decision and reservation.
+    store: Arc<dyn StateStore>,
     /// The rate in force per resource (the configured one, or one learnt since).
     rates: parking_lot::Mutex<Vec<Rate>>,
     /// Per resource, the core's index of its pacing slot: an exact window has one, after the
@@ -49,10 +52,6 @@ struct Shared {
     requests: Option<usize>,
     /// Permits held ([`MultiLimiter::active`]).
     held: AtomicU64,
-    /// Where the state lives when it is shared by several processes (feature `redis`); the
-    /// core then stays unused.
-    #[cfg(feature = "redis")]
-    remote: Option<Arc<crate::redis::Remote>>,
 }
 
 impl MultiLimiter {
@@ -69,76 +68,33 @@ impl MultiLimiter {
     /// limiter starts anew, full, on that clock.
     pub fn with_clock(self, clock: Clock) -> MultiLimiter {
         // The limits were valid a moment ago, so building them again cannot fail.
-        let Ok(rebuilt) = MultiLimiter::build(self.inner.limits.clone(), clock.clone()) else {
+        let Ok(fresh) = MultiLimiter::build(self.inner.limits.clone(), clock) else {
             return self;
         };
-        #[cfg(feature = "redis")]
-        if let Some(remote) = &self.inner.remote {
-            return match remote.with_clock(&self.inner.limits, clock) {
-                Ok(remote) => rebuilt.with_remote(remote),
-                Err(_) => self,
-            };
+        match self.inner.store.on_clock(&fresh) {
+            Ok(store) => fresh.with_store(store),
+            Err(_) => self,
         }
-        rebuilt
     }
 
-    /// The same limits, their state kept in Redis and shared by every process that names the
-    /// same limiter on the same server (see [`tollgate::redis`](crate::redis)). Call it last
-    /// (after [`with_clock`](Self::with_clock)); the limiter starts from the shared state.
-    ///
-    /// # Errors
-    /// [`LimitError::Redis`]: the server cannot be reached (unless a
-    /// [`Fallback::Local`](crate::redis::Fallback::Local) was chosen), another process shares
-    /// the name with other limits.
-    ///
-    /// ```no_run
-    /// use tollgate::redis::RedisState;
-    /// use tollgate::{Limits, MultiLimiter, REQUESTS};
-    ///
-    /// let shared = RedisState::open("redis://127.0.0.1:6379/", "search-api")?;
-    /// let api = MultiLimiter::new(Limits::new().rpm(600).max_parallel(8))?.shared_on(shared)?;
-    /// let _permit = api.acquire(&[(REQUESTS, 1)])?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[cfg(feature = "redis")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-    pub fn shared_on(self, state: crate::redis::RedisState) -> Result<MultiLimiter, LimitError> {
-        let remote = crate::redis::Remote::new(&self.inner.limits, self.clock().clone(), state)
-            .map_err(LimitError::Redis)?;
-        remote.check().map_err(LimitError::Redis)?;
-        Ok(self.with_remote(remote))
-    }
-
-    #[cfg(feature = "redis")]
-    fn with_remote(self, remote: crate::redis::Remote) -> MultiLimiter {
+    /// The same limits and rates, their state in `store` (a store's constructor calls it).
+    pub(crate) fn with_store(self, store: Arc<dyn StateStore>) -> MultiLimiter {
         let shared = Shared {
             limits: self.inner.limits.clone(),
-            core: Arc::clone(&self.inner.core),
+            store,
             rates: parking_lot::Mutex::new(self.inner.rates.lock().clone()),
             pacers: self.inner.pacers.clone(),
             requests: self.inner.requests,
             held: AtomicU64::new(0),
-            remote: Some(Arc::new(remote)),
         };
         MultiLimiter {
             inner: Arc::new(shared),
         }
     }
 
-    /// Whether the limiter's state is kept on `state` (`None`: in memory).
-    #[cfg(feature = "redis")]
-    pub(crate) fn is_on(&self, state: Option<&crate::redis::RedisState>) -> bool {
-        match (self.remote(), state) {
-            (None, None) => true,
-            (Some(remote), Some(state)) => remote.is_on(state),
-            _ => false,
-        }
-    }
-
-    /// The shared state, when the limiter is shared on Redis.
-    #[cfg(feature = "redis")]
-    pub(super) fn remote(&self) -> Option<&Arc<crate::redis::Remote>> {
-        self.inner.remote.as_ref()
+    /// Where the state lives.
+    pub(crate) fn store(&self) -> &Arc<dyn StateStore> {
+        &self.inner.store
     }
 
     /// A limiter for `limits` reading `clock`.
@@ -176,13 +132,11 @@ impl MultiLimiter {
         Ok(MultiLimiter {
             inner: Arc::new(Shared {
                 limits,
-                core: Arc::new(core),
+                store: Arc::new(core),
                 rates: parking_lot::Mutex::new(rates),
                 pacers,
                 requests,
                 held: AtomicU64::new(0),
-                #[cfg(feature = "redis")]
-                remote: None,
             }),
         })
     }
@@ -194,7 +148,7 @@ impl MultiLimiter {
 
     /// The clock this limiter reads.
     pub fn clock(&self) -> &Clock {
-        self.inner.core.clock()
+        self.inner.store.clock()
     }
 
     /// Takes `costs` (`(resource, cost)` pairs; resources not named cost 0, except
@@ -295,44 +249,21 @@ impl MultiLimiter {
     /// Shared on Redis, the waiters' reservations are not told apart: they count in `used`.
     pub fn usage(&self) -> Vec<(String, Usage)> {
         let rates = self.inner.rates.lock().clone();
-        #[cfg(feature = "redis")]
-        if let Some(Ok((used, _))) = self.remote().map(|remote| remote.usage()) {
-            return self
-                .inner
-                .limits
-                .resources
-                .iter()
-                .zip(rates)
-                .zip(used)
-                .map(|((resource, rate), used)| {
-                    let usage = Usage {
-                        used,
-                        reserved: 0,
-                        limit: Some(rate.quantity()),
-                    };
-                    (resource.name.clone(), usage)
-                })
-                .collect();
-        }
-        self.inner.core.read(|ledger, now| {
-            let gone = ledger.accounts_of_calls_gone(now);
-            self.inner
-                .limits
-                .resources
-                .iter()
-                .zip(rates)
-                .enumerate()
-                .map(|(index, (resource, rate))| {
-                    use crate::reservation::Accounts;
-                    let usage = Usage {
-                        used: gone.in_use(index, now),
-                        reserved: ledger.reserved_by_waiters(index, now),
-                        limit: Some(rate.quantity()),
-                    };
-                    (resource.name.clone(), usage)
-                })
-                .collect()
-        })
+        let resources = &self.inner.limits.resources;
+        let figures = self.inner.store.usage(resources.len());
+        resources
+            .iter()
+            .zip(rates)
+            .zip(figures)
+            .map(|((resource, rate), (used, reserved))| {
+                let usage = Usage {
+                    used,
+                    reserved,
+                    limit: Some(rate.quantity()),
+                };
+                (resource.name.clone(), usage)
+            })
+            .collect()
     }
 
     /// The rate in force for `resource`: the configured one, or the one set or learnt since.
@@ -361,48 +292,9 @@ impl MultiLimiter {
     /// ```
     pub fn set_rate(&self, resource: &str, rate: Rate) -> Result<(), LimitError> {
         let index = self.index_of(resource)?;
-        #[cfg(feature = "redis")]
-        if self.remote().is_some() {
-            return Err(LimitError::Redis(crate::redis::RedisError::Unsupported {
-                what: format!(
-                    "set_rate({resource:?}): the limits of a shared limiter are its parameters; \
-                     start every process with the new limits under a new name"
-                ),
-            }));
-        }
-        let invalid = |error| LimitError::InvalidRate {
-            resource: resource.to_owned(),
-            error,
-        };
-        rate.pace().map_err(invalid)?;
-        let pacer = self.inner.pacers[index];
-        // A window counts the quantity; its pacing slot, the burst.
-        let counted = match pacer {
-            Some(_) => window_of(&rate).map_err(invalid)?,
-            None => rate,
-        };
         let mut rates = self.inner.rates.lock();
         let before = rates[index];
-        let old = before.pace().map_err(invalid)?;
-        self.inner
-            .core
-            .change(|ledger, now| {
-                ledger.accounts.set_rate(index, now, &counted)?;
-                ledger.remap_marks(index, |meters, mark| {
-                    meters.mark_after_set_rate(index, now, mark, &old)
-                });
-                if let Some(pacer) = pacer {
-                    let paced = |rate: &Rate| rate.capacity() < rate.quantity();
-                    ledger.accounts.set_pacing(pacer, now, &rate)?;
-                    if paced(&before) && paced(&rate) {
-                        ledger.remap_marks(pacer, |meters, mark| {
-                            meters.mark_after_set_rate(pacer, now, mark, &old)
-                        });
-                    }
-                }
-                Ok::<_, crate::RateError>(())
-            })
-            .map_err(invalid)?;
+        self.inner.store.set_rate(self, index, &before, &rate)?;
         rates[index] = rate;
         Ok(())
     }
@@ -434,40 +326,19 @@ impl MultiLimiter {
         reset: Option<Duration>,
     ) -> Result<(), LimitError> {
         let index = self.index_of(resource)?;
-        #[cfg(feature = "redis")]
-        if let Some(remote) = self.remote() {
-            return remote.observe(index, remaining, reset);
-        }
-        self.inner
-            .core
-            .change(|ledger, now| match (remaining, reset) {
-                (0, Some(reset)) => {
-                    ledger.hold(Some(index), now.saturating_add(Nanos::from(reset)))
-                }
-                _ => ledger.accounts.observe(index, now, remaining),
-            });
-        Ok(())
+        self.inner.store.observe(index, remaining, reset)
     }
 
     /// No call goes before `until` (a pause every resource respects; calls already waiting are
     /// re-planned behind it).
     pub(crate) fn pause_until(&self, until: Nanos) {
-        #[cfg(feature = "redis")]
-        if let Some(remote) = self.remote() {
-            return remote.pause_until(until);
-        }
-        self.inner.core.change(|ledger, _| ledger.hold(None, until));
+        self.inner.store.pause_until(until);
     }
 
     /// Whether nothing distinguishes this limiter from a new one and nobody else holds it: every
     /// resource full, no hold, nobody waiting, no permit alive, no other clone.
     pub(super) fn is_idle_and_unshared(&self) -> bool {
-        #[cfg(feature = "redis")]
-        if let Some(remote) = self.remote() {
-            return Arc::strong_count(&self.inner) == 1 && remote.is_idle();
-        }
-        Arc::strong_count(&self.inner) == 1
-            && self.inner.core.read(|ledger, now| ledger.is_idle(now))
+        Arc::strong_count(&self.inner) == 1 && self.inner.store.is_idle()
     }
 
     /// Permits held now: acquired (or reserved and waited for), not yet dropped or cancelled,
@@ -485,35 +356,20 @@ impl MultiLimiter {
     /// # Ok::<(), tollgate::LimitError>(())
     /// ```
     pub fn active(&self) -> u64 {
-        #[cfg(feature = "redis")]
-        if self.inner.limits.max_parallel.is_some() {
-            if let Some(Ok((_, active))) = self.remote().map(|remote| remote.usage()) {
-                return active;
-            }
-        }
-        self.inner.held.load(Ordering::Relaxed)
+        self.inner
+            .store
+            .slots_held()
+            .unwrap_or_else(|| self.inner.held.load(Ordering::Relaxed))
     }
 
     /// [`active`](Self::active) against `max_parallel`, with the permits still waiting for
     /// their instant as `reserved`.
     pub fn permits(&self) -> Usage {
-        let waiting = match self.is_shared() {
-            true => 0,
-            false => self.inner.core.read(|ledger, _| ledger.waiting()) as u64,
-        };
         Usage {
             used: self.active(),
-            reserved: waiting,
+            reserved: self.inner.store.waiting(),
             limit: self.inner.limits.max_parallel,
         }
-    }
-
-    /// Whether the state is shared on Redis (the core then stays unused).
-    fn is_shared(&self) -> bool {
-        #[cfg(feature = "redis")]
-        return self.inner.remote.is_some();
-        #[cfg(not(feature = "redis"))]
-        false
     }
 
     /// Counts a permit as held (it went), once.
@@ -562,11 +418,11 @@ impl MultiLimiter {
     }
 
     /// The core's index of the pacing slot of resource `index`, if it is a window.
-    pub(super) fn pacer_of(&self, index: usize) -> Option<usize> {
+    pub(crate) fn pacer_of(&self, index: usize) -> Option<usize> {
         self.inner.pacers[index]
     }
 
-    /// The per-resource cost vector for `costs` (a resource named twice costs the sum; the
+    /// The per-slot cost vector for `costs` (a resource named twice costs the sum; the
     /// requests, when the limits count them and `costs` does not name them, one).
     fn resolve(&self, costs: &[(&str, u64)]) -> Result<PerResource<u64>, LimitError> {
         let resources = &self.inner.limits.resources;
@@ -611,24 +467,18 @@ impl MultiLimiter {
         costs: &[(&str, u64)],
         patience: Patience,
     ) -> Result<Permit, LimitError> {
-        let resolved = self.resolve(costs)?;
-        #[cfg(feature = "redis")]
-        if let Some(remote) = self.remote() {
-            // The shared state has no pacing slots (it refuses a window with a burst).
-            let shared = PerResource::from_slice(&resolved[..self.inner.limits.resources.len()]);
-            return remote.reserve(self, costs, shared, patience);
-        }
-        let ticket = self
-            .inner
-            .core
-            .reserve(&resolved, patience, true)
-            .map_err(|refusal| self.error(refusal))?;
-        Ok(Permit::new(
-            self.clone(),
-            ticket.id,
-            resolved,
-            !ticket.waiting,
-        ))
+        let slots = self.resolve(costs)?;
+        self.inner.store.reserve(self, slots, patience)
+    }
+
+    /// Blocks until permit `id` may go.
+    pub(super) fn wait_for(&self, id: u64) -> Result<(), LimitError> {
+        self.inner.store.wait(self, id)
+    }
+
+    /// Replaces what permit `id` was charged of resource `index` by `actual`.
+    pub(super) fn settle(&self, id: u64, index: usize, actual: u64) -> Result<(), LimitError> {
+        self.inner.store.settle(self, id, index, actual)
     }
 
     /// [`LimitError::HeldTooLong`] for a hold of `wait` on resource `index`, naming the
@@ -643,8 +493,8 @@ impl MultiLimiter {
         }
     }
 
-    /// The public error for a refusal of the core.
-    pub(super) fn error(&self, refusal: Refusal) -> LimitError {
+    /// The public error for a refusal of the core (a slot named as its resource).
+    pub(crate) fn error(&self, refusal: Refusal) -> LimitError {
         match refusal {
             Refusal::ExceedsCapacity {
                 resource,
@@ -666,23 +516,18 @@ impl MultiLimiter {
     }
 }
 
-/// A permit reaches its reservation through the limiter: in the shared store when there is one,
-/// else in the core.
+/// A permit reaches its reservation through the limiter, in its store.
 impl Keeper for MultiLimiter {
-    fn book(&self) -> &dyn Book {
-        #[cfg(feature = "redis")]
-        if let Some(remote) = self.remote() {
-            return &**remote;
-        }
-        &*self.inner.core
+    fn cancel(&self, id: u64) {
+        self.inner.store.cancel(id);
     }
 
-    fn share_book(&self) -> Arc<dyn Book> {
-        #[cfg(feature = "redis")]
-        if let Some(remote) = self.remote() {
-            return Arc::clone(remote) as Arc<dyn Book>;
-        }
-        Arc::clone(&self.inner.core) as Arc<dyn Book>
+    fn forget(&self, id: u64) {
+        self.inner.store.forget(id);
+    }
+
+    fn canceller(&self) -> Arc<dyn Cancel> {
+        Arc::clone(&self.inner.store).canceller()
     }
 }
 
@@ -698,7 +543,7 @@ impl fmt::Debug for MultiLimiter {
 
 /// The rate an exact window counts for `rate`: its quantity per period (the burst is paced
 /// apart, [`Meter::pacing`]); a burst above the quantity cannot be honoured by a window.
-fn window_of(rate: &Rate) -> Result<Rate, crate::RateError> {
+pub(crate) fn window_of(rate: &Rate) -> Result<Rate, crate::RateError> {
     if rate.capacity() > rate.quantity() {
         return Err(crate::RateError::BurstOnWindow { rate: *rate });
     }

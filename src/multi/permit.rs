@@ -84,8 +84,13 @@ impl Permit {
     }
 
     /// The limiter it was made on.
-    fn limiter(&self) -> &MultiLimiter {
+    pub(crate) fn limiter(&self) -> &MultiLimiter {
         &self.held.keeper
+    }
+
+    /// Its reservation's id in its limiter's store.
+    pub(crate) fn id(&self) -> u64 {
+        self.held.id
     }
 
     /// [`wait`](Self::wait)s unless the permit went at once when it was made: the acquire's
@@ -106,7 +111,7 @@ impl Permit {
     /// The instant the call may go, on the limiter's clock; `None` while it waits for a
     /// concurrency slot (or once cancelled).
     pub fn ready_at(&self) -> Option<Nanos> {
-        self.held.book().plan(self.held.id).map(|(at, _)| at)
+        self.limiter().store().plan(self.id()).map(|(at, _)| at)
     }
 
     /// Blocks until the call may go (at once for a permit from an acquire).
@@ -115,11 +120,9 @@ impl Permit {
     /// [`LimitError::Cancelled`] if it was cancelled; [`LimitError::NotInTime`] if it was made
     /// with a deadline that can no longer be met. Either way it holds nothing.
     pub fn wait(&self) -> Result<(), LimitError> {
-        self.held
-            .book()
-            .wait(self.held.id)
-            .map(|_| self.counted.take(self.limiter()))
-            .map_err(|refusal| self.limiter().error(refusal))
+        self.limiter()
+            .wait_for(self.id())
+            .map(|()| self.counted.take(self.limiter()))
     }
 
     /// Gives the reservation up (see the type's documentation for what comes back).
@@ -132,29 +135,10 @@ impl Permit {
         self.held.cancel_handle()
     }
 
-    /// On a limiter [shared on Redis](MultiLimiter::shared_on): the instant the call may go, on
-    /// the Redis server's clock (the same in every process); `None` otherwise.
-    ///
-    /// ```no_run
-    /// use tollgate::redis::RedisState;
-    /// use tollgate::{Limits, MultiLimiter, REQUESTS};
-    ///
-    /// let shared = RedisState::open("redis://127.0.0.1:6379/", "audit")?;
-    /// let api = MultiLimiter::new(Limits::new().rpm(60))?.shared_on(shared)?;
-    /// let permit = api.acquire(&[(REQUESTS, 1)])?;
-    /// println!("went at {:?} (server time)", permit.server_ready_at());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[cfg(feature = "redis")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-    pub fn server_ready_at(&self) -> Option<std::time::SystemTime> {
-        self.limiter().remote()?.server_at(self.held.id)
-    }
-
     /// The resource the call waits (or waited) for, if it has to wait for one: the one whose
     /// limit sets [`ready_at`](Self::ready_at).
     pub fn waited_for(&self) -> Option<&str> {
-        let (_, binding) = self.held.book().plan(self.held.id)?;
+        let (_, binding) = self.limiter().store().plan(self.id())?;
         binding.map(|index| self.limiter().name_of(index))
     }
 
@@ -175,21 +159,7 @@ impl Permit {
     /// capacity (it could never go; nothing changes).
     pub fn settle(&self, name: &str, actual: u64) -> Result<(), LimitError> {
         let index = self.limiter().index_of(name)?;
-        #[cfg(feature = "redis")]
-        if let Some(remote) = self.limiter().remote() {
-            return remote.settle(self.limiter(), self.held.id, index, actual);
-        }
-        let book = self.held.book();
-        let settle = |index| {
-            book.settle(self.held.id, index, actual)
-                .map_err(|refusal| self.limiter().error(refusal))
-        };
-        // A window's pacing slot first: its capacity (the burst) is the smaller, so a refusal
-        // leaves both unchanged.
-        if let Some(pacer) = self.limiter().pacer_of(index) {
-            settle(pacer)?;
-        }
-        settle(index)
+        self.limiter().settle(self.id(), index, actual)
     }
 }
 

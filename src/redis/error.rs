@@ -4,6 +4,9 @@ use std::fmt;
 /// Why a limiter shared on Redis could not decide. Part of
 /// [`LimitError::Redis`](crate::LimitError::Redis).
 ///
+/// Plain data, compiled with or without the feature `redis` (so that a `match` on
+/// [`LimitError`](crate::LimitError) compiles under both); only the feature produces it.
+///
 /// ```
 /// use tollgate::redis::RedisError;
 ///
@@ -86,21 +89,5 @@ impl RedisError {
     /// Whether this is a failure to reach the server (the one case a fallback applies to).
     pub fn is_unreachable(&self) -> bool {
         matches!(self, RedisError::Unreachable { .. })
-    }
-
-    pub(crate) fn from_client(error: &::redis::RedisError) -> RedisError {
-        if error.is_io_error()
-            || error.is_connection_refusal()
-            || error.is_timeout()
-            || error.is_connection_dropped()
-        {
-            RedisError::Unreachable {
-                detail: error.to_string(),
-            }
-        } else {
-            RedisError::Server {
-                detail: error.to_string(),
-            }
-        }
     }
 }

@@ -1,11 +1,12 @@
-//! The reservations of one [`MultiLimiter`] whose state lives in Redis: the decisions are the
-//! script's (`script.lua`), this side keeps each permit's receipt (its charges' marks, its slot)
-//! and waits on the local clock until the granted instant.
+//! The Redis [state store](crate::state): the reservations of one [`MultiLimiter`] whose state
+//! lives in Redis. The decisions are the script's (`script.lua`); this side keeps each permit's
+//! receipt (its charges' marks, its slot) and waits on the local clock until the granted
+//! instant. (Unreachable Redis and [`Fallback::Local`](super::Fallback): `fallback.rs`.)
 //!
-//! It plugs in at the reservation seam ([`Book`]), not at [`Accounts`](crate::reservation):
-//! `Accounts` is called once per resource under the core's lock, while a shared decision must
-//! take every resource in one round trip, and the FIFO order is the server's commit order, not
-//! a local queue.
+//! It is a whole [`StateStore`], not an [`Accounts`](crate::reservation) under the in-memory
+//! core: `Accounts` is called once per resource under the core's lock, while a shared decision
+//! must take every resource in one round trip, and the FIFO order is the server's commit order,
+//! not a local queue.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,14 +15,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::{Arg, Fallback, RedisError, RedisState};
-use crate::multi::{Counting, LimitError, Limits};
-use crate::reservation::{Book, Patience, PerResource, Refusal};
-use crate::time::{Due, Wake};
-use crate::{Clock, MultiLimiter, Nanos, Permit, Rate, WaitPrecision};
+mod store;
 
-/// How long a process decides locally after Redis could not be reached, before trying again.
-const RETRY_AFTER_UNREACHABLE: Nanos = Nanos::from_secs(1);
+use super::fallback::{micros, LocalFallback, Seen};
+use super::redis_state::Arg;
+use super::{RedisError, RedisState};
+use crate::multi::{Counting, LimitError, Limits};
+use crate::reservation::{Patience, PerResource};
+use crate::time::Due;
+use crate::{Clock, MultiLimiter, Nanos, Permit, WaitPrecision};
 
 /// The longest a call waiting for a slot held in another process sleeps between two polls.
 const SLOT_POLL: Nanos = Nanos::from_millis(10);
@@ -44,37 +46,32 @@ pub(crate) struct Remote {
     next_id: AtomicU64,
     /// A prefix unique to this limiter in this process, for slot holders' ids.
     holder_prefix: String,
-    /// The in-memory limiter of [`Fallback::Local`].
-    local: Option<MultiLimiter>,
-    /// Until when (local clock) calls go to `local` without trying Redis.
-    down_until: Mutex<Nanos>,
-    /// What the last grant's reply said of the shared state: the fallback starts from it.
-    seen: Mutex<Option<Seen>>,
-    /// Per resource, the units `local` granted since Redis last answered: charged to Redis
-    /// before the next decision there.
-    local_grants: Mutex<Vec<u64>>,
+    /// The in-memory limiter of [`Fallback::Local`](super::Fallback::Local), if chosen.
+    local: Option<LocalFallback>,
     renewing: AtomicBool,
+    /// Itself, for the thread renewing its leases.
+    me: Weak<Remote>,
 }
 
 /// How one resource counts in the script: GCRA (`a`: emission interval in ns, `b`: burst) or
 /// an exact sliding window (`a`: period in ns, `b`: limit).
 #[derive(Clone, Copy, Debug)]
-struct SharedMeter {
-    window: bool,
-    a: u64,
+pub(super) struct SharedMeter {
+    pub(super) window: bool,
+    pub(super) a: u64,
     b: u64,
 }
 
 impl SharedMeter {
     /// The most one call may take.
-    fn capacity(&self) -> u64 {
+    pub(super) fn capacity(&self) -> u64 {
         self.b
     }
 
     /// The units in use at server instant `now` (microseconds) of a resource whose state (in
     /// the script's replies) is `state`: GCRA its TAT (units owed until it), a window the units
     /// its entries hold.
-    fn units_in_use(&self, state: i64, now: i64) -> u64 {
+    pub(super) fn units_in_use(&self, state: i64, now: i64) -> u64 {
         if self.window {
             return u64::try_from(state).unwrap_or(0);
         }
@@ -83,18 +80,6 @@ impl SharedMeter {
             .saturating_mul(1_000);
         backlog.div_ceil(self.a.max(1))
     }
-}
-
-/// The shared state as a grant's reply showed it.
-#[derive(Clone, Debug)]
-struct Seen {
-    /// The local instant the reply arrived at.
-    local_at: Nanos,
-    /// The server's time in the reply (microseconds).
-    server_now: i64,
-    /// Per resource, its state after the grant: GCRA its TAT (server microseconds), a window the
-    /// units its entries hold.
-    states: Vec<i64>,
 }
 
 /// What a permit granted by Redis holds.
@@ -124,11 +109,11 @@ static INSTANCE: AtomicU64 = AtomicU64::new(0);
 impl Remote {
     /// The shared state of `limits` (read by `clock`) on `state`; checks what can be checked
     /// without the server.
-    pub(crate) fn new(
+    pub(super) fn new(
         limits: &Limits,
         clock: Clock,
         state: RedisState,
-    ) -> Result<Remote, RedisError> {
+    ) -> Result<Arc<Remote>, RedisError> {
         let mut meters = Vec::with_capacity(limits.resources.len());
         let mut params = String::from("tollgate-1");
         for resource in &limits.resources {
@@ -172,16 +157,13 @@ impl Remote {
         if max_parallel > 0 {
             params.push_str(&format!(" parallel={max_parallel}"));
         }
-        let local = match state.fallback {
-            Fallback::Fail => None,
-            Fallback::Local { share } => Some(local_share(limits, share, clock.clone())?),
-        };
+        let local = LocalFallback::of(state.fallback, limits, clock.clone())?;
         let name = state.name.clone();
         let since_epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
-        Ok(Remote {
+        Ok(Arc::new_cyclic(|me| Remote {
             keys: [format!("{{{name}}}:state"), format!("{{{name}}}:slots")]
                 .into_iter()
                 .chain((1..=meters.len()).map(|i| format!("{{{name}}}:window:{i}")))
@@ -201,21 +183,14 @@ impl Remote {
                 INSTANCE.fetch_add(1, Ordering::Relaxed)
             ),
             local,
-            down_until: Mutex::new(Nanos::ZERO),
-            seen: Mutex::new(None),
-            local_grants: Mutex::new(vec![0; limits.resources.len()]),
             renewing: AtomicBool::new(false),
+            me: me.clone(),
             state,
-        })
-    }
-
-    /// The same shared state read by another clock.
-    pub(crate) fn with_clock(&self, limits: &Limits, clock: Clock) -> Result<Remote, RedisError> {
-        Remote::new(limits, clock, self.state.clone())
+        }))
     }
 
     /// Checks the server: reachable (unless a fallback is chosen) and with the same parameters.
-    pub(crate) fn check(&self) -> Result<(), RedisError> {
+    pub(super) fn check(&self) -> Result<(), RedisError> {
         match self.usage_reply() {
             Ok(_) => Ok(()),
             Err(error) if error.is_unreachable() && self.local.is_some() => {
@@ -228,13 +203,8 @@ impl Remote {
     }
 
     /// Whether this is the state of `state`'s limiter (same connections, same name).
-    pub(crate) fn is_on(&self, state: &RedisState) -> bool {
+    pub(super) fn is_on(&self, state: &RedisState) -> bool {
         self.state.name == state.name && Arc::ptr_eq(&self.state.connector, &state.connector)
-    }
-
-    /// Whether this process holds no receipt (nothing distinguishes it from a new one here).
-    pub(crate) fn is_idle(&self) -> bool {
-        self.receipts.lock().is_empty()
     }
 
     /// Runs the script with `op` and its arguments.
@@ -270,103 +240,33 @@ impl Remote {
             .collect()
     }
 
-    /// Redis could not be reached: calls go to the fallback for a while. On a switch from Redis,
-    /// the fallback starts from the shared state Redis last showed (see
-    /// [`start_fallback`](Self::start_fallback)).
+    /// Redis could not be reached: calls go to the fallback for a while.
     fn mark_down(&self) {
-        let now = self.clock.now();
-        let was_up = {
-            let mut down_until = self.down_until.lock();
-            let was_up = *down_until <= now;
-            *down_until = now.saturating_add(RETRY_AFTER_UNREACHABLE);
-            was_up
-        };
-        if was_up {
-            self.start_fallback(now);
+        if let Some(local) = &self.local {
+            local.mark_down(self.clock.now(), &self.meters);
         }
     }
 
-    /// Lowers what the fallback has available to its share of what the shared state had left
-    /// when Redis last answered, as of `now`: a GCRA's backlog has drained since, a window's
-    /// units count until a period has passed. (A fallback that starts full would add a whole
-    /// burst to the quota at every switch.) What other processes took after that answer is not
-    /// known here.
-    fn start_fallback(&self, now: Nanos) {
-        let (Some(local), Fallback::Local { share }) = (&self.local, self.state.fallback) else {
-            return;
-        };
-        let Some(seen) = self.seen.lock().clone() else {
-            return;
-        };
-        let elapsed = micros(now.saturating_sub(seen.local_at));
-        let server_now = seen.server_now.saturating_add(elapsed);
-        for (resource, (meter, &state)) in self.meters.iter().zip(&seen.states).enumerate() {
-            let used = if meter.window && elapsed >= micros(Nanos::new(meter.a)) {
-                0 // every entry has left the window
-            } else {
-                meter.units_in_use(state, server_now)
-            };
-            let left = meter.capacity().saturating_sub(used);
-            let remaining = (left as f64 * share).floor() as u64;
-            let _ = local.observe(local.name_of(resource), remaining, None);
-        }
-    }
-
-    /// Decides on the fallback; counts what it granted, for Redis to be charged with when it
-    /// answers again.
-    fn reserve_locally(
-        &self,
-        local: &MultiLimiter,
-        names: &[(&str, u64)],
-        costs: &[u64],
-        patience: Patience,
-    ) -> Result<Permit, LimitError> {
-        let permit = local.reserve_within(names, patience)?;
-        let mut granted = self.local_grants.lock();
-        for (units, &cost) in granted.iter_mut().zip(costs) {
-            *units = units.saturating_add(cost);
-        }
-        Ok(permit)
-    }
-
-    /// Charges Redis with what the fallback granted since Redis last answered and still holds
-    /// (it may have been restarted empty, or not have seen these calls): one round trip before
-    /// the first decision on Redis again, none otherwise. A unit may then count twice, in the
-    /// shared state and in what the fallback held (stricter, never looser).
+    /// Charges Redis with what the fallback granted since Redis last answered and still holds.
     fn charge_local_use(&self) -> Result<(), RedisError> {
         let Some(local) = &self.local else {
             return Ok(());
         };
-        let granted = {
-            let mut pending = self.local_grants.lock();
-            if pending.iter().all(|&units| units == 0) {
-                return Ok(());
+        local.charge_local_use(|held| {
+            let mut args = Vec::with_capacity(4 * held.len() + 1);
+            for &units in held {
+                // Nothing to give back; what is still held recorded from the server's now.
+                args.extend([int(0), Arg::Int(0), int(units), Arg::Int(0)]);
             }
-            std::mem::replace(&mut *pending, vec![0; self.meters.len()])
-        };
-        let in_use = local.usage();
-        let mut args = Vec::with_capacity(4 * self.meters.len() + 1);
-        for (resource, &units) in granted.iter().enumerate() {
-            let held = in_use.get(resource).map_or(0, |(_, usage)| usage.charged());
-            // Nothing to give back; what is still held recorded from the server's now.
-            args.extend([int(0), Arg::Int(0), int(units.min(held)), Arg::Int(0)]);
-        }
-        args.push(Arg::Str(""));
-        if let Err(error) = self.run("refund", &args) {
-            // Charged with the next answer instead.
-            let mut pending = self.local_grants.lock();
-            for (units, granted) in pending.iter_mut().zip(&granted) {
-                *units = units.saturating_add(*granted);
-            }
-            return Err(error);
-        }
-        Ok(())
+            args.push(Arg::Str(""));
+            self.run("refund", &args).map(|_| ())
+        })
     }
 
-    /// The fallback limiter, if Redis is known to be down and there is one.
-    fn fallback_now(&self) -> Option<&MultiLimiter> {
+    /// The fallback, if Redis is known to be down and there is one.
+    fn fallback_now(&self) -> Option<&LocalFallback> {
         let local = self.local.as_ref()?;
-        (self.clock.now() < *self.down_until.lock()).then_some(local)
+        local.deciding(self.clock.now()).then_some(local)
     }
 
     /// The local instant matching server instant `at`, given the server's `now` and the local
@@ -376,14 +276,16 @@ impl Remote {
         local_now.saturating_add(Nanos::new(ahead.saturating_mul(1_000)))
     }
 
-    /// Reserves `costs` for `limiter` (whose state this is) within `patience`.
-    pub(crate) fn reserve(
-        self: &Arc<Self>,
+    /// Reserves `slots` for `limiter` (whose state this is) within `patience`: on Redis its
+    /// resources (Redis keeps no pacing slots: it refuses a window with a burst), on the
+    /// fallback every slot.
+    fn reserve_shared(
+        &self,
         limiter: &MultiLimiter,
-        names: &[(&str, u64)],
-        costs: PerResource<u64>,
+        slots: PerResource<u64>,
         patience: Patience,
     ) -> Result<Permit, LimitError> {
+        let costs = PerResource::from_slice(&slots[..self.meters.len()]);
         for (resource, (&cost, meter)) in costs.iter().zip(&self.meters).enumerate() {
             if cost > meter.capacity() {
                 return Err(LimitError::ExceedsCapacity {
@@ -394,7 +296,7 @@ impl Remote {
             }
         }
         if let Some(local) = self.fallback_now() {
-            return self.reserve_locally(local, names, &costs, patience);
+            return local.reserve(slots, patience);
         }
         let now = self.clock.now();
         let due = patience.due(now);
@@ -406,12 +308,14 @@ impl Remote {
                 .and_then(|()| self.attempt(&costs, due, holder.as_deref()));
             let attempt = match attempt {
                 Ok(attempt) => attempt,
-                Err(error) if error.is_unreachable() && self.local.is_some() => {
-                    event!(warn, "{error}; deciding locally for a second");
-                    self.mark_down();
-                    let local = self.local.as_ref().expect("a fallback limiter");
-                    return self.reserve_locally(local, names, &costs, patience);
-                }
+                Err(error) if error.is_unreachable() => match &self.local {
+                    Some(local) => {
+                        event!(warn, "{error}; deciding locally for a second");
+                        self.mark_down();
+                        return local.reserve(slots, patience);
+                    }
+                    None => return Err(LimitError::Redis(error)),
+                },
                 Err(error) => return Err(LimitError::Redis(error)),
             };
             match attempt {
@@ -472,8 +376,8 @@ impl Remote {
         let n = self.meters.len();
         Ok(match field(0) {
             0 => {
-                if self.local.is_some() {
-                    *self.seen.lock() = Some(Seen {
+                if let Some(local) = &self.local {
+                    local.saw(Seen {
                         local_at: local_now,
                         server_now,
                         states: reply.get(4 + n..4 + 2 * n).unwrap_or_default().to_vec(),
@@ -536,7 +440,7 @@ impl Remote {
     }
 
     /// Replaces what permit `id` was charged of `resource` by `actual` (see `Permit::settle`).
-    pub(crate) fn settle(
+    fn settle_shared(
         &self,
         limiter: &MultiLimiter,
         id: u64,
@@ -564,15 +468,13 @@ impl Remote {
         Ok(())
     }
 
-    /// The instant permit `id` may go, on the server's clock.
-    pub(crate) fn server_at(&self, id: u64) -> Option<SystemTime> {
-        let at = self.receipts.lock().get(&id)?.server_at;
-        let micros = u64::try_from(at).ok()?;
-        UNIX_EPOCH.checked_add(Duration::from_micros(micros))
+    /// The instant permit `id` may go, on the server's clock (microseconds since the epoch).
+    pub(super) fn server_at(&self, id: u64) -> Option<i64> {
+        Some(self.receipts.lock().get(&id)?.server_at)
     }
 
     /// Takes in what the server said about `resource` (see `MultiLimiter::observe`).
-    pub(crate) fn observe(
+    fn observe_shared(
         &self,
         resource: usize,
         remaining: u64,
@@ -585,24 +487,26 @@ impl Remote {
         };
         match self.run("observe", &args) {
             Ok(_) => Ok(()),
-            Err(error) if error.is_unreachable() && self.local.is_some() => {
-                self.mark_down();
-                let local = self.local.as_ref().expect("a fallback limiter");
-                let name = local.name_of(resource).to_owned();
-                local.observe(&name, remaining, reset)
-            }
+            Err(error) if error.is_unreachable() => match &self.local {
+                Some(local) => {
+                    self.mark_down();
+                    let local = local.limiter();
+                    local.observe(local.name_of(resource), remaining, reset)
+                }
+                None => Err(LimitError::Redis(error)),
+            },
             Err(error) => Err(LimitError::Redis(error)),
         }
     }
 
     /// No call of any process goes before `until` (an instant of the local clock).
-    pub(crate) fn pause_until(&self, until: Nanos) {
+    fn pause_shared(&self, until: Nanos) {
         let wait = until.saturating_sub(self.clock.now());
         let args = [int(0), Arg::Str("hold"), micros_arg(wait)];
         if let Err(error) = self.run("observe", &args) {
             event!(warn, "could not share a pause: {error}");
             if let Some(local) = &self.local {
-                local.pause_until(until);
+                local.limiter().pause_until(until);
             }
         }
     }
@@ -612,7 +516,7 @@ impl Remote {
     }
 
     /// Per resource, units in use in every process (debt included); and slots held.
-    pub(crate) fn usage(&self) -> Result<(Vec<u64>, u64), RedisError> {
+    fn usage_shared(&self) -> Result<(Vec<u64>, u64), RedisError> {
         let reply = self.usage_reply()?;
         let now = reply.get(1).copied().unwrap_or(0);
         let n = self.meters.len();
@@ -630,11 +534,11 @@ impl Remote {
 
     /// Starts (once) the thread that renews the leases of the slots this process holds, every
     /// third of the lease, for as long as this state lives.
-    fn renew_leases(self: &Arc<Self>) {
+    fn renew_leases(&self) {
         if self.renewing.swap(true, Ordering::AcqRel) {
             return;
         }
-        let weak: Weak<Remote> = Arc::downgrade(self);
+        let weak = self.me.clone();
         let every = (self.state.lease / 3).max(Duration::from_millis(3));
         let spawned = std::thread::Builder::new()
             .name("tollgate-lease".into())
@@ -671,94 +575,8 @@ impl Remote {
     }
 }
 
-impl Book for Remote {
-    fn plan(&self, id: u64) -> Option<(Nanos, Option<usize>)> {
-        let receipts = self.receipts.lock();
-        let receipt = receipts.get(&id)?;
-        Some((receipt.local_at, receipt.binding))
-    }
-
-    fn wait(&self, id: u64) -> Result<(), Refusal> {
-        let mut guard = self.receipts.lock();
-        self.clock.block_on(
-            &self.changed,
-            &mut guard,
-            self.precision,
-            |receipts, now| match receipts.get(&id) {
-                None => Wake::Ready(Err(Refusal::Cancelled)),
-                Some(receipt) if receipt.local_at <= now => Wake::Ready(Ok(())),
-                Some(receipt) => Wake::At(Some(receipt.local_at)),
-            },
-        )
-    }
-
-    fn cancel(&self, id: u64) {
-        if let Some(receipt) = self.take(id) {
-            if let Err(error) = self.refund(&receipt, None, true) {
-                event!(warn, "a cancel could not reach Redis: {error}");
-            }
-        }
-    }
-
-    fn withdraw(&self, id: u64) -> bool {
-        let waiting = self
-            .receipts
-            .lock()
-            .get(&id)
-            .is_some_and(|receipt| receipt.local_at > self.clock.now());
-        if waiting {
-            self.cancel(id);
-        }
-        waiting
-    }
-
-    fn forget(&self, id: u64) {
-        let Some(receipt) = self.take(id) else {
-            return;
-        };
-        if let Some(holder) = &receipt.holder {
-            if let Err(error) = self.run("release", &[Arg::Str(holder)]) {
-                event!(
-                    warn,
-                    "a slot could not be released (its lease frees it): {error}"
-                );
-            }
-        }
-    }
-
-    fn settle(&self, _id: u64, _resource: usize, _actual: u64) -> Result<(), Refusal> {
-        // `Permit::settle` calls `Remote::settle` (which can say why Redis failed).
-        Err(Refusal::Cancelled)
-    }
-}
-
-/// The in-memory limiter holding `share` of every limit of `limits`.
-fn local_share(limits: &Limits, share: f64, clock: Clock) -> Result<MultiLimiter, RedisError> {
-    if !(share > 0.0 && share <= 1.0) {
-        return Err(RedisError::Unsupported {
-            what: format!("a fallback share of {share}; give a share in (0, 1]"),
-        });
-    }
-    // Rounded down, at least 1: the shares of N processes never add up to more than the quota.
-    let part = |units: u64| ((units as f64 * share).floor() as u64).max(1);
-    let mut local = limits.clone();
-    for resource in &mut local.resources {
-        let rate = resource.rate;
-        resource.rate =
-            Rate::new(part(rate.quantity()), rate.period()).burst(part(rate.capacity()));
-    }
-    local.max_parallel = limits.max_parallel.map(part);
-    MultiLimiter::build(local, clock).map_err(|error| RedisError::Unsupported {
-        what: format!("the fallback share: {error}"),
-    })
-}
-
 fn int(value: u64) -> Arg<'static> {
     Arg::Int(i64::try_from(value).unwrap_or(i64::MAX))
-}
-
-fn micros(span: Nanos) -> i64 {
-    i64::try_from(span.as_u64() / 1_000).unwrap_or(i64::MAX)
 }
 
 fn micros_arg(span: Nanos) -> Arg<'static> {

@@ -1,10 +1,11 @@
 use crate::algorithm::{Algorithm, GcraVirtual, Pace, Refunded, SlidingWindow};
 use crate::{Nanos, Rate, RateError};
 
-/// Where the state of a limiter's resources lives: the seam between the reservation core and
-/// the decision math. The in-memory implementations are [`Meters`] (a multi-resource limiter's
-/// algorithms) and the single-algorithm state of a `RateLimiter`. (The Redis state, shared by
-/// processes, decides whole reservations in one round trip instead: see `redis/remote.rs`.)
+/// The resources' figures under the reservation core: the seam between the core and the
+/// decision math, in this process's memory. The implementations are [`Meters`] (a
+/// multi-resource limiter's algorithms) and the single-algorithm state of a `RateLimiter`.
+/// (Where a multi-resource limiter's whole state lives is one level up, its
+/// [`StateStore`](crate::state::StateStore): in memory this core over `Meters`, or Redis.)
 ///
 /// Resources are numbered `0..resources()`. Every method is called with the core's lock held
 /// and an instant that never goes backwards.

@@ -5,15 +5,25 @@ use super::accounts::Accounts;
 use super::core::{Core, Refusal};
 use crate::Nanos;
 
-/// The operations on one reservation, object-safe so that the public reservation types need
-/// not name the core's state type.
+/// The operations on one reservation of a core, object-safe so that the public reservation
+/// types need not name the core's state type.
 pub(crate) trait Book: Send + Sync {
     fn plan(&self, id: u64) -> Option<(Nanos, Option<usize>)>;
     fn wait(&self, id: u64) -> Result<(), Refusal>;
     fn cancel(&self, id: u64);
-    fn withdraw(&self, id: u64) -> bool;
     fn forget(&self, id: u64);
     fn settle(&self, id: u64, resource: usize, actual: u64) -> Result<(), Refusal>;
+    /// The same book, as what a [`CancelHandle`] reaches.
+    fn canceller(self: Arc<Self>) -> Arc<dyn Cancel>;
+}
+
+/// What a [`CancelHandle`] asks of the place its reservation lives (a core's [`Book`], or a
+/// multi-resource limiter's [state store](crate::state::StateStore)).
+pub(crate) trait Cancel: Send + Sync {
+    /// Cancels reservation `id` (see [`CancelHandle::cancel`]).
+    fn cancel(&self, id: u64);
+    /// Cancels reservation `id` only if it is still waiting: whether it was.
+    fn withdraw(&self, id: u64) -> bool;
 }
 
 impl<S: Accounts> Book for Core<S> {
@@ -26,37 +36,51 @@ impl<S: Accounts> Book for Core<S> {
     fn cancel(&self, id: u64) {
         Core::cancel(self, id);
     }
-    fn withdraw(&self, id: u64) -> bool {
-        Core::withdraw(self, id)
-    }
     fn forget(&self, id: u64) {
         Core::forget(self, id);
     }
     fn settle(&self, id: u64, resource: usize, actual: u64) -> Result<(), Refusal> {
         Core::settle(self, id, resource, actual)
     }
+    fn canceller(self: Arc<Self>) -> Arc<dyn Cancel> {
+        self
+    }
 }
 
-/// What a held reservation reaches its [`Book`] through: the book itself, shared, or the
-/// limiter that owns it (a permit then counts one reference, not two).
+impl<S: Accounts> Cancel for Core<S> {
+    fn cancel(&self, id: u64) {
+        Core::cancel(self, id);
+    }
+    fn withdraw(&self, id: u64) -> bool {
+        Core::withdraw(self, id)
+    }
+}
+
+/// What a held reservation reaches its place through: a core's book, shared, or the limiter
+/// that owns it (a permit then counts one reference, not two).
 pub(crate) trait Keeper: Send + Sync {
-    /// The book the reservation is in.
-    fn book(&self) -> &dyn Book;
-    /// The same book, shared (for a [`CancelHandle`]).
-    fn share_book(&self) -> Arc<dyn Book>;
+    /// Cancels reservation `id`.
+    fn cancel(&self, id: u64);
+    /// Forgets reservation `id`: it keeps its charges and frees its slot.
+    fn forget(&self, id: u64);
+    /// What a [`CancelHandle`] of the reservation reaches.
+    fn canceller(&self) -> Arc<dyn Cancel>;
 }
 
 impl Keeper for Arc<dyn Book> {
-    fn book(&self) -> &dyn Book {
-        &**self
+    fn cancel(&self, id: u64) {
+        Book::cancel(&**self, id);
     }
-    fn share_book(&self) -> Arc<dyn Book> {
-        Arc::clone(self)
+    fn forget(&self, id: u64) {
+        Book::forget(&**self, id);
+    }
+    fn canceller(&self) -> Arc<dyn Cancel> {
+        Arc::clone(self).canceller()
     }
 }
 
-/// A live reservation in some book, reached through `keeper`: dropping it keeps its charges and
-/// frees its slot (the book [forgets](Book::forget) it, once).
+/// A live reservation, reached through `keeper`: dropping it keeps its charges and frees its
+/// slot (the keeper [forgets](Keeper::forget) it, once).
 pub(crate) struct Held<K: Keeper = Arc<dyn Book>> {
     pub(crate) keeper: K,
     pub(crate) id: u64,
@@ -67,27 +91,29 @@ impl<K: Keeper> Held<K> {
         Held { keeper, id }
     }
 
-    /// The book the reservation is in.
-    pub(crate) fn book(&self) -> &dyn Book {
-        self.keeper.book()
-    }
-
-    /// Cancels the reservation; dropped then, as any (the book forgets it).
+    /// Cancels the reservation; dropped then, as any (the keeper forgets it).
     pub(crate) fn cancel(self) {
-        self.book().cancel(self.id);
+        self.keeper.cancel(self.id);
     }
 
     pub(crate) fn cancel_handle(&self) -> CancelHandle {
         CancelHandle {
-            book: self.keeper.share_book(),
+            target: self.keeper.canceller(),
             id: self.id,
         }
     }
 }
 
+impl Held {
+    /// The book the reservation is in.
+    pub(crate) fn book(&self) -> &dyn Book {
+        &*self.keeper
+    }
+}
+
 impl<K: Keeper> Drop for Held<K> {
     fn drop(&mut self) {
-        self.book().forget(self.id);
+        self.keeper.forget(self.id);
     }
 }
 
@@ -115,20 +141,20 @@ impl<K: Keeper> Drop for Held<K> {
 /// ```
 #[derive(Clone)]
 pub struct CancelHandle {
-    book: Arc<dyn Book>,
+    target: Arc<dyn Cancel>,
     id: u64,
 }
 
 impl CancelHandle {
     /// Cancels the reservation.
     pub fn cancel(&self) {
-        self.book.cancel(self.id);
+        self.target.cancel(self.id);
     }
 
     /// Cancels the reservation only if it is still waiting (its caller has not been let go):
     /// whether it was.
     pub(crate) fn withdraw(&self) -> bool {
-        self.book.withdraw(self.id)
+        self.target.withdraw(self.id)
     }
 }
 

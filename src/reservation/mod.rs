@@ -35,15 +35,17 @@
 //! - A new **algorithm**: a pure state machine in `algorithm/` implementing
 //!   [`Algorithm`](crate::algorithm::Algorithm) (`charge_at` returns a mark, `refund_charge`
 //!   gives back what a mark still holds); the core and every limiter then serve it unchanged.
-//! - A new **backend for the state** in this process: implement [`Accounts`] with the same
-//!   meaning; the queue and its re-planning stay in the ledger, waiting in the core.
+//! - [`Accounts`] is the core's view of the resources' state in this process (a
+//!   `MultiLimiter`'s [`Meters`], a `RateLimiter`'s one algorithm): not where a store plugs in.
 //! - A new **rule of the queue** (what a reservation waits for, how a change re-plans): the
 //!   ledger, with a unit test at stated instants in `ledger/tests.rs`; a new **blocking
 //!   operation**: the core, one lock round around one ledger operation.
-//! - A **store shared by processes** (Redis, `redis/`) plugs in one level up, at [`Book`]
-//!   (what a permit asks of its reservation: plan, wait, cancel, settle): `Accounts` is called
-//!   per resource under this core's lock, while a shared decision takes every resource in one
-//!   round trip and its FIFO order is the store's commit order, not this queue.
+//! - A new **state store** for the multi-resource limiters (shared by processes, as Redis in
+//!   `redis/`): implement [`StateStore`](crate::state::StateStore) in a module of its own
+//!   (`state/mod.rs` says how); the in-memory store is this core over [`Meters`]. Stores plug
+//!   in there, not here: [`Accounts`] is called per resource under this core's lock, while a
+//!   shared decision takes every resource in one round trip and its FIFO order is the store's
+//!   commit order, not this queue.
 //! - A new **provider**: `presets/` (headers, error classification, profiles), which feed the
 //!   limiters through `observe`.
 
@@ -59,5 +61,5 @@ pub(crate) use self::core::{Core, Refusal};
 pub(crate) use crate::time::Patience;
 pub(crate) use accounts::{Accounts, Meter, Meters};
 pub use handle::CancelHandle;
-pub(crate) use handle::{Book, Held, Keeper};
+pub(crate) use handle::{Book, Cancel, Held, Keeper};
 pub(crate) use per_resource::PerResource;

@@ -76,12 +76,10 @@ pub(super) fn share(
 /// What to do with a job whose quota could not be reserved: a shared state that could not be
 /// reached is worth a retry; anything else (a cost above the capacity, a hold too long) is not.
 pub(super) fn quota_verdict<E>(error: &AttemptError<E>) -> Verdict {
-    #[cfg(feature = "redis")]
-    if let AttemptError::Quota(crate::LimitError::Redis(redis)) = error {
-        if redis.is_unreachable() {
-            return Verdict::Retry;
+    match error {
+        AttemptError::Quota(crate::LimitError::Redis(redis)) if redis.is_unreachable() => {
+            Verdict::Retry
         }
+        _ => Verdict::Fail,
     }
-    let _ = error;
-    Verdict::Fail
 }

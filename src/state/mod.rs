@@ -1,0 +1,128 @@
+//! Where a multi-resource limiter's state lives: the one seam between
+//! [`MultiLimiter`](crate::MultiLimiter) and its stores.
+//!
+//! A `MultiLimiter` holds one [`StateStore`] and asks it everything that depends on where the
+//! state is kept: reserve (costs and patience in, a [`Permit`](crate::Permit) out), the permit's
+//! operations (plan, wait, cancel, withdraw, forget, settle), usage, server feedback
+//! (`observe`, a pause), rate changes, idleness, and the same store on another clock. Everything
+//! else (resolving resource names, the rule for requests, counting permits held, naming
+//! resources in errors) stays in the limiter, the same for every store.
+//!
+//! The stores:
+//! - **In memory** (`memory.rs`, the default): the reservation core over the limiter's
+//!   [`Meters`](crate::reservation): one FIFO queue, re-planned at every change of capacity.
+//! - **Redis** (`redis/remote.rs` and `redis/remote/store.rs`, feature `redis`): one Lua
+//!   script decides each reservation on the server's clock, for every process sharing the
+//!   limiter's name.
+//!
+//! # Adding a store
+//! One new module: a type implementing [`StateStore`] (its errors are [`LimitError`]s: the
+//! core's refusals through [`MultiLimiter::error`](crate::MultiLimiter), a store's own failure
+//! as a variant of its own, as [`LimitError::Redis`]), and a public constructor in that module
+//! placing a limiter on it (an inherent `impl MultiLimiter` block there, as
+//! `redis/shared_on.rs` does, through `MultiLimiter::with_store`). Nothing in `multi/` changes.
+//! A store may keep fewer slots than the in-memory core (Redis has no pacing slots: it refuses
+//! an exact window with a burst at construction); slots are the limiter's resources in its
+//! limits' order, then the pacing slots of exact windows ([`MultiLimiter::pacer_of`]).
+//!
+//! What stays per store, not per limiter: the FIFO order (the core's queue, Redis's commit
+//! order), the clock that decides (local, or the server's), and what `usage` can tell apart
+//! (Redis does not tell waiters' reservations from use).
+
+mod memory;
+#[cfg(test)]
+mod tests;
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::multi::{LimitError, Permit};
+use crate::reservation::{Cancel, Patience, PerResource};
+use crate::{Clock, MultiLimiter, Nanos, Rate};
+
+/// The state of one [`MultiLimiter`]: every decision and every reservation it holds. The
+/// limiter calls it with `limiter` (itself) where a store needs the limiter's names (for its
+/// errors) or its layout (a window's pacing slot).
+///
+/// Slots are numbered as the limiter's resolved costs are: the resources in the limits' order,
+/// then the pacing slots. Object-safe: the limiter holds an `Arc<dyn StateStore>`.
+pub(crate) trait StateStore: Cancel + Send + Sync + 'static {
+    /// The clock deadlines and waits are read on.
+    fn clock(&self) -> &Clock;
+
+    /// Reserves `slots` (one cost per slot) for `limiter` within `patience`: a permit to wait
+    /// for, or a refusal having taken nothing.
+    fn reserve(
+        &self,
+        limiter: &MultiLimiter,
+        slots: PerResource<u64>,
+        patience: Patience,
+    ) -> Result<Permit, LimitError>;
+
+    /// When reservation `id` may go and the slot that set that instant; `None` while it waits
+    /// for a concurrency slot, or once it is unknown.
+    fn plan(&self, id: u64) -> Option<(Nanos, Option<usize>)>;
+
+    /// Blocks until reservation `id` may go, or it is refused (cancelled, its deadline failed).
+    fn wait(&self, limiter: &MultiLimiter, id: u64) -> Result<(), LimitError>;
+
+    /// Forgets reservation `id` (its permit was dropped): it keeps its charges, frees its slot.
+    fn forget(&self, id: u64);
+
+    /// Replaces what reservation `id` was charged of resource `resource` by `actual`, counted
+    /// from now (a window's pacing slot with it).
+    fn settle(
+        &self,
+        limiter: &MultiLimiter,
+        id: u64,
+        resource: usize,
+        actual: u64,
+    ) -> Result<(), LimitError>;
+
+    /// The store, as what a [`CancelHandle`](crate::CancelHandle) reaches.
+    fn canceller(self: Arc<Self>) -> Arc<dyn Cancel>;
+
+    /// Per resource (the first `resources` slots): units used by calls that went (debt
+    /// included), and units reserved by calls still waiting.
+    fn usage(&self, resources: usize) -> Vec<(u64, u64)>;
+
+    /// Reservations waiting for their instant (or a concurrency slot).
+    fn waiting(&self) -> u64;
+
+    /// Concurrency slots held in every process sharing the state, where the store counts them
+    /// (`None`: the limiter counts its own permits).
+    fn slots_held(&self) -> Option<u64>;
+
+    /// Switches resource `resource` from `before` to `rate`, re-planning the waiters.
+    fn set_rate(
+        &self,
+        limiter: &MultiLimiter,
+        resource: usize,
+        before: &Rate,
+        rate: &Rate,
+    ) -> Result<(), LimitError>;
+
+    /// Takes in what a server said is left of resource `resource` (see
+    /// [`MultiLimiter::observe`]).
+    fn observe(
+        &self,
+        resource: usize,
+        remaining: u64,
+        reset: Option<Duration>,
+    ) -> Result<(), LimitError>;
+
+    /// No call goes before `until` (an instant of [`clock`](Self::clock)).
+    fn pause_until(&self, until: Nanos);
+
+    /// Whether nothing distinguishes this state from a new one here.
+    fn is_idle(&self) -> bool;
+
+    /// The same store for `fresh`: the same limits built anew in memory on another clock.
+    fn on_clock(&self, fresh: &MultiLimiter) -> Result<Arc<dyn StateStore>, LimitError>;
+
+    /// The store itself, for the inherent methods a store's module adds to the public types
+    /// (such as `Permit::server_ready_at`); unused when no store behind a feature is compiled.
+    #[allow(dead_code)]
+    fn as_any(&self) -> &dyn Any;
+}

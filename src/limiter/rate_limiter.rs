@@ -555,7 +555,7 @@ impl<A: Algorithm> RateLimiter<A> {
             Patience::For(wait) => Some(now.saturating_add(wait)),
             Patience::Until(deadline) => Some(deadline),
         };
-        let Some(word) = self.fast.word() else {
+        let (Some(form), Some(word)) = (A::ONE_WORD, self.fast.word()) else {
             // Under the lock: only a unit that cannot fit in time is refused from here.
             let next_free = Nanos::new(self.fast.next_free.load(Ordering::Acquire));
             if cost == 1 && deadline.is_some_and(|deadline| next_free > deadline) {
@@ -574,12 +574,12 @@ impl<A: Algorithm> RateLimiter<A> {
             if !self.fast.pace.unchanged_since(version) {
                 return None;
             }
-            let at = match A::decide_on_word(&pace, old, now, cost)? {
+            let at = match form.decide_on_word(&pace, old, now, cost) {
                 // A cost of 0 takes nothing: a server's hold does not apply to it (as on the
                 // core, which plans only the resources a request costs).
                 Decision::Admitted if cost == 0 || hold <= now => {
                     if cost > 0 {
-                        let new = A::charge_on_word(&pace, old, now, cost)?;
+                        let new = form.charge_on_word(&pace, old, now, cost);
                         if let Err(current) = word.compare_exchange_weak(
                             old,
                             new,

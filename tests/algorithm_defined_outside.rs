@@ -159,7 +159,10 @@ fn the_algorithm_alone_counts_whole_periods() {
     assert_eq!(mark, MS(2_000));
     assert_eq!(window.in_use(MS(1_000)), 5);
     assert_eq!(window.refund_charge(MS(1_500), mark, 2), Refunded::units(2));
-    assert_eq!(window.refund_charge(MS(2_000), MS(1_000), 3), Refunded::units(0));
+    assert_eq!(
+        window.refund_charge(MS(2_000), MS(1_000), 3),
+        Refunded::units(0)
+    );
     assert_eq!(window.available(MS(2_000)), 3);
 }
 

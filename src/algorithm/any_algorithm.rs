@@ -71,7 +71,7 @@ impl<A: Algorithm> AnyAlgorithm for A {
 
     #[inline]
     fn queue_end(&self) -> Option<Nanos> {
-        A::ONE_WORD.map(|form| Nanos::new(form.to_word(self)))
+        A::ONE_WORD.map(|form| Nanos::new(form.encode(self)))
     }
 
     fn undo_charge(&mut self, now: Nanos, before: Nanos, mark: Nanos, cost: u64) {

@@ -15,6 +15,10 @@ use crate::{Nanos, Rate, RateError};
 /// the emission interval and `B` the burst; a charge adds `c·T`; the one word is the instant the
 /// backlog has drained (GCRA's theoretical arrival time).
 ///
+/// [`Nanos::MAX`] is the end of the clock's time: a queue whose end (`now + backlog`) reaches
+/// it is **exhausted**, nothing conforms before `Nanos::MAX` and nothing is available (its true
+/// end cannot be stored; without this rule each later charge would vanish in the saturation).
+///
 /// [`GcraVirtual`]: super::GcraVirtual
 /// [`GcraContinuous`]: super::GcraContinuous
 /// [`TokenBucket`]: super::TokenBucket
@@ -75,7 +79,7 @@ impl<B: Backlog> Algorithm for B {
         self.pace().burst
     }
 
-    /// As [`conforms_after`] decides it for the queue's end, `now + backlog`.
+    /// `end + c·T − B·T` for the queue's end `end = now + backlog`, computed wide (`conforms_after`).
     #[inline]
     fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
         let now = now.max(self.last_update());
@@ -155,7 +159,7 @@ impl<B: Backlog> Algorithm for B {
 
     /// Whole units that could be taken at `now` without waiting: what the capacity leaves of
     /// the backlog, rounded down; none once the queue reaches the end of time (see
-    /// [`conforms_after`]).
+    /// [`Backlog`]).
     fn available(&self, now: Nanos) -> u64 {
         let now = now.max(self.last_update());
         let owed = self.backlog(now);
@@ -209,7 +213,7 @@ impl<B: Backlog> OneWord for B {
     /// (the TAT) against a bound computed without it (`TAT + cost·T ≤ now + B·T`, which is
     /// [`decide`](Algorithm::decide)'s test, as `TAT ≤ now + (B − cost)·T`), so the answer
     /// follows the word's load by an addition and a comparison. A TAT at the end of time is an
-    /// exhausted queue (see [`conforms_after`]).
+    /// exhausted queue (the end-of-time rule: see [`Backlog`]).
     #[inline]
     fn decide_on_word(pace: &Pace, word: u64, now: Nanos, cost: u64) -> Decision {
         if cost == 0 {

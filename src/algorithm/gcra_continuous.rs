@@ -81,4 +81,3 @@ impl Backlog for GcraContinuous {
         self.store(now, counter);
     }
 }
-

@@ -98,4 +98,3 @@ impl Backlog for LeakyBucket {
         self.store(now, empty_if_zero(level.saturating_sub(cost), progress));
     }
 }
-

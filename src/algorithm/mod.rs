@@ -27,6 +27,27 @@
 //! [`SlidingWindow`] is different by design: at most `quantity` per any window of one period,
 //! with no smoothing inside the window; it takes no other burst ([`RateError::BurstOnWindow`]).
 //!
+//! # Where a new algorithm goes
+//!
+//! One file, here or in your own crate: a type implementing [`Algorithm`], whose doc lists the
+//! eight methods it writes (the decision, the charge and its mark, the refund of a mark, units
+//! in use, the rate). Nothing else changes: it runs in a [`RateLimiter`](crate::RateLimiter)
+//! (`RateLimiter::<A>::with_algorithm`), in a [`MultiLimiter`](crate::MultiLimiter) or
+//! [`ModelLimiter`](crate::ModelLimiter) ([`Limits::rate_with`](crate::Limits::rate_with)) and
+//! in the [`Runner`](crate::Runner) ([`Resource::counted_with`](crate::Resource::counted_with));
+//! `tests/algorithm_defined_outside.rs` does exactly that with a fixed window. Two optional
+//! layers on top:
+//!
+//! - [`OneWord`]: a state that fits one `u64` is admitted lock-free by a `RateLimiter` (set
+//!   [`Algorithm::ONE_WORD`]).
+//! - [`Backlog`]: a new *representation* of the bucket rule implements these few methods and
+//!   gets [`Algorithm`] and [`OneWord`] from the one implementation in `backlog.rs`, deciding
+//!   as the four buckets do.
+//!
+//! The files: `mod.rs` (the trait and [`Decision`]), `one_word.rs`, `backlog.rs` (the buckets'
+//! shared math), one file per algorithm, `sliding_window/tests.rs` (the window against an exact
+//! log), and `any_algorithm.rs` (any algorithm as one object, for the multi-resource meters).
+//!
 //! ```
 //! use tollgate::algorithm::{Algorithm, Decision, GcraVirtual};
 //! use tollgate::{Nanos, Rate};

@@ -98,13 +98,13 @@ impl<A: OneWord> WordForm<A> {
 impl<A> WordForm<A> {
     /// [`OneWord::to_word`].
     #[inline]
-    pub(crate) fn to_word(&self, state: &A) -> u64 {
+    pub(crate) fn encode(&self, state: &A) -> u64 {
         (self.to_word)(state)
     }
 
     /// [`OneWord::from_word`].
     #[inline]
-    pub(crate) fn from_word(&self, pace: &Pace, word: u64) -> A {
+    pub(crate) fn decode(&self, pace: &Pace, word: u64) -> A {
         (self.from_word)(pace, word)
     }
 

@@ -114,4 +114,3 @@ impl Backlog for TokenBucket {
         self.store(now, refunded);
     }
 }
-

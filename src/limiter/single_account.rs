@@ -35,7 +35,7 @@ impl FastPath {
         // gives it a valid one (it decides then as one built with that rate).
         let has_word = A::ONE_WORD.is_some();
         let word = match (A::ONE_WORD, algorithm) {
-            (Some(form), Ok(algorithm)) => form.to_word(algorithm),
+            (Some(form), Ok(algorithm)) => form.encode(algorithm),
             _ => 0,
         };
         // An invalid rate's pace: interval 0, which the lock-free path leaves to the core (which
@@ -90,7 +90,7 @@ impl<A: Algorithm> SingleAccount<A> {
         let template = self.algorithm.as_ref().map_err(Clone::clone)?;
         match (A::ONE_WORD, self.fast.word()) {
             (Some(form), Some(word)) => {
-                let state = form.from_word(&self.fast.pace.load(), word.load(Ordering::Acquire));
+                let state = form.decode(&self.fast.pace.load(), word.load(Ordering::Acquire));
                 Ok(read(&state))
             }
             _ => Ok(read(template)),
@@ -111,9 +111,9 @@ impl<A: Algorithm> SingleAccount<A> {
         let pace = self.fast.pace.load();
         loop {
             let old = word.load(Ordering::Acquire);
-            let mut copy = form.from_word(&pace, old);
+            let mut copy = form.decode(&pace, old);
             let result = change(&mut copy);
-            let new = form.to_word(&copy);
+            let new = form.encode(&copy);
             if new == old
                 || word
                     .compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire)
@@ -132,7 +132,7 @@ impl<A: Algorithm> SingleAccount<A> {
             if let (Some(form), Some(word), Ok(algorithm)) =
                 (A::ONE_WORD, self.fast.word(), &self.algorithm)
             {
-                word.store(form.to_word(algorithm), Ordering::Release);
+                word.store(form.encode(algorithm), Ordering::Release);
             }
         } else {
             self.update(|algorithm| algorithm.set_rate(now, &rate))??;
@@ -253,5 +253,5 @@ impl<A: Algorithm> Accounts for SingleAccount<A> {
 
 /// Where the queue of charges ends: the one word, for an algorithm that has one.
 fn queue_end<A: Algorithm>(algorithm: &A) -> Option<Nanos> {
-    A::ONE_WORD.map(|form| Nanos::new(form.to_word(algorithm)))
+    A::ONE_WORD.map(|form| Nanos::new(form.encode(algorithm)))
 }

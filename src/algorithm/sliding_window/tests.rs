@@ -376,9 +376,7 @@ fn never_more_than_the_limit_in_any_window() {
                     let charges: Vec<usize> = (0..admitted.len())
                         .filter(|&i| admitted[i].2.is_some() && admitted[i].1 > 0)
                         .collect();
-                    if let Some(&i) =
-                        charges.get(random.below(charges.len() as u64 + 1) as usize)
-                    {
+                    if let Some(&i) = charges.get(random.below(charges.len() as u64 + 1) as usize) {
                         let (_, units, mark) = admitted[i];
                         let refunded = window.refund_charge(now, mark.unwrap(), units);
                         seen = seen.max(now);

@@ -232,6 +232,12 @@ fn in_a_multi_limiter_beside_a_built_in_algorithm() {
     for _ in 0..3 {
         drop(api.try_acquire(&[]).unwrap());
     }
+    // A new rate through the algorithm's own `set_rate`: the window's three still count.
+    api.set_rate(REQUESTS, Rate::per_second(5)).unwrap();
+    for _ in 0..2 {
+        drop(api.try_acquire(&[]).unwrap());
+    }
+    assert!(api.try_acquire(&[]).is_err());
     // The algorithm's refusal names the resource.
     let invalid = MultiLimiter::new(
         Limits::new().rate_with::<FixedWindow>("uploads", Rate::per_second(3).burst(1)),

@@ -243,3 +243,47 @@ impl Meters {
         on_meter!(&self.0[resource], a => a.mark_after_set_rate(now, mark, old), unpaced => mark)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algorithm::TokenBucket;
+
+    #[test]
+    fn built_in_algorithms_get_their_own_arms_and_any_other_the_boxed_one() {
+        let rate = Rate::per_second(3);
+        assert!(matches!(
+            Meter::of::<GcraVirtual>(&rate),
+            Ok(Meter::Gcra(_))
+        ));
+        assert!(matches!(
+            Meter::of::<SlidingWindow>(&rate),
+            Ok(Meter::Window(_))
+        ));
+        assert!(matches!(
+            Meter::of::<TokenBucket>(&rate),
+            Ok(Meter::Other(_))
+        ));
+        assert_eq!(
+            Meter::of::<SlidingWindow>(&rate.burst(1)).unwrap_err(),
+            RateError::BurstOnWindow {
+                rate: rate.burst(1)
+            }
+        );
+    }
+
+    #[test]
+    fn a_boxed_algorithm_decides_as_itself_and_clones_apart() {
+        let rate = Rate::per_second(2);
+        let mut meters = Meters(vec![Meter::of::<TokenBucket>(&rate).unwrap()]);
+        let t0 = Nanos::ZERO;
+        let (mark, _) = meters.charge(0, t0, t0, 2);
+        assert_eq!(meters.conforms_at(0, t0, 1), Nanos::from_millis(500));
+        // The bucket's one word is its queue's end, so a charge comes out exactly.
+        assert_eq!(meters.queue_end(0), Some(Nanos::from_secs(1)));
+        let copy = meters.clone();
+        meters.undo(0, t0, Nanos::ZERO, mark, 2);
+        assert_eq!(meters.in_use(0, t0), 0);
+        assert_eq!(copy.in_use(0, t0), 2);
+    }
+}

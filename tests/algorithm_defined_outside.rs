@@ -295,3 +295,21 @@ fn in_the_runner() {
         [900, 900, 900, 1_000, 1_000, 1_000, 2_000]
     );
 }
+
+/// A store shared by processes runs its own scripts (GCRA and the exact window): an algorithm
+/// it cannot run is refused by name, before any connection, not counted some other way.
+#[cfg(feature = "redis")]
+#[test]
+fn a_shared_limiter_refuses_an_algorithm_it_cannot_run() {
+    let state = tollgate::redis::RedisState::open("redis://127.0.0.1:1/", "fixed").unwrap();
+    let limits = Limits::new().rate_with::<FixedWindow>(REQUESTS, Rate::per_second(3));
+    let refused = MultiLimiter::new(limits)
+        .unwrap()
+        .shared_on(state)
+        .unwrap_err();
+    let message = refused.to_string();
+    assert!(
+        message.contains("FixedWindow") && message.contains("GCRA"),
+        "{message}"
+    );
+}

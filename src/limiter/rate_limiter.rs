@@ -38,7 +38,8 @@ use crate::{Clock, Deadline, Nanos, Rate, RateError, WaitPrecision, DEFAULT_MAX_
 /// (and by parsing, and [`Rate::validate`]); given to the infallible constructors, it makes every
 /// acquire fail with [`AcquireError::InvalidRate`]. Neither ever hangs or panics.
 /// Decisions that need no wait are made without the lock, by compare-and-swap on the state's one
-/// word, for the four bucket algorithms (the sliding window's log is under the lock).
+/// word, for the algorithms that have one ([`OneWord`](crate::algorithm::OneWord): the four
+/// bucket algorithms); the others (the sliding window's log) are kept under the lock.
 ///
 /// ```
 /// use std::time::Duration;

@@ -58,6 +58,23 @@ pub trait Backlog: Clone + Send + std::fmt::Debug + 'static {
     /// Gives `cost` units back at `now` in this representation's own arithmetic (the backlog
     /// shrinks by `cost·T`, never below zero).
     fn remove_units(&mut self, now: Nanos, cost: u64);
+
+    /// The instant everything owed has drained: the queue's end, and the one word. The
+    /// default: the latest instant seen plus what is owed then.
+    #[inline]
+    fn drained_at(&self) -> Nanos {
+        let latest = self.last_update();
+        latest.saturating_add(Nanos::new(self.backlog(latest)))
+    }
+
+    /// Sets the queue's end to `end`, as of `now` (the latest instant seen, if later). The
+    /// default: what is owed then, `end − now`.
+    #[inline]
+    fn set_drained_at(&mut self, now: Nanos, end: Nanos) {
+        let now = now.max(self.last_update());
+        let pace = *self.pace();
+        self.set_backlog(now, end.saturating_sub(now).as_u64(), pace);
+    }
 }
 
 /// Every bucket's decision math, from its backlog.
@@ -101,15 +118,15 @@ impl<B: Backlog> Algorithm for B {
     fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos {
         let now = now.max(self.last_update());
         if at > now && at > self.conforms_at(now, cost) {
-            let end = drained_at(self)
+            let end = self
+                .drained_at()
                 .max(at)
                 .saturating_add(Nanos::new(self.pace().span_of(cost)));
-            let pace = *self.pace();
-            self.set_backlog(now, end.saturating_sub(now).as_u64(), pace);
+            self.set_drained_at(now, end);
         } else {
             self.add_units(now, cost);
         }
-        drained_at(self)
+        self.drained_at()
     }
 
     /// Gives back what the charge marked `mark` still holds of `cost`: its part of the backlog
@@ -183,13 +200,13 @@ impl<B: Backlog> Algorithm for B {
 impl<B: Backlog> OneWord for B {
     #[inline]
     fn to_word(&self) -> u64 {
-        drained_at(self).as_u64()
+        self.drained_at().as_u64()
     }
 
     #[inline]
     fn from_word(pace: &Pace, word: u64) -> Self {
         let mut state = B::idle(*pace);
-        state.set_backlog(Nanos::ZERO, word, *pace);
+        state.set_drained_at(Nanos::ZERO, Nanos::new(word));
         state
     }
 
@@ -201,12 +218,9 @@ impl<B: Backlog> OneWord for B {
         if mark == Nanos::MAX {
             return; // saturated: what it added cannot be told from what others added
         }
-        let end = drained_at(self);
+        let end = self.drained_at();
         let added = mark.saturating_sub(before);
-        let end = end.saturating_sub(added).max(before.min(end));
-        let latest = now.max(self.last_update());
-        let pace = *self.pace();
-        self.set_backlog(latest, end.saturating_sub(latest).as_u64(), pace);
+        self.set_drained_at(now, end.saturating_sub(added).max(before.min(end)));
     }
 
     /// Arranged for the lock-free path: whether the cost fits is one comparison of the word
@@ -242,12 +256,6 @@ impl<B: Backlog> OneWord for B {
             .saturating_add(Nanos::new(pace.span_of(cost)))
             .as_u64()
     }
-}
-
-/// The instant the backlog has drained: the latest instant seen plus what is owed then.
-fn drained_at<B: Backlog>(state: &B) -> Nanos {
-    let latest = state.last_update();
-    latest.saturating_add(Nanos::new(state.backlog(latest)))
 }
 
 /// The earliest instant `≥ now` at which `cost` fits in a queue that ends at `end` (the instant

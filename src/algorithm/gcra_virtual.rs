@@ -74,6 +74,19 @@ impl Backlog for GcraVirtual {
             .saturating_add(Nanos::new(self.pace.span_of(cost)));
     }
 
+    /// The TAT itself (one already behind the latest instant seen included: the same
+    /// decisions as that instant).
+    #[inline]
+    fn drained_at(&self) -> Nanos {
+        self.tat
+    }
+
+    #[inline]
+    fn set_drained_at(&mut self, now: Nanos, end: Nanos) {
+        self.latest = self.latest.max(now);
+        self.tat = end;
+    }
+
     /// `TAT = max(TAT − c·T, now)` (a TAT already behind `now` stays).
     fn remove_units(&mut self, now: Nanos, cost: u64) {
         self.latest = self.latest.max(now);

@@ -169,59 +169,77 @@ impl Refunded {
 /// ([`Resource::counted_with`](crate::Resource::counted_with)).
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::collections::BTreeMap;
 /// use tollgate::algorithm::{Algorithm, Decision, Refunded};
 /// use tollgate::{Nanos, Rate, RateError};
 ///
 /// /// At most `limit` per period, counted in whole periods since the clock's origin.
 /// #[derive(Clone, Debug)]
-/// struct FixedWindow { limit: u64, period: u64, window: u64, used: u64 }
+/// struct FixedWindow {
+///     limit: u64,
+///     period: u64,
+///     /// Units per window index: the current one and later ones (reserved ahead).
+///     counts: BTreeMap<u64, u64>,
+/// }
 ///
 /// impl FixedWindow {
 ///     fn index(&self, at: Nanos) -> u64 { at.as_u64() / self.period }
-///     /// Units counted in `at`'s window (only the current one is kept: charges land there).
-///     fn used_at(&self, at: Nanos) -> u64 {
-///         if self.index(at) == self.window { self.used } else { 0 }
-///     }
+///     fn start(&self, index: u64) -> Nanos { Nanos::new(index * self.period) }
+///     fn counted(&self, index: u64) -> u64 { self.counts.get(&index).copied().unwrap_or(0) }
 /// }
 ///
 /// impl Algorithm for FixedWindow {
 ///     fn new(rate: &Rate) -> Result<Self, RateError> {
-///         rate.validate()?;
-///         let period = rate.pace()?.period();
-///         Ok(FixedWindow { limit: rate.quantity(), period, window: 0, used: 0 })
+///         let pace = rate.pace()?;
+///         Ok(FixedWindow { limit: pace.quantity(), period: pace.period(), counts: BTreeMap::new() })
 ///     }
 ///     fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError> {
-///         let used = self.used_at(now);
+///         let used = self.in_use(now);
 ///         *self = FixedWindow::new(rate)?;
-///         (self.window, self.used) = (self.index(now), used);
+///         self.counts.insert(self.index(now), used);
 ///         Ok(())
 ///     }
 ///     fn capacity(&self) -> u64 { self.limit }
 ///     fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
-///         if self.used_at(now) + cost <= self.limit { now }
-///         else { Nanos::new((self.index(now) + 1) * self.period) }
+///         let mut index = self.index(now);
+///         while self.counted(index) + cost > self.limit {
+///             index += 1;
+///         }
+///         self.start(index).max(now)
 ///     }
 ///     fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos {
-///         let at = at.max(self.conforms_at(now, cost));
-///         (self.used, self.window) = (self.used_at(at) + cost, self.index(at));
-///         Nanos::new(self.window * self.period) // the mark: the window it counts in
+///         let current = self.index(now);
+///         self.counts = self.counts.split_off(&current); // past windows are forgotten
+///         let index = self.index(at.max(self.conforms_at(now, cost)));
+///         *self.counts.entry(index).or_default() += cost;
+///         self.start(index) // the mark: the window it counts in
 ///     }
-///     fn refund_charge(&mut self, _now: Nanos, mark: Nanos, cost: u64) -> Refunded {
-///         let units = if self.index(mark) == self.window { cost.min(self.used) } else { 0 };
-///         self.used -= units;
+///     fn refund_charge(&mut self, now: Nanos, mark: Nanos, cost: u64) -> Refunded {
+///         let (index, current) = (self.index(mark), self.index(now));
+///         let units = match self.counts.get_mut(&index) {
+///             Some(units) if index >= current => {
+///                 let taken = cost.min(*units);
+///                 *units -= taken;
+///                 taken
+///             }
+///             _ => 0, // its window is over: nothing to give back
+///         };
 ///         Refunded::units(units)
 ///     }
 ///     fn refund(&mut self, now: Nanos, cost: u64) {
-///         (self.used, self.window) = (self.used_at(now).saturating_sub(cost), self.index(now));
+///         self.refund_charge(now, now, cost);
 ///     }
-///     fn in_use(&self, now: Nanos) -> u64 { self.used_at(now) }
+///     fn in_use(&self, now: Nanos) -> u64 {
+///         self.counts.range(self.index(now)..).map(|(_, units)| units).sum()
+///     }
 /// }
 ///
 /// let mut window = FixedWindow::new(&Rate::per_second(2))?;
-/// assert_eq!(window.try_take(Nanos::ZERO, 2), Decision::Admitted);
-/// assert_eq!(window.try_take(Nanos::from_millis(999), 1), Decision::NotBefore(Nanos::from_secs(1)));
-/// assert_eq!(window.try_take(Nanos::from_secs(1), 2), Decision::Admitted);
+/// let ms = Nanos::from_millis;
+/// assert_eq!(window.try_take(ms(900), 2), Decision::Admitted);
+/// assert_eq!(window.try_take(ms(999), 1), Decision::NotBefore(ms(1_000)));
+/// assert_eq!(window.try_take(ms(1_000), 2), Decision::Admitted); // a new window
+/// assert_eq!(window.reserve(ms(1_000), 1), Ok(ms(2_000)));       // counted in the next one
 /// # Ok::<(), RateError>(())
 /// ```
 pub trait Algorithm: Clone + Send + fmt::Debug + 'static {

@@ -10,9 +10,10 @@ use crate::{Nanos, Rate, RateError};
 /// What a [`RateLimiter`](crate::RateLimiter) decides from without its lock.
 #[derive(Debug)]
 pub(super) struct FastPath {
-    /// A one-word algorithm's whole state ([`OneWord`](crate::algorithm::OneWord)), updated by compare-and-swap
-    /// (unused when the state is kept in [`SingleAccount`] under the lock). On a cache line of
-    /// its own: the compare-and-swap traffic must not evict what every decision reads.
+    /// A one-word algorithm's whole state ([`OneWord`](crate::algorithm::OneWord)), updated by
+    /// compare-and-swap (unused when the state is kept in [`SingleAccount`] under the lock). On
+    /// a cache line of its own: the compare-and-swap traffic must not evict what every decision
+    /// reads.
     word: CacheLine<AtomicU64>,
     /// Whether the algorithm has a one-word form: beside the pace, so a decision reads one line
     /// besides the word's.

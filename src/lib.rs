@@ -97,7 +97,7 @@ mod wrapper;
 pub use limiter::{AcquireError, LimiterStats, RateLimiter, Reservation};
 pub use multi::{
     Counting, LimitError, Limits, ModelLimiter, ModelLimiterBuilder, ModelStats, MultiLimiter,
-    Permit, Usage, DEFAULT_MAX_HOLD, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS,
+    OtherAlgorithm, Permit, Usage, DEFAULT_MAX_HOLD, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS,
 };
 pub use rate::{Rate, RateError};
 pub use reservation::CancelHandle;

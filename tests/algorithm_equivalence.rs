@@ -5,7 +5,9 @@
 use proptest::prelude::*;
 use std::time::Duration;
 
-use tollgate::algorithm::{Algorithm, GcraContinuous, GcraVirtual, LeakyBucket, Pace, TokenBucket};
+use tollgate::algorithm::{
+    Algorithm, GcraContinuous, GcraVirtual, LeakyBucket, OneWord, Pace, TokenBucket,
+};
 use tollgate::{Nanos, Rate};
 
 #[path = "support/bucket_calls.rs"]
@@ -127,19 +129,17 @@ fn answers_with<A: Algorithm>(
 
 /// [`answers`] of an algorithm kept as a [`RateLimiter`](tollgate::RateLimiter) keeps it: as
 /// its one-word form, decoded for every step; each step's unit request also asked of the word
-/// directly ([`Algorithm::decide_on_word`], [`Algorithm::charge_on_word`], the lock-free path),
+/// directly ([`OneWord::decide_on_word`], [`OneWord::charge_on_word`], the lock-free path),
 /// which must answer as the decoded state does.
-fn answers_through_word<A: Algorithm + Clone>(rate: &Rate, steps: &[(u64, Op)]) -> Vec<String> {
+fn answers_through_word<A: OneWord>(rate: &Rate, steps: &[(u64, Op)]) -> Vec<String> {
     let mut now = Nanos::ZERO;
     let mut gaps = steps.iter().map(|(gap, _)| *gap);
     answers_with::<A>(rate, steps, |algorithm, pace| {
-        let word = algorithm
-            .to_word()
-            .expect("a bucket algorithm has a one-word form");
-        *algorithm = A::from_word(pace, word).unwrap();
+        let word = algorithm.to_word();
+        *algorithm = A::from_word(pace, word);
         now = now.saturating_add(Nanos::new(gaps.next().unwrap_or(0)));
         for cost in [1, 3] {
-            let decision = A::decide_on_word(pace, word, now, cost).unwrap();
+            let decision = A::decide_on_word(pace, word, now, cost);
             assert_eq!(decision, algorithm.decide(now, cost));
             let mut charged = algorithm.clone();
             charged.charge(now, cost);

@@ -1,130 +1,261 @@
-//! Integer arithmetic on backlogs (nanoseconds of queued emission intervals) shared by the
-//! bucket algorithms.
+//! The bucket algorithms' one representation, [`Backlog`], and the [`Algorithm`] and
+//! [`OneWord`] implementations every bucket takes from it, written once.
 
-use super::{Algorithm, Refunded};
+use super::{Algorithm, Decision, OneWord, Refunded, WordForm};
 use crate::rate::Pace;
 use crate::{Nanos, Rate, RateError};
 
-/// A bucket algorithm seen as what they all are underneath: a backlog (nanoseconds of emission
-/// intervals owed) at a pace. Rate changes and holds are written once, here, on top of it.
-pub(super) trait Backlog {
+/// A bucket algorithm seen as what they all are underneath: a **backlog** (nanoseconds of
+/// emission intervals owed) at a [`Pace`]. Each of the four buckets ([`GcraVirtual`],
+/// [`GcraContinuous`], [`TokenBucket`], [`LeakyBucket`]) stores it its own way and implements
+/// these few methods; [`Algorithm`] and [`OneWord`] are implemented once for all of them, here,
+/// which is why they decide identically.
+///
+/// A cost `c` conforms at the earliest `t ≥ now` with `backlog(t) + c·T ≤ B·T`, where `T` is
+/// the emission interval and `B` the burst; a charge adds `c·T`; the one word is the instant the
+/// backlog has drained (GCRA's theoretical arrival time).
+///
+/// [`Nanos::MAX`] is the end of the clock's time: a queue whose end (`now + backlog`) reaches
+/// it is **exhausted**, nothing conforms before `Nanos::MAX` and nothing is available (its true
+/// end cannot be stored; without this rule each later charge would vanish in the saturation).
+///
+/// [`GcraVirtual`]: super::GcraVirtual
+/// [`GcraContinuous`]: super::GcraContinuous
+/// [`TokenBucket`]: super::TokenBucket
+/// [`LeakyBucket`]: super::LeakyBucket
+///
+/// ```
+/// use tollgate::algorithm::{Backlog, TokenBucket};
+/// use tollgate::{Nanos, Rate};
+///
+/// let pace = Rate::per_second(4).pace()?;
+/// let mut bucket = TokenBucket::idle(pace);
+/// bucket.add_units(Nanos::ZERO, 3); // three tokens taken: 750 ms owed
+/// assert_eq!(bucket.backlog(Nanos::ZERO), 750_000_000);
+/// assert_eq!(bucket.backlog(Nanos::from_millis(500)), 250_000_000);
+/// # Ok::<(), tollgate::RateError>(())
+/// ```
+pub trait Backlog: Clone + Send + std::fmt::Debug + 'static {
     /// A full (idle) state at `pace`, as of instant zero.
     fn idle(pace: Pace) -> Self;
+
+    /// The pace in force.
     fn pace(&self) -> &Pace;
+
+    /// The latest instant the state was brought up to (an earlier `now` counts as this).
+    fn last_update(&self) -> Nanos;
+
     /// Nanoseconds owed at `now`.
     fn backlog(&self, now: Nanos) -> u64;
+
     /// Replaces the state with `backlog` owed at `now`, at `pace`.
     fn set_backlog(&mut self, now: Nanos, backlog: u64, pace: Pace);
-}
 
-/// The [`Algorithm`] methods every bucket algorithm takes from its backlog view, written once:
-/// construction, rate changes, exact refunds of a charge, marks after a rate change, units in use
-/// and units available.
-macro_rules! backlog_methods {
-    () => {
-        fn new(rate: &Rate) -> Result<Self, RateError> {
-            Ok(<Self as backlog::Backlog>::idle(rate.pace()?))
-        }
+    /// Takes `cost` units at `now` in this representation's own arithmetic (the backlog grows
+    /// by `cost·T`, even beyond the burst).
+    fn add_units(&mut self, now: Nanos, cost: u64);
 
-        fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError> {
-            backlog::set_rate(self, now, rate)
-        }
+    /// Gives `cost` units back at `now` in this representation's own arithmetic (the backlog
+    /// shrinks by `cost·T`, never below zero).
+    fn remove_units(&mut self, now: Nanos, cost: u64);
 
-        fn refund_charge(&mut self, now: Nanos, mark: Nanos, cost: u64) -> Refunded {
-            backlog::refund_charge(self, now, mark, cost)
-        }
-
-        fn mark_after_set_rate(&self, now: Nanos, mark: Nanos, old: &Pace) -> Nanos {
-            backlog::mark_after_set_rate(self, now, mark, old)
-        }
-
-        fn in_use(&self, now: Nanos) -> u64 {
-            backlog::in_use(self, now)
-        }
-
-        fn available(&self, now: Nanos) -> u64 {
-            backlog::available(self, now)
-        }
-    };
-}
-
-/// The one-word form the bucket algorithms other than GCRA take from their backlog view: the
-/// instant their backlog has drained (GCRA's theoretical arrival time), decided on with GCRA's
-/// arithmetic, which gives the same decisions (the module's equivalence).
-macro_rules! gcra_word_methods {
-    () => {
-        fn to_word(&self) -> Option<u64> {
-            Some(backlog::drained_at(self).as_u64())
-        }
-
-        fn from_word(pace: &Pace, word: u64) -> Option<Self> {
-            let mut state = <Self as backlog::Backlog>::idle(*pace);
-            backlog::Backlog::set_backlog(&mut state, Nanos::ZERO, word, *pace);
-            Some(state)
-        }
-
-        #[inline]
-        fn decide_on_word(
-            pace: &Pace,
-            word: u64,
-            now: Nanos,
-            cost: u64,
-        ) -> Option<super::Decision> {
-            super::GcraVirtual::decide_on_word(pace, word, now, cost)
-        }
-
-        #[inline]
-        fn charge_on_word(pace: &Pace, word: u64, now: Nanos, cost: u64) -> Option<u64> {
-            super::GcraVirtual::charge_on_word(pace, word, now, cost)
-        }
-
-        fn queue_end(&self) -> Option<Nanos> {
-            Some(backlog::drained_at(self))
-        }
-
-        fn undo_charge(&mut self, now: Nanos, before: Nanos, mark: Nanos, _cost: u64) {
-            backlog::undo_charge(self, now, before, mark);
-        }
-    };
-}
-
-/// Takes out, exactly as GCRA does, the charge that moved the queue's end ([`drained_at`]) from
-/// `before` to `mark`: the idle stretch a charge at a later instant left before it included (a
-/// refund of what the charge holds would leave that stretch owed), whatever was queued after it
-/// kept.
-pub(super) fn undo_charge<B: Backlog + Algorithm>(
-    state: &mut B,
-    now: Nanos,
-    before: Nanos,
-    mark: Nanos,
-) {
-    if mark == Nanos::MAX {
-        return; // saturated: what it added cannot be told from what others added
+    /// The instant everything owed has drained: the queue's end, and the one word. The
+    /// default: the latest instant seen plus what is owed then.
+    #[inline]
+    fn drained_at(&self) -> Nanos {
+        let latest = self.last_update();
+        latest.saturating_add(Nanos::new(self.backlog(latest)))
     }
-    let end = drained_at(state);
-    let added = mark.saturating_sub(before);
-    let end = end.saturating_sub(added).max(before.min(end));
-    let latest = now.max(state.latest());
-    let pace = *state.pace();
-    state.set_backlog(latest, end.saturating_sub(latest).as_u64(), pace);
+
+    /// Sets the queue's end to `end`, as of `now` (the latest instant seen, if later). The
+    /// default: what is owed then, `end − now`.
+    #[inline]
+    fn set_drained_at(&mut self, now: Nanos, end: Nanos) {
+        let now = now.max(self.last_update());
+        let pace = *self.pace();
+        self.set_backlog(now, end.saturating_sub(now).as_u64(), pace);
+    }
 }
 
-/// The instant the backlog has drained: the latest instant seen plus what is owed then.
-pub(super) fn drained_at<B: Backlog + Algorithm>(state: &B) -> Nanos {
-    let latest = state.latest();
-    latest.saturating_add(Nanos::new(state.backlog(latest)))
+/// Every bucket's decision math, from its backlog.
+impl<B: Backlog> Algorithm for B {
+    fn new(rate: &Rate) -> Result<Self, RateError> {
+        Ok(B::idle(rate.pace()?))
+    }
+
+    /// Keeps what is owed in units.
+    fn set_rate(&mut self, now: Nanos, rate: &Rate) -> Result<(), RateError> {
+        let pace = rate.pace()?;
+        let owed = rescale(self.backlog(now), self.pace(), &pace);
+        self.set_backlog(now, owed, pace);
+        Ok(())
+    }
+
+    #[inline]
+    fn capacity(&self) -> u64 {
+        self.pace().burst
+    }
+
+    /// `end + c·T − B·T` for the queue's end `end = now + backlog`, computed wide (`conforms_after`).
+    #[inline]
+    fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
+        let now = now.max(self.last_update());
+        conforms_after(
+            now.saturating_add(Nanos::new(self.backlog(now))),
+            now,
+            self.pace(),
+            cost,
+        )
+    }
+
+    /// Queued at `now` when `at` is the instant it conforms anyway (the backlog queues it
+    /// there); behind `at` when another resource chose a later instant, the idle stretch until
+    /// then owed too (as GCRA's `TAT = max(TAT, at) + c·T`). Only `now` counts as seen: a
+    /// charge placed at a later instant does not make that instant "the latest seen", so what
+    /// is charged before it can still go earlier. The mark: the instant the backlog after it
+    /// has drained.
+    #[inline]
+    fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos {
+        let now = now.max(self.last_update());
+        if at > now && at > self.conforms_at(now, cost) {
+            let end = self
+                .drained_at()
+                .max(at)
+                .saturating_add(Nanos::new(self.pace().span_of(cost)));
+            self.set_drained_at(now, end);
+        } else {
+            self.add_units(now, cost);
+        }
+        self.drained_at()
+    }
+
+    /// Gives back what the charge marked `mark` still holds of `cost`: its part of the backlog
+    /// that has not drained by `now` (the charge drains last of everything owed up to `mark`),
+    /// to the nanosecond.
+    fn refund_charge(&mut self, now: Nanos, mark: Nanos, cost: u64) -> Refunded {
+        let now = now.max(self.last_update());
+        let pace = *self.pace();
+        if mark == Nanos::MAX {
+            // The charge saturated the queue: what it holds cannot be told from what others hold.
+            return Refunded::default();
+        }
+        let held = mark.saturating_sub(now).as_u64().min(pace.span_of(cost));
+        let before = self.backlog(now);
+        let given_back = held.min(before);
+        if given_back == 0 {
+            return Refunded::default();
+        }
+        self.set_backlog(now, before - given_back, pace);
+        Refunded {
+            units: given_back.div_ceil(pace.interval),
+            later_marks_earlier_by: Nanos::new(given_back),
+        }
+    }
+
+    fn refund(&mut self, now: Nanos, cost: u64) {
+        self.remove_units(now, cost);
+    }
+
+    /// Whole units owed at `now`, rounded up (debt included).
+    fn in_use(&self, now: Nanos) -> u64 {
+        let now = now.max(self.last_update());
+        self.backlog(now).div_ceil(self.pace().interval)
+    }
+
+    const ONE_WORD: Option<WordForm<Self>> = Some(WordForm::of());
+
+    #[inline]
+    fn latest(&self) -> Nanos {
+        self.last_update()
+    }
+
+    #[inline]
+    fn charge(&mut self, now: Nanos, cost: u64) {
+        self.add_units(now, cost);
+    }
+
+    /// Whole units that could be taken at `now` without waiting: what the capacity leaves of
+    /// the backlog, rounded down; none once the queue reaches the end of time (see
+    /// [`Backlog`]).
+    fn available(&self, now: Nanos) -> u64 {
+        let now = now.max(self.last_update());
+        let owed = self.backlog(now);
+        if now.saturating_add(Nanos::new(owed)) == Nanos::MAX {
+            return 0;
+        }
+        let pace = self.pace();
+        pace.capacity_span().saturating_sub(owed) / pace.interval
+    }
+
+    /// The queue was re-scaled in units as of the latest instant seen: so are the marks.
+    fn mark_after_set_rate(&self, now: Nanos, mark: Nanos, old: &Pace) -> Nanos {
+        let now = now.max(self.last_update());
+        let ahead = mark.saturating_sub(now).as_u64();
+        now.saturating_add(Nanos::new(rescale(ahead, old, self.pace())))
+    }
 }
 
-/// The earliest instant `≥ now` at which `cost` fits, given what is owed at `now`: as
-/// [`conforms_after`] decides it for the queue's end, `now + backlog`.
-pub(super) fn conforms_at<B: Backlog + Algorithm>(state: &B, now: Nanos, cost: u64) -> Nanos {
-    let now = now.max(state.latest());
-    conforms_after(
-        now.saturating_add(Nanos::new(state.backlog(now))),
-        now,
-        state.pace(),
-        cost,
-    )
+/// Every bucket's one word: the instant its backlog has drained, decided on with GCRA's
+/// arithmetic.
+impl<B: Backlog> OneWord for B {
+    #[inline]
+    fn to_word(&self) -> u64 {
+        self.drained_at().as_u64()
+    }
+
+    #[inline]
+    fn from_word(pace: &Pace, word: u64) -> Self {
+        let mut state = B::idle(*pace);
+        state.set_drained_at(Nanos::ZERO, Nanos::new(word));
+        state
+    }
+
+    /// As GCRA takes a charge out of its TAT: the queue's end moves back by what the charge
+    /// added (`mark − before`), no earlier than `before`; the idle stretch a charge at a later
+    /// instant left before it comes out with it (a refund of what the charge holds would leave
+    /// that stretch owed).
+    fn undo_charge(&mut self, now: Nanos, before: Nanos, mark: Nanos) {
+        if mark == Nanos::MAX {
+            return; // saturated: what it added cannot be told from what others added
+        }
+        let end = self.drained_at();
+        let added = mark.saturating_sub(before);
+        self.set_drained_at(now, end.saturating_sub(added).max(before.min(end)));
+    }
+
+    /// Arranged for the lock-free path: whether the cost fits is one comparison of the word
+    /// (the TAT) against a bound computed without it (`TAT + cost·T ≤ now + B·T`, which is
+    /// [`decide`](Algorithm::decide)'s test, as `TAT ≤ now + (B − cost)·T`), so the answer
+    /// follows the word's load by an addition and a comparison. A TAT at the end of time is an
+    /// exhausted queue (the end-of-time rule: see [`Backlog`]).
+    #[inline]
+    fn decide_on_word(pace: &Pace, word: u64, now: Nanos, cost: u64) -> Decision {
+        if cost == 0 {
+            return Decision::Admitted;
+        }
+        if cost > pace.burst {
+            return Decision::Never {
+                capacity: pace.burst,
+            };
+        }
+        // `cost ≤ B`: the slack is not negative.
+        let slack = Nanos::new(pace.capacity_span() - pace.span_of(cost));
+        let tat = Nanos::new(word);
+        if tat < Nanos::MAX && now < Nanos::MAX && tat <= now.saturating_add(slack) {
+            Decision::Admitted
+        } else {
+            Decision::NotBefore(conforms_after(tat.max(now), now, pace, cost))
+        }
+    }
+
+    /// `TAT = max(TAT, now) + cost·T`, saturating.
+    #[inline]
+    fn charge_on_word(pace: &Pace, word: u64, now: Nanos, cost: u64) -> u64 {
+        Nanos::new(word)
+            .max(now)
+            .saturating_add(Nanos::new(pace.span_of(cost)))
+            .as_u64()
+    }
 }
 
 /// The earliest instant `≥ now` at which `cost` fits in a queue that ends at `end` (the instant
@@ -142,92 +273,6 @@ pub(super) fn conforms_after(end: Nanos, now: Nanos, pace: &Pace, cost: u64) -> 
     let at = (u128::from(end.as_u64()) + u128::from(pace.span_of(cost)))
         .saturating_sub(u128::from(pace.capacity_span()));
     Nanos::new(u64::try_from(at).unwrap_or(u64::MAX)).max(now)
-}
-
-/// Whole units that could be taken at `now` without waiting: what the capacity leaves of the
-/// backlog, rounded down; none once the queue reaches the end of time (see [`conforms_after`]).
-pub(super) fn available<B: Backlog + Algorithm>(state: &B, now: Nanos) -> u64 {
-    let now = now.max(state.latest());
-    let owed = state.backlog(now);
-    if now.saturating_add(Nanos::new(owed)) == Nanos::MAX {
-        return 0;
-    }
-    let pace = state.pace();
-    pace.capacity_span().saturating_sub(owed) / pace.interval
-}
-
-/// Switches to `rate`, keeping what is owed in units.
-pub(super) fn set_rate(state: &mut impl Backlog, now: Nanos, rate: &Rate) -> Result<(), RateError> {
-    let pace = rate.pace()?;
-    let owed = rescale(state.backlog(now), state.pace(), &pace);
-    state.set_backlog(now, owed, pace);
-    Ok(())
-}
-
-/// Charges `cost` to count from `at`: at `now` when `at` is the instant it conforms anyway (the
-/// backlog queues it there), else at `at` (a later instant another resource chose: the bucket
-/// refills until then). Returns the mark: the instant the backlog after it has drained.
-pub(super) fn charge_at<B: Backlog + Algorithm>(
-    state: &mut B,
-    now: Nanos,
-    at: Nanos,
-    cost: u64,
-) -> Nanos {
-    let now = now.max(state.latest());
-    let from = if at > now && at > state.conforms_at(now, cost) {
-        at
-    } else {
-        now
-    };
-    state.charge(from, cost);
-    from.saturating_add(Nanos::new(state.backlog(from)))
-}
-
-/// Gives back what the charge marked `mark` still holds of `cost`: its part of the backlog that
-/// has not drained by `now` (the charge drains last of everything owed up to `mark`), to the
-/// nanosecond.
-pub(super) fn refund_charge<B: Backlog + Algorithm>(
-    state: &mut B,
-    now: Nanos,
-    mark: Nanos,
-    cost: u64,
-) -> Refunded {
-    let now = now.max(state.latest());
-    let pace = *state.pace();
-    if mark == Nanos::MAX {
-        // The charge saturated the queue: what it holds cannot be told from what others hold.
-        return Refunded::default();
-    }
-    let held = mark.saturating_sub(now).as_u64().min(pace.span_of(cost));
-    let before = state.backlog(now);
-    let given_back = held.min(before);
-    if given_back == 0 {
-        return Refunded::default();
-    }
-    state.set_backlog(now, before - given_back, pace);
-    Refunded {
-        units: given_back.div_ceil(pace.interval),
-        later_marks_earlier_by: Nanos::new(given_back),
-    }
-}
-
-/// The mark `mark` after the queue was re-scaled from `old` to the current pace at `now`.
-pub(super) fn mark_after_set_rate<B: Backlog + Algorithm>(
-    state: &B,
-    now: Nanos,
-    mark: Nanos,
-    old: &Pace,
-) -> Nanos {
-    // The queue was re-scaled as of the latest instant seen: the marks must be too.
-    let now = now.max(state.latest());
-    let ahead = mark.saturating_sub(now).as_u64();
-    now.saturating_add(Nanos::new(rescale(ahead, old, state.pace())))
-}
-
-/// Whole units owed at `now`, rounded up (debt included).
-pub(super) fn in_use<B: Backlog + Algorithm>(state: &B, now: Nanos) -> u64 {
-    let now = now.max(state.latest());
-    state.backlog(now).div_ceil(state.pace().interval)
 }
 
 /// Splits `elapsed` nanoseconds plus a `progress` already accumulated toward the next whole

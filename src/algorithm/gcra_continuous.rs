@@ -1,7 +1,7 @@
 use crate::rate::Pace;
-use crate::{Nanos, Rate, RateError};
+use crate::Nanos;
 
-use super::{backlog, Algorithm, Refunded};
+use super::Backlog;
 
 /// GCRA, continuous-state form (the ITU-T "continuous-state leaky bucket"): the state is a bucket
 /// counter `X` (nanoseconds of backlog) and the last conformance time `LCT`.
@@ -44,7 +44,7 @@ impl GcraContinuous {
     }
 }
 
-impl backlog::Backlog for GcraContinuous {
+impl Backlog for GcraContinuous {
     fn idle(pace: Pace) -> Self {
         GcraContinuous {
             pace,
@@ -65,35 +65,19 @@ impl backlog::Backlog for GcraContinuous {
         self.store(now, backlog);
         self.pace = pace;
     }
-}
 
-impl Algorithm for GcraContinuous {
-    fn capacity(&self) -> u64 {
-        self.pace.burst
-    }
-
-    fn latest(&self) -> Nanos {
+    fn last_update(&self) -> Nanos {
         self.last_conformance
     }
 
-    fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
-        backlog::conforms_at(self, now, cost)
-    }
-
-    fn charge(&mut self, now: Nanos, cost: u64) {
+    /// `X = X' + c·T`, `LCT = now`.
+    fn add_units(&mut self, now: Nanos, cost: u64) {
         let counter = self.counter_at(now).saturating_add(self.pace.span_of(cost));
         self.store(now, counter);
     }
 
-    fn refund(&mut self, now: Nanos, cost: u64) {
+    fn remove_units(&mut self, now: Nanos, cost: u64) {
         let counter = self.counter_at(now).saturating_sub(self.pace.span_of(cost));
         self.store(now, counter);
     }
-
-    fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos {
-        backlog::charge_at(self, now, at, cost)
-    }
-
-    backlog_methods!();
-    gcra_word_methods!();
 }

@@ -1,7 +1,7 @@
 use crate::rate::Pace;
-use crate::{Nanos, Rate, RateError};
+use crate::Nanos;
 
-use super::{backlog, Algorithm, Refunded};
+use super::{backlog, Backlog};
 
 /// The leaky bucket as a meter: each request pours its cost in whole units of water into a
 /// bucket of size `burst` that leaks one unit every emission interval `T`; a request fits when
@@ -56,7 +56,7 @@ fn empty_if_zero(level: u64, progress: u64) -> (u64, u64) {
     }
 }
 
-impl backlog::Backlog for LeakyBucket {
+impl Backlog for LeakyBucket {
     fn idle(pace: Pace) -> Self {
         LeakyBucket {
             pace,
@@ -81,35 +81,20 @@ impl backlog::Backlog for LeakyBucket {
         self.pace = pace;
         self.store(now, state);
     }
-}
 
-impl Algorithm for LeakyBucket {
-    fn capacity(&self) -> u64 {
-        self.pace.burst
-    }
-
-    fn latest(&self) -> Nanos {
+    fn last_update(&self) -> Nanos {
         self.last_leak
     }
 
-    fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
-        backlog::conforms_at(self, now, cost)
-    }
-
-    fn charge(&mut self, now: Nanos, cost: u64) {
+    /// Pours `c` units of water in (above the burst in debt).
+    fn add_units(&mut self, now: Nanos, cost: u64) {
         let (level, progress) = self.leaked(now);
         self.store(now, (level.saturating_add(cost), progress));
     }
 
-    fn refund(&mut self, now: Nanos, cost: u64) {
+    /// Takes `c` units of water out, never below empty.
+    fn remove_units(&mut self, now: Nanos, cost: u64) {
         let (level, progress) = self.leaked(now);
         self.store(now, empty_if_zero(level.saturating_sub(cost), progress));
     }
-
-    fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos {
-        backlog::charge_at(self, now, at, cost)
-    }
-
-    backlog_methods!();
-    gcra_word_methods!();
 }

@@ -1,7 +1,7 @@
 use crate::rate::Pace;
-use crate::{Nanos, Rate, RateError};
+use crate::Nanos;
 
-use super::{backlog, Algorithm, Refunded};
+use super::{backlog, Backlog};
 
 /// The token bucket: up to `burst` whole tokens, one added every emission interval `T`; a request
 /// of cost `c` takes `c` tokens.
@@ -68,7 +68,7 @@ fn tokens_of(cost: u64) -> i128 {
     i128::from(cost)
 }
 
-impl backlog::Backlog for TokenBucket {
+impl Backlog for TokenBucket {
     fn idle(pace: Pace) -> Self {
         TokenBucket {
             tokens: burst_tokens(&pace),
@@ -96,36 +96,21 @@ impl backlog::Backlog for TokenBucket {
         self.pace = pace;
         self.store(now, (tokens, progress));
     }
-}
 
-impl Algorithm for TokenBucket {
-    fn capacity(&self) -> u64 {
-        self.pace.burst
-    }
-
-    fn latest(&self) -> Nanos {
+    fn last_update(&self) -> Nanos {
         self.last_refill
     }
 
-    fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
-        backlog::conforms_at(self, now, cost)
-    }
-
-    fn charge(&mut self, now: Nanos, cost: u64) {
+    /// Takes `c` tokens (the count goes negative in debt).
+    fn add_units(&mut self, now: Nanos, cost: u64) {
         let (tokens, progress) = self.refilled(now);
         self.store(now, (tokens.saturating_sub(tokens_of(cost)), progress));
     }
 
-    fn refund(&mut self, now: Nanos, cost: u64) {
+    /// Puts `c` tokens back, never above the burst.
+    fn remove_units(&mut self, now: Nanos, cost: u64) {
         let (tokens, progress) = self.refilled(now);
         let refunded = self.clamp_full(tokens.saturating_add(tokens_of(cost)), progress);
         self.store(now, refunded);
     }
-
-    fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos {
-        backlog::charge_at(self, now, at, cost)
-    }
-
-    backlog_methods!();
-    gcra_word_methods!();
 }

@@ -38,7 +38,8 @@ use crate::{Clock, Deadline, Nanos, Rate, RateError, WaitPrecision, DEFAULT_MAX_
 /// (and by parsing, and [`Rate::validate`]); given to the infallible constructors, it makes every
 /// acquire fail with [`AcquireError::InvalidRate`]. Neither ever hangs or panics.
 /// Decisions that need no wait are made without the lock, by compare-and-swap on the state's one
-/// word, for the four bucket algorithms (the sliding window's log is under the lock).
+/// word, for the algorithms that have one ([`OneWord`](crate::algorithm::OneWord): the four
+/// bucket algorithms); the others (the sliding window's log) are kept under the lock.
 ///
 /// ```
 /// use std::time::Duration;
@@ -551,7 +552,7 @@ impl<A: Algorithm> RateLimiter<A> {
         // Unclamped: what is decided here is as safe on an early reading (see the method).
         let now = self.clock.now_unordered();
         let due = patience.due(now);
-        let Some(word) = self.fast.word() else {
+        let (Some(form), Some(word)) = (A::ONE_WORD, self.fast.word()) else {
             // Under the lock: only a unit that cannot fit in time is refused from here.
             let next_free = Nanos::new(self.fast.next_free.load(Ordering::Acquire));
             if cost == 1 {
@@ -571,12 +572,12 @@ impl<A: Algorithm> RateLimiter<A> {
             if !self.fast.pace.unchanged_since(version) {
                 return None;
             }
-            let at = match A::decide_on_word(&pace, old, now, cost)? {
+            let at = match form.decide_on_word(&pace, old, now, cost) {
                 // A cost of 0 takes nothing: a server's hold does not apply to it (as on the
                 // core, which plans only the resources a request costs).
                 Decision::Admitted if cost == 0 || hold <= now => {
                     if cost > 0 {
-                        let new = A::charge_on_word(&pace, old, now, cost)?;
+                        let new = form.charge_on_word(&pace, old, now, cost);
                         if let Err(current) = word.compare_exchange_weak(
                             old,
                             new,

@@ -10,9 +10,10 @@ use crate::{Nanos, Rate, RateError};
 /// What a [`RateLimiter`](crate::RateLimiter) decides from without its lock.
 #[derive(Debug)]
 pub(super) struct FastPath {
-    /// A one-word algorithm's whole state ([`Algorithm::to_word`]), updated by compare-and-swap
-    /// (unused when the state is kept in [`SingleAccount`] under the lock). On a cache line of
-    /// its own: the compare-and-swap traffic must not evict what every decision reads.
+    /// A one-word algorithm's whole state ([`OneWord`](crate::algorithm::OneWord)), updated by
+    /// compare-and-swap (unused when the state is kept in [`SingleAccount`] under the lock). On
+    /// a cache line of its own: the compare-and-swap traffic must not evict what every decision
+    /// reads.
     word: CacheLine<AtomicU64>,
     /// Whether the algorithm has a one-word form: beside the pace, so a decision reads one line
     /// besides the word's.
@@ -30,22 +31,24 @@ pub(super) struct CacheLine<T>(pub(super) T);
 
 impl FastPath {
     pub(super) fn new<A: Algorithm>(algorithm: &Result<A, RateError>, rate: &Rate) -> FastPath {
-        let any = Pace {
-            interval: 1,
-            burst: 1,
-            quantity: 1,
-            period: 1,
-        };
         // Whether the algorithm has a one-word form is a property of its type, not of the rate:
         // a limiter built with an invalid rate keeps its state in the word too once `set_rate`
         // gives it a valid one (it decides then as one built with that rate).
-        let has_word = A::from_word(&any, 0).is_some();
-        let word = algorithm.as_ref().ok().and_then(Algorithm::to_word);
+        let has_word = A::ONE_WORD.is_some();
+        let word = match (A::ONE_WORD, algorithm) {
+            (Some(form), Ok(algorithm)) => form.encode(algorithm),
+            _ => 0,
+        };
         // An invalid rate's pace: interval 0, which the lock-free path leaves to the core (which
         // reports the invalid rate) until a valid rate is set.
-        let pace = rate.pace().unwrap_or(Pace { interval: 0, ..any });
+        let pace = rate.pace().unwrap_or(Pace {
+            interval: 0,
+            burst: 1,
+            quantity: 1,
+            period: 1,
+        });
         FastPath {
-            word: CacheLine(AtomicU64::new(word.unwrap_or(0))),
+            word: CacheLine(AtomicU64::new(word)),
             has_word,
             pace: SharedPace::new(pace),
             next_free: AtomicU64::new(0),
@@ -86,12 +89,12 @@ impl<A: Algorithm> SingleAccount<A> {
     /// Runs `read` on the current state.
     pub(super) fn read<R>(&self, read: impl FnOnce(&A) -> R) -> Result<R, RateError> {
         let template = self.algorithm.as_ref().map_err(Clone::clone)?;
-        match self.fast.word() {
-            Some(word) => {
-                let state = A::from_word(&self.fast.pace.load(), word.load(Ordering::Acquire));
-                Ok(read(state.as_ref().unwrap_or(template)))
+        match (A::ONE_WORD, self.fast.word()) {
+            (Some(form), Some(word)) => {
+                let state = form.decode(&self.fast.pace.load(), word.load(Ordering::Acquire));
+                Ok(read(&state))
             }
-            None => Ok(read(template)),
+            _ => Ok(read(template)),
         }
     }
 
@@ -103,17 +106,15 @@ impl<A: Algorithm> SingleAccount<A> {
         mut change: impl FnMut(&mut A) -> R,
     ) -> Result<R, RateError> {
         let template = self.algorithm.as_mut().map_err(|err| err.clone())?;
-        let Some(word) = self.fast.word() else {
+        let (Some(form), Some(word)) = (A::ONE_WORD, self.fast.word()) else {
             return Ok(change(template));
         };
         let pace = self.fast.pace.load();
         loop {
             let old = word.load(Ordering::Acquire);
-            let Some(mut copy) = A::from_word(&pace, old) else {
-                return Ok(change(template));
-            };
+            let mut copy = form.decode(&pace, old);
             let result = change(&mut copy);
-            let new = copy.to_word().unwrap_or(old);
+            let new = form.encode(&copy);
             if new == old
                 || word
                     .compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire)
@@ -129,8 +130,10 @@ impl<A: Algorithm> SingleAccount<A> {
         let pace = rate.pace()?;
         if self.algorithm.is_err() {
             self.algorithm = A::new(&rate);
-            if let (Some(word), Ok(algorithm)) = (self.fast.word(), &self.algorithm) {
-                word.store(algorithm.to_word().unwrap_or(0), Ordering::Release);
+            if let (Some(form), Some(word), Ok(algorithm)) =
+                (A::ONE_WORD, self.fast.word(), &self.algorithm)
+            {
+                word.store(form.encode(algorithm), Ordering::Release);
             }
         } else {
             self.update(|algorithm| algorithm.set_rate(now, &rate))??;
@@ -176,7 +179,7 @@ impl<A: Algorithm> Accounts for SingleAccount<A> {
     ) -> (Option<Nanos>, Nanos, Nanos) {
         // On the same decoded word as the charge (one compare-and-swap for both).
         self.update(|algorithm| {
-            let before = algorithm.queue_end();
+            let before = queue_end(algorithm);
             let at = at.max(algorithm.conforms_at(now, cost));
             (before, algorithm.charge_at(now, at, cost), at)
         })
@@ -199,14 +202,19 @@ impl<A: Algorithm> Accounts for SingleAccount<A> {
     }
 
     fn queue_end(&self, _resource: usize) -> Option<Nanos> {
-        self.read(A::queue_end).ok().flatten()
+        self.read(queue_end).ok().flatten()
     }
 
     fn undo(&mut self, _resource: usize, now: Nanos, before: Nanos, mark: Nanos, cost: u64) {
         // On a copy of the word, by compare-and-swap: what the lock-free path queued after the
         // charge stays.
-        self.update(|algorithm| algorithm.undo_charge(now, before, mark, cost))
-            .ok();
+        self.update(|algorithm| match A::ONE_WORD {
+            Some(form) => form.undo_charge(algorithm, now, before, mark),
+            None => {
+                algorithm.refund_charge(now, mark, cost);
+            }
+        })
+        .ok();
     }
 
     fn in_use(&self, _resource: usize, now: Nanos) -> u64 {
@@ -242,4 +250,9 @@ impl<A: Algorithm> Accounts for SingleAccount<A> {
                 .store(next_free.as_u64(), Ordering::Release);
         }
     }
+}
+
+/// Where the queue of charges ends: the one word, for an algorithm that has one.
+fn queue_end<A: Algorithm>(algorithm: &A) -> Option<Nanos> {
+    A::ONE_WORD.map(|form| Nanos::new(form.encode(algorithm)))
 }

@@ -18,7 +18,8 @@ mod usage;
 
 pub use error::LimitError;
 pub use limits::{
-    Counting, Limits, DEFAULT_MAX_HOLD, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS,
+    Counting, Limits, OtherAlgorithm, DEFAULT_MAX_HOLD, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS,
+    TOKENS,
 };
 pub use model_limiter::{ModelLimiter, ModelLimiterBuilder, ModelStats};
 pub(crate) use multi_limiter::window_of;

@@ -110,13 +110,15 @@ impl MultiLimiter {
                 resource: resource.name.clone(),
                 error,
             };
-            if resource.counting.unwrap_or(limits.counting) == super::Counting::SlidingWindow {
+            let counting = resource.counting.unwrap_or(limits.counting);
+            if counting == super::Counting::SlidingWindow {
+                // The window counts the quantity; a pacing slot after the resources, the burst.
                 let window = window_of(&resource.rate).map_err(invalid)?;
                 pacing.push(Meter::pacing(&resource.rate).map_err(invalid)?);
-                meters.push(Meter::new(&window, true).map_err(invalid)?);
+                meters.push(counting.meter(&window).map_err(invalid)?);
                 pacers.push(Some(limits.resources.len() + pacing.len() - 1));
             } else {
-                meters.push(Meter::new(&resource.rate, false).map_err(invalid)?);
+                meters.push(counting.meter(&resource.rate).map_err(invalid)?);
                 pacers.push(None);
             }
         }

@@ -117,7 +117,17 @@ impl Remote {
         let mut meters = Vec::with_capacity(limits.resources.len());
         let mut params = String::from("tollgate-1");
         for resource in &limits.resources {
-            let window = resource.counting.unwrap_or(limits.counting) == Counting::SlidingWindow;
+            let counting = resource.counting.unwrap_or(limits.counting);
+            if let Counting::Algorithm(algorithm) = counting {
+                return Err(RedisError::Unsupported {
+                    what: format!(
+                        "resource {:?} is counted with {algorithm:?}: a shared limiter counts \
+                         with GCRA (Limits::rate) or an exact window (Limits::window)",
+                        resource.name
+                    ),
+                });
+            }
+            let window = counting == Counting::SlidingWindow;
             let pace = resource
                 .rate
                 .pace()

@@ -1,4 +1,7 @@
-use crate::algorithm::{Algorithm, GcraVirtual, Pace, Refunded, SlidingWindow};
+use std::any::Any;
+
+// Not `Algorithm`: every call here goes through `AnyAlgorithm` (see `on_meter!`).
+use crate::algorithm::{self, AnyAlgorithm, GcraVirtual, Pace, Refunded, SlidingWindow};
 use crate::{Nanos, Rate, RateError};
 
 /// The resources' figures under the reservation core: the seam between the core and the
@@ -21,7 +24,7 @@ pub(crate) trait Accounts: Send + 'static {
 
     /// Charges `cost` of `resource` to count from `at`, or from the instant it fits if that is
     /// later (a state also written by a lock-free path may have moved since `at` was planned);
-    /// returns the charge's mark ([`Algorithm::charge_at`]) and the instant it counts from.
+    /// returns the charge's mark ([`Algorithm::charge_at`](crate::algorithm::Algorithm::charge_at)) and the instant it counts from.
     fn charge(&mut self, resource: usize, now: Nanos, at: Nanos, cost: u64) -> (Nanos, Nanos);
 
     /// [`charge`](Self::charge), also returning where the queue ended just before it
@@ -50,19 +53,19 @@ pub(crate) trait Accounts: Send + 'static {
     }
 
     /// Records `cost` of `resource` used at `now`, even beyond the capacity; returns its mark
-    /// ([`Algorithm::record`]).
+    /// ([`Algorithm::record`](crate::algorithm::Algorithm::record)).
     fn record(&mut self, resource: usize, now: Nanos, cost: u64) -> Nanos;
 
     /// Gives back what the charge marked `mark` still holds of `cost`
-    /// ([`Algorithm::refund_charge`]).
+    /// ([`Algorithm::refund_charge`](crate::algorithm::Algorithm::refund_charge)).
     fn refund(&mut self, resource: usize, now: Nanos, mark: Nanos, cost: u64) -> Refunded;
 
-    /// Where `resource`'s queue of charges ends ([`Algorithm::queue_end`]), taken before a
+    /// Where `resource`'s queue of charges ends ([`OneWord`](crate::algorithm::OneWord): the word), taken before a
     /// waiting reservation is charged so that taking the charge out is exact.
     fn queue_end(&self, resource: usize) -> Option<Nanos>;
 
     /// Takes out a charge that moved `resource`'s queue end from `before` to `mark`
-    /// ([`Algorithm::undo_charge`]).
+    /// ([`OneWord::undo_charge`](crate::algorithm::OneWord::undo_charge)).
     fn undo(&mut self, resource: usize, now: Nanos, before: Nanos, mark: Nanos, cost: u64);
 
     /// Units of `resource` in use at `now`, debt included.
@@ -96,8 +99,9 @@ pub(crate) trait Accounts: Send + 'static {
     }
 }
 
-/// One rate resource of a multi-resource limiter (the algorithm its limits chose), or the
-/// pacing of an exact window whose rate has a burst below its quantity.
+/// One rate resource of a multi-resource limiter: the algorithm its limits chose (the two
+/// built-in choices in arms of their own, dispatched statically; any other through one boxed
+/// adapter), or the pacing of an exact window whose rate has a burst below its quantity.
 #[derive(Clone, Debug)]
 pub(crate) enum Meter {
     Gcra(GcraVirtual),
@@ -105,15 +109,21 @@ pub(crate) enum Meter {
     /// A window's pacing slot while its burst equals its quantity: admits everything, holds
     /// nothing.
     Unpaced,
+    /// Any other [`Algorithm`](crate::algorithm::Algorithm).
+    Other(Box<dyn AnyAlgorithm>),
 }
 
 impl Meter {
-    /// A meter counting `rate` as an exact sliding window (`window`) or with GCRA.
-    pub(crate) fn new(rate: &Rate, window: bool) -> Result<Meter, RateError> {
-        Ok(if window {
-            Meter::Window(SlidingWindow::new(rate)?)
+    /// A meter counting `rate` with `A` (in a built-in arm when `A` is one of them).
+    pub(crate) fn of<A: algorithm::Algorithm>(rate: &Rate) -> Result<Meter, RateError> {
+        let algorithm = A::new(rate)?;
+        let any: &dyn Any = &algorithm;
+        Ok(if let Some(gcra) = any.downcast_ref::<GcraVirtual>() {
+            Meter::Gcra(gcra.clone())
+        } else if let Some(window) = any.downcast_ref::<SlidingWindow>() {
+            Meter::Window(window.clone())
         } else {
-            Meter::Gcra(GcraVirtual::new(rate)?)
+            Meter::Other(Box::new(algorithm))
         })
     }
 
@@ -121,7 +131,7 @@ impl Meter {
     /// rate's burst when it is below the quantity, else nothing.
     pub(crate) fn pacing(rate: &Rate) -> Result<Meter, RateError> {
         Ok(if rate.capacity() < rate.quantity() {
-            Meter::Gcra(GcraVirtual::new(rate)?)
+            Meter::of::<GcraVirtual>(rate)?
         } else {
             Meter::Unpaced
         })
@@ -129,12 +139,14 @@ impl Meter {
 }
 
 /// Dispatches one call to the meter's algorithm (`$unpaced` for a pacing slot that paces
-/// nothing).
+/// nothing). The call is written once: [`AnyAlgorithm`], the only algorithm trait in scope here,
+/// names it alike on a concrete algorithm (static) and on a boxed one (dynamic).
 macro_rules! on_meter {
     ($meter:expr, $algorithm:ident => $call:expr, unpaced => $unpaced:expr) => {
         match $meter {
             Meter::Gcra($algorithm) => $call,
             Meter::Window($algorithm) => $call,
+            Meter::Other($algorithm) => $call,
             Meter::Unpaced => $unpaced,
         }
     };
@@ -213,7 +225,7 @@ impl Meters {
     ) -> Result<(), RateError> {
         let paces = rate.capacity() < rate.quantity();
         match &mut self.0[resource] {
-            Meter::Gcra(gcra) if paces => gcra.set_rate(now, rate),
+            Meter::Gcra(gcra) if paces => AnyAlgorithm::set_rate(gcra, now, rate),
             meter => {
                 *meter = Meter::pacing(rate)?;
                 Ok(())
@@ -230,5 +242,49 @@ impl Meters {
         old: &Pace,
     ) -> Nanos {
         on_meter!(&self.0[resource], a => a.mark_after_set_rate(now, mark, old), unpaced => mark)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algorithm::TokenBucket;
+
+    #[test]
+    fn built_in_algorithms_get_their_own_arms_and_any_other_the_boxed_one() {
+        let rate = Rate::per_second(3);
+        assert!(matches!(
+            Meter::of::<GcraVirtual>(&rate),
+            Ok(Meter::Gcra(_))
+        ));
+        assert!(matches!(
+            Meter::of::<SlidingWindow>(&rate),
+            Ok(Meter::Window(_))
+        ));
+        assert!(matches!(
+            Meter::of::<TokenBucket>(&rate),
+            Ok(Meter::Other(_))
+        ));
+        assert_eq!(
+            Meter::of::<SlidingWindow>(&rate.burst(1)).unwrap_err(),
+            RateError::BurstOnWindow {
+                rate: rate.burst(1)
+            }
+        );
+    }
+
+    #[test]
+    fn a_boxed_algorithm_decides_as_itself_and_clones_apart() {
+        let rate = Rate::per_second(2);
+        let mut meters = Meters(vec![Meter::of::<TokenBucket>(&rate).unwrap()]);
+        let t0 = Nanos::ZERO;
+        let (mark, _) = meters.charge(0, t0, t0, 2);
+        assert_eq!(meters.conforms_at(0, t0, 1), Nanos::from_millis(500));
+        // The bucket's one word is its queue's end, so a charge comes out exactly.
+        assert_eq!(meters.queue_end(0), Some(Nanos::from_secs(1)));
+        let copy = meters.clone();
+        meters.undo(0, t0, Nanos::ZERO, mark, 2);
+        assert_eq!(meters.in_use(0, t0), 0);
+        assert_eq!(copy.in_use(0, t0), 2);
     }
 }

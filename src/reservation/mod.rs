@@ -32,9 +32,11 @@
 //! - The [`Runner`](crate::Runner) reserves through a `MultiLimiter` and pauses it with a hold.
 //!
 //! # Maintainer map
-//! - A new **algorithm**: a pure state machine in `algorithm/` implementing
-//!   [`Algorithm`](crate::algorithm::Algorithm) (`charge_at` returns a mark, `refund_charge`
-//!   gives back what a mark still holds); the core and every limiter then serve it unchanged.
+//! - A new **algorithm**: one file implementing [`Algorithm`](crate::algorithm::Algorithm)'s
+//!   eight methods (`charge_at` returns a mark, `refund_charge` gives back what a mark still
+//!   holds); the core serves it unchanged in every limiter (`RateLimiter::<A>`,
+//!   `Limits::rate_with::<A>`, `Resource::counted_with::<A>`) through [`Accounts`] (`Meter`, in
+//!   `accounts.rs`: the built-in ones in arms of their own, any other boxed).
 //! - [`Accounts`] is the core's view of the resources' state in this process (a
 //!   `MultiLimiter`'s [`Meters`], a `RateLimiter`'s one algorithm): not where a store plugs in.
 //! - A new **rule of the queue** (what a reservation waits for, how a change re-plans): the

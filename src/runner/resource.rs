@@ -1,5 +1,6 @@
 use std::fmt;
 
+use crate::algorithm::{Algorithm, GcraVirtual};
 use crate::{Counting, Limits, Rate, REQUESTS};
 
 type JobCost<J> = Box<dyn Fn(&J) -> u64 + Send + Sync>;
@@ -27,7 +28,8 @@ type ResultCost<T> = Box<dyn Fn(&T) -> u64 + Send + Sync>;
 /// (the way the providers and the Python `rate_limited` package count), paced with GCRA at
 /// `quantity / period` when the rate's burst is below its quantity, so
 /// `Rate::per_second(20).burst(1)` starts a call every 50 ms, never more than 20 in any second.
-/// [`smoothed`](Self::smoothed) counts with GCRA alone instead. A burst above the quantity can
+/// [`smoothed`](Self::smoothed) counts with GCRA alone instead, and
+/// [`counted_with`](Self::counted_with) with any [`Algorithm`]. A burst above the quantity can
 /// only be honoured by GCRA: on a window it is a [`RateError::BurstOnWindow`](crate::RateError)
 /// (reported as [`RunnerError::InvalidLimits`](crate::RunnerError)).
 ///
@@ -111,8 +113,28 @@ impl<J, T> Resource<J, T> {
     /// Count the quota with GCRA alone (one unit every `period / quantity`, up to the rate's
     /// burst at once) instead of an exact window. With a burst above the quantity, the only
     /// counting that honours it.
-    pub fn smoothed(mut self) -> Self {
-        self.counting = Counting::Gcra;
+    pub fn smoothed(self) -> Self {
+        self.counted_with::<GcraVirtual>()
+    }
+
+    /// Count the quota with algorithm `A` instead of an exact window: any [`Algorithm`], the
+    /// crate's or yours, as [`Limits::rate_with`] counts a resource
+    /// (`counted_with::<GcraVirtual>()` is [`smoothed`](Self::smoothed),
+    /// `counted_with::<SlidingWindow>()` the default). The rate is given to
+    /// [`Algorithm::new`]; its error is a [`RunnerError::InvalidLimits`](crate::RunnerError)
+    /// when the run starts.
+    ///
+    /// ```
+    /// use tollgate::algorithm::TokenBucket;
+    /// use tollgate::{Rate, Resource};
+    ///
+    /// let credits = Resource::<String, ()>::new("credits", Rate::per_second(40))
+    ///     .per_job(|prompt| prompt.len() as u64)
+    ///     .counted_with::<TokenBucket>();
+    /// # let _ = credits;
+    /// ```
+    pub fn counted_with<A: Algorithm>(mut self) -> Self {
+        self.counting = Counting::with::<A>();
         self
     }
 
@@ -160,10 +182,7 @@ impl<J, T> Resource<J, T> {
     }
 
     pub(super) fn add_to(&self, limits: Limits) -> Limits {
-        match self.counting {
-            Counting::SlidingWindow => limits.window(self.name.clone(), self.rate),
-            _ => limits.rate(self.name.clone(), self.rate),
-        }
+        limits.counted(self.name.clone(), self.rate, self.counting)
     }
 }
 

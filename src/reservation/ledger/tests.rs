@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::{Ledger, Ticket, Turn};
+use crate::algorithm::{GcraVirtual, SlidingWindow};
 use crate::reservation::{Accounts, Meter, Meters, Refusal};
 use crate::time::{Due, Patience};
 use crate::{Nanos, Rate};
@@ -28,7 +29,11 @@ fn ledger_with(
 ) -> Ledger<Meters> {
     let meters = rates
         .iter()
-        .map(|(rate, window)| Meter::new(rate, *window).expect("a valid rate"))
+        .map(|(rate, window)| match window {
+            true => Meter::of::<SlidingWindow>(rate),
+            false => Meter::of::<GcraVirtual>(rate),
+        })
+        .map(|meter| meter.expect("a valid rate"))
         .collect();
     Ledger::new(Meters(meters), max_parallel, max_hold)
 }

@@ -1,5 +1,7 @@
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use super::civil_time::parse_rfc3339;
+use super::headers::{merge, parse_count, Headers, Quota, RateLimitHeaders};
 use super::ChatRequest;
 use crate::{Rate, Resource};
 
@@ -89,5 +91,36 @@ impl AnthropicMessages {
             })
             .actual(output_actual),
         ]
+    }
+}
+
+/// Anthropic's rate-limit headers: `anthropic-ratelimit-{requests,tokens,input-tokens,
+/// output-tokens}-{limit,remaining,reset}`, resets as RFC 3339 instants measured against `now`
+/// (the response's `Date`).
+pub(super) fn read_headers(
+    headers: &Headers<'_>,
+    now: SystemTime,
+    snapshot: &mut RateLimitHeaders,
+) {
+    let quotas = [
+        ("requests", &mut snapshot.requests),
+        ("tokens", &mut snapshot.tokens),
+        ("input-tokens", &mut snapshot.input_tokens),
+        ("output-tokens", &mut snapshot.output_tokens),
+    ];
+    for (resource, quota) in quotas {
+        let reported = Quota {
+            limit: headers
+                .get(&format!("anthropic-ratelimit-{resource}-limit"))
+                .and_then(parse_count),
+            remaining: headers
+                .get(&format!("anthropic-ratelimit-{resource}-remaining"))
+                .and_then(parse_count),
+            reset: headers
+                .get(&format!("anthropic-ratelimit-{resource}-reset"))
+                .and_then(parse_rfc3339)
+                .map(|reset| reset.duration_since(now).unwrap_or(Duration::ZERO)),
+        };
+        merge(quota, reported);
     }
 }

@@ -1,10 +1,30 @@
 use std::time::{Duration, SystemTime};
 
-use super::civil_time::{parse_http_date, parse_rfc3339};
-use super::durations::{
-    decimal_nanos, nanos_to_duration, parse_go_duration, parse_retry_after, parse_retry_after_ms,
-};
+use super::civil_time::parse_http_date;
+use super::durations::{parse_retry_after, parse_retry_after_ms};
 use crate::{MultiLimiter, Rate, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS};
+
+/// Reads one provider's family of rate-limit headers into a snapshot at `now` (the response's
+/// instant), filling only what the snapshot lacks.
+pub(super) type ReadHeaders = fn(&Headers<'_>, SystemTime, &mut RateLimitHeaders);
+
+/// A response's headers, names in lowercase, values trimmed.
+pub(super) struct Headers<'h>(&'h [(String, String)]);
+
+impl<'h> Headers<'h> {
+    /// The value of header `name` (lowercase), if any.
+    pub(super) fn get(&self, name: &str) -> Option<&'h str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every provider's header family, read in this order (the first to report a figure wins). A
+/// new provider's headers: a reader in its preset file, listed here.
+const PROVIDER_HEADERS: [ReadHeaders; 2] =
+    [super::openai::read_headers, super::anthropic::read_headers];
 
 /// One resource's figures as the server reports them; every field is optional.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -84,12 +104,8 @@ impl RateLimitHeaders {
                 )
             })
             .collect();
-        let get = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let headers = Headers(&headers);
+        let get = |name: &str| headers.get(name);
         let date = get("date").and_then(parse_http_date);
         let now = date.unwrap_or(now);
         let mut snapshot = RateLimitHeaders {
@@ -104,33 +120,8 @@ impl RateLimitHeaders {
             }),
             ..RateLimitHeaders::default()
         };
-        for (resource, quota) in [
-            ("requests", &mut snapshot.requests),
-            ("tokens", &mut snapshot.tokens),
-        ] {
-            let openai = Quota {
-                limit: get(&format!("x-ratelimit-limit-{resource}")).and_then(parse_count),
-                remaining: get(&format!("x-ratelimit-remaining-{resource}")).and_then(parse_count),
-                reset: get(&format!("x-ratelimit-reset-{resource}")).and_then(parse_openai_reset),
-            };
-            merge(quota, openai);
-        }
-        let anthropic = [
-            ("requests", &mut snapshot.requests),
-            ("tokens", &mut snapshot.tokens),
-            ("input-tokens", &mut snapshot.input_tokens),
-            ("output-tokens", &mut snapshot.output_tokens),
-        ];
-        for (resource, quota) in anthropic {
-            let reported = Quota {
-                limit: get(&format!("anthropic-ratelimit-{resource}-limit")).and_then(parse_count),
-                remaining: get(&format!("anthropic-ratelimit-{resource}-remaining"))
-                    .and_then(parse_count),
-                reset: get(&format!("anthropic-ratelimit-{resource}-reset"))
-                    .and_then(parse_rfc3339)
-                    .map(|reset| reset.duration_since(now).unwrap_or(Duration::ZERO)),
-            };
-            merge(quota, reported);
+        for read in PROVIDER_HEADERS {
+            read(&headers, now, &mut snapshot);
         }
         snapshot
     }
@@ -281,35 +272,13 @@ impl std::fmt::Display for Unmapped {
 impl std::error::Error for Unmapped {}
 
 /// Fills what `quota` lacks from `reported`.
-fn merge(quota: &mut Quota, reported: Quota) {
+pub(super) fn merge(quota: &mut Quota, reported: Quota) {
     quota.limit = quota.limit.or(reported.limit);
     quota.remaining = quota.remaining.or(reported.remaining);
     quota.reset = quota.reset.or(reported.reset);
 }
 
 /// A non-negative whole count.
-fn parse_count(value: &str) -> Option<u64> {
+pub(super) fn parse_count(value: &str) -> Option<u64> {
     value.parse().ok()
-}
-
-/// An OpenAI reset (a Go duration) or an Azure one (whole or decimal seconds; `0` and `-1`
-/// mean unknown).
-fn parse_openai_reset(value: &str) -> Option<Duration> {
-    if let Some(nanos) = decimal_nanos(value, 1_000_000_000) {
-        return nanos_to_duration(nanos).filter(|reset| !reset.is_zero());
-    }
-    parse_go_duration(value)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn azure_resets_are_seconds_and_zero_or_minus_one_mean_unknown() {
-        assert_eq!(parse_openai_reset("5"), Some(Duration::from_secs(5)));
-        assert_eq!(parse_openai_reset("0"), None);
-        assert_eq!(parse_openai_reset("-1"), None);
-        assert_eq!(parse_openai_reset("0s"), Some(Duration::ZERO));
-    }
 }

@@ -11,6 +11,9 @@
 //!   [`ModelLimiter`](crate::ModelLimiter): [`OpenAiChat`] (and Azure), [`AnthropicMessages`],
 //!   [`Gemini`], with token estimates from a [`ChatRequest`].
 //!
+//! A new provider: one file here (its profile, and its header family as a `read_headers`
+//! listed in `headers.rs`), re-exported below.
+//!
 //! Malformed input is `None` (or the most cautious classification), never a panic.
 
 mod anthropic;

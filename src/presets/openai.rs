@@ -1,5 +1,7 @@
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use super::durations::{decimal_nanos, nanos_to_duration, parse_go_duration};
+use super::headers::{merge, parse_count, Headers, Quota, RateLimitHeaders};
 use super::ChatRequest;
 use crate::{Limits, Rate, Resource};
 
@@ -213,3 +215,51 @@ impl std::fmt::Display for QuotaShareError {
 }
 
 impl std::error::Error for QuotaShareError {}
+
+/// OpenAI's (and Azure's) rate-limit headers: `x-ratelimit-{limit,remaining,reset}-{requests,
+/// tokens}`, resets as Go durations (`"6m0s"`), Azure's in seconds.
+pub(super) fn read_headers(
+    headers: &Headers<'_>,
+    _now: SystemTime,
+    snapshot: &mut RateLimitHeaders,
+) {
+    for (resource, quota) in [
+        ("requests", &mut snapshot.requests),
+        ("tokens", &mut snapshot.tokens),
+    ] {
+        let reported = Quota {
+            limit: headers
+                .get(&format!("x-ratelimit-limit-{resource}"))
+                .and_then(parse_count),
+            remaining: headers
+                .get(&format!("x-ratelimit-remaining-{resource}"))
+                .and_then(parse_count),
+            reset: headers
+                .get(&format!("x-ratelimit-reset-{resource}"))
+                .and_then(parse_openai_reset),
+        };
+        merge(quota, reported);
+    }
+}
+
+/// An OpenAI reset (a Go duration) or an Azure one (whole or decimal seconds; `0` and `-1`
+/// mean unknown).
+fn parse_openai_reset(value: &str) -> Option<Duration> {
+    if let Some(nanos) = decimal_nanos(value, 1_000_000_000) {
+        return nanos_to_duration(nanos).filter(|reset| !reset.is_zero());
+    }
+    parse_go_duration(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn azure_resets_are_seconds_and_zero_or_minus_one_mean_unknown() {
+        assert_eq!(parse_openai_reset("5"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_openai_reset("0"), None);
+        assert_eq!(parse_openai_reset("-1"), None);
+        assert_eq!(parse_openai_reset("0s"), Some(Duration::ZERO));
+    }
+}

@@ -108,7 +108,7 @@ impl ModelLimiterBuilder {
     /// Places every model's limiter with `place` (called with the limiter built in memory and
     /// the model's name), described as `described` (where it places them). A store's
     /// constructor calls it; unused when no store behind a feature is compiled.
-    #[allow(dead_code)]
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn placed_by(
         mut self,
         described: String,

@@ -123,6 +123,6 @@ pub(crate) trait StateStore: Cancel + Send + Sync + 'static {
 
     /// The store itself, for the inherent methods a store's module adds to the public types
     /// (such as `Permit::server_ready_at`); unused when no store behind a feature is compiled.
-    #[allow(dead_code)]
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     fn as_any(&self) -> &dyn Any;
 }

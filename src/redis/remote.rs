@@ -212,11 +212,6 @@ impl Remote {
         }
     }
 
-    /// Whether this is the state of `state`'s limiter (same connections, same name).
-    pub(super) fn is_on(&self, state: &RedisState) -> bool {
-        self.state.name == state.name && Arc::ptr_eq(&self.state.connector, &state.connector)
-    }
-
     /// Runs the script with `op` and its arguments.
     fn run(&self, op: &str, args: &[Arg<'_>]) -> Result<Vec<i64>, RedisError> {
         let n = i64::try_from(self.meters.len()).unwrap_or(i64::MAX);

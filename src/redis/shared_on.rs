@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::remote::Remote;
 use super::RedisState;
 use crate::multi::{LimitError, ModelLimiterBuilder};
-use crate::{MultiLimiter, Permit};
+use crate::{MultiLimiter, Permit, Runner};
 
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 impl MultiLimiter {
@@ -34,15 +34,6 @@ impl MultiLimiter {
             Remote::new(self.limits(), self.clock().clone(), state).map_err(LimitError::Redis)?;
         remote.check().map_err(LimitError::Redis)?;
         Ok(self.with_store(remote))
-    }
-
-    /// Whether the limiter's state is kept on `state` (`None`: not on Redis).
-    pub(crate) fn is_on(&self, state: Option<&RedisState>) -> bool {
-        match (remote_of(self), state) {
-            (None, None) => true,
-            (Some(remote), Some(state)) => remote.is_on(state),
-            _ => false,
-        }
     }
 }
 
@@ -73,6 +64,41 @@ impl ModelLimiterBuilder {
             limiter.shared_on(named)
         };
         self.placed_by(described, place)
+    }
+}
+
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+impl<J, T, E> Runner<'_, J, T, E>
+where
+    J: Send + Sync,
+    T: Send,
+    E: Send,
+{
+    /// Takes the quotas from Redis, shared with every process (or machine) that runs the same
+    /// resources under the same limiter name ([`tollgate::redis`](crate::redis)), exact windows
+    /// or GCRA ([`Resource::smoothed`](crate::Resource::smoothed)) alike. A limiter name used
+    /// with other quotas is a [`RunnerError::InvalidLimits`] from [`run`](Self::run).
+    ///
+    /// A call that cannot reach Redis is a failed attempt
+    /// ([`AttemptError::Quota`](crate::AttemptError::Quota)) retried per the [`Retry`](crate::Retry)
+    /// policy: a job keeps its place and finishes, or fails with its errors, never silently
+    /// dropped. With [`Fallback::Local`](crate::redis::Fallback::Local) the calls go on against
+    /// the local share instead.
+    ///
+    /// ```no_run
+    /// use tollgate::redis::RedisState;
+    /// use tollgate::{Rate, Resource, Runner};
+    ///
+    /// let shared = RedisState::open("redis://127.0.0.1:6379/", "nightly-batch")?;
+    /// let mut runner = Runner::new(|n: &u64| Ok::<u64, String>(n * 2))
+    ///     .resource(Resource::new("requests", Rate::per_second(50)).per_job(|_| 1))
+    ///     .shared_on(shared);
+    /// runner.schedule(21)?;
+    /// assert_eq!(runner.run().into_parts().0, [Some(42)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shared_on(self, state: RedisState) -> Self {
+        self.placed_by(move |limiter| limiter.shared_on(state.clone()))
     }
 }
 

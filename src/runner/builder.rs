@@ -10,7 +10,10 @@ use super::job_table::JobTable;
 #[cfg(feature = "journal")]
 use super::journal::Journal;
 use super::{Attempt, InterruptHandle, Resource, Retry, RunnerError};
-use crate::{AdaptiveSemaphore, Clock, Limits, MultiLimiter};
+use crate::{AdaptiveSemaphore, Clock, LimitError, Limits, MultiLimiter};
+
+/// Places a runner's limiter, built in memory, on a state store.
+pub(super) type Place = dyn Fn(MultiLimiter) -> Result<MultiLimiter, LimitError> + Send + Sync;
 
 /// The function the runner calls for each job.
 pub(super) type Call<'a, J, T, E> =
@@ -57,8 +60,8 @@ pub struct Runner<'a, J, T, E> {
     pub(super) validators: Vec<Validator<'a, T>>,
     pub(super) response_hook: Option<ResponseHook<'a, T, E>>,
     pub(super) adaptive: Option<Arc<AdaptiveSemaphore>>,
-    #[cfg(feature = "redis")]
-    pub(super) shared: Option<crate::redis::RedisState>,
+    /// Where the limiter's state is placed when not in memory ([`Runner::placed_by`]).
+    pub(super) place: Option<Arc<Place>>,
     pub(super) retry: Retry<E>,
     pub(super) max_concurrent: usize,
     pub(super) progress: bool,
@@ -118,8 +121,7 @@ where
             validators: Vec::new(),
             response_hook: None,
             adaptive: None,
-            #[cfg(feature = "redis")]
-            shared: None,
+            place: None,
             retry: Retry::default(),
             max_concurrent: Self::DEFAULT_MAX_CONCURRENT,
             progress: false,
@@ -360,13 +362,24 @@ where
         Ok(())
     }
 
+    /// Places the limiter the runner makes on a [state store](crate::state) with `place`
+    /// (called with the limiter built in memory) from the next run on: a store's constructor
+    /// calls it (as `Runner::shared_on`); unused when no store behind a feature is compiled.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn placed_by(
+        mut self,
+        place: impl Fn(MultiLimiter) -> Result<MultiLimiter, LimitError> + Send + Sync + 'static,
+    ) -> Self {
+        self.place = Some(Arc::new(place));
+        self.limiter = None;
+        self
+    }
+
     /// The limiter for the resources, made on first use and kept across runs.
     pub(super) fn limiter(&mut self) -> Result<MultiLimiter, RunnerError> {
         if self.max_concurrent == 0 {
             return Err(RunnerError::ZeroConcurrency);
         }
-        #[cfg(feature = "redis")]
-        super::shared::forget_if_moved(&mut self.limiter, self.shared.as_ref());
         if let Some(limiter) = &self.limiter {
             return Ok(limiter.clone());
         }
@@ -389,8 +402,10 @@ where
         );
         let limiter =
             MultiLimiter::build(limits, self.clock.clone()).map_err(RunnerError::InvalidLimits)?;
-        #[cfg(feature = "redis")]
-        let limiter = super::shared::share(limiter, &self.shared)?;
+        let limiter = match &self.place {
+            Some(place) => place(limiter).map_err(RunnerError::InvalidLimits)?,
+            None => limiter,
+        };
         self.limiter = Some(limiter.clone());
         Ok(limiter)
     }

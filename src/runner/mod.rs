@@ -22,7 +22,7 @@
 //!   closure may panic (`panic_message.rs` says what the panic said). `work_queue.rs`: the jobs
 //!   ready for the workers, and the stop.
 //! - `retry.rs` ([`Retry`], [`Verdict`]), `resource.rs` ([`Resource`]), `interrupt.rs`,
-//!   `progress.rs`, `attempt_error.rs` (the errors), `shared.rs` (quotas on Redis).
+//!   `progress.rs`, `attempt_error.rs` (the errors), `quota_verdict.rs` (what a refused reservation means for the job).
 //! - `journal/` (feature `journal`): the journal of finished jobs (`mod.rs`), and the Runner's
 //!   methods that use it (`runner_methods.rs`: attach, keyed schedule, look-up at schedule time,
 //!   commit before hand-over); its entries' checksums, its store and its errors.
@@ -39,11 +39,11 @@ mod job_table;
 mod journal;
 mod panic_message;
 mod progress;
+mod quota_verdict;
 mod report;
 mod resource;
 mod retry;
 mod schedule;
-mod shared;
 mod work_queue;
 mod worker;
 

@@ -136,7 +136,7 @@ fn reserve_and_attempt<J, T, E>(
         Ok(permit) => permit,
         Err(err) => {
             work.queue.attempt_ended();
-            let verdict = super::shared::quota_verdict(&err);
+            let verdict = super::quota_verdict::quota_verdict(&err);
             return Some(Attempted {
                 index,
                 outcome: Outcome::new(Err(err), verdict),

@@ -16,9 +16,7 @@ use tollgate::{
     RateLimiter, Reservation, Resource, Runner, REQUESTS, TOKENS,
 };
 
-#[path = "support/bucket_calls.rs"]
-mod bucket_calls;
-use bucket_calls::{assert_bucket_limiters_agree, Call};
+use crate::support::bucket_calls::{assert_bucket_limiters_agree, Call};
 
 // ---------------------------------------------------------------------------------------------
 // The four bucket limiters at the extremes
@@ -91,7 +89,7 @@ fn extreme_call() -> impl Strategy<Value = Call> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(4_000))]
+    #![proptest_config(crate::support::proptest_config(4_000))]
 
     #[test]
     fn the_four_bucket_limiters_agree_at_the_extremes(
@@ -439,7 +437,7 @@ fn assert_window_matches_the_grid_log(first: usize, steps: &[(u64, WindowOp)]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3_000))]
+    #![proptest_config(crate::support::proptest_config(3_000))]
 
     #[test]
     fn the_sliding_window_decides_as_a_naive_log_on_its_grid(
@@ -870,7 +868,7 @@ fn assert_available_is_admitted<A: Algorithm>(rate: Rate, calls: &[Call]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1_500))]
+    #![proptest_config(crate::support::proptest_config(1_500))]
 
     #[test]
     fn what_is_available_is_admitted_and_no_more(
@@ -1127,7 +1125,7 @@ fn multi_and_single_answers(rate: Rate, calls: &[Call]) -> (Vec<String>, Vec<Str
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2_000))]
+    #![proptest_config(crate::support::proptest_config(2_000))]
 
     #[test]
     fn a_one_resource_multi_limiter_decides_as_a_rate_limiter(

@@ -1,0 +1,58 @@
+//! What several test binaries share: oracles, adapters, fixtures. Each binary's `main.rs`
+//! (`tests/<subject>/main.rs`) reaches it as
+//!
+//! ```text
+//! #[path = "../support/mod.rs"]
+//! mod support;
+//! ```
+//!
+//! and uses what it needs: `crate::support::bucket_calls::Call`.
+//!
+//! - [`bucket_calls`]: the four bucket limiters driven by one script of calls, every answer
+//!   recorded (the equivalence and fast-path tests).
+//! - [`redis_server`]: a throwaway `redis-server` (also used by `benches/redis.rs`).
+//! - [`fake_api`]: the in-process fake of a rate-limited API (`examples/fake_api/`, shared with
+//!   `examples/batch.rs` and `benches/runner.rs`).
+//! - [`http_api`]: calling the loopback mock provider over real HTTP (`examples/http_api/`).
+//! - [`test_name`]: the name of a test for re-running this binary on it alone (tests that
+//!   re-execute themselves as a child process).
+//! - [`proptest_config`]: property-test settings that keep each file's regression seeds next to
+//!   it (`<file>.proptest-regressions`).
+
+// Each binary uses part of this module: what one binary leaves unused is not dead code.
+#![allow(dead_code)]
+
+pub mod bucket_calls;
+#[path = "../../examples/fake_api/mod.rs"]
+pub mod fake_api;
+#[cfg(feature = "http")]
+#[path = "../../examples/http_api/mod.rs"]
+pub mod http_api;
+pub mod redis_server;
+
+use proptest::test_runner::{Config, FileFailurePersistence};
+
+/// The name libtest gives the test function `name` of the module `module` (its
+/// `module_path!()`): the module path without the crate's name, so that `--exact` runs that test
+/// alone when the binary re-executes itself.
+///
+/// `test_name("journal::crash", "child_batch")` is `"crash::child_batch"`.
+pub fn test_name(module: &str, name: &str) -> String {
+    match module.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{name}"),
+        None => name.to_owned(),
+    }
+}
+
+/// `cases` cases per property, and failing seeds persisted in `<source file>.proptest-regressions`
+/// beside the test's source file. (Proptest's default would look for the `main.rs` above the
+/// file and write to `tests/proptest-regressions/<file>.txt`, apart from the test, since every
+/// binary here has a `main.rs`.)
+pub fn proptest_config(cases: u32) -> Config {
+    Config {
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..Config::with_cases(cases)
+    }
+}

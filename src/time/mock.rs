@@ -1,6 +1,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
 
 use super::Nanos;
 
@@ -20,6 +22,9 @@ use super::Nanos;
 /// time.advance(Duration::from_millis(250));
 /// assert_eq!(clock.now(), Nanos::from_millis(250));
 /// ```
+///
+/// A multi-threaded test waits for its threads to block on the clock with
+/// [`wait_for_sleepers`](MockTime::wait_for_sleepers), never with a real sleep.
 #[derive(Clone, Debug)]
 pub struct MockTime {
     pub(crate) shared: Arc<MockShared>,
@@ -31,6 +36,29 @@ pub(crate) struct MockShared {
     /// Whether a sleeper advances time itself (`Clock::mock`) or waits for the test to
     /// (`Clock::mock_stepped`).
     pub(crate) sleep_advances: bool,
+    /// How many threads are in the clock's wait loop, told to wait ([`Asleep`]).
+    sleepers: Mutex<usize>,
+    /// Notified whenever `sleepers` changes.
+    sleepers_changed: Condvar,
+}
+
+/// How long [`MockTime::wait_for_sleepers`] waits (real time) before it panics: long enough for
+/// threads to start on a loaded machine, short enough that a test waiting for a thread that
+/// never blocks fails instead of hanging.
+const SLEEPERS_PATIENCE: Duration = Duration::from_secs(30);
+
+/// A thread counted asleep on a mock clock, from its first wait in
+/// [`Clock::block_on`](crate::Clock) until that call returns (or unwinds): dropping it counts the
+/// thread awake again.
+pub(crate) struct Asleep<'a> {
+    shared: &'a MockShared,
+}
+
+impl Drop for Asleep<'_> {
+    fn drop(&mut self) {
+        *self.shared.sleepers.lock() -= 1;
+        self.shared.sleepers_changed.notify_all();
+    }
 }
 
 impl MockShared {
@@ -38,7 +66,18 @@ impl MockShared {
         MockShared {
             now: AtomicU64::new(0),
             sleep_advances,
+            sleepers: Mutex::new(0),
+            sleepers_changed: Condvar::new(),
         }
+    }
+
+    /// Counts the calling thread asleep until the returned guard drops. Called by the wait loop
+    /// with the waiter's own lock held, before that lock is released for the wait: whoever sees
+    /// the count and then takes that lock finds the waiter already waiting on it.
+    pub(crate) fn fall_asleep(&self) -> Asleep<'_> {
+        *self.sleepers.lock() += 1;
+        self.sleepers_changed.notify_all();
+        Asleep { shared: self }
     }
 
     pub(crate) fn now(&self) -> Nanos {
@@ -72,5 +111,215 @@ impl MockTime {
     /// goes backwards either).
     pub fn advance_to(&self, t: Nanos) {
         self.shared.advance_to(t);
+    }
+
+    /// How many threads are blocked on this mock clock right now: inside a blocking call of a
+    /// limiter, semaphore or [`Clock::sleep_until`](crate::Clock::sleep_until) on a clock sharing
+    /// this timeline, told to wait and not yet let go. A thread counts from its first wait until
+    /// its call returns, also while it wakes to look again. On a [`Clock::mock`](crate::Clock::mock)
+    /// clock a wait for an instant moves time there at once, so only waits with no instant (for
+    /// a release, a refund, a notification) stay counted.
+    ///
+    /// ```
+    /// use tollgate::{Clock, Nanos};
+    ///
+    /// let (clock, time) = Clock::mock_stepped();
+    /// assert_eq!(time.sleepers(), 0);
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| clock.sleep_until(Nanos::from_secs(1)));
+    ///     time.wait_for_sleepers(1);
+    ///     assert_eq!(time.sleepers(), 1);
+    ///     time.advance_to(Nanos::from_secs(1));
+    /// });
+    /// assert_eq!(time.sleepers(), 0);
+    /// ```
+    pub fn sleepers(&self) -> usize {
+        *self.shared.sleepers.lock()
+    }
+
+    /// Blocks until at least `n` threads are blocked on this mock clock (see
+    /// [`sleepers`](MockTime::sleepers)): how a multi-threaded test lets its threads reach their
+    /// wait before it acts, without a real sleep. A thread counts once its blocking call has been
+    /// told to wait, before it releases the limiter's lock, so anything the test does next that
+    /// needs that lock (a release, a refund, `set_rate`, a cancel) happens while the thread
+    /// waits: none is missed.
+    ///
+    /// # Panics
+    ///
+    /// When fewer than `n` threads are blocked after 30 seconds of real time (a thread that
+    /// finished, panicked or waits on something else than this clock), naming both counts.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::{Clock, Rate, RateLimiter};
+    ///
+    /// let (clock, time) = Clock::mock_stepped();
+    /// let limiter = RateLimiter::new(Rate::per_second(1)).with_clock(clock);
+    /// limiter.acquire().unwrap();
+    /// std::thread::scope(|s| {
+    ///     let waiters: Vec<_> = (0..3).map(|_| s.spawn(|| limiter.acquire())).collect();
+    ///     time.wait_for_sleepers(3); // all three are waiting for their instants
+    ///     assert_eq!(limiter.stats().waiting, 3);
+    ///     time.advance(Duration::from_secs(3));
+    ///     for waiter in waiters {
+    ///         waiter.join().unwrap().unwrap();
+    ///     }
+    /// });
+    /// ```
+    pub fn wait_for_sleepers(&self, n: usize) {
+        self.wait_for_sleepers_within(n, SLEEPERS_PATIENCE);
+    }
+
+    /// [`wait_for_sleepers`](MockTime::wait_for_sleepers), giving up after `patience`.
+    fn wait_for_sleepers_within(&self, n: usize, patience: Duration) {
+        let give_up = Instant::now() + patience;
+        let mut sleepers = self.shared.sleepers.lock();
+        while *sleepers < n {
+            if self
+                .shared
+                .sleepers_changed
+                .wait_until(&mut sleepers, give_up)
+                .timed_out()
+                && *sleepers < n
+            {
+                panic!(
+                    "waited {patience:?} (real time) for {n} threads to block on the \
+                     mock clock, but {} are blocked: did a thread finish, panic, or wait on \
+                     something other than this clock?",
+                    *sleepers
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    use parking_lot::{Condvar, Mutex};
+
+    use super::*;
+    use crate::time::Wake;
+    use crate::{Clock, WaitPrecision};
+
+    /// Blocks on `clock` until `open` is set (a wait with no instant: for a notification).
+    fn wait_until_open(clock: &Clock, open: &Mutex<bool>, changed: &Condvar) {
+        clock.block_on(
+            changed,
+            &mut open.lock(),
+            WaitPrecision::Sleep,
+            |open, _| {
+                if *open {
+                    Wake::Ready(())
+                } else {
+                    Wake::At(None)
+                }
+            },
+        );
+    }
+
+    #[test]
+    fn sleepers_are_the_threads_waiting_for_their_instant_on_a_stepped_clock() {
+        let (clock, time) = Clock::mock_stepped();
+        std::thread::scope(|s| {
+            for second in 1..=4 {
+                let clock = &clock;
+                s.spawn(move || clock.sleep_until(Nanos::from_secs(second)));
+            }
+            time.wait_for_sleepers(4);
+            assert_eq!(time.sleepers(), 4);
+            // Past two instants: exactly the two later ones still wait.
+            time.advance_to(Nanos::from_secs(2));
+            let started = Instant::now();
+            while time.sleepers() > 2 {
+                assert!(started.elapsed() < SLEEPERS_PATIENCE, "{}", time.sleepers());
+                std::thread::yield_now();
+            }
+            assert_eq!(time.sleepers(), 2);
+            time.advance_to(Nanos::from_secs(4));
+        });
+        assert_eq!(time.sleepers(), 0);
+    }
+
+    #[test]
+    fn a_sleeper_counts_before_it_releases_its_lock_so_a_notification_is_not_missed() {
+        // On the auto-advancing clock a wait for a notification really blocks; the test opens
+        // under the waiter's lock right after the count, and the waiter must see it.
+        let (clock, time) = Clock::mock();
+        let (open, changed) = (Mutex::new(false), Condvar::new());
+        for _ in 0..20 {
+            *open.lock() = false;
+            std::thread::scope(|s| {
+                let waiter = s.spawn(|| wait_until_open(&clock, &open, &changed));
+                time.wait_for_sleepers(1);
+                *open.lock() = true;
+                changed.notify_all();
+                waiter.join().unwrap();
+            });
+            assert_eq!(time.sleepers(), 0);
+        }
+    }
+
+    #[test]
+    fn a_wait_that_needs_no_sleep_never_counts() {
+        let (clock, time) = Clock::mock_stepped();
+        time.advance_to(Nanos::from_secs(5));
+        clock.sleep_until(Nanos::from_secs(5));
+        let (open, changed) = (Mutex::new(true), Condvar::new());
+        wait_until_open(&clock, &open, &changed);
+        assert_eq!(time.sleepers(), 0);
+    }
+
+    #[test]
+    fn a_sleeper_that_panics_stops_counting() {
+        let (clock, time) = Clock::mock();
+        let (lock, condvar) = (Mutex::new(0), Condvar::new());
+        let unwound = catch_unwind(AssertUnwindSafe(|| {
+            clock.block_on(
+                &condvar,
+                &mut lock.lock(),
+                WaitPrecision::Sleep,
+                |polls, now| {
+                    *polls += 1;
+                    assert!(*polls < 3, "a poll that panics");
+                    Wake::<()>::At(Some(now + Duration::from_millis(1)))
+                },
+            )
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(time.sleepers(), 0);
+    }
+
+    #[test]
+    fn clones_and_clocks_of_one_timeline_share_the_count() {
+        let (clock, time) = Clock::mock_stepped();
+        let (other_clock, other_time) = Clock::mock_stepped();
+        std::thread::scope(|s| {
+            let clock = clock.clone();
+            s.spawn(move || clock.sleep_until(Nanos::from_secs(1)));
+            time.clone().wait_for_sleepers(1);
+            assert_eq!((time.sleepers(), other_time.sleepers()), (1, 0));
+            other_clock.sleep_until(Nanos::ZERO);
+            time.advance(Duration::from_secs(1));
+        });
+    }
+
+    #[test]
+    fn waiting_for_more_sleepers_than_block_panics_naming_both_counts() {
+        let (clock, time) = Clock::mock_stepped();
+        std::thread::scope(|s| {
+            s.spawn(|| clock.sleep_until(Nanos::from_secs(1)));
+            time.wait_for_sleepers(1);
+            let failed = catch_unwind(AssertUnwindSafe(|| {
+                time.wait_for_sleepers_within(2, Duration::from_millis(50))
+            }));
+            time.advance(Duration::from_secs(1));
+            let message = *failed.unwrap_err().downcast::<String>().unwrap();
+            assert!(
+                message.contains("for 2 threads to block on the mock clock, but 1 are blocked"),
+                "{message}"
+            );
+        });
     }
 }

@@ -265,8 +265,11 @@ impl Clock {
             match poll(guard, self.now()) {
                 Wake::Ready(ready) => return ready,
                 Wake::At(deadline) => {
-                    if let (None, Source::Mock(mock)) = (&asleep, &self.source) {
-                        asleep = Some(mock.fall_asleep());
+                    if let Source::Mock(mock) = &self.source {
+                        match &asleep {
+                            None => asleep = Some(mock.fall_asleep(deadline)),
+                            Some(asleep) => asleep.waits_for(deadline),
+                        }
                     }
                     self.wait_until(condvar, guard, deadline, precision);
                 }

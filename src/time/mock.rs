@@ -36,10 +36,28 @@ pub(crate) struct MockShared {
     /// Whether a sleeper advances time itself (`Clock::mock`) or waits for the test to
     /// (`Clock::mock_stepped`).
     pub(crate) sleep_advances: bool,
-    /// How many threads are in the clock's wait loop, told to wait ([`Asleep`]).
-    sleepers: Mutex<usize>,
+    /// The threads in the clock's wait loop, told to wait ([`Asleep`]).
+    sleepers: Mutex<Sleepers>,
     /// Notified whenever `sleepers` changes.
     sleepers_changed: Condvar,
+}
+
+/// The threads blocked on a mock clock, by the instant each waits for.
+#[derive(Debug, Default)]
+struct Sleepers {
+    /// Per sleeper (by id): the instant it waits for, `None` for a notification.
+    until: Vec<(u64, Option<Nanos>)>,
+    next_id: u64,
+}
+
+impl Sleepers {
+    /// The sleepers still waiting at `now`: for a notification, or for an instant after `now`.
+    fn not_due(&self, now: Nanos) -> usize {
+        self.until
+            .iter()
+            .filter(|(_, until)| until.map_or(true, |until| until > now))
+            .count()
+    }
 }
 
 /// How long [`MockTime::wait_for_sleepers`] waits (real time) before it panics: long enough for
@@ -47,16 +65,36 @@ pub(crate) struct MockShared {
 /// never blocks fails instead of hanging.
 const SLEEPERS_PATIENCE: Duration = Duration::from_secs(30);
 
+/// How often [`MockTime::wait_for_sleepers`] looks again without a change of sleepers (real
+/// time): moving the mock time makes sleepers due without notifying.
+const SLEEPERS_RECHECK: Duration = Duration::from_millis(1);
+
 /// A thread counted asleep on a mock clock, from its first wait in
 /// [`Clock::block_on`](crate::Clock) until that call returns (or unwinds): dropping it counts the
 /// thread awake again.
 pub(crate) struct Asleep<'a> {
     shared: &'a MockShared,
+    id: u64,
+}
+
+impl Asleep<'_> {
+    /// The sleeper waits again, now for `until` (`None`: a notification).
+    pub(crate) fn waits_for(&self, until: Option<Nanos>) {
+        let mut sleepers = self.shared.sleepers.lock();
+        if let Some(entry) = sleepers.until.iter_mut().find(|(id, _)| *id == self.id) {
+            entry.1 = until;
+        }
+        self.shared.sleepers_changed.notify_all();
+    }
 }
 
 impl Drop for Asleep<'_> {
     fn drop(&mut self) {
-        *self.shared.sleepers.lock() -= 1;
+        self.shared
+            .sleepers
+            .lock()
+            .until
+            .retain(|(id, _)| *id != self.id);
         self.shared.sleepers_changed.notify_all();
     }
 }
@@ -66,18 +104,22 @@ impl MockShared {
         MockShared {
             now: AtomicU64::new(0),
             sleep_advances,
-            sleepers: Mutex::new(0),
+            sleepers: Mutex::new(Sleepers::default()),
             sleepers_changed: Condvar::new(),
         }
     }
 
-    /// Counts the calling thread asleep until the returned guard drops. Called by the wait loop
-    /// with the waiter's own lock held, before that lock is released for the wait: whoever sees
-    /// the count and then takes that lock finds the waiter already waiting on it.
-    pub(crate) fn fall_asleep(&self) -> Asleep<'_> {
-        *self.sleepers.lock() += 1;
+    /// Counts the calling thread asleep, waiting for `until` (`None`: a notification), until the
+    /// returned guard drops. Called by the wait loop with the waiter's own lock held, before
+    /// that lock is released for the wait: whoever sees the count and then takes that lock finds
+    /// the waiter already waiting on it.
+    pub(crate) fn fall_asleep(&self, until: Option<Nanos>) -> Asleep<'_> {
+        let mut sleepers = self.sleepers.lock();
+        let id = sleepers.next_id;
+        sleepers.next_id += 1;
+        sleepers.until.push((id, until));
         self.sleepers_changed.notify_all();
-        Asleep { shared: self }
+        Asleep { shared: self, id }
     }
 
     pub(crate) fn now(&self) -> Nanos {
@@ -115,10 +157,13 @@ impl MockTime {
 
     /// How many threads are blocked on this mock clock right now: inside a blocking call of a
     /// limiter, semaphore or [`Clock::sleep_until`](crate::Clock::sleep_until) on a clock sharing
-    /// this timeline, told to wait and not yet let go. A thread counts from its first wait until
-    /// its call returns, also while it wakes to look again. On a [`Clock::mock`](crate::Clock::mock)
-    /// clock a wait for an instant moves time there at once, so only waits with no instant (for
-    /// a release, a refund, a notification) stay counted.
+    /// this timeline, told to wait, and still waiting at the current mock time: for a
+    /// notification (a release, a refund, a cancel), or for an instant after now. A thread whose
+    /// instant time has reached no longer counts, even before it wakes to see it; one that wakes
+    /// and is told to wait again counts again.
+    ///
+    /// On a [`Clock::mock`](crate::Clock::mock) clock a wait for an instant moves time there at
+    /// once, so only waits for a notification count.
     ///
     /// ```
     /// use tollgate::{Clock, Nanos};
@@ -127,14 +172,17 @@ impl MockTime {
     /// assert_eq!(time.sleepers(), 0);
     /// std::thread::scope(|s| {
     ///     s.spawn(|| clock.sleep_until(Nanos::from_secs(1)));
-    ///     time.wait_for_sleepers(1);
-    ///     assert_eq!(time.sleepers(), 1);
+    ///     s.spawn(|| clock.sleep_until(Nanos::from_secs(2)));
+    ///     time.wait_for_sleepers(2);
+    ///     assert_eq!(time.sleepers(), 2);
     ///     time.advance_to(Nanos::from_secs(1));
+    ///     assert_eq!(time.sleepers(), 1); // the first one's instant has come
+    ///     time.advance_to(Nanos::from_secs(2));
     /// });
     /// assert_eq!(time.sleepers(), 0);
     /// ```
     pub fn sleepers(&self) -> usize {
-        *self.shared.sleepers.lock()
+        self.shared.sleepers.lock().not_due(self.now())
     }
 
     /// Blocks until at least `n` threads are blocked on this mock clock (see
@@ -174,21 +222,23 @@ impl MockTime {
     fn wait_for_sleepers_within(&self, n: usize, patience: Duration) {
         let give_up = Instant::now() + patience;
         let mut sleepers = self.shared.sleepers.lock();
-        while *sleepers < n {
-            if self
-                .shared
-                .sleepers_changed
-                .wait_until(&mut sleepers, give_up)
-                .timed_out()
-                && *sleepers < n
-            {
+        loop {
+            let asleep = sleepers.not_due(self.now());
+            if asleep >= n {
+                return;
+            }
+            let now = Instant::now();
+            if now >= give_up {
                 panic!(
-                    "waited {patience:?} (real time) for {n} threads to block on the \
-                     mock clock, but {} are blocked: did a thread finish, panic, or wait on \
-                     something other than this clock?",
-                    *sleepers
+                    "waited {patience:?} (real time) for {n} threads to block on the mock clock, \
+                     but {asleep} are blocked: did a thread finish, panic, or wait on something \
+                     other than this clock?"
                 );
             }
+            let recheck = (now + SLEEPERS_RECHECK).min(give_up);
+            self.shared
+                .sleepers_changed
+                .wait_until(&mut sleepers, recheck);
         }
     }
 }
@@ -229,15 +279,40 @@ mod tests {
             }
             time.wait_for_sleepers(4);
             assert_eq!(time.sleepers(), 4);
-            // Past two instants: exactly the two later ones still wait.
+            // Past two instants: exactly the two later ones still wait, at once (before the two
+            // due ones have woken).
             time.advance_to(Nanos::from_secs(2));
-            let started = Instant::now();
-            while time.sleepers() > 2 {
-                assert!(started.elapsed() < SLEEPERS_PATIENCE, "{}", time.sleepers());
-                std::thread::yield_now();
-            }
             assert_eq!(time.sleepers(), 2);
             time.advance_to(Nanos::from_secs(4));
+        });
+        assert_eq!(time.sleepers(), 0);
+    }
+
+    #[test]
+    fn a_sleeper_told_to_wait_again_counts_again() {
+        // Polled at 0 s: wait until 1 s; at 1 s: wait until 2 s; at 2 s: go.
+        let (clock, time) = Clock::mock_stepped();
+        let (lock, condvar) = (Mutex::new(()), Condvar::new());
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                clock.block_on(
+                    &condvar,
+                    &mut lock.lock(),
+                    WaitPrecision::Sleep,
+                    |_, now| {
+                        if now >= Nanos::from_secs(2) {
+                            Wake::Ready(())
+                        } else {
+                            Wake::At(Some(Nanos::from_secs(now.as_u64() / 1_000_000_000 + 1)))
+                        }
+                    },
+                )
+            });
+            time.wait_for_sleepers(1);
+            time.advance_to(Nanos::from_secs(1));
+            assert_eq!(time.sleepers(), 0);
+            time.wait_for_sleepers(1); // awake at 1 s, and waiting again
+            time.advance_to(Nanos::from_secs(2));
         });
         assert_eq!(time.sleepers(), 0);
     }

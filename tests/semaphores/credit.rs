@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use tollgate::{Clock, CreditEvent, CreditSemaphore, MockTime, Nanos, SemaphoreError};
 
+use crate::support;
+
 fn secs(s: u64) -> Nanos {
     Nanos::from_secs(s)
 }
@@ -24,29 +26,21 @@ fn run_trace(
     let hook_log = Arc::clone(&log);
     let sem = sem.on_event(move |event| hook_log.lock().unwrap().push(*event));
     std::thread::scope(|s| {
+        let mut threads = Vec::new();
         for (i, &(credits, work)) in txns.iter().enumerate() {
             let (sem, clock) = (&sem, &clock);
-            s.spawn(move || {
+            threads.push(s.spawn(move || {
                 sem.transact(credits, Duration::from_secs(10), || {
                     clock.sleep_until(clock.now().saturating_add(secs(work)));
                 })
                 .unwrap();
-            });
-            // Submit in order: the next one starts once this one has entered or queued.
-            let arrived = || {
-                log.lock()
-                    .unwrap()
-                    .iter()
-                    .filter(|e| matches!(e, CreditEvent::Acquiring { .. }))
-                    .count()
-            };
-            while arrived() <= i {
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            }));
+            // Submit in order: the next one starts once this one has entered (and sleeps its
+            // work) or queued.
+            time.wait_for_sleepers(i + 1);
         }
         for _ in 0..until_s {
-            std::thread::sleep(Duration::from_millis(15));
-            time.advance(Duration::from_secs(1));
+            support::step(&time, Duration::from_secs(1), &threads);
         }
     });
     let log = log.lock().unwrap();
@@ -100,9 +94,7 @@ fn fair_on_entry_a_newcomer_queues_behind_waiters_even_when_it_fits() {
     let first = sem.acquire(30, Duration::ZERO).unwrap();
     std::thread::scope(|s| {
         let big = s.spawn(|| sem.acquire(20, Duration::ZERO).map(|p| p.id()));
-        while sem.stats().waiting < 1 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        time.wait_for_sleepers(1);
         // 10 credits are free, but someone is waiting: a try fails at once.
         assert!(matches!(
             sem.try_transact(5, Duration::ZERO, || ()),

@@ -16,6 +16,7 @@
 //! - [`http_api`]: calling the loopback mock provider over real HTTP (`examples/http_api/`).
 //! - [`test_name`]: the name of a test for re-running this binary on it alone (tests that
 //!   re-execute themselves as a child process).
+//! - [`step`]: moves a stepped mock clock and waits until the test's threads have seen it.
 //! - [`proptest_config`]: property-test settings that keep each file's regression seeds next to
 //!   it (`<file>.proptest-regressions`).
 
@@ -30,7 +31,11 @@ pub mod fake_api;
 pub mod http_api;
 pub mod redis_server;
 
+use std::thread::ScopedJoinHandle;
+use std::time::{Duration, Instant};
+
 use proptest::test_runner::{Config, FileFailurePersistence};
+use tollgate::MockTime;
 
 /// The name libtest gives the test function `name` of the module `module` (its
 /// `module_path!()`): the module path without the crate's name, so that `--exact` runs that test
@@ -54,5 +59,30 @@ pub fn proptest_config(cases: u32) -> Config {
             "proptest-regressions",
         ))),
         ..Config::with_cases(cases)
+    }
+}
+
+/// Moves the stepped mock `time` forward by `by`, then returns once each of `threads` has either
+/// finished or is blocked on the clock again, still waiting at the new instant
+/// ([`MockTime::sleepers`]): every thread whose instant came has woken and acted on it (entered,
+/// gone, slept again) before the test moves time further. Panics after 30 s of real time,
+/// naming the counts.
+pub fn step<T>(time: &MockTime, by: Duration, threads: &[ScopedJoinHandle<'_, T>]) {
+    time.advance(by);
+    let give_up = Instant::now() + Duration::from_secs(30);
+    loop {
+        let finished = threads.iter().filter(|thread| thread.is_finished()).count();
+        let asleep = time.sleepers();
+        if finished + asleep >= threads.len() {
+            return;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "at {:?}, {finished} of {} threads finished and {asleep} blocked on the mock clock: \
+             the others neither finish nor wait on this clock",
+            time.now(),
+            threads.len()
+        );
+        std::thread::yield_now();
     }
 }

@@ -16,7 +16,8 @@
 //! - [`http_api`]: calling the loopback mock provider over real HTTP (`examples/http_api/`).
 //! - [`test_name`]: the name of a test for re-running this binary on it alone (tests that
 //!   re-execute themselves as a child process).
-//! - [`step`]: moves a stepped mock clock and waits until the test's threads have seen it.
+//! - [`step`]: moves a stepped mock clock and waits until the test's threads have seen it;
+//!   [`wait_until`]: a bounded wait for a condition threads reach without notifying.
 //! - [`proptest_config`]: property-test settings that keep each file's regression seeds next to
 //!   it (`<file>.proptest-regressions`).
 
@@ -69,19 +70,20 @@ pub fn proptest_config(cases: u32) -> Config {
 /// naming the counts.
 pub fn step<T>(time: &MockTime, by: Duration, threads: &[ScopedJoinHandle<'_, T>]) {
     time.advance(by);
-    let give_up = Instant::now() + Duration::from_secs(30);
-    loop {
+    wait_until("each thread finished or blocked on the mock clock", || {
         let finished = threads.iter().filter(|thread| thread.is_finished()).count();
-        let asleep = time.sleepers();
-        if finished + asleep >= threads.len() {
-            return;
-        }
+        finished + time.sleepers() >= threads.len()
+    });
+}
+
+/// Returns once `done()` holds, looking again after yielding the processor; panics naming
+/// `what` after 30 s of real time. For conditions threads reach without notifying the test.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while !done() {
         assert!(
             Instant::now() < give_up,
-            "at {:?}, {finished} of {} threads finished and {asleep} blocked on the mock clock: \
-             the others neither finish nor wait on this clock",
-            time.now(),
-            threads.len()
+            "waited 30 s (real time) for {what}"
         );
         std::thread::yield_now();
     }

@@ -10,6 +10,7 @@
 //!
 //! - [`bucket_calls`]: the four bucket limiters driven by one script of calls, every answer
 //!   recorded (the equivalence and fast-path tests).
+//! - [`sliding_window_log`]: the naive sliding window, the oracle of the window's fast paths.
 //! - [`redis_server`]: a throwaway `redis-server` (also used by `benches/redis.rs`).
 //! - [`fake_api`]: the in-process fake of a rate-limited API (`examples/fake_api/`, shared with
 //!   `examples/batch.rs` and `benches/runner.rs`).
@@ -31,6 +32,7 @@ pub mod fake_api;
 #[path = "../../examples/http_api/mod.rs"]
 pub mod http_api;
 pub mod redis_server;
+pub mod sliding_window_log;
 
 use std::thread::ScopedJoinHandle;
 use std::time::{Duration, Instant};

@@ -251,8 +251,8 @@ impl Clock {
     /// instant) whether the caller may go, and if not sleeps on `condvar` until the instant
     /// `poll` names or a notification, then asks again. Every blocking type waits through it.
     ///
-    /// On a mock clock the caller counts as a sleeper ([`MockTime::sleepers`]) from its first
-    /// wait until it returns.
+    /// On a mock clock the caller is registered as a sleeper ([`MockTime::sleepers`]), with the
+    /// instant it waits for, from its first wait until it returns.
     pub(crate) fn block_on<T, R>(
         &self,
         condvar: &Condvar,

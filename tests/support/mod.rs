@@ -70,6 +70,10 @@ pub fn proptest_config(cases: u32) -> Config {
 /// ([`MockTime::sleepers`]): every thread whose instant came has woken and acted on it (entered,
 /// gone, slept again) before the test moves time further. Panics after 30 s of real time,
 /// naming the counts.
+///
+/// Only for threads that wait for instants: a thread waiting for a notification counts as
+/// asleep until it looks again, so one notified by a thread that just finished (credits given
+/// back) may not have acted yet when this returns.
 pub fn step<T>(time: &MockTime, by: Duration, threads: &[ScopedJoinHandle<'_, T>]) {
     time.advance(by);
     wait_until("each thread finished or blocked on the mock clock", || {

@@ -1,6 +1,6 @@
 //! Calling an OpenAI-compatible chat endpoint over real HTTP (ureq, blocking) through a Runner
 //! that learns the server's quota from its headers: shared by `examples/http_quota_table.rs`
-//! and `tests/http_path.rs`, against the project's loopback mock provider.
+//! and `tests/presets/http_path.rs`, against the project's loopback mock provider.
 
 #![allow(dead_code)] // each user of this module uses a part of it
 

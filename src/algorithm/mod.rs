@@ -15,7 +15,7 @@
 //!
 //! The four bucket algorithms are the same rule in four representations: for the same
 //! [`Rate`] and the same sequence of requests, refunds and rate changes they give **identical
-//! decisions** (same admission, same instant), which `tests/algorithm_equivalence.rs` checks on
+//! decisions** (same admission, same instant), which `tests/algorithms/equivalence.rs` checks on
 //! random sequences. Each admits a unit every emission interval `T = period / quantity` and holds
 //! at most `burst` units; a request of cost `c` conforms at the earliest instant `t ≥ now` at which
 //! the backlog `X(t)` satisfies `X(t) + c·T ≤ burst·T`. [`Nanos::MAX`] is the end of the
@@ -35,7 +35,7 @@
 //! (`RateLimiter::<A>::with_algorithm`), in a [`MultiLimiter`](crate::MultiLimiter) or
 //! [`ModelLimiter`](crate::ModelLimiter) ([`Limits::rate_with`](crate::Limits::rate_with)) and
 //! in the [`Runner`](crate::Runner) ([`Resource::counted_with`](crate::Resource::counted_with));
-//! `tests/algorithm_defined_outside.rs` does exactly that with a fixed window. Two optional
+//! `tests/algorithms/defined_outside.rs` does exactly that with a fixed window. Two optional
 //! layers on top:
 //!
 //! - [`OneWord`]: a state that fits one `u64` is admitted lock-free by a `RateLimiter` (set

@@ -132,7 +132,8 @@ impl Clock {
 
     /// A mock clock starting at [`Nanos::ZERO`] that only the test moves: a caller that must wait
     /// until instant `t` blocks until [`MockTime::advance`] has moved time to `t` or later. For
-    /// multi-threaded tests that step time by hand.
+    /// multi-threaded tests that step time by hand; [`MockTime::wait_for_sleepers`] lets their
+    /// threads reach their waits first.
     ///
     /// ```
     /// use std::time::Duration;
@@ -143,7 +144,7 @@ impl Clock {
     /// limiter.acquire().unwrap();
     /// std::thread::scope(|s| {
     ///     let waiter = s.spawn(|| limiter.acquire());
-    ///     std::thread::sleep(Duration::from_millis(20));
+    ///     time.wait_for_sleepers(1); // the waiter is blocked until time moves
     ///     assert!(!waiter.is_finished());
     ///     time.advance(Duration::from_secs(1));
     ///     waiter.join().unwrap().unwrap();
@@ -249,6 +250,9 @@ impl Clock {
     /// **The** wait loop of the crate: asks `poll` (with the lock held and the current
     /// instant) whether the caller may go, and if not sleeps on `condvar` until the instant
     /// `poll` names or a notification, then asks again. Every blocking type waits through it.
+    ///
+    /// On a mock clock the caller is registered as a sleeper ([`MockTime::sleepers`]), with the
+    /// instant it waits for, from its first wait until it returns.
     pub(crate) fn block_on<T, R>(
         &self,
         condvar: &Condvar,
@@ -256,10 +260,19 @@ impl Clock {
         precision: WaitPrecision,
         mut poll: impl FnMut(&mut T, Nanos) -> Wake<R>,
     ) -> R {
+        let mut asleep = None;
         loop {
             match poll(guard, self.now()) {
                 Wake::Ready(ready) => return ready,
-                Wake::At(deadline) => self.wait_until(condvar, guard, deadline, precision),
+                Wake::At(deadline) => {
+                    if let Source::Mock(mock) = &self.source {
+                        match &asleep {
+                            None => asleep = Some(mock.fall_asleep(deadline)),
+                            Some(asleep) => asleep.waits_for(deadline),
+                        }
+                    }
+                    self.wait_until(condvar, guard, deadline, precision);
+                }
             }
         }
     }

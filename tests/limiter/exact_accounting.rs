@@ -343,7 +343,7 @@ fn a_blocked_acquire_is_cancelled_from_another_thread() {
     let handle = reservation.cancel_handle();
     std::thread::scope(|s| {
         let waiter = s.spawn(|| reservation.wait());
-        std::thread::sleep(Duration::from_millis(20));
+        time.wait_for_sleepers(1);
         handle.cancel();
         assert_eq!(waiter.join().unwrap(), Err(AcquireError::Cancelled));
     });

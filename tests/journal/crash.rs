@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use tollgate::Runner;
 
+use crate::support::test_name;
+
 const JOBS: u64 = 60;
 const CHILD: &str = "TOLLGATE_CRASH_CHILD";
 
@@ -111,7 +113,8 @@ fn run_child(
     kill_after: Option<usize>,
 ) -> (Vec<usize>, Vec<String>) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["child_batch", "--exact", "--nocapture", "--test-threads=1"])
+        .arg(test_name(module_path!(), "child_batch"))
+        .args(["--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD, &api.addr)
         .env("TOLLGATE_CRASH_JOURNAL", journal)
         .stdout(Stdio::piped())

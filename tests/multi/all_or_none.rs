@@ -218,7 +218,7 @@ fn check_bound(grants: &[(Nanos, u64)], burst: u64, interval: u64) -> Result<(),
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(500))]
+    #![proptest_config(crate::support::proptest_config(500))]
 
     #[test]
     fn no_resource_bound_is_exceeded_over_costs_settles_and_timeouts(

@@ -218,7 +218,7 @@ fn header_name() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3_000))]
+    #![proptest_config(crate::support::proptest_config(3_000))]
 
     #[test]
     fn no_input_makes_a_parser_panic(text in any::<String>(), digits in "[0-9.:a-zA-Z ,+-]{0,40}", status in any::<u16>()) {

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use tollgate::{JournalError, Runner, RunnerError};
 
+use crate::support::test_name;
+
 /// A fresh directory for one test's journal.
 fn journal_path(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -238,7 +240,8 @@ fn damaging_any_byte_is_a_typed_error_and_prints_no_panic() {
     runner.run();
     drop(runner);
     let output = Command::new(std::env::current_exe().unwrap())
-        .args(["damage_sweep_child", "--exact", "--nocapture"])
+        .arg(test_name(module_path!(), "damage_sweep_child"))
+        .args(["--exact", "--nocapture"])
         .env(SWEEP_VARIABLE, &path)
         .env("RUST_BACKTRACE", "1")
         .output()

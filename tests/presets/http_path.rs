@@ -3,13 +3,12 @@
 //! figures come from `cargo run --release --features http --example http_quota_table`.
 #![cfg(feature = "http")]
 
-#[path = "../examples/http_api/mod.rs"]
-mod http_api;
-
 use std::time::{Duration, Instant};
 
 use tollgate::Rate;
 use tollgate_mock_provider::{MockConfig, MockProvider};
+
+use crate::support::http_api;
 
 /// Runs `jobs` jobs against a server allowing 10 requests per second, the runner believing
 /// `believed` per second; returns (429s, wall time).

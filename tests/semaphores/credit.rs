@@ -32,18 +32,12 @@ fn run_trace(
                 })
                 .unwrap();
             });
-            // Submit in order: the next one starts once this one has entered or queued.
-            let arrived = || {
-                log.lock()
-                    .unwrap()
-                    .iter()
-                    .filter(|e| matches!(e, CreditEvent::Acquiring { .. }))
-                    .count()
-            };
-            while arrived() <= i {
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            // Submit in order: the next one starts once this one has entered (and sleeps its
+            // work) or queued.
+            time.wait_for_sleepers(i + 1);
         }
+        // Real time between the steps: a transaction that exits notifies those waiting for its
+        // credits, and `support::step` cannot see a notified waiter that has not yet looked.
         for _ in 0..until_s {
             std::thread::sleep(Duration::from_millis(15));
             time.advance(Duration::from_secs(1));
@@ -100,9 +94,7 @@ fn fair_on_entry_a_newcomer_queues_behind_waiters_even_when_it_fits() {
     let first = sem.acquire(30, Duration::ZERO).unwrap();
     std::thread::scope(|s| {
         let big = s.spawn(|| sem.acquire(20, Duration::ZERO).map(|p| p.id()));
-        while sem.stats().waiting < 1 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        time.wait_for_sleepers(1);
         // 10 credits are free, but someone is waiting: a try fails at once.
         assert!(matches!(
             sem.try_transact(5, Duration::ZERO, || ()),

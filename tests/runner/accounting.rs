@@ -2,13 +2,10 @@
 //! with generous tolerances: refunds let calls already planned start earlier, a server's pause
 //! leaves no quota idle after it, and a failed attempt is billed its per-job usage only.
 
-#[path = "../examples/fake_api/mod.rs"]
-mod fake_api;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fake_api::{FakeApi, FakeConfig};
+use crate::support::fake_api::{FakeApi, FakeConfig};
 use tollgate::{Rate, Resource, Retry, Runner, Verdict};
 
 /// When each call started, in seconds from `origin`, sorted.

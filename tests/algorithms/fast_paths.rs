@@ -16,9 +16,8 @@ use tollgate::{
     RateLimiter, Reservation, Resource, Runner, REQUESTS, TOKENS,
 };
 
-#[path = "support/bucket_calls.rs"]
-mod bucket_calls;
-use bucket_calls::{assert_bucket_limiters_agree, Call};
+use crate::support::bucket_calls::{assert_bucket_limiters_agree, Call};
+use crate::support::sliding_window_log::{window_rate, GridLog, WINDOW_GRIDS};
 
 // ---------------------------------------------------------------------------------------------
 // The four bucket limiters at the extremes
@@ -91,7 +90,7 @@ fn extreme_call() -> impl Strategy<Value = Call> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(4_000))]
+    #![proptest_config(crate::support::proptest_config(4_000))]
 
     #[test]
     fn the_four_bucket_limiters_agree_at_the_extremes(
@@ -125,183 +124,6 @@ fn a_limiter_built_with_an_invalid_rate_decides_as_gcra_once_the_rate_is_fixed()
 // ---------------------------------------------------------------------------------------------
 // The sliding window against a naive log on the same grid
 // ---------------------------------------------------------------------------------------------
-
-/// Rates whose grid step the documentation states (`SlidingWindow`, "Grid"): switching between
-/// them changes the grid under entries already logged.
-const WINDOW_GRIDS: [(u64, u64, u64, u64); 6] = [
-    // (quantity, period ns, burst, step ns)
-    (3, 1_000, 3, 1),
-    (2, 4_096, 2, 1),
-    (20, 1_000_000_000, 20, 500_000),
-    (4, 1_000_000_000, 4, 500_000),
-    (7, 1_500_000_000, 7, 1_000_000),
-    (5, 60_000_000_000, 5, 50_000_000),
-];
-
-fn window_rate(index: usize) -> (Rate, u64) {
-    let (quantity, period, burst, step) = WINDOW_GRIDS[index % WINDOW_GRIDS.len()];
-    (
-        Rate::new(quantity, Duration::from_nanos(period)).burst(burst),
-        step,
-    )
-}
-
-/// The naive log: one `(grid instant, units)` per charge, instants rounded up to the step as the
-/// window documents, everything recomputed from scratch.
-struct GridLog {
-    limit: u64,
-    period: u64,
-    step: u64,
-    latest: Nanos,
-    log: Vec<(Nanos, u64)>,
-}
-
-impl GridLog {
-    fn new(index: usize) -> GridLog {
-        let mut log = GridLog {
-            limit: 0,
-            period: 0,
-            step: 1,
-            latest: Nanos::ZERO,
-            log: Vec::new(),
-        };
-        log.set_rate(Nanos::ZERO, index);
-        log
-    }
-
-    fn set_rate(&mut self, now: Nanos, index: usize) {
-        let (quantity, period, burst, step) = WINDOW_GRIDS[index % WINDOW_GRIDS.len()];
-        self.latest = self.latest.max(now);
-        (self.limit, self.period, self.step) = (quantity.min(burst), period, step);
-        // Entries expired under the old period but not yet forgotten count again for a longer
-        // new one, as the window does (it forgets at charges, refunds and rate changes only).
-        self.forget_expired();
-    }
-
-    fn slot(&self, at: Nanos) -> Nanos {
-        match at.as_u64().div_ceil(self.step).checked_mul(self.step) {
-            Some(slot) => Nanos::new(slot),
-            None => Nanos::MAX,
-        }
-    }
-
-    fn counts(&self, at: Nanos, now: Nanos) -> bool {
-        at.saturating_add(Nanos::new(self.period)) > now
-    }
-
-    fn used(&self, now: Nanos) -> u64 {
-        let now = now.max(self.latest);
-        self.log
-            .iter()
-            .filter(|(at, _)| self.counts(*at, now))
-            .map(|(_, units)| *units)
-            .fold(0u64, u64::saturating_add)
-    }
-
-    fn conforms_at(&self, now: Nanos, cost: u64) -> Nanos {
-        let now = now.max(self.latest);
-        let allowed = self.limit.saturating_sub(cost);
-        let mut counting: Vec<_> = self
-            .log
-            .iter()
-            .filter(|(at, _)| self.counts(*at, now))
-            .copied()
-            .collect();
-        counting.sort();
-        let mut used = self.used(now);
-        for (at, units) in counting {
-            if used <= allowed {
-                break;
-            }
-            used -= units;
-            if used <= allowed {
-                return at.saturating_add(Nanos::new(self.period)).max(now);
-            }
-        }
-        now
-    }
-
-    fn decide(&self, now: Nanos, cost: u64) -> Decision {
-        if cost == 0 {
-            return Decision::Admitted;
-        }
-        if cost > self.limit {
-            return Decision::Never {
-                capacity: self.limit,
-            };
-        }
-        let now = now.max(self.latest);
-        match self.conforms_at(now, cost) {
-            at if at <= now && at < Nanos::MAX => Decision::Admitted,
-            at => Decision::NotBefore(at),
-        }
-    }
-
-    fn log_at(&mut self, at: Nanos, cost: u64) -> Nanos {
-        self.forget_expired();
-        self.log.push((at, cost));
-        at
-    }
-
-    fn charge_at(&mut self, now: Nanos, at: Nanos, cost: u64) -> Nanos {
-        self.latest = self.latest.max(now);
-        let at = self.slot(at.max(self.conforms_at(self.latest, cost)));
-        self.log_at(at, cost)
-    }
-
-    fn record(&mut self, now: Nanos, cost: u64) -> Nanos {
-        self.latest = self.latest.max(now);
-        let at = self.slot(self.latest);
-        self.log_at(at, cost)
-    }
-
-    fn try_take(&mut self, now: Nanos, cost: u64) -> Decision {
-        let decision = self.decide(now, cost);
-        if decision == Decision::Admitted && cost > 0 {
-            self.record(now, cost);
-        }
-        decision
-    }
-
-    fn forget_expired(&mut self) {
-        let now = self.latest;
-        let period = self.period;
-        self.log
-            .retain(|(at, _)| at.saturating_add(Nanos::new(period)) > now);
-    }
-
-    /// Gives back `cost` from the newest entries (by instant) still counting.
-    fn refund(&mut self, now: Nanos, mut cost: u64) {
-        self.latest = self.latest.max(now);
-        self.forget_expired();
-        self.log.sort_by_key(|(at, _)| *at);
-        while cost > 0 {
-            let Some(newest) = self.log.last_mut() else {
-                break;
-            };
-            let given = newest.1.min(cost);
-            newest.1 -= given;
-            cost -= given;
-            if newest.1 == 0 {
-                self.log.pop();
-            }
-        }
-    }
-
-    fn refund_charge(&mut self, now: Nanos, mark: Nanos, mut cost: u64) -> u64 {
-        self.latest = self.latest.max(now);
-        self.forget_expired();
-        let mut units = 0;
-        for entry in self.log.iter_mut().filter(|(at, _)| *at == mark) {
-            let given = entry.1.min(cost);
-            entry.1 -= given;
-            cost -= given;
-            units += given;
-        }
-        self.log.retain(|(_, units)| *units > 0);
-        units
-    }
-}
 
 #[derive(Clone, Debug)]
 enum WindowOp {
@@ -439,7 +261,7 @@ fn assert_window_matches_the_grid_log(first: usize, steps: &[(u64, WindowOp)]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3_000))]
+    #![proptest_config(crate::support::proptest_config(3_000))]
 
     #[test]
     fn the_sliding_window_decides_as_a_naive_log_on_its_grid(
@@ -870,7 +692,7 @@ fn assert_available_is_admitted<A: Algorithm>(rate: Rate, calls: &[Call]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1_500))]
+    #![proptest_config(crate::support::proptest_config(1_500))]
 
     #[test]
     fn what_is_available_is_admitted_and_no_more(
@@ -1127,7 +949,7 @@ fn multi_and_single_answers(rate: Rate, calls: &[Call]) -> (Vec<String>, Vec<Str
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2_000))]
+    #![proptest_config(crate::support::proptest_config(2_000))]
 
     #[test]
     fn a_one_resource_multi_limiter_decides_as_a_rate_limiter(

@@ -69,7 +69,7 @@ fn request() -> impl Strategy<Value = (u64, u64, bool, u64)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2_000))]
+    #![proptest_config(crate::support::proptest_config(2_000))]
 
     #[test]
     fn bucket_algorithms_never_exceed_burst_plus_rate(

@@ -5,14 +5,12 @@
 
 #![cfg(feature = "redis")]
 
-#[path = "support/redis_server.rs"]
-mod redis_server;
-
 use std::time::Duration;
 
-use redis_server::RedisServer;
 use tollgate::redis::{RedisError, RedisState};
 use tollgate::{LimitError, Limits, MultiLimiter, Rate, TOKENS};
+
+use crate::support::redis_server::RedisServer;
 
 /// 1,000 tokens an hour, GCRA: nothing regenerates within the test (one token every 3.6 s).
 fn limits() -> Limits {

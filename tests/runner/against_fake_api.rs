@@ -1,14 +1,11 @@
 //! The Runner against an in-process fake API: order, quotas, retries, validation, panics,
 //! interrupt and resume.
 
-#[path = "../examples/fake_api/mod.rs"]
-mod fake_api;
-
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fake_api::{ApiError, FakeApi, FakeConfig};
+use crate::support::fake_api::{ApiError, FakeApi, FakeConfig};
 use tollgate::{AttemptError, Rate, Resource, Retry, Runner, RunnerError, Verdict};
 
 fn honour_429(err: &ApiError) -> Verdict {

@@ -10,9 +10,7 @@ use tollgate::algorithm::{
 };
 use tollgate::{Nanos, Rate};
 
-#[path = "support/bucket_calls.rs"]
-mod bucket_calls;
-use bucket_calls::{assert_bucket_limiters_agree, Call};
+use crate::support::bucket_calls::{assert_bucket_limiters_agree, Call};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -149,7 +147,7 @@ fn answers_through_word<A: OneWord>(rate: &Rate, steps: &[(u64, Op)]) -> Vec<Str
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(10_000))]
+    #![proptest_config(crate::support::proptest_config(10_000))]
 
     #[test]
     fn the_four_bucket_algorithms_agree(
@@ -252,7 +250,7 @@ fn call() -> impl Strategy<Value = Call> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3_000))]
+    #![proptest_config(crate::support::proptest_config(3_000))]
 
     /// The four bucket algorithms behind a [`RateLimiter`] (decided lock-free on GCRA's word,
     /// everything else on their own state decoded from it) answer every call alike: policing,

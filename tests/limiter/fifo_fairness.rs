@@ -6,11 +6,7 @@ use std::time::Duration;
 use tollgate::algorithm::{Algorithm, GcraVirtual, LeakyBucket, TokenBucket};
 use tollgate::{Clock, Nanos, Rate, RateLimiter};
 
-fn wait_for_waiters<A: Algorithm>(limiter: &RateLimiter<A>, count: usize) {
-    while limiter.stats().waiting < count {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
+use crate::support;
 
 #[test]
 fn a_waiting_cost_20_request_is_not_overtaken_by_later_cost_1_requests() {
@@ -29,22 +25,21 @@ fn large_request_first<A: Algorithm>() {
         let big = done.clone();
         let limiter = &limiter;
         let time = &time;
-        s.spawn(move || {
+        let mut threads = vec![s.spawn(move || {
             limiter.acquire_n(20).unwrap();
             big.send(("big", time.now())).unwrap();
-        });
-        wait_for_waiters(limiter, 1);
+        })];
+        time.wait_for_sleepers(1);
         for _ in 0..5 {
             let small = done.clone();
-            s.spawn(move || {
+            threads.push(s.spawn(move || {
                 limiter.acquire_n(1).unwrap();
                 small.send(("small", time.now())).unwrap();
-            });
+            }));
         }
-        wait_for_waiters(limiter, 6);
+        time.wait_for_sleepers(6);
         for _ in 0..300 {
-            time.advance(Duration::from_millis(5));
-            std::thread::sleep(Duration::from_micros(300));
+            support::step(time, Duration::from_millis(5), &threads);
         }
     });
     drop(done);

@@ -3,15 +3,13 @@
 
 #![cfg(feature = "redis")]
 
-#[path = "support/redis_server.rs"]
-mod redis_server;
-
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use redis_server::RedisServer;
 use tollgate::redis::{RedisError, RedisState};
 use tollgate::{AttemptError, LimitError, Limits, MultiLimiter, Rate, Resource, Retry, Runner};
+
+use crate::support::redis_server::RedisServer;
 
 fn quick<E>(retries: u32) -> Retry<E> {
     Retry::exponential(retries)

@@ -4,18 +4,17 @@
 
 #![cfg(feature = "redis")]
 
-#[path = "support/redis_server.rs"]
-mod redis_server;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redis_server::RedisServer;
 use tollgate::redis::{Fallback, RedisError, RedisState};
 use tollgate::{
     AttemptError, Clock, LimitError, Limits, MultiLimiter, Rate, Resource, Runner, REQUESTS,
 };
+
+use crate::support::redis_server::RedisServer;
+use crate::support::test_name;
 
 /// The quota the processes share: 200 per second, burst 20 (one every 5 ms).
 const RATE: u64 = 200;
@@ -104,7 +103,8 @@ fn four_processes_share_one_quota() {
     let children: Vec<_> = (0..4)
         .map(|_| {
             Command::new(std::env::current_exe().unwrap())
-                .args(["shared_quota_child", "--exact", "--nocapture"])
+                .arg(test_name(module_path!(), "shared_quota_child"))
+                .args(["--exact", "--nocapture"])
                 .env("TOLLGATE_TEST_REDIS_URL", server.url())
                 .env("TOLLGATE_TEST_END_US", end.to_string())
                 .stdout(Stdio::piped())
@@ -221,7 +221,8 @@ fn a_dead_holders_slot_comes_back_after_its_lease() {
         return;
     };
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["slot_holder_child", "--exact", "--nocapture"])
+        .arg(test_name(module_path!(), "slot_holder_child"))
+        .args(["--exact", "--nocapture"])
         .env("TOLLGATE_TEST_HOLDER_URL", server.url())
         .stdout(Stdio::piped())
         .spawn()

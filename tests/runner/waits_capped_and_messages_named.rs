@@ -10,6 +10,8 @@ use tollgate::{
     Retry, Runner, Verdict, REQUESTS,
 };
 
+use crate::support;
+
 /// The case: a jitter of 1 h with `RetryAfter(1 ms)` had not returned after 150 s. The
 /// retry now comes within `max_retry_after` (2 s here).
 #[test]
@@ -69,14 +71,15 @@ fn calls_refused_together_are_retried_at_their_own_instants() {
     runner.schedule_all(0..8).unwrap();
     let report = std::thread::scope(|scope| {
         let stepper = scope.spawn(|| {
-            while refused.load(Ordering::SeqCst) < 8 {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            // Ample real time for the refusals to be recorded before time moves.
-            std::thread::sleep(Duration::from_millis(50));
+            // The refusals recorded before time moves: each of the 8 workers waits for a retry.
+            support::wait_until("8 refusals", || refused.load(Ordering::SeqCst) == 8);
+            time.wait_for_sleepers(8);
             while retries.lock().unwrap().len() < 8 && time.now() < Nanos::from_secs(10) {
                 time.advance(Duration::from_millis(5));
-                std::thread::sleep(Duration::from_micros(200));
+                // Every retry due has been made, its worker waiting again (or the run is over).
+                support::wait_until("the workers to wait again", || {
+                    time.sleepers() == 8 || retries.lock().unwrap().len() == 8
+                });
             }
         });
         let report = runner.run();

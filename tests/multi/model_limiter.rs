@@ -80,10 +80,7 @@ fn a_release_is_never_blocked_behind_a_sleeping_acquirer() {
                 .acquire("m", &[(TOKENS, 1_000)])
                 .map(|p| p.ready_at().unwrap())
         });
-        // Asleep once its charge is planned (reserved ahead; `active` counts permits held).
-        while models.stats()["m"].tokens.unwrap().reserved < 1_000 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        time.wait_for_sleepers(1); // its charge planned, asleep until 60 s
         let started = Instant::now();
         drop(first);
         assert!(

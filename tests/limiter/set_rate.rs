@@ -5,11 +5,7 @@ use std::time::Duration;
 
 use tollgate::{AcquireError, Clock, Nanos, Rate, RateLimiter};
 
-fn wait_for_waiters(limiter: &RateLimiter, count: usize) {
-    while limiter.stats().waiting < count {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
+use crate::support;
 
 #[test]
 fn a_faster_rate_brings_waiters_forward_in_order() {
@@ -18,23 +14,23 @@ fn a_faster_rate_brings_waiters_forward_in_order() {
     limiter.acquire().unwrap();
     let (done, finished) = mpsc::channel();
     std::thread::scope(|s| {
+        let mut threads = Vec::new();
         for id in 0..3 {
             let done = done.clone();
             let limiter = &limiter;
-            s.spawn(move || {
+            threads.push(s.spawn(move || {
                 // The instant it went, as planned: what a loaded machine does to the thread's
                 // wake-up does not change it.
                 let reservation = limiter.reserve(1).unwrap();
                 reservation.wait().unwrap();
                 done.send((id, reservation.ready_at())).unwrap();
-            });
-            wait_for_waiters(limiter, id + 1);
+            }));
+            time.wait_for_sleepers(id + 1);
         }
         // Waiting for 1 s, 2 s, 3 s; at 10/s (burst 1) they go at 100, 200, 300 ms.
         limiter.set_rate(Rate::per_second(10).burst(1)).unwrap();
         for _ in 0..40 {
-            time.advance(Duration::from_millis(10));
-            std::thread::sleep(Duration::from_millis(1));
+            support::step(&time, Duration::from_millis(10), &threads);
         }
     });
     drop(done);
@@ -53,7 +49,7 @@ fn a_waiter_whose_cost_exceeds_the_new_burst_fails() {
     limiter.acquire_n(10).unwrap();
     std::thread::scope(|s| {
         let waiter = s.spawn(|| limiter.acquire_n(8));
-        wait_for_waiters(&limiter, 1);
+        time.wait_for_sleepers(1);
         limiter.set_rate(Rate::per_second(5)).unwrap();
         assert_eq!(
             waiter.join().unwrap(),

@@ -1,13 +1,10 @@
 //! End to end: a Runner that believes the quotas are twice the server's finishes every job by
 //! reading the server's 429s with `tollgate::presets`.
 
-#[path = "../examples/fake_api/mod.rs"]
-mod fake_api;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use fake_api::{ApiError, FakeApi, FakeConfig};
+use crate::support::fake_api::{ApiError, FakeApi, FakeConfig};
 use tollgate::{AdaptiveSemaphore, Rate, Resource, Retry, Runner};
 
 #[test]

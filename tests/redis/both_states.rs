@@ -6,15 +6,13 @@
 
 #![cfg(feature = "redis")]
 
-#[path = "support/redis_server.rs"]
-mod redis_server;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use redis_server::RedisServer;
 use tollgate::redis::RedisState;
 use tollgate::{LimitError, Limits, MultiLimiter, Nanos, Rate, REQUESTS, TOKENS};
+
+use crate::support::redis_server::RedisServer;
 
 /// Where a test's limiters keep their state.
 struct Backend {

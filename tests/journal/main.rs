@@ -1,0 +1,12 @@
+//! The Runner's journal (feature `journal`): reruns call only unfinished jobs, a batch killed with
+//! SIGKILL and rerun, damaged files as typed errors, a hostile review.
+//!
+//! A test of the journal goes here.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod crash;
+mod damage;
+mod hostile_review;
+mod reruns;

@@ -1,0 +1,14 @@
+//! The Redis shared state (feature `redis`; each test starts its own throwaway `redis-server`,
+//! `support::redis_server`): the same behaviour in memory and on Redis, one quota shared by
+//! processes, a hostile review.
+//!
+//! A test of the Redis backend, or of behaviour that must be the same in memory and on Redis,
+//! goes here.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod both_states;
+mod hostile_review;
+mod settle_through_the_seam;
+mod shared_quota;

@@ -1,0 +1,13 @@
+//! The Runner: against the in-process fake API (order, quotas, retries, validation, panics,
+//! interrupts, resume), its accounting on the reservation core, `JobSender` and interrupts under
+//! hostile use, capped waits and error messages naming the setting.
+//!
+//! A test of the Runner without a journal goes here (with one: `tests/journal/`).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod accounting;
+mod against_fake_api;
+mod job_sender;
+mod waits_capped_and_messages_named;

@@ -1,0 +1,96 @@
+//! What several test binaries share: oracles, adapters, fixtures. Each binary's `main.rs`
+//! (`tests/<subject>/main.rs`) reaches it as
+//!
+//! ```text
+//! #[path = "../support/mod.rs"]
+//! mod support;
+//! ```
+//!
+//! and uses what it needs: `crate::support::bucket_calls::Call`.
+//!
+//! - [`bucket_calls`]: the four bucket limiters driven by one script of calls, every answer
+//!   recorded (the equivalence and fast-path tests).
+//! - [`sliding_window_log`]: the naive sliding window, the oracle of the window's fast paths.
+//! - [`redis_server`]: a throwaway `redis-server` (also used by `benches/redis.rs`).
+//! - [`fake_api`]: the in-process fake of a rate-limited API (`examples/fake_api/`, shared with
+//!   `examples/batch.rs` and `benches/runner.rs`).
+//! - [`http_api`]: calling the loopback mock provider over real HTTP (`examples/http_api/`).
+//! - [`test_name`]: the name of a test for re-running this binary on it alone (tests that
+//!   re-execute themselves as a child process).
+//! - [`step`]: moves a stepped mock clock and waits until the test's threads have seen it;
+//!   [`wait_until`]: a bounded wait for a condition threads reach without notifying.
+//! - [`proptest_config`]: property-test settings that keep each file's regression seeds next to
+//!   it (`<file>.proptest-regressions`).
+
+// Each binary uses part of this module: what one binary leaves unused is not dead code.
+#![allow(dead_code)]
+
+pub mod bucket_calls;
+#[path = "../../examples/fake_api/mod.rs"]
+pub mod fake_api;
+#[cfg(feature = "http")]
+#[path = "../../examples/http_api/mod.rs"]
+pub mod http_api;
+pub mod redis_server;
+pub mod sliding_window_log;
+
+use std::thread::ScopedJoinHandle;
+use std::time::{Duration, Instant};
+
+use proptest::test_runner::{Config, FileFailurePersistence};
+use tollgate::MockTime;
+
+/// The name libtest gives the test function `name` of the module `module` (its
+/// `module_path!()`): the module path without the crate's name, so that `--exact` runs that test
+/// alone when the binary re-executes itself.
+///
+/// `test_name("journal::crash", "child_batch")` is `"crash::child_batch"`.
+pub fn test_name(module: &str, name: &str) -> String {
+    match module.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{name}"),
+        None => name.to_owned(),
+    }
+}
+
+/// `cases` cases per property, and failing seeds persisted in `<source file>.proptest-regressions`
+/// beside the test's source file. (Proptest's default would look for the `main.rs` above the
+/// file and write to `tests/proptest-regressions/<file>.txt`, apart from the test, since every
+/// binary here has a `main.rs`.)
+pub fn proptest_config(cases: u32) -> Config {
+    Config {
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..Config::with_cases(cases)
+    }
+}
+
+/// Moves the stepped mock `time` forward by `by`, then returns once each of `threads` has either
+/// finished or is blocked on the clock again, still waiting at the new instant
+/// ([`MockTime::sleepers`]): every thread whose instant came has woken and acted on it (entered,
+/// gone, slept again) before the test moves time further. Panics after 30 s of real time,
+/// naming the counts.
+///
+/// Only for threads that wait for instants: a thread waiting for a notification counts as
+/// asleep until it looks again, so one notified by a thread that just finished (credits given
+/// back) may not have acted yet when this returns.
+pub fn step<T>(time: &MockTime, by: Duration, threads: &[ScopedJoinHandle<'_, T>]) {
+    time.advance(by);
+    wait_until("each thread finished or blocked on the mock clock", || {
+        let finished = threads.iter().filter(|thread| thread.is_finished()).count();
+        finished + time.sleepers() >= threads.len()
+    });
+}
+
+/// Returns once `done()` holds, looking again after yielding the processor; panics naming
+/// `what` after 30 s of real time. For conditions threads reach without notifying the test.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(
+            Instant::now() < give_up,
+            "waited 30 s (real time) for {what}"
+        );
+        std::thread::yield_now();
+    }
+}

@@ -95,13 +95,27 @@ fn a_damaged_entry_is_an_error_naming_the_journal() {
     let dir = scratch_dir("chat-journal-entry");
     let provider = MockProvider::start(MockConfig::new()).unwrap();
     let journal = written_journal(&dir, &provider);
-    // Inside a recorded entry (an answer's JSON), whose checksum then fails.
-    let entry = journal
-        .2
+    // Inside every copy of a recorded entry (an answer's JSON), whose checksum then fails: the
+    // store keeps superseded copies of its pages too, and which copy is live depends on how the
+    // run's commits fell, so the damage goes to all of them.
+    let (requests, path, bytes) = &journal;
+    let entries: Vec<usize> = bytes
         .windows(b"billed_tokens".len())
-        .position(|window| window == b"billed_tokens")
-        .expect("an entry in the journal");
-    assert!(rerun_with_damage(&provider, &journal, entry, 8));
+        .enumerate()
+        .filter(|(_, window)| *window == b"billed_tokens")
+        .map(|(at, _)| at)
+        .collect();
+    assert!(!entries.is_empty(), "an entry in the journal");
+    let mut damaged = bytes.clone();
+    for &at in &entries {
+        damaged[at..at + 8].fill(0xa5);
+    }
+    assert!(rerun_with_damage(
+        &provider,
+        &(requests.clone(), path.clone(), damaged),
+        0,
+        0
+    ));
 }
 
 #[test]

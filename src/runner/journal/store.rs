@@ -46,15 +46,21 @@ pub(super) fn silence_store_panics() {
     });
 }
 
-/// Runs a call into the store, turning a panic (damaged data can make it panic) into an error:
-/// the panic's message.
+/// Runs a call into the store, turning a panic (damaged data can make it panic) into an error
+/// saying so. The panic's own text (an internal assertion of the store, such as "entered
+/// unreachable code") tells the user nothing and reads as a crash: it is logged at debug level
+/// only.
 pub(super) fn guarded<R>(call: impl FnOnce() -> R) -> Result<R, String> {
     let outer = IN_STORE.with(|flag| flag.replace(true));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
     IN_STORE.with(|flag| flag.set(outer));
     outcome.map_err(|panic| {
         let message = raised_with(panic.as_ref()).unwrap_or_default();
-        format!("the store failed on damaged data: {message}")
+        event!(
+            debug,
+            "the journal's store panicked on damaged data: {message}"
+        );
+        "the store could not read its damaged data".to_owned()
     })
 }
 
@@ -91,10 +97,11 @@ mod tests {
     #[test]
     fn a_panic_inside_guarded_is_an_error_and_the_flag_is_restored() {
         silence_store_panics();
-        let outcome = guarded(|| -> u32 { panic!("damaged page") });
+        let outcome = guarded(|| -> u32 { unreachable!("damaged page") });
+        // What the user reads says what happened, not the store's internal assertion.
         assert_eq!(
             outcome,
-            Err("the store failed on damaged data: damaged page".to_owned())
+            Err("the store could not read its damaged data".to_owned())
         );
         assert!(!IN_STORE.with(Cell::get));
         assert_eq!(guarded(|| guarded(|| 7)), Ok(Ok(7)));

@@ -173,7 +173,7 @@ fn sweep_outcome(path: &Path) -> String {
     let kind = |err: &dyn std::fmt::Debug| {
         let text = format!("{err:?}");
         let variant: String = text.chars().take_while(|c| c.is_alphanumeric()).collect();
-        if text.contains("the store failed") {
+        if text.contains("the store could not read its damaged data") {
             format!("{variant}(store)")
         } else {
             variant

@@ -15,7 +15,10 @@ use tollgate::{
 fn a_past_deadline_takes_a_free_slot_of_an_adaptive_semaphore() {
     let (clock, time) = Clock::mock();
     time.advance(Duration::from_secs(10));
-    let slots = AdaptiveSemaphore::builder(1).with_clock(clock).build().unwrap();
+    let slots = AdaptiveSemaphore::builder(1)
+        .with_clock(clock)
+        .build()
+        .unwrap();
     let held = slots.try_acquire_until(Nanos::from_secs(5));
     assert!(held.is_ok(), "{:?}", held.err());
     assert!(slots.try_acquire_until(Nanos::from_secs(5)).is_err());

@@ -71,7 +71,9 @@ fn its_local_fallback_decides_on_the_new_clock() {
     for _ in 0..5 {
         permits.push(api.try_acquire(&[(TOKENS, 1)]).unwrap());
     }
-    assert!(permits.iter().all(|permit| permit.server_ready_at().is_none()));
+    assert!(permits
+        .iter()
+        .all(|permit| permit.server_ready_at().is_none()));
     assert_eq!(time.now(), Nanos::from_secs(100));
     let refused = api.try_acquire(&[(TOKENS, 1)]).unwrap_err();
     assert!(
@@ -79,6 +81,10 @@ fn its_local_fallback_decides_on_the_new_clock() {
         "{refused:?}"
     );
     let waited = api.acquire(&[(TOKENS, 1)]).unwrap();
-    assert_eq!(time.now(), Nanos::from_millis(100_200), "one token every 200 ms");
+    assert_eq!(
+        time.now(),
+        Nanos::from_millis(100_200),
+        "one token every 200 ms"
+    );
     drop(waited);
 }

@@ -32,7 +32,9 @@
 //!
 //! **Algorithms** ([`algorithm`]). Pure state machines of `(state, now, cost)`: GCRA in both
 //! forms, token bucket and leaky bucket, which decide identically, and an exact sliding window
-//! that counts the way providers do.
+//! that counts the way providers do. Any type implementing [`Algorithm`](algorithm::Algorithm),
+//! yours included, runs in every limiter: [`RateLimiter`]`::<A>`,
+//! [`Limits::rate_with`]`::<A>` and [`Resource::counted_with`]`::<A>`.
 //!
 //! **The reservation core.** Every blocking type is a thin rule over one FIFO queue of
 //! reservations, each remembering its costs and the instant it was charged at. Any change of

@@ -1,5 +1,7 @@
 //! Any [`Algorithm`] as one object-safe type, for the limiters that choose an algorithm per
-//! resource at run time (a [`MultiLimiter`](crate::MultiLimiter)'s meters).
+//! resource at run time (a [`MultiLimiter`](crate::MultiLimiter)'s meters), and the one place
+//! that says where an algorithm's queue of charges ends and how a charge comes out exactly
+//! (`queue_end`, `undo_charge`: also what a [`RateLimiter`](crate::RateLimiter)'s account calls).
 //!
 //! Its methods carry the names of [`Algorithm`]'s, so a caller with only this trait in scope
 //! writes the same call for a concrete algorithm (dispatched statically) and for a boxed one.

@@ -2,7 +2,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::shared_pace::SharedPace;
-use crate::algorithm::{Algorithm, Decision, Refunded};
+use crate::algorithm::{Algorithm, AnyAlgorithm, Decision, Refunded};
 use crate::rate::Pace;
 use crate::reservation::Accounts;
 use crate::{Nanos, Rate, RateError};
@@ -179,7 +179,7 @@ impl<A: Algorithm> Accounts for SingleAccount<A> {
     ) -> (Option<Nanos>, Nanos, Nanos) {
         // On the same decoded word as the charge (one compare-and-swap for both).
         self.update(|algorithm| {
-            let before = queue_end(algorithm);
+            let before = AnyAlgorithm::queue_end(algorithm);
             let at = at.max(algorithm.conforms_at(now, cost));
             (before, algorithm.charge_at(now, at, cost), at)
         })
@@ -202,19 +202,14 @@ impl<A: Algorithm> Accounts for SingleAccount<A> {
     }
 
     fn queue_end(&self, _resource: usize) -> Option<Nanos> {
-        self.read(queue_end).ok().flatten()
+        self.read(AnyAlgorithm::queue_end).ok().flatten()
     }
 
     fn undo(&mut self, _resource: usize, now: Nanos, before: Nanos, mark: Nanos, cost: u64) {
         // On a copy of the word, by compare-and-swap: what the lock-free path queued after the
         // charge stays.
-        self.update(|algorithm| match A::ONE_WORD {
-            Some(form) => form.undo_charge(algorithm, now, before, mark),
-            None => {
-                algorithm.refund_charge(now, mark, cost);
-            }
-        })
-        .ok();
+        self.update(|algorithm| AnyAlgorithm::undo_charge(algorithm, now, before, mark, cost))
+            .ok();
     }
 
     fn in_use(&self, _resource: usize, now: Nanos) -> u64 {
@@ -250,9 +245,4 @@ impl<A: Algorithm> Accounts for SingleAccount<A> {
                 .store(next_free.as_u64(), Ordering::Release);
         }
     }
-}
-
-/// Where the queue of charges ends: the one word, for an algorithm that has one.
-fn queue_end<A: Algorithm>(algorithm: &A) -> Option<Nanos> {
-    A::ONE_WORD.map(|form| Nanos::new(form.encode(algorithm)))
 }

@@ -288,7 +288,9 @@ impl Limits {
         self.with(name, rate, Some(counting))
     }
 
-    /// How rate resources count unless added with [`window`](Self::window) (default GCRA).
+    /// How rate resources count unless added with [`window`](Self::window) or
+    /// [`rate_with`](Self::rate_with), which name their algorithm (default GCRA; any
+    /// [`Algorithm`] with [`Counting::with`]).
     pub fn counting(mut self, counting: Counting) -> Limits {
         self.counting = counting;
         self

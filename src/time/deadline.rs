@@ -16,12 +16,14 @@ pub(crate) enum Patience {
 }
 
 impl Patience {
-    /// The deadline this patience gives a call decided at `now`.
+    /// The deadline this patience gives a call decided at `now`. An instant already past is
+    /// `now`: such a call takes what fits now, as `try_acquire` does, and nothing else (the
+    /// documented meaning of a past deadline, the same on every path).
     pub(crate) fn due(self, now: Nanos) -> Due {
         Due(match self {
             Patience::Forever => None,
             Patience::For(wait) => Some(now.saturating_add(wait)),
-            Patience::Until(deadline) => Some(deadline),
+            Patience::Until(deadline) => Some(deadline.max(now)),
         })
     }
 }
@@ -125,8 +127,8 @@ mod tests {
         assert_eq!(Patience::Forever.due(now).at(), None);
         let patience = Patience::For(Nanos::from_secs(2));
         assert_eq!(patience.due(now).at(), Some(Nanos::from_secs(12)));
-        let until = Patience::Until(Nanos::from_secs(3));
-        assert_eq!(until.due(now).at(), Some(Nanos::from_secs(3)));
+        let until = Patience::Until(Nanos::from_secs(13));
+        assert_eq!(until.due(now).at(), Some(Nanos::from_secs(13)));
         // Saturates: a patience past the end of time is the end of time.
         let long = Patience::For(Nanos::MAX).due(now);
         assert_eq!(long.at(), Some(Nanos::MAX));
@@ -150,10 +152,14 @@ mod tests {
         assert_eq!(forever.in_time(Nanos::MAX, now), Err(never));
         let at_the_end = Patience::Until(Nanos::MAX).due(now);
         assert_eq!(at_the_end.in_time(Nanos::MAX, now), Err(never));
-        // A deadline already past: not even now is in time (what fits now is taken before
-        // asking, on the paths that take it).
+        // A deadline already past is now: what fits now is in time, nothing later is.
         let past = Patience::Until(Nanos::from_secs(1)).due(now);
-        assert_eq!(past.in_time(now, now), Err(Duration::ZERO));
+        assert_eq!(past.at(), Some(now));
+        assert_eq!(past.in_time(now, now), Ok(()));
+        assert_eq!(
+            past.in_time(Nanos::from_secs(11), now),
+            Err(Duration::from_secs(1))
+        );
     }
 
     #[test]

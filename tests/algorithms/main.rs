@@ -13,5 +13,6 @@ mod defined_outside;
 mod equivalence;
 mod fast_paths;
 mod one_meaning_of_rate;
+mod panicking;
 mod rate_bound;
 mod seed_figures;

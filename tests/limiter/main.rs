@@ -10,6 +10,7 @@ mod support;
 
 mod deadlines;
 mod deadlines_one_rule;
+mod deadlines_past_on_every_path;
 mod exact_accounting;
 mod fail_fast;
 mod fifo_fairness;

@@ -12,3 +12,4 @@ mod both_states;
 mod hostile_review;
 mod settle_through_the_seam;
 mod shared_quota;
+mod with_clock_after_shared_on;

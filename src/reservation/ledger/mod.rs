@@ -12,6 +12,7 @@ mod planning;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use super::accounts::Accounts;
@@ -404,6 +405,10 @@ impl<S: Accounts> Ledger<S> {
 
     /// Applies `change` at `now` with every waiting reservation's charges taken out, then
     /// re-plans the queue in arrival order. The one path of every change of capacity.
+    ///
+    /// A panic in `change` (a user algorithm's `observe` or `set_rate`) reaches the caller
+    /// after the queue is re-planned: the waiters keep their plans and their order, and the
+    /// lock (released on unwind) guards a consistent ledger.
     pub(super) fn change<R>(
         &mut self,
         now: Nanos,
@@ -412,10 +417,10 @@ impl<S: Accounts> Ledger<S> {
         self.graduate(now);
         self.accounts.begin_change();
         self.take_out_waiters(now);
-        let changed = change(self, now);
+        let changed = panic::catch_unwind(AssertUnwindSafe(|| change(self, now)));
         self.replan(now);
         self.publish(now);
-        changed
+        changed.unwrap_or_else(|panicked| panic::resume_unwind(panicked))
     }
 
     /// Resources are held until `until` (a server said so); `None`: every resource (a pause).

@@ -77,7 +77,7 @@ where
     /// Takes the quotas from Redis, shared with every process (or machine) that runs the same
     /// resources under the same limiter name ([`tollgate::redis`](crate::redis)), exact windows
     /// or GCRA ([`Resource::smoothed`](crate::Resource::smoothed)) alike. A limiter name used
-    /// with other quotas is a [`RunnerError::InvalidLimits`] from [`run`](Self::run).
+    /// with other quotas is a [`RunnerError::InvalidLimits`](crate::RunnerError::InvalidLimits) from [`run`](Self::run).
     ///
     /// A call that cannot reach Redis is a failed attempt
     /// ([`AttemptError::Quota`](crate::AttemptError::Quota)) retried per the [`Retry`](crate::Retry)

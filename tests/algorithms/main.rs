@@ -8,10 +8,16 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-mod accounting_bound;
+mod accounting_bound_books;
+mod accounting_bound_limiters;
+mod accounting_bound_random_calls;
+mod accounting_bound_rate_changes;
+mod accounting_bound_run;
 mod defined_outside;
 mod equivalence;
-mod fast_paths;
+mod fast_paths_one_word;
+mod fast_paths_places_and_races;
+mod fast_paths_sliding_window;
 mod one_meaning_of_rate;
 mod panicking;
 mod rate_bound;

@@ -8,5 +8,8 @@ mod support;
 
 mod crash;
 mod damage;
-mod hostile_review;
+mod hostile_review_files;
+mod hostile_review_fixtures;
+mod hostile_review_reruns_and_keys;
+mod hostile_review_user_code;
 mod reruns;

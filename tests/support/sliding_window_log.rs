@@ -1,7 +1,7 @@
 //! The naive sliding window: one `(grid instant, units)` entry per charge, everything recomputed
 //! from the log at each question. The oracle the window's fast paths (its searches and caches)
-//! are checked against, step by step (`tests/algorithms/fast_paths.rs`): the one naive window of
-//! the test suite.
+//! are checked against, step by step (`tests/algorithms/fast_paths_sliding_window.rs`): the one
+//! naive window of the test suite.
 
 use std::time::Duration;
 

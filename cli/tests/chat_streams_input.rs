@@ -64,15 +64,18 @@ fn a_large_input_is_answered_while_it_is_read_in_bounded_memory() {
     let mut answers = BufReader::new(child.stdout.take().unwrap()).lines();
     let first: Value = serde_json::from_str(&answers.next().unwrap().unwrap()).unwrap();
     assert!(first["response"].is_object(), "{first}");
+    // Long before the whole file could have been read and sent (over 15 minutes); generous,
+    // since the start of a run of 200,000 lines on a shared machine took from 1 s to 7.5 s.
     assert!(
-        began.elapsed() < Duration::from_secs(5),
+        began.elapsed() < Duration::from_secs(30),
         "the first answer took {:?}",
         began.elapsed()
     );
-    // Let it run a while, reading as it answers, and watch its memory.
+    // Let it run a while from the first answer, reading as it answers, and watch its memory.
+    let answering = Instant::now();
     let mut most_kib = 0;
     let mut answered = 1;
-    while began.elapsed() < Duration::from_secs(4) {
+    while answering.elapsed() < Duration::from_secs(4) {
         answers.next().unwrap().unwrap();
         answered += 1;
         if answered % 50 == 0 {

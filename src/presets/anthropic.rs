@@ -1,7 +1,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::civil_time::parse_rfc3339;
-use super::headers::{merge, parse_count, Headers, Quota, RateLimitHeaders};
+use super::headers::{merge, Headers, RateLimitHeaders};
 use super::ChatRequest;
 use crate::{Rate, Resource};
 
@@ -109,18 +109,13 @@ pub(super) fn read_headers(
         ("output-tokens", &mut snapshot.output_tokens),
     ];
     for (resource, quota) in quotas {
-        let reported = Quota {
-            limit: headers
-                .get(&format!("anthropic-ratelimit-{resource}-limit"))
-                .and_then(parse_count),
-            remaining: headers
-                .get(&format!("anthropic-ratelimit-{resource}-remaining"))
-                .and_then(parse_count),
-            reset: headers
-                .get(&format!("anthropic-ratelimit-{resource}-reset"))
-                .and_then(parse_rfc3339)
-                .map(|reset| reset.duration_since(now).unwrap_or(Duration::ZERO)),
-        };
+        let reported = headers.quota(
+            |field| format!("anthropic-ratelimit-{resource}-{field}"),
+            |value| {
+                let reset = parse_rfc3339(value)?;
+                Some(reset.duration_since(now).unwrap_or(Duration::ZERO))
+            },
+        );
         merge(quota, reported);
     }
 }

@@ -19,6 +19,20 @@ impl<'h> Headers<'h> {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// One resource's figures, its headers named by `name("limit" | "remaining" | "reset")`,
+    /// its reset read by `reset`.
+    pub(super) fn quota(
+        &self,
+        name: impl Fn(&str) -> String,
+        reset: impl Fn(&str) -> Option<Duration>,
+    ) -> Quota {
+        Quota {
+            limit: self.get(&name("limit")).and_then(parse_count),
+            remaining: self.get(&name("remaining")).and_then(parse_count),
+            reset: self.get(&name("reset")).and_then(reset),
+        }
+    }
 }
 
 /// Every provider's header family, read in this order (the first to report a figure wins). A
@@ -279,6 +293,6 @@ pub(super) fn merge(quota: &mut Quota, reported: Quota) {
 }
 
 /// A non-negative whole count.
-pub(super) fn parse_count(value: &str) -> Option<u64> {
+fn parse_count(value: &str) -> Option<u64> {
     value.parse().ok()
 }

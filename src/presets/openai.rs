@@ -1,7 +1,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::durations::{decimal_nanos, nanos_to_duration, parse_go_duration};
-use super::headers::{merge, parse_count, Headers, Quota, RateLimitHeaders};
+use super::headers::{merge, Headers, RateLimitHeaders};
 use super::ChatRequest;
 use crate::{Limits, Rate, Resource};
 
@@ -227,17 +227,10 @@ pub(super) fn read_headers(
         ("requests", &mut snapshot.requests),
         ("tokens", &mut snapshot.tokens),
     ] {
-        let reported = Quota {
-            limit: headers
-                .get(&format!("x-ratelimit-limit-{resource}"))
-                .and_then(parse_count),
-            remaining: headers
-                .get(&format!("x-ratelimit-remaining-{resource}"))
-                .and_then(parse_count),
-            reset: headers
-                .get(&format!("x-ratelimit-reset-{resource}"))
-                .and_then(parse_openai_reset),
-        };
+        let reported = headers.quota(
+            |field| format!("x-ratelimit-{field}-{resource}"),
+            parse_openai_reset,
+        );
         merge(quota, reported);
     }
 }

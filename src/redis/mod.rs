@@ -88,6 +88,8 @@ pub use error::RedisError;
 // The store (one of the [state stores](crate::state)) and the constructors placing limiters on
 // it: `MultiLimiter::shared_on`, `ModelLimiterBuilder::shared_on`, `Permit::server_ready_at`.
 #[cfg(feature = "redis")]
+mod connection;
+#[cfg(feature = "redis")]
 mod fallback;
 #[cfg(feature = "redis")]
 mod redis_state;
@@ -98,4 +100,7 @@ mod shared_on;
 
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use redis_state::{Fallback, RedisState, DEFAULT_LEASE, DEFAULT_TIMEOUT};
+pub use connection::DEFAULT_TIMEOUT;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis_state::{Fallback, RedisState, DEFAULT_LEASE};

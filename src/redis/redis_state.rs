@@ -1,20 +1,16 @@
-//! Where a shared limiter lives: a Redis server's connections and the limiter's name on it
-//! ([`RedisState`]), what to do when it cannot be reached ([`Fallback`]), and the one call that
-//! runs the script.
+//! Where a shared limiter lives: a Redis server or a Redis Cluster and the limiter's name on it
+//! ([`RedisState`]), and what to do when it cannot be reached ([`Fallback`]). (The connections
+//! and the one call that runs the script: `connection.rs`.)
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
-
+use super::connection::Connector;
 use super::RedisError;
 
 /// The default lease of a concurrency slot held in Redis.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
-
-/// The default timeout of connecting to Redis and of each reply.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What a limiter shared on Redis does when the server cannot be reached.
 ///
@@ -48,7 +44,8 @@ pub enum Fallback {
     },
 }
 
-/// A connection to a Redis server and the name of one shared limiter on it.
+/// A Redis server ([`open`](Self::open)) or a Redis Cluster ([`open_cluster`](Self::open_cluster)),
+/// and the name of one shared limiter on it.
 ///
 /// Opening makes no connection: [`MultiLimiter::shared_on`](crate::MultiLimiter::shared_on)
 /// connects and checks the parameters. Clones share the connections (one per thread using it
@@ -72,14 +69,6 @@ pub struct RedisState {
     pub(super) lease: Duration,
 }
 
-/// The client, its idle connections and the script, shared by clones.
-pub(super) struct Connector {
-    client: ::redis::Client,
-    idle: Mutex<Vec<::redis::Connection>>,
-    script: ::redis::Script,
-    timeout: Mutex<Duration>,
-}
-
 impl RedisState {
     /// The limiter `name` on the server at `url` (`redis://host:port/db`; `redis://:password@…`
     /// for a password).
@@ -89,20 +78,51 @@ impl RedisState {
     /// `{` or `}`.
     pub fn open(url: &str, name: &str) -> Result<RedisState, RedisError> {
         check_name(name)?;
-        let client = ::redis::Client::open(url).map_err(|error| RedisError::InvalidUrl {
-            detail: error.to_string(),
-        })?;
-        Ok(RedisState {
-            connector: Arc::new(Connector {
-                client,
-                idle: Mutex::new(Vec::new()),
-                script: ::redis::Script::new(include_str!("script.lua")),
-                timeout: Mutex::new(DEFAULT_TIMEOUT),
-            }),
+        Ok(RedisState::on(Connector::one(url)?, name))
+    }
+
+    /// The limiter `name` on the Redis Cluster that `nodes` belong to (the URLs of some of its
+    /// nodes, primaries or replicas: the first that answers gives the others). Its keys share
+    /// one hash tag, `{name}`, so each decision runs on one slot's primary; limiters of other
+    /// names spread over the cluster's primaries.
+    ///
+    /// A primary that fails makes the calls on its slots [`RedisError::Unreachable`] (then
+    /// [`Fallback`] applies) until a replica takes over; they then go to the new primary.
+    /// Replication is asynchronous: what the last calls before a failover wrote may not have
+    /// reached the replica, and is then admitted again (see [`tollgate::redis`](crate::redis)).
+    ///
+    /// ```no_run
+    /// use tollgate::redis::RedisState;
+    /// use tollgate::{Limits, MultiLimiter, REQUESTS};
+    ///
+    /// let nodes = ["redis://10.0.0.1:7000/", "redis://10.0.0.2:7000/", "redis://10.0.0.3:7000/"];
+    /// let shared = RedisState::open_cluster(nodes, "search-api")?;
+    /// let api = MultiLimiter::new(Limits::new().rpm(600))?.shared_on(shared)?;
+    /// let _permit = api.acquire(&[(REQUESTS, 1)])?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`RedisError::InvalidUrl`] (also for no node at all); [`RedisError::InvalidName`].
+    pub fn open_cluster<S: AsRef<str>>(
+        nodes: impl IntoIterator<Item = S>,
+        name: &str,
+    ) -> Result<RedisState, RedisError> {
+        check_name(name)?;
+        let nodes: Vec<String> = nodes
+            .into_iter()
+            .map(|node| node.as_ref().to_owned())
+            .collect();
+        Ok(RedisState::on(Connector::cluster(&nodes)?, name))
+    }
+
+    fn on(connector: Connector, name: &str) -> RedisState {
+        RedisState {
+            connector: Arc::new(connector),
             name: name.to_owned(),
             fallback: Fallback::Fail,
             lease: DEFAULT_LEASE,
-        })
+        }
     }
 
     /// The same server, another limiter name (the connections are shared).
@@ -130,10 +150,13 @@ impl RedisState {
         self
     }
 
-    /// The timeout of connecting and of each reply (default [`DEFAULT_TIMEOUT`]); a call that
-    /// times out is [`RedisError::Unreachable`]. Applies to every clone.
+    /// The timeout of connecting and of each reply (default [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT)); a call that
+    /// times out is [`RedisError::Unreachable`]. Applies to every clone, for the connections
+    /// made from now (set it before the first call). On a cluster, a call on a node that
+    /// stopped answering fails within about three timeouts (the client tries once more).
     pub fn timeout(self, timeout: Duration) -> RedisState {
-        *self.connector.timeout.lock() = timeout.max(Duration::from_millis(1));
+        self.connector
+            .set_timeout(timeout.max(Duration::from_millis(1)));
         self
     }
 
@@ -151,10 +174,7 @@ impl RedisState {
 impl fmt::Debug for RedisState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisState")
-            .field(
-                "server",
-                &self.connector.client.get_connection_info().addr(),
-            )
+            .field("server", &self.connector)
             .field("name", &self.name)
             .field("fallback", &self.fallback)
             .field("lease", &self.lease)
@@ -167,81 +187,4 @@ fn check_name(name: &str) -> Result<(), RedisError> {
         return Err(RedisError::InvalidName(name.to_owned()));
     }
     Ok(())
-}
-
-impl Connector {
-    /// Runs the script on an idle connection (or a new one); a connection that failed is
-    /// dropped, not reused.
-    pub(super) fn run(
-        &self,
-        keys: &[String],
-        args: &[Arg<'_>],
-    ) -> Result<Vec<::redis::Value>, RedisError> {
-        let pooled = self.idle.lock().pop();
-        let mut connection = match pooled {
-            Some(connection) => connection,
-            None => self.connect()?,
-        };
-        let mut invocation = self.script.prepare_invoke();
-        for key in keys {
-            invocation.key(key.as_str());
-        }
-        for arg in args {
-            match arg {
-                Arg::Int(value) => invocation.arg(*value),
-                Arg::Str(value) => invocation.arg(*value),
-            };
-        }
-        match invocation.invoke::<Vec<::redis::Value>>(&mut connection) {
-            Ok(reply) => {
-                self.idle.lock().push(connection);
-                Ok(reply)
-            }
-            Err(error) => {
-                if !error.is_io_error() && !error.is_timeout() && !error.is_connection_dropped() {
-                    self.idle.lock().push(connection);
-                }
-                Err(from_client(&error))
-            }
-        }
-    }
-
-    fn connect(&self) -> Result<::redis::Connection, RedisError> {
-        let timeout = *self.timeout.lock();
-        let connection = self
-            .client
-            .get_connection_with_timeout(timeout)
-            .map_err(|error| from_client(&error))?;
-        for set in [
-            connection.set_read_timeout(Some(timeout)),
-            connection.set_write_timeout(Some(timeout)),
-        ] {
-            set.map_err(|error| from_client(&error))?;
-        }
-        Ok(connection)
-    }
-}
-
-/// The error of a failed call: unreachable (refused, timed out, dropped), or the server's.
-fn from_client(error: &::redis::RedisError) -> RedisError {
-    if error.is_io_error()
-        || error.is_connection_refusal()
-        || error.is_timeout()
-        || error.is_connection_dropped()
-    {
-        RedisError::Unreachable {
-            detail: error.to_string(),
-        }
-    } else {
-        RedisError::Server {
-            detail: error.to_string(),
-        }
-    }
-}
-
-/// One argument of the script.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Arg<'a> {
-    Int(i64),
-    Str(&'a str),
 }

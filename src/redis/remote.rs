@@ -18,7 +18,7 @@ use parking_lot::{Condvar, Mutex};
 mod store;
 
 use super::fallback::{micros, LocalFallback, Seen};
-use super::redis_state::Arg;
+use super::connection::Arg;
 use super::{RedisError, RedisState};
 use crate::multi::{Counting, LimitError, Limits};
 use crate::reservation::{Patience, PerResource};

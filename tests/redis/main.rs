@@ -1,6 +1,7 @@
 //! The Redis shared state (feature `redis`; each test starts its own throwaway `redis-server`,
-//! `support::redis_server`): the same behaviour in memory and on Redis, one quota shared by
-//! processes, a hostile review.
+//! `support::redis_server`; the `cluster_*` tests share one throwaway Redis Cluster,
+//! `support::redis_cluster`): the same behaviour in memory and on Redis, one quota shared by
+//! processes, limiters spread over a cluster and a primary failing over, a hostile review.
 //!
 //! A test of the Redis backend, or of behaviour that must be the same in memory and on Redis,
 //! goes here.
@@ -9,6 +10,8 @@
 mod support;
 
 mod both_states;
+mod cluster_failover;
+mod cluster_spread;
 mod hostile_review;
 mod settle_through_the_seam;
 mod shared_quota;

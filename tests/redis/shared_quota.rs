@@ -24,7 +24,7 @@ fn shared_limits() -> Limits {
     Limits::new().rate(REQUESTS, Rate::per_second(RATE).burst(BURST))
 }
 
-fn micros(at: SystemTime) -> i64 {
+pub(super) fn micros(at: SystemTime) -> i64 {
     at.duration_since(UNIX_EPOCH).unwrap().as_micros() as i64
 }
 
@@ -37,7 +37,7 @@ fn server_now_micros(url: &str) -> i64 {
 
 /// The most grants any stretch of time holds beyond what GCRA allows (`burst + span / T`),
 /// over every pair of grants (sorted server instants, microseconds): ≤ 0 when the bound holds.
-fn worst_excess(grants: &[i64], interval_us: f64, burst: u64) -> f64 {
+pub(super) fn worst_excess(grants: &[i64], interval_us: f64, burst: u64) -> f64 {
     // Grants i..=j number j − i + 1 and span t_j − t_i: the bound is
     // j − i + 1 ≤ burst + (t_j − t_i) / T, i.e. f(j) − f(i) ≤ burst − 1 with f(k) = k − t_k / T.
     let mut lowest = f64::INFINITY;

@@ -12,6 +12,8 @@
 //!   recorded (the equivalence and fast-path tests).
 //! - [`sliding_window_log`]: the naive sliding window, the oracle of the window's fast paths.
 //! - [`redis_server`]: a throwaway `redis-server` (also used by `benches/redis.rs`).
+//! - [`redis_cluster`]: a throwaway Redis Cluster of six nodes, one per test binary (feature
+//!   `redis`; also used by `benches/redis.rs`).
 //! - [`fake_api`]: the in-process fake of a rate-limited API (`examples/fake_api/`, shared with
 //!   `examples/batch.rs` and `benches/runner.rs`).
 //! - [`http_api`]: calling the loopback mock provider over real HTTP (`examples/http_api/`).
@@ -31,6 +33,8 @@ pub mod fake_api;
 #[cfg(feature = "http")]
 #[path = "../../examples/http_api/mod.rs"]
 pub mod http_api;
+#[cfg(feature = "redis")]
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod sliding_window_log;
 

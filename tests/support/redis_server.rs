@@ -20,9 +20,9 @@ pub struct RedisServer {
     port: u16,
 }
 
-/// How to get a `redis-server`, for the messages.
-const INSTALL: &str = "install Redis (Debian: `apt-get install -y redis-server`) or set \
-                       REDIS_SERVER to the binary's path";
+/// How to get a `redis-server` (and `redis-cli`), for the messages.
+pub const INSTALL: &str = "install Redis (Debian: `apt-get install -y redis-server redis-tools`) \
+                           or set REDIS_SERVER (and REDIS_CLI) to the binaries' paths";
 
 impl RedisServer {
     /// Starts `redis-server` (on `PATH`, or `REDIS_SERVER`) on a free loopback port; fails with
@@ -44,24 +44,7 @@ impl RedisServer {
     pub fn start_or_skip() -> Option<RedisServer> {
         let server = Self::start_if_installed();
         if server.is_none() {
-            let test = std::thread::current()
-                .name()
-                .unwrap_or("this test")
-                .to_owned();
-            if under_ci() {
-                panic!(
-                    "{test} needs {}, which is not installed, and CI is set: {INSTALL} \
-                     (without CI set, the tests that need it are skipped)",
-                    binary()
-                );
-            }
-            // Past the test harness's capture (which takes `eprintln!`), so that a skip is
-            // seen in a passing run.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: it needs {}, which is not installed; to run it, {INSTALL}",
-                binary()
-            );
+            skip_or_fail(&binary());
         }
         server
     }
@@ -133,6 +116,27 @@ impl Drop for RedisServer {
     }
 }
 
+/// The test running on this thread is skipped because `missing` (a binary) is not installed:
+/// says so on stderr, or, under CI (`CI` set, and not `false` or `0`), fails the test.
+pub fn skip_or_fail(missing: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_owned();
+    if under_ci() {
+        panic!(
+            "{test} needs {missing}, which is not installed, and CI is set: {INSTALL} \
+             (without CI set, the tests that need it are skipped)"
+        );
+    }
+    // Past the test harness's capture (which takes `eprintln!`), so that a skip is seen in a
+    // passing run.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: it needs {missing}, which is not installed; to run it, {INSTALL}"
+    );
+}
+
 /// `redis-server` on `port` of the loopback interface, without persistence.
 fn spawn(port: u16) -> std::io::Result<Child> {
     Command::new(binary())
@@ -144,7 +148,7 @@ fn spawn(port: u16) -> std::io::Result<Child> {
 }
 
 /// The `redis-server` to run: `REDIS_SERVER`, or the one on `PATH`.
-fn binary() -> String {
+pub fn binary() -> String {
     std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
 }
 
@@ -153,7 +157,8 @@ fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|ci| !matches!(ci.trim(), "" | "false" | "0"))
 }
 
-fn free_port() -> u16 {
+/// A loopback port free when asked (another process may take it before it is used).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())

@@ -5,10 +5,12 @@
 
 #![cfg(feature = "redis")]
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tollgate::redis::{Fallback, RedisState};
-use tollgate::{LimitError, Limits, MultiLimiter, Rate, REQUESTS};
+use tollgate::{LimitError, Limits, MultiLimiter, Permit, Rate, REQUESTS};
 
 use crate::support::redis_cluster::{ask, RedisCluster};
 
@@ -34,6 +36,42 @@ enum Outcome {
     Unreachable,
     /// Anything else: a failure of the test.
     Other(LimitError),
+}
+
+/// One call: which limiter, when it started, how long it took, what it came to.
+#[derive(Debug)]
+struct Call {
+    label: &'static str,
+    started: Instant,
+    took: Duration,
+    outcome: Outcome,
+}
+
+/// Whether every limiter decides on the cluster again: after the kill, `fail` failed and
+/// `local` decided locally, and each one's latest call was granted by the cluster.
+fn resumed(log: &[Call], killed: Instant) -> bool {
+    let back = |label: &str, away: fn(&Outcome) -> bool| {
+        let mut after = log
+            .iter()
+            .filter(|call| call.label == label && call.started >= killed);
+        let went_away = after.clone().any(|call| away(&call.outcome));
+        let last = after.next_back();
+        went_away && last.is_some_and(|call| matches!(call.outcome, Outcome::Cluster))
+    };
+    back("fail", |outcome| matches!(outcome, Outcome::Unreachable))
+        && back("local", |outcome| matches!(outcome, Outcome::Local))
+        && back("bystander", |_| true)
+}
+
+/// How long after `killed` the calls of `label` were granted by the cluster again: the first
+/// call after its last failure or local decision.
+fn back_on_the_cluster(log: &[Call], label: &str, killed: Instant) -> Option<Duration> {
+    let mut mine: Vec<&Call> = log.iter().filter(|call| call.label == label).collect();
+    mine.sort_by_key(|call| call.started);
+    let away = mine
+        .iter()
+        .rposition(|call| !matches!(call.outcome, Outcome::Cluster))?;
+    Some(mine.get(away + 1)?.started.saturating_duration_since(killed))
 }
 
 fn try_one(limiter: &MultiLimiter) -> Outcome {
@@ -110,81 +148,93 @@ fn a_killed_primary_fails_promptly_then_its_replica_takes_over() {
                 .timeout(TIMEOUT),
         )
         .unwrap();
-    for _ in 0..5 {
-        kept.try_acquire(&[(REQUESTS, 1)]).unwrap();
-    }
+    let _taken: Vec<Permit> = (0..5)
+        .map(|_| kept.try_acquire(&[(REQUESTS, 1)]).unwrap())
+        .collect();
     let acknowledged: i64 = ask(victim.port, redis::cmd("WAIT").arg(1).arg(2_000)).unwrap();
     assert_eq!(acknowledged, 1, "the replica did not acknowledge the writes");
-    for (label, limiter) in &limiters {
-        assert!(matches!(try_one(limiter), Outcome::Cluster), "{label}");
-    }
 
-    cluster.kill(victim.port);
-    let killed = Instant::now();
-    // (since the kill, which limiter, how long the call took, what it came to)
-    let mut log: Vec<(Duration, &str, Duration, Outcome)> = Vec::new();
-    let resumed = |log: &[(Duration, &str, Duration, Outcome)], label: &str, away: fn(&Outcome) -> bool| {
-        let mine: Vec<&Outcome> = log
-            .iter()
-            .filter(|entry| entry.1 == label)
-            .map(|entry| &entry.3)
-            .collect();
-        mine.iter().any(|outcome| away(outcome))
-            && matches!(mine.last(), Some(Outcome::Cluster))
-    };
-    loop {
+    // Two threads per limiter call it without pause but 5 ms, before, during and after.
+    let log: Mutex<Vec<Call>> = Mutex::new(Vec::new());
+    let stop = AtomicBool::new(false);
+    // From just before the kill; from when the node is gone.
+    let (killing, killed) = std::thread::scope(|scope| {
         for (label, limiter) in &limiters {
-            let asked = Instant::now();
-            let outcome = try_one(limiter);
-            log.push((killed.elapsed(), *label, asked.elapsed(), outcome));
+            for _ in 0..2 {
+                let (log, stop) = (&log, &stop);
+                scope.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let started = Instant::now();
+                        let outcome = try_one(limiter);
+                        let took = started.elapsed();
+                        log.lock().unwrap().push(Call {
+                            label: *label,
+                            started,
+                            took,
+                            outcome,
+                        });
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                });
+            }
         }
-        let fail_back = resumed(&log, "fail", |outcome| matches!(outcome, Outcome::Unreachable));
-        let local_back = resumed(&log, "local", |outcome| matches!(outcome, Outcome::Local));
-        let bystander_on = matches!(log.last(), Some((_, "bystander", _, Outcome::Cluster)));
-        if fail_back && local_back && bystander_on {
-            break;
+        std::thread::sleep(Duration::from_millis(300));
+        let killing = Instant::now();
+        cluster.kill(victim.port);
+        let killed = Instant::now();
+        while !resumed(&log.lock().unwrap(), killed) {
+            assert!(
+                killed.elapsed() < FAILOVER,
+                "decisions did not resume within {FAILOVER:?} of the kill: {:#?}",
+                log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(
-            killed.elapsed() < FAILOVER,
-            "decisions did not resume within {FAILOVER:?} of the kill: {log:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let took = killed.elapsed();
-
-    let first = |label: &str, wanted: fn(&Outcome) -> bool| {
+        stop.store(true, Ordering::Relaxed);
+        (killing, killed)
+    });
+    let log = log.into_inner().unwrap();
+    let after = |label: &str, wanted: fn(&Outcome) -> bool| {
         log.iter()
-            .find(|entry| entry.1 == label && wanted(&entry.3))
-            .map(|entry| entry.0)
+            .filter(|call| call.label == label && call.started >= killed && wanted(&call.outcome))
+            .map(|call| call.started - killed)
+            .min()
     };
     eprintln!(
-        "primary {} killed: first failure after {:?}, decided locally from {:?}; the cluster \
-         decides again after {took:?} ({} calls; the slowest took {:?}); bystander's \
-         failures: {}",
+        "primary {} killed: the first failure {:?} after, the first local decision {:?} after; \
+         back on the cluster (fail, local, bystander) {:?} after ({} calls, the slowest took \
+         {:?}); the bystander's failures: {}",
         victim.port,
-        first("fail", |outcome| matches!(outcome, Outcome::Unreachable)),
-        first("local", |outcome| matches!(outcome, Outcome::Local)),
+        after("fail", |outcome| matches!(outcome, Outcome::Unreachable)),
+        after("local", |outcome| matches!(outcome, Outcome::Local)),
+        ["fail", "local", "bystander"].map(|label| back_on_the_cluster(&log, label, killed)),
         log.len(),
-        log.iter().map(|entry| entry.2).max().unwrap(),
+        log.iter().map(|call| call.took).max().unwrap(),
         log.iter()
-            .filter(|entry| entry.1 == "bystander" && matches!(entry.3, Outcome::Unreachable))
+            .filter(|call| call.label == "bystander" && matches!(call.outcome, Outcome::Unreachable))
             .count(),
     );
-    // The first call on the dead primary fails, typed, at once.
-    let first_fail = log.iter().find(|entry| entry.1 == "fail").unwrap();
-    assert!(
-        matches!(first_fail.3, Outcome::Unreachable),
-        "{first_fail:?}"
-    );
-    for entry in &log {
-        assert!(!matches!(entry.3, Outcome::Other(_)), "{entry:?}");
-        assert!(entry.2 <= PROMPT, "a call took {:?}: {entry:?}", entry.2);
+    for call in &log {
+        if let Outcome::Other(error) = &call.outcome {
+            panic!("{}: an untyped failure {error:?} ({call:?})", call.label);
+        }
+        assert!(call.took <= PROMPT, "a call took {:?}: {call:?}", call.took);
+        if call.started + call.took < killing {
+            assert!(matches!(call.outcome, Outcome::Cluster), "before the kill: {call:?}");
+        }
     }
+    // Every thread's first call on the dead primary fails, typed, at once.
+    let failed_first = log
+        .iter()
+        .filter(|call| call.label == "fail" && call.started >= killed)
+        .take(2)
+        .all(|call| matches!(call.outcome, Outcome::Unreachable));
+    assert!(failed_first, "{log:#?}");
     // The fallback never failed: it went on locally.
     assert!(log
         .iter()
-        .filter(|entry| entry.1 == "local")
-        .all(|entry| !matches!(entry.3, Outcome::Unreachable)));
+        .filter(|call| call.label == "local")
+        .all(|call| !matches!(call.outcome, Outcome::Unreachable)));
     // The replica took over the victim's slots.
     let now_serving = cluster.primary_of(&format!("{{{kept_name}}}:state"));
     assert!(

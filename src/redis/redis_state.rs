@@ -153,7 +153,8 @@ impl RedisState {
     /// The timeout of connecting and of each reply (default [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT)); a call that
     /// times out is [`RedisError::Unreachable`]. Applies to every clone, for the connections
     /// made from now (set it before the first call). On a cluster, a call on a node that
-    /// stopped answering fails within about three timeouts (the client tries once more).
+    /// stalled (accepts connections, answers nothing) fails within about six timeouts: the
+    /// client greets each node of a new connection, and tries once more.
     pub fn timeout(self, timeout: Duration) -> RedisState {
         self.connector
             .set_timeout(timeout.max(Duration::from_millis(1)));

@@ -17,9 +17,12 @@ use crate::support::redis_cluster::{ask, RedisCluster};
 /// The timeout of connecting and of each reply.
 const TIMEOUT: Duration = Duration::from_millis(250);
 
-/// The longest a call may take while the cluster fails over: the client tries once more after
-/// a failure (about three timeouts at most), with room for a loaded machine.
-const PROMPT: Duration = Duration::from_millis(1_500);
+/// The longest a call may take while the cluster fails over. A refused connection fails at
+/// once; a stalled node costs a timeout at each step: a new cluster connection's handshake
+/// with it, its reading of the slots' map (it greets every node), then the call and the
+/// client's one retry — about six timeouts (1.6 s measured at 250 ms), with room for a loaded
+/// machine.
+const PROMPT: Duration = TIMEOUT.saturating_mul(10);
 
 /// The longest the failover may take: the primary marked failed after `cluster-node-timeout`
 /// (1 s), then the replica's election (0.5–1.5 s), with room.
@@ -102,11 +105,36 @@ fn name_on(cluster: &RedisCluster, port: u16, prefix: &str) -> String {
         .unwrap()
 }
 
+/// How the primary stops.
+#[derive(Clone, Copy, Debug)]
+enum How {
+    /// SIGKILL: its connections reset, new ones refused.
+    Killed,
+    /// SIGSTOP: its connections stay open and new ones are accepted by the kernel, but nothing
+    /// answers (a stalled process): only the timeouts end the calls.
+    Frozen,
+}
+
 #[test]
 fn a_killed_primary_fails_promptly_then_its_replica_takes_over() {
+    fail_over(How::Killed);
+}
+
+#[test]
+fn a_frozen_primary_times_out_promptly_then_its_replica_takes_over() {
+    fail_over(How::Frozen);
+}
+
+/// A primary with a replica stops (`how`) while two threads per limiter call: one limiter on
+/// it failing (`Fallback::Fail`), one deciding locally meanwhile (`Fallback::Local`), one on
+/// another primary (`bystander`: the whole cluster refuses between the primary's failure and
+/// its replica's promotion), and one whose quota was half used before.
+fn fail_over(how: How) {
     let Some(mut cluster) = RedisCluster::shared_or_skip() else {
         return;
     };
+    let prefix = format!("{how:?}").to_lowercase();
+    let name = |port: u16, what: &str| name_on(&cluster, port, &format!("{prefix}-{what}"));
     let primaries = cluster.primaries();
     let victim = primaries
         .iter()
@@ -128,18 +156,15 @@ fn a_killed_primary_fails_promptly_then_its_replica_takes_over() {
         MultiLimiter::new(plenty).unwrap().shared_on(state).unwrap()
     };
     let limiters = [
-        ("fail", open(&name_on(&cluster, victim.port, "failover-fail"), Fallback::Fail)),
+        ("fail", open(&name(victim.port, "fail"), Fallback::Fail)),
         (
             "local",
-            open(
-                &name_on(&cluster, victim.port, "failover-local"),
-                Fallback::Local { share: 0.5 },
-            ),
+            open(&name(victim.port, "local"), Fallback::Local { share: 0.5 }),
         ),
-        ("bystander", open(&name_on(&cluster, bystander, "failover-bystander"), Fallback::Fail)),
+        ("bystander", open(&name(bystander, "bystander"), Fallback::Fail)),
     ];
     // A quota half used before the kill, replicated for sure (`WAIT` for the replica).
-    let kept_name = name_on(&cluster, victim.port, "failover-kept");
+    let kept_name = name(victim.port, "kept");
     let kept = MultiLimiter::new(Limits::new().window(REQUESTS, Rate::per_minute(10)))
         .unwrap()
         .shared_on(
@@ -158,7 +183,7 @@ fn a_killed_primary_fails_promptly_then_its_replica_takes_over() {
     let log: Mutex<Vec<Call>> = Mutex::new(Vec::new());
     let stop = AtomicBool::new(false);
     // From just before the kill; from when the node is gone.
-    let (killing, killed) = std::thread::scope(|scope| {
+    let (killing, killed, _frozen) = std::thread::scope(|scope| {
         for (label, limiter) in &limiters {
             for _ in 0..2 {
                 let (log, stop) = (&log, &stop);
@@ -180,7 +205,13 @@ fn a_killed_primary_fails_promptly_then_its_replica_takes_over() {
         }
         std::thread::sleep(Duration::from_millis(300));
         let killing = Instant::now();
-        cluster.kill(victim.port);
+        let frozen = match how {
+            How::Killed => {
+                cluster.kill(victim.port);
+                None
+            }
+            How::Frozen => Some(cluster.freeze(victim.port)),
+        };
         let killed = Instant::now();
         while !resumed(&log.lock().unwrap(), killed) {
             assert!(
@@ -191,7 +222,7 @@ fn a_killed_primary_fails_promptly_then_its_replica_takes_over() {
             std::thread::sleep(Duration::from_millis(20));
         }
         stop.store(true, Ordering::Relaxed);
-        (killing, killed)
+        (killing, killed, frozen)
     });
     let log = log.into_inner().unwrap();
     let after = |label: &str, wanted: fn(&Outcome) -> bool| {
@@ -201,7 +232,7 @@ fn a_killed_primary_fails_promptly_then_its_replica_takes_over() {
             .min()
     };
     eprintln!(
-        "primary {} killed: the first failure {:?} after, the first local decision {:?} after; \
+        "primary {} {how:?}: the first failure {:?} after, the first local decision {:?} after; \
          back on the cluster (fail, local, bystander) {:?} after ({} calls, the slowest took \
          {:?}); the bystander's failures: {}",
         victim.port,

@@ -49,6 +49,8 @@ pub struct RedisCluster {
 /// One `redis-server` of the cluster, under its watchdog.
 struct Node {
     port: u16,
+    /// The server's process id.
+    pid: u32,
     watchdog: Child,
     /// The watchdog's stdin: closing it stops the node.
     stop: Option<ChildStdin>,
@@ -235,6 +237,19 @@ impl RedisCluster {
         node.stop();
     }
 
+    /// Stops the node on `port` without killing it (SIGSTOP: its connections stay open, the
+    /// kernel still accepts new ones, nothing answers) until the guard is dropped (SIGCONT; the
+    /// node then rejoins the cluster, as a replica if it was failed over).
+    pub fn freeze(&self, port: u16) -> Frozen {
+        let node = self
+            .nodes
+            .iter()
+            .find(|node| node.port == port && node.stop.is_some())
+            .unwrap_or_else(|| panic!("no running node on port {port}"));
+        signal("STOP", node.pid);
+        Frozen { pid: node.pid }
+    }
+
     /// Waits until every slot is served by a running primary, every running node says
     /// `cluster_state:ok`, and every other running node is a replica in sync; panics after
     /// `patience`, saying what it saw.
@@ -357,12 +372,19 @@ impl Node {
         let stop = watchdog.stdin.take();
         let mut node = Node {
             port,
+            pid: 0,
             watchdog,
             stop,
         };
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
-            if ask::<String>(port, &redis::cmd("PING")).is_ok_and(|pong| pong == "PONG") {
+            let info: Result<String, _> = ask(port, redis::cmd("INFO").arg("server"));
+            let pid = info.ok().and_then(|info| {
+                info.lines()
+                    .find_map(|line| line.trim().strip_prefix("process_id:")?.parse().ok())
+            });
+            if let Some(pid) = pid {
+                node.pid = pid;
                 return Some(node);
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -378,6 +400,28 @@ impl Node {
             let _ = self.watchdog.wait();
         }
     }
+}
+
+/// A node stopped by [`RedisCluster::freeze`]: continued when dropped.
+#[must_use = "the node is continued when the guard is dropped"]
+pub struct Frozen {
+    pid: u32,
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal("CONT", self.pid);
+    }
+}
+
+/// Sends the signal `name` to process `pid` (`kill -<name> <pid>`).
+fn signal(name: &str, pid: u32) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap_or_else(|error| panic!("cannot run kill: {error}"));
+    assert!(status.success(), "kill -{name} {pid} failed");
 }
 
 /// The port of the primary the node on `port` replicates, if it is a replica in sync.

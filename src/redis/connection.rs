@@ -3,24 +3,23 @@
 //! [`Connector::run`] runs the script; which node of a cluster it runs on is the client's
 //! routing (the script's keys share one hash tag, so one slot, one primary).
 //!
-//! A cluster connection is the crate's `ClusterConnection`: a connection to each node
-//! ([`NodeConnection`]: bounded by the timeout from its first byte) and the map of which primary
-//! serves which slot, read when it is made. It is dropped, not reused, after any error meaning
-//! "unreachable" (a node killed or stalled, a failover in progress, a slot moved): the next call
-//! makes a new one, which reads the map again and so finds a replica promoted since. The client
-//! tries once more itself (a `MOVED` redirection, a reconnection). A call fails at once on a
-//! node that is down (refused); on a node that stalled (the kernel accepts, nothing answers),
-//! within about six timeouts: the new connection's handshake with it, its greeting of every
-//! node, then the call and the retry each wait one out.
+//! A cluster connection is the crate's `ClusterConnection`: a connection to each node and the
+//! map of which primary serves which slot, read when it is made. It is dropped, not reused,
+//! after any error meaning "unreachable" (a node killed or stalled, a failover in progress, a
+//! slot moved): the next call makes a new one, which reads the map again and so finds a replica
+//! promoted since. The client tries once more itself (a `MOVED` redirection, a reconnection). A
+//! call fails at once on a node that is down (refused); on a node that stalled (the kernel
+//! accepts, nothing answers), within about six timeouts: a new connection greets every node
+//! (the crate's `CLIENT SETINFO`, within the connection timeout), then the call and the retry
+//! each wait one out.
 
 use std::fmt;
 use std::time::Duration;
 
-use ::redis::cluster::{ClusterClient, ClusterConnection};
+use ::redis::cluster::{ClusterClient, ClusterConfig, ClusterConnection};
 use ::redis::{ConnectionLike, ErrorKind, IntoConnectionInfo, ServerErrorKind};
 use parking_lot::Mutex;
 
-use super::node_connection::NodeConnection;
 use super::RedisError;
 
 /// The default timeout of connecting to Redis and of each reply.
@@ -48,9 +47,7 @@ pub(super) struct Connector {
 enum Server {
     One(::redis::Client),
     Cluster {
-        /// The nodes' URLs as given (a client is made from them with the timeout of the
-        /// moment, for each new connection).
-        urls: Vec<String>,
+        client: ClusterClient,
         /// The nodes given (`host:port`, without credentials), for `Debug`.
         nodes: Vec<String>,
     },
@@ -59,7 +56,7 @@ enum Server {
 /// A connection to the one server, or to the cluster (to each of its nodes).
 enum Link {
     One(::redis::Connection),
-    Cluster(Box<ClusterConnection<NodeConnection>>),
+    Cluster(Box<ClusterConnection>),
 }
 
 impl Link {
@@ -92,10 +89,15 @@ impl Connector {
                 Ok(info.addr().to_string())
             })
             .collect::<Result<Vec<_>, RedisError>>()?;
-        // Checks the URLs now rather than at the first call.
-        cluster_client(nodes, DEFAULT_TIMEOUT).map_err(invalid)?;
+        let (min_wait, max_wait) = CLUSTER_RETRY_WAIT_MS;
+        let client = ClusterClient::builder(nodes.iter().map(String::as_str))
+            .retries(CLUSTER_RETRIES)
+            .min_retry_wait(min_wait)
+            .max_retry_wait(max_wait)
+            .build()
+            .map_err(invalid)?;
         Ok(Connector::on(Server::Cluster {
-            urls: nodes.to_vec(),
+            client,
             nodes: addresses,
         }))
     }
@@ -166,9 +168,12 @@ impl Connector {
                 }
                 Link::One(connection)
             }
-            Server::Cluster { urls, .. } => {
-                let connection = cluster_client(urls, timeout)
-                    .and_then(|client| client.get_generic_connection::<NodeConnection>())
+            Server::Cluster { client, .. } => {
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(timeout)
+                    .set_response_timeout(timeout);
+                let connection = client
+                    .get_connection_with_config(config)
                     .map_err(|error| from_client(&error))?;
                 connection
                     .set_write_timeout(Some(timeout))
@@ -187,19 +192,6 @@ impl fmt::Debug for Connector {
             Server::Cluster { nodes, .. } => write!(f, "cluster {}", nodes.join(" ")),
         }
     }
-}
-
-/// A client of the cluster that `urls` belong to, with `timeout` for connecting and for each
-/// reply, trying once more itself after a failure.
-fn cluster_client(urls: &[String], timeout: Duration) -> ::redis::RedisResult<ClusterClient> {
-    let (min_wait, max_wait) = CLUSTER_RETRY_WAIT_MS;
-    ClusterClient::builder(urls.iter().map(String::as_str))
-        .retries(CLUSTER_RETRIES)
-        .min_retry_wait(min_wait)
-        .max_retry_wait(max_wait)
-        .connection_timeout(timeout)
-        .response_timeout(timeout)
-        .build()
 }
 
 /// The error of a failed call: unreachable (refused, timed out, dropped; on a cluster also a

@@ -92,8 +92,6 @@ mod connection;
 #[cfg(feature = "redis")]
 mod fallback;
 #[cfg(feature = "redis")]
-mod node_connection;
-#[cfg(feature = "redis")]
 mod redis_state;
 #[cfg(feature = "redis")]
 mod remote;

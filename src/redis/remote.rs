@@ -17,8 +17,8 @@ use parking_lot::{Condvar, Mutex};
 
 mod store;
 
-use super::fallback::{micros, LocalFallback, Seen};
 use super::connection::Arg;
+use super::fallback::{micros, LocalFallback, Seen};
 use super::{RedisError, RedisState};
 use crate::multi::{Counting, LimitError, Limits};
 use crate::reservation::{Patience, PerResource};

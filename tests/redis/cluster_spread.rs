@@ -167,7 +167,8 @@ fn limiters_spread_over_slots_hold_their_bounds() {
         );
         // Its state is on that primary, and no other.
         for port in cluster.ports() {
-            let exists: Result<i64, _> = ask(port, redis::cmd("EXISTS").arg(format!("{{{name}}}:state")));
+            let exists: Result<i64, _> =
+                ask(port, redis::cmd("EXISTS").arg(format!("{{{name}}}:state")));
             assert_eq!(
                 exists.as_ref().ok() == Some(&1),
                 port == *primary,
@@ -242,6 +243,10 @@ fn runners_on_the_cluster_share_their_quota() {
     assert_eq!(done, [20, 20]);
     assert!(elapsed >= Duration::from_millis(950), "{elapsed:?}");
     let primary = cluster.primary_of("{runner-on-cluster}:state");
-    let exists: i64 = ask(primary, redis::cmd("EXISTS").arg("{runner-on-cluster}:state")).unwrap();
+    let exists: i64 = ask(
+        primary,
+        redis::cmd("EXISTS").arg("{runner-on-cluster}:state"),
+    )
+    .unwrap();
     assert_eq!(exists, 1);
 }

@@ -84,7 +84,9 @@ impl RedisCluster {
         };
         // A test that failed while holding it leaves it as it was: the next one waits for
         // it to be healthy again.
-        let cluster = cluster.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let cluster = cluster
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         cluster.wait_healthy(Duration::from_secs(20));
         Some(cluster)
     }
@@ -115,7 +117,11 @@ impl RedisCluster {
         let mut attempts = 0;
         while nodes.len() < 2 * PRIMARIES {
             attempts += 1;
-            assert!(attempts <= 4 * PRIMARIES, "{} did not start on free ports", binary());
+            assert!(
+                attempts <= 4 * PRIMARIES,
+                "{} did not start on free ports",
+                binary()
+            );
             // None: its port was taken meanwhile, another one.
             nodes.extend(Node::start());
         }
@@ -123,7 +129,12 @@ impl RedisCluster {
         let started = Instant::now();
         let output = Command::new(cli())
             .args(["--cluster", "create"])
-            .args(cluster.nodes.iter().map(|node| format!("127.0.0.1:{}", node.port)))
+            .args(
+                cluster
+                    .nodes
+                    .iter()
+                    .map(|node| format!("127.0.0.1:{}", node.port)),
+            )
             .args(["--cluster-replicas", "1", "--cluster-yes"])
             .stdin(Stdio::null())
             .output()
@@ -357,10 +368,20 @@ impl Node {
             .arg("sh")
             .arg(binary())
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
+            .args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ])
             .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
             .args(["--save", "", "--appendonly", "no"])
-            .args(["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"])
+            .args([
+                "--repl-diskless-sync",
+                "yes",
+                "--repl-diskless-sync-delay",
+                "0",
+            ])
             .arg("--dir")
             .arg(&dir)
             .env("TOLLGATE_NODE_DIR", &dir)

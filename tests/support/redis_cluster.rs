@@ -435,13 +435,12 @@ impl Drop for Frozen {
     }
 }
 
-/// Sends the signal `name` to process `pid` (`kill -<name> <pid>`).
+/// Sends the signal `name` to process `pid` (the shell's `kill`: no `procps` needed).
 fn signal(name: &str, pid: u32) {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
+    let status = Command::new("sh")
+        .args(["-c", r#"kill -"$1" "$2""#, "sh", name, &pid.to_string()])
         .status()
-        .unwrap_or_else(|error| panic!("cannot run kill: {error}"));
+        .unwrap_or_else(|error| panic!("cannot run sh: {error}"));
     assert!(status.success(), "kill -{name} {pid} failed");
 }
 

@@ -1,16 +1,21 @@
 //! Acquires per second from 4 threads and the latency of each decision: a `MultiLimiter`
 //! shared on a loopback `redis-server` (started by the bench, no persistence) beside the same
-//! limiter in memory, in the same run. The limits (requests and tokens) never make a call wait:
-//! what is measured is the decision itself.
+//! limiter in memory, in the same run; then on a loopback Redis Cluster (three primaries, three
+//! replicas, started by the bench) beside the one server: one limiter (one slot, one primary),
+//! and four limiters, one per thread, spread over the primaries. The limits (requests and
+//! tokens) never make a call wait: what is measured is the decision itself.
 //!
-//! `cargo bench --features redis --bench redis` (needs `redis-server` on `PATH`).
+//! `cargo bench --features redis --bench redis` (needs `redis-server` and `redis-cli` on `PATH`).
 
+#[path = "../tests/support/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "../tests/support/redis_server.rs"]
 mod redis_server;
 
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use redis_cluster::RedisCluster;
 use redis_server::RedisServer;
 use tollgate::redis::RedisState;
 use tollgate::{Limits, MultiLimiter, Rate, REQUESTS, TOKENS};
@@ -44,12 +49,14 @@ fn run_threads(limiter: &MultiLimiter, iters: u64) -> Duration {
     start.elapsed()
 }
 
-/// Per-decision latencies from 4 threads, `per_thread` each, sorted.
-fn latencies(limiter: &MultiLimiter, per_thread: usize) -> (Vec<Duration>, Duration) {
+/// Per-decision latencies from 4 threads, `per_thread` each, sorted; thread `i` takes from
+/// `limiters[i % limiters.len()]`.
+fn latencies(limiters: &[MultiLimiter], per_thread: usize) -> (Vec<Duration>, Duration) {
     let start = Instant::now();
     let mut all: Vec<Duration> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..THREADS)
-            .map(|_| {
+        let handles: Vec<_> = (0..THREADS as usize)
+            .map(|thread| {
+                let limiter = &limiters[thread % limiters.len()];
                 scope.spawn(move || {
                     (0..per_thread)
                         .map(|_| {
@@ -69,6 +76,34 @@ fn latencies(limiter: &MultiLimiter, per_thread: usize) -> (Vec<Duration>, Durat
     let wall = start.elapsed();
     all.sort_unstable();
     (all, wall)
+}
+
+/// Decisions per second of `limiters` (see [`latencies`]), printed with the latencies as
+/// `latency/<name>`.
+fn measure(name: &str, limiters: &[MultiLimiter]) -> f64 {
+    let (sorted, wall) = latencies(limiters, 20_000);
+    let per_second = sorted.len() as f64 / wall.as_secs_f64();
+    println!(
+        "latency/{name}: {} decisions from {THREADS} threads: {per_second:.0}/s, \
+         p50 {:?}, p99 {:?}, max {:?}",
+        sorted.len(),
+        percentile(&sorted, 0.50),
+        percentile(&sorted, 0.99),
+        sorted[sorted.len() - 1],
+    );
+    per_second
+}
+
+/// `count` limiters named `<prefix>-0`, ... on `open(name)`.
+fn limiters_on(count: usize, prefix: &str, open: impl Fn(&str) -> RedisState) -> Vec<MultiLimiter> {
+    (0..count)
+        .map(|i| {
+            MultiLimiter::new(limits())
+                .unwrap()
+                .shared_on(open(&format!("{prefix}-{i}")))
+                .unwrap()
+        })
+        .collect()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -107,24 +142,9 @@ fn bench(c: &mut Criterion) {
         .unwrap()
         .shared_on(state)
         .unwrap();
-    let mut rates = Vec::new();
-    for (name, limiter) in [
-        ("memory", &memory),
-        ("redis", &shared),
-        ("redis-window", &shared_windows),
-    ] {
-        let (sorted, wall) = latencies(limiter, 20_000);
-        let per_second = sorted.len() as f64 / wall.as_secs_f64();
-        rates.push(per_second);
-        println!(
-            "latency/{name}: {} decisions from {THREADS} threads: {per_second:.0}/s, \
-             p50 {:?}, p99 {:?}, max {:?}",
-            sorted.len(),
-            percentile(&sorted, 0.50),
-            percentile(&sorted, 0.99),
-            sorted[sorted.len() - 1],
-        );
-    }
+    let memory_rate = measure("memory", std::slice::from_ref(&memory));
+    let server_rate = measure("redis", std::slice::from_ref(&shared));
+    measure("redis-window", &[shared_windows]);
     // The server's own time per decision (the script), from its statistics.
     let client = redis::Client::open(server.url()).unwrap();
     let mut connection = client.get_connection().unwrap();
@@ -140,8 +160,32 @@ fn bench(c: &mut Criterion) {
     }
     println!(
         "ratio: redis / memory throughput = {:.4} (memory {:.1}x faster)",
-        rates[1] / rates[0],
-        rates[0] / rates[1]
+        server_rate / memory_rate,
+        memory_rate / server_rate
+    );
+
+    // One server against a cluster, in the same run: one limiter (every decision on one
+    // primary), then four limiters, one per thread (spread over the primaries by their names).
+    let cluster = RedisCluster::start();
+    let on_server = |name: &str| RedisState::open(&server.url(), name).unwrap();
+    let on_cluster = |name: &str| RedisState::open_cluster(cluster.urls(), name).unwrap();
+    let one_on_cluster = limiters_on(1, "bench-cluster", on_cluster);
+    let four_on_server = limiters_on(4, "bench-four", on_server);
+    let four_on_cluster = limiters_on(4, "bench-four", on_cluster);
+    let primaries: std::collections::BTreeSet<u16> = (0..4)
+        .map(|i| cluster.primary_of(&format!("{{bench-four-{i}}}:state")))
+        .collect();
+    // Measured side by side (the machine's load drifts).
+    let server_rate = measure("redis", std::slice::from_ref(&shared));
+    let cluster_rate = measure("redis-cluster", &one_on_cluster);
+    let four_server_rate = measure("redis-four-limiters", &four_on_server);
+    let four_cluster_rate = measure("redis-cluster-four-limiters", &four_on_cluster);
+    println!(
+        "ratio: cluster / one server throughput = {:.3} (one limiter), {:.3} (four limiters \
+         on {} primaries)",
+        cluster_rate / server_rate,
+        four_cluster_rate / four_server_rate,
+        primaries.len()
     );
 }
 

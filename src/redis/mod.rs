@@ -26,8 +26,10 @@
 //! # Where the code is
 //! Redis is one of the limiters' state stores (`state/mod.rs`): `remote.rs` holds the script's
 //! decisions and each permit's receipt, `remote/store.rs` maps the store's operations onto
-//! them, `fallback.rs` is [`Fallback::Local`], `redis_state.rs` the connections
-//! ([`RedisState`]), and `shared_on.rs` the public ways onto it (`MultiLimiter::shared_on`,
+//! them, `fallback.rs` is [`Fallback::Local`], `redis_state.rs` where the state lives
+//! ([`RedisState`]: one server or a cluster, the limiter's name), `connection.rs` the
+//! connections to it (the `redis` crate's client or cluster client, and the one call that runs
+//! the script), and `shared_on.rs` the public ways onto it (`MultiLimiter::shared_on`,
 //! `ModelLimiterBuilder::shared_on`, `Permit::server_ready_at`).
 //!
 //! # How it decides
@@ -66,15 +68,32 @@
 //! - **Parameters are checked**: the first process stores its limits (resources, rates,
 //!   bursts, concurrency) under the limiter's name; a process with other limits gets
 //!   [`RedisError::ParametersDiffer`] at `shared_on` and at any later call.
-//! - **Keys**: `{name}:state` (a string: the parameters, one TAT per resource, holds) and
-//!   `{name}:slots` (a sorted set); the braces make one hash tag, so both live on one Redis
-//!   Cluster slot. They expire a minute after the state is full again.
+//! - **Keys**: `{name}:state` (a string: the parameters, one TAT per resource, holds),
+//!   `{name}:slots` (a sorted set) and `{name}:window:i` (a window's entries); the braces make
+//!   one hash tag, so all live on one Redis Cluster slot. They expire a minute after the state
+//!   is full again.
 //! - **Unreachable**: [`Fallback::Fail`] (the default) returns [`RedisError::Unreachable`];
 //!   [`Fallback::Local`] decides on an in-memory limiter with a share of every limit for a
 //!   second, then tries Redis again. The local limiter starts from what Redis last said was
 //!   left (not full), and Redis is charged with what was used locally when it answers again
 //!   (a grant's reply carries each resource's state for this; the refund operation records
 //!   the local use): no switch adds a burst.
+//! - **Redis Cluster** ([`RedisState::open_cluster`], the `redis` crate's cluster client): a
+//!   limiter's keys are on one slot, so its script runs on that slot's primary, atomically, as
+//!   on one server; limiters of other names (each model of a `ModelLimiter`, named
+//!   `{name:model}`) spread over the primaries. When a primary fails, the calls on its slots
+//!   are [`RedisError::Unreachable`] (the [`Fallback`] applies) — with the default
+//!   `cluster-require-full-coverage yes`, every slot's are, from the moment the cluster agrees
+//!   the primary failed until a replica is promoted — then go to the promoted replica
+//!   (`cluster-node-timeout` plus an election: 2–4 s with a 1 s node timeout, measured).
+//! - **What a failover loses**: replication is asynchronous. The writes of the last instants
+//!   before a primary fails may not have reached the replica that takes over; the calls they
+//!   granted are then granted again: at most what the primary granted within its replication
+//!   lag (on a LAN well under a millisecond; unbounded if the replica had fallen behind), once
+//!   per failover. Concurrency leases taken in that lag are lost (their slots free early). The
+//!   new primary's clock replaces the old one's: a skew between them moves the stored instants
+//!   by as much (a new primary ahead by `d` admits up to `d` of each rate early; behind, later).
+//!   Nothing waits for the replica (`WAIT` would cost a round trip per decision).
 //! - **Server feedback**: `observe` and the Runner's pauses are written to Redis, so a 429 seen
 //!   by one process holds them all; `set_rate` is refused (the parameters are shared).
 

@@ -202,7 +202,7 @@ fn fail_over(how: How) {
                         let outcome = try_one(limiter);
                         let took = started.elapsed();
                         log.lock().unwrap().push(Call {
-                            label: *label,
+                            label,
                             started,
                             took,
                             outcome,

@@ -1,5 +1,6 @@
 //! A hostile review of the Redis shared state: odd bytes in names, a server killed while jobs
-//! acquire, parameters that differ (or only look the same). Each test starts its own server.
+//! acquire, parameters that differ (or only look the same), a cluster given nothing usable.
+//! Each test that needs a server starts its own.
 
 #![cfg(feature = "redis")]
 
@@ -49,6 +50,29 @@ fn limiter_names_with_braces_or_empty_are_refused_up_front() {
             Err(RedisError::InvalidName(named)) => assert_eq!(named, name),
             other => panic!("{name:?}: expected InvalidName, got {other:?}"),
         }
+    }
+}
+
+#[test]
+fn a_cluster_without_nodes_or_with_a_bad_url_or_name_is_refused_up_front() {
+    for nodes in [vec![], vec!["redis://127.0.0.1:1/", "not a url"]] {
+        match RedisState::open_cluster(&nodes, "fine") {
+            Err(RedisError::InvalidUrl { .. }) => {}
+            other => panic!("{nodes:?}: expected InvalidUrl, got {other:?}"),
+        }
+    }
+    match RedisState::open_cluster(["redis://127.0.0.1:1/"], "a{b}") {
+        Err(RedisError::InvalidName(name)) => assert_eq!(name, "a{b}"),
+        other => panic!("expected InvalidName, got {other:?}"),
+    }
+    // Opening connects to nothing: a cluster that is not there is found out at `shared_on`.
+    let nowhere = RedisState::open_cluster(["redis://127.0.0.1:1/"], "fine").unwrap();
+    match MultiLimiter::new(Limits::new().rpm(60))
+        .unwrap()
+        .shared_on(nowhere)
+    {
+        Err(LimitError::Redis(error)) => assert!(error.is_unreachable(), "{error}"),
+        other => panic!("expected Unreachable, got {other:?}"),
     }
 }
 

@@ -29,7 +29,7 @@ use super::redis_server::{binary, free_port, skip_or_fail, INSTALL};
 const PRIMARIES: usize = 3;
 
 /// How long a node may not answer before the others mark it failed (milliseconds).
-pub const NODE_TIMEOUT_MS: u64 = 1_000;
+const NODE_TIMEOUT_MS: u64 = 1_000;
 
 /// Runs `redis-server` (its path and arguments are the script's) with stdin closed, then kills
 /// it when the script's stdin reaches its end (the test process closed the pipe or exited) and
@@ -79,7 +79,7 @@ impl RedisCluster {
     pub fn shared_or_skip() -> Option<MutexGuard<'static, RedisCluster>> {
         let shared = SHARED.get_or_init(|| Self::start_if_installed().map(Mutex::new));
         let Some(cluster) = shared else {
-            skip_or_fail(&format!("{} and {}", binary(), cli()));
+            skip_or_fail(&format!("{} or {}", binary(), cli()));
             return None;
         };
         // A test that failed while holding it leaves it as it was: the next one waits for

@@ -1,7 +1,7 @@
 //! A primary of a real Redis Cluster (`support::redis_cluster`, `cluster-node-timeout` 1 s)
-//! killed mid-run: the calls on its slots fail at once with a typed error (never a hang), a
-//! `Fallback::Local` limiter goes on locally, and once its replica has taken over, decisions are
-//! the cluster's again — with the state the replica had received.
+//! killed, or stopped, mid-run: the calls on its slots fail promptly with a typed error (never
+//! a hang), a `Fallback::Local` limiter goes on locally, and once its replica has taken over,
+//! decisions are the cluster's again — with the state the replica had received.
 
 #![cfg(feature = "redis")]
 
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tollgate::redis::{Fallback, RedisState};
 use tollgate::{LimitError, Limits, MultiLimiter, Permit, Rate, REQUESTS};
 
-use crate::support::redis_cluster::{ask, RedisCluster};
+use crate::support::redis_cluster::{replicated, RedisCluster};
 
 /// The timeout of connecting and of each reply.
 const TIMEOUT: Duration = Duration::from_millis(250);
@@ -20,8 +20,9 @@ const TIMEOUT: Duration = Duration::from_millis(250);
 /// The longest a call may take while the cluster fails over. A refused connection fails at
 /// once; a stalled node costs a timeout at each step: a new cluster connection greets every
 /// node (the first answering one, then all in the slots' map), then the call and the client's
-/// one retry — about six timeouts (1.55–1.6 s measured at 250 ms, 2.2 s on a loaded machine).
-const PROMPT: Duration = TIMEOUT.saturating_mul(12);
+/// one retry — about six timeouts (1.55–1.6 s measured at 250 ms, 2.2 s on a loaded machine):
+/// twelve allowed.
+const PROMPT: Duration = Duration::from_millis(12 * 250);
 
 /// The longest the failover may take: the primary marked failed after `cluster-node-timeout`
 /// (1 s), then the replica's election (0.5–1.5 s), with room.
@@ -182,9 +183,10 @@ fn fail_over(how: How) {
     let _taken: Vec<Permit> = (0..5)
         .map(|_| kept.try_acquire(&[(REQUESTS, 1)]).unwrap())
         .collect();
-    let acknowledged: i64 = ask(victim.port, redis::cmd("WAIT").arg(1).arg(2_000)).unwrap();
+    let fence = format!("{{{kept_name}}}:fence");
     assert_eq!(
-        acknowledged, 1,
+        replicated(victim.port, &fence),
+        1,
         "the replica did not acknowledge the writes"
     );
 

@@ -457,6 +457,28 @@ fn replica_of(port: u16) -> Option<u16> {
     field("master_port")?.parse().ok()
 }
 
+/// Waits until the replicas of the primary on `port` have every write it took so far: writes
+/// `fence` (a key it serves), then `WAIT`s for a replica on that same connection (`WAIT` counts
+/// from the connection's own last write); returns how many acknowledged within 2 s.
+pub fn replicated(port: u16, fence: &str) -> i64 {
+    let client = redis::Client::open(url(port)).unwrap();
+    let mut connection = client
+        .get_connection_with_timeout(Duration::from_secs(1))
+        .unwrap();
+    redis::cmd("SET")
+        .arg(fence)
+        .arg(1)
+        .arg("PX")
+        .arg(60_000)
+        .exec(&mut connection)
+        .unwrap();
+    redis::cmd("WAIT")
+        .arg(1)
+        .arg(2_000)
+        .query(&mut connection)
+        .unwrap()
+}
+
 /// `command`'s answer from the node on `port` alone (no redirection), within half a second.
 pub fn ask<T: redis::FromRedisValue>(port: u16, command: &redis::Cmd) -> redis::RedisResult<T> {
     let client = redis::Client::open(url(port))?;

@@ -91,7 +91,7 @@ fn try_one(limiter: &MultiLimiter) -> Outcome {
 }
 
 /// `prefix-0`, `prefix-1`, ...: the first whose keys are on the primary at `port`.
-fn name_on(cluster: &RedisCluster, port: u16, prefix: &str) -> String {
+pub(super) fn name_on(cluster: &RedisCluster, port: u16, prefix: &str) -> String {
     let primary = cluster
         .primaries()
         .into_iter()

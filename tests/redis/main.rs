@@ -11,6 +11,7 @@ mod support;
 
 mod both_states;
 mod cluster_failover;
+mod cluster_replication_lag;
 mod cluster_spread;
 mod hostile_review;
 mod settle_through_the_seam;

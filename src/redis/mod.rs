@@ -85,7 +85,7 @@
 //!   are [`RedisError::Unreachable`] (the [`Fallback`] applies) — with the default
 //!   `cluster-require-full-coverage yes`, every slot's are, from the moment the cluster agrees
 //!   the primary failed until a replica is promoted — then go to the promoted replica
-//!   (`cluster-node-timeout` plus an election: 2–4 s with a 1 s node timeout, measured).
+//!   (`cluster-node-timeout` plus an election: 2–4.5 s with a 1 s node timeout, measured).
 //! - **What a failover loses**: replication is asynchronous. The writes of the last instants
 //!   before a primary fails may not have reached the replica that takes over; the calls they
 //!   granted are then granted again: at most what the primary granted within its replication

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{LimitError, Limits, Permit, Usage, REQUESTS};
 use crate::reservation::{Cancel, Core, Keeper, Meter, Meters, Patience, PerResource, Refusal};
-use crate::state::StateStore;
+use crate::state::{InMemory, Reserved, StateStore};
 use crate::{Clock, Deadline, Nanos, Rate};
 
 /// Enforces a [`Limits`]: a call takes its cost from **every** resource at once, or waits, or
@@ -124,7 +124,12 @@ impl MultiLimiter {
         }
         meters.extend(pacing);
         let requests = limits.resources.iter().position(|r| r.name == REQUESTS);
-        let mut core = Core::new(clock, Meters(meters), limits.max_parallel, limits.max_hold);
+        let mut core = Core::new(
+            clock,
+            Meters::new(meters),
+            limits.max_parallel,
+            limits.max_hold,
+        );
         core.set_precision(limits.precision);
         let rates = limits
             .resources
@@ -134,7 +139,7 @@ impl MultiLimiter {
         Ok(MultiLimiter {
             inner: Arc::new(Shared {
                 limits,
-                store: Arc::new(core),
+                store: Arc::new(InMemory::new(core)),
                 rates: parking_lot::Mutex::new(rates),
                 pacers,
                 requests,
@@ -470,7 +475,20 @@ impl MultiLimiter {
         patience: Patience,
     ) -> Result<Permit, LimitError> {
         let slots = self.resolve(costs)?;
-        self.inner.store.reserve(self, slots, patience)
+        self.reserve_slots(slots, patience)
+    }
+
+    /// Reserves `slots` (the costs per slot, resolved) in the store: the permit it holds.
+    #[inline]
+    pub(crate) fn reserve_slots(
+        &self,
+        slots: PerResource<u64>,
+        patience: Patience,
+    ) -> Result<Permit, LimitError> {
+        match self.inner.store.reserve(self, &slots, patience)? {
+            Reserved::Kept { id, went } => Ok(Permit::new(self.clone(), id, slots, went)),
+            Reserved::Made(permit) => Ok(*permit),
+        }
     }
 
     /// Blocks until permit `id` may go.

@@ -56,6 +56,7 @@ mod core;
 mod handle;
 mod id_hasher;
 mod ledger;
+mod meter_words;
 mod per_resource;
 mod receipts;
 
@@ -64,4 +65,5 @@ pub(crate) use crate::time::Patience;
 pub(crate) use accounts::{Accounts, Meter, Meters};
 pub use handle::CancelHandle;
 pub(crate) use handle::{Book, Cancel, Held, Keeper};
+pub(crate) use meter_words::MeterWords;
 pub(crate) use per_resource::PerResource;

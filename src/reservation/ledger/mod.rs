@@ -184,6 +184,7 @@ impl<S: Accounts> Ledger<S> {
                 Plan::Unplanned,
                 keep,
             );
+            self.publish(now);
             return Ok(Ticket { id, waiting: true });
         }
         let (at, binding) = self.plan_in_time(costs, due, now, self.floor(now))?;

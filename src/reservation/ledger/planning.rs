@@ -326,8 +326,12 @@ impl<S: Accounts> Ledger<S> {
         Ok(charged)
     }
 
+    /// Tells the accounts what a lock-free path reads: the holds, the pause, and whether a
+    /// newcomer would wait behind others.
     pub(super) fn publish(&mut self, now: Nanos) {
-        self.accounts.publish(now, &self.holds, self.paused_until);
+        let behind_others = !self.waiting.is_empty() || !self.slot_free(now);
+        self.accounts
+            .publish(now, &self.holds, self.paused_until, behind_others);
     }
 }
 

@@ -15,6 +15,10 @@ use crate::{Nanos, Rate, RateError};
 /// Resources are numbered `0..resources()`. Every method is called with the core's lock held
 /// and an instant that never goes backwards.
 pub(crate) trait Accounts: Send + 'static {
+    /// Whether only the core changes the state, under its lock (no lock-free path charges it):
+    /// a charge then lands exactly where it was planned. `false` (the default) is always safe.
+    const CHANGED_ONLY_UNDER_LOCK: bool = false;
+
     /// How many resources are kept.
     fn resources(&self) -> usize;
 
@@ -161,12 +165,18 @@ macro_rules! on_meter {
 pub(crate) struct Meters {
     meters: Vec<Meter>,
     words: Arc<MeterWords>,
+    /// A change is in progress (a rate may be set): the paces are published with the words.
+    changing: bool,
 }
 
 impl Meters {
     pub(crate) fn new(meters: Vec<Meter>) -> Meters {
         let words = Arc::new(MeterWords::new(&meters));
-        Meters { meters, words }
+        Meters {
+            meters,
+            words,
+            changing: false,
+        }
     }
 
     /// What a rejection reads without the core's lock.
@@ -176,6 +186,9 @@ impl Meters {
 }
 
 impl Accounts for Meters {
+    /// The lock-free path only reads the meters ([`MeterWords`]).
+    const CHANGED_ONLY_UNDER_LOCK: bool = true;
+
     fn resources(&self) -> usize {
         self.meters.len()
     }
@@ -224,7 +237,12 @@ impl Accounts for Meters {
                 .iter()
                 .fold(paused_until, |last, hold| last.max(*hold)),
         };
-        self.words.publish(&self.meters, now, open_from);
+        let paces = std::mem::take(&mut self.changing);
+        self.words.publish(&self.meters, now, open_from, paces);
+    }
+
+    fn begin_change(&mut self) {
+        self.changing = true;
     }
 }
 

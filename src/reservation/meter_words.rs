@@ -16,7 +16,7 @@ use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 use super::accounts::Meter;
 use super::core::Refusal;
-use crate::algorithm::{Algorithm, GcraVirtual, OneWord, Pace};
+use crate::algorithm::{Decision, GcraVirtual, OneWord, Pace};
 use crate::time::Patience;
 use crate::Nanos;
 
@@ -69,14 +69,15 @@ impl MeterWords {
             meters: meters.iter().map(|_| PublishedMeter::default()).collect(),
             all_one_word: meters.iter().all(|meter| one_word(meter).is_some()),
         };
-        words.publish(meters, Nanos::ZERO, Nanos::ZERO);
+        words.publish(meters, Nanos::ZERO, Nanos::ZERO, true);
         words
     }
 
-    /// Publishes `meters` as they are at `now`, and the instant from which a newcomer is decided
-    /// by the rates alone (`Nanos::MAX`: not until the queue changes). Under the core's lock.
+    /// Publishes `meters` as they are at `now` (their paces too when `paces`: after a change,
+    /// which may have set a rate), and the instant from which a newcomer is decided by the
+    /// rates alone (`Nanos::MAX`: not until the queue changes). Under the core's lock.
     #[inline]
-    pub(crate) fn publish(&self, meters: &[Meter], now: Nanos, open_from: Nanos) {
+    pub(crate) fn publish(&self, meters: &[Meter], now: Nanos, open_from: Nanos, paces: bool) {
         if !self.all_one_word {
             return;
         }
@@ -91,13 +92,16 @@ impl MeterWords {
             let Some((word, pace)) = one_word(meter) else {
                 continue;
             };
+            published.word.store(word, Ordering::Relaxed);
+            if !paces {
+                continue;
+            }
             let pace = pace.unwrap_or(Pace {
                 interval: 0,
                 burst: u64::MAX,
                 quantity: 0,
                 period: 0,
             });
-            published.word.store(word, Ordering::Relaxed);
             published.interval.store(pace.interval, Ordering::Relaxed);
             published.burst.store(pace.burst, Ordering::Relaxed);
             published.quantity.store(pace.quantity, Ordering::Relaxed);
@@ -149,11 +153,15 @@ impl MeterWords {
                 });
                 break;
             }
-            if cost == 0 || pace.interval == 0 {
-                continue;
+            if pace.interval == 0 {
+                continue; // unpaced: admits everything
             }
+            // The decision the rate limiter's lock-free path makes on the same word: whether
+            // the cost fits now is one comparison; the instant it fits, the GCRA's.
             let word = published.word.load(Ordering::Relaxed);
-            at = at.max(GcraVirtual::from_word(&pace, word).conforms_at(now, cost));
+            if let Decision::NotBefore(fits) = GcraVirtual::decide_on_word(&pace, word, now, cost) {
+                at = at.max(fits);
+            }
         }
         let refusal = match refusal {
             Some(refusal) => refusal,

@@ -15,8 +15,8 @@ use crate::{Clock, MultiLimiter, Nanos, Rate};
 /// The in-memory store: the core over the meters, and the meters' words as a rejection reads
 /// them without its lock.
 pub(crate) struct InMemory {
-    core: Core<Meters>,
-    words: Arc<MeterWords>,
+    pub(super) core: Core<Meters>,
+    pub(super) words: Arc<MeterWords>,
 }
 
 impl InMemory {

@@ -34,6 +34,8 @@
 
 mod memory;
 #[cfg(test)]
+mod refused_without_the_lock;
+#[cfg(test)]
 mod tests;
 
 pub(crate) use memory::InMemory;

@@ -192,6 +192,7 @@ impl<S: Accounts> Ledger<S> {
             .filter(|(_, waiter)| matches!(&waiter.plan, Plan::Planned(c) if c.grant.at <= now))
             .map(|(id, _)| *id)
             .collect();
+        let graduated = !ready.is_empty();
         for id in ready {
             if let Some(Waiter {
                 plan: Plan::Planned(Charged { grant, .. }),
@@ -205,6 +206,10 @@ impl<S: Accounts> Ledger<S> {
                     self.granted.insert(id, grant);
                 }
             }
+        }
+        if graduated {
+            // The queue is shorter (a slot may be free): what a lock-free path reads changed.
+            self.publish(now);
         }
     }
 

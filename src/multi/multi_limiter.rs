@@ -19,7 +19,11 @@ use crate::{Clock, Deadline, Nanos, Rate};
 /// callers still waiting, in arrival order: they move earlier when capacity comes back.
 ///
 /// Clones share the same limiter. Its state lives in one store: in memory (the default), or
-/// where a constructor such as `shared_on` (feature `redis`) placed it.
+/// where a constructor such as `shared_on` (feature `redis`) placed it. In memory, a call that
+/// cannot go in time while nobody is queued (and no server's hold or pause is in force) is
+/// refused without taking the limiter's lock, with the answer the lock would give, when every
+/// resource is counted by GCRA (the default counting; an exact window's log is read under the
+/// lock).
 ///
 /// ```
 /// use tollgate::{Clock, Limits, MultiLimiter, Nanos, REQUESTS, TOKENS};

@@ -145,8 +145,8 @@ impl Permit {
     }
 }
 
-/// Gives its place in the count of permits held back; then its reservation is forgotten (its
-/// [`Held`] dropped: the charges stay, the slot comes free).
+// Gives its place in the count of permits held back; then its reservation is forgotten (its
+// `Held` dropped: the charges stay, the slot comes free).
 impl Drop for Permit {
     #[inline]
     fn drop(&mut self) {

@@ -9,13 +9,16 @@
 //! (d) an acquire of cost 10, always allowed;
 //! (e) a `MultiLimiter` decision on requests + tokens (`try_acquire`, the permit dropped), beside
 //!     two single GCRA decisions (`tollgate_gcra_pair`: cost 1, then cost 100, on two
-//!     `RateLimiter`s), always allowed and always rejected; `ratios.py` divides by the pair.
+//!     `RateLimiter`s), always allowed (1 thread) and always rejected (1 and 2 threads, per
+//!     parallel pair as in (b)); `ratios.py` divides by the pair. Each case checks that every
+//!     decision it timed had the outcome it is named after.
 //!
 //! tollgate runs as GCRA and, in (a)–(c), as the three other bucket algorithms (continuous GCRA,
 //! token bucket, leaky bucket: the same decisions, also lock-free on GCRA's word).
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -74,23 +77,26 @@ fn ratelimit(fast: bool) -> Ratelimiter {
 }
 
 /// Runs `decide` `iters` times on each of `threads` threads started together; returns the wall
-/// time (criterion divides it by `iters`).
-fn parallel(threads: usize, iters: u64, decide: &(dyn Fn() + Sync)) -> Duration {
+/// time (criterion divides it by `iters`) and how many decisions were allowed (counted in each
+/// thread, summed after the clock stops).
+fn parallel(threads: usize, iters: u64, decide: &(dyn Fn() -> bool + Sync)) -> (Duration, u64) {
     let start = Barrier::new(threads + 1);
     std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                start.wait();
-                for _ in 0..iters {
-                    decide();
-                }
-            });
-        }
+        let counts: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    (0..iters)
+                        .map(|_| u64::from(black_box(decide())))
+                        .sum::<u64>()
+                })
+            })
+            .collect();
         start.wait();
-        // The scope joins the threads before returning.
-        Instant::now()
+        let started = Instant::now();
+        let allowed: Vec<u64> = counts.into_iter().map(|c| c.join().unwrap()).collect();
+        (started.elapsed(), allowed.into_iter().sum())
     })
-    .elapsed()
 }
 
 /// One tollgate algorithm's `try_acquire` on `threads` threads sharing one limiter.
@@ -102,11 +108,7 @@ fn bench_tollgate<A: Algorithm>(
 ) {
     let limiter = tollgate::<A>(fast);
     group.bench_function(BenchmarkId::new(name, threads), |b| {
-        b.iter_custom(|iters| {
-            parallel(threads, iters, &|| {
-                black_box(limiter.try_acquire().is_ok());
-            })
-        })
+        b.iter_custom(|iters| parallel(threads, iters, &|| limiter.try_acquire().is_ok()).0)
     });
 }
 
@@ -119,19 +121,11 @@ fn bench_decisions(c: &mut Criterion, name: &str, fast: bool) {
         bench_tollgate::<LeakyBucket>(&mut group, "tollgate_leaky_bucket", threads, fast);
         let g = governor(fast);
         group.bench_function(BenchmarkId::new("governor", threads), |b| {
-            b.iter_custom(|iters| {
-                parallel(threads, iters, &|| {
-                    black_box(g.check().is_ok());
-                })
-            })
+            b.iter_custom(|iters| parallel(threads, iters, &|| g.check().is_ok()).0)
         });
         let r = ratelimit(fast);
         group.bench_function(BenchmarkId::new("ratelimit", threads), |b| {
-            b.iter_custom(|iters| {
-                parallel(threads, iters, &|| {
-                    black_box(r.try_wait().is_ok());
-                })
-            })
+            b.iter_custom(|iters| parallel(threads, iters, &|| r.try_wait().is_ok()).0)
         });
     }
     group.finish();
@@ -166,7 +160,13 @@ fn cost_10(c: &mut Criterion) {
 }
 
 /// (e): requests + tokens on one `MultiLimiter` against the same two decisions on two GCRA
-/// `RateLimiter`s.
+/// `RateLimiter`s: always allowed on 1 thread, always rejected on 1 and 2 threads.
+///
+/// "Always" is checked, not assumed: a run whose limiters refused an allowed decision (or
+/// admitted a rejected one) panics. (Until this check, the pair's tokens limiter, charged 100
+/// units every ~30 ns at 10⁹ units/s with a burst of one second, ran out within a second and
+/// then refused about two thirds of its decisions: the "allowed" pair was mostly an allowed
+/// decision and a rejected one, cheaper than two allowed, so the ratio came out too high.)
 fn multi(c: &mut Criterion) {
     for fast in [true, false] {
         let mut group = c.benchmark_group(if fast {
@@ -174,42 +174,62 @@ fn multi(c: &mut Criterion) {
         } else {
             "multi_rejected"
         });
-        let costs = [(REQUESTS, 1), (TOKENS, 100)];
-        let limits = if fast {
-            let rate = Rate::new(FAST.into(), Duration::from_secs(1));
-            Limits::new().rate(REQUESTS, rate).rate(TOKENS, rate)
+        let (requests_rate, tokens_rate) = if fast {
+            // Never empty: a burst of 2⁴⁰ units drains by at most 100 units per decision.
+            let rate = Rate::new(FAST.into(), Duration::from_secs(1)).burst(1 << 40);
+            (rate, rate)
         } else {
-            Limits::new()
-                .rate(REQUESTS, Rate::per_hour(1))
-                .rate(TOKENS, Rate::per_hour(100))
+            (Rate::per_hour(1), Rate::per_hour(100))
         };
+        let limits = Limits::new()
+            .rate(REQUESTS, requests_rate)
+            .rate(TOKENS, tokens_rate);
         let m = MultiLimiter::new(limits).unwrap();
-        let (requests, tokens) = if fast {
-            let rate = Rate::new(FAST.into(), Duration::from_secs(1));
-            (RateLimiter::new(rate), RateLimiter::new(rate))
-        } else {
-            (
-                RateLimiter::new(Rate::per_hour(1)),
-                RateLimiter::new(Rate::per_hour(100)),
-            )
-        };
+        let requests = RateLimiter::new(requests_rate);
+        let tokens = RateLimiter::new(tokens_rate);
         if !fast {
-            drop(m.try_acquire(&costs).unwrap());
+            drop(m.try_acquire(&MULTI_COSTS).unwrap());
             requests.try_acquire().unwrap();
             tokens.try_acquire_n(100).unwrap();
         }
-        group.bench_function("tollgate_multi", |b| {
-            b.iter(|| black_box(m.try_acquire(black_box(&costs)).is_ok()))
-        });
-        group.bench_function("tollgate_gcra_pair", |b| {
-            b.iter(|| {
-                black_box(requests.try_acquire().is_ok());
-                black_box(tokens.try_acquire_n(black_box(100)).is_ok())
-            })
-        });
+        let multi_decision = || m.try_acquire(black_box(&MULTI_COSTS)).is_ok();
+        let pair_decision = || {
+            // Both decided, whatever the first said (`&`, not `&&`).
+            requests.try_acquire().is_ok() & tokens.try_acquire_n(black_box(100)).is_ok()
+        };
+        let threads: &[usize] = if fast { &[1] } else { &[1, 2] };
+        for &threads in threads {
+            let deciders: [(&str, &(dyn Fn() -> bool + Sync)); 2] = [
+                ("tollgate_multi", &multi_decision),
+                ("tollgate_gcra_pair", &pair_decision),
+            ];
+            for (name, decide) in deciders {
+                let (decided, allowed) = (AtomicU64::new(0), AtomicU64::new(0));
+                group.bench_function(BenchmarkId::new(name, threads), |b| {
+                    b.iter_custom(|iters| {
+                        let (time, count) = parallel(threads, iters, decide);
+                        decided.fetch_add(iters * threads as u64, Ordering::Relaxed);
+                        allowed.fetch_add(count, Ordering::Relaxed);
+                        time
+                    })
+                });
+                let (decided, allowed) = (decided.into_inner(), allowed.into_inner());
+                let expected = if fast { decided } else { 0 };
+                assert_eq!(
+                    allowed,
+                    expected,
+                    "{name} on {threads} thread(s): {allowed} of {decided} decisions allowed; \
+                     the case measures only {} decisions",
+                    if fast { "allowed" } else { "rejected" }
+                );
+            }
+        }
         group.finish();
     }
 }
+
+/// The requests and tokens of one multi-resource decision in (e).
+const MULTI_COSTS: [(&str, u64); 2] = [(REQUESTS, 1), (TOKENS, 100)];
 
 fn config() -> Criterion {
     Criterion::default()

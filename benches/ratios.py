@@ -45,7 +45,7 @@ def latest_run():
     """{(group, threads): {limiter: mean ns}} from criterion's latest estimates."""
     root = pathlib.Path("target/criterion")
     rows = {}
-    for group in ("allowed", "rejected"):
+    for group in ("allowed", "rejected", "multi_allowed", "multi_rejected"):
         for estimates in root.glob(f"{group}/*/*/new/estimates.json"):
             name, threads = estimates.parts[-4:-2]
             mean = json.loads(estimates.read_text())["mean"]["point_estimate"]
@@ -53,10 +53,6 @@ def latest_run():
     for estimates in root.glob("cost_10/*/new/estimates.json"):
         mean = json.loads(estimates.read_text())["mean"]["point_estimate"]
         rows.setdefault(("cost_10", "1"), {})[estimates.parts[-3]] = mean
-    for group in ("multi_allowed", "multi_rejected"):
-        for estimates in root.glob(f"{group}/*/new/estimates.json"):
-            mean = json.loads(estimates.read_text())["mean"]["point_estimate"]
-            rows.setdefault((group, "1"), {})[estimates.parts[-3]] = mean
     # The sliding window: per log size (in the threads column), and through a limiter.
     for group in WINDOW_GROUPS:
         for estimates in root.glob(f"{group}/*/*/new/estimates.json"):

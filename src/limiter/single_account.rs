@@ -223,7 +223,7 @@ impl<A: Algorithm> Accounts for SingleAccount<A> {
         }
     }
 
-    fn publish(&mut self, now: Nanos, holds: &[Nanos], paused_until: Nanos) {
+    fn publish(&mut self, now: Nanos, holds: &[Nanos], paused_until: Nanos, _: bool) {
         let hold = holds[0].max(paused_until);
         if self.fast.word().is_some() {
             if self.fast.pace.hold() != hold {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{LimitError, Limits, Permit, Usage, REQUESTS};
 use crate::reservation::{Cancel, Core, Keeper, Meter, Meters, Patience, PerResource, Refusal};
-use crate::state::StateStore;
+use crate::state::{InMemory, Reserved, StateStore};
 use crate::{Clock, Deadline, Nanos, Rate};
 
 /// Enforces a [`Limits`]: a call takes its cost from **every** resource at once, or waits, or
@@ -19,7 +19,11 @@ use crate::{Clock, Deadline, Nanos, Rate};
 /// callers still waiting, in arrival order: they move earlier when capacity comes back.
 ///
 /// Clones share the same limiter. Its state lives in one store: in memory (the default), or
-/// where a constructor such as `shared_on` (feature `redis`) placed it.
+/// where a constructor such as `shared_on` (feature `redis`) placed it. In memory, a call that
+/// cannot go in time while nobody is queued (and no server's hold or pause is in force) is
+/// refused without taking the limiter's lock, with the answer the lock would give, when every
+/// resource is counted by GCRA (the default counting; an exact window's log is read under the
+/// lock).
 ///
 /// ```
 /// use tollgate::{Clock, Limits, MultiLimiter, Nanos, REQUESTS, TOKENS};
@@ -124,7 +128,12 @@ impl MultiLimiter {
         }
         meters.extend(pacing);
         let requests = limits.resources.iter().position(|r| r.name == REQUESTS);
-        let mut core = Core::new(clock, Meters(meters), limits.max_parallel, limits.max_hold);
+        let mut core = Core::new(
+            clock,
+            Meters::new(meters),
+            limits.max_parallel,
+            limits.max_hold,
+        );
         core.set_precision(limits.precision);
         let rates = limits
             .resources
@@ -134,7 +143,7 @@ impl MultiLimiter {
         Ok(MultiLimiter {
             inner: Arc::new(Shared {
                 limits,
-                store: Arc::new(core),
+                store: Arc::new(InMemory::new(core)),
                 rates: parking_lot::Mutex::new(rates),
                 pacers,
                 requests,
@@ -470,7 +479,20 @@ impl MultiLimiter {
         patience: Patience,
     ) -> Result<Permit, LimitError> {
         let slots = self.resolve(costs)?;
-        self.inner.store.reserve(self, slots, patience)
+        self.reserve_slots(slots, patience)
+    }
+
+    /// Reserves `slots` (the costs per slot, resolved) in the store: the permit it holds.
+    #[inline]
+    pub(crate) fn reserve_slots(
+        &self,
+        slots: PerResource<u64>,
+        patience: Patience,
+    ) -> Result<Permit, LimitError> {
+        match self.inner.store.reserve(self, &slots, patience)? {
+            Reserved::Kept { id, went } => Ok(Permit::new(self.clone(), id, slots, went)),
+            Reserved::Made(permit) => Ok(*permit),
+        }
     }
 
     /// Blocks until permit `id` may go.

@@ -1,8 +1,8 @@
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{LimitError, MultiLimiter};
-use crate::reservation::{Held, PerResource};
+use crate::reservation::{Held, Keeper, PerResource};
 use crate::{CancelHandle, Nanos};
 
 /// A call's reservation on a [`MultiLimiter`]: its costs, the instant it may go, and (until
@@ -37,49 +37,28 @@ pub struct Permit {
     costs: PerResource<u64>,
     /// Granted at once by the in-memory core when it was made: nothing to wait for.
     went: bool,
-    /// Counted in the limiter's permits held ([`MultiLimiter::active`]) once it went.
-    counted: HeldCount,
-}
-
-/// A permit's place in its limiter's count of permits held: taken once, when the permit went;
-/// given back when it is dropped (a cancel drops it).
-#[derive(Default)]
-struct HeldCount(OnceLock<MultiLimiter>);
-
-impl HeldCount {
-    fn take(&self, limiter: &MultiLimiter) {
-        self.0.get_or_init(|| {
-            limiter.hold_permit();
-            limiter.clone()
-        });
-    }
-}
-
-impl Drop for HeldCount {
-    fn drop(&mut self) {
-        if let Some(limiter) = self.0.get() {
-            limiter.release_permit();
-        }
-    }
+    /// Counted in the limiter's permits held ([`MultiLimiter::active`]): once, when it went;
+    /// given back when it is dropped (a cancel drops it).
+    counted: AtomicBool,
 }
 
 impl Permit {
     /// `went`: the core granted it at once (`false` whenever unsure: it then waits).
+    #[inline]
     pub(crate) fn new(
         limiter: MultiLimiter,
         id: u64,
         costs: PerResource<u64>,
         went: bool,
     ) -> Permit {
-        let counted = HeldCount::default();
         if went {
-            counted.take(&limiter);
+            limiter.hold_permit();
         }
         Permit {
             held: Held::new(limiter, id),
             costs,
             went,
-            counted,
+            counted: AtomicBool::new(went),
         }
     }
 
@@ -120,14 +99,17 @@ impl Permit {
     /// [`LimitError::Cancelled`] if it was cancelled; [`LimitError::NotInTime`] if it was made
     /// with a deadline that can no longer be met. Either way it holds nothing.
     pub fn wait(&self) -> Result<(), LimitError> {
-        self.limiter()
-            .wait_for(self.id())
-            .map(|()| self.counted.take(self.limiter()))
+        self.limiter().wait_for(self.id())?;
+        if !self.counted.swap(true, Ordering::Relaxed) {
+            self.limiter().hold_permit();
+        }
+        Ok(())
     }
 
     /// Gives the reservation up (see the type's documentation for what comes back).
     pub fn cancel(self) {
-        self.held.cancel();
+        // Then dropped, as any: its count given back, the reservation forgotten.
+        self.limiter().cancel(self.id());
     }
 
     /// A handle that cancels this permit's reservation from another thread.
@@ -160,6 +142,17 @@ impl Permit {
     pub fn settle(&self, name: &str, actual: u64) -> Result<(), LimitError> {
         let index = self.limiter().index_of(name)?;
         self.limiter().settle(self.id(), index, actual)
+    }
+}
+
+// Gives its place in the count of permits held back; then its reservation is forgotten (its
+// `Held` dropped: the charges stay, the slot comes free).
+impl Drop for Permit {
+    #[inline]
+    fn drop(&mut self) {
+        if *self.counted.get_mut() {
+            self.limiter().release_permit();
+        }
     }
 }
 

@@ -120,10 +120,7 @@ impl LocalFallback {
         patience: Patience,
     ) -> Result<Permit, LimitError> {
         let granted: Vec<u64> = slots.to_vec();
-        let permit = self
-            .limiter
-            .store()
-            .reserve(&self.limiter, slots, patience)?;
+        let permit = self.limiter.reserve_slots(slots, patience)?;
         let mut pending = self.grants.lock();
         for (units, &cost) in pending.iter_mut().zip(&granted) {
             *units = units.saturating_add(cost);

@@ -1,6 +1,8 @@
 use std::any::Any;
+use std::sync::Arc;
 
 // Not `Algorithm`: every call here goes through `AnyAlgorithm` (see `on_meter!`).
+use super::meter_words::MeterWords;
 use crate::algorithm::{self, AnyAlgorithm, GcraVirtual, Pace, Refunded, SlidingWindow};
 use crate::{Nanos, Rate, RateError};
 
@@ -13,6 +15,10 @@ use crate::{Nanos, Rate, RateError};
 /// Resources are numbered `0..resources()`. Every method is called with the core's lock held
 /// and an instant that never goes backwards.
 pub(crate) trait Accounts: Send + 'static {
+    /// Whether only the core changes the state, under its lock (no lock-free path charges it):
+    /// a charge then lands exactly where it was planned. `false` (the default) is always safe.
+    const CHANGED_ONLY_UNDER_LOCK: bool = false;
+
     /// How many resources are kept.
     fn resources(&self) -> usize;
 
@@ -93,9 +99,10 @@ pub(crate) trait Accounts: Send + 'static {
     fn begin_change(&mut self) {}
 
     /// Called after every change, with the holds in force (per resource, and the pause over
-    /// all of them): the place to publish what a lock-free path reads.
-    fn publish(&mut self, now: Nanos, holds: &[Nanos], paused_until: Nanos) {
-        let _ = (now, holds, paused_until);
+    /// all of them) and whether a newcomer would wait behind others (someone queued, or every
+    /// concurrency slot held): the place to publish what a lock-free path reads.
+    fn publish(&mut self, now: Nanos, holds: &[Nanos], paused_until: Nanos, behind_others: bool) {
+        let _ = (now, holds, paused_until, behind_others);
     }
 }
 
@@ -152,56 +159,97 @@ macro_rules! on_meter {
     };
 }
 
-/// The in-memory state of a multi-resource limiter: one meter per resource.
+/// The in-memory state of a multi-resource limiter: one meter per resource, and their words as
+/// a rejection reads them without the core's lock ([`MeterWords`], published after every change).
 #[derive(Clone, Debug)]
-pub(crate) struct Meters(pub(crate) Vec<Meter>);
+pub(crate) struct Meters {
+    meters: Vec<Meter>,
+    words: Arc<MeterWords>,
+    /// A change is in progress (a rate may be set): the paces are published with the words.
+    changing: bool,
+}
+
+impl Meters {
+    pub(crate) fn new(meters: Vec<Meter>) -> Meters {
+        let words = Arc::new(MeterWords::new(&meters));
+        Meters {
+            meters,
+            words,
+            changing: false,
+        }
+    }
+
+    /// What a rejection reads without the core's lock.
+    pub(crate) fn words(&self) -> &Arc<MeterWords> {
+        &self.words
+    }
+}
 
 impl Accounts for Meters {
+    /// The lock-free path only reads the meters ([`MeterWords`]).
+    const CHANGED_ONLY_UNDER_LOCK: bool = true;
+
     fn resources(&self) -> usize {
-        self.0.len()
+        self.meters.len()
     }
 
     fn capacity(&self, resource: usize) -> Result<u64, RateError> {
-        Ok(on_meter!(&self.0[resource], a => a.capacity(), unpaced => u64::MAX))
+        Ok(on_meter!(&self.meters[resource], a => a.capacity(), unpaced => u64::MAX))
     }
 
     fn conforms_at(&self, resource: usize, now: Nanos, cost: u64) -> Nanos {
-        on_meter!(&self.0[resource], a => a.conforms_at(now, cost), unpaced => now)
+        on_meter!(&self.meters[resource], a => a.conforms_at(now, cost), unpaced => now)
     }
 
     #[inline]
     fn charge(&mut self, resource: usize, now: Nanos, at: Nanos, cost: u64) -> (Nanos, Nanos) {
         (
-            on_meter!(&mut self.0[resource], a => a.charge_at(now, at, cost), unpaced => Nanos::ZERO),
+            on_meter!(&mut self.meters[resource], a => a.charge_at(now, at, cost), unpaced => Nanos::ZERO),
             at,
         )
     }
 
     fn record(&mut self, resource: usize, now: Nanos, cost: u64) -> Nanos {
-        on_meter!(&mut self.0[resource], a => a.record(now, cost), unpaced => Nanos::ZERO)
+        on_meter!(&mut self.meters[resource], a => a.record(now, cost), unpaced => Nanos::ZERO)
     }
 
     fn refund(&mut self, resource: usize, now: Nanos, mark: Nanos, cost: u64) -> Refunded {
-        on_meter!(&mut self.0[resource], a => a.refund_charge(now, mark, cost), unpaced => Refunded::default())
+        on_meter!(&mut self.meters[resource], a => a.refund_charge(now, mark, cost), unpaced => Refunded::default())
     }
 
     fn in_use(&self, resource: usize, now: Nanos) -> u64 {
-        on_meter!(&self.0[resource], a => a.in_use(now), unpaced => 0)
+        on_meter!(&self.meters[resource], a => a.in_use(now), unpaced => 0)
     }
 
     fn queue_end(&self, resource: usize) -> Option<Nanos> {
-        on_meter!(&self.0[resource], a => a.queue_end(), unpaced => None)
+        on_meter!(&self.meters[resource], a => a.queue_end(), unpaced => None)
     }
 
     fn undo(&mut self, resource: usize, now: Nanos, before: Nanos, mark: Nanos, cost: u64) {
-        on_meter!(&mut self.0[resource], a => a.undo_charge(now, before, mark, cost), unpaced => ());
+        on_meter!(&mut self.meters[resource], a => a.undo_charge(now, before, mark, cost), unpaced => ());
+    }
+
+    #[inline]
+    fn publish(&mut self, now: Nanos, holds: &[Nanos], paused_until: Nanos, behind_others: bool) {
+        let open_from = match behind_others {
+            true => Nanos::MAX,
+            false => holds
+                .iter()
+                .fold(paused_until, |last, hold| last.max(*hold)),
+        };
+        let paces = std::mem::take(&mut self.changing);
+        self.words.publish(&self.meters, now, open_from, paces);
+    }
+
+    fn begin_change(&mut self) {
+        self.changing = true;
     }
 }
 
 impl Meters {
     /// Lowers what `resource` has available at `now` to at most `remaining`.
     pub(crate) fn observe(&mut self, resource: usize, now: Nanos, remaining: u64) {
-        on_meter!(&mut self.0[resource], a => a.observe(now, remaining), unpaced => ());
+        on_meter!(&mut self.meters[resource], a => a.observe(now, remaining), unpaced => ());
     }
 
     /// Switches `resource` to `rate` at `now`.
@@ -211,7 +259,7 @@ impl Meters {
         now: Nanos,
         rate: &Rate,
     ) -> Result<(), RateError> {
-        on_meter!(&mut self.0[resource], a => a.set_rate(now, rate), unpaced => Ok(()))
+        on_meter!(&mut self.meters[resource], a => a.set_rate(now, rate), unpaced => Ok(()))
     }
 
     /// Switches the pacing slot `resource` of a window to pace `rate` at `now` ([`Meter::pacing`]):
@@ -224,7 +272,7 @@ impl Meters {
         rate: &Rate,
     ) -> Result<(), RateError> {
         let paces = rate.capacity() < rate.quantity();
-        match &mut self.0[resource] {
+        match &mut self.meters[resource] {
             Meter::Gcra(gcra) if paces => AnyAlgorithm::set_rate(gcra, now, rate),
             meter => {
                 *meter = Meter::pacing(rate)?;
@@ -241,7 +289,7 @@ impl Meters {
         mark: Nanos,
         old: &Pace,
     ) -> Nanos {
-        on_meter!(&self.0[resource], a => a.mark_after_set_rate(now, mark, old), unpaced => mark)
+        on_meter!(&self.meters[resource], a => a.mark_after_set_rate(now, mark, old), unpaced => mark)
     }
 }
 
@@ -276,7 +324,7 @@ mod tests {
     #[test]
     fn a_boxed_algorithm_decides_as_itself_and_clones_apart() {
         let rate = Rate::per_second(2);
-        let mut meters = Meters(vec![Meter::of::<TokenBucket>(&rate).unwrap()]);
+        let mut meters = Meters::new(vec![Meter::of::<TokenBucket>(&rate).unwrap()]);
         let t0 = Nanos::ZERO;
         let (mark, _) = meters.charge(0, t0, t0, 2);
         assert_eq!(meters.conforms_at(0, t0, 1), Nanos::from_millis(500));

@@ -21,12 +21,20 @@
 //! Redis store and the semaphores all ask it. The receipts of reservations gone are kept in
 //! `receipts.rs`, the figures of one reservation per resource in `per_resource.rs`.
 //!
+//! **Rejections without the lock** (multi-resource limiters in memory): after every change the
+//! ledger publishes, through [`Accounts::publish`], what a newcomer would be decided on; the
+//! [`Meters`] keep their one-word states there (`meter_words.rs`, a sequence lock), and a call
+//! that cannot go in time while nobody is queued is refused from it, exactly as `reserve` would
+//! refuse it, without the lock. Anything else (a fit, a queue, a hold, a slot to wait for, a
+//! meter without a one-word form) takes the lock.
+//!
 //! The public types are thin rules over the core:
 //!
 //! - [`RateLimiter`](crate::RateLimiter): one resource, one algorithm (GCRA decisions that fit
 //!   at once are taken lock-free, on the same state word).
 //! - [`MultiLimiter`](crate::MultiLimiter) / [`ModelLimiter`](crate::ModelLimiter): several
-//!   resources taken all or none, plus concurrency slots.
+//!   resources taken all or none, plus concurrency slots (a call that goes at once takes the
+//!   ledger's short path, `go_at_once`; one refused while nobody is queued takes no lock).
 //! - [`Reservation`](crate::Reservation), [`Permit`](crate::Permit), [`CancelHandle`]: a reservation held by a
 //!   caller: wait, cancel, settle.
 //! - The [`Runner`](crate::Runner) reserves through a `MultiLimiter` and pauses it with a hold.
@@ -56,6 +64,7 @@ mod core;
 mod handle;
 mod id_hasher;
 mod ledger;
+mod meter_words;
 mod per_resource;
 mod receipts;
 
@@ -64,4 +73,5 @@ pub(crate) use crate::time::Patience;
 pub(crate) use accounts::{Accounts, Meter, Meters};
 pub use handle::CancelHandle;
 pub(crate) use handle::{Book, Cancel, Held, Keeper};
+pub(crate) use meter_words::MeterWords;
 pub(crate) use per_resource::PerResource;

@@ -25,11 +25,22 @@ impl<T: Copy + Default> PerResource<T> {
         }
     }
 
-    /// A copy of `items`.
+    /// A copy of `items` (inline: element by element, a few moves rather than a call to
+    /// `memcpy` for a length known only at run time).
+    #[inline]
     pub(crate) fn from_slice(items: &[T]) -> PerResource<T> {
-        let mut copy = PerResource::filled(items.len(), T::default());
-        copy.copy_from_slice(items);
-        copy
+        match u8::try_from(items.len()) {
+            Ok(len) if items.len() <= INLINE => {
+                let mut inline = [T::default(); INLINE];
+                for (index, slot) in inline.iter_mut().enumerate() {
+                    if let Some(item) = items.get(index) {
+                        *slot = *item;
+                    }
+                }
+                PerResource::Inline { len, items: inline }
+            }
+            _ => PerResource::Heap(items.to_vec()),
+        }
     }
 }
 

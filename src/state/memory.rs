@@ -1,46 +1,79 @@
 //! The default store: a multi-resource limiter's state in this process's memory, on the
-//! reservation core over its [`Meters`] (one algorithm per slot).
+//! reservation core over its [`Meters`] (one algorithm per slot). A call that cannot go in time
+//! while nobody is queued is refused without the core's lock, from the meters' published words
+//! ([`MeterWords`]); everything else takes the lock.
 
 use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::StateStore;
-use crate::multi::{window_of, LimitError, Permit};
-use crate::reservation::{Accounts, Cancel, Core, Meters, Patience, PerResource};
+use super::{Reserved, StateStore};
+use crate::multi::{window_of, LimitError};
+use crate::reservation::{Accounts, Cancel, Core, MeterWords, Meters, Patience};
 use crate::{Clock, MultiLimiter, Nanos, Rate};
 
-impl StateStore for Core<Meters> {
+/// The in-memory store: the core over the meters, and the meters' words as a rejection reads
+/// them without its lock.
+pub(crate) struct InMemory {
+    pub(super) core: Core<Meters>,
+    pub(super) words: Arc<MeterWords>,
+}
+
+impl InMemory {
+    pub(crate) fn new(core: Core<Meters>) -> InMemory {
+        let words = core.read(|ledger, _| Arc::clone(ledger.accounts.words()));
+        InMemory { core, words }
+    }
+}
+
+impl Cancel for InMemory {
+    fn cancel(&self, id: u64) {
+        self.core.cancel(id);
+    }
+    fn withdraw(&self, id: u64) -> bool {
+        self.core.withdraw(id)
+    }
+}
+
+impl StateStore for InMemory {
     fn clock(&self) -> &Clock {
-        Core::clock(self)
+        self.core.clock()
     }
 
+    #[inline]
     fn reserve(
         &self,
         limiter: &MultiLimiter,
-        slots: PerResource<u64>,
+        slots: &[u64],
         patience: Patience,
-    ) -> Result<Permit, LimitError> {
-        let ticket = Core::reserve(self, &slots, patience, true)
+    ) -> Result<Reserved, LimitError> {
+        // Unclamped: the published view's latest instant clamps it.
+        if let Some(refusal) = self
+            .words
+            .refuse(slots, patience, self.core.clock().now_unordered())
+        {
+            return Err(limiter.error(refusal));
+        }
+        let ticket = self
+            .core
+            .reserve(slots, patience, true)
             .map_err(|refusal| limiter.error(refusal))?;
-        Ok(Permit::new(
-            limiter.clone(),
-            ticket.id,
-            slots,
-            !ticket.waiting,
-        ))
+        Ok(Reserved::Kept {
+            id: ticket.id,
+            went: !ticket.waiting,
+        })
     }
 
     fn plan(&self, id: u64) -> Option<(Nanos, Option<usize>)> {
-        Core::plan(self, id)
+        self.core.plan(id)
     }
 
     fn wait(&self, limiter: &MultiLimiter, id: u64) -> Result<(), LimitError> {
-        Core::wait(self, id).map_err(|refusal| limiter.error(refusal))
+        self.core.wait(id).map_err(|refusal| limiter.error(refusal))
     }
 
     fn forget(&self, id: u64) {
-        Core::forget(self, id);
+        self.core.forget(id);
     }
 
     fn settle(
@@ -50,8 +83,11 @@ impl StateStore for Core<Meters> {
         resource: usize,
         actual: u64,
     ) -> Result<(), LimitError> {
-        let settle =
-            |slot| Core::settle(self, id, slot, actual).map_err(|refusal| limiter.error(refusal));
+        let settle = |slot| {
+            self.core
+                .settle(id, slot, actual)
+                .map_err(|refusal| limiter.error(refusal))
+        };
         // A window's pacing slot first: its capacity (the burst) is the smaller, so a refusal
         // leaves both unchanged.
         if let Some(pacer) = limiter.pacer_of(resource) {
@@ -65,7 +101,7 @@ impl StateStore for Core<Meters> {
     }
 
     fn usage(&self, resources: usize) -> Vec<(u64, u64)> {
-        self.read(|ledger, now| {
+        self.core.read(|ledger, now| {
             let gone = ledger.accounts_of_calls_gone(now);
             (0..resources)
                 .map(|index| {
@@ -77,7 +113,7 @@ impl StateStore for Core<Meters> {
     }
 
     fn waiting(&self) -> u64 {
-        self.read(|ledger, _| ledger.waiting()) as u64
+        self.core.read(|ledger, _| ledger.waiting()) as u64
     }
 
     fn slots_held(&self) -> Option<u64> {
@@ -103,23 +139,24 @@ impl StateStore for Core<Meters> {
             None => *rate,
         };
         let old = before.pace().map_err(invalid)?;
-        self.change(|ledger, now| {
-            ledger.accounts.set_rate(resource, now, &counted)?;
-            ledger.remap_marks(resource, |meters, mark| {
-                meters.mark_after_set_rate(resource, now, mark, &old)
-            });
-            if let Some(pacer) = pacer {
-                let paced = |rate: &Rate| rate.capacity() < rate.quantity();
-                ledger.accounts.set_pacing(pacer, now, rate)?;
-                if paced(before) && paced(rate) {
-                    ledger.remap_marks(pacer, |meters, mark| {
-                        meters.mark_after_set_rate(pacer, now, mark, &old)
-                    });
+        self.core
+            .change(|ledger, now| {
+                ledger.accounts.set_rate(resource, now, &counted)?;
+                ledger.remap_marks(resource, |meters, mark| {
+                    meters.mark_after_set_rate(resource, now, mark, &old)
+                });
+                if let Some(pacer) = pacer {
+                    let paced = |rate: &Rate| rate.capacity() < rate.quantity();
+                    ledger.accounts.set_pacing(pacer, now, rate)?;
+                    if paced(before) && paced(rate) {
+                        ledger.remap_marks(pacer, |meters, mark| {
+                            meters.mark_after_set_rate(pacer, now, mark, &old)
+                        });
+                    }
                 }
-            }
-            Ok::<_, crate::RateError>(())
-        })
-        .map_err(invalid)
+                Ok::<_, crate::RateError>(())
+            })
+            .map_err(invalid)
     }
 
     fn observe(
@@ -128,7 +165,7 @@ impl StateStore for Core<Meters> {
         remaining: u64,
         reset: Option<Duration>,
     ) -> Result<(), LimitError> {
-        self.change(|ledger, now| match (remaining, reset) {
+        self.core.change(|ledger, now| match (remaining, reset) {
             (0, Some(reset)) => ledger.hold(Some(resource), now.saturating_add(Nanos::from(reset))),
             _ => ledger.accounts.observe(resource, now, remaining),
         });
@@ -136,11 +173,11 @@ impl StateStore for Core<Meters> {
     }
 
     fn pause_until(&self, until: Nanos) {
-        self.change(|ledger, _| ledger.hold(None, until));
+        self.core.change(|ledger, _| ledger.hold(None, until));
     }
 
     fn is_idle(&self) -> bool {
-        self.read(|ledger, now| ledger.is_idle(now))
+        self.core.read(|ledger, now| ledger.is_idle(now))
     }
 
     fn on_clock(&self, fresh: &MultiLimiter) -> Result<Arc<dyn StateStore>, LimitError> {

@@ -2,7 +2,8 @@
 //! [`MultiLimiter`](crate::MultiLimiter) and its stores.
 //!
 //! A `MultiLimiter` holds one [`StateStore`] and asks it everything that depends on where the
-//! state is kept: reserve (costs and patience in, a [`Permit`](crate::Permit) out), the permit's
+//! state is kept: reserve (costs and patience in, a small [`Reserved`] out, which the limiter
+//! wraps in its [`Permit`](crate::Permit)), the permit's
 //! operations (plan, wait, cancel, withdraw, forget, settle), usage, server feedback
 //! (`observe`, a pause), rate changes, idleness, and the same store on another clock. Everything
 //! else (resolving resource names, the rule for requests, counting permits held, naming
@@ -10,7 +11,9 @@
 //!
 //! The stores:
 //! - **In memory** (`memory.rs`, the default): the reservation core over the limiter's
-//!   [`Meters`](crate::reservation): one FIFO queue, re-planned at every change of capacity.
+//!   [`Meters`](crate::reservation): one FIFO queue, re-planned at every change of capacity; a
+//!   call that cannot go in time while nobody is queued is refused without the core's lock,
+//!   from the meters' published words (`reservation/meter_words.rs`).
 //! - **Redis** (`redis/remote.rs` and `redis/remote/store.rs`, feature `redis`): one Lua
 //!   script decides each reservation on the server's clock, for every process sharing the
 //!   limiter's name.
@@ -31,14 +34,18 @@
 
 mod memory;
 #[cfg(test)]
+mod refused_without_the_lock;
+#[cfg(test)]
 mod tests;
+
+pub(crate) use memory::InMemory;
 
 use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::multi::{LimitError, Permit};
-use crate::reservation::{Cancel, Patience, PerResource};
+use crate::reservation::{Cancel, Patience};
 use crate::{Clock, MultiLimiter, Nanos, Rate};
 
 /// The state of one [`MultiLimiter`]: every decision and every reservation it holds. The
@@ -51,14 +58,14 @@ pub(crate) trait StateStore: Cancel + Send + Sync + 'static {
     /// The clock deadlines and waits are read on.
     fn clock(&self) -> &Clock;
 
-    /// Reserves `slots` (one cost per slot) for `limiter` within `patience`: a permit to wait
-    /// for, or a refusal having taken nothing.
+    /// Reserves `slots` (one cost per slot) for `limiter` within `patience`: a reservation to
+    /// wait for, or a refusal having taken nothing.
     fn reserve(
         &self,
         limiter: &MultiLimiter,
-        slots: PerResource<u64>,
+        slots: &[u64],
         patience: Patience,
-    ) -> Result<Permit, LimitError>;
+    ) -> Result<Reserved, LimitError>;
 
     /// When reservation `id` may go and the slot that set that instant; `None` while it waits
     /// for a concurrency slot, or once it is unknown.
@@ -125,4 +132,16 @@ pub(crate) trait StateStore: Cancel + Send + Sync + 'static {
     /// (such as `Permit::server_ready_at`); unused when no store behind a feature is compiled.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     fn as_any(&self) -> &dyn Any;
+}
+
+/// What a store's [`reserve`](StateStore::reserve) hands back: small, so that the common answer
+/// comes back through the call in registers and the limiter builds the permit inline.
+pub(crate) enum Reserved {
+    /// Reservation `id`, kept by the store; `went`: granted at once, nothing to wait for
+    /// (`false` whenever unsure: the permit then waits).
+    Kept { id: u64, went: bool },
+    /// A permit the store made itself (the Redis store's: on its local fallback's limiter while
+    /// Redis is unreachable).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    Made(Box<Permit>),
 }

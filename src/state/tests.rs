@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::StateStore;
-use crate::multi::{LimitError, Permit};
-use crate::reservation::{Cancel, Patience, PerResource};
+use super::{Reserved, StateStore};
+use crate::multi::LimitError;
+use crate::reservation::{Cancel, Patience};
 use crate::{Clock, Limits, MultiLimiter, Nanos, Rate, REQUESTS, TOKENS};
 
 /// The in-memory store, recording the name of every operation asked of it.
@@ -43,9 +43,9 @@ impl StateStore for Recording {
     fn reserve(
         &self,
         limiter: &MultiLimiter,
-        slots: PerResource<u64>,
+        slots: &[u64],
         patience: Patience,
-    ) -> Result<Permit, LimitError> {
+    ) -> Result<Reserved, LimitError> {
         self.ask("reserve").reserve(limiter, slots, patience)
     }
     fn plan(&self, id: u64) -> Option<(Nanos, Option<usize>)> {

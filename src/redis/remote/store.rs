@@ -9,9 +9,9 @@ use super::{Arg, Remote};
 use crate::multi::LimitError;
 use crate::redis::RedisError;
 use crate::reservation::{Cancel, Patience, PerResource};
-use crate::state::StateStore;
+use crate::state::{Reserved, StateStore};
 use crate::time::Wake;
-use crate::{Clock, MultiLimiter, Nanos, Permit, Rate};
+use crate::{Clock, MultiLimiter, Nanos, Rate};
 
 impl Cancel for Remote {
     fn cancel(&self, id: u64) {
@@ -43,10 +43,11 @@ impl StateStore for Remote {
     fn reserve(
         &self,
         limiter: &MultiLimiter,
-        slots: PerResource<u64>,
+        slots: &[u64],
         patience: Patience,
-    ) -> Result<Permit, LimitError> {
-        self.reserve_shared(limiter, slots, patience)
+    ) -> Result<Reserved, LimitError> {
+        let permit = self.reserve_shared(limiter, PerResource::from_slice(slots), patience)?;
+        Ok(Reserved::Made(Box::new(permit)))
     }
 
     fn plan(&self, id: u64) -> Option<(Nanos, Option<usize>)> {

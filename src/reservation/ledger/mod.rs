@@ -184,7 +184,13 @@ impl<S: Accounts> Ledger<S> {
                 Plan::Unplanned,
                 keep,
             );
+            self.publish(now);
             return Ok(Ticket { id, waiting: true });
+        }
+        if keep {
+            if let Some(id) = self.go_at_once(costs, now) {
+                return Ok(Ticket { id, waiting: false });
+            }
         }
         let (at, binding) = self.plan_in_time(costs, due, now, self.floor(now))?;
         self.next_id += 1;
@@ -216,6 +222,62 @@ impl<S: Accounts> Ledger<S> {
             id,
             waiting: at > now,
         })
+    }
+
+    /// The short path of a kept reservation that goes at once, as [`reserve`](Ledger::reserve)
+    /// decides it when nobody waits, no pause or hold is in force, a slot is free and every
+    /// cost fits now: charged at `now`, its receipt kept; its id. Only on accounts that no
+    /// lock-free path charges (a charge lands where it was planned). `None` (nothing written):
+    /// `reserve` decides, and explains a refusal.
+    #[inline]
+    fn go_at_once(&mut self, costs: &[u64], now: Nanos) -> Option<u64> {
+        // The end of time is not an instant anyone goes at (no deadline is in time there).
+        if !S::CHANGED_ONLY_UNDER_LOCK
+            || now == Nanos::MAX
+            || !self.waiting.is_empty()
+            || self.paused_until > now
+            || !self.slot_free(now)
+        {
+            return None;
+        }
+        for (resource, &cost) in costs.iter().enumerate() {
+            if self
+                .accounts
+                .capacity(resource)
+                .map_or(true, |capacity| cost > capacity)
+            {
+                return None;
+            }
+            if cost > 0
+                && (self.holds[resource] > now
+                    || self.accounts.conforms_at(resource, now, cost) > now)
+            {
+                return None;
+            }
+        }
+        let mut marks = PerResource::filled(costs.len(), Nanos::ZERO);
+        for (resource, (&cost, mark)) in costs.iter().zip(marks.iter_mut()).enumerate() {
+            if cost > 0 {
+                *mark = self.accounts.charge(resource, now, now, cost).0;
+            }
+        }
+        let slot = self.slot_limit(now).is_some();
+        if slot {
+            self.slots_used += 1;
+        }
+        let grant = Grant {
+            costs: PerResource::from_slice(costs),
+            marks,
+            at: now,
+            binding: None,
+            slot,
+            keep: true,
+        };
+        let serial = self.next_id;
+        self.next_id += 1;
+        let id = self.granted.keep(serial, grant, !slot);
+        self.publish(now);
+        Some(id)
     }
 
     /// Puts reservation `id` in the queue (ids without a place sort by arrival: FIFO).

@@ -192,6 +192,7 @@ impl<S: Accounts> Ledger<S> {
             .filter(|(_, waiter)| matches!(&waiter.plan, Plan::Planned(c) if c.grant.at <= now))
             .map(|(id, _)| *id)
             .collect();
+        let graduated = !ready.is_empty();
         for id in ready {
             if let Some(Waiter {
                 plan: Plan::Planned(Charged { grant, .. }),
@@ -205,6 +206,10 @@ impl<S: Accounts> Ledger<S> {
                     self.granted.insert(id, grant);
                 }
             }
+        }
+        if graduated {
+            // The queue is shorter (a slot may be free): what a lock-free path reads changed.
+            self.publish(now);
         }
     }
 
@@ -326,8 +331,12 @@ impl<S: Accounts> Ledger<S> {
         Ok(charged)
     }
 
+    /// Tells the accounts what a lock-free path reads: the holds, the pause, and whether a
+    /// newcomer would wait behind others.
     pub(super) fn publish(&mut self, now: Nanos) {
-        self.accounts.publish(now, &self.holds, self.paused_until);
+        let behind_others = !self.waiting.is_empty() || !self.slot_free(now);
+        self.accounts
+            .publish(now, &self.holds, self.paused_until, behind_others);
     }
 }
 

@@ -35,7 +35,7 @@ fn ledger_with(
         })
         .map(|meter| meter.expect("a valid rate"))
         .collect();
-    Ledger::new(Meters(meters), max_parallel, max_hold)
+    Ledger::new(Meters::new(meters), max_parallel, max_hold)
 }
 
 /// 10 per second, all 10 at once (GCRA): one unit every 100 ms once the burst is spent.

@@ -1,6 +1,8 @@
 //! Long-run accuracy under threads (a short version of `examples/accuracy.rs`): what 8 threads
 //! get from a shared limiter over a window is the ideal count, never more than ideal + burst.
-//! The lower tolerance is wide so a loaded 2-core machine cannot make it flake.
+//! The lower tolerance is wide so a loaded 2-core machine cannot make it flake: threads that wake
+//! late lose the slots they slept through (burst 1), and at a load average of 13 on 2 cores they
+//! got 896 of 1000.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -29,5 +31,5 @@ fn eight_threads_at_1000_per_second_get_the_ideal_count() {
         n <= ideal + burst,
         "{n} admitted, more than {ideal} + {burst}"
     );
-    assert!(n as f64 >= 0.95 * ideal as f64, "{n} admitted of {ideal}");
+    assert!(n as f64 >= 0.75 * ideal as f64, "{n} admitted of {ideal}");
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::StateStore;
 use crate::multi::{window_of, LimitError, Permit};
-use crate::reservation::{Accounts, Cancel, Core, Meters, Patience, PerResource};
+use crate::reservation::{Accounts, Cancel, Core, Meters, Patience, PerResource, Refusal};
 use crate::{Clock, MultiLimiter, Nanos, Rate};
 
 impl StateStore for Core<Meters> {
@@ -50,14 +50,19 @@ impl StateStore for Core<Meters> {
         resource: usize,
         actual: u64,
     ) -> Result<(), LimitError> {
-        let settle =
-            |slot| Core::settle(self, id, slot, actual).map_err(|refusal| limiter.error(refusal));
-        // A window's pacing slot first: its capacity (the burst) is the smaller, so a refusal
-        // leaves both unchanged.
-        if let Some(pacer) = limiter.pacer_of(resource) {
-            settle(pacer)?;
-        }
-        settle(resource)
+        settle_slots(limiter, resource, |slot| Core::settle(self, id, slot, actual))
+    }
+
+    fn settle_in_place(
+        &self,
+        limiter: &MultiLimiter,
+        id: u64,
+        resource: usize,
+        actual: u64,
+    ) -> Result<(), LimitError> {
+        settle_slots(limiter, resource, |slot| {
+            Core::settle_in_place(self, id, slot, actual)
+        })
     }
 
     fn canceller(self: Arc<Self>) -> Arc<dyn Cancel> {
@@ -150,4 +155,18 @@ impl StateStore for Core<Meters> {
     fn as_any(&self) -> &dyn Any {
         self
     }
+}
+
+/// Settles `resource` with `settle`, and a window's pacing slot first: its capacity (the burst)
+/// is the smaller, so a refusal leaves both unchanged.
+fn settle_slots(
+    limiter: &MultiLimiter,
+    resource: usize,
+    settle: impl Fn(usize) -> Result<(), Refusal>,
+) -> Result<(), LimitError> {
+    let settle = |slot| settle(slot).map_err(|refusal| limiter.error(refusal));
+    if let Some(pacer) = limiter.pacer_of(resource) {
+        settle(pacer)?;
+    }
+    settle(resource)
 }

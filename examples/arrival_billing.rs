@@ -4,7 +4,9 @@
 //! the same run, as wall time against the server's ideal, with the server's 429 count.
 //!
 //! The server (`examples/quota_server/mod.rs`) answers as a streamed LLM answer does: status and
-//! headers at arrival, the body after the call's duration. Workloads:
+//! headers at arrival, the body after the call's duration (the last workload: everything at the
+//! end, as a non-streamed answer, where the answer's instant is the completion's and nothing can
+//! be gained safely). Workloads:
 //! - **variable**: 300 jobs of 50–250 ms and 2–14 points at 50 requests + 500 points per 1 s;
 //! - **LLM-like**, time scaled down 50×: calls of 2–10 s (40–200 ms) against windows of 10 s
 //!   (200 ms: 20 requests + 12,000 tokens, 200 jobs of 300–900 tokens) and of 60 s (1.2 s:
@@ -36,6 +38,8 @@ struct Workload {
     requests: u64,
     points: u64,
     window: Duration,
+    /// The server sends the headers at arrival (a streamed answer), else with the body.
+    headers_early: bool,
 }
 
 impl Workload {
@@ -66,6 +70,16 @@ impl Workload {
             requests,
             points,
             window,
+            headers_early: true,
+        }
+    }
+
+    /// The same, answered by a server that sends its headers with the body (not streamed).
+    fn not_streamed(self, name: &'static str) -> Workload {
+        Workload {
+            name,
+            headers_early: false,
+            ..self
         }
     }
 
@@ -111,7 +125,7 @@ fn run(workload: &Workload, answered: bool) -> (Duration, u64) {
         requests_per_window: workload.requests,
         points_per_window: workload.points,
         window: workload.window,
-        headers_early: true,
+        headers_early: workload.headers_early,
     })
     .expect("a loopback port");
     let workers = 64;
@@ -196,6 +210,8 @@ fn main() {
             (300, 900),
             (40, 200),
         ),
+        Workload::new("", 300, (50, 500, ms(1_000)), (2, 14), (50, 250))
+            .not_streamed("variable, not streamed: the headers come with the body, at the end"),
     ];
     for workload in &workloads {
         let ideal = workload.ideal();

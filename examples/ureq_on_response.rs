@@ -90,7 +90,9 @@ fn main() {
     let learnt = Mutex::new(None);
 
     let mut runner =
-        Runner::new_with_attempt(move |prompt: &String, attempt| chat(&agent, &url, prompt, attempt))
+        Runner::new_with_attempt(move |prompt: &String, attempt| {
+            chat(&agent, &url, prompt, attempt)
+        })
         // Ten times the server's quota: the headers correct it.
         .resource(Resource::new("requests", Rate::per_second(50)).per_job(|_| 1))
         .on_response(|outcome, limiter| {

@@ -255,11 +255,13 @@ fn bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, attempt: &Attempt<'_>, resul
         .filter(|resource| !resource.counted_at_start)
     {
         let billed = resource.billed(job, result);
-        if answered {
-            permit.settle_in_place(&resource.name, billed).ok();
-        } else {
+        if !answered {
             permit.settle(&resource.name, billed).ok();
+        } else if billed != permit.cost(&resource.name) {
+            permit.settle_in_place(&resource.name, billed).ok();
         }
+        // Else what was reserved is billed, and already counts from the answer: nothing to
+        // change (on a store that cannot settle in place, a settle would count it from now).
     }
 }
 

@@ -8,6 +8,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod arrival_billing;
 mod both_states;
 mod hostile_review;
 mod settle_through_the_seam;

@@ -80,7 +80,10 @@ impl<'p> Attempt<'p> {
     /// from the last call.
     ///
     /// Safe without a margin: the server stamped the request when it arrived, which is before
-    /// it answered, so a unit counted from here comes back no earlier than the server's.
+    /// it answered, so a unit counted from here comes back no earlier than the server's. (Until
+    /// then the reservation counts from the attempt's grant: an answer that begins more than a
+    /// window after it leaves a gap, as a completion does without `answered`.) The send is no
+    /// such bound: the server stamps the request after it, by a network delay nobody knows.
     ///
     /// ```
     /// use tollgate::{Rate, Resource, Runner};

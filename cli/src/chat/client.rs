@@ -82,13 +82,11 @@ impl ChatClient {
         }
     }
 
-    /// Sends `body` and reads the answer, calling `answered` the moment its status and headers
-    /// are in, before its body is read (the latest instant the server can have counted the
-    /// request: the Runner bills it from there, [`tollgate::Attempt::answered`]).
+    /// Sends `body` and reads the answer.
     ///
     /// # Errors
     /// [`ChatError`] for anything but a success with a JSON body, with the answer classified.
-    pub fn send(&self, body: &Value, answered: impl FnOnce()) -> Result<Completion, ChatError> {
+    pub fn send(&self, body: &Value) -> Result<Completion, ChatError> {
         let timeout = self
             .timeout
             .for_request(self.estimate.completion_tokens(body));
@@ -106,7 +104,6 @@ impl ChatClient {
             .build()
             .send(body.to_string().as_str())
             .map_err(|err| transport_error(&err, timeout))?;
-        answered();
         let text = response.body_mut().read_to_string().map_err(|err| {
             let mut failed = transport_error(&err, timeout);
             failed.message = format!("reading the answer: {}", failed.message);
@@ -177,69 +174,6 @@ fn transport_error(err: &ureq::Error, timeout: Duration) -> ChatError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `answered` is called when the status and headers are in, before the body: against a
-    /// loopback server that sends its headers at once and its body 400 ms later, it is called
-    /// well before `send` returns (real time: 200 ms of tolerance either side).
-    #[test]
-    fn the_answer_is_reported_when_its_headers_arrive_before_the_body() {
-        use std::io::{BufRead, BufReader, Write};
-        use std::time::Instant;
-
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!(
-            "http://{}/v1/chat/completions",
-            listener.local_addr().unwrap()
-        );
-        let server = std::thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = value.trim().parse().unwrap();
-                }
-                if line == "\r\n" {
-                    break;
-                }
-            }
-            std::io::Read::read_exact(&mut reader, &mut vec![0; length]).unwrap();
-            let body = r#"{"id":"x","usage":{"total_tokens":3}}"#;
-            let mut writer = stream;
-            write!(
-                writer,
-                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
-                body.len()
-            )
-            .unwrap();
-            writer.flush().unwrap();
-            std::thread::sleep(Duration::from_millis(400));
-            writer.write_all(body.as_bytes()).unwrap();
-        });
-        let client = ChatClient::new(
-            Endpoint::parse(&url).unwrap(),
-            None,
-            TokenEstimate::new(16),
-            RequestTimeout::Given(Duration::from_secs(10)),
-            1,
-        );
-        let started = Instant::now();
-        let mut answered_after = None;
-        let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
-        let completion = client
-            .send(&body, || answered_after = Some(started.elapsed()))
-            .unwrap();
-        let returned_after = started.elapsed();
-        server.join().unwrap();
-        assert_eq!(completion.billed_tokens, 3);
-        let answered_after = answered_after.expect("answered was called");
-        assert!(
-            answered_after + Duration::from_millis(200) <= returned_after,
-            "answered after {answered_after:?}, returned after {returned_after:?}"
-        );
-    }
 
     #[test]
     fn a_completion_round_trips_through_its_journal_form() {

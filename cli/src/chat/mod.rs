@@ -19,7 +19,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
-use tollgate::{Attempt, AttemptError, Resource, Retry, Runner, RunnerError};
+use tollgate::{AttemptError, Resource, Retry, Runner, RunnerError};
 
 use crate::cli_error::CliError;
 use crate::counted::counted;
@@ -123,9 +123,8 @@ pub fn run_chat(
     let sent = AtomicU64::new(0);
     let unreachable_said = AtomicBool::new(false);
     let endpoint = settings.endpoint.clone();
-    let call = |job: &ChatJob, attempt: &Attempt<'_>| {
-        // Billed from when the answer's headers came, not from the end of its body.
-        let answered = flight.track(|| client.send(&job.body, || attempt.answered()));
+    let call = |job: &ChatJob| {
+        let answered = flight.track(|| client.send(&job.body));
         match &answered {
             Err(err) if !err.reached => {
                 if !unreachable_said.swap(true, Ordering::SeqCst) {
@@ -142,7 +141,7 @@ pub fn run_chat(
         }
         answered
     };
-    let runner = Runner::new_with_attempt(call)
+    let runner = Runner::new(call)
         .resource(Resource::new("requests", settings.requests).per_job(|_| 1))
         .resource(
             Resource::new("tokens", settings.tokens)

@@ -98,7 +98,10 @@ impl Workload {
                     break;
                 }
                 // The next arrival that can make room is when the oldest counted one expires.
-                arrival = counted.map(|(at, _)| *at + self.window).min().unwrap_or(arrival);
+                arrival = counted
+                    .map(|(at, _)| *at + self.window)
+                    .min()
+                    .unwrap_or(arrival);
             }
             log.push((arrival, job.points));
             end = end.max(arrival + Duration::from_millis(job.ms));
@@ -154,8 +157,7 @@ fn run(workload: &Workload, answered: bool) -> (Duration, u64) {
     };
     let mut runner = Runner::new_with_attempt(call)
         .resource(
-            Resource::new("requests", Rate::new(workload.requests, workload.window))
-                .per_job(|_| 1),
+            Resource::new("requests", Rate::new(workload.requests, workload.window)).per_job(|_| 1),
         )
         .resource(
             Resource::new("points", Rate::new(workload.points, workload.window))

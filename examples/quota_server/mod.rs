@@ -96,7 +96,11 @@ fn serve(stream: TcpStream, config: QuotaConfig, state: &Mutex<Window>) {
             }
         }
         let arrival = Instant::now();
-        let mut parts = request_line.split_whitespace().nth(1).unwrap_or("").split('/');
+        let mut parts = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .split('/');
         let (points, ms) = match (parts.nth(2), parts.next()) {
             (Some(points), Some(ms)) => (points.parse().unwrap_or(0), ms.parse().unwrap_or(0)),
             _ => (0, 0),

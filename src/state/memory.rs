@@ -50,7 +50,9 @@ impl StateStore for Core<Meters> {
         resource: usize,
         actual: u64,
     ) -> Result<(), LimitError> {
-        settle_slots(limiter, resource, |slot| Core::settle(self, id, slot, actual))
+        settle_slots(limiter, resource, |slot| {
+            Core::settle(self, id, slot, actual)
+        })
     }
 
     fn settle_in_place(

@@ -33,12 +33,7 @@ enum End {
 /// Runs `jobs` jobs one at a time against `resources`; attempt `n` (in the order attempts are
 /// made) follows `steps` and ends as `ends[n]` (the last for every later one). Returns when each
 /// attempt started, in milliseconds.
-fn starts(
-    resources: Vec<Resource<u32, u64>>,
-    jobs: u32,
-    steps: &[Step],
-    ends: &[End],
-) -> Vec<u64> {
+fn starts(resources: Vec<Resource<u32, u64>>, jobs: u32, steps: &[Step], ends: &[End]) -> Vec<u64> {
     let (clock, time): (Clock, MockTime) = Clock::mock();
     let started = Mutex::new(Vec::new());
     let mut runner = Runner::new_with_attempt(|_: &u32, attempt: &Attempt<'_>| {
@@ -92,15 +87,24 @@ fn tokens(estimate: u64) -> Vec<Resource<u32, u64>> {
 fn usage_counts_from_the_answer_and_from_the_completion_without_one() {
     // 900 ms calls whose answer begins at 100 ms: the next call a second after the answer.
     let answered = [Wait(100), Answered, Wait(800)];
-    assert_eq!(starts(requests(), 3, &answered, &[End::Used(0)]), [0, 1_100, 2_200]);
+    assert_eq!(
+        starts(requests(), 3, &answered, &[End::Used(0)]),
+        [0, 1_100, 2_200]
+    );
     // The call says nothing: a second after its completion, as before.
-    assert_eq!(starts(requests(), 3, &[Wait(900)], &[End::Used(0)]), [0, 1_900, 3_800]);
+    assert_eq!(
+        starts(requests(), 3, &[Wait(900)], &[End::Used(0)]),
+        [0, 1_900, 3_800]
+    );
 }
 
 #[test]
 fn an_answer_said_twice_counts_from_the_last() {
     let steps = [Wait(100), Answered, Wait(200), Answered, Wait(600)];
-    assert_eq!(starts(requests(), 3, &steps, &[End::Used(0)]), [0, 1_300, 2_600]);
+    assert_eq!(
+        starts(requests(), 3, &steps, &[End::Used(0)]),
+        [0, 1_300, 2_600]
+    );
 }
 
 /// An actual usage below the estimate keeps the answer's instant: the 4 tokens used count from
@@ -110,7 +114,10 @@ fn an_answer_said_twice_counts_from_the_last() {
 fn the_bill_keeps_the_answers_instant_unless_it_exceeds_the_reservation() {
     let steps = [Wait(100), Answered, Wait(800)];
     assert_eq!(starts(tokens(10), 2, &steps, &[End::Used(4)]), [0, 1_100]);
-    assert_eq!(starts(tokens(10), 2, &[Wait(900)], &[End::Used(4)]), [0, 1_900]);
+    assert_eq!(
+        starts(tokens(10), 2, &[Wait(900)], &[End::Used(4)]),
+        [0, 1_900]
+    );
     // 4 reserved, 10 used: the next 4 fit only once the 10 counted from 900 ms are gone.
     assert_eq!(starts(tokens(4), 2, &steps, &[End::Used(10)]), [0, 1_900]);
 }
@@ -122,9 +129,15 @@ fn the_bill_keeps_the_answers_instant_unless_it_exceeds_the_reservation() {
 fn failures_panics_and_refusals_after_an_answer() {
     let steps = [Wait(100), Answered, Wait(800)];
     let fails_then_works = [End::Fails, End::Used(0)];
-    assert_eq!(starts(requests(), 2, &steps, &fails_then_works), [0, 1_100, 2_200]);
+    assert_eq!(
+        starts(requests(), 2, &steps, &fails_then_works),
+        [0, 1_100, 2_200]
+    );
     let panics_then_works = [End::Panics, End::Used(0)];
-    assert_eq!(starts(requests(), 2, &steps, &panics_then_works), [0, 1_100, 2_200]);
+    assert_eq!(
+        starts(requests(), 2, &steps, &panics_then_works),
+        [0, 1_100, 2_200]
+    );
     // Refused (retry after 50 ms): nothing billed, the retry goes after the server's wait.
     let refused_then_works = [End::Refused(50), End::Used(0)];
     assert_eq!(starts(requests(), 1, &steps, &refused_then_works), [0, 950]);
@@ -137,5 +150,8 @@ fn an_answer_leaves_resources_counted_at_the_start() {
         .per_job(|_| 1)
         .counted_at_start()];
     let steps = [Wait(100), Answered, Wait(800)];
-    assert_eq!(starts(starts_quota, 3, &steps, &[End::Used(0)]), [0, 1_000, 2_000]);
+    assert_eq!(
+        starts(starts_quota, 3, &steps, &[End::Used(0)]),
+        [0, 1_000, 2_000]
+    );
 }

@@ -8,7 +8,7 @@
 mod support;
 
 mod accounting;
-mod arrival_billing;
 mod against_fake_api;
+mod arrival_billing;
 mod job_sender;
 mod waits_capped_and_messages_named;

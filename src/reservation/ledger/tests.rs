@@ -546,7 +546,11 @@ fn a_settle_in_place_keeps_the_charges_instant() {
     assert_eq!(ledger.settle(call.id, 0, 10, ms(100)), Ok(()));
     assert_eq!(ledger.settle(call.id, 0, 4, ms(900)), Ok(()));
     let next = reserve(&mut ledger, &[7], FOREVER, ms(900));
-    assert_eq!(at(&ledger, next), ms(1_900), "a plain settle counts from now");
+    assert_eq!(
+        at(&ledger, next),
+        ms(1_900),
+        "a plain settle counts from now"
+    );
 
     let mut ledger = window();
     let call = reserve(&mut ledger, &[4], FOREVER, Nanos::ZERO);
@@ -573,5 +577,9 @@ fn a_settle_in_place_on_a_bucket_moves_the_rest_of_the_charge_earlier() {
     assert_eq!(in_use(&ledger, 0, Nanos::ZERO), 7);
     // By 300 ms the first call's 2 units (now draining by 200 ms) are gone: nothing to give back.
     ledger.cancel(first.id, ms(300));
-    assert_eq!(in_use(&ledger, 0, ms(300)), 4, "the second call's 4 units left");
+    assert_eq!(
+        in_use(&ledger, 0, ms(300)),
+        4,
+        "the second call's 4 units left"
+    );
 }

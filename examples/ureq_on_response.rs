@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tollgate::presets::{RateLimitHeaders, Signal};
-use tollgate::{Rate, Resource, Retry, Runner, Verdict};
+use tollgate::{Attempt, Rate, Resource, Retry, Runner, Verdict};
 use tollgate_mock_provider::{MockConfig, MockProvider};
 
 /// A call the server did not answer with a success, with the headers it sent.
@@ -39,8 +39,14 @@ impl fmt::Display for HttpError {
     }
 }
 
-/// Posts one chat request. Every answer, success or refusal, brings its headers back.
-fn chat(agent: &ureq::Agent, url: &str, prompt: &str) -> Result<RateLimitHeaders, HttpError> {
+/// Posts one chat request. Every answer, success or refusal, brings its headers back; the
+/// Runner is told when they came (usage counts from then, not from the end of the body).
+fn chat(
+    agent: &ureq::Agent,
+    url: &str,
+    prompt: &str,
+    attempt: &Attempt<'_>,
+) -> Result<RateLimitHeaders, HttpError> {
     let body = format!(
         r#"{{"model":"gpt-mock","max_tokens":16,"messages":[{{"role":"user","content":"{prompt}"}}]}}"#
     );
@@ -57,6 +63,7 @@ fn chat(agent: &ureq::Agent, url: &str, prompt: &str) -> Result<RateLimitHeaders
         .header("content-type", "application/json")
         .send(body.as_str())
         .map_err(unreachable)?;
+    attempt.answered();
     let text = response.body_mut().read_to_string().map_err(unreachable)?;
     let (signal, headers) = Signal::classify_http(response.status(), response.headers(), &text);
     match signal {
@@ -82,7 +89,10 @@ fn main() {
     // The rate in force after the last response, to show what was learnt.
     let learnt = Mutex::new(None);
 
-    let mut runner = Runner::new(move |prompt: &String| chat(&agent, &url, prompt))
+    let mut runner =
+        Runner::new_with_attempt(move |prompt: &String, attempt| {
+            chat(&agent, &url, prompt, attempt)
+        })
         // Ten times the server's quota: the headers correct it.
         .resource(Resource::new("requests", Rate::per_second(50)).per_job(|_| 1))
         .on_response(|outcome, limiter| {

@@ -505,6 +505,17 @@ impl MultiLimiter {
         self.inner.store.settle(self, id, index, actual)
     }
 
+    /// Lowers what permit `id` was charged of resource `index` to `actual`, keeping the
+    /// charge's instant (from now if `actual` is above it).
+    pub(super) fn settle_in_place(
+        &self,
+        id: u64,
+        index: usize,
+        actual: u64,
+    ) -> Result<(), LimitError> {
+        self.inner.store.settle_in_place(self, id, index, actual)
+    }
+
     /// [`LimitError::HeldTooLong`] for a hold of `wait` on resource `index`, naming the
     /// setting to raise.
     pub(crate) fn held_too_long(&self, index: usize, wait: Duration) -> LimitError {

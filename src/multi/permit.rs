@@ -143,6 +143,19 @@ impl Permit {
         let index = self.limiter().index_of(name)?;
         self.limiter().settle(self.id(), index, actual)
     }
+
+    /// Lowers what resource `name` is charged to `actual` where the charge stands: what it
+    /// still holds above `actual` comes back, the rest keeps counting from the instant of the
+    /// last [`settle`](Self::settle) (or of the grant). An `actual` above the charge is a
+    /// `settle`, counted from now. For the Runner, which re-stamps a call's charges when its
+    /// answer began ([`Attempt::answered`](crate::Attempt::answered)) and bills at completion.
+    ///
+    /// # Errors
+    /// As [`settle`](Self::settle).
+    pub(crate) fn settle_in_place(&self, name: &str, actual: u64) -> Result<(), LimitError> {
+        let index = self.limiter().index_of(name)?;
+        self.limiter().settle_in_place(self.id(), index, actual)
+    }
 }
 
 // Gives its place in the count of permits held back; then its reservation is forgotten (its

@@ -215,6 +215,20 @@ impl<S: Accounts> Core<S> {
         settled
     }
 
+    /// Lowers what reservation `id` is charged for `resource` to `actual`, keeping the charge's
+    /// instant ([`Ledger::settle_in_place`]; an `actual` above it is a [`settle`](Self::settle)).
+    pub(crate) fn settle_in_place(
+        &self,
+        id: u64,
+        resource: usize,
+        actual: u64,
+    ) -> Result<(), Refusal> {
+        let (mut ledger, now) = self.lock_now();
+        let settled = ledger.settle_in_place(id, resource, actual, now);
+        self.wake_all(ledger);
+        settled
+    }
+
     /// Applies `change` to the ledger with every waiting reservation's charges taken out, then
     /// re-plans the queue in arrival order and wakes the waiters. The one path of every change
     /// of capacity ([`Ledger::change`]).

@@ -1,4 +1,5 @@
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::Permit;
 
@@ -6,11 +7,17 @@ use crate::Permit;
 /// [`Runner::new_with_attempt`](crate::Runner::new_with_attempt): what the call can tell the
 /// Runner while it runs.
 ///
-/// A resource [`counted_at_start`](crate::Resource::counted_at_start) is charged when the
-/// attempt is granted; a call that starts its real work some time later (a process that takes
-/// a while to spawn on a busy machine, a connection to open) calls [`sent`](Self::sent) once
-/// that work has started, and the start is counted from then: no window, as seen by what the
-/// call started, holds more starts than the quota.
+/// - [`answered`](Self::answered): the server's answer began to arrive (its status and
+///   headers): usage is then counted from this instant instead of the call's completion. A
+///   server stamps a request when it arrives, before it answers, so the instant the answer's
+///   headers arrived is the latest the server can have stamped it: counting from there frees
+///   the quota as early as is safe, with no margin, where counting from the completion holds
+///   it for as long as the body takes to come (a streamed answer: most of the call).
+/// - [`sent`](Self::sent): the call's real work started; for resources
+///   [`counted_at_start`](crate::Resource::counted_at_start), which count from then.
+///
+/// A call that says nothing is billed from its completion: never earlier than the server's
+/// stamp either.
 ///
 /// ```
 /// use tollgate::{Rate, Resource, Runner};
@@ -34,21 +41,84 @@ pub struct Attempt<'p> {
     permit: &'p Permit,
     /// The names of the resources counted at the start.
     counted_at_start: &'p [String],
+    /// The names of the other resources: counted from the answer, or from the completion.
+    counted_at_answer: &'p [String],
+    /// [`answered`](Self::answered) was called: those resources' charges count from then.
+    answered: AtomicBool,
 }
 
 impl<'p> Attempt<'p> {
-    pub(super) fn new(permit: &'p Permit, counted_at_start: &'p [String]) -> Attempt<'p> {
+    pub(super) fn new(
+        permit: &'p Permit,
+        counted_at_start: &'p [String],
+        counted_at_answer: &'p [String],
+    ) -> Attempt<'p> {
         Attempt {
             permit,
             counted_at_start,
+            counted_at_answer,
+            answered: AtomicBool::new(false),
         }
     }
 
     /// The call's real work started now: what resources counted at the start hold is counted
     /// from this instant instead of the instant the attempt was granted (later, so never earlier
     /// than anything the work reaches can see it). Calling it again counts from the last call.
+    /// Resources counted at completion are not concerned: a request's send is the earliest the
+    /// server can stamp it, not the latest (see [`answered`](Self::answered)).
     pub fn sent(&self) {
-        for name in self.counted_at_start {
+        self.restamp(self.counted_at_start);
+    }
+
+    /// The server's answer began to arrive now (with ureq, `send` returned the response: its
+    /// status and headers are in, its body is still to be read): the usage of the resources
+    /// counted at completion (every resource not [counted at the
+    /// start](crate::Resource::counted_at_start)) is counted from this instant instead. What
+    /// the attempt is billed once it ends (its actual usage, its per-job usage if it failed)
+    /// keeps counting from here; only a bill above what was reserved counts from the
+    /// completion, and a call the server refused is refunded as ever. Calling it again counts
+    /// from the last call.
+    ///
+    /// Safe without a margin: the server stamped the request when it arrived, which is before
+    /// it answered, so a unit counted from here comes back no earlier than the server's. (Until
+    /// then the reservation counts from the attempt's grant: an answer that begins more than a
+    /// window after it leaves a gap, as a completion does without `answered`.) The send is no
+    /// such bound: the server stamps the request after it, by a network delay nobody knows.
+    ///
+    /// ```
+    /// use tollgate::{Rate, Resource, Runner};
+    ///
+    /// // A streamed answer: the headers come at once, the body over seconds.
+    /// let mut runner = Runner::new_with_attempt(|prompt: &String, attempt| {
+    ///     // let mut response = agent.post(url).send(body)?;   // the headers are in
+    ///     attempt.answered();
+    ///     // let text = response.body_mut().read_to_string()?; // the long part
+    ///     Ok::<usize, String>(prompt.len())
+    /// })
+    /// .resource(Resource::new("requests", Rate::per_minute(500)).per_job(|_| 1));
+    /// runner.schedule("hello".to_owned())?;
+    /// assert_eq!(runner.run().results, vec![Some(5)]);
+    /// # Ok::<(), tollgate::RunnerError>(())
+    /// ```
+    pub fn answered(&self) {
+        self.restamp(self.counted_at_answer);
+        self.answered.store(true, Ordering::Release);
+    }
+
+    /// Whether [`answered`](Self::answered) was called: the bill then keeps the answer's
+    /// instant.
+    pub(super) fn was_answered(&self) -> bool {
+        self.answered.load(Ordering::Acquire)
+    }
+
+    /// The permit the attempt holds.
+    pub(super) fn permit(&self) -> &Permit {
+        self.permit
+    }
+
+    /// Counts what `resources` reserved from now.
+    fn restamp(&self, resources: &[String]) {
+        for name in resources {
             // The permit holds every resource of the runner: settling one cannot fail.
             self.permit.settle(name, self.permit.cost(name)).ok();
         }
@@ -59,6 +129,7 @@ impl fmt::Debug for Attempt<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Attempt")
             .field("counted_at_start", &self.counted_at_start)
+            .field("answered", &self.was_answered())
             .finish_non_exhaustive()
     }
 }

@@ -96,8 +96,10 @@ where
         Runner::new_with_attempt(move |job, _| call(job))
     }
 
-    /// A runner calling `call` for each job, with the [`Attempt`] in progress: a call that
-    /// starts its real work some time after it is called tells the Runner when
+    /// A runner calling `call` for each job, with the [`Attempt`] in progress: a call tells the
+    /// Runner when its answer began ([`Attempt::answered`]), so that its usage counts from
+    /// then rather than from its completion (the whole gain on a streamed answer), and a call
+    /// that starts its real work some time after it is called tells it when
     /// ([`Attempt::sent`]), so that resources [counted at the
     /// start](Resource::counted_at_start) count from then.
     ///
@@ -105,7 +107,7 @@ where
     /// use tollgate::Runner;
     ///
     /// let mut runner = Runner::new_with_attempt(|x: &u32, attempt| {
-    ///     attempt.sent(); // the request left
+    ///     attempt.answered(); // the answer's headers are in; its body follows
     ///     Ok::<u32, String>(x * 2)
     /// });
     /// runner.schedule(21)?;
@@ -202,7 +204,8 @@ where
     /// (`cargo run --features http --example ureq_on_response`); in short (feature `http`, for
     /// [`Signal::classify_http`](crate::presets::Signal::classify_http)), against the loopback
     /// mock provider with a quota of 2 requests per 200 ms, given to the Runner 10 times too
-    /// high:
+    /// high (the call also says when the answer's headers came, [`Attempt::answered`]: usage
+    /// counts from then, not from the end of the body):
     ///
     /// ```
     /// # #[cfg(feature = "http")]
@@ -215,20 +218,21 @@ where
     /// let window = Duration::from_millis(200);
     /// let mock = MockProvider::start(MockConfig::new().requests_per_window(2).window(window))?;
     /// let (url, agent) = (mock.chat_completions_url(), ureq::Agent::new_with_defaults());
-    /// let call = move |prompt: &String| {
+    /// let call = move |prompt: &String, attempt: &tollgate::Attempt<'_>| {
     ///     let body = format!(r#"{{"model":"m","messages":[{{"role":"user","content":"{prompt}"}}]}}"#);
     ///     let mut response = agent
     ///         .post(&url)
     ///         .config().http_status_as_error(false).build() // keep a 429 and its headers
     ///         .send(body.as_str())
     ///         .map_err(|_| (Signal::Transient, RateLimitHeaders::default()))?;
+    ///     attempt.answered(); // the status and headers are in; the body is read next
     ///     let text = response.body_mut().read_to_string().unwrap_or_default();
     ///     match Signal::classify_http(response.status(), response.headers(), &text) {
     ///         (None, headers) => Ok(headers),
     ///         (Some(signal), headers) => Err((signal, headers)),
     ///     }
     /// };
-    /// let mut runner = Runner::new(call)
+    /// let mut runner = Runner::new_with_attempt(call)
     ///     .resource(Resource::new("requests", Rate::new(20, window)).per_job(|_| 1))
     ///     .on_response(|outcome, limiter| {
     ///         let headers = outcome.map_or_else(|(_, headers)| headers, |headers| headers);

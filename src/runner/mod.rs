@@ -18,7 +18,9 @@
 //!   commits to the journal, hands finished jobs over, draws the progress, makes the
 //!   [`RunReport`] (`report.rs`), its `elapsed` on the runner's clock.
 //! - `worker.rs`: a worker thread. It reserves a job's quota, waits for its instant, makes the
-//!   call with its [`Attempt`] (`attempt.rs`), bills the usage, and reports the outcome; any user
+//!   call with its [`Attempt`] (`attempt.rs`: what the call tells the Runner while it runs, such
+//!   as when its answer began, which the bill counts from), bills the usage, and reports the
+//!   outcome; any user
 //!   closure may panic (`panic_message.rs` says what the panic said). `work_queue.rs`: the jobs
 //!   ready for the workers, and the stop.
 //! - `retry.rs` ([`Retry`], [`Verdict`]), `resource.rs` ([`Resource`]), `interrupt.rs`,

@@ -14,11 +14,15 @@ type ResultCost<T> = Box<dyn Fn(&T) -> u64 + Send + Sync>;
 ///   [`estimate`](Self::estimate), an upper estimate is reserved while the call runs (without
 ///   one the server may see more than the quota while calls are in flight).
 ///
-/// Usage is **counted from the instant the call completes** (unless
-/// [`counted_at_start`](Self::counted_at_start)): what was reserved is held while the
-/// call runs, then replaced by what the attempt is billed. A server stamps a call when it
-/// arrives, which is never later than its completion, so the quota as the server gives it needs
-/// no margin; the price is that each use counts the call's latency longer. A call that returned
+/// Usage is **counted from the instant the call's answer began**, when the call says so
+/// ([`Attempt::answered`](crate::Attempt::answered), for a call made with
+/// [`Runner::new_with_attempt`](crate::Runner::new_with_attempt)), **else from the instant it
+/// completes** (unless [`counted_at_start`](Self::counted_at_start)): what was reserved is held
+/// while the call runs, then replaced by what the attempt is billed. A server stamps a call when
+/// it arrives, which is never later than the start of its answer, so the quota as the server
+/// gives it needs no margin; the price is that each use counts for the time between the server's
+/// stamp and that instant too (all of a streamed answer's body when counted from the
+/// completion). A call that returned
 /// is billed its per-job plus actual usage (its estimate without an `actual`); a call that failed
 /// its per-job usage only; a call the server refused (a [`Verdict::RetryAfter`](crate::Verdict))
 /// nothing at all.
@@ -82,7 +86,8 @@ impl<J, T> Resource<J, T> {
         self
     }
 
-    /// Each call that returns uses `actual(result)`, counted from when it completes.
+    /// Each call that returns uses `actual(result)`, counted from when its answer began (or it
+    /// completed; see the type's documentation).
     pub fn actual(mut self, actual: impl Fn(&T) -> u64 + Send + Sync + 'static) -> Self {
         self.actual = Some(Box::new(actual));
         self
@@ -168,8 +173,9 @@ impl<J, T> Resource<J, T> {
         }
     }
 
-    /// What an attempt is billed once its outcome is known, counted from the instant the call
-    /// completed (a server stamps a call when it arrives, which is never later): a call that
+    /// What an attempt is billed once its outcome is known, counted from the instant the call's
+    /// answer began, or completed (a server stamps a call when it arrives, which is never
+    /// later): a call that
     /// returned, its per-job usage plus its actual usage (or its estimate, without an `actual`);
     /// a call that failed, its per-job usage only.
     pub(super) fn billed(&self, job: &J, result: Option<&T>) -> u64 {

@@ -56,6 +56,8 @@ pub(super) struct Work<'a, J, T, E> {
     resources: Vec<Arc<Resource<J, T>>>,
     /// The names of the resources counted at the start, which [`Attempt::sent`] re-stamps.
     counted_at_start: Vec<String>,
+    /// The names of the others, which [`Attempt::answered`] re-stamps.
+    counted_at_answer: Vec<String>,
     validators: Vec<Validator<'a, T>>,
     response_hook: Option<ResponseHook<'a, T, E>>,
     pub(super) adaptive: Option<Arc<AdaptiveSemaphore>>,
@@ -77,12 +79,8 @@ impl<'a, J, T, E> Work<'a, J, T, E> {
             call: Arc::clone(&runner.call),
             retry: runner.retry.clone(),
             resources: runner.resources.clone(),
-            counted_at_start: runner
-                .resources
-                .iter()
-                .filter(|resource| resource.counted_at_start)
-                .map(|resource| resource.name.clone())
-                .collect(),
+            counted_at_start: names(runner, true),
+            counted_at_answer: names(runner, false),
             validators: runner.validators.clone(),
             response_hook: runner.response_hook.clone(),
             adaptive: runner.adaptive.clone(),
@@ -91,6 +89,16 @@ impl<'a, J, T, E> Work<'a, J, T, E> {
             interrupt: runner.interrupt.clone(),
         }
     }
+}
+
+/// The names of `runner`'s resources counted at the start (`at_start`), or of the others.
+fn names<J, T, E>(runner: &Runner<'_, J, T, E>, at_start: bool) -> Vec<String> {
+    runner
+        .resources
+        .iter()
+        .filter(|resource| resource.counted_at_start == at_start)
+        .map(|resource| resource.name.clone())
+        .collect()
 }
 
 /// A worker: takes jobs, reserves their quota, waits until it allows the call, calls, and tells
@@ -183,11 +191,12 @@ fn reserve_and_attempt<J, T, E>(
 /// any of which may panic: a panic fails the attempt with its message (billed its per-job usage
 /// only).
 fn attempt<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit) -> Outcome<T, E> {
-    match catch_unwind(AssertUnwindSafe(|| call_and_bill(work, job, permit))) {
+    let attempt = Attempt::new(permit, &work.counted_at_start, &work.counted_at_answer);
+    match catch_unwind(AssertUnwindSafe(|| call_and_bill(work, job, &attempt))) {
         Ok(outcome) => outcome,
         Err(panic) => {
             // The per-job extractor itself may be what panicked: then the reservation stays.
-            catch_unwind(AssertUnwindSafe(|| bill(work, job, permit, None))).ok();
+            catch_unwind(AssertUnwindSafe(|| bill(work, job, &attempt, None))).ok();
             let message = panic_message(panic.as_ref());
             Outcome::new(Err(AttemptError::Panicked(message)), Verdict::Retry)
         }
@@ -197,9 +206,13 @@ fn attempt<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit) -> Outco
 /// Calls, tells the response hook, classifies a failure and bills the usage: a call the server
 /// refused (a requested wait) nothing, a call that failed otherwise its per-job usage (its
 /// estimate comes back), one that returned its actual usage; usage counts from the instant the
-/// call completed. Then applies the validators.
-fn call_and_bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit) -> Outcome<T, E> {
-    let returned = (work.call)(job, &Attempt::new(permit, &work.counted_at_start));
+/// call said it was answered, else from the instant it completed. Then applies the validators.
+fn call_and_bill<J, T, E>(
+    work: &Work<'_, J, T, E>,
+    job: &J,
+    attempt: &Attempt<'_>,
+) -> Outcome<T, E> {
+    let returned = (work.call)(job, attempt);
     if let Some(hook) = &work.response_hook {
         hook(returned.as_ref(), &work.limiter);
     }
@@ -212,9 +225,9 @@ fn call_and_bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit) ->
                     Err(panic) => (Verdict::Retry, Some(panic_message(panic.as_ref()))),
                 };
             if let Verdict::RetryAfter(_) = verdict {
-                refund(work, permit);
+                refund(work, attempt.permit());
             } else {
-                bill(work, job, permit, None);
+                bill(work, job, attempt, None);
             }
             return Outcome {
                 result: Err(AttemptError::Call(err)),
@@ -223,7 +236,7 @@ fn call_and_bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit) ->
             };
         }
     };
-    bill(work, job, permit, Some(&result));
+    bill(work, job, attempt, Some(&result));
     if work.validators.iter().all(|valid| valid(&result)) {
         Outcome::new(Ok(result), Verdict::Fail)
     } else {
@@ -231,17 +244,24 @@ fn call_and_bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit) ->
     }
 }
 
-/// Settles every resource whose usage the attempt's outcome decides, counted from now (a
-/// resource counted at the start keeps its charge from the start).
-fn bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit, result: Option<&T>) {
+/// Settles every resource whose usage the attempt's outcome decides (a resource counted at the
+/// start keeps its charge from the start): counted from now, or, once the call said it was
+/// [answered](Attempt::answered), from that instant (a bill above the reservation from now).
+fn bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, attempt: &Attempt<'_>, result: Option<&T>) {
+    let (permit, answered) = (attempt.permit(), attempt.was_answered());
     for resource in work
         .resources
         .iter()
         .filter(|resource| !resource.counted_at_start)
     {
-        permit
-            .settle(&resource.name, resource.billed(job, result))
-            .ok();
+        let billed = resource.billed(job, result);
+        if !answered {
+            permit.settle(&resource.name, billed).ok();
+        } else if billed != permit.cost(&resource.name) {
+            permit.settle_in_place(&resource.name, billed).ok();
+        }
+        // Else what was reserved is billed, and already counts from the answer: nothing to
+        // change (on a store that cannot settle in place, a settle would count it from now).
     }
 }
 

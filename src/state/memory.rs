@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{Reserved, StateStore};
 use crate::multi::{window_of, LimitError};
-use crate::reservation::{Accounts, Cancel, Core, MeterWords, Meters, Patience};
+use crate::reservation::{Accounts, Cancel, Core, MeterWords, Meters, Patience, Refusal};
 use crate::{Clock, MultiLimiter, Nanos, Rate};
 
 /// The in-memory store: the core over the meters, and the meters' words as a rejection reads
@@ -83,17 +83,21 @@ impl StateStore for InMemory {
         resource: usize,
         actual: u64,
     ) -> Result<(), LimitError> {
-        let settle = |slot| {
-            self.core
-                .settle(id, slot, actual)
-                .map_err(|refusal| limiter.error(refusal))
-        };
-        // A window's pacing slot first: its capacity (the burst) is the smaller, so a refusal
-        // leaves both unchanged.
-        if let Some(pacer) = limiter.pacer_of(resource) {
-            settle(pacer)?;
-        }
-        settle(resource)
+        settle_slots(limiter, resource, |slot| {
+            self.core.settle(id, slot, actual)
+        })
+    }
+
+    fn settle_in_place(
+        &self,
+        limiter: &MultiLimiter,
+        id: u64,
+        resource: usize,
+        actual: u64,
+    ) -> Result<(), LimitError> {
+        settle_slots(limiter, resource, |slot| {
+            self.core.settle_in_place(id, slot, actual)
+        })
     }
 
     fn canceller(self: Arc<Self>) -> Arc<dyn Cancel> {
@@ -187,4 +191,18 @@ impl StateStore for InMemory {
     fn as_any(&self) -> &dyn Any {
         self
     }
+}
+
+/// Settles `resource` with `settle`, and a window's pacing slot first: its capacity (the burst)
+/// is the smaller, so a refusal leaves both unchanged.
+fn settle_slots(
+    limiter: &MultiLimiter,
+    resource: usize,
+    settle: impl Fn(usize) -> Result<(), Refusal>,
+) -> Result<(), LimitError> {
+    let settle = |slot| settle(slot).map_err(|refusal| limiter.error(refusal));
+    if let Some(pacer) = limiter.pacer_of(resource) {
+        settle(pacer)?;
+    }
+    settle(resource)
 }

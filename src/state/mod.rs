@@ -87,6 +87,20 @@ pub(crate) trait StateStore: Cancel + Send + Sync + 'static {
         actual: u64,
     ) -> Result<(), LimitError>;
 
+    /// Lowers what reservation `id` was charged of resource `resource` to `actual`, the rest
+    /// still counted from the instant it was charged at (a window's pacing slot with it); an
+    /// `actual` above the charge is counted from now. A store that cannot keep a charge's
+    /// instant settles from now (the default): later, so never less safe.
+    fn settle_in_place(
+        &self,
+        limiter: &MultiLimiter,
+        id: u64,
+        resource: usize,
+        actual: u64,
+    ) -> Result<(), LimitError> {
+        self.settle(limiter, id, resource, actual)
+    }
+
     /// The store, as what a [`CancelHandle`](crate::CancelHandle) reaches.
     fn canceller(self: Arc<Self>) -> Arc<dyn Cancel>;
 

@@ -9,6 +9,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod arrival_billing;
 mod both_states;
 mod cluster_failover;
 mod cluster_replication_lag;

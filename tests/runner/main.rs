@@ -9,5 +9,6 @@ mod support;
 
 mod accounting;
 mod against_fake_api;
+mod arrival_billing;
 mod job_sender;
 mod waits_capped_and_messages_named;

@@ -465,6 +465,34 @@ impl<S: Accounts> Ledger<S> {
         })
     }
 
+    /// Lowers what reservation `id`, gone, is charged for `resource` to `actual` **where the
+    /// charge stands**: what it still holds above `actual` comes back and the rest keeps counting
+    /// from the instant it was charged at (an earlier [`settle`](Self::settle)). An `actual`
+    /// above the charge, or a reservation still waiting, is a plain [`settle`](Self::settle),
+    /// counted from `now`.
+    pub(super) fn settle_in_place(
+        &mut self,
+        id: u64,
+        resource: usize,
+        actual: u64,
+        now: Nanos,
+    ) -> Result<(), Refusal> {
+        let charged = self.granted.get(id).map(|grant| grant.costs[resource]);
+        match charged {
+            Some(cost) if actual <= cost => self.change(now, |ledger, now| {
+                let Some(mut grant) = ledger.granted.remove(id) else {
+                    return Err(Refusal::Cancelled);
+                };
+                let moved = ledger.refund_part(&grant, resource, cost - actual, now);
+                grant.marks[resource] = grant.marks[resource].saturating_sub(moved);
+                grant.costs[resource] = actual;
+                ledger.granted.insert(id, grant);
+                Ok(())
+            }),
+            _ => self.settle(id, resource, actual, now),
+        }
+    }
+
     /// Applies `change` at `now` with every waiting reservation's charges taken out, then
     /// re-plans the queue in arrival order. The one path of every change of capacity.
     ///

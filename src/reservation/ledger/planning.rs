@@ -160,9 +160,23 @@ impl<S: Accounts> Ledger<S> {
     /// Gives back what `grant`'s charge of `resource` still holds; the kept receipts queued
     /// behind it move earlier by as much as the queue did.
     pub(super) fn refund(&mut self, grant: &Grant, resource: usize, now: Nanos) {
-        let (cost, mark) = (grant.costs[resource], grant.marks[resource]);
+        self.refund_part(grant, resource, grant.costs[resource], now);
+    }
+
+    /// Gives back up to `cost` of what `grant`'s charge of `resource` still holds, as
+    /// [`refund`](Self::refund); returns how much earlier the charges queued behind it now
+    /// drain (the bucket algorithms; zero for a window), which is also how much earlier what is
+    /// left of this charge drains.
+    pub(super) fn refund_part(
+        &mut self,
+        grant: &Grant,
+        resource: usize,
+        cost: u64,
+        now: Nanos,
+    ) -> Nanos {
+        let mark = grant.marks[resource];
         if cost == 0 {
-            return;
+            return Nanos::ZERO;
         }
         let refunded = self.accounts.refund(resource, now, mark, cost);
         let shift = refunded.later_marks_earlier_by;
@@ -173,6 +187,7 @@ impl<S: Accounts> Ledger<S> {
                 }
             }
         }
+        shift
     }
 
     /// Waiters whose instant has come are granted, in order (inline: with nobody waiting, as

@@ -526,3 +526,60 @@ fn a_due_counts_from_the_call_and_the_wait_from_the_decision() {
     let late = ledger.reserve(&[1], due, true, ms(70)).unwrap_err();
     assert_eq!(late, not_in_time(ms(230)));
 }
+
+/// A settle in place lowers a charge where it stands: on a window, the units left keep counting
+/// from the charge's instant (a plain settle counts them from now); a bill above the charge is a
+/// plain settle, counted from now.
+#[test]
+fn a_settle_in_place_keeps_the_charges_instant() {
+    let window = || ledger(&[(Rate::per_second(10), true)]);
+    let mut ledger = window();
+    let call = reserve(&mut ledger, &[10], FOREVER, Nanos::ZERO);
+    assert_eq!(ledger.settle(call.id, 0, 10, ms(100)), Ok(())); // re-stamped at 100 ms
+    assert_eq!(ledger.settle_in_place(call.id, 0, 4, ms(900)), Ok(()));
+    assert_eq!(in_use(&ledger, 0, ms(900)), 4);
+    let next = reserve(&mut ledger, &[7], FOREVER, ms(900));
+    assert_eq!(at(&ledger, next), ms(1_100), "the 4 left count from 100 ms");
+
+    let mut ledger = window();
+    let call = reserve(&mut ledger, &[10], FOREVER, Nanos::ZERO);
+    assert_eq!(ledger.settle(call.id, 0, 10, ms(100)), Ok(()));
+    assert_eq!(ledger.settle(call.id, 0, 4, ms(900)), Ok(()));
+    let next = reserve(&mut ledger, &[7], FOREVER, ms(900));
+    assert_eq!(
+        at(&ledger, next),
+        ms(1_900),
+        "a plain settle counts from now"
+    );
+
+    let mut ledger = window();
+    let call = reserve(&mut ledger, &[4], FOREVER, Nanos::ZERO);
+    assert_eq!(ledger.settle(call.id, 0, 4, ms(100)), Ok(()));
+    assert_eq!(ledger.settle_in_place(call.id, 0, 9, ms(900)), Ok(()));
+    assert_eq!(in_use(&ledger, 0, ms(900)), 9);
+    let next = reserve(&mut ledger, &[2], FOREVER, ms(900));
+    assert_eq!(at(&ledger, next), ms(1_900), "above the charge: from now");
+    assert_eq!(
+        ledger.settle_in_place(12_345, 0, 1, ms(900)),
+        Err(Refusal::Cancelled),
+        "an unknown reservation"
+    );
+}
+
+/// On a bucket, what is left of a charge lowered in place drains earlier, as the charges queued
+/// behind it do: a later cancel gives back only what it still holds, not its neighbour's units.
+#[test]
+fn a_settle_in_place_on_a_bucket_moves_the_rest_of_the_charge_earlier() {
+    let mut ledger = ten_per_second();
+    let first = reserve(&mut ledger, &[5], FOREVER, Nanos::ZERO); // drains by 500 ms
+    reserve(&mut ledger, &[5], FOREVER, Nanos::ZERO); // by 1 s
+    assert_eq!(ledger.settle_in_place(first.id, 0, 2, Nanos::ZERO), Ok(()));
+    assert_eq!(in_use(&ledger, 0, Nanos::ZERO), 7);
+    // By 300 ms the first call's 2 units (now draining by 200 ms) are gone: nothing to give back.
+    ledger.cancel(first.id, ms(300));
+    assert_eq!(
+        in_use(&ledger, 0, ms(300)),
+        4,
+        "the second call's 4 units left"
+    );
+}

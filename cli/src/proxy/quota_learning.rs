@@ -1,0 +1,105 @@
+//! Learning the upstream's quota from its answers: every answer's `x-ratelimit-*` /
+//! `anthropic-ratelimit-*` headers lower the quotas in force (never raise them) and align what
+//! is left, through the library's [`RateLimitHeaders::apply_to`]; and until the first answer
+//! has taught them, the first request goes alone (the others wait for its answer's head), so
+//! quotas given too high cost at most a few 429s.
+
+use std::sync::{Condvar, Mutex, PoisonError};
+
+use tollgate::presets::RateLimitHeaders;
+use tollgate::MultiLimiter;
+use ureq::http::HeaderMap;
+
+/// Where learning stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Probe {
+    /// No request has gone yet.
+    NotSent,
+    /// The first request went; the others wait for its answer.
+    InFlight,
+    /// An answer came (or the first request failed): requests go in turn.
+    Over,
+}
+
+/// Learns the quotas of one limiter from the upstream's answers.
+pub struct QuotaLearning {
+    probe: Mutex<Probe>,
+    answered: Condvar,
+}
+
+impl QuotaLearning {
+    /// Learning for a limiter with quotas (`probing`: the first request goes alone), or for one
+    /// without (nothing to learn: every request goes at once).
+    pub fn new(probing: bool) -> QuotaLearning {
+        QuotaLearning {
+            probe: Mutex::new(if probing { Probe::NotSent } else { Probe::Over }),
+            answered: Condvar::new(),
+        }
+    }
+
+    /// Waits while the first request's answer is awaited; the first request itself goes at
+    /// once.
+    pub fn wait_turn(&self) {
+        let mut probe = self.probe.lock().unwrap_or_else(PoisonError::into_inner);
+        if *probe == Probe::NotSent {
+            *probe = Probe::InFlight;
+            return;
+        }
+        while *probe == Probe::InFlight {
+            probe = self
+                .answered
+                .wait(probe)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Takes in an answer's `headers`: what they say of each quota the limiter has (families it
+    /// has no quota for are left: a proxy counting tokens together learns nothing from
+    /// Anthropic's input and output headers); then requests go in turn.
+    pub fn learn(&self, limiter: &MultiLimiter, headers: &HeaderMap) -> RateLimitHeaders {
+        let reported = RateLimitHeaders::from_http(headers);
+        reported.apply_to(limiter).ok();
+        self.over();
+        reported
+    }
+
+    /// Requests go in turn from now on (the first one failed without an answer).
+    pub fn over(&self) {
+        let mut probe = self.probe.lock().unwrap_or_else(PoisonError::into_inner);
+        if *probe != Probe::Over {
+            *probe = Probe::Over;
+            self.answered.notify_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tollgate::{Limits, Rate, REQUESTS};
+
+    #[test]
+    fn the_first_answer_lowers_the_quota_and_lets_the_others_go() {
+        let learning = Arc::new(QuotaLearning::new(true));
+        learning.wait_turn(); // the first goes at once
+        let second = {
+            let learning = Arc::clone(&learning);
+            std::thread::spawn(move || learning.wait_turn())
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !second.is_finished(),
+            "the second waits for the first answer"
+        );
+        let limiter = MultiLimiter::new(Limits::new().rpm(400)).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ratelimit-limit-requests", "100".parse().unwrap());
+        headers.insert("x-ratelimit-limit-tokens", "5".parse().unwrap());
+        learning.learn(&limiter, &headers);
+        second.join().unwrap();
+        assert_eq!(limiter.rate(REQUESTS).unwrap(), Rate::per_minute(100));
+        QuotaLearning::new(false).wait_turn();
+    }
+}

@@ -60,11 +60,16 @@
 #![forbid(unsafe_code)]
 
 mod chat;
+mod completions;
 mod config;
+mod embeddings;
 mod http;
+mod messages;
+mod params;
 mod quota;
 mod routes;
 mod server;
+mod sse;
 mod stats;
 
 pub use chat::{
@@ -76,6 +81,15 @@ pub use stats::Stats;
 
 /// The chat completions path, to append to [`MockProvider::url`].
 pub const CHAT_COMPLETIONS_PATH: &str = "/v1/chat/completions";
+
+/// The (legacy) completions path, to append to [`MockProvider::url`].
+pub const COMPLETIONS_PATH: &str = "/v1/completions";
+
+/// The embeddings path, to append to [`MockProvider::url`].
+pub const EMBEDDINGS_PATH: &str = "/v1/embeddings";
+
+/// Anthropic's Messages path, to append to [`MockProvider::url`].
+pub const MESSAGES_PATH: &str = "/v1/messages";
 
 /// The statistics path, to append to [`MockProvider::url`].
 pub const STATS_PATH: &str = "/stats";

@@ -423,7 +423,11 @@ fn invalid_requests_400_unknown_paths_404_wrong_methods_405() {
         None,
     );
     check(
-        post(&agent, &format!("{}/v1/images/generations", provider.url()), "{}"),
+        post(
+            &agent,
+            &format!("{}/v1/images/generations", provider.url()),
+            "{}",
+        ),
         404,
         None,
     );

@@ -120,9 +120,9 @@ fn a_client_that_asked_for_the_usage_gets_it() {
                       "stream_options": {"include_usage": true},
                       "messages": [{"role": "user", "content": "hi"}]});
     let events = stream(&proxy, "/v1/chat/completions", &body);
-    let usages = usages(&events);
-    assert_eq!(usages.len(), 1, "{events:?}");
-    assert_eq!(usages[0]["completion_tokens"], 4);
+    let reported = usages(&events);
+    assert_eq!(reported.len(), 1, "{events:?}");
+    assert_eq!(reported[0]["completion_tokens"], 4);
     let completions =
         json!({"model": "m", "stream": true, "max_tokens": 3, "prompt": "say three words"});
     let events = stream(&proxy, "/v1/completions", &completions);

@@ -342,3 +342,17 @@ fn read_request(stream: &mut TcpStream) -> Option<Recorded> {
         bytes.extend_from_slice(&chunk[..read]);
     }
 }
+
+/// Reads `stream` until the server closes it (or `within`): what came.
+pub fn read_to_end(stream: &mut TcpStream, within: Duration) -> String {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = [0_u8; 4096];
+    while let Ok(read) = stream.read(&mut chunk) {
+        if read == 0 {
+            break;
+        }
+        answer.extend_from_slice(&chunk[..read]);
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}

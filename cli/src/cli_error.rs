@@ -53,6 +53,7 @@ pub enum CliError {
     /// The quotas cannot be enforced (or their Redis cannot be reached).
     Limits(tollgate::LimitError),
     /// `--redis` in a build without the `redis` feature.
+    #[cfg(not(feature = "redis"))]
     RedisNotBuilt,
 }
 
@@ -84,6 +85,7 @@ impl fmt::Display for CliError {
                  picks a free one)"
             ),
             CliError::Limits(err) => write!(f, "{err}"),
+            #[cfg(not(feature = "redis"))]
             CliError::RedisNotBuilt => f.write_str(
                 "--redis needs a tollgate built with the redis feature (cargo install \
                  tollgate-cli --features redis)",
@@ -104,8 +106,9 @@ impl Error for CliError {
             CliError::MockProvider(err) => Some(err),
             CliError::MissingApiKey { .. }
             | CliError::HttpsNotBuilt { .. }
-            | CliError::Signals(_)
-            | CliError::RedisNotBuilt => None,
+            | CliError::Signals(_) => None,
+            #[cfg(not(feature = "redis"))]
+            CliError::RedisNotBuilt => None,
         }
     }
 }

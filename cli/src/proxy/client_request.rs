@@ -42,6 +42,18 @@ impl ClientRequest {
         self.target.split('?').next().unwrap_or_default()
     }
 
+    /// Every value of header `name` (lowercase), joined by commas (a list header, such as
+    /// `connection`, may be sent several times).
+    pub fn header_list(&self, name: &str) -> Vec<u8> {
+        let values: Vec<&[u8]> = self
+            .headers
+            .iter()
+            .filter(|(header, _)| header == name)
+            .map(|(_, value)| value.as_slice())
+            .collect();
+        values.join(&b","[..])
+    }
+
     /// The value of header `name` (lowercase), the last one if sent several times.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers
@@ -318,11 +330,10 @@ fn parse_head(buffer: &[u8]) -> Result<Option<(usize, ClientRequest, Framing)>, 
         body: Vec::new(),
         keep_alive: false,
     };
-    let closes = request.header("connection").is_some_and(|value| {
-        value
-            .split(|byte| *byte == b',')
-            .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
-    });
+    let closes = request
+        .header_list("connection")
+        .split(|byte| *byte == b',')
+        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"));
     request.keep_alive = parsed.version == Some(1) && !closes;
     let lengths: Vec<&[u8]> = request
         .headers

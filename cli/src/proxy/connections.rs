@@ -19,7 +19,8 @@ const IDLE_THREAD: Duration = Duration::from_secs(60);
 /// default 2 MiB, and hundreds of streaming connections each hold one.
 const STACK_BYTES: usize = 512 * 1024;
 /// How long a connection refused mid-request (413, 431) is read and discarded before it is
-/// closed, so that the client reads the answer rather than a reset.
+/// closed, so that the client reads the answer rather than a reset (a slow client refused with
+/// a 408 is closed at once: its thread is not held longer).
 const LINGER: Duration = Duration::from_secs(2);
 
 /// The threads serving connections.
@@ -205,7 +206,12 @@ fn serve_connection(proxy: &Proxy, limits: RequestLimits, stream: TcpStream) {
                     let stream = reader.stream();
                     stream.set_write_timeout(Some(LINGER)).ok();
                     write_json(stream, status, &[], &error_body(&message, code), false).ok();
-                    linger(stream);
+                    if matches!(
+                        err,
+                        RequestError::BodyTooLarge { .. } | RequestError::HeadTooLarge
+                    ) {
+                        linger(stream);
+                    }
                 }
                 break;
             }

@@ -1,7 +1,8 @@
 //! The proxy's log: one line per request at `info`, problems at `warn` and `error`, the
 //! library's own events (quotas learnt, server pauses) at theirs; to stderr, through the `log`
 //! facade, filtered by `--log LEVEL` or `RUST_LOG` as env_logger reads it (a bare level, or
-//! `tollgate=LEVEL`).
+//! `tollgate=LEVEL`). Only tollgate's own records are written, whose lines never hold a header
+//! or a query string.
 
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -64,8 +65,10 @@ impl LogLevel {
 struct StderrLog;
 
 impl Log for StderrLog {
+    /// tollgate's records only: a dependency's (ureq's debug lines name the upstream URL with
+    /// its query, which may hold a key) never.
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= log::max_level()
+        metadata.level() <= log::max_level() && metadata.target().starts_with("tollgate")
     }
 
     fn log(&self, record: &Record<'_>) {

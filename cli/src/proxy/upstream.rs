@@ -109,10 +109,10 @@ impl Upstream {
         let mut builder = http::Request::builder()
             .method(request.method.as_str())
             .uri(format!("{}{}", self.base, request.target));
-        let connection = request.header("connection");
+        let connection = request.header_list("connection");
         let mut key_sent = false;
         for (name, value) in &request.headers {
-            if !end_to_end(name, connection) {
+            if !end_to_end(name, Some(&connection)) {
                 continue;
             }
             let value = match (&self.api_key, name.as_str()) {
@@ -168,11 +168,16 @@ impl Upstream {
 
 /// The headers of an answer that pass to the client (hop-by-hop ones and the framing dropped).
 pub fn answer_headers(headers: &http::HeaderMap) -> Vec<(&str, &[u8])> {
-    let connection = headers.get("connection").map(HeaderValue::as_bytes);
+    let connection: Vec<u8> = headers
+        .get_all("connection")
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect::<Vec<&[u8]>>()
+        .join(&b","[..]);
     headers
         .iter()
         .map(|(name, value): (&HeaderName, &HeaderValue)| (name.as_str(), value.as_bytes()))
-        .filter(|(name, _)| end_to_end(name, connection))
+        .filter(|(name, _)| end_to_end(name, Some(&connection)))
         .collect()
 }
 

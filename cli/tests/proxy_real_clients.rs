@@ -10,6 +10,7 @@
 //! `python3-venv`.
 
 mod common;
+mod proxy_support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -154,56 +155,6 @@ fn openai_python() -> Option<PathBuf> {
         ));
     }
     Some(python)
-}
-
-/// A running `tollgate proxy`, killed when dropped; its stderr collected by a thread.
-struct Proxy {
-    child: Child,
-    url: String,
-    stderr: Option<thread::JoinHandle<String>>,
-}
-
-impl Proxy {
-    fn start(upstream: &str, requests: u64, tokens: u64) -> Proxy {
-        let window = WINDOW.as_secs();
-        let mut child = common::tollgate()
-            .args(["proxy", "--upstream", upstream, "--listen", "127.0.0.1:0"])
-            .args(["--requests", &format!("{requests}/{window}s")])
-            .args(["--tokens", &format!("{tokens}/{window}s")])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the proxy starts");
-        let stderr = child.stderr.take().expect("piped");
-        let stderr = thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-        let mut url = String::new();
-        BufReader::new(child.stdout.take().expect("piped"))
-            .read_line(&mut url)
-            .expect("the proxy prints its URL");
-        let url = url.trim().to_owned();
-        assert!(url.starts_with("http://127.0.0.1:"), "first line: {url:?}");
-        Proxy {
-            child,
-            url,
-            stderr: Some(stderr),
-        }
-    }
-
-    /// Stops the proxy (SIGTERM: it drains) and returns what it logged.
-    fn stop(mut self) -> String {
-        common::signal(self.child.id(), "-TERM");
-        self.child.wait().ok();
-        self.stderr
-            .take()
-            .map_or_else(String::new, |stderr| stderr.join().unwrap_or_default())
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
 }
 
 /// One request as a client saw it.
@@ -426,10 +377,21 @@ fn through_the_proxy(factor: u64) -> Option<u64> {
             .latency(LATENCY),
     )
     .expect("the mock starts");
-    let proxy = Proxy::start(&provider.url(), REQUESTS * factor, TOKENS * factor);
+    let window = WINDOW.as_secs();
+    let proxy = proxy_support::start_proxy(
+        &[
+            "--upstream",
+            &provider.url(),
+            "--requests",
+            &format!("{}/{window}s", REQUESTS * factor),
+            "--tokens",
+            &format!("{}/{window}s", TOKENS * factor),
+        ],
+        &[],
+    );
     let records = run_clients(&python, &script, &proxy.url);
     let stats = provider.stats();
-    let log = proxy.stop();
+    let (_, log) = proxy.stop("-TERM");
 
     let total = (PYTHON_PROCESSES + CURL_SLOTS) * PER_CLIENT;
     assert_eq!(records.len(), total);

@@ -1,9 +1,10 @@
 //! Real clients, unchanged, through `tollgate proxy` (issue 24's "done when"): the official
 //! `openai` Python package (installed from PyPI into a virtual environment kept under the target
-//! directory) and `curl`, several processes at once, chat and streaming, against the mock
+//! directory, `target/tmp/openai-venv`) and `curl`, several processes at once, chat and streaming, against the mock
 //! provider's strict sliding-window quota. Every request is answered; the upstream refuses none
 //! when the proxy is given the server's quota, at most 3 when it is given 4 times it (and learns
-//! the real one from the headers); the wall time is within 1.05 × the ideal.
+//! the real one from the headers); the wall time is within 1.05 × the ideal. The official
+//! `anthropic` package does the same on `/v1/messages` (whole and streamed, no 429 upstream).
 //!
 //! Without `python3` (or its `venv` module, or PyPI), the tests say so on stderr and pass, except
 //! under CI (the `CI` environment variable set), where that is a failure: `.ci/run` installs
@@ -78,6 +79,41 @@ for i in range(count):
     print(json.dumps(record), flush=True)
 "#;
 
+/// The same with the official `anthropic` package on `/v1/messages`: `messages.create`, and
+/// `messages.stream` (Anthropic's events), alternately.
+const ANTHROPIC_CLIENT: &str = r#"
+import json, sys, time
+import anthropic
+
+base_url, client_index, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+client = anthropic.Anthropic(base_url=base_url, api_key="sk-ant-test-client-key",
+                             max_retries=0, timeout=60)
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(count):
+    kind = ["message", "message_stream"][(client_index + i) % 2]
+    max_tokens = 64 if i % 2 == 0 else 8
+    prompt = f"Client {client_index} asks Claude question {i}, please answer briefly"
+    args = dict(model="claude-mock", max_tokens=max_tokens,
+                messages=[{"role": "user", "content": prompt}])
+    record = {"kind": kind, "prompt": prompt, "max_tokens": max_tokens, "t0": time.time()}
+    try:
+        if kind == "message":
+            message = client.messages.create(**args)
+            text = message.content[0].text
+        else:
+            with client.messages.stream(**args) as stream:
+                text = "".join(stream.text_stream)
+                message = stream.get_final_message()
+        record["text"] = text
+        record["usage"] = {"input_tokens": message.usage.input_tokens,
+                           "output_tokens": message.usage.output_tokens}
+    except Exception as error:
+        record["error"] = f"{type(error).__name__}: {error}"
+    record["t1"] = time.time()
+    print(json.dumps(record), flush=True)
+"#;
+
 /// Seconds since the Unix epoch, as Python's `time.time()`.
 fn unix_now() -> f64 {
     SystemTime::now()
@@ -101,14 +137,14 @@ fn unavailable(what: &str) -> Option<PathBuf> {
     None
 }
 
-/// The Python of a virtual environment with `openai` installed, kept under the target directory
-/// (created once, then reused); `None` (after a notice) where it cannot be made.
+/// The Python of a virtual environment with `openai` and `anthropic` installed, kept under the
+/// target directory (created once, then reused); `None` (after a notice) where it cannot be made.
 fn openai_python() -> Option<PathBuf> {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("openai-venv");
     let python = venv.join("bin").join("python");
     let has_openai = |python: &Path| {
         Command::new(python)
-            .args(["-c", "import openai"])
+            .args(["-c", "import openai, anthropic"])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|status| status.success())
@@ -133,7 +169,7 @@ fn openai_python() -> Option<PathBuf> {
         ));
     }
     eprintln!(
-        "installing the openai package from PyPI into {}",
+        "installing the openai and anthropic packages from PyPI into {}",
         venv.display()
     );
     let installed = Command::new(&python)
@@ -144,13 +180,14 @@ fn openai_python() -> Option<PathBuf> {
             "--quiet",
             "--disable-pip-version-check",
             "openai>=1.40",
+            "anthropic>=0.30",
         ])
         .output()
         .expect("pip runs");
     if !installed.status.success() || !has_openai(&python) {
         std::fs::remove_dir_all(&venv).ok();
         return unavailable(&format!(
-            "pip could not install openai: {}",
+            "pip could not install openai and anthropic: {}",
             String::from_utf8_lossy(&installed.stderr)
         ));
     }
@@ -200,6 +237,7 @@ impl Record {
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
         });
+        let anthropic_usage = json!({"input_tokens": prompt, "output_tokens": completion});
         assert_eq!(
             self.text.split_whitespace().count() as u64,
             completion,
@@ -207,6 +245,7 @@ impl Record {
         );
         match self.kind.as_str() {
             "chat" | "stream_usage" => assert_eq!(self.usage, usage, "{self:?}"),
+            "message" | "message_stream" => assert_eq!(self.usage, anthropic_usage, "{self:?}"),
             // The proxy asks for the usage chunk; a client that did not ask never sees it.
             "stream" => {
                 assert_eq!(self.usage, Value::Null, "{self:?}");
@@ -304,10 +343,17 @@ fn read_stream(body: &str, record: &mut Record) {
     }
 }
 
-/// Starts the Python clients, waits until every one has imported `openai`, then lets them and
-/// the curl slots go at once; returns every request's record.
-fn run_clients(python: &Path, script: &Path, url: &str) -> Vec<Record> {
-    let mut pythons: Vec<Child> = (0..PYTHON_PROCESSES)
+/// Starts `processes` Python clients running `script`, waits until every one has imported its
+/// package, then lets them and `curl_slots` curl slots go at once; returns every request's
+/// record.
+fn run_clients(
+    python: &Path,
+    script: &Path,
+    processes: usize,
+    curl_slots: usize,
+    url: &str,
+) -> Vec<Record> {
+    let mut pythons: Vec<Child> = (0..processes)
         .map(|client| {
             Command::new(python)
                 .arg(script)
@@ -335,7 +381,7 @@ fn run_clients(python: &Path, script: &Path, url: &str) -> Vec<Record> {
             .write_all(b"go\n")
             .expect("python reads");
     }
-    let curls: Vec<_> = (0..CURL_SLOTS)
+    let curls: Vec<_> = (0..curl_slots)
         .map(|slot| {
             let url = url.to_owned();
             thread::spawn(move || curl_slot(slot, &url))
@@ -389,7 +435,7 @@ fn through_the_proxy(factor: u64) -> Option<u64> {
         ],
         &[],
     );
-    let records = run_clients(&python, &script, &proxy.url);
+    let records = run_clients(&python, &script, PYTHON_PROCESSES, CURL_SLOTS, &proxy.url);
     let stats = provider.stats();
     let (_, log) = proxy.stop("-TERM");
 
@@ -446,4 +492,55 @@ fn four_times_the_server_s_quota_given_learnt_with_at_most_3_429s_upstream() {
     if let Some(rejected) = through_the_proxy(4) {
         assert!(rejected <= 3, "{rejected} 429s upstream");
     }
+}
+
+/// The official `anthropic` package through the proxy on `/v1/messages`, messages whole and
+/// streamed, with the server's quotas of requests, input tokens and output tokens given: every
+/// message answered with its usage, no 429 upstream. (No wall-time check: fewer clients than
+/// the window holds, the ideal is not the full windows' of the tests above.)
+#[test]
+fn anthropic_s_package_through_the_proxy_no_429_upstream() {
+    let _one = one_at_a_time();
+    let Some(python) = openai_python() else {
+        return;
+    };
+    let dir = common::scratch_dir("proxy-real-clients-anthropic");
+    let script = dir.join("client.py");
+    std::fs::write(&script, ANTHROPIC_CLIENT).expect("the script is written");
+    let provider = MockProvider::start(
+        MockConfig::new()
+            .requests_per_window(REQUESTS)
+            .input_tokens_per_window(1_000)
+            .output_tokens_per_window(400)
+            .window(WINDOW)
+            .latency(LATENCY),
+    )
+    .expect("the mock starts");
+    let window = WINDOW.as_secs();
+    let proxy = proxy_support::start_proxy(
+        &[
+            "--upstream",
+            &provider.url(),
+            "--requests",
+            &format!("{REQUESTS}/{window}s"),
+            "--input-tokens",
+            &format!("1000/{window}s"),
+            "--output-tokens",
+            &format!("400/{window}s"),
+        ],
+        &[],
+    );
+    let (processes, per_client) = (4, PER_CLIENT);
+    let records = run_clients(&python, &script, processes, 0, &proxy.url);
+    let stats = provider.stats();
+    let (_, log) = proxy.stop("-TERM");
+    assert_eq!(records.len(), processes * per_client, "{log}");
+    for record in &records {
+        record.check();
+    }
+    assert_eq!(stats.accepted, records.len() as u64, "{stats:?}");
+    assert_eq!(
+        stats.rejected, 0,
+        "429s upstream: {stats:?}; proxy log:\n{log}"
+    );
 }

@@ -1,7 +1,7 @@
 //! Real clients, unchanged, through `tollgate proxy` (issue 24's "done when"): the official
 //! `openai` Python package (installed from PyPI into a virtual environment kept under the target
-//! directory, `target/tmp/openai-venv`) and `curl`, several processes at once, chat and streaming, against the mock
-//! provider's strict sliding-window quota. Every request is answered; the upstream refuses none
+//! directory, `target/tmp/openai-venv`) and `curl`, several processes at once, chat and
+//! streaming, against the mock provider's strict sliding-window quota. Every request is answered; the upstream refuses none
 //! when the proxy is given the server's quota, at most 3 when it is given 4 times it (and learns
 //! the real one from the headers); the wall time is within 1.05 × the ideal. The official
 //! `anthropic` package does the same on `/v1/messages` (whole and streamed, no 429 upstream).

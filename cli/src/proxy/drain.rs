@@ -25,13 +25,15 @@ pub fn stop_on_signals(
     StopSignals::install(
         move |signal| {
             proxy.stopping.store(true, Ordering::SeqCst);
-            let in_flight = proxy.stats.in_flight.load(Ordering::Relaxed);
+            let answering = proxy.stats.answering.load(Ordering::Relaxed);
+            let forwarded = proxy.stats.in_flight.load(Ordering::Relaxed);
             eprintln!(
                 "tollgate proxy: {}: stopping; no new connection is accepted; finishing {} \
-                 request{} in flight ({} connection{} open); press Ctrl-C again to stop now",
+                 request{} in flight ({forwarded} forwarded, the others waiting for their turn; \
+                 {} connection{} open); press Ctrl-C again to stop now",
                 signal.name(),
-                in_flight,
-                if in_flight == 1 { "" } else { "s" },
+                answering,
+                if answering == 1 { "" } else { "s" },
                 pool.busy(),
                 if pool.busy() == 1 { "" } else { "s" },
             );

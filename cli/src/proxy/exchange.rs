@@ -71,7 +71,9 @@ impl Proxy {
             );
             return write_json(client, 405, &[], &body, keep_alive).is_ok() && keep_alive;
         }
+        self.stats.answering.fetch_add(1, Ordering::Relaxed);
         let (trip, kept) = self.forward(request, client, keep_alive);
+        self.stats.answering.fetch_sub(1, Ordering::Relaxed);
         log::info!(
             target: "tollgate::proxy",
             "{} {} {} in {} ms{}",

@@ -1,22 +1,28 @@
 //! Learning the upstream's quota from its answers: every answer's `x-ratelimit-*` /
 //! `anthropic-ratelimit-*` headers lower the quotas in force (never raise them) and align what
 //! is left, through the library's [`RateLimitHeaders::apply_to`]; and until the first answer
-//! has taught them, the first request goes alone (the others wait for its answer's head), so
-//! quotas given too high cost at most a few 429s.
+//! has taught them, the first request goes alone (the others wait for its answer's head, at
+//! most [`FIRST_ANSWER_AWAITED`]), so quotas given too high cost at most a few 429s.
 
 use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use tollgate::presets::RateLimitHeaders;
 use tollgate::MultiLimiter;
 use ureq::http::HeaderMap;
+
+/// The longest the other requests wait for the first one's answer: an answer that is slow to
+/// come (a long completion is answered whole at its end) does not hold every client that long;
+/// past it, the quotas given hold, and a 429 is absorbed.
+pub const FIRST_ANSWER_AWAITED: Duration = Duration::from_secs(5);
 
 /// Where learning stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Probe {
     /// No request has gone yet.
     NotSent,
-    /// The first request went; the others wait for its answer.
-    InFlight,
+    /// The first request went, at this instant; the others wait for its answer.
+    InFlight(Instant),
     /// An answer came (or the first request failed): requests go in turn.
     Over,
 }
@@ -37,19 +43,27 @@ impl QuotaLearning {
         }
     }
 
-    /// Waits while the first request's answer is awaited; the first request itself goes at
-    /// once.
+    /// Waits while the first request's answer is awaited (at most [`FIRST_ANSWER_AWAITED`]
+    /// after it went); the first request itself goes at once.
     pub fn wait_turn(&self) {
         let mut probe = self.probe.lock().unwrap_or_else(PoisonError::into_inner);
-        if *probe == Probe::NotSent {
-            *probe = Probe::InFlight;
-            return;
-        }
-        while *probe == Probe::InFlight {
-            probe = self
-                .answered
-                .wait(probe)
-                .unwrap_or_else(PoisonError::into_inner);
+        match *probe {
+            Probe::NotSent => *probe = Probe::InFlight(Instant::now()),
+            Probe::InFlight(since) => {
+                let until = since + FIRST_ANSWER_AWAITED;
+                while matches!(*probe, Probe::InFlight(_)) {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return;
+                    }
+                    probe = self
+                        .answered
+                        .wait_timeout(probe, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+            }
+            Probe::Over => {}
         }
     }
 

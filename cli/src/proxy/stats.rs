@@ -18,6 +18,8 @@ const NOTICEABLE_WAIT: Duration = Duration::from_millis(1);
 pub struct ProxyStats {
     /// Requests read from clients (the stats' own included).
     pub requests: AtomicU64,
+    /// Requests read and not yet answered whole now (waiting or forwarded).
+    pub answering: AtomicU64,
     /// Requests waiting for their turn in the quotas now.
     pub queued: AtomicU64,
     /// Requests forwarded and not yet answered whole now.
@@ -69,6 +71,7 @@ impl ProxyStats {
         let permits = limiter.permits();
         json!({
             "queue": count(&self.queued),
+            "answering": count(&self.answering),
             "in_flight": count(&self.in_flight),
             "max_in_flight": permits.limit,
             "connections": count(&self.connections),

@@ -356,3 +356,26 @@ pub fn read_to_end(stream: &mut TcpStream, within: Duration) -> String {
     }
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+impl RunningProxy {
+    /// Waits until the proxy has logged `count` answered requests (each settled before its
+    /// line is written), at most 5 s.
+    pub fn wait_for_answers(&self, count: usize) {
+        let begun = Instant::now();
+        loop {
+            let output = self.output();
+            let answered = output
+                .lines()
+                .filter(|line| line.contains("tollgate::proxy: ") && line.contains(" in "))
+                .count();
+            if answered >= count {
+                return;
+            }
+            assert!(
+                begun.elapsed() < Duration::from_secs(5),
+                "{count} answers awaited: {output}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}

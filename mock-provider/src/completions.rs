@@ -23,7 +23,7 @@ impl CompletionsRequest {
     }
 
     /// What it counts against the token quota at arrival: as a chat request,
-    /// [`arrival_cost`](crate::arrival_cost).
+    /// [`arrival_cost`].
     pub(crate) fn arrival_cost(&self) -> u64 {
         arrival_cost(self.prompt_tokens, self.max_tokens)
     }

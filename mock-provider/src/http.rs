@@ -382,28 +382,38 @@ mod tests {
 
     /// Serves one connection with an echo handler; returns what the client read back.
     fn exchange(raw: &[u8]) -> String {
+        let echo = |request: Request| Response {
+            status: 200,
+            headers: vec![("x-method".to_owned(), request.method.clone())],
+            body: Body::Whole(
+                format!(
+                    "{} {}",
+                    request.path,
+                    String::from_utf8_lossy(&request.body)
+                )
+                .into_bytes(),
+            ),
+        };
+        exchange_with(raw, echo, |_| {})
+    }
+
+    /// Serves one connection with `handle`, sleeping with `sleep_until`; returns what the
+    /// client read back.
+    fn exchange_with(
+        raw: &[u8],
+        handle: impl Fn(Request) -> Response + Send + 'static,
+        sleep_until: impl Fn(Instant) + Send + 'static,
+    ) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = thread::spawn(move || {
             let (stream, _) = listener.accept().unwrap();
-            let echo = |request: Request| Response {
-                status: 200,
-                headers: vec![("x-method".to_owned(), request.method.clone())],
-                body: Body::Whole(
-                    format!(
-                        "{} {}",
-                        request.path,
-                        String::from_utf8_lossy(&request.body)
-                    )
-                    .into_bytes(),
-                ),
-            };
             let service = Service {
                 max_body: 64,
-                handle: &echo,
+                handle: &handle,
                 stopping: &|| false,
                 on_stop: &|| Response::json(503, "{}".into()),
-                sleep_until: &|_| {},
+                sleep_until: &sleep_until,
             };
             serve_connection(stream, &service);
         });
@@ -415,6 +425,35 @@ mod tests {
         client.read_to_end(&mut answer).unwrap();
         server.join().unwrap();
         String::from_utf8(answer).unwrap()
+    }
+
+    #[test]
+    fn timed_pieces_are_sent_chunked_each_at_its_instant() {
+        let t0 = Instant::now();
+        let pieces = move || {
+            [(1, "data: a\n\n"), (2, ""), (3, "data: bc\n\n")]
+                .into_iter()
+                .map(|(ms, text)| Timed {
+                    at: t0 + Duration::from_millis(ms),
+                    bytes: text.as_bytes().to_vec(),
+                })
+                .collect()
+        };
+        let slept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = std::sync::Arc::clone(&slept);
+        let answer = exchange_with(
+            b"GET /s HTTP/1.1\r\n\r\nGET /t HTTP/1.1\r\n\r\n",
+            move |_| Response::event_stream(pieces()),
+            move |at| recorded.lock().unwrap().push(at - t0),
+        );
+        let stream = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\
+                      content-type: text/event-stream; charset=utf-8\r\ncache-control: no-cache\r\n\
+                      \r\n9\r\ndata: a\n\n\r\na\r\ndata: bc\n\n\r\n0\r\n\r\n";
+        // The empty piece is waited for, not sent (an empty chunk would end the body); the
+        // connection is kept for the next request.
+        assert_eq!(answer, format!("{stream}{stream}"));
+        let expected = [1, 2, 3].map(Duration::from_millis);
+        assert_eq!(*slept.lock().unwrap(), [expected, expected].concat());
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub fn end_to_end(name: &str, connection: Option<&[u8]>) -> bool {
     })
 }
 
+/// The buffer an upstream connection reads into, and the largest answer head it takes.
+const UPSTREAM_INPUT_BUFFER: usize = 32 * 1024;
+
 /// Sends requests to the upstream.
 pub struct Upstream {
     agent: ureq::Agent,
@@ -84,6 +87,12 @@ impl Upstream {
             .accept_encoding(AutoHeaderValue::None)
             .max_idle_connections(connections)
             .max_idle_connections_per_host(connections)
+            // ureq fills each connection's buffers whole (128 KiB each way by default): with
+            // hundreds of streams open, 32 KiB in (an answer's head fits: providers send 2 KiB)
+            // and 16 KiB out keep a connection's memory small.
+            .input_buffer_size(UPSTREAM_INPUT_BUFFER)
+            .max_response_header_size(UPSTREAM_INPUT_BUFFER)
+            .output_buffer_size(16 * 1024)
             .build()
             .into();
         Upstream {

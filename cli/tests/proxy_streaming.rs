@@ -213,3 +213,43 @@ fn curl_streams_through_the_proxy() {
     assert_eq!(events.last(), Some(&"data: [DONE]"));
     assert!(!text.contains("\"prompt_tokens\""), "{text}");
 }
+
+#[test]
+fn a_stream_is_counted_from_its_first_byte_not_its_end() {
+    // Two requests per second upstream, each stream lasting a second (its head comes with its
+    // first event, after a quarter of it): counted from their end, the third and fourth would
+    // start after 2.2 s; counted from their answer's head (the latest instant the server can
+    // have stamped them), a second after the first two started, and the server refuses none.
+    let provider = MockProvider::start(
+        MockConfig::new()
+            .requests_per_window(2)
+            .window(Duration::from_secs(1))
+            .latency(Duration::from_secs(1)),
+    )
+    .unwrap();
+    let proxy = start_proxy(&["--upstream", &provider.url(), "--requests", "2/s"], &[]);
+    let begun = Instant::now();
+    let streams: Vec<_> = (0..4)
+        .map(|index| {
+            let url = proxy.url.clone();
+            std::thread::spawn(move || {
+                let body = json!({"model": "m", "stream": true, "max_tokens": 4,
+                                  "messages": [{"role": "user", "content": format!("q {index}")}]});
+                let answer = proxy_support::agent()
+                    .post(&format!("{url}/v1/chat/completions"))
+                    .header("content-type", "application/json")
+                    .send(body.to_string())
+                    .unwrap();
+                let started = begun.elapsed();
+                std::io::read_to_string(answer.into_body().into_reader()).unwrap();
+                started
+            })
+        })
+        .collect();
+    let mut started: Vec<Duration> = streams.into_iter().map(|s| s.join().unwrap()).collect();
+    started.sort();
+    assert!(started[3] < started[1] + Duration::from_millis(1_500), "{started:?}");
+    assert!(started[2] >= started[0] + Duration::from_millis(950), "{started:?}");
+    assert!(started[3] < Duration::from_millis(2_000), "{started:?}");
+    assert_eq!(provider.stats().rejected, 0, "{}", proxy.output());
+}

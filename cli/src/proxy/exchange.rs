@@ -1,6 +1,11 @@
 //! One request's trip through the proxy: its costs reserved in the one FIFO line, forwarded,
 //! the answer's head learnt from, a 429 absorbed, the body passed on as it arrives, the
 //! reservation settled to the usage, and one log line.
+//!
+//! The upstream stamps a request when it arrives, which lies between its send and its answer's
+//! head: the request is counted from the head (never earlier than the upstream did, so the
+//! quota given as the server's needs no margin; a stream is not held to its end), its tokens
+//! from the end of the answer, when its usage is known.
 
 use std::borrow::Cow;
 use std::io::{Read, Write};
@@ -15,7 +20,7 @@ use super::client_request::ClientRequest;
 use super::client_response::{error_body, write_json, BodyWriter, Framing};
 use super::quota_learning::QuotaLearning;
 use super::refusals::RetryBudget;
-use super::request_cost::{RequestCost, Route};
+use super::request_cost::{RequestCost, Route, TokenUsage};
 use super::stats::{ProxyStats, STATS_PATH};
 use super::upstream::{answer_headers, Upstream};
 
@@ -145,7 +150,7 @@ impl Proxy {
                     self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
                     self.learning.over();
                     if err.reached {
-                        self.settle(&permit, &cost, None, false);
+                        self.settle(&permit, &cost, None, false, false);
                     } else {
                         permit.cancel();
                     }
@@ -164,6 +169,11 @@ impl Proxy {
                 }
             };
             self.learning.learn(&self.limiter, answer.headers());
+            if answer.status().as_u16() != 429 {
+                // Counted from its answer's head: the latest instant the upstream can have
+                // stamped it, never later than a stream's end (a 429 is refunded below).
+                permit.settle(tollgate::REQUESTS, 1).ok();
+            }
             let (head, mut answer_body) = answer.into_parts();
             if head.status.as_u16() == 429 {
                 self.stats.upstream_429.fetch_add(1, Ordering::Relaxed);
@@ -207,7 +217,7 @@ impl Proxy {
                 hide_usage_chunk,
             );
             self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-            let billed = self.settle(&permit, &cost, Some(&relayed), succeeded);
+            let billed = self.settle(&permit, &cost, relayed.usage, succeeded, true);
             drop(permit);
             trip.billed_tokens = Some(billed);
             let broken = relayed.broken.is_some();
@@ -264,17 +274,21 @@ impl Proxy {
         relay(&mut reader, writer, events, hide_usage_chunk)
     }
 
-    /// Bills `permit` what the answer used (see [`RequestCost::billed`]), counted from now;
-    /// the tokens billed.
+    /// Bills `permit` what the answer used (see [`RequestCost::billed`]), counted from now
+    /// (the request itself from its answer's head when `answered`: counted then); the tokens
+    /// billed.
     fn settle(
         &self,
         permit: &Permit,
         cost: &RequestCost,
-        relayed: Option<&Relayed>,
+        usage: Option<TokenUsage>,
         succeeded: bool,
+        answered: bool,
     ) -> u64 {
-        let usage = relayed.and_then(|relayed| relayed.usage);
         for resource in &self.resources {
+            if answered && *resource == tollgate::REQUESTS {
+                continue;
+            }
             // The resource is the limiter's own, and the permit went: nothing can fail.
             permit
                 .settle(resource, cost.billed(resource, usage, succeeded))

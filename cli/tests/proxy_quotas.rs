@@ -5,6 +5,7 @@
 
 mod proxy_support;
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use proxy_support::{agent, chat_body, post, start_proxy, RecordingUpstream};
@@ -217,4 +218,36 @@ fn a_client_sees_a_429_only_once_the_retries_are_spent() {
     );
     // Refused calls are refunded: no request holds the quota.
     assert_eq!(stats["resources"]["requests"]["used"], 0, "{stats}");
+}
+
+#[test]
+fn a_client_that_gave_up_while_waiting_spends_no_quota() {
+    let upstream = RecordingUpstream::answering(200, &[], r#"{"usage": null}"#);
+    let proxy = start_proxy(&["--upstream", &upstream.url, "--requests", "1/2s"], &[]);
+    let url = format!("{}/v1/chat/completions", proxy.url);
+    assert_eq!(post(&agent(), &url, &chat_body("first", 4)).0, 200);
+    // The second waits for the next window, and its client leaves before it opens.
+    let body = chat_body("second", 4);
+    let mut impatient = std::net::TcpStream::connect(proxy.addr()).unwrap();
+    write!(
+        impatient,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(impatient);
+    // The third takes the window the second would have spent.
+    let begun = Instant::now();
+    assert_eq!(post(&agent(), &url, &chat_body("third", 4)).0, 200);
+    let recorded = upstream.recorded();
+    assert_eq!(recorded.len(), 2, "{recorded:?}");
+    assert!(String::from_utf8_lossy(&recorded[1].body).contains("third"));
+    assert!(
+        begun.elapsed() < Duration::from_millis(2_500),
+        "{:?}",
+        begun.elapsed()
+    );
+    proxy.wait_for_answers(3);
+    assert!(proxy.output().contains(" 499 "), "{}", proxy.output());
 }

@@ -248,8 +248,14 @@ fn a_stream_is_counted_from_its_first_byte_not_its_end() {
         .collect();
     let mut started: Vec<Duration> = streams.into_iter().map(|s| s.join().unwrap()).collect();
     started.sort();
-    assert!(started[3] < started[1] + Duration::from_millis(1_500), "{started:?}");
-    assert!(started[2] >= started[0] + Duration::from_millis(950), "{started:?}");
+    assert!(
+        started[3] < started[1] + Duration::from_millis(1_500),
+        "{started:?}"
+    );
+    assert!(
+        started[2] >= started[0] + Duration::from_millis(950),
+        "{started:?}"
+    );
     assert!(started[3] < Duration::from_millis(2_000), "{started:?}");
     assert_eq!(provider.stats().rejected, 0, "{}", proxy.output());
 }

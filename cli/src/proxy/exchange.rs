@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,10 @@ use super::refusals::RetryBudget;
 use super::request_cost::{RequestCost, Route, TokenUsage};
 use super::stats::{ProxyStats, STATS_PATH};
 use super::upstream::{answer_headers, Upstream};
+
+/// A request that waited this long for its turn is forwarded only if its client is still
+/// there.
+const CLIENT_CHECKED_AFTER: Duration = Duration::from_millis(10);
 
 /// The most of a 429's body read (to classify it, and pass it on when the retries are spent).
 const REFUSAL_BODY_LIMIT: u64 = 64 * 1024;
@@ -60,7 +65,7 @@ struct Trip {
 
 impl Proxy {
     /// Answers `request` on `client`; whether the connection may carry another request.
-    pub fn answer(&self, request: &ClientRequest, client: &mut dyn Write) -> bool {
+    pub fn answer(&self, request: &ClientRequest, client: &mut TcpStream) -> bool {
         let started = Instant::now();
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let keep_alive = request.keep_alive && !self.stopping.load(Ordering::SeqCst);
@@ -95,7 +100,7 @@ impl Proxy {
     fn forward(
         &self,
         request: &ClientRequest,
-        client: &mut dyn Write,
+        client: &mut TcpStream,
         keep_alive: bool,
     ) -> (Trip, bool) {
         let route = Route::of(&request.method, request.path());
@@ -139,6 +144,14 @@ impl Proxy {
                     return (trip.refused(&err), self.refuse(client, &err, keep_alive));
                 }
             };
+            if wait >= CLIENT_CHECKED_AFTER && client_gone(client) {
+                // It waited its turn, and its client gave up meanwhile: nothing is spent on it.
+                permit.cancel();
+                self.learning.over();
+                trip.status = 499;
+                trip.note = Some("the client went away while it waited; not forwarded".into());
+                return (trip, false);
+            }
             if trip.waited_for.is_none() {
                 trip.waited_for = permit.waited_for().map(str::to_owned);
             }
@@ -318,6 +331,17 @@ impl Proxy {
         let body = error_body(&err.to_string(), code);
         write_json(client, status, &headers, &body, keep_alive).is_ok() && keep_alive
     }
+}
+
+/// Whether the client closed its connection (its end of the stream came: a request it
+/// pipelined would be bytes to read).
+fn client_gone(client: &TcpStream) -> bool {
+    if client.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let peeked = client.peek(&mut [0_u8; 1]);
+    client.set_nonblocking(false).ok();
+    matches!(peeked, Ok(0)) || peeked.is_err_and(|err| err.kind() != std::io::ErrorKind::WouldBlock)
 }
 
 /// Asks for the usage of a streamed answer that reports it only when asked and was not asked

@@ -219,9 +219,14 @@ fn described(err: &ureq::Error, timeout: Duration) -> UpstreamError {
         ureq::Error::Io(io) if io.kind() == ErrorKind::ConnectionRefused => {
             not_reached("the upstream refused the connection: nothing listens there".into())
         }
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => {
-            not_reached(format!("TLS with the upstream failed: {err}"))
+        ureq::Error::Tls(_) => not_reached(format!("TLS with the upstream failed: {err}")),
+        // rustls reports a handshake refused (an invalid certificate) as invalid data, before
+        // anything is sent (a malformed answer is a protocol error).
+        ureq::Error::Io(io) if io.kind() == ErrorKind::InvalidData => {
+            not_reached(format!("TLS with the upstream failed: {io}"))
         }
+        #[cfg(feature = "https")]
+        ureq::Error::Rustls(_) => not_reached(format!("TLS with the upstream failed: {err}")),
         ureq::Error::Io(io) => UpstreamError {
             reached: true,
             timed_out: false,

@@ -14,12 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tollgate::{LimitError, MultiLimiter, Permit};
+use tollgate::{LimitError, Permit};
 
 use super::answer_stream::{relay, Relayed};
 use super::client_request::ClientRequest;
 use super::client_response::{error_body, write_json, BodyWriter, Framing};
 use super::quota_learning::QuotaLearning;
+use super::quota_line::QuotaLine;
 use super::refusals::RetryBudget;
 use super::request_cost::{RequestCost, Route, TokenUsage};
 use super::stats::{ProxyStats, STATS_PATH};
@@ -35,7 +36,7 @@ const REFUSAL_BODY_LIMIT: u64 = 64 * 1024;
 /// What every connection thread shares.
 pub struct Proxy {
     /// The quotas: one FIFO line.
-    pub limiter: MultiLimiter,
+    pub line: QuotaLine,
     /// The resources the limiter counts.
     pub resources: Vec<&'static str>,
     /// Where requests go.
@@ -70,7 +71,7 @@ impl Proxy {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let keep_alive = request.keep_alive && !self.stopping.load(Ordering::SeqCst);
         if request.path() == STATS_PATH {
-            let stats = self.stats.to_json(&self.limiter).to_string();
+            let stats = self.stats.to_json(self.line.limiter()).to_string();
             return write_json(client, 200, &[], &stats, keep_alive).is_ok() && keep_alive;
         }
         if request.method == "CONNECT" {
@@ -132,7 +133,7 @@ impl Proxy {
         loop {
             let queued = Instant::now();
             self.stats.queued.fetch_add(1, Ordering::Relaxed);
-            let permit = self.limiter.acquire(&costs);
+            let permit = self.line.acquire(&costs);
             self.stats.queued.fetch_sub(1, Ordering::Relaxed);
             let wait = queued.elapsed();
             trip.waited += wait;
@@ -181,7 +182,7 @@ impl Proxy {
                     return (trip, kept && keep_alive);
                 }
             };
-            self.learning.learn(&self.limiter, answer.headers());
+            self.learning.learn(self.line.limiter(), answer.headers());
             if answer.status().as_u16() != 429 {
                 // Counted from its answer's head: the latest instant the upstream can have
                 // stamped it, never later than a stream's end (a 429 is refunded below).
@@ -200,7 +201,10 @@ impl Proxy {
                 // Refused: the upstream counted nothing, nor does the proxy.
                 permit.cancel();
                 let text = String::from_utf8_lossy(&refusal);
-                if budget.absorb(&self.limiter, &head.headers, &text).is_some() {
+                if budget
+                    .absorb(self.line.limiter(), &head.headers, &text)
+                    .is_some()
+                {
                     self.stats.absorbed_429.fetch_add(1, Ordering::Relaxed);
                     trip.retried = budget.retried();
                     continue;

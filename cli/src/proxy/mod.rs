@@ -5,7 +5,8 @@
 //! - [`client_request`] / [`client_response`]: reading requests (size limits, timeouts) and
 //!   writing answers (chunked as they come).
 //! - [`exchange`]: one request's trip: reserve, forward, absorb 429s, pass on, settle, log.
-//! - [`request_cost`]: what a request reserves and is billed, per route.
+//! - [`request_cost`]: what a request reserves and is billed, per route. [`quota_line`]: the
+//!   one line requests wait in (the limiter's queue; on Redis, a local line asking for now).
 //! - [`upstream`]: the forwarder to the one upstream (ureq; hop-by-hop headers, keys).
 //! - [`answer_stream`]: the answer's body passed on as it arrives, its usage read on the way.
 //! - [`refusals`]: 429s refunded and retried within a budget.
@@ -21,6 +22,7 @@ mod exchange;
 mod log_lines;
 mod proxy_settings;
 mod quota_learning;
+mod quota_line;
 mod refusals;
 mod request_cost;
 mod stats;
@@ -40,6 +42,7 @@ use connections::{accept_until_stopped, ConnectionPool};
 use exchange::Proxy;
 pub use proxy_settings::ProxySettings;
 use quota_learning::QuotaLearning;
+use quota_line::QuotaLine;
 use stats::{ProxyStats, STATS_PATH};
 use upstream::Upstream;
 
@@ -62,8 +65,8 @@ pub fn proxy(settings: &ProxySettings) -> Result<RunOutcome, CliError> {
     })?;
     let proxy = Arc::new(Proxy {
         resources: settings.quotas.iter().map(|(name, _)| *name).collect(),
-        learning: QuotaLearning::new(!settings.quotas.is_empty()),
-        limiter,
+        learning: QuotaLearning::new(!settings.quotas.is_empty(), settings.shared.is_some()),
+        line: QuotaLine::new(limiter, settings.shared.is_some()),
         upstream: Upstream::new(
             &settings.upstream,
             settings.api_key.clone(),

@@ -31,15 +31,22 @@ enum Probe {
 pub struct QuotaLearning {
     probe: Mutex<Probe>,
     answered: Condvar,
+    /// Only the limits are learnt, not what remains: see [`QuotaLearning::new`].
+    limits_only: bool,
 }
 
 impl QuotaLearning {
     /// Learning for a limiter with quotas (`probing`: the first request goes alone), or for one
-    /// without (nothing to learn: every request goes at once).
-    pub fn new(probing: bool) -> QuotaLearning {
+    /// without (nothing to learn: every request goes at once). A limiter `shared` by a fleet
+    /// (on Redis) learns the limits only: the fleet's own count is exact, and what the server
+    /// says remains (stamped at a request's arrival, read at its answer) lags it, and with
+    /// nothing remaining would hold every proxy until the server's window is empty, where the
+    /// first request of it leaves much earlier (a 429's `retry-after` still holds them).
+    pub fn new(probing: bool, shared: bool) -> QuotaLearning {
         QuotaLearning {
             probe: Mutex::new(if probing { Probe::NotSent } else { Probe::Over }),
             answered: Condvar::new(),
+            limits_only: shared,
         }
     }
 
@@ -71,7 +78,18 @@ impl QuotaLearning {
     /// has no quota for are left: a proxy counting tokens together learns nothing from
     /// Anthropic's input and output headers); then requests go in turn.
     pub fn learn(&self, limiter: &MultiLimiter, headers: &HeaderMap) -> RateLimitHeaders {
-        let reported = RateLimitHeaders::from_http(headers);
+        let mut reported = RateLimitHeaders::from_http(headers);
+        if self.limits_only {
+            for quota in [
+                &mut reported.requests,
+                &mut reported.tokens,
+                &mut reported.input_tokens,
+                &mut reported.output_tokens,
+            ] {
+                quota.remaining = None;
+                quota.reset = None;
+            }
+        }
         reported.apply_to(limiter).ok();
         self.over();
         reported
@@ -96,7 +114,7 @@ mod tests {
 
     #[test]
     fn the_first_answer_lowers_the_quota_and_lets_the_others_go() {
-        let learning = Arc::new(QuotaLearning::new(true));
+        let learning = Arc::new(QuotaLearning::new(true, false));
         learning.wait_turn(); // the first goes at once
         let second = {
             let learning = Arc::clone(&learning);
@@ -114,6 +132,19 @@ mod tests {
         learning.learn(&limiter, &headers);
         second.join().unwrap();
         assert_eq!(limiter.rate(REQUESTS).unwrap(), Rate::per_minute(100));
-        QuotaLearning::new(false).wait_turn();
+        QuotaLearning::new(false, false).wait_turn();
+        // Shared, the limits are learnt, not what remains.
+        let shared = QuotaLearning::new(false, true);
+        let limiter = MultiLimiter::new(Limits::new().rpm(400)).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ratelimit-limit-requests", "100".parse().unwrap());
+        headers.insert("x-ratelimit-remaining-requests", "0".parse().unwrap());
+        headers.insert("x-ratelimit-reset-requests", "60s".parse().unwrap());
+        shared.learn(&limiter, &headers);
+        assert_eq!(limiter.rate(REQUESTS).unwrap(), Rate::per_minute(100));
+        assert!(
+            limiter.try_acquire(&[(REQUESTS, 1)]).is_ok(),
+            "no hold until the reset"
+        );
     }
 }

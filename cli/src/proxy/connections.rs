@@ -88,6 +88,16 @@ impl ConnectionPool {
 
     /// A thread's life: `first`, then each connection handed over, until idle too long.
     fn work(&self, first: TcpStream, serve: &(dyn Fn(TcpStream) + Send + Sync)) {
+        /// Counts the thread out when it ends, even by a panic: a stop waits for no ghost.
+        struct Leaving<'a>(&'a ConnectionPool);
+        impl Drop for Leaving<'_> {
+            fn drop(&mut self) {
+                let mut state = self.0.lock();
+                state.threads -= 1;
+                self.0.changed.notify_all();
+            }
+        }
+        let _leaving = Leaving(self);
         let mut next = Some(first);
         while let Some(stream) = next.take() {
             serve(stream);
@@ -108,8 +118,6 @@ impl ConnectionPool {
             state.idle -= 1;
             next = state.queue.pop_front();
         }
-        self.lock().threads -= 1;
-        self.changed.notify_all();
     }
 
     /// Takes no more connections and waits until every thread has finished its connection.

@@ -43,6 +43,18 @@ pub enum CliError {
     MockProvider(io::Error),
     /// The handlers of SIGINT, SIGTERM and SIGHUP could not be installed.
     Signals(String),
+    /// The proxy cannot listen on its address.
+    Listen {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The quotas cannot be enforced (or their Redis cannot be reached).
+    Limits(tollgate::LimitError),
+    /// `--redis` in a build without the `redis` feature.
+    #[cfg(not(feature = "redis"))]
+    RedisNotBuilt,
 }
 
 impl fmt::Display for CliError {
@@ -67,6 +79,17 @@ impl fmt::Display for CliError {
             CliError::Journal(err) => write!(f, "{err}"),
             CliError::MockProvider(err) => write!(f, "cannot start the mock provider: {err}"),
             CliError::Signals(err) => write!(f, "cannot catch Ctrl-C, SIGTERM and SIGHUP: {err}"),
+            CliError::Listen { address, source } => write!(
+                f,
+                "cannot listen on {address}: {source}; give another --listen address (port 0 \
+                 picks a free one)"
+            ),
+            CliError::Limits(err) => write!(f, "{err}"),
+            #[cfg(not(feature = "redis"))]
+            CliError::RedisNotBuilt => f.write_str(
+                "--redis needs a tollgate built with the redis feature (cargo install \
+                 tollgate-cli --features redis)",
+            ),
         }
     }
 }
@@ -74,13 +97,18 @@ impl fmt::Display for CliError {
 impl Error for CliError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            CliError::Input { source, .. } | CliError::Write { source, .. } => Some(source),
+            CliError::Input { source, .. }
+            | CliError::Write { source, .. }
+            | CliError::Listen { source, .. } => Some(source),
+            CliError::Limits(err) => Some(err),
             CliError::Runner(err) => Some(err),
             CliError::Journal(err) => Some(err),
             CliError::MockProvider(err) => Some(err),
             CliError::MissingApiKey { .. }
             | CliError::HttpsNotBuilt { .. }
             | CliError::Signals(_) => None,
+            #[cfg(not(feature = "redis"))]
+            CliError::RedisNotBuilt => None,
         }
     }
 }

@@ -1,14 +1,17 @@
 //! The command line: every subcommand, flag, help text and example (clap's builder API).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{value_parser, Arg, ArgAction, ArgGroup, Command};
+use clap::{value_parser, Arg, ArgAction, Command};
 use tollgate::Rate;
 use tollgate_mock_provider::MockConfig;
 
 use crate::chat::{ChatSettings, Endpoint};
 use crate::cli_error::CliError;
 use crate::exec::ExecSettings;
+use crate::proxy::ProxySettings;
+use crate::quota_flags::{INPUT_TOKENS_QUOTA, OUTPUT_TOKENS_QUOTA, REQUESTS_QUOTA, TOKENS_QUOTA};
 
 /// Where `chat` sends requests unless `--endpoint` says otherwise.
 pub const DEFAULT_ENDPOINT: &str = "https://api.openai.com/v1/chat/completions";
@@ -31,6 +34,7 @@ Examples:
   seq 1 100 | tollgate exec --rate 10/s -- curl -sf https://example.com/items/{}
   tollgate chat --rpm 500 --tpm 30000 requests.jsonl > answers.jsonl
   tollgate mock-server --rpm 60 --tpm 40000
+  tollgate proxy --upstream https://api.openai.com --rpm 500 --tpm 30000 --api-key-env OPENAI_API_KEY
 
 Exit status: 0 when every job succeeded, 1 when some failed, 2 for bad arguments or input
 that cannot be read, 130 when interrupted (Ctrl-C).";
@@ -45,6 +49,8 @@ pub enum Invocation {
     Chat(ChatSettings),
     /// `tollgate mock-server`.
     MockServer(MockConfig),
+    /// `tollgate proxy`.
+    Proxy(ProxySettings),
     /// `tollgate demo`.
     Demo,
 }
@@ -59,6 +65,7 @@ pub fn parse() -> Result<Invocation, CliError> {
         Some(("exec", args)) => Invocation::Exec(ExecSettings::from_args(args)),
         Some(("chat", args)) => Invocation::Chat(ChatSettings::from_args(args)?),
         Some(("mock-server", args)) => Invocation::MockServer(crate::mock_server::settings(args)?),
+        Some(("proxy", args)) => Invocation::Proxy(ProxySettings::from_args(args)?),
         Some(("demo", _)) => Invocation::Demo,
         _ => unreachable!("clap requires a known subcommand"),
     })
@@ -75,6 +82,7 @@ pub fn tollgate() -> Command {
         .subcommand(exec())
         .subcommand(chat())
         .subcommand(mock_server())
+        .subcommand(proxy())
         .subcommand(demo())
 }
 
@@ -179,7 +187,7 @@ fn exec() -> Command {
 }
 
 fn chat() -> Command {
-    Command::new("chat")
+    let command = Command::new("chat")
         .about("Send OpenAI-compatible chat requests from a JSONL file within RPM and TPM quotas")
         .long_about(wrapped(
             "Send OpenAI-compatible chat requests from a JSONL file within RPM and TPM quotas.\n\n\
@@ -224,39 +232,9 @@ fn chat() -> Command {
                 .required(true)
                 .value_parser(value_parser!(PathBuf))
                 .help("The JSONL file of requests (- for stdin)"),
-        )
-        .arg(
-            Arg::new("rpm")
-                .long("rpm")
-                .value_name("N")
-                .value_parser(value_parser!(u64).range(1..))
-                .help("Requests per minute (the same as --requests N/min)"),
-        )
-        .arg(rate_arg("requests").conflicts_with("rpm").help(
-            "Requests per period, for quotas not counted per minute: \"20/s\", \"10000/day\"",
-        ))
-        .arg(
-            Arg::new("tpm")
-                .long("tpm")
-                .value_name("N")
-                .value_parser(value_parser!(u64).range(1..))
-                .help("Tokens per minute (the same as --tokens N/min)"),
-        )
-        .arg(
-            rate_arg("tokens")
-                .conflicts_with("tpm")
-                .help("Tokens per period: \"2000/s\", \"1000000/day\""),
-        )
-        .group(
-            ArgGroup::new("requests-quota")
-                .args(["rpm", "requests"])
-                .required(true),
-        )
-        .group(
-            ArgGroup::new("tokens-quota")
-                .args(["tpm", "tokens"])
-                .required(true),
-        )
+        );
+    TOKENS_QUOTA
+        .add_to(REQUESTS_QUOTA.add_to(command, true), true)
         .arg(
             Arg::new("endpoint")
                 .long("endpoint")
@@ -278,14 +256,7 @@ fn chat() -> Command {
                 .default_value("OPENAI_API_KEY")
                 .help("The environment variable that holds the API key"),
         )
-        .arg(
-            Arg::new("default-max-tokens")
-                .long("default-max-tokens")
-                .value_name("N")
-                .value_parser(value_parser!(u64))
-                .default_value("1024")
-                .help("Completion tokens to reserve for a request that sets no max_tokens"),
-        )
+        .arg(default_max_tokens_arg())
         .arg(
             Arg::new("journal")
                 .long("journal")
@@ -315,7 +286,10 @@ fn chat() -> Command {
                      + 25 ms per completion token the request allows, at most 10 min",
                 ),
         )
-        .arg(retries_arg("5", "Retries of a request that failed (429s, 5xx, timeouts)"))
+        .arg(retries_arg(
+            "5",
+            "Retries of a request that failed (429s, 5xx, timeouts)",
+        ))
 }
 
 fn mock_server() -> Command {
@@ -386,6 +360,161 @@ fn mock_server() -> Command {
         )
 }
 
+fn proxy() -> Command {
+    let command = Command::new("proxy")
+        .about("Serve a local HTTP proxy that holds every program's LLM requests within one quota")
+        .long_about(wrapped(
+            "Serve a local HTTP proxy that holds every program's LLM requests within one quota.\n\n\
+             Point a program's OPENAI_BASE_URL (or ANTHROPIC_BASE_URL) at the URL printed on the \
+             first line of stdout (add /v1 for OpenAI's SDKs): every request it sends is \
+             forwarded to --upstream, each in its turn, in one first-come first-served line \
+             within the quotas given. A request reserves one request and its estimated tokens \
+             (prompt words x 2 + max_tokens x n; embeddings: input only) before it is \
+             forwarded, and is settled to the usage of the answer. Streamed answers (\"stream\": \
+             true) pass through as they arrive; the proxy asks for the final usage chunk \
+             (stream_options.include_usage) and hides it from a client that did not ask. A 429 \
+             from the upstream is refunded and retried inside the proxy after its retry-after, \
+             up to --retries times: clients see a 429 only then. The upstream's x-ratelimit-* \
+             and anthropic-ratelimit-* headers lower the quotas given when they are higher than \
+             the server's (the first request goes alone to learn them). POST \
+             /v1/chat/completions, /v1/completions, /v1/responses and /v1/messages count tokens; \
+             /v1/embeddings input tokens; any other path one request.\n\n\
+             Security: listens on 127.0.0.1 unless --listen names another address; forwards \
+             only to --upstream (the Host header and absolute URLs of a request never choose \
+             the destination); the client's Authorization and x-api-key headers are forwarded \
+             untouched, or replaced by the key of --api-key-env; keys and query strings are \
+             never logged; request heads larger than 64 KiB get 431, bodies larger than \
+             --max-body-bytes 413; a client whose request head is not complete within \
+             --header-timeout is dropped before it reserves anything.\n\n\
+             GET /tollgate/stats answers the queue, the quotas' use, the 429s absorbed and the \
+             waits as JSON. One line per request goes to stderr (--log, or RUST_LOG). Ctrl-C or \
+             SIGTERM stops accepting, finishes the requests in flight and exits (130 / 143); a \
+             second signal exits at once.\n\n\
+             With --redis URL --name NAME (a build with the redis feature), every proxy naming \
+             the same limiter on the same Redis shares one quota: a fleet within one API key."),
+        )
+        .after_help(
+            "Examples:\n  \
+             export OPENAI_API_KEY=sk-...\n  \
+             tollgate proxy --upstream https://api.openai.com --rpm 500 --tpm 30000 --api-key-env OPENAI_API_KEY\n  \
+             # in other terminals, every program, unchanged:\n  \
+             OPENAI_BASE_URL=http://127.0.0.1:8787/v1 OPENAI_API_KEY=unused python agent.py\n  \
+             curl http://127.0.0.1:8787/tollgate/stats\n  \
+             tollgate proxy --upstream https://api.anthropic.com --rpm 50 --input-tpm 40000 --output-tpm 8000\n\n\
+             Exit status: 2 for bad arguments or an address that cannot be listened on, 130 / \
+             143 / 129 when stopped by SIGINT / SIGTERM / SIGHUP.",
+        )
+        .arg(
+            Arg::new("upstream")
+                .long("upstream")
+                .value_name("URL")
+                .required(true)
+                .value_parser(|url: &str| Endpoint::parse(url))
+                .help(
+                    "The provider's base URL, where every request goes (its path appended): \
+                     https://api.openai.com, https://api.anthropic.com",
+                ),
+        );
+    let command = [
+        REQUESTS_QUOTA,
+        TOKENS_QUOTA,
+        INPUT_TOKENS_QUOTA,
+        OUTPUT_TOKENS_QUOTA,
+    ]
+    .into_iter()
+    .fold(command, |command, quota| quota.add_to(command, false));
+    command
+        .arg(
+            concurrency_arg("")
+                .default_value(None)
+                .help("Most requests forwarded at once (default: no limit but the quotas)"),
+        )
+        .arg(
+            Arg::new("listen")
+                .long("listen")
+                .value_name("ADDR")
+                .value_parser(value_parser!(SocketAddr))
+                .default_value(DEFAULT_LISTEN)
+                .help(
+                    "The address to listen on, IP:PORT (port 0: a free one); another than \
+                     127.0.0.1 or [::1] lets other machines in",
+                ),
+        )
+        .arg(
+            Arg::new("api-key-env")
+                .long("api-key-env")
+                .value_name("NAME")
+                .help(
+                    "Send the key in this environment variable upstream instead of the client's \
+                     (as x-api-key when the client sent one or the path is /v1/messages, else \
+                     as a bearer token): clients need none",
+                ),
+        )
+        .arg(
+            Arg::new("redis")
+                .long("redis")
+                .value_name("URL")
+                .requires("name")
+                .help("Share the quotas on this Redis with every proxy of the same --name"),
+        )
+        .arg(
+            Arg::new("name")
+                .long("name")
+                .value_name("NAME")
+                .requires("redis")
+                .help("The name of the shared limiter on --redis (one per API key)"),
+        )
+        .arg(default_max_tokens_arg())
+        .arg(retries_arg(
+            "5",
+            "Retries of a request the upstream refused with a 429, inside the proxy",
+        ))
+        .arg(
+            Arg::new("timeout")
+                .long("timeout")
+                .value_name("DURATION")
+                .value_parser(crate::exec::parse_duration)
+                .help(
+                    "Answer 504 when the upstream has not answered within DURATION; default: \
+                     60 s + 25 ms per completion token the request allows, at most 10 min",
+                ),
+        )
+        .arg(
+            Arg::new("header-timeout")
+                .long("header-timeout")
+                .value_name("DURATION")
+                .value_parser(crate::exec::parse_duration)
+                .default_value("10s")
+                .help("Drop a client whose request head (or body) does not arrive within DURATION"),
+        )
+        .arg(
+            Arg::new("max-body-bytes")
+                .long("max-body-bytes")
+                .value_name("N")
+                .value_parser(value_parser!(u64).range(1..))
+                .default_value("33554432")
+                .help("Answer 413 to a request body larger than N bytes (default 32 MiB)"),
+        )
+        .arg(
+            Arg::new("max-connections")
+                .long("max-connections")
+                .value_name("N")
+                .value_parser(value_parser!(u64).range(1..=65536))
+                .default_value("1024")
+                .help("Most client connections at once (a thread each); more get 503"),
+        )
+        .arg(
+            Arg::new("log")
+                .long("log")
+                .value_name("LEVEL")
+                .value_parser(["off", "error", "warn", "info", "debug", "trace"])
+                .help("What goes to stderr: info (default, or RUST_LOG's) is a line per request"),
+        )
+}
+
+/// Where `proxy` listens unless `--listen` says otherwise: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+
 fn demo() -> Command {
     Command::new("demo")
         .about("Run 200 chat requests against a loopback mock provider and compare with the ideal")
@@ -427,7 +556,8 @@ fn wrapped(text: &str) -> String {
 /// The width of the long help's paragraphs.
 const HELP_WIDTH: usize = 92;
 
-fn rate_arg(name: &'static str) -> Arg {
+/// A flag whose value is a quota's [`Rate`] (`"10/s"`, `"40/10s"`).
+pub(crate) fn rate_arg(name: &'static str) -> Arg {
     Arg::new(name)
         .long(name)
         .value_name("RATE")
@@ -463,6 +593,15 @@ fn concurrency_arg(default: &'static str) -> Arg {
         .value_parser(value_parser!(u64).range(1..=4096))
         .default_value(default)
         .help("Most jobs running at once")
+}
+
+fn default_max_tokens_arg() -> Arg {
+    Arg::new("default-max-tokens")
+        .long("default-max-tokens")
+        .value_name("N")
+        .value_parser(value_parser!(u64))
+        .default_value("1024")
+        .help("Completion tokens to reserve for a request that sets no max_tokens")
 }
 
 fn retries_arg(default: &'static str, help: &'static str) -> Arg {

@@ -1,5 +1,6 @@
 //! `tollgate`: run commands (`exec`) or OpenAI-compatible chat requests (`chat`) as fast as
-//! their quotas allow, and never faster; `mock-server` and `demo` try it without an API key.
+//! their quotas allow, and never faster; `proxy` holds every program's requests within one
+//! quota; `mock-server` and `demo` try it without an API key.
 //! See `tollgate --help`.
 
 #![forbid(unsafe_code)]
@@ -12,6 +13,8 @@ mod demo;
 mod exec;
 mod input_lines;
 mod mock_server;
+mod proxy;
+mod quota_flags;
 mod run_outcome;
 mod stop_signals;
 
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
         Invocation::MockServer(config) => {
             mock_server::mock_server(&config).map(|()| run_outcome::RunOutcome::AllSucceeded)
         }
+        Invocation::Proxy(settings) => proxy::proxy(&settings),
         Invocation::Demo => demo::demo(),
     });
     match ran {

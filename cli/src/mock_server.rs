@@ -28,6 +28,7 @@ pub fn settings(args: &ArgMatches) -> Result<MockConfig, CliError> {
         latency: Duration::from_millis(*args.get_one::<u64>("latency").expect("has a default")),
         port: *args.get_one::<u16>("port").expect("has a default"),
         hang_first: *args.get_one::<u64>("hang-first").expect("has a default"),
+        ..MockConfig::default()
     })
 }
 

@@ -17,6 +17,7 @@ fn the_top_level_help_lists_every_subcommand_with_examples() {
         "exec",
         "chat",
         "mock-server",
+        "proxy",
         "demo",
         "Examples:",
         "Exit status",
@@ -30,7 +31,7 @@ fn the_top_level_help_lists_every_subcommand_with_examples() {
 
 #[test]
 fn every_subcommand_documents_every_flag_and_an_example() {
-    let flags: [(&str, &[&str]); 4] = [
+    let flags: [(&str, &[&str]); 5] = [
         (
             "exec",
             &[
@@ -62,6 +63,30 @@ fn every_subcommand_documents_every_flag_and_an_example() {
         (
             "mock-server",
             &["--rpm", "--tpm", "--window", "--latency", "--port"],
+        ),
+        (
+            "proxy",
+            &[
+                "--upstream",
+                "--rpm",
+                "--tpm",
+                "--requests",
+                "--tokens",
+                "--input-tpm",
+                "--output-tpm",
+                "--concurrency",
+                "--redis",
+                "--name",
+                "--listen",
+                "--api-key-env",
+                "--retries",
+                "--header-timeout",
+                "--max-body-bytes",
+                "--max-connections",
+                "--log",
+                "/tollgate/stats",
+                "OPENAI_BASE_URL",
+            ],
         ),
         ("demo", &[]),
     ];

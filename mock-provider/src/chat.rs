@@ -1,7 +1,10 @@
 //! The chat completions request: validation, the deterministic token estimates, and the
-//! deterministic reply.
+//! deterministic reply, whole or streamed as OpenAI streams it.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+
+use crate::params::{self, invalid, Invalid, Streaming};
+use crate::sse;
 
 /// The completion length cap when a request gives no `max_tokens`.
 pub const DEFAULT_MAX_TOKENS: u64 = 64;
@@ -65,6 +68,7 @@ pub(crate) struct ChatRequest {
     pub(crate) model: String,
     pub(crate) prompt_tokens: u64,
     pub(crate) max_tokens: Option<u64>,
+    pub(crate) streaming: Streaming,
 }
 
 impl ChatRequest {
@@ -77,52 +81,11 @@ impl ChatRequest {
     }
 }
 
-/// Why a request is invalid: the message and the offending parameter, for a 400 answer.
-#[derive(Debug)]
-pub(crate) struct Invalid {
-    pub(crate) message: String,
-    pub(crate) param: Option<&'static str>,
-}
-
-fn invalid(message: impl Into<String>, param: Option<&'static str>) -> Invalid {
-    Invalid {
-        message: message.into(),
-        param,
-    }
-}
-
 /// Parses and validates a request body.
 pub(crate) fn parse(body: &[u8]) -> Result<ChatRequest, Invalid> {
-    let value: Value = serde_json::from_slice(body).map_err(|error| {
-        invalid(
-            format!("We could not parse the JSON body of your request: {error}."),
-            None,
-        )
-    })?;
-    let Value::Object(object) = value else {
-        return Err(invalid("The request body must be a JSON object.", None));
-    };
-    let model = match object.get("model") {
-        Some(Value::String(model)) => model.clone(),
-        None | Some(Value::Null) => {
-            return Err(invalid(
-                "You must provide a model parameter.",
-                Some("model"),
-            ))
-        }
-        Some(_) => {
-            return Err(invalid(
-                "Invalid type for 'model': expected a string.",
-                Some("model"),
-            ))
-        }
-    };
-    if matches!(object.get("stream"), Some(Value::Bool(true))) {
-        return Err(invalid(
-            "Streaming ('stream': true) is not supported by this mock.",
-            Some("stream"),
-        ));
-    }
+    let object = params::object(body)?;
+    let model = params::model(&object)?;
+    let streaming = params::streaming(&object)?;
     let messages = match object.get("messages") {
         Some(Value::Array(messages)) => messages,
         None | Some(Value::Null) => {
@@ -158,79 +121,50 @@ pub(crate) fn parse(body: &[u8]) -> Result<ChatRequest, Invalid> {
                 Some("messages"),
             ));
         }
-        collect_content(message, index, &mut contents)?;
+        content_texts(message.get("content"), &mut contents).map_err(|()| {
+            invalid(
+                format!(
+                    "Invalid type for 'messages[{index}].content': expected a string or an \
+                     array of content parts."
+                ),
+                Some("messages"),
+            )
+        })?;
     }
-    let max_tokens = max_tokens(&object)?;
+    let max_tokens = params::max_tokens(&object)?;
     Ok(ChatRequest {
         model,
         prompt_tokens: prompt_tokens(contents),
         max_tokens,
+        streaming,
     })
 }
 
-/// A message's text: a string, an array of parts (the `text` of each text part), or null.
-fn collect_content<'a>(
-    message: &'a Map<String, Value>,
-    index: usize,
-    contents: &mut Vec<&'a str>,
-) -> Result<(), Invalid> {
-    match message.get("content") {
+/// The texts of a message's `content` (or of Anthropic's `system`): a string, an array of parts
+/// (the `text` of each text part; other parts, such as images, count no tokens), or absent or
+/// null. `Err` for anything else.
+pub(crate) fn content_texts<'a>(
+    content: Option<&'a Value>,
+    texts: &mut Vec<&'a str>,
+) -> Result<(), ()> {
+    match content {
         None | Some(Value::Null) => Ok(()),
         Some(Value::String(text)) => {
-            contents.push(text);
+            texts.push(text);
             Ok(())
         }
         Some(Value::Array(parts)) => {
             for part in parts {
                 match part.get("text") {
-                    Some(Value::String(text)) => contents.push(text),
-                    _ if part.is_object() => {} // a non-text part (an image, ...): no tokens
-                    _ => {
-                        return Err(invalid(
-                            format!(
-                                "Invalid type for 'messages[{index}].content': expected a \
-                                 string or an array of content parts."
-                            ),
-                            Some("messages"),
-                        ))
-                    }
+                    Some(Value::String(text)) => texts.push(text),
+                    _ if part.is_object() => {}
+                    _ => return Err(()),
                 }
             }
             Ok(())
         }
-        Some(_) => Err(invalid(
-            format!(
-                "Invalid type for 'messages[{index}].content': expected a string or an array \
-                 of content parts."
-            ),
-            Some("messages"),
-        )),
+        Some(_) => Err(()),
     }
-}
-
-/// `max_completion_tokens` (the newer name) or else `max_tokens`: absent, null, or an integer of
-/// at least 1.
-fn max_tokens(object: &Map<String, Value>) -> Result<Option<u64>, Invalid> {
-    for (name, param) in [
-        ("max_completion_tokens", "max_completion_tokens"),
-        ("max_tokens", "max_tokens"),
-    ] {
-        match object.get(name) {
-            None | Some(Value::Null) => continue,
-            Some(value) => {
-                return match value.as_u64() {
-                    Some(n) if n >= 1 => Ok(Some(n)),
-                    _ => Err(invalid(
-                        format!(
-                            "Invalid '{name}': expected an integer of at least 1, got {value}."
-                        ),
-                        Some(param),
-                    )),
-                }
-            }
-        }
-    }
-    Ok(None)
 }
 
 /// The words the reply cycles through.
@@ -259,6 +193,30 @@ pub(crate) fn reply_text(words: u64) -> String {
     text
 }
 
+/// The reply as it streams: its words, the first alone and each next one after a space, so
+/// that the pieces joined are [`reply_text`].
+pub(crate) fn reply_pieces(words: u64) -> Vec<String> {
+    let text = reply_text(words);
+    let mut pieces = Vec::new();
+    for (i, word) in text.split(' ').enumerate() {
+        pieces.push(if i == 0 {
+            word.to_owned()
+        } else {
+            format!(" {word}")
+        });
+    }
+    pieces
+}
+
+/// The `usage` object of a completion.
+pub(crate) fn usage(prompt_tokens: u64, completion_tokens: u64) -> Value {
+    json!({
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    })
+}
+
 /// The 200 body.
 pub(crate) fn completion_body(id: u64, created: u64, request: &ChatRequest) -> Value {
     let completion = request.completion_tokens();
@@ -272,12 +230,40 @@ pub(crate) fn completion_body(id: u64, created: u64, request: &ChatRequest) -> V
             "message": {"role": "assistant", "content": reply_text(completion)},
             "finish_reason": "stop",
         }],
-        "usage": {
-            "prompt_tokens": request.prompt_tokens,
-            "completion_tokens": completion,
-            "total_tokens": request.prompt_tokens + completion,
-        },
+        "usage": usage(request.prompt_tokens, completion),
     })
+}
+
+/// The streamed answer's steps, as OpenAI sends them (`data: {chunk}` events): a first chunk with
+/// the role and empty content, a chunk per word, with the last word a chunk with the
+/// `finish_reason`; then the usage chunk if asked and `data: [DONE]` ([`sse::openai_chunks`]).
+/// The first chunk is a step of its own, each word too.
+pub(crate) fn stream_steps(id: u64, created: u64, request: &ChatRequest) -> Vec<Vec<u8>> {
+    let base = json!({
+        "id": format!("chatcmpl-{id}"),
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": request.model,
+        "system_fingerprint": null,
+    });
+    let delta = |delta: Value, finish: Value| json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]);
+    let completion = request.completion_tokens();
+    let mut steps = vec![vec![delta(
+        json!({"role": "assistant", "content": "", "refusal": null}),
+        Value::Null,
+    )]];
+    for piece in reply_pieces(completion) {
+        steps.push(vec![delta(json!({ "content": piece }), Value::Null)]);
+    }
+    steps
+        .last_mut()
+        .expect("a first step")
+        .push(delta(json!({}), json!("stop")));
+    let usage = request
+        .streaming
+        .include_usage()
+        .then(|| usage(request.prompt_tokens, completion));
+    sse::openai_chunks(&base, steps, usage)
 }
 
 #[cfg(test)]
@@ -354,7 +340,7 @@ mod tests {
                 Some("max_tokens"),
             ),
             (
-                r#"{"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": true}"#,
+                r#"{"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": 1}"#,
                 Some("stream"),
             ),
         ];

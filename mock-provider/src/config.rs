@@ -34,6 +34,14 @@ pub struct MockConfig {
     /// Tokens accepted per sliding window (TPM for a 60 s window), each request counted at
     /// arrival as [`arrival_cost`](crate::arrival_cost); `None`: unlimited.
     pub tokens_per_window: Option<u64>,
+    /// Input tokens accepted per window on Anthropic's `/v1/messages` (ITPM for a 60 s window);
+    /// `None`: unlimited. That endpoint has quotas of its own: `requests_per_window` requests,
+    /// this, and [`output_tokens_per_window`](MockConfig::output_tokens_per_window).
+    pub input_tokens_per_window: Option<u64>,
+    /// Output tokens accepted per window on Anthropic's `/v1/messages` (OTPM for a 60 s window),
+    /// each request counting its `max_tokens` at arrival, settled to the tokens written when
+    /// the answer is complete; `None`: unlimited.
+    pub output_tokens_per_window: Option<u64>,
     /// The sliding window's length (default 60 s).
     pub window: Duration,
     /// The delay before a 200 answer, from the request's arrival (default none). Refusals and
@@ -53,6 +61,8 @@ impl Default for MockConfig {
         MockConfig {
             requests_per_window: None,
             tokens_per_window: None,
+            input_tokens_per_window: None,
+            output_tokens_per_window: None,
             window: Duration::from_secs(60),
             latency: Duration::ZERO,
             port: 0,
@@ -94,6 +104,32 @@ impl MockConfig {
     /// ```
     pub fn tokens_per_window(mut self, tokens: u64) -> MockConfig {
         self.tokens_per_window = Some(tokens);
+        self
+    }
+
+    /// Sets the input tokens accepted per window on `/v1/messages`.
+    ///
+    /// ```
+    /// use tollgate_mock_provider::MockConfig;
+    ///
+    /// let config = MockConfig::new().input_tokens_per_window(40_000);
+    /// assert_eq!(config.input_tokens_per_window, Some(40_000));
+    /// ```
+    pub fn input_tokens_per_window(mut self, tokens: u64) -> MockConfig {
+        self.input_tokens_per_window = Some(tokens);
+        self
+    }
+
+    /// Sets the output tokens accepted per window on `/v1/messages`.
+    ///
+    /// ```
+    /// use tollgate_mock_provider::MockConfig;
+    ///
+    /// let config = MockConfig::new().output_tokens_per_window(8_000);
+    /// assert_eq!(config.output_tokens_per_window, Some(8_000));
+    /// ```
+    pub fn output_tokens_per_window(mut self, tokens: u64) -> MockConfig {
+        self.output_tokens_per_window = Some(tokens);
         self
     }
 
@@ -169,8 +205,17 @@ impl MockConfig {
         if self.requests_per_window == Some(0) {
             return fail("requests_per_window must be at least 1 (None for no quota)");
         }
-        if self.tokens_per_window == Some(0) {
-            return fail("tokens_per_window must be at least 1 (None for no quota)");
+        for (name, quota) in [
+            ("tokens_per_window", self.tokens_per_window),
+            ("input_tokens_per_window", self.input_tokens_per_window),
+            ("output_tokens_per_window", self.output_tokens_per_window),
+        ] {
+            if quota == Some(0) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{name} must be at least 1 (None for no quota)"),
+                ));
+            }
         }
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! A minimal blocking HTTP/1.1 server on `std::net`: one thread per connection, requests parsed
 //! with `httparse`, keep-alive and pipelining (answered in order), `Content-Length` and chunked
-//! request bodies, `Expect: 100-continue`. Every response has a `Content-Length`.
+//! request bodies, `Expect: 100-continue`. A response is either whole, with a `Content-Length`,
+//! or a stream of timed pieces (server-sent events), sent chunked, each piece written and flushed
+//! at its instant.
 //!
 //! Why not `tiny_http`: its connection pool hands a new connection to an idle worker thread by a
 //! counter that can be stale, so under a burst every connection may queue behind a few workers,
@@ -11,7 +13,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The largest request head (request line and headers).
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -27,12 +29,30 @@ pub(crate) struct Request {
     pub(crate) body: Vec<u8>,
 }
 
-/// A response; `Content-Length` and `Connection` are added when it is written.
+/// A response; `Content-Length` (or `Transfer-Encoding`) and `Connection` are added when it is
+/// written.
 #[derive(Debug)]
 pub(crate) struct Response {
     pub(crate) status: u16,
     pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Vec<u8>,
+    pub(crate) body: Body,
+}
+
+/// A response body.
+#[derive(Debug)]
+pub(crate) enum Body {
+    /// Written at once, with a `Content-Length`.
+    Whole(Vec<u8>),
+    /// Written chunked, piece by piece, each at its instant (the head with the first piece);
+    /// instants never decrease.
+    Timed(Vec<Timed>),
+}
+
+/// A piece of a streamed body and the instant it is sent at.
+#[derive(Debug)]
+pub(crate) struct Timed {
+    pub(crate) at: Instant,
+    pub(crate) bytes: Vec<u8>,
 }
 
 impl Response {
@@ -40,7 +60,22 @@ impl Response {
         Response {
             status,
             headers: vec![("content-type".to_owned(), "application/json".to_owned())],
-            body: body.into_bytes(),
+            body: Body::Whole(body.into_bytes()),
+        }
+    }
+
+    /// A 200 stream of server-sent events.
+    pub(crate) fn event_stream(pieces: Vec<Timed>) -> Response {
+        Response {
+            status: 200,
+            headers: vec![
+                (
+                    "content-type".to_owned(),
+                    "text/event-stream; charset=utf-8".to_owned(),
+                ),
+                ("cache-control".to_owned(), "no-cache".to_owned()),
+            ],
+            body: Body::Timed(pieces),
         }
     }
 
@@ -81,38 +116,48 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// How a connection is served: the handler, and the provider's stop.
+pub(crate) struct Service<'a> {
+    /// The largest request body read (a larger one gets 413).
+    pub(crate) max_body: u64,
+    /// Answers a request.
+    pub(crate) handle: &'a dyn Fn(Request) -> Response,
+    /// Whether the provider stops (checked before each request is handled).
+    pub(crate) stopping: &'a dyn Fn() -> bool,
+    /// The answer to a request read while stopping.
+    pub(crate) on_stop: &'a dyn Fn() -> Response,
+    /// Sleeps until an instant (or less, when the provider stops): before each streamed piece.
+    pub(crate) sleep_until: &'a dyn Fn(Instant),
+}
+
 /// Serves one connection until the client closes it, a request asks to close, an error, or
-/// `stopping()` (checked before each request is handled: a request read while stopping is
-/// answered with `on_stop` and the connection closed).
-pub(crate) fn serve_connection(
-    stream: TcpStream,
-    max_body: u64,
-    handle: &dyn Fn(Request) -> Response,
-    stopping: &dyn Fn() -> bool,
-    on_stop: &dyn Fn() -> Response,
-) {
+/// `service.stopping()` (checked before each request is handled: a request read while stopping
+/// is answered with `service.on_stop` and the connection closed).
+pub(crate) fn serve_connection(stream: TcpStream, service: &Service<'_>) {
     let _ = stream.set_nodelay(true);
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
     let mut reader = BufReader::new(stream);
     loop {
-        let (request, keep_alive) = match read_request(&mut reader, &mut writer, max_body) {
+        let (request, keep_alive) = match read_request(&mut reader, &mut writer, service.max_body) {
             Ok(read) => read,
             Err(ReadError::Closed) => break,
             Err(ReadError::Answer(response)) => {
-                if write_response(&mut writer, &response, false).is_ok() {
+                if write_response(&mut writer, &response, false, service.sleep_until).is_ok() {
                     linger(&mut reader, &writer);
                 }
                 break;
             }
         };
-        let (response, keep_alive) = if stopping() {
-            (on_stop(), false)
+        let (response, keep_alive) = if (service.stopping)() {
+            ((service.on_stop)(), false)
         } else {
-            (handle(request), keep_alive)
+            ((service.handle)(request), keep_alive)
         };
-        if write_response(&mut writer, &response, keep_alive).is_err() || !keep_alive {
+        if write_response(&mut writer, &response, keep_alive, service.sleep_until).is_err()
+            || !keep_alive
+        {
             break;
         }
     }
@@ -278,13 +323,23 @@ fn read_line(reader: &mut BufReader<TcpStream>) -> Result<String, ReadError> {
     Ok(String::from_utf8_lossy(&line).into_owned())
 }
 
-fn write_response(writer: &mut TcpStream, response: &Response, keep_alive: bool) -> io::Result<()> {
+/// Writes `response`: whole, or its timed pieces chunked, sleeping with `sleep_until` before
+/// each.
+fn write_response(
+    writer: &mut TcpStream,
+    response: &Response,
+    keep_alive: bool,
+    sleep_until: &dyn Fn(Instant),
+) -> io::Result<()> {
     let mut out = format!(
-        "HTTP/1.1 {} {}\r\ncontent-length: {}\r\n",
+        "HTTP/1.1 {} {}\r\n",
         response.status,
-        reason(response.status),
-        response.body.len()
+        reason(response.status)
     );
+    match &response.body {
+        Body::Whole(body) => out.push_str(&format!("content-length: {}\r\n", body.len())),
+        Body::Timed(_) => out.push_str("transfer-encoding: chunked\r\n"),
+    }
     if !keep_alive {
         out.push_str("connection: close\r\n");
     }
@@ -296,7 +351,25 @@ fn write_response(writer: &mut TcpStream, response: &Response, keep_alive: bool)
     }
     out.push_str("\r\n");
     let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(&response.body);
+    match &response.body {
+        Body::Whole(body) => bytes.extend_from_slice(body),
+        Body::Timed(pieces) => {
+            // An empty chunk would end the body: empty pieces are only waited for.
+            for piece in pieces {
+                sleep_until(piece.at);
+                if piece.bytes.is_empty() {
+                    continue;
+                }
+                bytes.extend_from_slice(format!("{:x}\r\n", piece.bytes.len()).as_bytes());
+                bytes.extend_from_slice(&piece.bytes);
+                bytes.extend_from_slice(b"\r\n");
+                writer.write_all(&bytes)?;
+                writer.flush()?;
+                bytes.clear();
+            }
+            bytes.extend_from_slice(b"0\r\n\r\n");
+        }
+    }
     writer.write_all(&bytes)?;
     writer.flush()
 }
@@ -309,23 +382,40 @@ mod tests {
 
     /// Serves one connection with an echo handler; returns what the client read back.
     fn exchange(raw: &[u8]) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let echo = |request: Request| Response {
-                status: 200,
-                headers: vec![("x-method".to_owned(), request.method.clone())],
-                body: format!(
+        let echo = |request: Request| Response {
+            status: 200,
+            headers: vec![("x-method".to_owned(), request.method.clone())],
+            body: Body::Whole(
+                format!(
                     "{} {}",
                     request.path,
                     String::from_utf8_lossy(&request.body)
                 )
                 .into_bytes(),
+            ),
+        };
+        exchange_with(raw, echo, |_| {})
+    }
+
+    /// Serves one connection with `handle`, sleeping with `sleep_until`; returns what the
+    /// client read back.
+    fn exchange_with(
+        raw: &[u8],
+        handle: impl Fn(Request) -> Response + Send + 'static,
+        sleep_until: impl Fn(Instant) + Send + 'static,
+    ) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let service = Service {
+                max_body: 64,
+                handle: &handle,
+                stopping: &|| false,
+                on_stop: &|| Response::json(503, "{}".into()),
+                sleep_until: &sleep_until,
             };
-            serve_connection(stream, 64, &echo, &|| false, &|| {
-                Response::json(503, "{}".into())
-            });
+            serve_connection(stream, &service);
         });
         let mut client = TcpStream::connect(addr).unwrap();
         // The server may answer (and stop reading) before the whole request is written.
@@ -335,6 +425,35 @@ mod tests {
         client.read_to_end(&mut answer).unwrap();
         server.join().unwrap();
         String::from_utf8(answer).unwrap()
+    }
+
+    #[test]
+    fn timed_pieces_are_sent_chunked_each_at_its_instant() {
+        let t0 = Instant::now();
+        let pieces = move || {
+            [(1, "data: a\n\n"), (2, ""), (3, "data: bc\n\n")]
+                .into_iter()
+                .map(|(ms, text)| Timed {
+                    at: t0 + Duration::from_millis(ms),
+                    bytes: text.as_bytes().to_vec(),
+                })
+                .collect()
+        };
+        let slept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = std::sync::Arc::clone(&slept);
+        let answer = exchange_with(
+            b"GET /s HTTP/1.1\r\n\r\nGET /t HTTP/1.1\r\n\r\n",
+            move |_| Response::event_stream(pieces()),
+            move |at| recorded.lock().unwrap().push(at - t0),
+        );
+        let stream = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\
+                      content-type: text/event-stream; charset=utf-8\r\ncache-control: no-cache\r\n\
+                      \r\n9\r\ndata: a\n\n\r\na\r\ndata: bc\n\n\r\n0\r\n\r\n";
+        // The empty piece is waited for, not sent (an empty chunk would end the body); the
+        // connection is kept for the next request.
+        assert_eq!(answer, format!("{stream}{stream}"));
+        let expected = [1, 2, 3].map(Duration::from_millis);
+        assert_eq!(*slept.lock().unwrap(), [expected, expected].concat());
     }
 
     #[test]

@@ -13,8 +13,8 @@ use tollgate_mock_provider::{MockConfig, MockProvider};
 const NAME: &str = "tollgate-mock-provider";
 
 const HELP: &str = "\
-tollgate-mock-provider: a loopback mock of an OpenAI-compatible chat completions provider,
-with quotas counted in a strict sliding window at each request's arrival.
+tollgate-mock-provider: a loopback mock of an OpenAI-compatible provider (and of Anthropic's
+Messages API), with quotas counted in a strict sliding window at each request's arrival.
 
 Usage: tollgate-mock-provider [OPTIONS]
 
@@ -25,6 +25,11 @@ Options:
                      counts at arrival its prompt estimate (words x 4/3, rounded up) plus its
                      max_tokens (or, without max_tokens, its completion length).
                      Default: unlimited.
+  --input-tpm N      Input tokens accepted per window on /v1/messages (Anthropic's ITPM).
+                     Default: unlimited.
+  --output-tpm N     Output tokens accepted per window on /v1/messages (Anthropic's OTPM): a
+                     request counts its max_tokens at arrival, settled to the tokens written
+                     once answered. Default: unlimited.
   --window-secs S    The sliding window's length in seconds; fractions allowed (0.5).
                      Default: 60.
   --latency-ms MS    Delay before each 200 answer, in milliseconds, from the request's arrival;
@@ -43,6 +48,12 @@ killed (Ctrl-C). A summary of the settings goes to stderr.
 Endpoints:
   POST /v1/chat/completions   OpenAI-shaped completion with deterministic usage; over a quota,
                               429 with retry-after, retry-after-ms and x-ratelimit-* headers.
+                              \"stream\": true streams server-sent events over the latency (a
+                              usage chunk last if stream_options.include_usage is true).
+  POST /v1/completions        The same for a prompt (text_completion), streamed or not.
+  POST /v1/embeddings         Embeddings; only the input tokens count against --tpm.
+  POST /v1/messages           Anthropic's Messages API, streamed or not: quotas --rpm,
+                              --input-tpm and --output-tpm apart, anthropic-ratelimit-* headers.
   GET  /stats                 {\"requests\", \"accepted\", \"rejected\", \"rejected_requests\",
                               \"rejected_tokens\", \"invalid\"} as JSON.
 
@@ -74,6 +85,8 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String
             "-V" | "--version" if inline.is_none() => return Ok(Command::Version),
             "--rpm" => "--rpm",
             "--tpm" => "--tpm",
+            "--input-tpm" => "--input-tpm",
+            "--output-tpm" => "--output-tpm",
             "--window-secs" => "--window-secs",
             "--latency-ms" => "--latency-ms",
             "--port" => "--port",
@@ -100,6 +113,8 @@ fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String
         match option {
             "--rpm" => config.requests_per_window = Some(positive(option, &value)?),
             "--tpm" => config.tokens_per_window = Some(positive(option, &value)?),
+            "--input-tpm" => config.input_tokens_per_window = Some(positive(option, &value)?),
+            "--output-tpm" => config.output_tokens_per_window = Some(positive(option, &value)?),
             "--window-secs" => config.window = seconds(option, &value)?,
             "--latency-ms" => {
                 config.latency = Duration::from_millis(
@@ -179,10 +194,13 @@ fn main() -> ExitCode {
     };
     let config = provider.config();
     eprintln!(
-        "{NAME}: serving POST /v1/chat/completions and GET /stats; requests per window: {}, \
-         tokens per window: {}, window: {:?}, latency: {:?}. Ctrl-C stops.",
+        "{NAME}: serving POST /v1/chat/completions, /v1/completions, /v1/embeddings and \
+         /v1/messages, and GET /stats; requests per window: {}, tokens per window: {} (Anthropic: \
+         {} input, {} output), window: {:?}, latency: {:?}. Ctrl-C stops.",
         describe(config.requests_per_window),
         describe(config.tokens_per_window),
+        describe(config.input_tokens_per_window),
+        describe(config.output_tokens_per_window),
         config.window,
         config.latency,
     );
@@ -217,6 +235,8 @@ mod tests {
         let expected = MockConfig::default()
             .requests_per_window(60)
             .tokens_per_window(40_000)
+            .input_tokens_per_window(30_000)
+            .output_tokens_per_window(8_000)
             .window(Duration::from_millis(1_500))
             .latency(Duration::from_millis(250))
             .port(8080)
@@ -226,6 +246,10 @@ mod tests {
             "60",
             "--tpm",
             "40000",
+            "--input-tpm",
+            "30000",
+            "--output-tpm",
+            "8000",
             "--window-secs",
             "1.5",
             "--latency-ms",
@@ -239,6 +263,8 @@ mod tests {
         let joined = [
             "--rpm=60",
             "--tpm=40000",
+            "--input-tpm=30000",
+            "--output-tpm=8000",
             "--window-secs=1.5",
             "--latency-ms=250",
             "--port=8080",
@@ -255,6 +281,8 @@ mod tests {
         for option in [
             "--rpm",
             "--tpm",
+            "--input-tpm",
+            "--output-tpm",
             "--window-secs",
             "--latency-ms",
             "--port",
@@ -272,6 +300,8 @@ mod tests {
             &["--rpm", "-3"],
             &["--rpm", "ten"],
             &["--tpm", "1.5"],
+            &["--input-tpm", "0"],
+            &["--output-tpm", "x"],
             &["--window-secs", "0"],
             &["--window-secs", "-1"],
             &["--window-secs", "NaN"],

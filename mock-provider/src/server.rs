@@ -60,9 +60,16 @@ impl MockProvider {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                window: Window::new(
-                    config.requests_per_window,
-                    config.tokens_per_window,
+                openai: Window::new(
+                    vec![config.requests_per_window, config.tokens_per_window],
+                    config.window,
+                ),
+                anthropic: Window::new(
+                    vec![
+                        config.requests_per_window,
+                        config.input_tokens_per_window,
+                        config.output_tokens_per_window,
+                    ],
                     config.window,
                 ),
                 stats: Stats::default(),
@@ -208,7 +215,10 @@ pub(crate) struct Shared {
 }
 
 pub(crate) struct State {
-    pub(crate) window: Window,
+    /// The OpenAI-compatible endpoints' quotas: requests and tokens.
+    pub(crate) openai: Window,
+    /// Anthropic's Messages quotas: requests, input tokens, output tokens.
+    pub(crate) anthropic: Window,
     pub(crate) stats: Stats,
     pub(crate) next_id: u64,
 }
@@ -337,13 +347,14 @@ fn accept_loop(listener: TcpListener, shared: &Arc<Shared>) {
             .stack_size(256 * 1024)
             .spawn(move || {
                 let shared = Arc::clone(&registration.shared);
-                http::serve_connection(
-                    stream,
-                    MAX_BODY_BYTES,
-                    &|request| respond(&shared, request),
-                    &|| shared.is_stopping(),
-                    &shutting_down,
-                );
+                let service = http::Service {
+                    max_body: MAX_BODY_BYTES,
+                    handle: &|request| respond(&shared, request),
+                    stopping: &|| shared.is_stopping(),
+                    on_stop: &shutting_down,
+                    sleep_until: &|instant| shared.sleep_until(instant),
+                };
+                http::serve_connection(stream, &service);
                 drop(registration);
             });
     }

@@ -2,8 +2,8 @@
 
 /// What the provider has answered so far (also served as JSON by `GET /stats`).
 ///
-/// `requests` counts the well-formed chat completion requests, each either accepted or rejected
-/// by a quota (`requests == accepted + rejected`, `rejected == rejected_requests +
+/// `requests` counts the well-formed requests of every endpoint (chat completions, completions,
+/// embeddings, messages), each either accepted or rejected by a quota (`requests == accepted + rejected`, `rejected == rejected_requests +
 /// rejected_tokens`, a rejection counted under the quota that bound longest); invalid ones (400)
 /// are counted apart.
 ///
@@ -16,7 +16,7 @@
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Chat completion requests checked against the quotas (`accepted + rejected`).
+    /// Requests checked against the quotas, every endpoint together (`accepted + rejected`).
     pub requests: u64,
     /// Requests within quota (answered 200, or being answered).
     pub accepted: u64,
@@ -24,9 +24,10 @@ pub struct Stats {
     pub rejected: u64,
     /// Refusals where the requests quota bound longest.
     pub rejected_requests: u64,
-    /// Refusals where the tokens quota bound longest, or the request alone was too large.
+    /// Refusals where a tokens quota bound longest (tokens; Anthropic's input or output tokens),
+    /// or the request alone was too large.
     pub rejected_tokens: u64,
-    /// Invalid chat completion requests (answered 400; not counted against the quotas).
+    /// Invalid requests (answered 400; not counted against the quotas).
     pub invalid: u64,
 }
 

@@ -423,9 +423,19 @@ fn invalid_requests_400_unknown_paths_404_wrong_methods_405() {
         None,
     );
     check(
-        post(&agent, &format!("{}/v1/completions", provider.url()), "{}"),
+        post(
+            &agent,
+            &format!("{}/v1/images/generations", provider.url()),
+            "{}",
+        ),
         404,
         None,
+    );
+    // Served since issue 24 (it was a 404 before): an invalid body there is a 400.
+    check(
+        post(&agent, &format!("{}/v1/completions", provider.url()), "{}"),
+        400,
+        Some("model"),
     );
     let wrong_method = get(&agent, &url);
     assert_eq!(wrong_method.header("allow"), Some("POST"));
@@ -433,7 +443,7 @@ fn invalid_requests_400_unknown_paths_404_wrong_methods_405() {
 
     // None of them took the one request of the quota.
     assert_eq!(post(&agent, &url, &chat_body("hi", None)).status, 200);
-    assert_eq!(provider.stats().invalid, 5);
+    assert_eq!(provider.stats().invalid, 6);
     assert_eq!(provider.stats().requests, 1);
 }
 

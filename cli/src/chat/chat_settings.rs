@@ -9,6 +9,7 @@ use tollgate::Rate;
 
 use super::endpoint::Endpoint;
 use crate::cli_error::CliError;
+use crate::quota_flags::{REQUESTS_QUOTA, TOKENS_QUOTA};
 
 /// How `chat` sends its requests.
 #[derive(Clone, Debug)]
@@ -152,18 +153,11 @@ impl ChatSettings {
             .get_one::<PathBuf>("requests-file")
             .expect("REQUESTS is required")
             .clone();
-        let per_minute = |count: u64| Rate::new(count, Duration::from_secs(60));
         Ok(ChatSettings {
-            requests: args
-                .get_one::<u64>("rpm")
-                .map(|rpm| per_minute(*rpm))
-                .or_else(|| args.get_one::<Rate>("requests").copied())
+            requests: REQUESTS_QUOTA
+                .read(args)
                 .expect("a requests quota is required"),
-            tokens: args
-                .get_one::<u64>("tpm")
-                .map(|tpm| per_minute(*tpm))
-                .or_else(|| args.get_one::<Rate>("tokens").copied())
-                .expect("a tokens quota is required"),
+            tokens: TOKENS_QUOTA.read(args).expect("a tokens quota is required"),
             endpoint,
             api_key,
             model: args.get_one::<String>("model").cloned(),

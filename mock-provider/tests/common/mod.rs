@@ -68,7 +68,7 @@ pub fn agent() -> ureq::Agent {
         .into()
 }
 
-fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
+pub fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
     let status = response.status().as_u16();
     let headers = response
         .headers()
@@ -114,4 +114,93 @@ pub fn chat_body(content: &str, max_tokens: Option<u64>) -> String {
         body["max_tokens"] = max_tokens.into();
     }
     body.to_string()
+}
+
+/// A streamed answer: status, headers, and each server-sent event (its `event:` name if any,
+/// its `data:`) with the time it arrived, from just before the request was sent.
+#[derive(Debug)]
+pub struct Streamed {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub events: Vec<Event>,
+    /// The whole body as text.
+    pub text: String,
+}
+
+/// One server-sent event.
+#[derive(Debug)]
+pub struct Event {
+    pub at: std::time::Duration,
+    pub name: Option<String>,
+    pub data: String,
+}
+
+impl Event {
+    /// The data as JSON (`Value::Null` for `[DONE]`).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap_or(Value::Null)
+    }
+}
+
+impl Streamed {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// Posts `body` to `url` with `headers` and reads the answer line by line as it arrives.
+pub fn post_streamed(
+    agent: &ureq::Agent,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Streamed {
+    use std::io::BufRead;
+    let begun = std::time::Instant::now();
+    let mut request = agent.post(url).header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send(body).expect("the request goes through");
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_ascii_lowercase(),
+                value.to_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let mut reader = std::io::BufReader::new(response.into_body().into_reader());
+    let (mut events, mut text) = (Vec::new(), String::new());
+    let (mut name, mut data) = (None, None::<String>);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).expect("the body reads") == 0 {
+            break;
+        }
+        text.push_str(&line);
+        let line = line.trim_end_matches('\n');
+        if line.is_empty() {
+            if let Some(data) = data.take() {
+                events.push(Event {
+                    at: begun.elapsed(),
+                    name: name.take(),
+                    data,
+                });
+            }
+        } else if let Some(value) = line.strip_prefix("event: ") {
+            name = Some(value.to_owned());
+        } else if let Some(value) = line.strip_prefix("data: ") {
+            data = Some(value.to_owned());
+        }
+    }
+    Streamed {
+        status,
+        headers,
+        events,
+        text,
+    }
 }

@@ -138,36 +138,28 @@ fn a_quota_four_times_the_servers_is_learnt_with_at_most_3_429s() {
 }
 
 #[test]
-fn nothing_remaining_in_the_headers_holds_the_next_request_until_the_reset() {
-    // The server takes 1 request per 2 s; the proxy believes 100 per second: the first
-    // answer's headers say nothing remains until the reset, so the proxy waits, not the
-    // server's 429.
+fn a_full_window_holds_the_next_request_until_its_first_leaves_not_until_it_is_empty() {
+    // Two requests per second upstream. The second fills the window: the server answers
+    // remaining 0 until its window is empty, a second after the second request. The third goes
+    // as soon as the first leaves the window instead, and is not refused.
     let provider = MockProvider::start(
         MockConfig::new()
-            .requests_per_window(1)
-            .window(Duration::from_secs(2)),
+            .requests_per_window(2)
+            .window(Duration::from_secs(1)),
     )
     .unwrap();
-    let proxy = start_proxy(
-        &[
-            "--upstream",
-            &provider.url(),
-            "--requests",
-            "100/s",
-            "--retries",
-            "0",
-        ],
-        &[],
-    );
-    let agent = agent();
+    let proxy = start_proxy(&["--upstream", &provider.url(), "--requests", "2/s"], &[]);
     let url = format!("{}/v1/chat/completions", proxy.url);
-    assert_eq!(post(&agent, &url, &chat_body("one", 4)).0, 200);
     let begun = Instant::now();
-    assert_eq!(post(&agent, &url, &chat_body("two", 4)).0, 200);
+    assert_eq!(post(&agent(), &url, &chat_body("one", 4)).0, 200);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(post(&agent(), &url, &chat_body("two", 4)).0, 200);
+    assert_eq!(post(&agent(), &url, &chat_body("three", 4)).0, 200);
+    let third = begun.elapsed();
+    assert!(third >= Duration::from_millis(950), "{third:?}");
     assert!(
-        begun.elapsed() >= Duration::from_millis(1_500),
-        "{:?}",
-        begun.elapsed()
+        third < Duration::from_millis(1_300),
+        "held until the window was empty: {third:?}"
     );
     assert_eq!(provider.stats().rejected, 0, "{}", proxy.output());
 }

@@ -65,7 +65,7 @@ pub fn proxy(settings: &ProxySettings) -> Result<RunOutcome, CliError> {
     })?;
     let proxy = Arc::new(Proxy {
         resources: settings.quotas.iter().map(|(name, _)| *name).collect(),
-        learning: QuotaLearning::new(!settings.quotas.is_empty(), settings.shared.is_some()),
+        learning: QuotaLearning::new(!settings.quotas.is_empty()),
         line: QuotaLine::new(limiter, settings.shared.is_some()),
         upstream: Upstream::new(
             &settings.upstream,

@@ -3,6 +3,11 @@
 //! is left, through the library's [`RateLimitHeaders::apply_to`]; and until the first answer
 //! has taught them, the first request goes alone (the others wait for its answer's head, at
 //! most [`FIRST_ANSWER_AWAITED`]), so quotas given too high cost at most a few 429s.
+//!
+//! A quota the server reports as used up (`remaining: 0`) is not taken in: the library would
+//! hold every request until its reset, the instant the server's window is *empty* (stamped at
+//! the request's arrival and read at its answer), when its first request leaves the window much
+//! earlier; the proxy's own count knows when, and a 429's `retry-after` still holds everyone.
 
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -31,22 +36,15 @@ enum Probe {
 pub struct QuotaLearning {
     probe: Mutex<Probe>,
     answered: Condvar,
-    /// Only the limits are learnt, not what remains: see [`QuotaLearning::new`].
-    limits_only: bool,
 }
 
 impl QuotaLearning {
     /// Learning for a limiter with quotas (`probing`: the first request goes alone), or for one
-    /// without (nothing to learn: every request goes at once). A limiter `shared` by a fleet
-    /// (on Redis) learns the limits only: the fleet's own count is exact, and what the server
-    /// says remains (stamped at a request's arrival, read at its answer) lags it, and with
-    /// nothing remaining would hold every proxy until the server's window is empty, where the
-    /// first request of it leaves much earlier (a 429's `retry-after` still holds them).
-    pub fn new(probing: bool, shared: bool) -> QuotaLearning {
+    /// without (nothing to learn: every request goes at once).
+    pub fn new(probing: bool) -> QuotaLearning {
         QuotaLearning {
             probe: Mutex::new(if probing { Probe::NotSent } else { Probe::Over }),
             answered: Condvar::new(),
-            limits_only: shared,
         }
     }
 
@@ -76,16 +74,17 @@ impl QuotaLearning {
 
     /// Takes in an answer's `headers`: what they say of each quota the limiter has (families it
     /// has no quota for are left: a proxy counting tokens together learns nothing from
-    /// Anthropic's input and output headers); then requests go in turn.
+    /// Anthropic's input and output headers; a quota used up is left: see the module's
+    /// documentation); then requests go in turn.
     pub fn learn(&self, limiter: &MultiLimiter, headers: &HeaderMap) -> RateLimitHeaders {
         let mut reported = RateLimitHeaders::from_http(headers);
-        if self.limits_only {
-            for quota in [
-                &mut reported.requests,
-                &mut reported.tokens,
-                &mut reported.input_tokens,
-                &mut reported.output_tokens,
-            ] {
+        for quota in [
+            &mut reported.requests,
+            &mut reported.tokens,
+            &mut reported.input_tokens,
+            &mut reported.output_tokens,
+        ] {
+            if quota.remaining == Some(0) {
                 quota.remaining = None;
                 quota.reset = None;
             }
@@ -114,7 +113,7 @@ mod tests {
 
     #[test]
     fn the_first_answer_lowers_the_quota_and_lets_the_others_go() {
-        let learning = Arc::new(QuotaLearning::new(true, false));
+        let learning = Arc::new(QuotaLearning::new(true));
         learning.wait_turn(); // the first goes at once
         let second = {
             let learning = Arc::clone(&learning);
@@ -132,15 +131,15 @@ mod tests {
         learning.learn(&limiter, &headers);
         second.join().unwrap();
         assert_eq!(limiter.rate(REQUESTS).unwrap(), Rate::per_minute(100));
-        QuotaLearning::new(false, false).wait_turn();
-        // Shared, the limits are learnt, not what remains.
-        let shared = QuotaLearning::new(false, true);
+        QuotaLearning::new(false).wait_turn();
+        // A quota used up teaches its limit, and holds nothing until its reset.
+        let used_up = QuotaLearning::new(false);
         let limiter = MultiLimiter::new(Limits::new().rpm(400)).unwrap();
         let mut headers = HeaderMap::new();
         headers.insert("x-ratelimit-limit-requests", "100".parse().unwrap());
         headers.insert("x-ratelimit-remaining-requests", "0".parse().unwrap());
         headers.insert("x-ratelimit-reset-requests", "60s".parse().unwrap());
-        shared.learn(&limiter, &headers);
+        used_up.learn(&limiter, &headers);
         assert_eq!(limiter.rate(REQUESTS).unwrap(), Rate::per_minute(100));
         assert!(
             limiter.try_acquire(&[(REQUESTS, 1)]).is_ok(),

@@ -36,14 +36,20 @@ const CURL_SLOTS: usize = 2;
 /// Requests each client sends, one after another.
 const PER_CLIENT: usize = 6;
 
-/// The client every Python process runs: waits for a line on stdin (so that the interpreter's
-/// start and the package's import are not timed), then sends its requests one after another and
-/// prints a JSON line for each. `max_retries=0`: a 429 reaching the client is an error here.
+/// The client every Python process runs: warms up (a request whole and one streamed to a mock
+/// provider of its own, so that the package's first-call costs are not timed), says it is ready
+/// and waits for a line on stdin, then sends its requests one after another through the proxy
+/// and prints a JSON line for each. `max_retries=0`: a 429 reaching the client is an error here.
 const PYTHON_CLIENT: &str = r#"
 import json, sys, time
 import openai
 
-base_url, client_index, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+base_url, client_index, count, warm_up_url = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+warm_up = openai.OpenAI(base_url=warm_up_url + "/v1", api_key="sk-test-client-key", max_retries=0)
+warm_up.chat.completions.create(model="gpt-mock", messages=[{"role": "user", "content": "hi"}])
+for chunk in warm_up.chat.completions.create(model="gpt-mock", messages=[{"role": "user", "content": "hi"}],
+                                             stream=True, stream_options={"include_usage": True}):
+    pass
 client = openai.OpenAI(base_url=base_url + "/v1", api_key="sk-test-client-key",
                        max_retries=0, timeout=60)
 print("ready", flush=True)
@@ -85,7 +91,12 @@ const ANTHROPIC_CLIENT: &str = r#"
 import json, sys, time
 import anthropic
 
-base_url, client_index, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+base_url, client_index, count, warm_up_url = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+warm_up = anthropic.Anthropic(base_url=warm_up_url, api_key="sk-ant-test-client-key", max_retries=0)
+warm_up.messages.create(model="claude-mock", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+with warm_up.messages.stream(model="claude-mock", max_tokens=8,
+                             messages=[{"role": "user", "content": "hi"}]) as stream:
+    "".join(stream.text_stream)
 client = anthropic.Anthropic(base_url=base_url, api_key="sk-ant-test-client-key",
                              max_retries=0, timeout=60)
 print("ready", flush=True)
@@ -350,8 +361,8 @@ fn read_stream(body: &str, record: &mut Record) {
 }
 
 /// Starts `processes` Python clients running `script`, waits until every one has imported its
-/// package, then lets them and `curl_slots` curl slots go at once; returns every request's
-/// record.
+/// package and warmed up (against a mock provider of their own), then lets them and `curl_slots`
+/// curl slots go at once; returns every request's record.
 fn run_clients(
     python: &Path,
     script: &Path,
@@ -359,11 +370,13 @@ fn run_clients(
     curl_slots: usize,
     url: &str,
 ) -> Vec<Record> {
+    let warm_up = MockProvider::start(MockConfig::new()).expect("the warm-up mock starts");
     let mut pythons: Vec<Child> = (0..processes)
         .map(|client| {
             Command::new(python)
                 .arg(script)
                 .args([url, &client.to_string(), &PER_CLIENT.to_string()])
+                .arg(warm_up.url())
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())

@@ -81,6 +81,7 @@
 mod event;
 
 pub mod algorithm;
+mod keyed;
 mod limiter;
 mod multi;
 pub mod presets;
@@ -96,6 +97,7 @@ mod state;
 mod time;
 mod wrapper;
 
+pub use keyed::{KeyUsage, KeyedLimiter, KeyedStats};
 pub use limiter::{AcquireError, LimiterStats, RateLimiter, Reservation};
 pub use multi::{
     Counting, LimitError, Limits, ModelLimiter, ModelLimiterBuilder, ModelStats, MultiLimiter,

@@ -9,8 +9,7 @@
 //!
 //! The files: `keyed_limiter.rs` (the limiter: decisions on a key's word by compare-and-swap),
 //! `sharded_map.rs` (the store: shards behind reader-writer locks, swept of forgettable keys
-//! as they grow), `hashed_key.rs` (a key stored with its hash, hashed once and outside the
-//! locks), `stats.rs` (what it reports), `model_words.rs` (a per-model limiter at rest as one
+//! as they grow), `shard_hasher.rs` (the cheap hash that picks a key's shard), `stats.rs` (what it reports), `model_words.rs` (a per-model limiter at rest as one
 //! word per resource: what [`ModelLimiter`](crate::ModelLimiter) keeps of a model no call is
 //! using).
 //!
@@ -31,8 +30,8 @@
 //! # Ok::<(), tollgate::AcquireError>(())
 //! ```
 
-mod hashed_key;
 mod keyed_limiter;
+mod shard_hasher;
 mod sharded_map;
 mod stats;
 

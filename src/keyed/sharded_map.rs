@@ -4,12 +4,11 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hash};
+use std::hash::Hash;
 
 use parking_lot::RwLock;
 
-use super::hashed_key::{HashedKey, KeyProbe, LookUp, StoredHash};
+use super::shard_hasher::ShardHasher;
 
 /// A shard's map is swept (its forgettable entries dropped) when it reaches this size at the
 /// least, and then at twice what it kept: amortised O(1) per new key, memory bounded by twice
@@ -20,13 +19,13 @@ const MIN_SWEEP: usize = 64;
 /// `dashmap` chooses), each a `HashMap` behind a `parking_lot::RwLock` (which does not poison:
 /// a panic under a lock leaves the map as the standard library's `HashMap` leaves it, whole).
 ///
-/// A key is hashed once, outside every lock, with the map's `RandomState` (keys chosen by
-/// clients cannot aim at one bucket); the hash picks the shard and is stored with the key.
+/// A key's shard is picked by a cheap hash of its own ([`ShardHasher`], outside every lock);
+/// inside the shard the key is found as in any `HashMap` (SipHash, keyed at random: keys chosen
+/// by clients cannot aim at one bucket). An entry is the key and its value, nothing else.
 pub(crate) struct ShardedMap<K, V> {
-    hasher: RandomState,
+    hasher: ShardHasher,
     shards: Box<[Padded<RwLock<Shard<K, V>>>]>,
-    /// `64 − log2(shards)`: the shard is the hash's bits below the top 7 (which the map's own
-    /// table uses), shifted down.
+    /// `64 − log2(shards)`: the shard is the hash's top bits.
     shift: u32,
 }
 
@@ -35,7 +34,7 @@ pub(crate) struct ShardedMap<K, V> {
 struct Padded<T>(T);
 
 struct Shard<K, V> {
-    map: HashMap<HashedKey<K>, V, StoredHash>,
+    map: HashMap<K, V>,
     /// Sweep when the map reaches this size (see [`MIN_SWEEP`]).
     sweep_at: usize,
 }
@@ -45,11 +44,11 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
     pub(crate) fn with_shards(shards: usize) -> ShardedMap<K, V> {
         let shards = shards.max(1).next_power_of_two();
         ShardedMap {
-            hasher: RandomState::new(),
+            hasher: ShardHasher::new(),
             shards: (0..shards)
                 .map(|_| {
                     Padded(RwLock::new(Shard {
-                        map: HashMap::with_hasher(StoredHash),
+                        map: HashMap::new(),
                         sweep_at: MIN_SWEEP,
                     }))
                 })
@@ -64,10 +63,10 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
         ShardedMap::with_shards(threads * 4)
     }
 
-    /// The hash of `key` (or of a borrowed form of it: equal for equal keys).
+    /// The hash that picks `key`'s shard (equal for a borrowed form of it).
     #[inline]
     pub(crate) fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
-        self.hasher.hash_one(key)
+        self.hasher.hash(key)
     }
 
     #[inline]
@@ -75,7 +74,7 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
         let index = if self.shift == 64 {
             0
         } else {
-            ((hash << 7) >> self.shift) as usize
+            (hash >> self.shift) as usize
         };
         &self.shards[index].0
     }
@@ -90,11 +89,9 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
     ) -> Option<R>
     where
         K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Hash + Eq + ?Sized,
     {
-        let shard = self.shard(hash).read();
-        let probe = KeyProbe { hash, key };
-        shard.map.get(&probe as &dyn LookUp<Q>).map(read)
+        self.shard(hash).read().map.get(key).map(read)
     }
 
     /// `change` on the value of `key` (hashed `hash`) under the shard's write lock, inserting
@@ -112,40 +109,28 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
         K: Clone,
     {
         let mut shard = self.shard(hash).write();
-        let probe = KeyProbe { hash, key };
-        if let Some(value) = shard.map.get(&probe as &dyn LookUp<K>) {
+        if let Some(value) = shard.map.get(key) {
             return change(value);
         }
         if shard.map.len() >= shard.sweep_at {
             shard.map.retain(|_, value| !forgettable(value));
             shard.sweep_at = (shard.map.len() * 2).max(MIN_SWEEP);
         }
-        let key = HashedKey {
-            hash,
-            key: key.clone(),
-        };
-        change(shard.map.entry(key).or_insert_with(fresh))
+        change(shard.map.entry(key.clone()).or_insert_with(fresh))
     }
 
     /// Inserts (or replaces) the value of `key`, hashed `hash`.
     pub(crate) fn insert(&self, hash: u64, key: K, value: V) {
-        self.shard(hash)
-            .write()
-            .map
-            .insert(HashedKey { hash, key }, value);
+        self.shard(hash).write().map.insert(key, value);
     }
 
     /// Removes the value of `key`, hashed `hash`, and returns it.
     pub(crate) fn remove<Q>(&self, hash: u64, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Hash + Eq + ?Sized,
     {
-        let probe = KeyProbe { hash, key };
-        self.shard(hash)
-            .write()
-            .map
-            .remove(&probe as &dyn LookUp<Q>)
+        self.shard(hash).write().map.remove(key)
     }
 
     /// Keeps only the values `keep` says to keep, one shard at a time (each under its write
@@ -173,7 +158,7 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
     pub(crate) fn for_each(&self, mut visit: impl FnMut(&K, &V)) {
         for shard in self.shards.iter() {
             for (key, value) in shard.0.read().map.iter() {
-                visit(&key.key, value);
+                visit(key, value);
             }
         }
     }

@@ -49,70 +49,101 @@ fn name(i: u64) -> String {
     format!("user-{i:07}")
 }
 
+/// A way to read every key back, named, returning a sum (so that nothing is optimised away).
+type ReadAll = (&'static str, Box<dyn Fn() -> u64>);
+
 /// One per-key case, in this (child) process: adds [`KEYS`] live keys, then prints the growth of
-/// resident memory per key and the time to read every key back, as `bytes nanoseconds`.
+/// resident memory per key, then the time each way of reading every key back takes, as
+/// `bytes name nanoseconds name nanoseconds…`.
 fn measure(case: &str) {
     // A key used once stays live for an hour: none is forgotten while measured.
     let rate = Rate::per_hour(10);
     let quota = governor::Quota::per_hour(NonZeroU32::new(10).unwrap());
     let before = resident_bytes().unwrap_or(0);
-    let read_all: Box<dyn Fn() -> u64> = match case {
+    let reads: Vec<ReadAll> = match case {
         "tollgate-u64" => {
             let keyed = KeyedLimiter::<u64>::new(rate);
             (0..KEYS).for_each(|key| keyed.try_acquire(&key).unwrap());
-            Box::new(move || {
-                let mut in_use = 0;
-                keyed.for_each(|_, usage| in_use += usage.in_use);
-                in_use
-            })
+            vec![("for_each", Box::new(move || in_use(&keyed)))]
         }
         "governor-u64" => {
             let keyed = governor::RateLimiter::keyed(quota);
             (0..KEYS).for_each(|key| keyed.check_key(&key).unwrap());
-            Box::new(move || keyed.len() as u64)
+            vec![("len", Box::new(move || keyed.len() as u64))]
         }
         "tollgate-string" => {
             let keyed = KeyedLimiter::<String>::new(rate);
             (0..KEYS).for_each(|key| keyed.try_acquire(&name(key)).unwrap());
-            Box::new(move || {
-                let mut in_use = 0;
-                keyed.for_each(|_, usage| in_use += usage.in_use);
-                in_use
-            })
+            vec![("for_each", Box::new(move || in_use(&keyed)))]
         }
         "governor-string" => {
             let keyed = governor::RateLimiter::keyed(quota);
             (0..KEYS).for_each(|key| keyed.check_key(&name(key)).unwrap());
-            Box::new(move || keyed.len() as u64)
+            vec![("len", Box::new(move || keyed.len() as u64))]
         }
         "models" => {
-            let models = ModelLimiter::builder()
-                .default(Limits::new().rpm(10).tpm(200_000))
-                .build()
-                .unwrap();
+            let models = std::rc::Rc::new(
+                ModelLimiter::builder()
+                    .default(Limits::new().rpm(10).tpm(200_000))
+                    .build()
+                    .unwrap(),
+            );
             for key in 0..KEYS {
                 drop(models.acquire(&name(key), &[(TOKENS, 100)]).unwrap());
             }
-            Box::new(move || models.stats().len() as u64)
+            let each = std::rc::Rc::clone(&models);
+            vec![
+                (
+                    "for_each",
+                    Box::new(move || {
+                        let mut tokens = 0;
+                        each.for_each(|_, stats| tokens += stats.tokens.map_or(0, |t| t.used));
+                        tokens
+                    }),
+                ),
+                ("stats", Box::new(move || models.stats().len() as u64)),
+            ]
         }
         _ => panic!("unknown case {case}"),
     };
     let grown = resident_bytes().unwrap_or(0).saturating_sub(before);
-    let started = Instant::now();
-    std::hint::black_box(read_all());
-    let read = started.elapsed();
-    println!("{} {}", grown / KEYS, read.as_nanos());
+    print!("{}", grown / KEYS);
+    for (name, read) in reads {
+        let started = Instant::now();
+        std::hint::black_box(read());
+        print!(" {name} {}", started.elapsed().as_nanos());
+    }
+    println!();
 }
 
-/// Runs `case` in a child process: (bytes per key, time to read every key).
-fn measured(case: &str) -> Option<(u64, Duration)> {
+/// Units in use over every key of `keyed`, read by `for_each`.
+fn in_use<K: std::hash::Hash + Eq + Clone>(keyed: &KeyedLimiter<K>) -> u64 {
+    let mut in_use = 0;
+    keyed.for_each(|_, usage| in_use += usage.in_use);
+    in_use
+}
+
+/// Runs `case` in a child process: bytes per key, and each way of reading all keys with its time.
+fn measured(case: &str) -> Option<(u64, Vec<(String, Duration)>)> {
     let exe = std::env::current_exe().ok()?;
     let output = Command::new(exe).arg(case).output().ok()?;
     let text = String::from_utf8(output.stdout).ok()?;
-    let mut figures = text.split_whitespace().map(str::parse::<u64>);
-    let bytes = figures.next()?.ok()?;
-    let nanos = figures.next()?.ok()?;
-    Some((bytes, Duration::from_nanos(nanos)))
+    let mut words = text.split_whitespace();
+    let bytes = words.next()?.parse().ok()?;
+    let mut reads = Vec::new();
+    while let (Some(name), Some(nanos)) = (words.next(), words.next()) {
+        reads.push((name.to_owned(), Duration::from_nanos(nanos.parse().ok()?)));
+    }
+    Some((bytes, reads))
+}
+
+/// `"for_each 2.31ms"`, the reads' names and times.
+fn shown(reads: &[(String, Duration)]) -> String {
+    let shown: Vec<_> = reads
+        .iter()
+        .map(|(name, time)| format!("{name} over all: {time:.2?}"))
+        .collect();
+    shown.join(", ")
 }
 
 /// The per-key table: tollgate beside governor, and the `ModelLimiter`.
@@ -122,18 +153,19 @@ fn per_key_table() {
         let ours = measured(&format!("tollgate-{keys}"));
         let theirs = measured(&format!("governor-{keys}"));
         match (ours, theirs) {
-            (Some((ours, read)), Some((theirs, _))) => println!(
+            (Some((ours, reads)), Some((theirs, _))) => println!(
                 "  {keys:<7} keys: KeyedLimiter {ours:>4} bytes, governor {theirs:>4} bytes \
-                 (difference {:+} bytes); for_each over all: {read:.2?}",
-                ours as i64 - theirs as i64
+                 (difference {:+} bytes); {}",
+                ours as i64 - theirs as i64,
+                shown(&reads)
             ),
             _ => println!("  {keys:<7} keys: not measured (no /proc/self/statm?)"),
         }
     }
     match measured("models") {
-        Some((bytes, read)) => println!(
-            "  ModelLimiter, 10⁶ model names used once (rpm + tpm): {bytes} bytes per model; \
-             stats() over all: {read:.2?}"
+        Some((bytes, reads)) => println!(
+            "  ModelLimiter, 10⁶ model names used once (rpm + tpm): {bytes} bytes per model; {}",
+            shown(&reads)
         ),
         None => println!("  ModelLimiter: not measured"),
     }

@@ -9,9 +9,9 @@
 //!
 //! The files: `keyed_limiter.rs` (the limiter: decisions on a key's word by compare-and-swap),
 //! `sharded_map.rs` (the store: shards behind reader-writer locks, swept of forgettable keys
-//! as they grow), `shard_hasher.rs` (the cheap hash that picks a key's shard), `stats.rs` (what it reports), `model_words.rs` (a per-model limiter at rest as one
-//! word per resource: what [`ModelLimiter`](crate::ModelLimiter) keeps of a model no call is
-//! using).
+//! as they grow), `shard_hasher.rs` (the cheap hash that picks a key's shard), `stats.rs` (what it reports), `models_at_rest.rs` (a per-model limiter at rest
+//! as one word per resource: what [`ModelLimiter`](crate::ModelLimiter) keeps of a model no
+//! call is using).
 //!
 //! ```
 //! use std::time::Duration;
@@ -31,10 +31,12 @@
 //! ```
 
 mod keyed_limiter;
+mod models_at_rest;
 mod shard_hasher;
 mod sharded_map;
 mod stats;
 
 pub use keyed_limiter::KeyedLimiter;
+pub(crate) use models_at_rest::ModelsAtRest;
 pub(crate) use sharded_map::ShardedMap;
 pub use stats::{KeyUsage, KeyedStats};

@@ -372,7 +372,10 @@ impl<K: Hash + Eq + Clone, A: OneWord> KeyedLimiter<K, A> {
                 }
                 self.admit()
             }
-            Err(err) => self.reject(err),
+            Err(at) => {
+                let wait = at.saturating_sub(now).as_duration();
+                self.reject(AcquireError::NotInTime { wait })
+            }
         }
     }
 
@@ -386,7 +389,7 @@ impl<K: Hash + Eq + Clone, A: OneWord> KeyedLimiter<K, A> {
         now: Nanos,
         cost: u64,
         due: Due,
-    ) -> Result<Nanos, AcquireError> {
+    ) -> Result<Nanos, Nanos> {
         self.keys.with_inserted(
             hash,
             key,
@@ -410,28 +413,18 @@ impl<K: Hash + Eq + Clone, A: OneWord> KeyedLimiter<K, A> {
 }
 
 /// Takes `cost` (`1..=burst`) from the key whose word is `word` at `now` if it fits by `due`,
-/// by compare-and-swap: the instant it may go (`now` when it fits now), or why not (nothing
-/// taken).
+/// by compare-and-swap: the instant it may go (`now` when it fits now), or the instant it would
+/// (nothing taken).
 #[inline(always)]
-fn take<A: OneWord>(
-    pace: &Pace,
-    word: &AtomicU64,
-    now: Nanos,
-    cost: u64,
-    due: Due,
-) -> Result<Nanos, AcquireError> {
+fn take<A: OneWord>(pace: &Pace, word: &AtomicU64, now: Nanos, cost: u64, due: Due) -> Result<Nanos, Nanos> {
     let mut old = word.load(Ordering::Acquire);
     loop {
         let at = match A::decide_on_word(pace, old, now, cost) {
             Decision::Admitted => now,
-            Decision::NotBefore(at) => {
-                due.in_time(at, now)
-                    .map_err(|wait| AcquireError::NotInTime { wait })?;
-                at
-            }
-            Decision::Never { capacity } => {
-                return Err(AcquireError::ExceedsCapacity { cost, capacity })
-            }
+            Decision::NotBefore(at) if due.in_time(at, now).is_ok() => at,
+            Decision::NotBefore(at) => return Err(at),
+            // The cost was checked against the burst: never above it.
+            Decision::Never { .. } => return Err(Nanos::MAX),
         };
         let new = A::charge_on_word(pace, old, now, cost);
         match word.compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Acquire) {

@@ -27,10 +27,7 @@ const FAST_INTERVAL: Duration = Duration::from_nanos(86_400);
 
 fn tollgate(fast: bool) -> KeyedLimiter<u64> {
     let limiter = if fast {
-        KeyedLimiter::new(Rate::new(
-            FAST_BURST.into(),
-            FAST_INTERVAL * FAST_BURST,
-        ))
+        KeyedLimiter::new(Rate::new(FAST_BURST.into(), FAST_INTERVAL * FAST_BURST))
     } else {
         KeyedLimiter::new(Rate::per_hour(1))
     };

@@ -12,7 +12,7 @@ use crate::time::{Due, Patience};
 use crate::{AcquireError, Clock, Deadline, Nanos, Rate, RateError};
 
 /// One rate per key (per user, per IP address, per API key), one word of state per key: a
-/// blocking keyed limiter for any `Hash + Eq` key.
+/// blocking keyed limiter for any `Hash + Eq + Clone` key (cloned once, when first stored).
 ///
 /// Every key is limited by the same [`Rate`] as if it had a [`RateLimiter`](crate::RateLimiter)
 /// of its own, running the one-word form of its algorithm ([`OneWord`]: GCRA by default, or any
@@ -218,7 +218,12 @@ impl<K: Hash + Eq + Clone, A: OneWord> KeyedLimiter<K, A> {
     /// # Ok::<(), tollgate::AcquireError>(())
     /// ```
     #[inline]
-    pub fn try_acquire_for(&self, key: &K, cost: u64, timeout: Duration) -> Result<(), AcquireError> {
+    pub fn try_acquire_for(
+        &self,
+        key: &K,
+        cost: u64,
+        timeout: Duration,
+    ) -> Result<(), AcquireError> {
         self.acquire_within(key, cost, Patience::For(Nanos::from(timeout)))
     }
 
@@ -416,7 +421,13 @@ impl<K: Hash + Eq + Clone, A: OneWord> KeyedLimiter<K, A> {
 /// by compare-and-swap: the instant it may go (`now` when it fits now), or the instant it would
 /// (nothing taken).
 #[inline(always)]
-fn take<A: OneWord>(pace: &Pace, word: &AtomicU64, now: Nanos, cost: u64, due: Due) -> Result<Nanos, Nanos> {
+fn take<A: OneWord>(
+    pace: &Pace,
+    word: &AtomicU64,
+    now: Nanos,
+    cost: u64,
+    due: Due,
+) -> Result<Nanos, Nanos> {
     let mut old = word.load(Ordering::Acquire);
     loop {
         let at = match A::decide_on_word(pace, old, now, cost) {

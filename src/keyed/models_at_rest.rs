@@ -125,7 +125,11 @@ impl ModelsAtRest {
 
     /// Calls `visit` with each model at rest and its rates' usage at `now` (in the order of the
     /// limits), the permits (none held) against the concurrency limit.
-    pub(crate) fn for_each(&self, now: Nanos, mut visit: impl FnMut(&str, &[(&str, Usage)], Usage)) {
+    pub(crate) fn for_each(
+        &self,
+        now: Nanos,
+        mut visit: impl FnMut(&str, &[(&str, Usage)], Usage),
+    ) {
         let permits = Usage {
             used: 0,
             reserved: 0,
@@ -137,7 +141,14 @@ impl ModelsAtRest {
             for ((resource, rate, pace), &word) in self.resources.iter().zip(words.iter()) {
                 let used = GcraVirtual::from_word(pace, word).in_use(now);
                 let limit = Some(rate.quantity());
-                usage.push((resource.as_str(), Usage { used, reserved: 0, limit }));
+                usage.push((
+                    resource.as_str(),
+                    Usage {
+                        used,
+                        reserved: 0,
+                        limit,
+                    },
+                ));
             }
             visit(name, &usage, permits);
         });

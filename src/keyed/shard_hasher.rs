@@ -109,6 +109,9 @@ mod tests {
         for key in 0..8_000_u64 {
             shards[(hasher.hash(&key) >> 61) as usize] += 1;
         }
-        assert!(shards.iter().all(|&n| (800..1_200).contains(&n)), "{shards:?}");
+        assert!(
+            shards.iter().all(|&n| (800..1_200).contains(&n)),
+            "{shards:?}"
+        );
     }
 }

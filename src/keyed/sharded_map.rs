@@ -24,7 +24,7 @@ const MIN_SWEEP: usize = 64;
 /// by clients cannot aim at one bucket). An entry is the key and its value, nothing else.
 pub(crate) struct ShardedMap<K, V> {
     hasher: ShardHasher,
-    shards: Box<[Padded<RwLock<Shard<K, V>>>]>,
+    shards: Box<[LockedShard<K, V>]>,
     /// `64 − log2(shards)`: the shard is the hash's top bits.
     shift: u32,
 }
@@ -32,6 +32,9 @@ pub(crate) struct ShardedMap<K, V> {
 /// One shard on cache lines of its own: a lock taken on one shard does not slow the next.
 #[repr(align(128))]
 struct Padded<T>(T);
+
+/// A shard behind its lock, padded.
+type LockedShard<K, V> = Padded<RwLock<Shard<K, V>>>;
 
 struct Shard<K, V> {
     map: HashMap<K, V>,
@@ -150,7 +153,10 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
     /// Keys stored, summed over the shards (each read under its read lock: a sum of moments,
     /// exact when nothing is inserted meanwhile).
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|shard| shard.0.read().map.len()).sum()
+        self.shards
+            .iter()
+            .map(|shard| shard.0.read().map.len())
+            .sum()
     }
 
     /// `visit` on every key and value, one shard at a time under its read lock (decisions on

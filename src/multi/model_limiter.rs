@@ -427,7 +427,12 @@ impl ByName {
         });
         self.names
             .iter()
-            .map(|name| (text[name.start..name.end].to_owned(), self.figures[name.figures]))
+            .map(|name| {
+                (
+                    text[name.start..name.end].to_owned(),
+                    self.figures[name.figures],
+                )
+            })
             .collect()
     }
 }

@@ -92,6 +92,10 @@ fn waiting_threads_of_one_key_are_paced_together() {
         }
     });
     // 20 units, one at once then one every 100 ms: the last at 1.9 s at the earliest.
-    assert!(time.now() >= tollgate::Nanos::from_millis(1_900), "{:?}", time.now());
+    assert!(
+        time.now() >= tollgate::Nanos::from_millis(1_900),
+        "{:?}",
+        time.now()
+    );
     assert_eq!(keyed.stats().admitted, 20);
 }

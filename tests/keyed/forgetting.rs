@@ -40,7 +40,10 @@ fn a_key_in_debt_or_with_a_waiter_is_kept() {
         support::step(&time, Duration::from_millis(1), &[waiter]);
     });
     assert_eq!(time.now(), Nanos::from_secs(1));
-    assert!(keyed.try_acquire(&"waited for").is_err(), "the waiter's unit is in use");
+    assert!(
+        keyed.try_acquire(&"waited for").is_err(),
+        "the waiter's unit is in use"
+    );
     time.advance(Duration::from_secs(1));
     assert_eq!(keyed.retain_recent(), 1);
 }
@@ -65,7 +68,11 @@ fn a_growing_shard_sweeps_the_fresh_keys_and_keeps_the_others() {
         }
         time.advance(Duration::from_secs(2));
         // Swept as it grows: about the keys of the last two rounds at most, never all of them.
-        assert!(keyed.len() < 2 * 5_000 + 64 * 64, "round {round}: {} keys", keyed.len());
+        assert!(
+            keyed.len() < 2 * 5_000 + 64 * 64,
+            "round {round}: {} keys",
+            keyed.len()
+        );
     }
     // `hour`'s keys all owe: none was swept, each still refuses.
     assert_eq!(hour.len(), 100 + 20 * 5_000);
@@ -81,7 +88,10 @@ fn stats_and_for_each_see_every_key() {
         keyed.try_acquire_n(&key, u64::from(key % 3) + 1).unwrap();
     }
     let stats = keyed.stats();
-    assert_eq!((stats.keys, stats.admitted, stats.rejected), (1_000, 1_000, 0));
+    assert_eq!(
+        (stats.keys, stats.admitted, stats.rejected),
+        (1_000, 1_000, 0)
+    );
     let mut in_use = 0;
     let mut seen = 0;
     keyed.for_each(|key, usage| {

@@ -34,17 +34,29 @@ fn a_cost_of_u64_max_exceeds_the_capacity_and_stores_nothing() {
 fn an_invalid_rate_is_refused_by_try_new_and_by_every_acquire() {
     for (rate, error) in [
         (Rate::per_second(0), RateError::ZeroQuantity),
-        (Rate::new(u64::MAX, Duration::from_secs(1)), RateError::TooFast {
-            rate: Rate::new(u64::MAX, Duration::from_secs(1)),
-        }),
-        (Rate::new(1, Duration::MAX), RateError::TooLong {
-            rate: Rate::new(1, Duration::MAX),
-        }),
+        (
+            Rate::new(u64::MAX, Duration::from_secs(1)),
+            RateError::TooFast {
+                rate: Rate::new(u64::MAX, Duration::from_secs(1)),
+            },
+        ),
+        (
+            Rate::new(1, Duration::MAX),
+            RateError::TooLong {
+                rate: Rate::new(1, Duration::MAX),
+            },
+        ),
     ] {
         assert_eq!(KeyedLimiter::<u8>::try_new(rate).unwrap_err(), error);
         let keyed = KeyedLimiter::new(rate);
-        assert_eq!(keyed.acquire(&0), Err(AcquireError::InvalidRate(error.clone())));
-        assert_eq!(keyed.try_acquire_n(&0, u64::MAX), Err(AcquireError::InvalidRate(error)));
+        assert_eq!(
+            keyed.acquire(&0),
+            Err(AcquireError::InvalidRate(error.clone()))
+        );
+        assert_eq!(
+            keyed.try_acquire_n(&0, u64::MAX),
+            Err(AcquireError::InvalidRate(error))
+        );
         assert_eq!(keyed.available(&0), 0);
         assert!(keyed.is_empty());
     }
@@ -71,7 +83,10 @@ fn waits_of_duration_max_and_queues_at_the_end_of_time_decide_as_a_lone_limiter(
         assert_eq!(keyed_time.now(), lone_time.now(), "step {step}");
     }
     // By now the queue has reached the end of time: nothing goes, and nothing hangs.
-    assert!(matches!(keyed.acquire(&"k"), Err(AcquireError::NotInTime { .. })));
+    assert!(matches!(
+        keyed.acquire(&"k"),
+        Err(AcquireError::NotInTime { .. })
+    ));
     assert_eq!(keyed.available(&"k"), 0);
     assert_eq!(keyed.retain_recent(), 0);
 }
@@ -124,7 +139,10 @@ fn a_panicking_hash_leaves_every_key_as_it_was_and_the_limiter_usable() {
         // Whether or not the unit was taken before the panic, the key decides consistently now:
         // at most one unit, ever.
         let first = keyed.try_acquire(&Touchy(key)).is_ok();
-        assert!(keyed.try_acquire(&Touchy(key)).is_err(), "key {key} admitted twice");
+        assert!(
+            keyed.try_acquire(&Touchy(key)).is_err(),
+            "key {key} admitted twice"
+        );
         if first || !panicked {
             taken.push(key);
         }
@@ -132,7 +150,10 @@ fn a_panicking_hash_leaves_every_key_as_it_was_and_the_limiter_usable() {
     assert!(panics > 2_000, "the hashing panicked {panics} times only");
     // No key was lost: every one of them still refuses, and each is stored once.
     for key in 0..3_000_u64 {
-        assert!(keyed.try_acquire(&Touchy(key)).is_err(), "key {key} forgotten");
+        assert!(
+            keyed.try_acquire(&Touchy(key)).is_err(),
+            "key {key} forgotten"
+        );
     }
     assert_eq!(keyed.len(), 3_000);
     let mut seen = 0;

@@ -59,7 +59,11 @@ fn same_as_lone<A: OneWord>(rate: Rate, script: &[(u64, Call)]) {
                 keyed.try_acquire_n(&key, cost),
                 lone[usize::from(key)].try_acquire_n(cost),
             ),
-            Call::TryAcquireFor { key, cost, timeout_ms } => {
+            Call::TryAcquireFor {
+                key,
+                cost,
+                timeout_ms,
+            } => {
                 let timeout = Duration::from_millis(timeout_ms);
                 (
                     keyed.try_acquire_for(&key, cost, timeout),
@@ -83,7 +87,11 @@ fn same_as_lone<A: OneWord>(rate: Rate, script: &[(u64, Call)]) {
             }
         };
         assert_eq!(ours, theirs, "step {step}: {call:?} at {now:?}");
-        assert_eq!(keyed_time.now(), lone_time.now(), "step {step}: {call:?} slept otherwise");
+        assert_eq!(
+            keyed_time.now(),
+            lone_time.now(),
+            "step {step}: {call:?} slept otherwise"
+        );
         for key in 0..4_u8 {
             assert_eq!(
                 keyed.available(&key),
@@ -126,7 +134,10 @@ fn a_key_never_seen_has_the_whole_burst_and_is_not_stored_by_a_look() {
     assert_eq!(keyed.available(&"nobody"), 3);
     assert!(keyed.is_empty());
     keyed.try_acquire_n(&"nobody", 0).unwrap();
-    assert!(keyed.is_empty(), "a cost of 0 takes nothing and stores nothing");
+    assert!(
+        keyed.is_empty(),
+        "a cost of 0 takes nothing and stores nothing"
+    );
 }
 
 #[test]

@@ -71,10 +71,15 @@ impl Reference {
 /// Figures of models that use nothing are absent at rest once forgotten: the same as a model
 /// never used.
 fn unused(stats: &ModelStats) -> bool {
-    [stats.requests, stats.tokens, stats.input_tokens, stats.output_tokens]
-        .iter()
-        .flatten()
-        .all(|usage| usage.charged() == 0)
+    [
+        stats.requests,
+        stats.tokens,
+        stats.input_tokens,
+        stats.output_tokens,
+    ]
+    .iter()
+    .flatten()
+    .all(|usage| usage.charged() == 0)
         && stats.active.charged() == 0
 }
 
@@ -91,7 +96,11 @@ fn same_as_full_limiters(script: &[(u64, Call)]) {
         ours_time.advance(Duration::from_millis(advance_ms));
         reference_time.advance(Duration::from_millis(advance_ms));
         match call {
-            Call::TryAcquire { model, tokens, keep } => {
+            Call::TryAcquire {
+                model,
+                tokens,
+                keep,
+            } => {
                 let model = name(model);
                 let theirs = reference.limiter(&model).try_acquire(&[(TOKENS, tokens)]);
                 let mine = ours.try_acquire(&model, &[(TOKENS, tokens)]);
@@ -108,7 +117,10 @@ fn same_as_full_limiters(script: &[(u64, Call)]) {
                 let model = name(model);
                 let reset = Some(Duration::from_secs(2));
                 let theirs = reference.limiter(&model).observe(TOKENS, remaining, reset);
-                let mine = ours.limiter(&model).unwrap().observe(TOKENS, remaining, reset);
+                let mine = ours
+                    .limiter(&model)
+                    .unwrap()
+                    .observe(TOKENS, remaining, reset);
                 assert_eq!(mine, theirs, "step {step}: {call:?}");
             }
             Call::SettleOldest { tokens } => {
@@ -153,12 +165,22 @@ fn models_whose_rates_are_whole_again_are_forgotten() {
     let (clock, time) = Clock::mock();
     let models = models_on(clock);
     use_once(&models, 0, 5_000);
-    assert_eq!(models.stats().len(), 5_001, "the configured model and every model used");
+    assert_eq!(
+        models.stats().len(),
+        5_001,
+        "the configured model and every model used"
+    );
     time.advance(Duration::from_secs(60)); // every rate whole again
     use_once(&models, 10_000, 5_000);
     let stats = models.stats();
-    let earlier = stats.keys().filter(|model| model.as_str() < "model-10000").count();
-    assert!(earlier < 2_500, "{earlier} models of the first round still listed");
+    let earlier = stats
+        .keys()
+        .filter(|model| model.as_str() < "model-10000")
+        .count();
+    assert!(
+        earlier < 2_500,
+        "{earlier} models of the first round still listed"
+    );
 }
 
 #[test]
@@ -189,7 +211,10 @@ fn a_model_in_use_keeps_its_limiter() {
     use_once(&models, 2_000, 2_000);
     // Each still decides with what it holds.
     assert_eq!(models.stats()["permit"].active.used, 1);
-    assert!(models.try_acquire("held", &[(TOKENS, 1)]).is_err(), "the hold was lost");
+    assert!(
+        models.try_acquire("held", &[(TOKENS, 1)]).is_err(),
+        "the hold was lost"
+    );
     assert_eq!(
         models.limiter("rate").unwrap().rate(REQUESTS).unwrap(),
         Rate::per_minute(1)

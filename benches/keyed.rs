@@ -2,11 +2,12 @@
 //! `dashmap` of one atomic word per key), in the same run: the figures to compare are the
 //! ratios, not the absolute times.
 //!
-//! Run with `cargo bench --bench keyed`, then `python3 benches/keyed_ratios.py`. Cases: a
-//! `try_acquire` on a key already present (one of [`KEYS`] `u64` keys, taken in turn), always
-//! allowed (`keyed_allowed`) and always rejected (`keyed_rejected`), on 1 thread and on 2
-//! threads sharing one limiter (time per pair of decisions made in parallel: the inverse of the
-//! throughput; the two threads walk the keys from opposite ends).
+//! Run with `cargo bench --bench keyed`, then `python3 benches/keyed_ratios.py` (`--save` and
+//! `--spread` for several runs: see the script). Cases: a `try_acquire` on a key already present
+//! (one of [`KEYS`] `u64` keys, taken in turn), always allowed (`keyed_allowed`) and always
+//! rejected (`keyed_rejected`), on 1 thread and on 2 threads sharing one limiter (time per pair
+//! of decisions made in parallel: the inverse of the throughput; the two threads walk the keys
+//! from opposite ends).
 
 use std::hint::black_box;
 use std::num::NonZeroU32;

@@ -18,20 +18,25 @@ use crate::{Nanos, Rate};
 /// its meters) it decides exactly as the limiter put to rest would have. A model whose words
 /// have all passed decides as a new one: it is forgotten.
 ///
-/// Only limits whose every rate is counted by GCRA (the default [`Counting`]) have this form;
-/// a window's log or another algorithm's state stays in a full limiter.
+/// Only limits of at most [`MAX_RATES`] rates, each counted by GCRA (the default [`Counting`]),
+/// have this form; a window's log or another algorithm's state stays in a full limiter.
 pub(crate) struct ModelsAtRest {
     /// Each rate resource of the limits, in their order: its name, rate and pace.
     resources: Vec<(String, Rate, Pace)>,
     /// The concurrency limit, for the figures of a model at rest (no permit held).
     max_parallel: Option<u64>,
-    models: ShardedMap<String, Box<[u64]>>,
+    /// Each model's words, in the order of `resources` (zeros after them), inline: reading
+    /// every model follows no pointer.
+    models: ShardedMap<String, [u64; MAX_RATES]>,
     /// Sweep the passed models when this many are at rest (twice what the last sweep kept).
     sweep_at: AtomicUsize,
 }
 
 /// The fewest models at rest at which passed ones are swept.
 const MIN_SWEEP: usize = 64;
+
+/// The most rates a model at rest keeps (requests, tokens, input and output tokens).
+const MAX_RATES: usize = 4;
 
 impl ModelsAtRest {
     /// The store for models made from `limits`, if every rate of them is counted by GCRA.
@@ -45,6 +50,9 @@ impl ModelsAtRest {
                 (counting == Counting::Gcra).then(|| (resource.name.clone(), resource.rate, pace))
             })
             .collect::<Option<Vec<_>>>()?;
+        if resources.len() > MAX_RATES {
+            return None;
+        }
         Some(ModelsAtRest {
             resources,
             max_parallel: limits.max_parallel,
@@ -68,18 +76,16 @@ impl ModelsAtRest {
             return false;
         }
         let words = core.read(|ledger, now| {
-            if !ledger.holds_nothing(now) {
+            if !ledger.holds_nothing(now) || ledger.accounts.0.len() > MAX_RATES {
                 return None;
             }
-            let words = ledger
-                .accounts
-                .0
-                .iter()
-                .map(|meter| match meter {
-                    Meter::Gcra(gcra) => Some(gcra.to_word()),
-                    _ => None,
-                })
-                .collect::<Option<Box<[u64]>>>()?;
+            let mut words = [0; MAX_RATES];
+            for (word, meter) in words.iter_mut().zip(&ledger.accounts.0) {
+                let Meter::Gcra(gcra) = meter else {
+                    return None;
+                };
+                *word = gcra.to_word();
+            }
             Some((words, now))
         });
         let Some((words, now)) = words else {

@@ -266,6 +266,7 @@ impl<B: Backlog> OneWord for B {
 /// instant saturates there: without this rule each later charge would vanish in the
 /// saturation and the bucket admit without limit within a burst of the end. Every bucket decides
 /// by this one rule, so the four still decide identically.
+#[inline]
 pub(super) fn conforms_after(end: Nanos, now: Nanos, pace: &Pace, cost: u64) -> Nanos {
     if end == Nanos::MAX {
         return Nanos::MAX;

@@ -13,3 +13,4 @@ pub use error::AcquireError;
 pub use rate_limiter::RateLimiter;
 pub use reservation::Reservation;
 pub use stats::LimiterStats;
+pub(crate) use striped_counters::StripedCounters;

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 /// pools that come and go reuse them); threads beyond [`OWNED_SLOTS`] share one overflow slot,
 /// counted with `fetch_add`.
 #[derive(Debug)]
-pub(super) struct StripedCounters {
+pub(crate) struct StripedCounters {
     /// The owned slots, then the overflow slot.
     slots: Box<[Slot; OWNED_SLOTS + 1]>,
 }
@@ -77,19 +77,19 @@ fn lease_slot() -> usize {
 }
 
 impl StripedCounters {
-    pub(super) fn new() -> StripedCounters {
+    pub(crate) fn new() -> StripedCounters {
         StripedCounters {
             slots: Box::default(),
         }
     }
 
     #[inline]
-    pub(super) fn admitted(&self) {
+    pub(crate) fn admitted(&self) {
         self.bump(|slot| &slot.admitted);
     }
 
     #[inline]
-    pub(super) fn rejected(&self) {
+    pub(crate) fn rejected(&self) {
         self.bump(|slot| &slot.rejected);
     }
 
@@ -125,7 +125,7 @@ impl StripedCounters {
     }
 
     /// `(admitted, rejected)` summed over the slots.
-    pub(super) fn totals(&self) -> (u64, u64) {
+    pub(crate) fn totals(&self) -> (u64, u64) {
         self.slots
             .iter()
             .fold((0, 0), |(admitted, rejected), slot| {

@@ -4,7 +4,9 @@
 //! - [`Limits`]: what one API allows.
 //! - [`MultiLimiter`]: enforces a `Limits`; a call takes every resource at once, or waits.
 //! - [`Permit`]: what a call holds; settle the token estimate with the actual usage.
-//! - [`ModelLimiter`]: one `MultiLimiter` per model, with a default for unknown models.
+//! - [`ModelLimiter`]: one `MultiLimiter` per model, with a default for unknown models; a
+//!   default-made model no call is using is kept at rest as one word per rate
+//!   (`keyed::ModelsAtRest`).
 //!
 //! Where a limiter's state lives (in memory, on Redis) is its [state store](crate::state):
 //! nothing here depends on which.

@@ -349,7 +349,12 @@ impl MultiLimiter {
     /// Whether nothing distinguishes this limiter from a new one and nobody else holds it: every
     /// resource full, no hold, nobody waiting, no permit alive, no other clone.
     pub(super) fn is_idle_and_unshared(&self) -> bool {
-        Arc::strong_count(&self.inner) == 1 && self.inner.store.is_idle()
+        self.is_unshared() && self.inner.store.is_idle()
+    }
+
+    /// Whether nobody else holds this limiter: no permit alive, no other clone.
+    pub(super) fn is_unshared(&self) -> bool {
+        Arc::strong_count(&self.inner) == 1
     }
 
     /// Permits held now: acquired (or reserved and waited for), not yet dropped or cancelled,

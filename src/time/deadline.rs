@@ -19,6 +19,7 @@ impl Patience {
     /// The deadline this patience gives a call decided at `now`. An instant already past is
     /// `now`: such a call takes what fits now, as `try_acquire` does, and nothing else (the
     /// documented meaning of a past deadline, the same on every path).
+    #[inline]
     pub(crate) fn due(self, now: Nanos) -> Due {
         Due(match self {
             Patience::Forever => None,
@@ -43,6 +44,7 @@ impl Due {
     /// Whether a call that may go at `at` goes in time: no later than the deadline, and before
     /// the end of time ([`Nanos::MAX`], which no call reaches: planned there, it could never
     /// go). Else the wait to report (in `NotInTime { wait }`): from `now` until `at`.
+    #[inline]
     pub(crate) fn in_time(self, at: Nanos, now: Nanos) -> Result<(), Duration> {
         if at < Nanos::MAX && self.0.map_or(true, |deadline| at <= deadline) {
             Ok(())

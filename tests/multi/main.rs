@@ -9,5 +9,6 @@ mod support;
 
 mod all_or_none;
 mod model_limiter;
+mod models_at_rest;
 mod one_rule_for_requests;
 mod stats;

@@ -542,12 +542,19 @@ impl<S: Accounts> Ledger<S> {
 
     /// Whether the ledger is as new at `now`: nothing in use, held, waiting or kept.
     pub(crate) fn is_idle(&self, now: Nanos) -> bool {
+        self.holds_nothing(now)
+            && (0..self.holds.len()).all(|resource| self.accounts.in_use(resource, now) == 0)
+    }
+
+    /// Whether only the accounts' state tells the ledger from a new one at `now`: nothing
+    /// waiting, kept, held or paused, no slot in use (what a model at rest keeps is that
+    /// state alone: `keyed::ModelsAtRest`).
+    pub(crate) fn holds_nothing(&self, now: Nanos) -> bool {
         self.waiting.is_empty()
             && self.granted.is_empty()
             && self.slots_in_use() == 0
             && self.paused_until <= now
             && self.holds.iter().all(|hold| *hold <= now)
-            && (0..self.holds.len()).all(|resource| self.accounts.in_use(resource, now) == 0)
     }
 
     /// Concurrency slots in use.

@@ -1,0 +1,456 @@
+use std::fmt;
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::sharded_map::ShardedMap;
+use super::stats::{KeyUsage, KeyedStats};
+use crate::algorithm::{Decision, GcraVirtual, OneWord, Pace};
+use crate::limiter::StripedCounters;
+use crate::time::{Due, Patience};
+use crate::{AcquireError, Clock, Deadline, Nanos, Rate, RateError};
+
+/// One rate per key (per user, per IP address, per API key), one word of state per key: a
+/// blocking keyed limiter for any `Hash + Eq + Clone` key (cloned once, when first stored).
+///
+/// Every key is limited by the same [`Rate`] as if it had a [`RateLimiter`](crate::RateLimiter)
+/// of its own, running the one-word form of its algorithm ([`OneWord`]: GCRA by default, or any
+/// of the four bucket algorithms, which decide identically). What a key stores is that one word
+/// (the instant its backlog has drained), in an `AtomicU64` in a sharded map: a decision on a key
+/// already present takes the shard's read lock and one compare-and-swap; a new key takes the
+/// shard's write lock once.
+///
+/// - **Policing** ([`try_acquire`](Self::try_acquire), [`try_acquire_n`](Self::try_acquire_n)):
+///   the cost if it fits now, else [`AcquireError::NotInTime`] with the wait, taking nothing.
+/// - **Shaping** ([`acquire`](Self::acquire), [`acquire_n`](Self::acquire_n)): the cost is
+///   reserved in the key's word (queued behind what the key already owes) and the caller sleeps,
+///   holding no lock, until its instant. Callers of one key go in the order they reserved
+///   (FIFO), as on a `RateLimiter`.
+/// - **Bounded waits** ([`try_acquire_for`](Self::try_acquire_for),
+///   [`try_acquire_until`](Self::try_acquire_until)): the wait is compared with the deadline
+///   before anything is taken.
+///
+/// A cost above the burst is [`AcquireError::ExceedsCapacity`], an invalid rate
+/// [`AcquireError::InvalidRate`] (or refused at once by [`try_new`](Self::try_new)).
+///
+/// **Forgetting.** A key whose state is indistinguishable from a fresh one (its algorithm has
+/// nothing in use: it would decide exactly as a new key) is dropped by
+/// [`retain_recent`](Self::retain_recent), and also, amortised, when a shard has doubled since
+/// it was last swept: memory stays within about twice the keys in use without any call.
+///
+/// What it does not have, beside a `RateLimiter`: reservations to cancel or settle, `set_rate`
+/// and server holds (`observe`); a waiting caller cannot be cancelled.
+///
+/// ```
+/// use tollgate::{KeyedLimiter, Rate};
+///
+/// let per_user = KeyedLimiter::new(Rate::per_minute(60).burst(2));
+/// assert!(per_user.try_acquire(&"alice").is_ok());
+/// assert!(per_user.try_acquire(&"alice").is_ok());
+/// assert!(per_user.try_acquire(&"alice").is_err());   // her burst is spent
+/// assert!(per_user.try_acquire(&"bob").is_ok());      // his is whole
+/// assert_eq!(per_user.len(), 2);
+/// ```
+pub struct KeyedLimiter<K, A: OneWord = GcraVirtual> {
+    clock: Clock,
+    rate: Rate,
+    /// The pace of `rate`, or why it cannot be one.
+    pace: Result<Pace, RateError>,
+    /// A new key's word.
+    fresh_word: u64,
+    keys: ShardedMap<K, AtomicU64>,
+    counters: StripedCounters,
+    algorithm: PhantomData<fn() -> A>,
+}
+
+impl<K: Hash + Eq + Clone> KeyedLimiter<K, GcraVirtual> {
+    /// A keyed limiter giving every key `rate`, with GCRA, on the real clock. An invalid rate
+    /// makes every acquire fail with [`AcquireError::InvalidRate`] ([`try_new`](Self::try_new)
+    /// refuses it at once).
+    ///
+    /// ```
+    /// use tollgate::{KeyedLimiter, Rate};
+    ///
+    /// let per_ip: KeyedLimiter<std::net::IpAddr> = KeyedLimiter::new(Rate::per_second(10));
+    /// assert!(per_ip.try_acquire(&"127.0.0.1".parse().unwrap()).is_ok());
+    /// ```
+    pub fn new(rate: Rate) -> Self {
+        Self::with_algorithm(rate)
+    }
+
+    /// [`new`](Self::new), refusing an invalid rate.
+    ///
+    /// # Errors
+    /// The [`RateError`] that [`Rate::validate`] reports.
+    ///
+    /// ```
+    /// use tollgate::{KeyedLimiter, Rate, RateError};
+    ///
+    /// let refused = KeyedLimiter::<u64>::try_new(Rate::per_second(0));
+    /// assert_eq!(refused.unwrap_err(), RateError::ZeroQuantity);
+    /// ```
+    pub fn try_new(rate: Rate) -> Result<Self, RateError> {
+        Self::try_with_algorithm(rate)
+    }
+}
+
+impl<K: Hash + Eq + Clone, A: OneWord> KeyedLimiter<K, A> {
+    /// A keyed limiter giving every key `rate`, with algorithm `A` (any [`OneWord`] algorithm:
+    /// the four buckets decide identically), on the real clock.
+    ///
+    /// ```
+    /// use tollgate::algorithm::TokenBucket;
+    /// use tollgate::{KeyedLimiter, Rate};
+    ///
+    /// let buckets = KeyedLimiter::<String, TokenBucket>::with_algorithm(Rate::per_second(5));
+    /// buckets.try_acquire_n(&"tenant-7".to_owned(), 5)?;
+    /// assert_eq!(buckets.available(&"tenant-7".to_owned()), 0);
+    /// # Ok::<(), tollgate::AcquireError>(())
+    /// ```
+    pub fn with_algorithm(rate: Rate) -> Self {
+        Self::build(rate, Clock::new())
+    }
+
+    /// [`with_algorithm`](Self::with_algorithm), refusing an invalid rate.
+    ///
+    /// # Errors
+    /// The [`RateError`] that `A` reports for `rate`.
+    pub fn try_with_algorithm(rate: Rate) -> Result<Self, RateError> {
+        A::new(&rate)?;
+        Ok(Self::with_algorithm(rate))
+    }
+
+    fn build(rate: Rate, clock: Clock) -> Self {
+        let algorithm = A::new(&rate);
+        KeyedLimiter {
+            clock,
+            rate,
+            pace: algorithm.as_ref().map_err(Clone::clone).and(rate.pace()),
+            fresh_word: algorithm.map_or(0, |algorithm| algorithm.to_word()),
+            keys: ShardedMap::new(),
+            counters: StripedCounters::new(),
+            algorithm: PhantomData,
+        }
+    }
+
+    /// The same limiter, reading `clock` (a mock clock in tests). Call it before first use: the
+    /// limiter starts anew, with no key, on that clock.
+    ///
+    /// ```
+    /// use tollgate::{Clock, KeyedLimiter, Nanos, Rate};
+    ///
+    /// let (clock, time) = Clock::mock();
+    /// let per_key = KeyedLimiter::new(Rate::per_second(2)).with_clock(clock);
+    /// per_key.acquire_n(&7_u64, 2)?;
+    /// per_key.acquire(&7)?;                           // sleeps 500 ms (mock time)
+    /// assert_eq!(time.now(), Nanos::from_millis(500));
+    /// # Ok::<(), tollgate::AcquireError>(())
+    /// ```
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self::build(self.rate, clock)
+    }
+
+    /// The clock this limiter reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The rate every key has.
+    pub fn rate(&self) -> Rate {
+        self.rate
+    }
+
+    /// Takes one unit for `key`, blocking until it fits.
+    ///
+    /// # Errors
+    /// [`AcquireError::InvalidRate`]; [`AcquireError::NotInTime`] only for a key whose queue
+    /// reaches the end of the clock's time (it could never go).
+    #[inline]
+    pub fn acquire(&self, key: &K) -> Result<(), AcquireError> {
+        self.acquire_within(key, 1, Patience::Forever)
+    }
+
+    /// Takes `cost` units for `key`, blocking until they fit, behind the key's earlier callers.
+    ///
+    /// # Errors
+    /// [`AcquireError::ExceedsCapacity`] at once when `cost` exceeds the burst, and as
+    /// [`acquire`](Self::acquire).
+    #[inline]
+    pub fn acquire_n(&self, key: &K, cost: u64) -> Result<(), AcquireError> {
+        self.acquire_within(key, cost, Patience::Forever)
+    }
+
+    /// Takes one unit for `key` if it fits now; never blocks.
+    ///
+    /// # Errors
+    /// [`AcquireError::NotInTime`] with the wait; [`AcquireError::InvalidRate`].
+    #[inline]
+    pub fn try_acquire(&self, key: &K) -> Result<(), AcquireError> {
+        self.acquire_within(key, 1, Patience::For(Nanos::ZERO))
+    }
+
+    /// Takes `cost` units for `key` if they fit now; never blocks.
+    ///
+    /// # Errors
+    /// As [`try_acquire`](Self::try_acquire), and [`AcquireError::ExceedsCapacity`].
+    #[inline]
+    pub fn try_acquire_n(&self, key: &K, cost: u64) -> Result<(), AcquireError> {
+        self.acquire_within(key, cost, Patience::For(Nanos::ZERO))
+    }
+
+    /// Takes `cost` units for `key`, waiting at most `timeout`; when the wait would be longer,
+    /// fails at once, sleeping not at all and taking nothing.
+    ///
+    /// # Errors
+    /// As [`try_acquire_n`](Self::try_acquire_n).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::{Clock, KeyedLimiter, Rate};
+    ///
+    /// let (clock, _time) = Clock::mock();
+    /// let per_key = KeyedLimiter::new(Rate::per_second(10)).with_clock(clock);
+    /// per_key.acquire_n(&"k", 10)?;
+    /// let refused = per_key.try_acquire_for(&"k", 3, Duration::from_millis(200)).unwrap_err();
+    /// assert_eq!(refused.wait(), Some(Duration::from_millis(300)));
+    /// per_key.try_acquire_for(&"k", 1, Duration::from_millis(200))?;   // waits 100 ms
+    /// # Ok::<(), tollgate::AcquireError>(())
+    /// ```
+    #[inline]
+    pub fn try_acquire_for(
+        &self,
+        key: &K,
+        cost: u64,
+        timeout: Duration,
+    ) -> Result<(), AcquireError> {
+        self.acquire_within(key, cost, Patience::For(Nanos::from(timeout)))
+    }
+
+    /// Takes `cost` units for `key` if they fit by `deadline`: an instant of this limiter's
+    /// [`clock`](Self::clock) or a [`std::time::Instant`] (see [`Deadline`]). A deadline
+    /// already past takes only what fits now.
+    ///
+    /// # Errors
+    /// As [`try_acquire_for`](Self::try_acquire_for).
+    #[inline]
+    pub fn try_acquire_until(
+        &self,
+        key: &K,
+        cost: u64,
+        deadline: impl Into<Deadline>,
+    ) -> Result<(), AcquireError> {
+        let deadline = deadline.into().on(&self.clock);
+        self.acquire_within(key, cost, Patience::Until(deadline))
+    }
+
+    /// Units `key` could take now without waiting (the burst for a key not stored; 0 if the
+    /// rate is invalid).
+    pub fn available(&self, key: &K) -> u64 {
+        let Ok(pace) = &self.pace else { return 0 };
+        let now = self.clock.now();
+        let hash = self.keys.hash(key);
+        let word = self
+            .keys
+            .with_existing(hash, key, |word| word.load(Ordering::Acquire))
+            .unwrap_or(self.fresh_word);
+        A::from_word(pace, word).available(now)
+    }
+
+    /// Forgets every key whose state is indistinguishable from a fresh one (nothing in use: it
+    /// would decide exactly as a key never seen), as governor's `retain_recent`; returns how
+    /// many were forgotten. Keys that still owe anything (a waiter's reservation, a burst not
+    /// yet regenerated) are kept. Shards are swept one after another, each under its own write
+    /// lock.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::{Clock, KeyedLimiter, Rate};
+    ///
+    /// let (clock, time) = Clock::mock();
+    /// let per_key = KeyedLimiter::new(Rate::per_second(1)).with_clock(clock);
+    /// per_key.try_acquire(&1_u64)?;
+    /// time.advance(Duration::from_millis(500));
+    /// per_key.try_acquire(&2)?;
+    /// time.advance(Duration::from_millis(500));      // key 1 has regenerated, key 2 not yet
+    /// assert_eq!(per_key.retain_recent(), 1);
+    /// assert_eq!(per_key.len(), 1);
+    /// # Ok::<(), tollgate::AcquireError>(())
+    /// ```
+    pub fn retain_recent(&self) -> usize {
+        let now = self.clock.now();
+        self.keys.retain(|word| !self.is_fresh(word, now))
+    }
+
+    /// Keys stored now (fresh-equivalent ones not yet forgotten included).
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether no key is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keys stored, acquires admitted and refused.
+    ///
+    /// ```
+    /// use tollgate::{KeyedLimiter, Rate};
+    ///
+    /// let per_key = KeyedLimiter::new(Rate::per_hour(1));
+    /// per_key.try_acquire(&'a').unwrap();
+    /// assert!(per_key.try_acquire(&'a').is_err());
+    /// let stats = per_key.stats();
+    /// assert_eq!((stats.keys, stats.admitted, stats.rejected), (1, 1, 1));
+    /// ```
+    pub fn stats(&self) -> KeyedStats {
+        let (admitted, rejected) = self.counters.totals();
+        KeyedStats {
+            keys: self.len(),
+            admitted,
+            rejected,
+        }
+    }
+
+    /// Calls `visit` with every stored key and what it uses, one shard at a time (under that
+    /// shard's read lock: do not acquire from `visit`).
+    ///
+    /// ```
+    /// use tollgate::{KeyedLimiter, Rate};
+    ///
+    /// let per_key = KeyedLimiter::new(Rate::per_second(10));
+    /// per_key.try_acquire_n(&"a", 4)?;
+    /// let mut seen = Vec::new();
+    /// per_key.for_each(|key, usage| seen.push((*key, usage.in_use, usage.available)));
+    /// assert_eq!(seen, [("a", 4, 6)]);
+    /// # Ok::<(), tollgate::AcquireError>(())
+    /// ```
+    pub fn for_each(&self, mut visit: impl FnMut(&K, KeyUsage)) {
+        let Ok(pace) = &self.pace else { return };
+        let now = self.clock.now();
+        self.keys.for_each(|key, word| {
+            let state = A::from_word(pace, word.load(Ordering::Acquire));
+            let usage = KeyUsage {
+                in_use: state.in_use(now),
+                available: state.available(now),
+            };
+            visit(key, usage);
+        });
+    }
+
+    /// Whether `word` decides at `now` as a new key's would: nothing in use.
+    fn is_fresh(&self, word: &AtomicU64, now: Nanos) -> bool {
+        match &self.pace {
+            Ok(pace) => A::from_word(pace, word.load(Ordering::Acquire)).in_use(now) == 0,
+            Err(_) => true,
+        }
+    }
+
+    /// The one path of every acquire: decide on the key's word (under the shard's read lock,
+    /// or its write lock to insert a new key), then sleep, holding nothing, until the instant
+    /// reserved.
+    #[inline]
+    fn acquire_within(&self, key: &K, cost: u64, patience: Patience) -> Result<(), AcquireError> {
+        let pace = match &self.pace {
+            Ok(pace) => pace,
+            Err(err) => return self.reject(AcquireError::InvalidRate(err.clone())),
+        };
+        if cost == 0 {
+            return self.admit();
+        }
+        if cost > pace.burst() {
+            let capacity = pace.burst();
+            return self.reject(AcquireError::ExceedsCapacity { cost, capacity });
+        }
+        let hash = self.keys.hash(key);
+        // Unclamped: an early reading only makes the decision stricter (see `RateLimiter`).
+        let now = self.clock.now_unordered();
+        let due = patience.due(now);
+        let decided = self
+            .keys
+            .with_existing(hash, key, |word| take::<A>(pace, word, now, cost, due))
+            .unwrap_or_else(|| self.take_new(hash, key, pace, now, cost, due));
+        match decided {
+            Ok(at) => {
+                if at > now {
+                    self.clock.sleep_until(at);
+                }
+                self.admit()
+            }
+            Err(at) => {
+                let wait = at.saturating_sub(now).as_duration();
+                self.reject(AcquireError::NotInTime { wait })
+            }
+        }
+    }
+
+    /// [`take`] on a key not found under the read lock: inserted under the write lock.
+    #[inline(never)]
+    fn take_new(
+        &self,
+        hash: u64,
+        key: &K,
+        pace: &Pace,
+        now: Nanos,
+        cost: u64,
+        due: Due,
+    ) -> Result<Nanos, Nanos> {
+        self.keys.with_inserted(
+            hash,
+            key,
+            || AtomicU64::new(self.fresh_word),
+            |word| self.is_fresh(word, now),
+            |word| take::<A>(pace, word, now, cost, due),
+        )
+    }
+
+    #[inline]
+    fn admit(&self) -> Result<(), AcquireError> {
+        self.counters.admitted();
+        Ok(())
+    }
+
+    #[inline]
+    fn reject(&self, err: AcquireError) -> Result<(), AcquireError> {
+        self.counters.rejected();
+        Err(err)
+    }
+}
+
+/// Takes `cost` (`1..=burst`) from the key whose word is `word` at `now` if it fits by `due`,
+/// by compare-and-swap: the instant it may go (`now` when it fits now), or the instant it would
+/// (nothing taken).
+#[inline(always)]
+fn take<A: OneWord>(
+    pace: &Pace,
+    word: &AtomicU64,
+    now: Nanos,
+    cost: u64,
+    due: Due,
+) -> Result<Nanos, Nanos> {
+    let mut old = word.load(Ordering::Acquire);
+    loop {
+        let at = match A::decide_on_word(pace, old, now, cost) {
+            Decision::Admitted => now,
+            Decision::NotBefore(at) if due.in_time(at, now).is_ok() => at,
+            Decision::NotBefore(at) => return Err(at),
+            // The cost was checked against the burst: never above it.
+            Decision::Never { .. } => return Err(Nanos::MAX),
+        };
+        let new = A::charge_on_word(pace, old, now, cost);
+        match word.compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return Ok(at),
+            Err(current) => old = current,
+        }
+    }
+}
+
+impl<K, A: OneWord> fmt::Debug for KeyedLimiter<K, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedLimiter")
+            .field("algorithm", &std::any::type_name::<A>())
+            .field("rate", &self.rate)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,42 @@
+//! Per-key limits: [`KeyedLimiter`], one rate per key (per user, per IP address, per API key)
+//! with one word of state per key, and the compact per-model state of
+//! [`ModelLimiter`](crate::ModelLimiter).
+//!
+//! A key's whole state is the one word of a [`OneWord`](crate::algorithm::OneWord) algorithm
+//! (for the buckets, the instant the key's backlog has drained), so a million keys cost a few
+//! tens of megabytes, and a key whose word has passed decides exactly as a new key: it can be
+//! forgotten ([`KeyedLimiter::retain_recent`]).
+//!
+//! The files: `keyed_limiter.rs` (the limiter: decisions on a key's word by compare-and-swap),
+//! `sharded_map.rs` (the store: shards behind reader-writer locks, swept of forgettable keys
+//! as they grow), `shard_hasher.rs` (the cheap hash that picks a key's shard), `stats.rs` (what it reports), `models_at_rest.rs` (a per-model limiter at rest
+//! as one word per resource: what [`ModelLimiter`](crate::ModelLimiter) keeps of a model no
+//! call is using).
+//!
+//! ```
+//! use std::time::Duration;
+//! use tollgate::{Clock, KeyedLimiter, Nanos, Rate};
+//!
+//! let (clock, time) = Clock::mock();
+//! let per_user = KeyedLimiter::new(Rate::per_second(5)).with_clock(clock);
+//! for user in ["ann", "bo", "cy"] {
+//!     per_user.try_acquire_n(&user, 5)?;                      // each user's whole burst
+//! }
+//! assert!(per_user.try_acquire(&"ann").is_err());
+//! per_user.acquire(&"ann")?;                                  // sleeps 200 ms (mock time)
+//! assert_eq!(time.now(), Nanos::from_millis(200));
+//! time.advance(Duration::from_secs(1));
+//! assert_eq!(per_user.retain_recent(), 3);                    // all regenerated: forgotten
+//! # Ok::<(), tollgate::AcquireError>(())
+//! ```
+
+mod keyed_limiter;
+mod models_at_rest;
+mod shard_hasher;
+mod sharded_map;
+mod stats;
+
+pub use keyed_limiter::KeyedLimiter;
+pub(crate) use models_at_rest::ModelsAtRest;
+pub(crate) use sharded_map::ShardedMap;
+pub use stats::{KeyUsage, KeyedStats};

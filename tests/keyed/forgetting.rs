@@ -1,0 +1,104 @@
+//! Forgetting keys: `retain_recent` and the sweep of a growing shard drop exactly the keys that
+//! would decide as new ones; a key owing anything (a burst not regenerated, a waiter's
+//! reservation) is kept, whatever else happens to the map.
+
+use std::time::Duration;
+
+use tollgate::{Clock, KeyedLimiter, Nanos, Rate};
+
+use crate::support;
+
+#[test]
+fn retain_recent_forgets_only_the_keys_that_decide_as_new_ones() {
+    let (clock, time) = Clock::mock();
+    let keyed = KeyedLimiter::new(Rate::per_second(10).burst(5)).with_clock(clock);
+    keyed.try_acquire_n(&"regenerated", 5).unwrap(); // whole again at 500 ms
+    keyed.try_acquire_n(&"exactly", 1).unwrap(); // whole again at 100 ms
+    time.advance(Duration::from_millis(400));
+    keyed.try_acquire_n(&"partly", 2).unwrap(); // whole again at 600 ms
+    time.advance(Duration::from_millis(100)); // 500 ms
+    assert_eq!(keyed.len(), 3);
+    assert_eq!(keyed.retain_recent(), 2);
+    let mut kept = Vec::new();
+    keyed.for_each(|key, usage| kept.push((*key, usage.in_use, usage.available)));
+    assert_eq!(kept, [("partly", 1, 4)]);
+    // The forgotten keys decide as they would have: the whole burst.
+    keyed.try_acquire_n(&"regenerated", 5).unwrap();
+    assert!(keyed.try_acquire_n(&"partly", 5).is_err());
+}
+
+#[test]
+fn a_key_in_debt_or_with_a_waiter_is_kept() {
+    let (clock, time) = Clock::mock_stepped();
+    let keyed = KeyedLimiter::new(Rate::per_second(1).burst(1)).with_clock(clock);
+    keyed.acquire(&"waited for").unwrap();
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| keyed.acquire(&"waited for"));
+        time.wait_for_sleepers(1); // its unit reserved, asleep until 1 s
+        time.advance(Duration::from_millis(999));
+        assert_eq!(keyed.retain_recent(), 0, "the waiter's reservation is kept");
+        support::step(&time, Duration::from_millis(1), &[waiter]);
+    });
+    assert_eq!(time.now(), Nanos::from_secs(1));
+    assert!(
+        keyed.try_acquire(&"waited for").is_err(),
+        "the waiter's unit is in use"
+    );
+    time.advance(Duration::from_secs(1));
+    assert_eq!(keyed.retain_recent(), 1);
+}
+
+#[test]
+fn a_growing_shard_sweeps_the_fresh_keys_and_keeps_the_others() {
+    let (clock, time) = Clock::mock();
+    let keyed = KeyedLimiter::new(Rate::per_second(1).burst(1)).with_clock(clock);
+    for key in 0..100_u64 {
+        keyed.try_acquire(&key).unwrap();
+    }
+    // The same keys, owing for an hour each.
+    let hour = KeyedLimiter::new(Rate::per_hour(1).burst(1)).with_clock(keyed.clock().clone());
+    for key in 0..100_u64 {
+        hour.try_acquire(&key).unwrap();
+    }
+    time.advance(Duration::from_secs(2)); // every key of `keyed` is fresh again
+    for round in 1..=20_u64 {
+        for key in round * 10_000..round * 10_000 + 5_000 {
+            keyed.try_acquire(&key).unwrap();
+            hour.try_acquire(&key).unwrap();
+        }
+        time.advance(Duration::from_secs(2));
+        // Swept as it grows: about the keys of the last two rounds at most, never all of them.
+        assert!(
+            keyed.len() < 2 * 5_000 + 64 * 64,
+            "round {round}: {} keys",
+            keyed.len()
+        );
+    }
+    // `hour`'s keys all owe: none was swept, each still refuses.
+    assert_eq!(hour.len(), 100 + 20 * 5_000);
+    for key in (0..100).chain([10_000, 205_000 - 1]) {
+        assert!(hour.try_acquire(&key).is_err(), "key {key} was forgotten");
+    }
+}
+
+#[test]
+fn stats_and_for_each_see_every_key() {
+    let keyed = KeyedLimiter::new(Rate::per_minute(10));
+    for key in 0..1_000_u32 {
+        keyed.try_acquire_n(&key, u64::from(key % 3) + 1).unwrap();
+    }
+    let stats = keyed.stats();
+    assert_eq!(
+        (stats.keys, stats.admitted, stats.rejected),
+        (1_000, 1_000, 0)
+    );
+    let mut in_use = 0;
+    let mut seen = 0;
+    keyed.for_each(|key, usage| {
+        assert_eq!(usage.in_use, u64::from(key % 3) + 1);
+        assert_eq!(usage.available, 10 - usage.in_use);
+        in_use += usage.in_use;
+        seen += 1;
+    });
+    assert_eq!((seen, in_use), (1_000, 1_999));
+}

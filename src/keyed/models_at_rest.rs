@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::ShardedMap;
 use crate::algorithm::{Algorithm, Backlog, GcraVirtual, OneWord, Pace};
 use crate::multi::{Counting, Limits, MultiLimiter, Usage};
-use crate::reservation::{Core, Meter, Meters};
+use crate::reservation::Meter;
+use crate::state::InMemory;
 use crate::{Nanos, Rate};
 
 /// The models made from one [`Limits`] (a `ModelLimiter`'s default) that are at rest: for each,
@@ -65,7 +66,7 @@ impl ModelsAtRest {
     /// (the caller has checked that nobody else holds it): returns whether it did (a model whose
     /// words have all passed is not kept at all), so that the caller drops the limiter.
     pub(crate) fn put_to_rest(&self, name: &str, limiter: &MultiLimiter) -> bool {
-        let Some(core) = limiter.store().as_any().downcast_ref::<Core<Meters>>() else {
+        let Some(store) = limiter.store().as_any().downcast_ref::<InMemory>() else {
             return false;
         };
         let rates_as_configured = self
@@ -75,12 +76,12 @@ impl ModelsAtRest {
         if !rates_as_configured {
             return false;
         }
-        let words = core.read(|ledger, now| {
-            if !ledger.holds_nothing(now) || ledger.accounts.0.len() > MAX_RATES {
+        let words = store.core().read(|ledger, now| {
+            if !ledger.holds_nothing(now) || ledger.accounts.meters().len() > MAX_RATES {
                 return None;
             }
             let mut words = [0; MAX_RATES];
-            for (word, meter) in words.iter_mut().zip(&ledger.accounts.0) {
+            for (word, meter) in words.iter_mut().zip(ledger.accounts.meters()) {
                 let Meter::Gcra(gcra) = meter else {
                     return None;
                 };
@@ -105,11 +106,11 @@ impl ModelsAtRest {
         let Some(words) = self.models.remove(hash, name) else {
             return;
         };
-        let Some(core) = limiter.store().as_any().downcast_ref::<Core<Meters>>() else {
+        let Some(store) = limiter.store().as_any().downcast_ref::<InMemory>() else {
             return;
         };
-        core.change(|ledger, _| {
-            for (meter, &word) in ledger.accounts.0.iter_mut().zip(words.iter()) {
+        store.core().change(|ledger, _| {
+            for (meter, &word) in ledger.accounts.meters_mut().iter_mut().zip(words.iter()) {
                 if let Meter::Gcra(gcra) = meter {
                     *gcra = GcraVirtual::from_word(gcra.pace(), word);
                 }

@@ -183,6 +183,16 @@ impl Meters {
     pub(crate) fn words(&self) -> &Arc<MeterWords> {
         &self.words
     }
+
+    /// The meters, one per resource.
+    pub(crate) fn meters(&self) -> &[Meter] {
+        &self.meters
+    }
+
+    /// The meters, to write their states in a change (the core publishes the words after it).
+    pub(crate) fn meters_mut(&mut self) -> &mut [Meter] {
+        &mut self.meters
+    }
 }
 
 impl Accounts for Meters {

@@ -24,6 +24,11 @@ impl InMemory {
         let words = core.read(|ledger, _| Arc::clone(ledger.accounts.words()));
         InMemory { core, words }
     }
+
+    /// The reservation core this store decides with.
+    pub(crate) fn core(&self) -> &Core<Meters> {
+        &self.core
+    }
 }
 
 impl Cancel for InMemory {
@@ -83,9 +88,7 @@ impl StateStore for InMemory {
         resource: usize,
         actual: u64,
     ) -> Result<(), LimitError> {
-        settle_slots(limiter, resource, |slot| {
-            self.core.settle(id, slot, actual)
-        })
+        settle_slots(limiter, resource, |slot| self.core.settle(id, slot, actual))
     }
 
     fn settle_in_place(

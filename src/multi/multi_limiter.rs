@@ -54,7 +54,7 @@ struct Shared {
     /// The index of [`REQUESTS`], when the limits count requests: one per call unless the
     /// costs say otherwise.
     requests: Option<usize>,
-    /// Permits held ([`MultiLimiter::active`]).
+    /// Permits held ([`MultiLimiter::active`]) that the store does not count itself.
     held: AtomicU64,
 }
 
@@ -367,10 +367,8 @@ impl MultiLimiter {
     /// # Ok::<(), tollgate::LimitError>(())
     /// ```
     pub fn active(&self) -> u64 {
-        self.inner
-            .store
-            .slots_held()
-            .unwrap_or_else(|| self.inner.held.load(Ordering::Relaxed))
+        let counted = self.inner.held.load(Ordering::Relaxed);
+        self.inner.store.permits_held(counted)
     }
 
     /// [`active`](Self::active) against `max_parallel`, with the permits still waiting for
@@ -490,7 +488,9 @@ impl MultiLimiter {
         patience: Patience,
     ) -> Result<Permit, LimitError> {
         match self.inner.store.reserve(self, &slots, patience)? {
-            Reserved::Kept { id, went } => Ok(Permit::new(self.clone(), id, slots, went)),
+            Reserved::Kept { id, went, counted } => {
+                Ok(Permit::new(self.clone(), id, slots, went, counted))
+            }
             Reserved::Made(permit) => Ok(*permit),
         }
     }

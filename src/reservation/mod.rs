@@ -75,3 +75,4 @@ pub use handle::CancelHandle;
 pub(crate) use handle::{Book, Cancel, Held, Keeper};
 pub(crate) use meter_words::MeterWords;
 pub(crate) use per_resource::PerResource;
+pub(crate) use receipts::has_place;

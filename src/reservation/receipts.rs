@@ -15,6 +15,12 @@ pub(super) fn id_of(serial: u64, place: Option<usize>) -> u64 {
     (serial << PLACE_BITS) | place.map_or(0, |place| place as u64 + 1)
 }
 
+/// Whether reservation `id` was kept in a place: it went at once, holding no slot, and its
+/// place stays taken until it is dropped.
+pub(crate) fn has_place(id: u64) -> bool {
+    place_of(id).is_some()
+}
+
 /// The place that reservation `id` was kept in, if any.
 fn place_of(id: u64) -> Option<usize> {
     match (id & ((1 << PLACE_BITS) - 1)) as usize {
@@ -123,6 +129,12 @@ impl<G> Receipts<G> {
     pub(super) fn values_mut(&mut self) -> impl Iterator<Item = &mut G> {
         let placed = self.places.iter_mut().flatten().map(|(_, grant)| grant);
         self.by_id.values_mut().chain(placed)
+    }
+
+    /// Places taken: reservations kept in a place and not yet dropped (as of the last
+    /// [`take_back`](Self::take_back)).
+    pub(super) fn places_taken(&self) -> u64 {
+        u64::from(self.taken.count_ones())
     }
 
     pub(super) fn is_empty(&self) -> bool {

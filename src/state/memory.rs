@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{Reserved, StateStore};
 use crate::multi::{window_of, LimitError};
-use crate::reservation::{Accounts, Cancel, Core, MeterWords, Meters, Patience};
+use crate::reservation::{has_place, Accounts, Cancel, Core, MeterWords, Meters, Patience};
 use crate::{Clock, MultiLimiter, Nanos, Rate};
 
 /// The in-memory store: the core over the meters, and the meters' words as a rejection reads
@@ -61,6 +61,7 @@ impl StateStore for InMemory {
         Ok(Reserved::Kept {
             id: ticket.id,
             went: !ticket.waiting,
+            counted: has_place(ticket.id),
         })
     }
 
@@ -116,8 +117,9 @@ impl StateStore for InMemory {
         self.core.read(|ledger, _| ledger.waiting()) as u64
     }
 
-    fn slots_held(&self) -> Option<u64> {
-        None
+    fn permits_held(&self, counted: u64) -> u64 {
+        // A permit kept in a place counts until its drop frees the place.
+        counted + self.core.read(|ledger, _| ledger.kept_in_places())
     }
 
     fn set_rate(

@@ -97,9 +97,11 @@ pub(crate) trait StateStore: Cancel + Send + Sync + 'static {
     /// Reservations waiting for their instant (or a concurrency slot).
     fn waiting(&self) -> u64;
 
-    /// Concurrency slots held in every process sharing the state, where the store counts them
-    /// (`None`: the limiter counts its own permits).
-    fn slots_held(&self) -> Option<u64>;
+    /// Permits held ([`MultiLimiter::active`]), given `counted`: those the limiter counted
+    /// itself. The in-memory store adds the permits it counts (those kept in a receipt's place,
+    /// [`Reserved::Kept`]'s `counted`); a store that counts concurrency slots in every process
+    /// sharing the state answers those instead.
+    fn permits_held(&self, counted: u64) -> u64;
 
     /// Switches resource `resource` from `before` to `rate`, re-planning the waiters.
     fn set_rate(
@@ -138,8 +140,9 @@ pub(crate) trait StateStore: Cancel + Send + Sync + 'static {
 /// comes back through the call in registers and the limiter builds the permit inline.
 pub(crate) enum Reserved {
     /// Reservation `id`, kept by the store; `went`: granted at once, nothing to wait for
-    /// (`false` whenever unsure: the permit then waits).
-    Kept { id: u64, went: bool },
+    /// (`false` whenever unsure: the permit then waits); `counted`: the store counts it among
+    /// the permits held until it is dropped ([`StateStore::permits_held`]), the limiter need not.
+    Kept { id: u64, went: bool, counted: bool },
     /// A permit the store made itself (the Redis store's: on its local fallback's limiter while
     /// Redis is unreachable).
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]

@@ -51,6 +51,8 @@ struct Shared {
     /// Per resource, the core's index of its pacing slot: an exact window has one, after the
     /// resources, which paces it with its burst ([`Meter::pacing`]); both must pass.
     pacers: Vec<Option<usize>>,
+    /// Whether any resource has a pacing slot.
+    paced: bool,
     /// The index of [`REQUESTS`], when the limits count requests: one per call unless the
     /// costs say otherwise.
     requests: Option<usize>,
@@ -88,6 +90,7 @@ impl MultiLimiter {
             store,
             rates: parking_lot::Mutex::new(self.inner.rates.lock().clone()),
             pacers: self.inner.pacers.clone(),
+            paced: self.inner.paced,
             requests: self.inner.requests,
             held: AtomicU64::new(0),
         };
@@ -145,6 +148,7 @@ impl MultiLimiter {
                 limits,
                 store: Arc::new(InMemory::new(core)),
                 rates: parking_lot::Mutex::new(rates),
+                paced: pacers.iter().any(Option::is_some),
                 pacers,
                 requests,
                 held: AtomicU64::new(0),
@@ -436,21 +440,21 @@ impl MultiLimiter {
     fn resolve(&self, costs: &[(&str, u64)]) -> Result<PerResource<u64>, LimitError> {
         let resources = &self.inner.limits.resources;
         let mut resolved = PerResource::filled(resources.len(), 0u64);
-        if let Some(requests) = self.inner.requests {
-            if costs.iter().all(|(name, _)| *name != REQUESTS) {
-                resolved[requests] = 1;
-            }
-        }
+        let mut requests_named = false;
         for (position, &(name, cost)) in costs.iter().enumerate() {
             // Costs are mostly named in the limits' order: that resource is tried first.
             let index = match resources.get(position) {
                 Some(resource) if resource.name == name => position,
                 _ => self.index_of(name)?,
             };
+            requests_named |= Some(index) == self.inner.requests;
             resolved[index] = resolved[index].saturating_add(cost);
         }
+        if let (Some(requests), false) = (self.inner.requests, requests_named) {
+            resolved[requests] = 1;
+        }
         let pacers = &self.inner.pacers;
-        if !pacers.iter().any(Option::is_some) {
+        if !self.inner.paced {
             return Ok(resolved);
         }
         // Each window's pacing slot is charged what the window is.

@@ -47,16 +47,15 @@ impl StateStore for InMemory {
         slots: &[u64],
         patience: Patience,
     ) -> Result<Reserved, LimitError> {
-        // Unclamped: the published view's latest instant clamps it.
-        if let Some(refusal) = self
-            .words
-            .refuse(slots, patience, self.core.clock().now_unordered())
-        {
+        // One reading for both: unclamped, the published view's latest instant clamps it, and
+        // under the lock the ledger's.
+        let reading = self.core.clock().now_unordered();
+        if let Some(refusal) = self.words.refuse(slots, patience, reading) {
             return Err(limiter.error(refusal));
         }
         let ticket = self
             .core
-            .reserve(slots, patience, true)
+            .reserve_read(slots, patience, true, reading)
             .map_err(|refusal| limiter.error(refusal))?;
         Ok(Reserved::Kept {
             id: ticket.id,

@@ -470,9 +470,13 @@ impl MultiLimiter {
     }
 
     fn enter(&self, costs: &[(&str, u64)], patience: Patience) -> Result<Permit, LimitError> {
-        let permit = self.reserve_within(costs, patience)?;
-        permit.wait_if_queued()?;
-        Ok(permit)
+        // The answer returned as it came (not unwrapped and wrapped again): a permit is not
+        // copied on the way out.
+        let reserved = self.reserve_within(costs, patience);
+        if let Ok(permit) = &reserved {
+            permit.wait_if_queued()?;
+        }
+        reserved
     }
 
     pub(crate) fn reserve_within(

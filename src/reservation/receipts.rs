@@ -75,6 +75,7 @@ impl<G> Receipts<G> {
 
     /// Keeps the receipt of the `serial`th reservation, in a free place when `placed` and there
     /// is one (its drop is then [marked](Dropped::mark), not forgotten under the lock); its id.
+    #[inline(always)]
     pub(super) fn keep(&mut self, serial: u64, grant: G, placed: bool) -> u64 {
         let place = (!self.taken).trailing_zeros() as usize;
         if !placed || place >= PLACES {

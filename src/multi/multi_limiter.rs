@@ -436,10 +436,14 @@ impl MultiLimiter {
     }
 
     /// The per-slot cost vector for `costs` (a resource named twice costs the sum; the
-    /// requests, when the limits count them and `costs` does not name them, one).
-    fn resolve(&self, costs: &[(&str, u64)]) -> Result<PerResource<u64>, LimitError> {
+    /// requests, when the limits count them and `costs` does not name them, one), written in
+    /// `resolved` (zeros, one per resource): built where it stays, not copied out of a result.
+    fn resolve(
+        &self,
+        costs: &[(&str, u64)],
+        resolved: &mut PerResource<u64>,
+    ) -> Result<(), LimitError> {
         let resources = &self.inner.limits.resources;
-        let mut resolved = PerResource::filled(resources.len(), 0u64);
         let mut requests_named = false;
         for (position, &(name, cost)) in costs.iter().enumerate() {
             // Costs are mostly named in the limits' order: that resource is tried first.
@@ -455,18 +459,19 @@ impl MultiLimiter {
         }
         let pacers = &self.inner.pacers;
         if !self.inner.paced {
-            return Ok(resolved);
+            return Ok(());
         }
         // Each window's pacing slot is charged what the window is.
         let slots = resources.len() + pacers.iter().flatten().count();
         let mut with_pacing = PerResource::filled(slots, 0u64);
-        with_pacing[..resources.len()].copy_from_slice(&resolved);
+        with_pacing[..resources.len()].copy_from_slice(resolved);
         for (index, pacer) in pacers.iter().enumerate() {
             if let Some(pacer) = pacer {
                 with_pacing[*pacer] = resolved[index];
             }
         }
-        Ok(with_pacing)
+        *resolved = with_pacing;
+        Ok(())
     }
 
     fn enter(&self, costs: &[(&str, u64)], patience: Patience) -> Result<Permit, LimitError> {
@@ -484,7 +489,8 @@ impl MultiLimiter {
         costs: &[(&str, u64)],
         patience: Patience,
     ) -> Result<Permit, LimitError> {
-        let slots = self.resolve(costs)?;
+        let mut slots = PerResource::filled(self.inner.limits.resources.len(), 0u64);
+        self.resolve(costs, &mut slots)?;
         self.reserve_slots(slots, patience)
     }
 

@@ -7,7 +7,11 @@
 //! operations (plan, wait, cancel, withdraw, forget, settle), usage, server feedback
 //! (`observe`, a pause), rate changes, idleness, and the same store on another clock. Everything
 //! else (resolving resource names, the rule for requests, counting permits held, naming
-//! resources in errors) stays in the limiter, the same for every store.
+//! resources in errors) stays in the limiter, the same for every store, except the permits a
+//! store counts itself: the in-memory store counts those that went at once into a receipt's
+//! place (`reservation/receipts.rs`) by the places taken, read under its lock, so that such a
+//! permit costs no counter of its own when it is made and dropped
+//! ([`StateStore::permits_held`]).
 //!
 //! The stores:
 //! - **In memory** (`memory.rs`, the default): the reservation core over the limiter's

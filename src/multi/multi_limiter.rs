@@ -51,10 +51,12 @@ struct Shared {
     /// Per resource, the core's index of its pacing slot: an exact window has one, after the
     /// resources, which paces it with its burst ([`Meter::pacing`]); both must pass.
     pacers: Vec<Option<usize>>,
+    /// Whether any resource has a pacing slot.
+    paced: bool,
     /// The index of [`REQUESTS`], when the limits count requests: one per call unless the
     /// costs say otherwise.
     requests: Option<usize>,
-    /// Permits held ([`MultiLimiter::active`]).
+    /// Permits held ([`MultiLimiter::active`]) that the store does not count itself.
     held: AtomicU64,
 }
 
@@ -88,6 +90,7 @@ impl MultiLimiter {
             store,
             rates: parking_lot::Mutex::new(self.inner.rates.lock().clone()),
             pacers: self.inner.pacers.clone(),
+            paced: self.inner.paced,
             requests: self.inner.requests,
             held: AtomicU64::new(0),
         };
@@ -145,6 +148,7 @@ impl MultiLimiter {
                 limits,
                 store: Arc::new(InMemory::new(core)),
                 rates: parking_lot::Mutex::new(rates),
+                paced: pacers.iter().any(Option::is_some),
                 pacers,
                 requests,
                 held: AtomicU64::new(0),
@@ -372,10 +376,8 @@ impl MultiLimiter {
     /// # Ok::<(), tollgate::LimitError>(())
     /// ```
     pub fn active(&self) -> u64 {
-        self.inner
-            .store
-            .slots_held()
-            .unwrap_or_else(|| self.inner.held.load(Ordering::Relaxed))
+        let counted = self.inner.held.load(Ordering::Relaxed);
+        self.inner.store.permits_held(counted)
     }
 
     /// [`active`](Self::active) against `max_parallel`, with the permits still waiting for
@@ -439,43 +441,52 @@ impl MultiLimiter {
     }
 
     /// The per-slot cost vector for `costs` (a resource named twice costs the sum; the
-    /// requests, when the limits count them and `costs` does not name them, one).
-    fn resolve(&self, costs: &[(&str, u64)]) -> Result<PerResource<u64>, LimitError> {
+    /// requests, when the limits count them and `costs` does not name them, one), written in
+    /// `resolved` (zeros, one per resource): built where it stays, not copied out of a result.
+    fn resolve(
+        &self,
+        costs: &[(&str, u64)],
+        resolved: &mut PerResource<u64>,
+    ) -> Result<(), LimitError> {
         let resources = &self.inner.limits.resources;
-        let mut resolved = PerResource::filled(resources.len(), 0u64);
-        if let Some(requests) = self.inner.requests {
-            if costs.iter().all(|(name, _)| *name != REQUESTS) {
-                resolved[requests] = 1;
-            }
-        }
+        let mut requests_named = false;
         for (position, &(name, cost)) in costs.iter().enumerate() {
             // Costs are mostly named in the limits' order: that resource is tried first.
             let index = match resources.get(position) {
                 Some(resource) if resource.name == name => position,
                 _ => self.index_of(name)?,
             };
+            requests_named |= Some(index) == self.inner.requests;
             resolved[index] = resolved[index].saturating_add(cost);
         }
+        if let (Some(requests), false) = (self.inner.requests, requests_named) {
+            resolved[requests] = 1;
+        }
         let pacers = &self.inner.pacers;
-        if !pacers.iter().any(Option::is_some) {
-            return Ok(resolved);
+        if !self.inner.paced {
+            return Ok(());
         }
         // Each window's pacing slot is charged what the window is.
         let slots = resources.len() + pacers.iter().flatten().count();
         let mut with_pacing = PerResource::filled(slots, 0u64);
-        with_pacing[..resources.len()].copy_from_slice(&resolved);
+        with_pacing[..resources.len()].copy_from_slice(resolved);
         for (index, pacer) in pacers.iter().enumerate() {
             if let Some(pacer) = pacer {
                 with_pacing[*pacer] = resolved[index];
             }
         }
-        Ok(with_pacing)
+        *resolved = with_pacing;
+        Ok(())
     }
 
     fn enter(&self, costs: &[(&str, u64)], patience: Patience) -> Result<Permit, LimitError> {
-        let permit = self.reserve_within(costs, patience)?;
-        permit.wait_if_queued()?;
-        Ok(permit)
+        // The answer returned as it came (not unwrapped and wrapped again): a permit is not
+        // copied on the way out.
+        let reserved = self.reserve_within(costs, patience);
+        if let Ok(permit) = &reserved {
+            permit.wait_if_queued()?;
+        }
+        reserved
     }
 
     pub(crate) fn reserve_within(
@@ -483,7 +494,8 @@ impl MultiLimiter {
         costs: &[(&str, u64)],
         patience: Patience,
     ) -> Result<Permit, LimitError> {
-        let slots = self.resolve(costs)?;
+        let mut slots = PerResource::filled(self.inner.limits.resources.len(), 0u64);
+        self.resolve(costs, &mut slots)?;
         self.reserve_slots(slots, patience)
     }
 
@@ -495,7 +507,9 @@ impl MultiLimiter {
         patience: Patience,
     ) -> Result<Permit, LimitError> {
         match self.inner.store.reserve(self, &slots, patience)? {
-            Reserved::Kept { id, went } => Ok(Permit::new(self.clone(), id, slots, went)),
+            Reserved::Kept { id, went, counted } => {
+                Ok(Permit::new(self.clone(), id, slots, went, counted))
+            }
             Reserved::Made(permit) => Ok(*permit),
         }
     }

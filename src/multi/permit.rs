@@ -37,28 +37,34 @@ pub struct Permit {
     costs: PerResource<u64>,
     /// Granted at once by the in-memory core when it was made: nothing to wait for.
     went: bool,
-    /// Counted in the limiter's permits held ([`MultiLimiter::active`]): once, when it went;
-    /// given back when it is dropped (a cancel drops it).
+    /// Counted in the permits held ([`MultiLimiter::active`]): once, when it went; given back
+    /// when it is dropped (a cancel drops it).
     counted: AtomicBool,
+    /// Counted by the store itself while it lives (it went at once): nothing for the limiter
+    /// to count or give back.
+    counted_by_store: bool,
 }
 
 impl Permit {
-    /// `went`: the core granted it at once (`false` whenever unsure: it then waits).
+    /// `went`: the core granted it at once (`false` whenever unsure: it then waits);
+    /// `counted_by_store`: the store counts it among the permits held until its drop (it went).
     #[inline]
     pub(crate) fn new(
         limiter: MultiLimiter,
         id: u64,
         costs: PerResource<u64>,
         went: bool,
+        counted_by_store: bool,
     ) -> Permit {
-        if went {
+        if went && !counted_by_store {
             limiter.hold_permit();
         }
         Permit {
             held: Held::new(limiter, id),
             costs,
             went,
-            counted: AtomicBool::new(went),
+            counted: AtomicBool::new(went || counted_by_store),
+            counted_by_store,
         }
     }
 
@@ -163,7 +169,7 @@ impl Permit {
 impl Drop for Permit {
     #[inline]
     fn drop(&mut self) {
-        if *self.counted.get_mut() {
+        if *self.counted.get_mut() && !self.counted_by_store {
             self.limiter().release_permit();
         }
     }

@@ -351,7 +351,7 @@ impl Remote {
         if slot {
             self.renew_leases();
         }
-        Ok(Permit::new(limiter.clone(), id, costs, false))
+        Ok(Permit::new(limiter.clone(), id, costs, false, false))
     }
 
     /// One reservation round trip.

@@ -203,10 +203,12 @@ impl Accounts for Meters {
         self.meters.len()
     }
 
+    #[inline]
     fn capacity(&self, resource: usize) -> Result<u64, RateError> {
         Ok(on_meter!(&self.meters[resource], a => a.capacity(), unpaced => u64::MAX))
     }
 
+    #[inline]
     fn conforms_at(&self, resource: usize, now: Nanos, cost: u64) -> Nanos {
         on_meter!(&self.meters[resource], a => a.conforms_at(now, cost), unpaced => now)
     }

@@ -127,7 +127,22 @@ impl<S: Accounts> Core<S> {
         patience: Patience,
         keep: bool,
     ) -> Result<Ticket, Refusal> {
-        let (mut ledger, now) = self.lock_now();
+        self.reserve_read(costs, patience, keep, self.clock.now())
+    }
+
+    /// [`reserve`](Core::reserve), at a clock `reading` taken just before (a caller that read
+    /// the clock already: the lock-free refusal's): clamped under the lock to the latest instant
+    /// decided at, as any reading.
+    #[inline]
+    pub(crate) fn reserve_read(
+        &self,
+        costs: &[u64],
+        patience: Patience,
+        keep: bool,
+        reading: Nanos,
+    ) -> Result<Ticket, Refusal> {
+        let mut ledger = self.lock();
+        let now = ledger.observe(reading);
         ledger.reserve(costs, patience.due(now), keep, now)
     }
 

@@ -11,7 +11,8 @@
 //!   instant costs fit, charging, refunds, re-planning). It reads no clock and never blocks,
 //!   so its unit tests (`ledger/tests.rs`) state instants.
 //! - **The core** (`core.rs`): [`Core`] puts a ledger behind a lock, reads its clock under
-//!   that lock (never going backwards), and waits in `Clock::block_on`, the one wait loop; its
+//!   that lock (or takes a reading its caller just made, `Core::reserve_read`: clamped there
+//!   all the same, never going backwards), and waits in `Clock::block_on`, the one wait loop; its
 //!   operations (`reserve`, `take_now`, `wait`, `cancel`, `withdraw`, `forget`, `settle`,
 //!   `change`) are what the limiters, permits and semaphores call.
 //!
@@ -75,3 +76,4 @@ pub use handle::CancelHandle;
 pub(crate) use handle::{Book, Cancel, Held, Keeper};
 pub(crate) use meter_words::MeterWords;
 pub(crate) use per_resource::PerResource;
+pub(crate) use receipts::has_place;

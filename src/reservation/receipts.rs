@@ -15,6 +15,12 @@ pub(super) fn id_of(serial: u64, place: Option<usize>) -> u64 {
     (serial << PLACE_BITS) | place.map_or(0, |place| place as u64 + 1)
 }
 
+/// Whether reservation `id` was kept in a place: it went at once, holding no slot, and its
+/// place stays taken until it is dropped.
+pub(crate) fn has_place(id: u64) -> bool {
+    place_of(id).is_some()
+}
+
 /// The place that reservation `id` was kept in, if any.
 fn place_of(id: u64) -> Option<usize> {
     match (id & ((1 << PLACE_BITS) - 1)) as usize {
@@ -69,6 +75,7 @@ impl<G> Receipts<G> {
 
     /// Keeps the receipt of the `serial`th reservation, in a free place when `placed` and there
     /// is one (its drop is then [marked](Dropped::mark), not forgotten under the lock); its id.
+    #[inline(always)]
     pub(super) fn keep(&mut self, serial: u64, grant: G, placed: bool) -> u64 {
         let place = (!self.taken).trailing_zeros() as usize;
         if !placed || place >= PLACES {
@@ -125,6 +132,12 @@ impl<G> Receipts<G> {
         self.by_id.values_mut().chain(placed)
     }
 
+    /// Places taken: reservations kept in a place and not yet dropped (as of the last
+    /// [`take_back`](Self::take_back)).
+    pub(super) fn places_taken(&self) -> u64 {
+        u64::from(self.taken.count_ones())
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.by_id.is_empty() && self.places.iter().all(Option::is_none)
     }
@@ -139,7 +152,9 @@ impl<G> Receipts<G> {
             taken &= taken - 1;
             if dropped.0[place].load(Ordering::Acquire) {
                 dropped.0[place].store(false, Ordering::Relaxed);
-                self.places[place] = None;
+                // Taken, not assigned `None`: the assignment built a whole empty receipt on
+                // the stack and copied it in (a store-forwarding stall at every lock round).
+                drop(self.places[place].take());
                 self.taken &= !(1 << place);
             }
         }

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use super::{Reserved, StateStore};
 use crate::multi::{window_of, LimitError};
-use crate::reservation::{Accounts, Cancel, Core, MeterWords, Meters, Patience, Refusal};
+use crate::reservation::{
+    has_place, Accounts, Cancel, Core, MeterWords, Meters, Patience, Refusal,
+};
 use crate::{Clock, MultiLimiter, Nanos, Rate};
 
 /// The in-memory store: the core over the meters, and the meters' words as a rejection reads
@@ -52,20 +54,20 @@ impl StateStore for InMemory {
         slots: &[u64],
         patience: Patience,
     ) -> Result<Reserved, LimitError> {
-        // Unclamped: the published view's latest instant clamps it.
-        if let Some(refusal) = self
-            .words
-            .refuse(slots, patience, self.core.clock().now_unordered())
-        {
+        // One reading for both: unclamped, the published view's latest instant clamps it, and
+        // under the lock the ledger's.
+        let reading = self.core.clock().now_unordered();
+        if let Some(refusal) = self.words.refuse(slots, patience, reading) {
             return Err(limiter.error(refusal));
         }
         let ticket = self
             .core
-            .reserve(slots, patience, true)
+            .reserve_read(slots, patience, true, reading)
             .map_err(|refusal| limiter.error(refusal))?;
         Ok(Reserved::Kept {
             id: ticket.id,
             went: !ticket.waiting,
+            counted: has_place(ticket.id),
         })
     }
 
@@ -123,8 +125,9 @@ impl StateStore for InMemory {
         self.core.read(|ledger, _| ledger.waiting()) as u64
     }
 
-    fn slots_held(&self) -> Option<u64> {
-        None
+    fn permits_held(&self, counted: u64) -> u64 {
+        // A permit kept in a place counts until its drop frees the place.
+        counted + self.core.read(|ledger, _| ledger.kept_in_places())
     }
 
     fn set_rate(

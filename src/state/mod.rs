@@ -7,7 +7,11 @@
 //! operations (plan, wait, cancel, withdraw, forget, settle), usage, server feedback
 //! (`observe`, a pause), rate changes, idleness, and the same store on another clock. Everything
 //! else (resolving resource names, the rule for requests, counting permits held, naming
-//! resources in errors) stays in the limiter, the same for every store.
+//! resources in errors) stays in the limiter, the same for every store, except the permits a
+//! store counts itself: the in-memory store counts those that went at once into a receipt's
+//! place (`reservation/receipts.rs`) by the places taken, read under its lock, so that such a
+//! permit costs no counter of its own when it is made and dropped
+//! ([`StateStore::permits_held`]).
 //!
 //! The stores:
 //! - **In memory** (`memory.rs`, the default): the reservation core over the limiter's
@@ -111,9 +115,11 @@ pub(crate) trait StateStore: Cancel + Send + Sync + 'static {
     /// Reservations waiting for their instant (or a concurrency slot).
     fn waiting(&self) -> u64;
 
-    /// Concurrency slots held in every process sharing the state, where the store counts them
-    /// (`None`: the limiter counts its own permits).
-    fn slots_held(&self) -> Option<u64>;
+    /// Permits held ([`MultiLimiter::active`]), given `counted`: those the limiter counted
+    /// itself. The in-memory store adds the permits it counts (those kept in a receipt's place,
+    /// [`Reserved::Kept`]'s `counted`); a store that counts concurrency slots in every process
+    /// sharing the state answers those instead.
+    fn permits_held(&self, counted: u64) -> u64;
 
     /// Switches resource `resource` from `before` to `rate`, re-planning the waiters.
     fn set_rate(
@@ -152,8 +158,9 @@ pub(crate) trait StateStore: Cancel + Send + Sync + 'static {
 /// comes back through the call in registers and the limiter builds the permit inline.
 pub(crate) enum Reserved {
     /// Reservation `id`, kept by the store; `went`: granted at once, nothing to wait for
-    /// (`false` whenever unsure: the permit then waits).
-    Kept { id: u64, went: bool },
+    /// (`false` whenever unsure: the permit then waits); `counted`: the store counts it among
+    /// the permits held until it is dropped ([`StateStore::permits_held`]), the limiter need not.
+    Kept { id: u64, went: bool, counted: bool },
     /// A permit the store made itself (the Redis store's: on its local fallback's limiter while
     /// Redis is unreachable).
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]

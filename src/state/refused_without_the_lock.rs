@@ -10,7 +10,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::InMemory;
-use crate::reservation::{Patience, PerResource, Refusal};
+use crate::reservation::{has_place, Patience, PerResource, Refusal};
 use crate::{Clock, LimitError, Limits, MultiLimiter, Nanos, Permit, Rate, REQUESTS, TOKENS};
 
 fn in_memory(limiter: &MultiLimiter) -> &InMemory {
@@ -220,7 +220,8 @@ fn run(steps: &[Step], max_parallel: Option<u64>) -> Result<(), TestCaseError> {
                 }
                 if let Ok(ticket) = locked {
                     let costs = PerResource::from_slice(&costs);
-                    permits.push(Permit::new(api.clone(), ticket.id, costs, !ticket.waiting));
+                    let (went, counted) = (!ticket.waiting, has_place(ticket.id));
+                    permits.push(Permit::new(api.clone(), ticket.id, costs, went, counted));
                 }
             }
             Step::Advance(ms) => time.advance(Duration::from_millis(ms)),

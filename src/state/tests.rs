@@ -75,8 +75,8 @@ impl StateStore for Recording {
     fn waiting(&self) -> u64 {
         self.ask("waiting").waiting()
     }
-    fn slots_held(&self) -> Option<u64> {
-        self.ask("slots_held").slots_held()
+    fn permits_held(&self, counted: u64) -> u64 {
+        self.ask("permits_held").permits_held(counted)
     }
     fn set_rate(
         &self,
@@ -148,7 +148,7 @@ fn every_operation_of_a_multi_limiter_and_its_permits_goes_through_its_store() {
         "forget",
         "usage",
         "waiting",
-        "slots_held",
+        "permits_held",
         "set_rate",
         "observe",
         "pause_until",

@@ -142,3 +142,41 @@ fn a_reserved_permit_counts_as_held_once_it_went_and_waiting_ones_as_reserved() 
         .is_err());
     assert_eq!(api.active(), 1);
 }
+
+/// Permits that went at once are counted where their receipts are kept (a few places, then a
+/// map): `active` stays exact past the places, through a cancel from another handle (the
+/// permit still lives), a second `wait`, and drops in any order.
+#[test]
+fn active_is_exact_for_permits_that_went_at_once_however_they_end() {
+    let (clock, time) = Clock::mock();
+    let api = MultiLimiter::new(Limits::new().rpm(1_000).tpm(100_000))
+        .unwrap()
+        .with_clock(clock);
+    let mut permits: Vec<_> = (0..40)
+        .map(|_| api.acquire(&[(TOKENS, 10)]).unwrap())
+        .collect();
+    assert_eq!(api.active(), 40);
+    permits[3].wait().unwrap(); // went already: counted once
+    permits[35].wait().unwrap();
+    assert_eq!(api.active(), 40);
+    permits[5].cancel_handle().cancel(); // its receipt goes; the permit still lives
+    permits[36].cancel_handle().cancel();
+    assert_eq!(api.active(), 40);
+    for index in [36, 5, 0] {
+        drop(permits.remove(index));
+    }
+    assert_eq!(api.active(), 37);
+    permits.pop().unwrap().cancel();
+    assert_eq!(api.active(), 36);
+    // Places handed out again are counted again; a permit that waited counts as well.
+    let full = api.acquire(&[(TOKENS, 100_000 - 400)]).unwrap();
+    let later = api.reserve(&[(TOKENS, 50)]).unwrap();
+    assert_eq!(api.active(), 37);
+    time.advance(Duration::from_secs(1));
+    later.wait().unwrap();
+    assert_eq!(api.active(), 38);
+    drop((full, later));
+    permits.clear();
+    assert_eq!(api.active(), 0);
+    assert_eq!(api.permits().reserved, 0);
+}

@@ -111,11 +111,11 @@ impl StateStore for Remote {
         0
     }
 
-    fn slots_held(&self) -> Option<u64> {
+    fn permits_held(&self, counted: u64) -> u64 {
         if self.max_parallel == 0 {
-            return None;
+            return counted;
         }
-        self.usage_shared().ok().map(|(_, active)| active)
+        self.usage_shared().map_or(counted, |(_, active)| active)
     }
 
     fn set_rate(

@@ -557,6 +557,12 @@ impl<S: Accounts> Ledger<S> {
             && self.holds.iter().all(|hold| *hold <= now)
     }
 
+    /// Reservations kept in a place ([`has_place`](super::receipts::has_place)) and not yet
+    /// dropped: each went at once, and is live until its drop (a cancel keeps its place).
+    pub(crate) fn kept_in_places(&self) -> u64 {
+        self.granted.places_taken()
+    }
+
     /// Concurrency slots in use.
     pub(crate) fn slots_in_use(&self) -> u64 {
         self.slots_used

@@ -166,3 +166,29 @@ impl ModelsAtRest {
 fn is_passed(words: &[u64], now: Nanos) -> bool {
     words.iter().all(|&word| Nanos::new(word) <= now)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::multi::TOKENS;
+    use crate::Clock;
+
+    /// A used limiter of the in-memory store is put to rest (its words kept here), and a new
+    /// one woken with them refuses what the old one would have. (The store's type is what the
+    /// rest reads: a store it does not recognise would silently keep every model whole.)
+    #[test]
+    fn a_used_limiter_rests_as_its_words_and_wakes_as_it_was() {
+        let (clock, _time) = Clock::mock();
+        let limits = Limits::new().rpm(10).tpm(1_000);
+        let at_rest = ModelsAtRest::of(&limits).expect("GCRA rates rest");
+        let limiter = MultiLimiter::build(limits.clone(), clock.clone()).unwrap();
+        drop(limiter.try_acquire(&[(TOKENS, 900)]).unwrap());
+        assert!(at_rest.put_to_rest("m", &limiter));
+        assert_eq!(at_rest.models.len(), 1);
+        let woken = MultiLimiter::build(limits, clock).unwrap();
+        at_rest.wake("m", &woken);
+        assert_eq!(at_rest.models.len(), 0);
+        assert!(woken.try_acquire(&[(TOKENS, 200)]).is_err());
+        assert!(woken.try_acquire(&[(TOKENS, 100)]).is_ok());
+    }
+}

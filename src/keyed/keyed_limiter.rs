@@ -353,14 +353,16 @@ impl<K: Hash + Eq + Clone, A: OneWord> KeyedLimiter<K, A> {
     fn acquire_within(&self, key: &K, cost: u64, patience: Patience) -> Result<(), AcquireError> {
         let pace = match &self.pace {
             Ok(pace) => pace,
-            Err(err) => return self.reject(AcquireError::InvalidRate(err.clone())),
+            Err(err) => return self.counters.reject(AcquireError::InvalidRate(err.clone())),
         };
         if cost == 0 {
-            return self.admit();
+            return self.counters.admit();
         }
         if cost > pace.burst() {
             let capacity = pace.burst();
-            return self.reject(AcquireError::ExceedsCapacity { cost, capacity });
+            return self
+                .counters
+                .reject(AcquireError::ExceedsCapacity { cost, capacity });
         }
         let hash = self.keys.hash(key);
         // Unclamped: an early reading only makes the decision stricter (see `RateLimiter`).
@@ -375,11 +377,11 @@ impl<K: Hash + Eq + Clone, A: OneWord> KeyedLimiter<K, A> {
                 if at > now {
                     self.clock.sleep_until(at);
                 }
-                self.admit()
+                self.counters.admit()
             }
             Err(at) => {
                 let wait = at.saturating_sub(now).as_duration();
-                self.reject(AcquireError::NotInTime { wait })
+                self.counters.reject(AcquireError::NotInTime { wait })
             }
         }
     }
@@ -402,18 +404,6 @@ impl<K: Hash + Eq + Clone, A: OneWord> KeyedLimiter<K, A> {
             |word| self.is_fresh(word, now),
             |word| take::<A>(pace, word, now, cost, due),
         )
-    }
-
-    #[inline]
-    fn admit(&self) -> Result<(), AcquireError> {
-        self.counters.admitted();
-        Ok(())
-    }
-
-    #[inline]
-    fn reject(&self, err: AcquireError) -> Result<(), AcquireError> {
-        self.counters.rejected();
-        Err(err)
     }
 }
 

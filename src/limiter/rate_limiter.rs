@@ -407,7 +407,10 @@ impl<A: Algorithm> RateLimiter<A> {
         let ticket = self
             .core
             .reserve(&[cost], Patience::Forever, true)
-            .map_err(|refusal| self.reject(refusal.into()).unwrap_err())?;
+            .map_err(|refusal| {
+                self.counters.rejected();
+                AcquireError::from(refusal)
+            })?;
         self.counters.admitted();
         let book: Arc<dyn crate::reservation::Book> = self.core.clone();
         Ok(Reservation::new(Held::new(book, ticket.id), cost))
@@ -525,18 +528,18 @@ impl<A: Algorithm> RateLimiter<A> {
     #[inline(never)]
     fn acquire_on_core(&self, cost: u64, patience: Patience) -> Result<(), AcquireError> {
         if self.fast.word().is_none() && self.core.take_now(&[cost]) {
-            return self.admit();
+            return self.counters.admit();
         }
         let ticket = match self.core.reserve(&[cost], patience, false) {
             Ok(ticket) => ticket,
-            Err(refusal) => return self.reject(refusal.into()),
+            Err(refusal) => return self.counters.reject(refusal.into()),
         };
         if !ticket.waiting {
-            return self.admit();
+            return self.counters.admit();
         }
         match self.core.wait(ticket.id) {
-            Ok(_) => self.admit(),
-            Err(refusal) => self.reject(refusal.into()),
+            Ok(_) => self.counters.admit(),
+            Err(refusal) => self.counters.reject(refusal.into()),
         }
     }
 
@@ -557,7 +560,7 @@ impl<A: Algorithm> RateLimiter<A> {
             let next_free = Nanos::new(self.fast.next_free.load(Ordering::Acquire));
             if cost == 1 {
                 if let Err(wait) = due.in_time(next_free, now) {
-                    return Some(self.reject(AcquireError::NotInTime { wait }));
+                    return Some(self.counters.reject(AcquireError::NotInTime { wait }));
                 }
             }
             return None;
@@ -588,7 +591,7 @@ impl<A: Algorithm> RateLimiter<A> {
                             continue;
                         }
                     }
-                    return Some(self.admit());
+                    return Some(self.counters.admit());
                 }
                 // Held by a server: the core answers (a hold past the longest is `HeldTooLong`,
                 // not a wait), as it does for every algorithm; a hold at the very instant the
@@ -597,26 +600,17 @@ impl<A: Algorithm> RateLimiter<A> {
                 Decision::NotBefore(at) if hold >= at => return None,
                 Decision::NotBefore(at) => at,
                 Decision::Never { capacity } => {
-                    return Some(self.reject(AcquireError::ExceedsCapacity { cost, capacity }))
+                    return Some(
+                        self.counters
+                            .reject(AcquireError::ExceedsCapacity { cost, capacity }),
+                    )
                 }
             };
             return match due.in_time(at, now) {
                 Ok(()) => None, // a wait to sleep through: reserve on the core
-                Err(wait) => Some(self.reject(AcquireError::NotInTime { wait })),
+                Err(wait) => Some(self.counters.reject(AcquireError::NotInTime { wait })),
             };
         }
-    }
-
-    #[inline]
-    fn admit(&self) -> Result<(), AcquireError> {
-        self.counters.admitted();
-        Ok(())
-    }
-
-    #[inline]
-    fn reject(&self, err: AcquireError) -> Result<(), AcquireError> {
-        self.counters.rejected();
-        Err(err)
     }
 }
 

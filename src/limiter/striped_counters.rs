@@ -83,6 +83,20 @@ impl StripedCounters {
         }
     }
 
+    /// Counts an admission, and returns it for the decision to return.
+    #[inline]
+    pub(crate) fn admit<E>(&self) -> Result<(), E> {
+        self.admitted();
+        Ok(())
+    }
+
+    /// Counts a rejection, and returns it (`err`) for the decision to return.
+    #[inline]
+    pub(crate) fn reject<E>(&self, err: E) -> Result<(), E> {
+        self.rejected();
+        Err(err)
+    }
+
     #[inline]
     pub(crate) fn admitted(&self) {
         self.bump(|slot| &slot.admitted);

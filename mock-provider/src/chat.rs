@@ -62,16 +62,16 @@ pub fn arrival_cost(prompt_tokens: u64, max_tokens: Option<u64>) -> u64 {
         .saturating_add(max_tokens.unwrap_or_else(|| completion_tokens(prompt_tokens, None)))
 }
 
-/// A valid chat completions request, reduced to what the mock uses.
+/// A valid chat completions or (legacy) completions request, reduced to what the mock uses.
 #[derive(Debug)]
-pub(crate) struct ChatRequest {
+pub(crate) struct TextRequest {
     pub(crate) model: String,
     pub(crate) prompt_tokens: u64,
     pub(crate) max_tokens: Option<u64>,
     pub(crate) streaming: Streaming,
 }
 
-impl ChatRequest {
+impl TextRequest {
     pub(crate) fn completion_tokens(&self) -> u64 {
         completion_tokens(self.prompt_tokens, self.max_tokens)
     }
@@ -82,7 +82,7 @@ impl ChatRequest {
 }
 
 /// Parses and validates a request body.
-pub(crate) fn parse(body: &[u8]) -> Result<ChatRequest, Invalid> {
+pub(crate) fn parse(body: &[u8]) -> Result<TextRequest, Invalid> {
     let object = params::object(body)?;
     let model = params::model(&object)?;
     let streaming = params::streaming(&object)?;
@@ -132,7 +132,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<ChatRequest, Invalid> {
         })?;
     }
     let max_tokens = params::max_tokens(&object)?;
-    Ok(ChatRequest {
+    Ok(TextRequest {
         model,
         prompt_tokens: prompt_tokens(contents),
         max_tokens,
@@ -218,7 +218,7 @@ pub(crate) fn usage(prompt_tokens: u64, completion_tokens: u64) -> Value {
 }
 
 /// The 200 body.
-pub(crate) fn completion_body(id: u64, created: u64, request: &ChatRequest) -> Value {
+pub(crate) fn completion_body(id: u64, created: u64, request: &TextRequest) -> Value {
     let completion = request.completion_tokens();
     json!({
         "id": format!("chatcmpl-{id}"),
@@ -238,7 +238,7 @@ pub(crate) fn completion_body(id: u64, created: u64, request: &ChatRequest) -> V
 /// the role and empty content, a chunk per word, with the last word a chunk with the
 /// `finish_reason`; then the usage chunk if asked and `data: [DONE]` ([`sse::openai_chunks`]).
 /// The first chunk is a step of its own, each word too.
-pub(crate) fn stream_steps(id: u64, created: u64, request: &ChatRequest) -> Vec<Vec<u8>> {
+pub(crate) fn stream_steps(id: u64, created: u64, request: &TextRequest) -> Vec<Vec<u8>> {
     let base = json!({
         "id": format!("chatcmpl-{id}"),
         "object": "chat.completion.chunk",
@@ -270,7 +270,7 @@ pub(crate) fn stream_steps(id: u64, created: u64, request: &ChatRequest) -> Vec<
 mod tests {
     use super::*;
 
-    fn parse_str(body: &str) -> Result<ChatRequest, Invalid> {
+    fn parse_str(body: &str) -> Result<TextRequest, Invalid> {
         parse(body.as_bytes())
     }
 

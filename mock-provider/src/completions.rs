@@ -3,40 +3,19 @@
 
 use serde_json::{json, Value};
 
-use crate::chat::{arrival_cost, completion_tokens, reply_pieces, reply_text, usage};
-use crate::params::{self, Invalid, Streaming};
+use crate::chat::{reply_pieces, reply_text, usage, TextRequest};
+use crate::params::{self, Invalid};
 use crate::sse;
 
-/// A valid completions request, reduced to what the mock uses. A prompt of several inputs is
-/// answered as one: one choice, its tokens the sum of theirs.
-#[derive(Debug)]
-pub(crate) struct CompletionsRequest {
-    pub(crate) model: String,
-    pub(crate) prompt_tokens: u64,
-    pub(crate) max_tokens: Option<u64>,
-    pub(crate) streaming: Streaming,
-}
-
-impl CompletionsRequest {
-    pub(crate) fn completion_tokens(&self) -> u64 {
-        completion_tokens(self.prompt_tokens, self.max_tokens)
-    }
-
-    /// What it counts against the token quota at arrival: as a chat request,
-    /// [`arrival_cost`].
-    pub(crate) fn arrival_cost(&self) -> u64 {
-        arrival_cost(self.prompt_tokens, self.max_tokens)
-    }
-}
-
-/// Parses and validates a request body.
-pub(crate) fn parse(body: &[u8]) -> Result<CompletionsRequest, Invalid> {
+/// Parses and validates a request body. A prompt of several inputs is answered as one: one
+/// choice, its tokens the sum of theirs.
+pub(crate) fn parse(body: &[u8]) -> Result<TextRequest, Invalid> {
     let object = params::object(body)?;
     let model = params::model(&object)?;
     let streaming = params::streaming(&object)?;
     let (prompt_tokens, _) = params::input_tokens(object.get("prompt"), "prompt")?;
     let max_tokens = params::max_tokens(&object)?;
-    Ok(CompletionsRequest {
+    Ok(TextRequest {
         model,
         prompt_tokens,
         max_tokens,
@@ -45,7 +24,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<CompletionsRequest, Invalid> {
 }
 
 /// The 200 body.
-pub(crate) fn completion_body(id: u64, created: u64, request: &CompletionsRequest) -> Value {
+pub(crate) fn completion_body(id: u64, created: u64, request: &TextRequest) -> Value {
     let completion = request.completion_tokens();
     json!({
         "id": format!("cmpl-{id}"),
@@ -66,7 +45,7 @@ pub(crate) fn completion_body(id: u64, created: u64, request: &CompletionsReques
 /// The streamed answer's steps, as OpenAI sends them: a `text_completion` chunk per word (each a
 /// step), with the last word a chunk with empty text and the `finish_reason`; then the usage
 /// chunk if asked and `data: [DONE]` ([`sse::openai_chunks`]).
-pub(crate) fn stream_steps(id: u64, created: u64, request: &CompletionsRequest) -> Vec<Vec<u8>> {
+pub(crate) fn stream_steps(id: u64, created: u64, request: &TextRequest) -> Vec<Vec<u8>> {
     let base = json!({
         "id": format!("cmpl-{id}"),
         "object": "text_completion",
@@ -94,6 +73,7 @@ pub(crate) fn stream_steps(id: u64, created: u64, request: &CompletionsRequest) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::params::Streaming;
 
     #[test]
     fn prompts_as_text_or_token_ids() {

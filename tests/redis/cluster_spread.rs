@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tollgate::redis::RedisState;
 use tollgate::{Limits, ModelLimiter, MultiLimiter, Rate, Resource, Runner, REQUESTS};
 
-use crate::shared_quota::{micros, worst_excess};
+use crate::shared_quota::{grants_until, worst_excess};
 use crate::support::redis_cluster::{ask, RedisCluster};
 
 /// How one of the spread limiters counts.
@@ -110,19 +110,7 @@ fn limiters_spread_over_slots_hold_their_bounds() {
                                     .unwrap();
                                 [api.clone(), api]
                             })
-                            .map(|api| {
-                                scope.spawn(move || {
-                                    let mut mine = Vec::new();
-                                    loop {
-                                        let permit = api.acquire(&[(REQUESTS, 1)]).unwrap();
-                                        let at = micros(permit.server_ready_at().unwrap());
-                                        mine.push(at);
-                                        if at >= end {
-                                            return mine;
-                                        }
-                                    }
-                                })
-                            })
+                            .map(|api| scope.spawn(move || grants_until(&api, end)))
                             .collect();
                         let mut all: Vec<i64> = threads
                             .into_iter()

@@ -28,6 +28,20 @@ pub(super) fn micros(at: SystemTime) -> i64 {
     at.duration_since(UNIX_EPOCH).unwrap().as_micros() as i64
 }
 
+/// Acquires one request at a time from `api` until one is granted at or after `end` (server
+/// time, in microseconds): the server's instants of the grants, that last one included.
+pub(super) fn grants_until(api: &MultiLimiter, end: i64) -> Vec<i64> {
+    let mut grants = Vec::new();
+    loop {
+        let permit = api.acquire(&[(REQUESTS, 1)]).unwrap();
+        let at = micros(permit.server_ready_at().unwrap());
+        grants.push(at);
+        if at >= end {
+            return grants;
+        }
+    }
+}
+
 fn server_now_micros(url: &str) -> i64 {
     let client = redis::Client::open(url).unwrap();
     let mut connection = client.get_connection().unwrap();
@@ -80,15 +94,7 @@ fn shared_quota_child() {
         .unwrap()
         .shared_on(state)
         .unwrap();
-    let mut grants = Vec::new();
-    loop {
-        let permit = api.acquire(&[(REQUESTS, 1)]).unwrap();
-        let at = micros(permit.server_ready_at().unwrap());
-        grants.push(at);
-        if at >= end {
-            break;
-        }
-    }
+    let grants = grants_until(&api, end);
     let lines: Vec<String> = grants.iter().map(|at| format!("GRANT {at}")).collect();
     println!("{}", lines.join("\n"));
 }
@@ -173,15 +179,7 @@ fn limiters_whose_clocks_disagree_still_hold_the_bound() {
                         .with_clock(clock)
                         .shared_on(state)
                         .unwrap();
-                    let mut mine = Vec::new();
-                    loop {
-                        let permit = api.acquire(&[(REQUESTS, 1)]).unwrap();
-                        let at = micros(permit.server_ready_at().unwrap());
-                        mine.push(at);
-                        if at >= end {
-                            return mine;
-                        }
-                    }
+                    grants_until(&api, end)
                 })
             })
             .collect();

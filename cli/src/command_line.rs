@@ -276,16 +276,10 @@ fn chat() -> Command {
             "Most requests in flight at once (default: what the requests quota needs at a \
              latency of up to a minute, 16 to 1024)",
         ))
-        .arg(
-            Arg::new("timeout")
-                .long("timeout")
-                .value_name("DURATION")
-                .value_parser(crate::exec::parse_duration)
-                .help(
-                    "Give up an attempt after DURATION (\"90s\", \"5m\"; retried); default: 60 s \
-                     + 25 ms per completion token the request allows, at most 10 min",
-                ),
-        )
+        .arg(request_timeout_arg(
+            "Give up an attempt after DURATION (\"90s\", \"5m\"; retried); default: 60 s + 25 ms \
+             per completion token the request allows, at most 10 min",
+        ))
         .arg(retries_arg(
             "5",
             "Retries of a request that failed (429s, 5xx, timeouts)",
@@ -469,16 +463,10 @@ fn proxy() -> Command {
             "5",
             "Retries of a request the upstream refused with a 429, inside the proxy",
         ))
-        .arg(
-            Arg::new("timeout")
-                .long("timeout")
-                .value_name("DURATION")
-                .value_parser(crate::exec::parse_duration)
-                .help(
-                    "Answer 504 when the upstream has not answered within DURATION; default: \
-                     60 s + 25 ms per completion token the request allows, at most 10 min",
-                ),
-        )
+        .arg(request_timeout_arg(
+            "Answer 504 when the upstream has not answered within DURATION; default: 60 s + 25 ms \
+             per completion token the request allows, at most 10 min",
+        ))
         .arg(
             Arg::new("header-timeout")
                 .long("header-timeout")
@@ -602,6 +590,15 @@ fn default_max_tokens_arg() -> Arg {
         .value_parser(value_parser!(u64))
         .default_value("1024")
         .help("Completion tokens to reserve for a request that sets no max_tokens")
+}
+
+/// `--timeout DURATION` of one request (`chat`, `proxy`), with what it does in `help`.
+fn request_timeout_arg(help: &'static str) -> Arg {
+    Arg::new("timeout")
+        .long("timeout")
+        .value_name("DURATION")
+        .value_parser(crate::exec::parse_duration)
+        .help(help)
 }
 
 fn retries_arg(default: &'static str, help: &'static str) -> Arg {

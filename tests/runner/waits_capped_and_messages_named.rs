@@ -2,7 +2,7 @@
 //! name the setting to change in the context they are raised in, and what exists.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use tollgate::{
@@ -46,15 +46,19 @@ fn a_jittered_retry_after_is_capped_by_max_retry_after() {
 /// A new user's case: 8 calls refused together with "retry after 1 s" and a jitter of 500 ms
 /// were all retried at one instant (the jitter lengthened the one shared pause). Each is now
 /// retried after its own jitter past the pause, within [1 s, 2 s]. (A stepped mock clock, moved by 5 ms
-/// steps once the eight refusals are in: time cannot run ahead of a worker still reporting.)
+/// steps once the eight refusals are in: time cannot run ahead of a worker still reporting. The
+/// eight calls meet before any is refused: a worker that started late would otherwise find new
+/// calls paused by the first refusal and never be refused at 0, as on a loaded CI machine.)
 #[test]
 fn calls_refused_together_are_retried_at_their_own_instants() {
     let (clock, time) = Clock::mock_stepped();
     let retries = Arc::new(Mutex::new(Vec::new()));
     let refused = Arc::new(AtomicU32::new(0));
+    let together = Arc::new(Barrier::new(8));
     let (seen, counted, now) = (Arc::clone(&retries), Arc::clone(&refused), time.clone());
     let mut runner = Runner::new(move |_: &u32| {
         if now.now() == Nanos::ZERO {
+            together.wait();
             counted.fetch_add(1, Ordering::SeqCst);
             return Err("429");
         }
@@ -71,6 +75,7 @@ fn calls_refused_together_are_retried_at_their_own_instants() {
     runner.schedule_all(0..8).unwrap();
     let report = std::thread::scope(|scope| {
         let stepper = scope.spawn(|| {
+            let _freed = support::ClockFreedOnDrop(&time);
             // The refusals recorded before time moves: each of the 8 workers waits for a retry.
             support::wait_until("8 refusals", || refused.load(Ordering::SeqCst) == 8);
             time.wait_for_sleepers(8);
@@ -86,6 +91,7 @@ fn calls_refused_together_are_retried_at_their_own_instants() {
         stepper.join().unwrap();
         report
     });
+    assert_eq!(refused.load(Ordering::SeqCst), 8);
     assert!(report.results.iter().all(Option::is_some));
     let mut retries = retries.lock().unwrap().clone();
     retries.sort();

@@ -20,7 +20,8 @@
 //! - [`test_name`]: the name of a test for re-running this binary on it alone (tests that
 //!   re-execute themselves as a child process).
 //! - [`step`]: moves a stepped mock clock and waits until the test's threads have seen it;
-//!   [`wait_until`]: a bounded wait for a condition threads reach without notifying.
+//!   [`wait_until`]: a bounded wait for a condition threads reach without notifying;
+//!   [`ClockFreedOnDrop`]: a stepper that fails frees the threads it steps (a failure, not a hang).
 //! - [`proptest_config`]: property-test settings that keep each file's regression seeds next to
 //!   it (`<file>.proptest-regressions`).
 
@@ -84,6 +85,18 @@ pub fn step<T>(time: &MockTime, by: Duration, threads: &[ScopedJoinHandle<'_, T>
         let finished = threads.iter().filter(|thread| thread.is_finished()).count();
         finished + time.sleepers() >= threads.len()
     });
+}
+
+/// Moves a stepped mock clock a year ahead when dropped: held by the thread that steps the clock,
+/// it lets the threads waiting on the clock finish when that thread panics (a bounded wait that
+/// gave up) or stops stepping early, so the test fails with the stepper's message instead of
+/// hanging its binary (and CI) forever.
+pub struct ClockFreedOnDrop<'a>(pub &'a MockTime);
+
+impl Drop for ClockFreedOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.advance(Duration::from_secs(365 * 86_400));
+    }
 }
 
 /// Returns once `done()` holds, looking again after yielding the processor; panics naming

@@ -102,7 +102,7 @@ mod state;
 mod time;
 mod wrapper;
 
-pub use keyed::{KeyUsage, KeyedLimiter, KeyedStats};
+pub use keyed::{KeyUsage, KeyedLimiter, KeyedMultiLimiter, KeyedStats};
 pub use limiter::{AcquireError, LimiterStats, RateLimiter, Reservation};
 pub use multi::{
     Counting, LimitError, Limits, ModelLimiter, ModelLimiterBuilder, ModelStats, MultiLimiter,

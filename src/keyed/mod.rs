@@ -30,13 +30,17 @@
 //! # Ok::<(), tollgate::AcquireError>(())
 //! ```
 
+mod key_locks;
 mod keyed_limiter;
+mod keyed_multi_limiter;
 mod models_at_rest;
 mod shard_hasher;
 mod sharded_map;
 mod stats;
+mod words_per_key;
 
 pub use keyed_limiter::KeyedLimiter;
+pub use keyed_multi_limiter::KeyedMultiLimiter;
 pub(crate) use models_at_rest::ModelsAtRest;
 pub(crate) use sharded_map::ShardedMap;
 pub use stats::{KeyUsage, KeyedStats};

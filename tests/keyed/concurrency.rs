@@ -3,6 +3,7 @@
 //! charge each call's costs on all of them or none.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Barrier;
 use std::time::Duration;
 
 use tollgate::{Clock, KeyedLimiter, KeyedMultiLimiter, Rate, REQUESTS, TOKENS};
@@ -112,14 +113,16 @@ fn requests_and_tokens(rate_per_hour: u64) -> KeyedMultiLimiter<u64, 2> {
 
 #[test]
 fn threads_on_one_key_of_several_resources_take_all_or_none_with_time_frozen() {
-    for round in 0..20_u64 {
+    for round in 0..200_u64 {
         let (clock, _time) = Clock::mock();
         let keyed = requests_and_tokens(40).with_clock(clock);
         let (calls, tokens) = (AtomicU64::new(0), AtomicU64::new(0));
+        let start = Barrier::new(THREADS);
         std::thread::scope(|s| {
             for thread in 0..THREADS as u64 {
-                let (keyed, calls, tokens) = (&keyed, &calls, &tokens);
+                let (keyed, calls, tokens, start) = (&keyed, &calls, &tokens, &start);
                 s.spawn(move || {
+                    start.wait();
                     for i in 0..200 {
                         let cost = (i + thread + round) % 4; // 0 to 3 tokens
                         if keyed.try_acquire(&7, &[(TOKENS, cost)]).is_ok() {

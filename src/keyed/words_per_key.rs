@@ -162,6 +162,12 @@ impl<K: Hash + Eq + Clone, A: OneWord, const N: usize> WordsPerKey<K, A, N> {
     /// Takes `costs` (each within its burst, one at least above 0) from the key hashed `hash`
     /// whose words are `words`, at `now`, if they all fit by `due`: the instant the call may go
     /// (`now` when they fit now), or the instant it would (nothing taken).
+    ///
+    /// Several words are decided on first as read without the key's lock: a charge only ever
+    /// moves a word later (nothing here gives capacity back, and a key is forgotten only under
+    /// its shard's write lock, which no decision holds meanwhile), so a call one word refuses
+    /// would be refused at any later moment too, and goes without taking the lock. A call they
+    /// admit is decided again under the lock if a word has changed meanwhile.
     #[inline(always)]
     fn take(
         &self,
@@ -175,23 +181,15 @@ impl<K: Hash + Eq + Clone, A: OneWord, const N: usize> WordsPerKey<K, A, N> {
         if let ([pace], [word], [cost]) = (&paces[..], &words[..], &costs[..]) {
             return take_one::<A>(pace, word, now, *cost, due);
         }
+        let seen = words.each_ref().map(load);
+        let at = decide_all::<A, N>(paces, &seen, now, costs, due)?;
         let _together = self.locks.lock(hash);
-        let old: [u64; N] = std::array::from_fn(|i| words[i].load(Ordering::Acquire));
-        let mut at = now;
-        for ((pace, &word), &cost) in paces.iter().zip(&old).zip(costs) {
-            if cost == 0 {
-                continue;
-            }
-            match A::decide_on_word(pace, word, now, cost) {
-                Decision::Admitted => {}
-                Decision::NotBefore(then) => at = at.max(then),
-                // Each cost was checked against its burst: never above it.
-                Decision::Never { .. } => return Err(Nanos::MAX),
-            }
-        }
-        if due.in_time(at, now).is_err() {
-            return Err(at);
-        }
+        let old = words.each_ref().map(load);
+        let at = if old == seen {
+            at
+        } else {
+            decide_all::<A, N>(paces, &old, now, costs, due)?
+        };
         // Each resource charged at the instant the call goes, which every one of them allows.
         for (((pace, word), &old), &cost) in paces.iter().zip(words).zip(&old).zip(costs) {
             if cost > 0 {
@@ -289,6 +287,34 @@ fn usage_of<A: OneWord, const N: usize>(
             available: state.available(now),
         }
     })
+}
+
+/// The instant a call of `costs` (each within its burst) may go on the words `words` decided
+/// at `now` (the latest instant any resource allows), if by `due`; else the instant it would.
+#[inline(always)]
+fn decide_all<A: OneWord, const N: usize>(
+    paces: &[Pace; N],
+    words: &[u64; N],
+    now: Nanos,
+    costs: &[u64; N],
+    due: Due,
+) -> Result<Nanos, Nanos> {
+    let mut at = now;
+    for ((pace, &word), &cost) in paces.iter().zip(words).zip(costs) {
+        if cost == 0 {
+            continue;
+        }
+        match A::decide_on_word(pace, word, now, cost) {
+            Decision::Admitted => {}
+            Decision::NotBefore(then) => at = at.max(then),
+            // Each cost was checked against its burst: never above it.
+            Decision::Never { .. } => return Err(Nanos::MAX),
+        }
+    }
+    match due.in_time(at, now) {
+        Ok(()) => Ok(at),
+        Err(_) => Err(at),
+    }
 }
 
 /// Takes `cost` (`1..=burst`) from the one word `word` at `now` if it fits by `due`, by

@@ -82,7 +82,9 @@ fn governor(fast: bool) -> DefaultKeyedRateLimiter<u64> {
 fn tollgate_two(fast: bool) -> KeyedMultiLimiter<u64, 2> {
     let limiter = KeyedMultiLimiter::new([(REQUESTS, rate(fast)), (TOKENS, rate(true))]).unwrap();
     for key in 0..KEYS {
-        limiter.try_acquire(&key, &[(TOKENS, TOKENS_PER_CALL.into())]).unwrap();
+        limiter
+            .try_acquire(&key, &[(TOKENS, TOKENS_PER_CALL.into())])
+            .unwrap();
     }
     limiter
 }

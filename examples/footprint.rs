@@ -74,7 +74,8 @@ fn measure(case: &str) {
             vec![("len", Box::new(move || keyed.len() as u64))]
         }
         "tollgate-u64-two" => {
-            let keyed = KeyedMultiLimiter::<u64, 2>::new([(REQUESTS, rate), (TOKENS, rate)]).unwrap();
+            let keyed =
+                KeyedMultiLimiter::<u64, 2>::new([(REQUESTS, rate), (TOKENS, rate)]).unwrap();
             (0..KEYS).for_each(|key| keyed.try_acquire(&key, &[(TOKENS, 1)]).unwrap());
             vec![(
                 "for_each",
@@ -94,7 +95,10 @@ fn measure(case: &str) {
                 requests.check_key(&key).unwrap();
                 tokens.check_key(&key).unwrap();
             }
-            vec![("len", Box::new(move || (requests.len() + tokens.len()) as u64))]
+            vec![(
+                "len",
+                Box::new(move || (requests.len() + tokens.len()) as u64),
+            )]
         }
         "tollgate-string" => {
             let keyed = KeyedLimiter::<String>::new(rate);

@@ -51,7 +51,10 @@ mod tests {
     fn one_word_needs_no_lock_and_several_share_a_power_of_two() {
         assert_eq!(KeyLocks::for_words(1).locks.len(), 0);
         let locks = KeyLocks::for_words(2).locks.len();
-        assert!(locks.is_power_of_two() && locks >= LOCKS_PER_THREAD, "{locks}");
+        assert!(
+            locks.is_power_of_two() && locks >= LOCKS_PER_THREAD,
+            "{locks}"
+        );
         let table = KeyLocks::for_words(3);
         drop(table.lock(u64::MAX));
         drop(table.lock(0));

@@ -232,9 +232,7 @@ impl<K: Hash + Eq + Clone, A: OneWord> KeyedLimiter<K, A> {
     /// Units `key` could take now without waiting (the burst for a key not stored; 0 if the
     /// rate is invalid).
     pub fn available(&self, key: &K) -> u64 {
-        self.words
-            .usage(key)
-            .map_or(0, |[usage]| usage.available)
+        self.words.usage(key).map_or(0, |[usage]| usage.available)
     }
 
     /// Forgets every key whose state is indistinguishable from a fresh one (nothing in use: it

@@ -108,7 +108,7 @@ impl<K: Hash + Eq + Clone, const N: usize, A: OneWord> KeyedMultiLimiter<K, N, A
     /// ```
     pub fn with_algorithm(resources: [(impl Into<String>, Rate); N]) -> Result<Self, LimitError> {
         let resources = resources.map(|(name, rate)| (name.into(), rate));
-        let rates = resources.each_ref().map(|(_, rate)| *rate);
+        let rates = std::array::from_fn(|i| resources[i].1);
         let names = resources.map(|(name, _)| name);
         for (i, name) in names.iter().enumerate() {
             if names[..i].contains(name) {

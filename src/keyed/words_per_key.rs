@@ -63,7 +63,12 @@ impl<K, A: OneWord, const N: usize> WordsPerKey<K, A, N> {
 impl<K: Hash + Eq + Clone, A: OneWord, const N: usize> WordsPerKey<K, A, N> {
     /// No key yet: each key limited by `rates` (in resource order), on `clock`.
     pub(crate) fn new(rates: [Rate; N], clock: Clock) -> Self {
-        const { assert!(N > 0, "a key stores one word per resource: give at least one") };
+        const {
+            assert!(
+                N > 0,
+                "a key stores one word per resource: give at least one"
+            )
+        };
         let (paces, fresh) = match checked::<A, N>(&rates) {
             Ok((paces, fresh)) => (Ok(paces), fresh),
             Err(invalid) => (Err(invalid), [0; N]),
@@ -81,7 +86,10 @@ impl<K: Hash + Eq + Clone, A: OneWord, const N: usize> WordsPerKey<K, A, N> {
 
     /// The first resource whose rate cannot be enforced, and why.
     pub(crate) fn invalid_rate(&self) -> Option<(usize, &RateError)> {
-        self.paces.as_ref().err().map(|(resource, error)| (*resource, error))
+        self.paces
+            .as_ref()
+            .err()
+            .map(|(resource, error)| (*resource, error))
     }
 
     /// The one path of every acquire: check the costs, decide on the key's words (under the
@@ -98,7 +106,9 @@ impl<K: Hash + Eq + Clone, A: OneWord, const N: usize> WordsPerKey<K, A, N> {
             Ok(paces) => paces,
             Err((resource, error)) => {
                 let (resource, error) = (*resource, error.clone());
-                return self.counters.reject(Refusal::InvalidRate { resource, error });
+                return self
+                    .counters
+                    .reject(Refusal::InvalidRate { resource, error });
             }
         };
         if costs.iter().all(|&cost| cost == 0) {
@@ -181,10 +191,10 @@ impl<K: Hash + Eq + Clone, A: OneWord, const N: usize> WordsPerKey<K, A, N> {
         if let ([pace], [word], [cost]) = (&paces[..], &words[..], &costs[..]) {
             return take_one::<A>(pace, word, now, *cost, due);
         }
-        let seen = words.each_ref().map(load);
+        let seen = loaded(words);
         let at = decide_all::<A, N>(paces, &seen, now, costs, due)?;
         let _together = self.locks.lock(hash);
-        let old = words.each_ref().map(load);
+        let old = loaded(words);
         let at = if old == seen {
             at
         } else {
@@ -207,7 +217,7 @@ impl<K: Hash + Eq + Clone, A: OneWord, const N: usize> WordsPerKey<K, A, N> {
         let hash = self.keys.hash(key);
         let words = self
             .keys
-            .with_existing(hash, key, |words| words.each_ref().map(load))
+            .with_existing(hash, key, loaded)
             .unwrap_or(self.fresh);
         Some(usage_of::<A, N>(paces, &words, now))
     }
@@ -237,7 +247,7 @@ impl<K: Hash + Eq + Clone, A: OneWord, const N: usize> WordsPerKey<K, A, N> {
         let Ok(paces) = &self.paces else { return };
         let now = self.clock.now();
         self.keys.for_each(|key, words| {
-            visit(key, usage_of::<A, N>(paces, &words.each_ref().map(load), now));
+            visit(key, usage_of::<A, N>(paces, &loaded(words), now));
         });
     }
 
@@ -247,7 +257,7 @@ impl<K: Hash + Eq + Clone, A: OneWord, const N: usize> WordsPerKey<K, A, N> {
         paces
             .iter()
             .zip(words)
-            .all(|(pace, word)| A::from_word(pace, load(word)).in_use(now) == 0)
+            .all(|(pace, word)| A::from_word(pace, word.load(Ordering::Acquire)).in_use(now) == 0)
     }
 }
 
@@ -270,8 +280,9 @@ fn checked<A: OneWord, const N: usize>(
     ))
 }
 
-fn load(word: &AtomicU64) -> u64 {
-    word.load(Ordering::Acquire)
+/// The words as they are now (each read on its own).
+fn loaded<const N: usize>(words: &[AtomicU64; N]) -> [u64; N] {
+    std::array::from_fn(|i| words[i].load(Ordering::Acquire))
 }
 
 /// Each resource's usage at `now` of the key whose words are `words`.

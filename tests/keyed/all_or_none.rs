@@ -55,10 +55,14 @@ fn one_request_is_counted_unless_the_costs_name_requests() {
     let keyed = per_user(clock);
     keyed.try_acquire(&"k", &[]).unwrap();
     assert_eq!(in_use(&keyed, "k"), [1, 0]);
-    keyed.try_acquire(&"k", &[(REQUESTS, 0), (TOKENS, 5)]).unwrap();
+    keyed
+        .try_acquire(&"k", &[(REQUESTS, 0), (TOKENS, 5)])
+        .unwrap();
     assert_eq!(in_use(&keyed, "k"), [1, 5]);
     // Named twice: summed.
-    keyed.try_acquire(&"k", &[(TOKENS, 5), (TOKENS, 6)]).unwrap();
+    keyed
+        .try_acquire(&"k", &[(TOKENS, 5), (TOKENS, 6)])
+        .unwrap();
     assert_eq!(in_use(&keyed, "k"), [2, 16]);
     // Without a requests resource, nothing is counted beside the costs.
     let calls = KeyedMultiLimiter::<u8, 2>::new([
@@ -74,7 +78,9 @@ fn one_request_is_counted_unless_the_costs_name_requests() {
 fn a_waiting_call_goes_when_its_slowest_resource_allows_and_is_charged_then() {
     let (clock, time) = Clock::mock();
     let keyed = per_user(clock);
-    keyed.acquire(&"k", &[(REQUESTS, 0), (TOKENS, 1_000)]).unwrap();
+    keyed
+        .acquire(&"k", &[(REQUESTS, 0), (TOKENS, 1_000)])
+        .unwrap();
     // A request is free now; the tokens at 300 ms. It sleeps (mock time) until then.
     keyed.acquire(&"k", &[(TOKENS, 300)]).unwrap();
     assert_eq!(time.now(), Nanos::from_millis(300));
@@ -96,7 +102,10 @@ fn keys_are_apart() {
     keyed.try_acquire(&"ann", &[(TOKENS, 1_000)]).unwrap();
     keyed.try_acquire(&"bo", &[(TOKENS, 1_000)]).unwrap();
     assert!(keyed.try_acquire(&"ann", &[(TOKENS, 1)]).is_err());
-    assert_eq!(keyed.usage(&"cy").map(|(_, usage)| usage.available), [2, 1_000]);
+    assert_eq!(
+        keyed.usage(&"cy").map(|(_, usage)| usage.available),
+        [2, 1_000]
+    );
     assert_eq!(keyed.len(), 2, "a look stores nothing");
 }
 
@@ -118,7 +127,8 @@ enum Wait {
 }
 
 fn call() -> impl Strategy<Value = Call> {
-    let requests = prop_oneof![2 => Just(None), 2 => (0..3_u64).prop_map(Some), 1 => Just(Some(u64::MAX))];
+    let requests =
+        prop_oneof![2 => Just(None), 2 => (0..3_u64).prop_map(Some), 1 => Just(Some(u64::MAX))];
     let tokens = prop_oneof![6 => 0..40_u64, 1 => Just(u64::MAX)];
     let wait = prop_oneof![
         4 => Just(Wait::Now),

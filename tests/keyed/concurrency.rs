@@ -142,9 +142,15 @@ fn threads_on_one_key_of_several_resources_take_all_or_none_with_time_frozen() {
             (calls, tokens),
             "round {round}"
         );
-        assert!(calls <= 25 && tokens <= 40, "round {round}: {calls} calls, {tokens} tokens");
+        assert!(
+            calls <= 25 && tokens <= 40,
+            "round {round}: {calls} calls, {tokens} tokens"
+        );
         // And the key is full: its requests, or its tokens but for less than a call's cost.
-        assert!(calls == 25 || tokens >= 38, "round {round}: {calls} calls, {tokens} tokens");
+        assert!(
+            calls == 25 || tokens >= 38,
+            "round {round}: {calls} calls, {tokens} tokens"
+        );
         let stats = keyed.stats();
         assert_eq!(stats.admitted, calls);
         assert_eq!(stats.admitted + stats.rejected, THREADS as u64 * 200);

@@ -121,7 +121,11 @@ fn a_key_of_several_resources_is_forgotten_only_when_every_one_is_whole() {
     keyed.try_acquire(&1, &[(TOKENS, 30)]).unwrap(); // tokens whole again at 30 s
     keyed.try_acquire(&2, &[(TOKENS, 0)]).unwrap(); // whole again at 1 s
     time.advance(Duration::from_secs(1));
-    assert_eq!(keyed.retain_recent(), 1, "key 2 only: key 1 still owes tokens");
+    assert_eq!(
+        keyed.retain_recent(),
+        1,
+        "key 2 only: key 1 still owes tokens"
+    );
     // Key 1 kept whole: its request is free again, its tokens still owed.
     let [(_, requests), (_, tokens)] = keyed.usage(&1);
     assert_eq!((requests.in_use, tokens.in_use), (0, 29));
@@ -145,7 +149,11 @@ fn a_growing_shard_keeps_a_key_owing_one_resource_of_several() {
             keyed.try_acquire(&key, &[(TOKENS, 1)]).unwrap();
         }
         time.advance(Duration::from_secs(2)); // every key of the round whole again
-        assert!(keyed.len() < 100 + 2 * 5_000 + 64 * 64, "round {round}: {} keys", keyed.len());
+        assert!(
+            keyed.len() < 100 + 2 * 5_000 + 64 * 64,
+            "round {round}: {} keys",
+            keyed.len()
+        );
     }
     // 22 s in: the first keys still owe 38 tokens each; none was swept.
     for key in 0..100 {

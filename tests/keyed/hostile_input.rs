@@ -186,7 +186,9 @@ fn a_cost_above_any_resources_burst_names_it_and_takes_nothing_from_any() {
         vec![(TOKENS, u64::MAX), (TOKENS, 5)],
         vec![(TOKENS, 100), (TOKENS, 1)],
     ] {
-        let cost = costs.iter().fold(0_u64, |sum, (_, cost)| sum.saturating_add(*cost));
+        let cost = costs
+            .iter()
+            .fold(0_u64, |sum, (_, cost)| sum.saturating_add(*cost));
         for result in [
             keyed.try_acquire(&1, &costs),
             keyed.acquire(&1, &costs),
@@ -232,7 +234,8 @@ fn unknown_and_twice_named_resources_and_invalid_rates_are_typed_errors() {
             },
         ),
     ] {
-        let refused = KeyedMultiLimiter::<u8, 2>::new([(REQUESTS, Rate::per_second(1)), (TOKENS, rate)]);
+        let refused =
+            KeyedMultiLimiter::<u8, 2>::new([(REQUESTS, Rate::per_second(1)), (TOKENS, rate)]);
         assert_eq!(
             refused.unwrap_err(),
             LimitError::InvalidRate {
@@ -265,8 +268,16 @@ fn queues_of_several_resources_at_the_end_of_time_refuse_and_never_hang() {
             Err(other) => panic!("{other}"),
         }
     }
-    assert!(refused, "a queue past the end of time was admitted; now {:?}", time.now());
-    assert!(keyed.try_acquire_for(&"k", &[(TOKENS, 1)], Duration::MAX).is_err());
-    assert!(keyed.try_acquire_until(&"k", &[(TOKENS, 1)], Nanos::MAX).is_err());
+    assert!(
+        refused,
+        "a queue past the end of time was admitted; now {:?}",
+        time.now()
+    );
+    assert!(keyed
+        .try_acquire_for(&"k", &[(TOKENS, 1)], Duration::MAX)
+        .is_err());
+    assert!(keyed
+        .try_acquire_until(&"k", &[(TOKENS, 1)], Nanos::MAX)
+        .is_err());
     assert_eq!(keyed.retain_recent(), 0);
 }

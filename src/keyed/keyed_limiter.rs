@@ -306,8 +306,7 @@ impl<K: Hash + Eq + Clone, A: OneWord> KeyedLimiter<K, A> {
     #[inline]
     fn acquire_within(&self, key: &K, cost: u64, patience: Patience) -> Result<(), AcquireError> {
         self.words
-            .acquire_within(key, [cost], patience)
-            .map_err(|refusal| match refusal {
+            .acquire_within(key, [cost], patience, |refusal| match refusal {
                 Refusal::InvalidRate { error, .. } => AcquireError::InvalidRate(error),
                 Refusal::ExceedsCapacity { cost, capacity, .. } => {
                     AcquireError::ExceedsCapacity { cost, capacity }

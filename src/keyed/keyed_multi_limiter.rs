@@ -458,8 +458,7 @@ impl<K: Hash + Eq + Clone, const N: usize, A: OneWord> KeyedMultiLimiter<K, N, A
     ) -> Result<(), LimitError> {
         let costs = self.resolve(costs)?;
         self.words
-            .acquire_within(key, costs, patience)
-            .map_err(|refusal| match refusal {
+            .acquire_within(key, costs, patience, |refusal| match refusal {
                 Refusal::InvalidRate { resource, error } => LimitError::InvalidRate {
                     resource: self.names[resource].clone(),
                     error,

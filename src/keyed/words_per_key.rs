@@ -94,21 +94,23 @@ impl<K: Hash + Eq + Clone, A: OneWord, const N: usize> WordsPerKey<K, A, N> {
 
     /// The one path of every acquire: check the costs, decide on the key's words (under the
     /// shard's read lock, or its write lock to insert a new key), then sleep, holding nothing,
-    /// until the instant reserved.
+    /// until the instant reserved. A refusal is the front's error, as `named` makes it (where
+    /// it is decided: no other value on the way).
     #[inline]
-    pub(crate) fn acquire_within(
+    pub(crate) fn acquire_within<E>(
         &self,
         key: &K,
         costs: [u64; N],
         patience: Patience,
-    ) -> Result<(), Refusal> {
+        named: impl FnOnce(Refusal) -> E,
+    ) -> Result<(), E> {
         let paces = match &self.paces {
             Ok(paces) => paces,
             Err((resource, error)) => {
                 let (resource, error) = (*resource, error.clone());
                 return self
                     .counters
-                    .reject(Refusal::InvalidRate { resource, error });
+                    .reject(named(Refusal::InvalidRate { resource, error }));
             }
         };
         if costs.iter().all(|&cost| cost == 0) {
@@ -117,11 +119,11 @@ impl<K: Hash + Eq + Clone, A: OneWord, const N: usize> WordsPerKey<K, A, N> {
         for (resource, (pace, &cost)) in paces.iter().zip(&costs).enumerate() {
             if cost > pace.burst() {
                 let capacity = pace.burst();
-                return self.counters.reject(Refusal::ExceedsCapacity {
+                return self.counters.reject(named(Refusal::ExceedsCapacity {
                     resource,
                     cost,
                     capacity,
-                });
+                }));
             }
         }
         let hash = self.keys.hash(key);
@@ -143,7 +145,7 @@ impl<K: Hash + Eq + Clone, A: OneWord, const N: usize> WordsPerKey<K, A, N> {
             }
             Err(at) => {
                 let wait = at.saturating_sub(now).as_duration();
-                self.counters.reject(Refusal::NotInTime { wait })
+                self.counters.reject(named(Refusal::NotInTime { wait }))
             }
         }
     }

@@ -39,6 +39,10 @@ use crate::{AcquireError, Clock, Deadline, Nanos, Rate, RateError};
 /// What it does not have, beside a `RateLimiter`: reservations to cancel or settle, `set_rate`
 /// and server holds (`observe`); a waiting caller cannot be cancelled.
 ///
+/// Several resources per key (requests and tokens per user, all or none) are a
+/// [`KeyedMultiLimiter`](crate::KeyedMultiLimiter): the same generic piece with a word per
+/// resource.
+///
 /// ```
 /// use tollgate::{KeyedLimiter, Rate};
 ///

@@ -1,13 +1,20 @@
-//! tollgate's `KeyedLimiter` beside governor's keyed limiter (`DefaultKeyedRateLimiter`, a
+//! tollgate's per-key limiters beside governor's keyed limiter (`DefaultKeyedRateLimiter`, a
 //! `dashmap` of one atomic word per key), in the same run: the figures to compare are the
 //! ratios, not the absolute times.
 //!
 //! Run with `cargo bench --bench keyed`, then `python3 benches/keyed_ratios.py` (`--save` and
-//! `--spread` for several runs: see the script). Cases: a `try_acquire` on a key already present
-//! (one of [`KEYS`] `u64` keys, taken in turn), always allowed (`keyed_allowed`) and always
-//! rejected (`keyed_rejected`), on 1 thread and on 2 threads sharing one limiter (time per pair
+//! `--spread` for several runs: see the script). Cases: a decision on a key already present
+//! (one of [`KEYS`] `u64` keys, taken in turn), always allowed (`*_allowed`) and always
+//! rejected (`*_rejected`), on 1 thread and on 2 threads sharing one limiter (time per pair
 //! of decisions made in parallel: the inverse of the throughput; the two threads walk the keys
-//! from opposite ends).
+//! from opposite ends):
+//!
+//! - `keyed_*`: one rate per key, `KeyedLimiter::try_acquire` against governor's `check_key`.
+//! - `keyed_two_*`: requests and tokens per key (one request and [`TOKENS_PER_CALL`] tokens a
+//!   call), `KeyedMultiLimiter::try_acquire` (both resources or neither) against two governor
+//!   keyed limiters side by side (`check_key` on the requests' then `check_key_n` on the
+//!   tokens'; governor has no all-or-nothing, so a call its requests refuse stops there, and
+//!   one its tokens refuse has already used a request). Rejected: the requests refuse.
 //!
 //! This machine is shared, and a load that changes between criterion's measurement of one
 //! limiter and of the other moves their ratio. So before criterion's runs, each case is also
@@ -22,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter as Governor};
-use tollgate::{KeyedLimiter, Rate};
+use tollgate::{KeyedLimiter, KeyedMultiLimiter, Rate, REQUESTS, TOKENS};
 
 /// Keys present in each limiter.
 const KEYS: u64 = 1_000;
@@ -32,12 +39,31 @@ const KEYS: u64 = 1_000;
 const FAST_BURST: u32 = 1_000_000_000;
 const FAST_INTERVAL: Duration = Duration::from_nanos(86_400);
 
-fn tollgate(fast: bool) -> KeyedLimiter<u64> {
-    let limiter = if fast {
-        KeyedLimiter::new(Rate::new(FAST_BURST.into(), FAST_INTERVAL * FAST_BURST))
+/// The always-allowed rate, or one per hour (rejected after the first).
+fn rate(fast: bool) -> Rate {
+    if fast {
+        Rate::new(FAST_BURST.into(), FAST_INTERVAL * FAST_BURST)
     } else {
-        KeyedLimiter::new(Rate::per_hour(1))
-    };
+        Rate::per_hour(1)
+    }
+}
+
+/// governor's quota for [`rate`].
+fn quota(fast: bool) -> Quota {
+    if fast {
+        Quota::with_period(FAST_INTERVAL)
+            .unwrap()
+            .allow_burst(NonZeroU32::new(FAST_BURST).unwrap())
+    } else {
+        Quota::per_hour(NonZeroU32::new(1).unwrap())
+    }
+}
+
+/// Tokens each call of the two-resource cases takes.
+const TOKENS_PER_CALL: u32 = 10;
+
+fn tollgate(fast: bool) -> KeyedLimiter<u64> {
+    let limiter = KeyedLimiter::new(rate(fast));
     for key in 0..KEYS {
         limiter.try_acquire(&key).unwrap();
     }
@@ -45,18 +71,78 @@ fn tollgate(fast: bool) -> KeyedLimiter<u64> {
 }
 
 fn governor(fast: bool) -> DefaultKeyedRateLimiter<u64> {
-    let quota = if fast {
-        Quota::with_period(FAST_INTERVAL)
-            .unwrap()
-            .allow_burst(NonZeroU32::new(FAST_BURST).unwrap())
-    } else {
-        Quota::per_hour(NonZeroU32::new(1).unwrap())
-    };
-    let limiter = Governor::keyed(quota);
+    let limiter = Governor::keyed(quota(fast));
     for key in 0..KEYS {
         limiter.check_key(&key).unwrap();
     }
     limiter
+}
+
+/// Requests (always allowed, or one per hour) and tokens (always allowed) per key.
+fn tollgate_two(fast: bool) -> KeyedMultiLimiter<u64, 2> {
+    let limiter = KeyedMultiLimiter::new([(REQUESTS, rate(fast)), (TOKENS, rate(true))]).unwrap();
+    for key in 0..KEYS {
+        limiter
+            .try_acquire(&key, &[(TOKENS, TOKENS_PER_CALL.into())])
+            .unwrap();
+    }
+    limiter
+}
+
+/// governor's requests and tokens limiters for [`tollgate_two`].
+fn governor_two(fast: bool) -> [DefaultKeyedRateLimiter<u64>; 2] {
+    let limiters = [Governor::keyed(quota(fast)), Governor::keyed(quota(true))];
+    for key in 0..KEYS {
+        assert!(governor_two_decides(&limiters, key));
+    }
+    limiters
+}
+
+/// A call on governor's two limiters: a request, then the tokens.
+#[inline]
+fn governor_two_decides([requests, tokens]: &[DefaultKeyedRateLimiter<u64>; 2], key: u64) -> bool {
+    let tokens_per_call = NonZeroU32::new(TOKENS_PER_CALL).unwrap();
+    requests.check_key(&key).is_ok()
+        && tokens
+            .check_key_n(&key, tokens_per_call)
+            .is_ok_and(|fits| fits.is_ok())
+}
+
+/// One decision on the key of thread `thread`'s `i`-th decision.
+type Decide<'a> = Box<dyn Fn(usize, u64) + Sync + 'a>;
+
+/// A case: its group's name, tollgate's decision and governor's (each owning its limiters,
+/// built with their keys present).
+type Case = (String, Decide<'static>, Decide<'static>);
+
+/// The cases whose decisions are allowed (`fast`) or rejected.
+fn cases(fast: bool) -> [Case; 2] {
+    let verdict = if fast { "allowed" } else { "rejected" };
+    let t = tollgate(fast);
+    let g = governor(fast);
+    let t2 = tollgate_two(fast);
+    let g2 = governor_two(fast);
+    [
+        (
+            format!("keyed_{verdict}"),
+            Box::new(move |thread, i| {
+                black_box(t.try_acquire(&key_of(thread, i)).is_ok());
+            }),
+            Box::new(move |thread, i| {
+                black_box(g.check_key(&key_of(thread, i)).is_ok());
+            }),
+        ),
+        (
+            format!("keyed_two_{verdict}"),
+            Box::new(move |thread, i| {
+                let costs = [(TOKENS, u64::from(TOKENS_PER_CALL))];
+                black_box(t2.try_acquire(&key_of(thread, i), &costs).is_ok());
+            }),
+            Box::new(move |thread, i| {
+                black_box(governor_two_decides(&g2, key_of(thread, i)));
+            }),
+        ),
+    ]
 }
 
 /// Runs `decide(thread, i)` for `i` in `0..iters` on each of `threads` threads started
@@ -90,27 +176,19 @@ fn key_of(thread: usize, i: u64) -> u64 {
     }
 }
 
-fn bench(c: &mut Criterion, group: &str, fast: bool) {
-    let mut group = c.benchmark_group(group);
-    let t = tollgate(fast);
-    let g = governor(fast);
-    for threads in [1usize, 2] {
-        group.bench_function(BenchmarkId::new("tollgate", threads), |b| {
-            b.iter_custom(|iters| {
-                parallel(threads, iters, &|thread, i| {
-                    black_box(t.try_acquire(&key_of(thread, i)).is_ok());
-                })
-            })
-        });
-        group.bench_function(BenchmarkId::new("governor", threads), |b| {
-            b.iter_custom(|iters| {
-                parallel(threads, iters, &|thread, i| {
-                    black_box(g.check_key(&key_of(thread, i)).is_ok());
-                })
-            })
-        });
+fn bench(c: &mut Criterion, fast: bool) {
+    for (group, ours, theirs) in cases(fast) {
+        let mut group = c.benchmark_group(group);
+        for threads in [1usize, 2] {
+            group.bench_function(BenchmarkId::new("tollgate", threads), |b| {
+                b.iter_custom(|iters| parallel(threads, iters, &ours))
+            });
+            group.bench_function(BenchmarkId::new("governor", threads), |b| {
+                b.iter_custom(|iters| parallel(threads, iters, &theirs))
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 /// Rounds of the interleaved comparison, and decisions per thread in each measurement.
@@ -120,30 +198,19 @@ const DECISIONS: u64 = 2_000_000;
 /// Each case measured interleaved (see the module's doc), printed as
 /// `interleaved keyed_allowed/1: ratio 0.97 [0.91 – 1.04], tollgate 41.0 ns, governor 42.2 ns`.
 fn interleaved() {
-    for (group, fast) in [("keyed_allowed", true), ("keyed_rejected", false)] {
-        let t = tollgate(fast);
-        let g = governor(fast);
+    for (group, ours, theirs) in cases(true).into_iter().chain(cases(false)) {
         for threads in [1usize, 2] {
-            let ours = || {
-                parallel(threads, DECISIONS, &|thread, i| {
-                    black_box(t.try_acquire(&key_of(thread, i)).is_ok());
-                })
-            };
-            let theirs = || {
-                parallel(threads, DECISIONS, &|thread, i| {
-                    black_box(g.check_key(&key_of(thread, i)).is_ok());
-                })
+            let per_decision = |decide: &Decide| {
+                parallel(threads, DECISIONS, decide).as_nanos() as f64 / DECISIONS as f64
             };
             let rounds: Vec<(f64, f64)> = (0..ROUNDS)
                 .map(|round| {
-                    let (ours, theirs) = if round % 2 == 0 {
-                        (ours(), theirs())
+                    if round % 2 == 0 {
+                        (per_decision(&ours), per_decision(&theirs))
                     } else {
-                        let theirs = theirs();
-                        (ours(), theirs)
-                    };
-                    let per_decision = |time: Duration| time.as_nanos() as f64 / DECISIONS as f64;
-                    (per_decision(ours), per_decision(theirs))
+                        let theirs = per_decision(&theirs);
+                        (per_decision(&ours), theirs)
+                    }
                 })
                 .collect();
             let median = |values: &mut Vec<f64>| {
@@ -167,11 +234,11 @@ fn interleaved() {
 }
 
 fn allowed(c: &mut Criterion) {
-    bench(c, "keyed_allowed", true);
+    bench(c, true);
 }
 
 fn rejected(c: &mut Criterion) {
-    bench(c, "keyed_rejected", false);
+    bench(c, false);
 }
 
 fn config() -> Criterion {

@@ -14,7 +14,8 @@ import pathlib
 import statistics
 import sys
 
-CASES = [(group, threads) for group in ("keyed_allowed", "keyed_rejected") for threads in ("1", "2")]
+GROUPS = ("keyed_allowed", "keyed_rejected", "keyed_two_allowed", "keyed_two_rejected")
+CASES = [(group, threads) for group in GROUPS for threads in ("1", "2")]
 
 
 def latest_run():
@@ -36,12 +37,12 @@ def main(args):
         for case in runs[0]:
             ratios = sorted(run[case]["tollgate"] / run[case]["governor"] for run in runs)
             times = [statistics.median(run[case][name] for run in runs) for name in ("tollgate", "governor")]
-            print(f"{case:<18} tollgate {times[0]:7.1f} ns  governor {times[1]:7.1f} ns  "
+            print(f"{case:<22} tollgate {times[0]:7.1f} ns  governor {times[1]:7.1f} ns  "
                   f"ratio {statistics.median(ratios):.2f} [{ratios[0]:.2f} – {ratios[-1]:.2f}]")
         return
     run = latest_run()
     for case, means in run.items():
-        print(f"{case:<18} tollgate {means['tollgate']:7.1f} ns  governor {means['governor']:7.1f} ns"
+        print(f"{case:<22} tollgate {means['tollgate']:7.1f} ns  governor {means['governor']:7.1f} ns"
               f"  ratio {means['tollgate'] / means['governor']:.2f}")
     if args[:1] == ["--save"]:
         pathlib.Path(args[1]).write_text(json.dumps(run))

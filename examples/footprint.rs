@@ -1,8 +1,10 @@
 //! The inline size of each limiter type (`size_of`), the heap it owns on top, a `Runner`'s
 //! memory per pending job (the growth of the process's resident memory while 10⁶ jobs are
 //! scheduled, on Linux), and per-key limits beside governor's: the resident memory of 10⁶ live
-//! keys (`u64` and `String`) in a `KeyedLimiter` and in governor's keyed limiter, of 10⁶ model
-//! names used once in a `ModelLimiter`, and the time to read them all (`for_each`, `stats`).
+//! keys (`u64` and `String`) in a `KeyedLimiter` and in governor's keyed limiter, of 10⁶ `u64`
+//! keys with two resources (requests and tokens) in a `KeyedMultiLimiter` and in two governor
+//! keyed limiters side by side, of 10⁶ model names used once in a `ModelLimiter`, and the time
+//! to read them all (`for_each`, `stats`).
 //! Each per-key figure is measured in a child process of its own (this program run again with
 //! the case's name), so that memory freed by one case does not hide the next one's growth.
 //!
@@ -15,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use tollgate::algorithm::{GcraContinuous, GcraVirtual, LeakyBucket, SlidingWindow, TokenBucket};
 use tollgate::{
-    AdaptiveSemaphore, CreditSemaphore, KeyedLimiter, Limits, ModelLimiter, Rate, RateLimiter,
-    Runner, TOKENS,
+    AdaptiveSemaphore, CreditSemaphore, KeyedLimiter, KeyedMultiLimiter, Limits, ModelLimiter,
+    Rate, RateLimiter, Runner, REQUESTS, TOKENS,
 };
 
 /// Jobs scheduled to measure a pending job's memory.
@@ -70,6 +72,33 @@ fn measure(case: &str) {
             let keyed = governor::RateLimiter::keyed(quota);
             (0..KEYS).for_each(|key| keyed.check_key(&key).unwrap());
             vec![("len", Box::new(move || keyed.len() as u64))]
+        }
+        "tollgate-u64-two" => {
+            let keyed =
+                KeyedMultiLimiter::<u64, 2>::new([(REQUESTS, rate), (TOKENS, rate)]).unwrap();
+            (0..KEYS).for_each(|key| keyed.try_acquire(&key, &[(TOKENS, 1)]).unwrap());
+            vec![(
+                "for_each",
+                Box::new(move || {
+                    let mut in_use = 0;
+                    keyed.for_each(|_, [(_, requests), (_, tokens)]| {
+                        in_use += requests.in_use + tokens.in_use;
+                    });
+                    in_use
+                }),
+            )]
+        }
+        "governor-u64-two" => {
+            let requests = governor::RateLimiter::keyed(quota);
+            let tokens = governor::RateLimiter::keyed(quota);
+            for key in 0..KEYS {
+                requests.check_key(&key).unwrap();
+                tokens.check_key(&key).unwrap();
+            }
+            vec![(
+                "len",
+                Box::new(move || (requests.len() + tokens.len()) as u64),
+            )]
         }
         "tollgate-string" => {
             let keyed = KeyedLimiter::<String>::new(rate);
@@ -149,12 +178,17 @@ fn shown(reads: &[(String, Duration)]) -> String {
 /// The per-key table: tollgate beside governor, and the `ModelLimiter`.
 fn per_key_table() {
     println!("\nPer-key state, 10⁶ live keys (resident memory grown per key; time to read all):");
-    for keys in ["u64", "string"] {
+    let cases = [
+        ("u64", "KeyedLimiter", "governor"),
+        ("string", "KeyedLimiter", "governor"),
+        ("u64-two", "KeyedMultiLimiter<_, 2>", "two governors"),
+    ];
+    for (keys, ours_name, theirs_name) in cases {
         let ours = measured(&format!("tollgate-{keys}"));
         let theirs = measured(&format!("governor-{keys}"));
         match (ours, theirs) {
             (Some((ours, reads)), Some((theirs, _))) => println!(
-                "  {keys:<7} keys: KeyedLimiter {ours:>4} bytes, governor {theirs:>4} bytes \
+                "  {keys:<7} keys: {ours_name} {ours:>4} bytes, {theirs_name} {theirs:>4} bytes \
                  (difference {:+} bytes); {}",
                 ours as i64 - theirs as i64,
                 shown(&reads)

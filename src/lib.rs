@@ -46,10 +46,11 @@
 //! `try_acquire_until`), reservations to wait for, cancel ([`CancelHandle`]) or settle with the
 //! actual cost, live rate changes (`set_rate`) and statistics.
 //!
-//! **Per-key limits** ([`KeyedLimiter`]). One rate per key (per user, per IP address, per API
-//! key) for any `Hash + Eq` key, storing one word per key in a sharded map: a decision on a
-//! known key is a read lock and a compare-and-swap; keys whose state is that of a new one are
-//! forgotten.
+//! **Per-key limits** ([`KeyedLimiter`], [`KeyedMultiLimiter`]). One rate per key (per user,
+//! per IP address, per API key) for any `Hash + Eq` key, storing one word per key in a sharded
+//! map: a decision on a known key is a read lock and a compare-and-swap; keys whose state is
+//! that of a new one are forgotten. Several resources per key (requests and tokens per user)
+//! are one word each, decided together: all or none.
 //!
 //! **Semaphores** ([`CreditSemaphore`], [`AdaptiveSemaphore`]). Limits on what is in flight:
 //! credits that come back a set time after each call ends (fair on entry, opportunistic on exit,
@@ -102,7 +103,7 @@ mod state;
 mod time;
 mod wrapper;
 
-pub use keyed::{KeyUsage, KeyedLimiter, KeyedStats};
+pub use keyed::{KeyUsage, KeyedLimiter, KeyedMultiLimiter, KeyedStats};
 pub use limiter::{AcquireError, LimiterStats, RateLimiter, Reservation};
 pub use multi::{
     Counting, LimitError, Limits, ModelLimiter, ModelLimiterBuilder, ModelStats, MultiLimiter,

@@ -1,14 +1,11 @@
 use std::fmt;
 use std::hash::Hash;
-use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::sharded_map::ShardedMap;
 use super::stats::{KeyUsage, KeyedStats};
-use crate::algorithm::{Decision, GcraVirtual, OneWord, Pace};
-use crate::limiter::StripedCounters;
-use crate::time::{Due, Patience};
+use super::words_per_key::{Refusal, WordsPerKey};
+use crate::algorithm::{GcraVirtual, OneWord};
+use crate::time::Patience;
 use crate::{AcquireError, Clock, Deadline, Nanos, Rate, RateError};
 
 /// One rate per key (per user, per IP address, per API key), one word of state per key: a
@@ -42,6 +39,10 @@ use crate::{AcquireError, Clock, Deadline, Nanos, Rate, RateError};
 /// What it does not have, beside a `RateLimiter`: reservations to cancel or settle, `set_rate`
 /// and server holds (`observe`); a waiting caller cannot be cancelled.
 ///
+/// Several resources per key (requests and tokens per user, all or none) are a
+/// [`KeyedMultiLimiter`](crate::KeyedMultiLimiter): the same generic piece with a word per
+/// resource.
+///
 /// ```
 /// use tollgate::{KeyedLimiter, Rate};
 ///
@@ -53,15 +54,9 @@ use crate::{AcquireError, Clock, Deadline, Nanos, Rate, RateError};
 /// assert_eq!(per_user.len(), 2);
 /// ```
 pub struct KeyedLimiter<K, A: OneWord = GcraVirtual> {
-    clock: Clock,
     rate: Rate,
-    /// The pace of `rate`, or why it cannot be one.
-    pace: Result<Pace, RateError>,
-    /// A new key's word.
-    fresh_word: u64,
-    keys: ShardedMap<K, AtomicU64>,
-    counters: StripedCounters,
-    algorithm: PhantomData<fn() -> A>,
+    /// One word per key: the generic piece with one resource.
+    words: WordsPerKey<K, A, 1>,
 }
 
 impl<K: Hash + Eq + Clone> KeyedLimiter<K, GcraVirtual> {
@@ -122,15 +117,9 @@ impl<K: Hash + Eq + Clone, A: OneWord> KeyedLimiter<K, A> {
     }
 
     fn build(rate: Rate, clock: Clock) -> Self {
-        let algorithm = A::new(&rate);
         KeyedLimiter {
-            clock,
             rate,
-            pace: algorithm.as_ref().map_err(Clone::clone).and(rate.pace()),
-            fresh_word: algorithm.map_or(0, |algorithm| algorithm.to_word()),
-            keys: ShardedMap::new(),
-            counters: StripedCounters::new(),
-            algorithm: PhantomData,
+            words: WordsPerKey::new([rate], clock),
         }
     }
 
@@ -153,7 +142,7 @@ impl<K: Hash + Eq + Clone, A: OneWord> KeyedLimiter<K, A> {
 
     /// The clock this limiter reads.
     pub fn clock(&self) -> &Clock {
-        &self.clock
+        self.words.clock()
     }
 
     /// The rate every key has.
@@ -240,21 +229,14 @@ impl<K: Hash + Eq + Clone, A: OneWord> KeyedLimiter<K, A> {
         cost: u64,
         deadline: impl Into<Deadline>,
     ) -> Result<(), AcquireError> {
-        let deadline = deadline.into().on(&self.clock);
+        let deadline = deadline.into().on(self.clock());
         self.acquire_within(key, cost, Patience::Until(deadline))
     }
 
     /// Units `key` could take now without waiting (the burst for a key not stored; 0 if the
     /// rate is invalid).
     pub fn available(&self, key: &K) -> u64 {
-        let Ok(pace) = &self.pace else { return 0 };
-        let now = self.clock.now();
-        let hash = self.keys.hash(key);
-        let word = self
-            .keys
-            .with_existing(hash, key, |word| word.load(Ordering::Acquire))
-            .unwrap_or(self.fresh_word);
-        A::from_word(pace, word).available(now)
+        self.words.usage(key).map_or(0, |[usage]| usage.available)
     }
 
     /// Forgets every key whose state is indistinguishable from a fresh one (nothing in use: it
@@ -278,13 +260,12 @@ impl<K: Hash + Eq + Clone, A: OneWord> KeyedLimiter<K, A> {
     /// # Ok::<(), tollgate::AcquireError>(())
     /// ```
     pub fn retain_recent(&self) -> usize {
-        let now = self.clock.now();
-        self.keys.retain(|word| !self.is_fresh(word, now))
+        self.words.retain_recent()
     }
 
     /// Keys stored now (fresh-equivalent ones not yet forgotten included).
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.words.len()
     }
 
     /// Whether no key is stored.
@@ -304,12 +285,7 @@ impl<K: Hash + Eq + Clone, A: OneWord> KeyedLimiter<K, A> {
     /// assert_eq!((stats.keys, stats.admitted, stats.rejected), (1, 1, 1));
     /// ```
     pub fn stats(&self) -> KeyedStats {
-        let (admitted, rejected) = self.counters.totals();
-        KeyedStats {
-            keys: self.len(),
-            admitted,
-            rejected,
-        }
+        self.words.stats()
     }
 
     /// Calls `visit` with every stored key and what it uses, one shard at a time (under that
@@ -326,112 +302,21 @@ impl<K: Hash + Eq + Clone, A: OneWord> KeyedLimiter<K, A> {
     /// # Ok::<(), tollgate::AcquireError>(())
     /// ```
     pub fn for_each(&self, mut visit: impl FnMut(&K, KeyUsage)) {
-        let Ok(pace) = &self.pace else { return };
-        let now = self.clock.now();
-        self.keys.for_each(|key, word| {
-            let state = A::from_word(pace, word.load(Ordering::Acquire));
-            let usage = KeyUsage {
-                in_use: state.in_use(now),
-                available: state.available(now),
-            };
-            visit(key, usage);
-        });
+        self.words.for_each(|key, [usage]| visit(key, usage));
     }
 
-    /// Whether `word` decides at `now` as a new key's would: nothing in use.
-    fn is_fresh(&self, word: &AtomicU64, now: Nanos) -> bool {
-        match &self.pace {
-            Ok(pace) => A::from_word(pace, word.load(Ordering::Acquire)).in_use(now) == 0,
-            Err(_) => true,
-        }
-    }
-
-    /// The one path of every acquire: decide on the key's word (under the shard's read lock,
-    /// or its write lock to insert a new key), then sleep, holding nothing, until the instant
-    /// reserved.
+    /// The one path of every acquire: the generic piece's, its refusal named as an
+    /// [`AcquireError`].
     #[inline]
     fn acquire_within(&self, key: &K, cost: u64, patience: Patience) -> Result<(), AcquireError> {
-        let pace = match &self.pace {
-            Ok(pace) => pace,
-            Err(err) => return self.counters.reject(AcquireError::InvalidRate(err.clone())),
-        };
-        if cost == 0 {
-            return self.counters.admit();
-        }
-        if cost > pace.burst() {
-            let capacity = pace.burst();
-            return self
-                .counters
-                .reject(AcquireError::ExceedsCapacity { cost, capacity });
-        }
-        let hash = self.keys.hash(key);
-        // Unclamped: an early reading only makes the decision stricter (see `RateLimiter`).
-        let now = self.clock.now_unordered();
-        let due = patience.due(now);
-        let decided = self
-            .keys
-            .with_existing(hash, key, |word| take::<A>(pace, word, now, cost, due))
-            .unwrap_or_else(|| self.take_new(hash, key, pace, now, cost, due));
-        match decided {
-            Ok(at) => {
-                if at > now {
-                    self.clock.sleep_until(at);
+        self.words
+            .acquire_within(key, [cost], patience, |refusal| match refusal {
+                Refusal::InvalidRate { error, .. } => AcquireError::InvalidRate(error),
+                Refusal::ExceedsCapacity { cost, capacity, .. } => {
+                    AcquireError::ExceedsCapacity { cost, capacity }
                 }
-                self.counters.admit()
-            }
-            Err(at) => {
-                let wait = at.saturating_sub(now).as_duration();
-                self.counters.reject(AcquireError::NotInTime { wait })
-            }
-        }
-    }
-
-    /// [`take`] on a key not found under the read lock: inserted under the write lock.
-    #[inline(never)]
-    fn take_new(
-        &self,
-        hash: u64,
-        key: &K,
-        pace: &Pace,
-        now: Nanos,
-        cost: u64,
-        due: Due,
-    ) -> Result<Nanos, Nanos> {
-        self.keys.with_inserted(
-            hash,
-            key,
-            || AtomicU64::new(self.fresh_word),
-            |word| self.is_fresh(word, now),
-            |word| take::<A>(pace, word, now, cost, due),
-        )
-    }
-}
-
-/// Takes `cost` (`1..=burst`) from the key whose word is `word` at `now` if it fits by `due`,
-/// by compare-and-swap: the instant it may go (`now` when it fits now), or the instant it would
-/// (nothing taken).
-#[inline(always)]
-fn take<A: OneWord>(
-    pace: &Pace,
-    word: &AtomicU64,
-    now: Nanos,
-    cost: u64,
-    due: Due,
-) -> Result<Nanos, Nanos> {
-    let mut old = word.load(Ordering::Acquire);
-    loop {
-        let at = match A::decide_on_word(pace, old, now, cost) {
-            Decision::Admitted => now,
-            Decision::NotBefore(at) if due.in_time(at, now).is_ok() => at,
-            Decision::NotBefore(at) => return Err(at),
-            // The cost was checked against the burst: never above it.
-            Decision::Never { .. } => return Err(Nanos::MAX),
-        };
-        let new = A::charge_on_word(pace, old, now, cost);
-        match word.compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => return Ok(at),
-            Err(current) => old = current,
-        }
+                Refusal::NotInTime { wait } => AcquireError::NotInTime { wait },
+            })
     }
 }
 
@@ -440,7 +325,7 @@ impl<K, A: OneWord> fmt::Debug for KeyedLimiter<K, A> {
         f.debug_struct("KeyedLimiter")
             .field("algorithm", &std::any::type_name::<A>())
             .field("rate", &self.rate)
-            .field("clock", &self.clock)
+            .field("clock", self.words.clock())
             .finish_non_exhaustive()
     }
 }

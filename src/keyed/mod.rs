@@ -1,17 +1,21 @@
 //! Per-key limits: [`KeyedLimiter`], one rate per key (per user, per IP address, per API key)
-//! with one word of state per key, and the compact per-model state of
-//! [`ModelLimiter`](crate::ModelLimiter).
+//! with one word of state per key; [`KeyedMultiLimiter`], several resources per key (requests
+//! and tokens per user) with one word per resource, decided together; and the compact
+//! per-model state of [`ModelLimiter`](crate::ModelLimiter).
 //!
 //! A key's whole state is the one word of a [`OneWord`](crate::algorithm::OneWord) algorithm
-//! (for the buckets, the instant the key's backlog has drained), so a million keys cost a few
-//! tens of megabytes, and a key whose word has passed decides exactly as a new key: it can be
-//! forgotten ([`KeyedLimiter::retain_recent`]).
+//! per resource (for the buckets, the instant the key's backlog has drained), so a million keys
+//! cost a few tens of megabytes, and a key whose words have all passed decides exactly as a
+//! new key: it can be forgotten ([`KeyedLimiter::retain_recent`]).
 //!
-//! The files: `keyed_limiter.rs` (the limiter: decisions on a key's word by compare-and-swap),
-//! `sharded_map.rs` (the store: shards behind reader-writer locks, swept of forgettable keys
-//! as they grow), `shard_hasher.rs` (the cheap hash that picks a key's shard), `stats.rs` (what it reports), `models_at_rest.rs` (a per-model limiter at rest
-//! as one word per resource: what [`ModelLimiter`](crate::ModelLimiter) keeps of a model no
-//! call is using).
+//! The files: `words_per_key.rs` (the one generic piece under both limiters: `N` words per
+//! key, decided on by compare-and-swap for one word, under the key's lock for several, all or
+//! none), `keyed_limiter.rs` and `keyed_multi_limiter.rs` (the two fronts: their costs and
+//! errors), `sharded_map.rs` (the store: shards behind reader-writer locks, swept of
+//! forgettable keys as they grow), `key_locks.rs` (the striped locks a key of several words
+//! changes under), `shard_hasher.rs` (the cheap hash that picks a key's shard), `stats.rs`
+//! (what they report), `models_at_rest.rs` (a per-model limiter at rest as one word per
+//! resource: what [`ModelLimiter`](crate::ModelLimiter) keeps of a model no call is using).
 //!
 //! ```
 //! use std::time::Duration;
@@ -30,13 +34,17 @@
 //! # Ok::<(), tollgate::AcquireError>(())
 //! ```
 
+mod key_locks;
 mod keyed_limiter;
+mod keyed_multi_limiter;
 mod models_at_rest;
 mod shard_hasher;
 mod sharded_map;
 mod stats;
+mod words_per_key;
 
 pub use keyed_limiter::KeyedLimiter;
+pub use keyed_multi_limiter::KeyedMultiLimiter;
 pub(crate) use models_at_rest::ModelsAtRest;
 pub(crate) use sharded_map::ShardedMap;
 pub use stats::{KeyUsage, KeyedStats};

@@ -29,9 +29,10 @@ pub(crate) struct ShardedMap<K, V> {
     shift: u32,
 }
 
-/// One shard on cache lines of its own: a lock taken on one shard does not slow the next.
+/// A value on cache lines of its own (a shard, a key lock): a lock taken on one does not slow
+/// the next.
 #[repr(align(128))]
-struct Padded<T>(T);
+pub(super) struct Padded<T>(pub(super) T);
 
 /// A shard behind its lock, padded.
 type LockedShard<K, V> = Padded<RwLock<Shard<K, V>>>;

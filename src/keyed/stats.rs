@@ -1,6 +1,8 @@
-//! What a [`KeyedLimiter`](super::KeyedLimiter) reports: totals, and each key's usage.
+//! What a [`KeyedLimiter`](super::KeyedLimiter) or a
+//! [`KeyedMultiLimiter`](super::KeyedMultiLimiter) reports: totals, and each key's usage.
 
-/// A snapshot of a [`KeyedLimiter`](super::KeyedLimiter)'s totals.
+/// A snapshot of a [`KeyedLimiter`](super::KeyedLimiter)'s or a
+/// [`KeyedMultiLimiter`](super::KeyedMultiLimiter)'s totals.
 ///
 /// ```
 /// use tollgate::{KeyedLimiter, Rate};
@@ -24,8 +26,9 @@ pub struct KeyedStats {
     pub rejected: u64,
 }
 
-/// One key's figures, as [`KeyedLimiter::for_each`](super::KeyedLimiter::for_each) reports
-/// them.
+/// One key's figures (of one resource), as
+/// [`KeyedLimiter::for_each`](super::KeyedLimiter::for_each) and
+/// [`KeyedMultiLimiter::for_each`](super::KeyedMultiLimiter::for_each) report them.
 ///
 /// ```
 /// use tollgate::{KeyedLimiter, Rate};

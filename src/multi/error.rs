@@ -25,6 +25,9 @@ pub enum LimitError {
         /// The resources the limits have, in their order.
         known: Vec<String>,
     },
+    /// Two resources of a [`KeyedMultiLimiter`](crate::KeyedMultiLimiter) have this name: the
+    /// costs could not say which they meant.
+    DuplicateResource(String),
     /// [`ModelLimiter::builder`](crate::ModelLimiter::builder) was built with no model and no
     /// default: every call would fail.
     NoModels,
@@ -124,6 +127,10 @@ impl fmt::Display for LimitError {
                     .map(|known| format!("{known:?}"))
                     .collect::<Vec<_>>()
                     .join(", ")
+            ),
+            LimitError::DuplicateResource(name) => write!(
+                f,
+                "two resources are named {name:?}; give each resource its own name"
             ),
             LimitError::NoModels => f.write_str(
                 "the model limiter has no model and no default: add .model(name, limits) or \

@@ -1,10 +1,11 @@
 //! Forgetting keys: `retain_recent` and the sweep of a growing shard drop exactly the keys that
 //! would decide as new ones; a key owing anything (a burst not regenerated, a waiter's
-//! reservation) is kept, whatever else happens to the map.
+//! reservation) is kept, whatever else happens to the map; a key of several resources is
+//! forgotten only when every one of them is whole.
 
 use std::time::Duration;
 
-use tollgate::{Clock, KeyedLimiter, Nanos, Rate};
+use tollgate::{Clock, KeyedLimiter, KeyedMultiLimiter, Nanos, Rate, REQUESTS, TOKENS};
 
 use crate::support;
 
@@ -101,4 +102,65 @@ fn stats_and_for_each_see_every_key() {
         seen += 1;
     });
     assert_eq!((seen, in_use), (1_000, 1_999));
+}
+
+/// Requests (1 at once, one per second) and tokens (60 at once, one per second) per key.
+fn requests_and_tokens(clock: tollgate::Clock) -> KeyedMultiLimiter<u64, 2> {
+    KeyedMultiLimiter::new([
+        (REQUESTS, Rate::per_second(1)),
+        (TOKENS, Rate::per_minute(60)),
+    ])
+    .unwrap()
+    .with_clock(clock)
+}
+
+#[test]
+fn a_key_of_several_resources_is_forgotten_only_when_every_one_is_whole() {
+    let (clock, time) = Clock::mock();
+    let keyed = requests_and_tokens(clock);
+    keyed.try_acquire(&1, &[(TOKENS, 30)]).unwrap(); // tokens whole again at 30 s
+    keyed.try_acquire(&2, &[(TOKENS, 0)]).unwrap(); // whole again at 1 s
+    time.advance(Duration::from_secs(1));
+    assert_eq!(
+        keyed.retain_recent(),
+        1,
+        "key 2 only: key 1 still owes tokens"
+    );
+    // Key 1 kept whole: its request is free again, its tokens still owed.
+    let [(_, requests), (_, tokens)] = keyed.usage(&1);
+    assert_eq!((requests.in_use, tokens.in_use), (0, 29));
+    assert!(keyed.try_acquire(&1, &[(TOKENS, 32)]).is_err());
+    time.advance(Duration::from_secs(29));
+    assert_eq!(keyed.retain_recent(), 1);
+    assert!(keyed.is_empty());
+}
+
+#[test]
+fn a_growing_shard_keeps_a_key_owing_one_resource_of_several() {
+    let (clock, time) = Clock::mock();
+    let keyed = requests_and_tokens(clock);
+    // Keys 0..100 owe their tokens for 60 s; their requests are whole after 1 s.
+    for key in 0..100 {
+        keyed.try_acquire(&key, &[(TOKENS, 60)]).unwrap();
+    }
+    time.advance(Duration::from_secs(2));
+    for round in 1..=10_u64 {
+        for key in round * 10_000..round * 10_000 + 5_000 {
+            keyed.try_acquire(&key, &[(TOKENS, 1)]).unwrap();
+        }
+        time.advance(Duration::from_secs(2)); // every key of the round whole again
+        assert!(
+            keyed.len() < 100 + 2 * 5_000 + 64 * 64,
+            "round {round}: {} keys",
+            keyed.len()
+        );
+    }
+    // 22 s in: the first keys still owe 38 tokens each; none was swept.
+    for key in 0..100 {
+        assert!(
+            keyed.try_acquire(&key, &[(TOKENS, 30)]).is_err(),
+            "key {key} was forgotten"
+        );
+        assert_eq!(keyed.usage(&key)[1].1.in_use, 38, "key {key}");
+    }
 }

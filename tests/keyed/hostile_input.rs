@@ -1,13 +1,17 @@
 //! Hostile input: costs of `u64::MAX`, waits of `Duration::MAX`, queues that reach the end of
 //! the clock's time, invalid rates, and keys whose `Hash` panics, at every hashing a decision
-//! makes (outside the shard's lock, inside it, while the shard's table grows).
+//! makes (outside the shard's lock, inside it, while the shard's table grows); and for several
+//! resources per key, costs above one resource's burst, unknown and twice-named resources.
 
 use std::cell::Cell;
 use std::hash::{Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use tollgate::{AcquireError, Clock, KeyedLimiter, Nanos, Rate, RateError, RateLimiter};
+use tollgate::{
+    AcquireError, Clock, KeyedLimiter, KeyedMultiLimiter, LimitError, Nanos, Rate, RateError,
+    RateLimiter, REQUESTS, TOKENS,
+};
 
 #[test]
 fn a_cost_of_u64_max_exceeds_the_capacity_and_stores_nothing() {
@@ -162,4 +166,118 @@ fn a_panicking_hash_leaves_every_key_as_it_was_and_the_limiter_usable() {
         seen += 1;
     });
     assert_eq!(seen, 3_000);
+}
+
+#[test]
+fn a_cost_above_any_resources_burst_names_it_and_takes_nothing_from_any() {
+    let keyed = KeyedMultiLimiter::<u8, 2>::new([
+        (REQUESTS, Rate::per_second(10)),
+        (TOKENS, Rate::per_second(100)),
+    ])
+    .unwrap();
+    let exceeds = |resource: &str, cost| LimitError::ExceedsCapacity {
+        resource: resource.into(),
+        cost,
+        capacity: if resource == REQUESTS { 10 } else { 100 },
+    };
+    for costs in [
+        vec![(TOKENS, u64::MAX)],
+        vec![(TOKENS, 101)],
+        vec![(TOKENS, u64::MAX), (TOKENS, 5)],
+        vec![(TOKENS, 100), (TOKENS, 1)],
+    ] {
+        let cost = costs
+            .iter()
+            .fold(0_u64, |sum, (_, cost)| sum.saturating_add(*cost));
+        for result in [
+            keyed.try_acquire(&1, &costs),
+            keyed.acquire(&1, &costs),
+            keyed.try_acquire_for(&1, &costs, Duration::MAX),
+            keyed.try_acquire_until(&1, &costs, Nanos::MAX),
+        ] {
+            assert_eq!(result, Err(exceeds(TOKENS, cost)), "{costs:?}");
+        }
+    }
+    // Both above: the first resource in the limiter's order is named.
+    assert_eq!(
+        keyed.try_acquire(&1, &[(TOKENS, u64::MAX), (REQUESTS, u64::MAX)]),
+        Err(exceeds(REQUESTS, u64::MAX))
+    );
+    assert!(keyed.is_empty());
+    assert_eq!(keyed.stats().rejected, 17);
+}
+
+#[test]
+fn unknown_and_twice_named_resources_and_invalid_rates_are_typed_errors() {
+    let keyed = KeyedMultiLimiter::<u8, 1>::new([(TOKENS, Rate::per_second(10))]).unwrap();
+    let unknown = keyed.try_acquire(&0, &[(REQUESTS, 1)]).unwrap_err();
+    assert_eq!(
+        unknown.to_string(),
+        "no resource named \"requests\" in these limits; they count \"tokens\""
+    );
+    assert!(keyed.rate("").is_err());
+    assert_eq!(
+        KeyedMultiLimiter::<u8, 3>::new([
+            ("a", Rate::per_second(1)),
+            ("b", Rate::per_second(1)),
+            ("a", Rate::per_second(2)),
+        ])
+        .unwrap_err(),
+        LimitError::DuplicateResource("a".into())
+    );
+    for (rate, error) in [
+        (Rate::per_second(0), RateError::ZeroQuantity),
+        (
+            Rate::new(1, Duration::MAX),
+            RateError::TooLong {
+                rate: Rate::new(1, Duration::MAX),
+            },
+        ),
+    ] {
+        let refused =
+            KeyedMultiLimiter::<u8, 2>::new([(REQUESTS, Rate::per_second(1)), (TOKENS, rate)]);
+        assert_eq!(
+            refused.unwrap_err(),
+            LimitError::InvalidRate {
+                resource: TOKENS.into(),
+                error,
+            }
+        );
+    }
+}
+
+#[test]
+fn queues_of_several_resources_at_the_end_of_time_refuse_and_never_hang() {
+    // The longest rate there is on tokens: one per 2^62 − 1 ns (about 146 years).
+    let (clock, time) = Clock::mock();
+    let keyed = KeyedMultiLimiter::<&str, 2>::new([
+        (REQUESTS, Rate::per_second(1)),
+        (TOKENS, Rate::new(1, Duration::from_nanos((1 << 62) - 1))),
+    ])
+    .unwrap()
+    .with_clock(clock);
+    let mut refused = false;
+    for _ in 0..8 {
+        match keyed.acquire(&"k", &[(TOKENS, 1)]) {
+            Ok(()) => {}
+            Err(LimitError::NotInTime { wait }) => {
+                refused = true;
+                assert!(wait.is_some());
+                break;
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert!(
+        refused,
+        "a queue past the end of time was admitted; now {:?}",
+        time.now()
+    );
+    assert!(keyed
+        .try_acquire_for(&"k", &[(TOKENS, 1)], Duration::MAX)
+        .is_err());
+    assert!(keyed
+        .try_acquire_until(&"k", &[(TOKENS, 1)], Nanos::MAX)
+        .is_err());
+    assert_eq!(keyed.retain_recent(), 0);
 }

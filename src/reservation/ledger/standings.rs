@@ -3,7 +3,7 @@
 //! the Runner's [`Attempt::answered`](crate::Attempt::answered), a bill equal to the
 //! reservation) needs no wake-up. Waking ~1,000 waiting workers at each such change handed the
 //! lock through all of them (one context switch each) before the next caller got it: tens of
-//! milliseconds per call at 200 calls per second, with an HTTP connection held meanwhile.
+//! milliseconds per call at 200 calls per second (measured in `tollgate chat`).
 
 use super::{Ledger, Plan};
 use crate::reservation::accounts::Accounts;

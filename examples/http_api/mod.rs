@@ -8,7 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 use tollgate::presets::{RateLimitHeaders, Signal};
-use tollgate::{Rate, Resource, Retry, Runner, Verdict};
+use tollgate::{Attempt, Rate, Resource, Retry, Runner, Verdict};
 
 /// A response the server did not answer with a success: what the Runner's classifier and
 /// response hook need.
@@ -33,7 +33,15 @@ pub struct Completion {
 }
 
 /// Posts one chat request; every answer's headers come back, in the reply or in the error.
-pub fn chat(agent: &ureq::Agent, url: &str, prompt: &str) -> Result<Completion, HttpError> {
+/// The answer's instant goes to `attempt` ([`Attempt::answered`]: the Runner bills the call
+/// from there, not from its completion) once its body is read: a whole answer comes with its
+/// headers, and read first, the connection is free before the Runner's bookkeeping.
+pub fn chat(
+    agent: &ureq::Agent,
+    url: &str,
+    prompt: &str,
+    attempt: &Attempt<'_>,
+) -> Result<Completion, HttpError> {
     let body = format!(
         r#"{{"model":"gpt-mock","max_tokens":16,"messages":[{{"role":"user","content":"{prompt}"}}]}}"#
     );
@@ -51,6 +59,7 @@ pub fn chat(agent: &ureq::Agent, url: &str, prompt: &str) -> Result<Completion, 
         .body_mut()
         .read_to_string()
         .map_err(|_| transport(0))?;
+    attempt.answered();
     let (signal, headers) = Signal::classify_http(response.status(), response.headers(), &text);
     if let Some(signal) = signal {
         return Err(HttpError {
@@ -120,7 +129,10 @@ fn learning_runner(
     tokens: Option<Resource<String, Completion>>,
 ) -> Runner<'static, String, Completion, HttpError> {
     let agent = agent();
-    let runner = Runner::new(move |prompt: &String| chat(&agent, &url, prompt)).resource(requests);
+    let runner = Runner::new_with_attempt(move |prompt: &String, attempt: &Attempt<'_>| {
+        chat(&agent, &url, prompt, attempt)
+    })
+    .resource(requests);
     let runner = match tokens {
         Some(tokens) => runner.resource(tokens),
         None => runner,

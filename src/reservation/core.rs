@@ -7,7 +7,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::accounts::Accounts;
-use super::ledger::{Ledger, Ticket, Turn};
+use super::ledger::{Ledger, Standings, Ticket, Turn};
 use super::receipts::Dropped;
 use crate::time::{Patience, Wake};
 use crate::{Clock, Nanos, RateError, WaitPrecision};
@@ -92,6 +92,14 @@ impl<S: Accounts> Core<S> {
     fn wake_all(&self, guard: MutexGuard<'_, Ledger<S>>) {
         drop(guard);
         self.changed.notify_all();
+    }
+
+    /// Wakes every waiter once `guard` is released if the change made since `before` concerns
+    /// one ([`Ledger::must_wake`]); else lets them sleep until their instants.
+    fn wake_if_concerned(&self, guard: MutexGuard<'_, Ledger<S>>, before: &Standings, now: Nanos) {
+        if guard.must_wake(before, now) {
+            self.wake_all(guard);
+        }
     }
 
     pub(crate) fn clock(&self) -> &Clock {
@@ -223,15 +231,21 @@ impl<S: Accounts> Core<S> {
     /// what its charge still holds comes back, `actual` is charged at this instant (beyond the
     /// capacity if need be: debt, never a wait). A reservation still waiting waits for `actual` instead
     /// (refused, changing nothing, when `actual` exceeds the capacity: it could never go).
+    ///
+    /// Wakes the waiters only when one may go earlier, or was refused ([`Ledger::must_wake`]):
+    /// a settle that counts a charge from a later instant, as the Runner's answered and billed
+    /// calls do, only moves the queue later.
     pub(crate) fn settle(&self, id: u64, resource: usize, actual: u64) -> Result<(), Refusal> {
         let (mut ledger, now) = self.lock_now();
+        let before = ledger.standings();
         let settled = ledger.settle(id, resource, actual, now);
-        self.wake_all(ledger);
+        self.wake_if_concerned(ledger, &before, now);
         settled
     }
 
     /// Lowers what reservation `id` is charged for `resource` to `actual`, keeping the charge's
     /// instant ([`Ledger::settle_in_place`]; an `actual` above it is a [`settle`](Self::settle)).
+    /// Wakes the waiters as [`settle`](Self::settle) does.
     pub(crate) fn settle_in_place(
         &self,
         id: u64,
@@ -239,8 +253,9 @@ impl<S: Accounts> Core<S> {
         actual: u64,
     ) -> Result<(), Refusal> {
         let (mut ledger, now) = self.lock_now();
+        let before = ledger.standings();
         let settled = ledger.settle_in_place(id, resource, actual, now);
-        self.wake_all(ledger);
+        self.wake_if_concerned(ledger, &before, now);
         settled
     }
 

@@ -79,6 +79,11 @@ impl<'p> Attempt<'p> {
     /// completion, and a call the server refused is refunded as ever. Calling it again counts
     /// from the last call.
     ///
+    /// A whole (not streamed) answer comes with its headers: called once its body is read, it
+    /// is as early, and the connection is back in the pool while this call waits for the
+    /// limiter (with ~1,000 workers waiting, a wait of milliseconds: a connection held
+    /// through it makes the next calls open more).
+    ///
     /// Safe without a margin: the server stamped the request when it arrived, which is before
     /// it answered, so a unit counted from here comes back no earlier than the server's. (Until
     /// then the reservation counts from the attempt's grant: an answer that begins more than a

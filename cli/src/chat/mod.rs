@@ -19,7 +19,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
-use tollgate::{AttemptError, Resource, Retry, Runner, RunnerError};
+use tollgate::{Attempt, AttemptError, Resource, Retry, Runner, RunnerError};
 
 use crate::cli_error::CliError;
 use crate::counted::counted;
@@ -123,8 +123,10 @@ pub fn run_chat(
     let sent = AtomicU64::new(0);
     let unreachable_said = AtomicBool::new(false);
     let endpoint = settings.endpoint.clone();
-    let call = |job: &ChatJob| {
-        let answered = flight.track(|| client.send(&job.body));
+    let call = |job: &ChatJob, attempt: &Attempt<'_>| {
+        // Billed from when the answer came in, not from when the call was billed (after the
+        // answer was parsed and its headers applied: each a wait for the limiter's lock).
+        let answered = flight.track(|| client.send(&job.body, || attempt.answered()));
         match &answered {
             Err(err) if !err.reached => {
                 if !unreachable_said.swap(true, Ordering::SeqCst) {
@@ -141,7 +143,7 @@ pub fn run_chat(
         }
         answered
     };
-    let runner = Runner::new(call)
+    let runner = Runner::new_with_attempt(call)
         .resource(Resource::new("requests", settings.requests).per_job(|_| 1))
         .resource(
             Resource::new("tokens", settings.tokens)

@@ -5,9 +5,11 @@
 //! instant they decide at (`now`, never going backwards) and read no clock, take no lock and
 //! never block: [`Core`](super::Core) takes the lock, reads the clock, waits and wakes; the
 //! unit tests (`tests.rs`) state instants. How the queue is planned (the floor, the instant a
-//! cost fits, charging and taking charges out, re-planning) is in `planning.rs`.
+//! cost fits, charging and taking charges out, re-planning) is in `planning.rs`; whether a
+//! change concerns the waiters' threads, in `standings.rs`.
 
 mod planning;
+mod standings;
 #[cfg(test)]
 mod tests;
 
@@ -21,6 +23,7 @@ use super::per_resource::PerResource;
 use super::receipts::{id_of, Dropped, Receipts};
 use crate::time::Due;
 use crate::Nanos;
+pub(crate) use standings::Standings;
 
 /// What a granted reservation holds (its receipt): its cost and charge mark per resource, the
 /// instant it went, the resource that made it wait, and whether it holds a concurrency slot.

@@ -583,3 +583,46 @@ fn a_settle_in_place_on_a_bucket_moves_the_rest_of_the_charge_earlier() {
         "the second call's 4 units left"
     );
 }
+
+/// A settle that counts a charge from a later instant (the Runner's answered call) moves the
+/// queue later: no waiter's thread must look again before its instant. One that gives units
+/// back lets the next go earlier (granted now, before its instant: it must be told), and one
+/// that makes a waiter miss its deadline refuses it (its thread collects the refusal).
+#[test]
+fn only_a_settle_that_lets_a_waiter_go_earlier_or_refuses_one_concerns_the_waiters() {
+    let window = || ledger(&[(Rate::per_second(1), true)]);
+    let mut ledger = window();
+    let call = reserve(&mut ledger, &[1], FOREVER, Nanos::ZERO);
+    let next = reserve(&mut ledger, &[1], FOREVER, Nanos::ZERO);
+    assert_eq!(at(&ledger, next), ms(1_000));
+    let before = ledger.standings();
+    assert_eq!(ledger.settle(call.id, 0, 1, ms(100)), Ok(())); // re-stamped at 100 ms
+    assert_eq!(at(&ledger, next), ms(1_100));
+    assert!(!ledger.must_wake(&before, ms(100)), "only later");
+    let before = ledger.standings();
+    assert_eq!(ledger.settle_in_place(call.id, 0, 1, ms(200)), Ok(()));
+    assert!(!ledger.must_wake(&before, ms(200)), "nothing moved");
+    let before = ledger.standings();
+    assert_eq!(ledger.settle_in_place(call.id, 0, 0, ms(300)), Ok(()));
+    assert_eq!(
+        at(&ledger, next),
+        ms(300),
+        "gone at 300 ms, before 1,100 ms"
+    );
+    assert!(
+        ledger.must_wake(&before, ms(300)),
+        "granted before its instant"
+    );
+
+    let mut ledger = window();
+    let call = reserve(&mut ledger, &[1], FOREVER, Nanos::ZERO);
+    let hurried = reserve(&mut ledger, &[1], Patience::Until(ms(1_050)), Nanos::ZERO);
+    let before = ledger.standings();
+    assert_eq!(ledger.settle(call.id, 0, 1, ms(100)), Ok(()));
+    assert_eq!(
+        ledger.plan(hurried.id),
+        None,
+        "refused: 1,100 ms is past its deadline"
+    );
+    assert!(ledger.must_wake(&before, ms(100)), "refused");
+}

@@ -112,15 +112,26 @@ mod tests {
         let line = Arc::new(QuotaLine::new(limiter, true));
         let order = Arc::new(Mutex::new(Vec::new()));
         let begun = Instant::now();
-        let waiters: Vec<_> = (0..8)
+        let waiters: Vec<_> = (0..8u64)
             .map(|index| {
-                let (line, order) = (Arc::clone(&line), Arc::clone(&order));
-                std::thread::sleep(Duration::from_millis(5));
-                std::thread::spawn(move || {
-                    let permit = line.acquire(&[(REQUESTS, 1)]).unwrap();
+                let (taken, order) = (Arc::clone(&line), Arc::clone(&order));
+                let waiter = std::thread::spawn(move || {
+                    let permit = taken.acquire(&[(REQUESTS, 1)]).unwrap();
                     order.lock().unwrap().push(index);
                     drop(permit);
-                })
+                });
+                // In the line (its ticket taken) before the next one comes: arrival order is
+                // the order of the tickets, whatever order a loaded machine runs threads in.
+                let tickets = line.tickets.as_ref().unwrap();
+                let give_up = Instant::now() + Duration::from_secs(30);
+                while tickets.counters.lock().unwrap().0 <= index {
+                    assert!(
+                        Instant::now() < give_up,
+                        "waiter {index} never took a ticket"
+                    );
+                    std::thread::yield_now();
+                }
+                waiter
             })
             .collect();
         for waiter in waiters {

@@ -74,6 +74,6 @@ pub(crate) use crate::time::Patience;
 pub(crate) use accounts::{Accounts, Meter, Meters};
 pub use handle::CancelHandle;
 pub(crate) use handle::{Book, Cancel, Held, Keeper};
-pub(crate) use meter_words::MeterWords;
+pub(crate) use meter_words::{MeterWords, Verdict};
 pub(crate) use per_resource::PerResource;
 pub(crate) use receipts::has_place;

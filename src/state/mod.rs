@@ -36,6 +36,8 @@
 //! order), the clock that decides (local, or the server's), and what `usage` can tell apart
 //! (Redis does not tell waiters' reservations from use).
 
+#[cfg(test)]
+mod granted_as_published;
 mod memory;
 #[cfg(test)]
 mod refused_without_the_lock;

@@ -255,6 +255,36 @@ impl<S: Accounts> Ledger<S> {
                 return None;
             }
         }
+        Some(self.grant_now(costs, now))
+    }
+
+    /// [`go_at_once`](Ledger::go_at_once) for costs a lock-free path found to fit now on the
+    /// view the accounts published at `version` ([`Accounts::published_at`]): while nothing was
+    /// published since, the accounts, the queue, the holds, the pause and the slots are those
+    /// the costs were decided on (every lock round that changes any of them publishes; one that
+    /// only shortens the queue may not, which only sends more calls to the lock), and a cost
+    /// that fit at the view's instant fits at `now`, no earlier. So it is granted at once
+    /// without deciding again, exactly as `go_at_once` would grant it. `None` (nothing
+    /// written): the view changed, or `now` is the end of time; `reserve` decides.
+    #[inline]
+    pub(super) fn go_as_published(
+        &mut self,
+        costs: &[u64],
+        version: u64,
+        now: Nanos,
+    ) -> Option<u64> {
+        if !S::CHANGED_ONLY_UNDER_LOCK || now == Nanos::MAX || !self.accounts.published_at(version)
+        {
+            return None;
+        }
+        Some(self.grant_now(costs, now))
+    }
+
+    /// Charges `costs` at `now`, takes a slot when the ledger limits concurrency, and keeps the
+    /// receipt (in a place when it holds no slot); its id. Nothing is checked: the caller found
+    /// that every cost fits now with nobody waiting and nothing held.
+    #[inline]
+    fn grant_now(&mut self, costs: &[u64], now: Nanos) -> u64 {
         let mut marks = PerResource::filled(costs.len(), Nanos::ZERO);
         for (resource, (&cost, mark)) in costs.iter().zip(marks.iter_mut()).enumerate() {
             if cost > 0 {
@@ -277,7 +307,7 @@ impl<S: Accounts> Ledger<S> {
         self.next_id += 1;
         let id = self.granted.keep(serial, grant, !slot);
         self.publish(now);
-        Some(id)
+        id
     }
 
     /// Puts reservation `id` in the queue (ids without a place sort by arrival: FIFO).

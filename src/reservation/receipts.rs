@@ -57,6 +57,8 @@ impl Dropped {
 ///
 /// A place stays taken until its reservation is dropped, also once its receipt is gone (a
 /// cancel): a stale id (a cancel handle's) finds another id there, never someone else's receipt.
+/// A place taken back keeps its last receipt until it is handed out again (overwritten then):
+/// only a taken place's receipt counts, so taking a place back is clearing one bit.
 pub(super) struct Receipts<G> {
     by_id: HashMap<u64, G, BuildIdHasher>,
     places: Vec<Option<(u64, G)>>,
@@ -103,8 +105,15 @@ impl<G> Receipts<G> {
         }
     }
 
+    /// Whether `place` is taken (its receipt, if any, counts); a place beyond the last (an id
+    /// made up) never is.
+    fn is_taken(&self, place: usize) -> bool {
+        place < PLACES && self.taken & (1 << place) != 0
+    }
+
     pub(super) fn get(&self, id: u64) -> Option<&G> {
         match place_of(id) {
+            Some(place) if !self.is_taken(place) => None,
             Some(place) => match self.places.get(place)? {
                 Some((kept, grant)) if *kept == id => Some(grant),
                 _ => None,
@@ -116,6 +125,7 @@ impl<G> Receipts<G> {
     /// Takes the receipt of reservation `id` out (its place stays taken until it is dropped).
     pub(super) fn remove(&mut self, id: u64) -> Option<G> {
         match place_of(id) {
+            Some(place) if !self.is_taken(place) => None,
             Some(place) => {
                 let slot = self.places.get_mut(place)?;
                 match slot {
@@ -128,7 +138,15 @@ impl<G> Receipts<G> {
     }
 
     pub(super) fn values_mut(&mut self) -> impl Iterator<Item = &mut G> {
-        let placed = self.places.iter_mut().flatten().map(|(_, grant)| grant);
+        let taken = self.taken;
+        let placed = self
+            .places
+            .iter_mut()
+            .enumerate()
+            .filter_map(move |(place, kept)| {
+                let (_, grant) = kept.as_mut().filter(|_| taken & (1 << place) != 0)?;
+                Some(grant)
+            });
         self.by_id.values_mut().chain(placed)
     }
 
@@ -139,11 +157,14 @@ impl<G> Receipts<G> {
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.by_id.is_empty() && self.places.iter().all(Option::is_none)
+        let no_receipt =
+            |(place, kept): (usize, &Option<(u64, G)>)| kept.is_none() || !self.is_taken(place);
+        self.by_id.is_empty() && self.places.iter().enumerate().all(no_receipt)
     }
 
     /// Takes back the places whose reservations were dropped, their receipts with them (inline:
-    /// it runs at every lock round of the core).
+    /// it runs at every lock round of the core). A receipt stays where it is until its place is
+    /// handed out again (clearing it here copied a whole receipt at every lock round).
     #[inline]
     pub(super) fn take_back(&mut self, dropped: &Dropped) {
         let mut taken = self.taken;
@@ -152,9 +173,6 @@ impl<G> Receipts<G> {
             taken &= taken - 1;
             if dropped.0[place].load(Ordering::Acquire) {
                 dropped.0[place].store(false, Ordering::Relaxed);
-                // Taken, not assigned `None`: the assignment built a whole empty receipt on
-                // the stack and copied it in (a store-forwarding stall at every lock round).
-                drop(self.places[place].take());
                 self.taken &= !(1 << place);
             }
         }
@@ -193,6 +211,26 @@ mod tests {
             assert!(receipts.remove(id).is_some());
         }
         assert!(receipts.is_empty());
+    }
+
+    #[test]
+    fn a_receipt_left_in_a_place_taken_back_is_found_by_nobody() {
+        let dropped = Dropped::new();
+        let mut receipts = Receipts::new();
+        let kept = receipts.keep(0, "kept", true);
+        assert!(dropped.mark(kept));
+        receipts.take_back(&dropped);
+        // Still written in its place, it no longer counts.
+        assert_eq!(receipts.get(kept), None);
+        assert_eq!(receipts.remove(kept), None);
+        assert_eq!(receipts.values_mut().count(), 0);
+        assert!(receipts.is_empty());
+        assert_eq!(receipts.places_taken(), 0);
+        // Handed out again, the place holds the new receipt only.
+        let next = receipts.keep(1, "next", true);
+        assert_eq!(next & 63, kept & 63);
+        assert_eq!(receipts.get(kept), None);
+        assert_eq!(receipts.values_mut().collect::<Vec<_>>(), [&mut "next"]);
     }
 
     #[test]

@@ -95,6 +95,38 @@ impl<G> Receipts<G> {
         id
     }
 
+    /// [`keep`](Self::keep)s the receipt of the `serial`th reservation in a free place, written
+    /// by `rewrite` over the receipt last kept there when there is one (a place taken back keeps
+    /// it), else built by `make`: no new receipt built on the stack and copied in (its wide copy
+    /// read narrower stores just made: a store-forwarding stall per decision). By id when every
+    /// place is taken. Its id.
+    #[inline(always)]
+    pub(super) fn keep_placed(
+        &mut self,
+        serial: u64,
+        rewrite: impl FnOnce(&mut G),
+        make: impl FnOnce() -> G,
+    ) -> u64 {
+        let place = (!self.taken).trailing_zeros() as usize;
+        if place >= PLACES {
+            let id = id_of(serial, None);
+            self.by_id.insert(id, make());
+            return id;
+        }
+        let id = id_of(serial, Some(place));
+        // Every place below the first free one is taken, so it exists: this one is the next.
+        match self.places.get_mut(place) {
+            Some(Some((kept, receipt))) => {
+                *kept = id;
+                rewrite(receipt);
+            }
+            Some(empty) => *empty = Some((id, make())),
+            None => self.places.push(Some((id, make()))),
+        }
+        self.taken |= 1 << place;
+        id
+    }
+
     /// Puts back the receipt of reservation `id` (taken out by [`remove`](Self::remove)).
     pub(super) fn insert(&mut self, id: u64, grant: G) {
         match place_of(id) {
@@ -231,6 +263,40 @@ mod tests {
         assert_eq!(next & 63, kept & 63);
         assert_eq!(receipts.get(kept), None);
         assert_eq!(receipts.values_mut().collect::<Vec<_>>(), [&mut "next"]);
+    }
+
+    #[test]
+    fn a_place_taken_back_is_rewritten_in_place_and_a_new_one_built() {
+        let dropped = Dropped::new();
+        let mut receipts = Receipts::new();
+        let built = |name: &'static str| move || name;
+        let first = receipts.keep_placed(0, |_| panic!("no receipt to rewrite"), built("first"));
+        let second = receipts.keep_placed(1, |_| panic!("place taken"), built("second"));
+        assert_ne!(first & 63, second & 63);
+        assert!(dropped.mark(first));
+        receipts.take_back(&dropped);
+        let mut rewrote = None;
+        let third = receipts.keep_placed(
+            2,
+            |kept| {
+                rewrote = Some(*kept);
+                *kept = "third";
+            },
+            || panic!("the receipt left in the place is rewritten"),
+        );
+        assert_eq!(rewrote, Some("first"));
+        assert_eq!(third & 63, first & 63);
+        assert_eq!(receipts.get(first), None);
+        assert_eq!(receipts.get(third), Some(&"third"));
+        assert_eq!(receipts.get(second), Some(&"second"));
+        // Every place taken: kept by id, built.
+        let mut receipts = Receipts::new();
+        for serial in 0..PLACES as u64 {
+            receipts.keep_placed(serial, |_| panic!("all new"), built("placed"));
+        }
+        let mapped = receipts.keep_placed(99, |_| panic!("no place"), built("mapped"));
+        assert_eq!(mapped & 63, 0);
+        assert_eq!(receipts.get(mapped), Some(&"mapped"));
     }
 
     #[test]

@@ -281,8 +281,9 @@ impl<S: Accounts> Ledger<S> {
     }
 
     /// Charges `costs` at `now`, takes a slot when the ledger limits concurrency, and keeps the
-    /// receipt (in a place when it holds no slot); its id. Nothing is checked: the caller found
-    /// that every cost fits now with nobody waiting and nothing held.
+    /// receipt (in a place when it holds no slot, written over the receipt last kept there);
+    /// its id. Nothing is checked: the caller found that every cost fits now with nobody
+    /// waiting and nothing held.
     #[inline]
     fn grant_now(&mut self, costs: &[u64], now: Nanos) -> u64 {
         let mut marks = PerResource::filled(costs.len(), Nanos::ZERO);
@@ -295,9 +296,9 @@ impl<S: Accounts> Ledger<S> {
         if slot {
             self.slots_used += 1;
         }
-        let grant = Grant {
+        let grant = || Grant {
             costs: PerResource::from_slice(costs),
-            marks,
+            marks: marks.clone(),
             at: now,
             binding: None,
             slot,
@@ -305,7 +306,18 @@ impl<S: Accounts> Ledger<S> {
         };
         let serial = self.next_id;
         self.next_id += 1;
-        let id = self.granted.keep(serial, grant, !slot);
+        let id = match slot {
+            true => self.granted.keep(serial, grant(), false),
+            false => self.granted.keep_placed(
+                serial,
+                |kept| {
+                    kept.costs.copy_from(costs);
+                    kept.marks.copy_from(&marks);
+                    (kept.at, kept.binding, kept.slot, kept.keep) = (now, None, false, true);
+                },
+                grant,
+            ),
+        };
         self.publish(now);
         id
     }

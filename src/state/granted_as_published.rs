@@ -265,7 +265,9 @@ fn the_sequences_commit_from_the_view_and_decide_stale_views_again() {
 /// fit now: the call is decided again under the lock (refused, or queued), never granted as read.
 #[test]
 fn a_view_made_stale_by_a_change_is_never_granted_as_read() {
-    let changes: [(&str, fn(&MultiLimiter, &MockTime)); 7] = [
+    /// A change landing on the limiter (at the mock clock's instant).
+    type Landing = fn(&MultiLimiter, &MockTime);
+    let changes: [(&str, Landing); 7] = [
         ("another call takes the rest", |api, _| {
             std::mem::forget(api.try_acquire(&[(REQUESTS, 1), (TOKENS, 60)]).unwrap());
         }),

@@ -1,7 +1,8 @@
 //! The default store: a multi-resource limiter's state in this process's memory, on the
 //! reservation core over its [`Meters`] (one algorithm per slot). A call that cannot go in time
 //! while nobody is queued is refused without the core's lock, from the meters' published words
-//! ([`MeterWords`]); everything else takes the lock.
+//! ([`MeterWords`]); one they show fitting now takes the lock only to be charged, while nothing
+//! was published since; everything else is decided under the lock.
 
 use std::any::Any;
 use std::sync::Arc;

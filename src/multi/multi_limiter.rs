@@ -453,7 +453,7 @@ impl MultiLimiter {
         for (position, &(name, cost)) in costs.iter().enumerate() {
             // Costs are mostly named in the limits' order: that resource is tried first.
             let index = match resources.get(position) {
-                Some(resource) if resource.name == name => position,
+                Some(resource) if same_name(&resource.name, name) => position,
                 _ => self.index_of(name)?,
             };
             requests_named |= Some(index) == self.inner.requests;
@@ -595,6 +595,29 @@ impl fmt::Debug for MultiLimiter {
     }
 }
 
+/// Whether `a` and `b` are the same resource name, compared inline: in a decision's path, the call
+/// to `memcmp` that `==` makes cost more than the comparison of a short name (up to 16 bytes,
+/// two overlapping words; longer or shorter names as any string).
+#[inline]
+fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    let word = |bytes: &[u8], at: usize| {
+        u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default())
+    };
+    let half = |bytes: &[u8], at: usize| {
+        u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or_default())
+    };
+    match len {
+        8..=16 => word(a, 0) == word(b, 0) && word(a, len - 8) == word(b, len - 8),
+        4..=7 => half(a, 0) == half(b, 0) && half(a, len - 4) == half(b, len - 4),
+        _ => a == b,
+    }
+}
+
 /// The rate an exact window counts for `rate`: its quantity per period (the burst is paced
 /// apart, [`Meter::pacing`]); a burst above the quantity cannot be honoured by a window.
 pub(crate) fn window_of(rate: &Rate) -> Result<Rate, crate::RateError> {
@@ -602,4 +625,25 @@ pub(crate) fn window_of(rate: &Rate) -> Result<Rate, crate::RateError> {
         return Err(crate::RateError::BurstOnWindow { rate: *rate });
     }
     Ok(Rate::new(rate.quantity(), rate.period()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_name;
+
+    #[test]
+    fn names_compared_inline_agree_with_string_equality() {
+        let base = "abcdefghijklmnopqrstuvwxyz";
+        for len in 0..=20 {
+            let name = &base[..len];
+            assert!(same_name(name, name));
+            assert!(!same_name(name, &base[..len + 1]));
+            for at in 0..len {
+                let mut other = name.as_bytes().to_vec();
+                other[at] = b'_';
+                let other = String::from_utf8(other).unwrap();
+                assert!(!same_name(name, &other), "{name} vs {other}");
+            }
+        }
+    }
 }

@@ -98,6 +98,14 @@ pub(crate) trait Accounts: Send + 'static {
     /// double-booked.
     fn begin_change(&mut self) {}
 
+    /// Whether the view a lock-free path read at `version` is still what was last published
+    /// (nothing published since): a decision made on it stands. `false` (the default): no view,
+    /// the core decides.
+    fn published_at(&self, version: u64) -> bool {
+        let _ = version;
+        false
+    }
+
     /// Called after every change, with the holds in force (per resource, and the pause over
     /// all of them) and whether a newcomer would wait behind others (someone queued, or every
     /// concurrency slot held): the place to publish what a lock-free path reads.
@@ -255,6 +263,11 @@ impl Accounts for Meters {
 
     fn begin_change(&mut self) {
         self.changing = true;
+    }
+
+    #[inline]
+    fn published_at(&self, version: u64) -> bool {
+        self.words.still_at(version)
     }
 }
 

@@ -154,6 +154,26 @@ impl<S: Accounts> Core<S> {
         ledger.reserve(costs, patience.due(now), keep, now)
     }
 
+    /// [`reserve_read`](Core::reserve_read) of costs kept for a later settle, cancel or forget,
+    /// which a lock-free path found to fit now on the view the accounts published at `version`:
+    /// granted at once without deciding again while nothing was published since
+    /// ([`Ledger::go_as_published`]), else decided as any.
+    #[inline]
+    pub(crate) fn reserve_as_published(
+        &self,
+        costs: &[u64],
+        patience: Patience,
+        version: u64,
+        reading: Nanos,
+    ) -> Result<Ticket, Refusal> {
+        let mut ledger = self.lock();
+        let now = ledger.observe(reading);
+        if let Some(id) = ledger.go_as_published(costs, version, now) {
+            return Ok(Ticket { id, waiting: false });
+        }
+        ledger.reserve(costs, patience.due(now), true, now)
+    }
+
     /// Takes `costs` if they fit now and nobody waits (no slots, holds or queue in the way):
     /// the short path of an admitted decision. `false` changes nothing: [`reserve`](Core::reserve)
     /// then decides (and explains a refusal).

@@ -7,10 +7,15 @@
 //! sequence lock over each meter's word and pace (the GCRA's theoretical arrival time, as in
 //! [`OneWord`](crate::algorithm::OneWord)), the latest instant decided at, and the instant from
 //! which a newcomer is decided by the rates alone (nobody queued, a concurrency slot free, no
-//! hold or pause in force). [`MeterWords::refuse`] decides from it exactly as the core's
+//! hold or pause in force). [`MeterWords::read`] decides from it exactly as the core's
 //! `reserve` would with nobody queued, and only ever refuses: a call that fits, a view being
 //! written, a queue, a hold or a meter without a one-word form (a sliding window's log, a
 //! boxed algorithm) all go to the lock, which decides as always.
+//!
+//! A call that fits now is told so with the view's version ([`Verdict::FitsNow`]): the lock
+//! then only commits it, without deciding again, when nothing was published since (the meters,
+//! the queue, the holds and the slots are still those the call was decided on; see
+//! `Ledger::go_as_published`).
 
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
@@ -19,6 +24,21 @@ use super::core::Refusal;
 use crate::algorithm::{Decision, GcraVirtual, OneWord, Pace};
 use crate::time::Patience;
 use crate::Nanos;
+
+/// What the published view tells of a call: refused without the lock, fits now at a version of
+/// the view, or only the lock can tell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The core's refusal, decided without its lock.
+    Refused(Refusal),
+    /// Every cost fits now (no wait, nobody queued, nothing held) on the view published at this
+    /// version: while the version stands, the core may charge the call at once without deciding
+    /// again.
+    FitsNow(u64),
+    /// The view does not tell (being written, someone queued, a hold, a meter without a
+    /// one-word form, or a call that fits only later): the lock decides.
+    Locked,
+}
 
 /// The published view of a [`Meters`](super::Meters): written under the core's lock only (one
 /// writer), read by any thread.
@@ -111,51 +131,55 @@ impl MeterWords {
             .store(version.wrapping_add(2), Ordering::Release);
     }
 
-    /// The core's refusal of `costs` (one per meter) within `patience` at the clock `reading`,
-    /// decided without the lock when the published view shows a newcomer decided by the rates
-    /// alone: exactly what the core's `reserve` answers then (the first cost above its
-    /// meter's capacity, in order; else "not in time" with the same wait). `None`: the lock
-    /// decides (the call may fit, or the view does not tell).
+    /// Whether the view is still the one published at `version` (nothing published since). Under
+    /// the core's lock, where nothing can be published meanwhile.
     #[inline]
-    pub(crate) fn refuse(
-        &self,
-        costs: &[u64],
-        patience: Patience,
-        reading: Nanos,
-    ) -> Option<Refusal> {
+    pub(crate) fn still_at(&self, version: u64) -> bool {
+        self.version.load(Ordering::Relaxed) == version
+    }
+
+    /// The core's decision on `costs` (one per meter) within `patience` at the clock `reading`,
+    /// as far as the published view tells it when a newcomer is decided by the rates alone:
+    /// exactly what the core's `reserve` answers then, a refusal (the first cost above its
+    /// meter's capacity, in order; else "not in time" with the same wait) or a grant at once
+    /// ([`Verdict::FitsNow`], at the view's version); [`Verdict::Locked`] otherwise.
+    #[inline]
+    pub(crate) fn read(&self, costs: &[u64], patience: Patience, reading: Nanos) -> Verdict {
         if !self.all_one_word || costs.len() != self.meters.len() {
-            return None;
+            return Verdict::Locked;
         }
         let version = self.version.load(Ordering::Acquire);
         if version & 1 == 1 {
-            return None;
+            return Verdict::Locked;
         }
         let now = reading.max(Nanos::new(self.latest.load(Ordering::Relaxed)));
         if Nanos::new(self.open_from.load(Ordering::Relaxed)) > now {
-            return None;
+            return Verdict::Locked;
         }
         // As the ledger's `plan_at` with nobody queued and nothing held: from `now`, the
         // latest instant any meter allows its cost; capacities checked in the same pass.
         let mut at = now;
         let mut refusal = None;
         for (resource, (&cost, published)) in costs.iter().zip(self.meters.iter()).enumerate() {
-            let pace = Pace {
-                interval: published.interval.load(Ordering::Relaxed),
-                burst: published.burst.load(Ordering::Relaxed),
-                quantity: published.quantity.load(Ordering::Relaxed),
-                period: published.period.load(Ordering::Relaxed),
-            };
-            if cost > pace.burst {
+            let burst = published.burst.load(Ordering::Relaxed);
+            if cost > burst {
                 refusal = Some(Refusal::ExceedsCapacity {
                     resource,
                     cost,
-                    capacity: pace.burst,
+                    capacity: burst,
                 });
                 break;
             }
-            if pace.interval == 0 {
-                continue; // unpaced: admits everything
+            let interval = published.interval.load(Ordering::Relaxed);
+            if interval == 0 || cost == 0 {
+                continue; // unpaced, or nothing taken: admits everything
             }
+            let pace = Pace {
+                interval,
+                burst,
+                quantity: published.quantity.load(Ordering::Relaxed),
+                period: published.period.load(Ordering::Relaxed),
+            };
             // The decision the rate limiter's lock-free path makes on the same word: whether
             // the cost fits now is one comparison; the instant it fits, the GCRA's.
             let word = published.word.load(Ordering::Relaxed);
@@ -163,15 +187,34 @@ impl MeterWords {
                 at = at.max(fits);
             }
         }
-        let refusal = match refusal {
-            Some(refusal) => refusal,
+        let verdict = match refusal {
+            Some(refusal) => Verdict::Refused(refusal),
+            // The end of time is not an instant anyone goes at (no deadline is in time there).
+            None if at <= now && now < Nanos::MAX => Verdict::FitsNow(version),
             None => match patience.due(now).in_time(at, now) {
-                Ok(()) => return None,
-                Err(wait) => Refusal::NotInTime { wait: Some(wait) },
+                Ok(()) => return Verdict::Locked,
+                Err(wait) => Verdict::Refused(Refusal::NotInTime { wait: Some(wait) }),
             },
         };
         // The view read is the one published at `version`: nothing was written meanwhile.
         fence(Ordering::Acquire);
-        (self.version.load(Ordering::Relaxed) == version).then_some(refusal)
+        match self.version.load(Ordering::Relaxed) == version {
+            true => verdict,
+            false => Verdict::Locked,
+        }
+    }
+
+    /// [`read`](Self::read)'s refusal, if it is one (what the tests compare with the core's).
+    #[cfg(test)]
+    pub(crate) fn refuse(
+        &self,
+        costs: &[u64],
+        patience: Patience,
+        reading: Nanos,
+    ) -> Option<Refusal> {
+        match self.read(costs, patience, reading) {
+            Verdict::Refused(refusal) => Some(refusal),
+            Verdict::FitsNow(_) | Verdict::Locked => None,
+        }
     }
 }

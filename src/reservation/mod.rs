@@ -26,8 +26,10 @@
 //! ledger publishes, through [`Accounts::publish`], what a newcomer would be decided on; the
 //! [`Meters`] keep their one-word states there (`meter_words.rs`, a sequence lock), and a call
 //! that cannot go in time while nobody is queued is refused from it, exactly as `reserve` would
-//! refuse it, without the lock. Anything else (a fit, a queue, a hold, a slot to wait for, a
-//! meter without a one-word form) takes the lock.
+//! refuse it, without the lock. A call it finds fitting now takes the lock only to be charged
+//! (`Ledger::go_as_published`: not decided again while nothing was published since the view was
+//! read; decided as any otherwise). Anything else (a queue, a hold, a slot to wait for, a call
+//! that fits only later, a meter without a one-word form) takes the lock and is decided there.
 //!
 //! The public types are thin rules over the core:
 //!
@@ -35,7 +37,8 @@
 //!   at once are taken lock-free, on the same state word).
 //! - [`MultiLimiter`](crate::MultiLimiter) / [`ModelLimiter`](crate::ModelLimiter): several
 //!   resources taken all or none, plus concurrency slots (a call that goes at once takes the
-//!   ledger's short path, `go_at_once`; one refused while nobody is queued takes no lock).
+//!   ledger's short path, `go_at_once`, or `go_as_published` when the published view already
+//!   found it fitting; one refused while nobody is queued takes no lock).
 //! - [`Reservation`](crate::Reservation), [`Permit`](crate::Permit), [`CancelHandle`]: a reservation held by a
 //!   caller: wait, cancel, settle.
 //! - The [`Runner`](crate::Runner) reserves through a `MultiLimiter` and pauses it with a hold.
@@ -74,6 +77,6 @@ pub(crate) use crate::time::Patience;
 pub(crate) use accounts::{Accounts, Meter, Meters};
 pub use handle::CancelHandle;
 pub(crate) use handle::{Book, Cancel, Held, Keeper};
-pub(crate) use meter_words::MeterWords;
+pub(crate) use meter_words::{MeterWords, Verdict};
 pub(crate) use per_resource::PerResource;
 pub(crate) use receipts::has_place;

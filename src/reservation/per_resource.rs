@@ -44,6 +44,23 @@ impl<T: Copy + Default> PerResource<T> {
     }
 }
 
+impl<T: Copy + Default> PerResource<T> {
+    /// Becomes a copy of `items`, in place when they fit inline (element by element: no copy of
+    /// a whole record built elsewhere).
+    #[inline]
+    pub(crate) fn copy_from(&mut self, items: &[T]) {
+        match (self, u8::try_from(items.len())) {
+            (PerResource::Inline { len, items: inline }, Ok(short)) if items.len() <= INLINE => {
+                *len = short;
+                for (slot, item) in inline.iter_mut().zip(items) {
+                    *slot = *item;
+                }
+            }
+            (this, _) => *this = PerResource::from_slice(items),
+        }
+    }
+}
+
 impl<T> Deref for PerResource<T> {
     type Target = [T];
 
@@ -86,6 +103,11 @@ mod tests {
                 assert_eq!(copy[len - 1], 99);
             }
             assert_eq!(&PerResource::filled(len, 7u64)[..], &vec![7; len][..]);
+            for before in [0usize, 2, 4, 7] {
+                let mut rewritten = PerResource::filled(before, 3u64);
+                rewritten.copy_from(&figures);
+                assert_eq!(&rewritten[..], &figures[..], "{before} figures, then {len}");
+            }
         }
     }
 }

@@ -57,6 +57,8 @@ impl Dropped {
 ///
 /// A place stays taken until its reservation is dropped, also once its receipt is gone (a
 /// cancel): a stale id (a cancel handle's) finds another id there, never someone else's receipt.
+/// A place taken back keeps its last receipt until it is handed out again (overwritten then):
+/// only a taken place's receipt counts, so taking a place back is clearing one bit.
 pub(super) struct Receipts<G> {
     by_id: HashMap<u64, G, BuildIdHasher>,
     places: Vec<Option<(u64, G)>>,
@@ -93,6 +95,38 @@ impl<G> Receipts<G> {
         id
     }
 
+    /// [`keep`](Self::keep)s the receipt of the `serial`th reservation in a free place, written
+    /// by `rewrite` over the receipt last kept there when there is one (a place taken back keeps
+    /// it), else built by `make`: no new receipt built on the stack and copied in (its wide copy
+    /// read narrower stores just made: a store-forwarding stall per decision). By id when every
+    /// place is taken. Its id.
+    #[inline(always)]
+    pub(super) fn keep_placed(
+        &mut self,
+        serial: u64,
+        rewrite: impl FnOnce(&mut G),
+        make: impl FnOnce() -> G,
+    ) -> u64 {
+        let place = (!self.taken).trailing_zeros() as usize;
+        if place >= PLACES {
+            let id = id_of(serial, None);
+            self.by_id.insert(id, make());
+            return id;
+        }
+        let id = id_of(serial, Some(place));
+        // Every place below the first free one is taken, so it exists: this one is the next.
+        match self.places.get_mut(place) {
+            Some(Some((kept, receipt))) => {
+                *kept = id;
+                rewrite(receipt);
+            }
+            Some(empty) => *empty = Some((id, make())),
+            None => self.places.push(Some((id, make()))),
+        }
+        self.taken |= 1 << place;
+        id
+    }
+
     /// Puts back the receipt of reservation `id` (taken out by [`remove`](Self::remove)).
     pub(super) fn insert(&mut self, id: u64, grant: G) {
         match place_of(id) {
@@ -103,8 +137,15 @@ impl<G> Receipts<G> {
         }
     }
 
+    /// Whether `place` is taken (its receipt, if any, counts); a place beyond the last (an id
+    /// made up) never is.
+    fn is_taken(&self, place: usize) -> bool {
+        place < PLACES && self.taken & (1 << place) != 0
+    }
+
     pub(super) fn get(&self, id: u64) -> Option<&G> {
         match place_of(id) {
+            Some(place) if !self.is_taken(place) => None,
             Some(place) => match self.places.get(place)? {
                 Some((kept, grant)) if *kept == id => Some(grant),
                 _ => None,
@@ -116,6 +157,7 @@ impl<G> Receipts<G> {
     /// Takes the receipt of reservation `id` out (its place stays taken until it is dropped).
     pub(super) fn remove(&mut self, id: u64) -> Option<G> {
         match place_of(id) {
+            Some(place) if !self.is_taken(place) => None,
             Some(place) => {
                 let slot = self.places.get_mut(place)?;
                 match slot {
@@ -128,7 +170,15 @@ impl<G> Receipts<G> {
     }
 
     pub(super) fn values_mut(&mut self) -> impl Iterator<Item = &mut G> {
-        let placed = self.places.iter_mut().flatten().map(|(_, grant)| grant);
+        let taken = self.taken;
+        let placed = self
+            .places
+            .iter_mut()
+            .enumerate()
+            .filter_map(move |(place, kept)| {
+                let (_, grant) = kept.as_mut().filter(|_| taken & (1 << place) != 0)?;
+                Some(grant)
+            });
         self.by_id.values_mut().chain(placed)
     }
 
@@ -139,11 +189,14 @@ impl<G> Receipts<G> {
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.by_id.is_empty() && self.places.iter().all(Option::is_none)
+        let no_receipt =
+            |(place, kept): (usize, &Option<(u64, G)>)| kept.is_none() || !self.is_taken(place);
+        self.by_id.is_empty() && self.places.iter().enumerate().all(no_receipt)
     }
 
     /// Takes back the places whose reservations were dropped, their receipts with them (inline:
-    /// it runs at every lock round of the core).
+    /// it runs at every lock round of the core). A receipt stays where it is until its place is
+    /// handed out again (clearing it here copied a whole receipt at every lock round).
     #[inline]
     pub(super) fn take_back(&mut self, dropped: &Dropped) {
         let mut taken = self.taken;
@@ -152,9 +205,6 @@ impl<G> Receipts<G> {
             taken &= taken - 1;
             if dropped.0[place].load(Ordering::Acquire) {
                 dropped.0[place].store(false, Ordering::Relaxed);
-                // Taken, not assigned `None`: the assignment built a whole empty receipt on
-                // the stack and copied it in (a store-forwarding stall at every lock round).
-                drop(self.places[place].take());
                 self.taken &= !(1 << place);
             }
         }
@@ -193,6 +243,60 @@ mod tests {
             assert!(receipts.remove(id).is_some());
         }
         assert!(receipts.is_empty());
+    }
+
+    #[test]
+    fn a_receipt_left_in_a_place_taken_back_is_found_by_nobody() {
+        let dropped = Dropped::new();
+        let mut receipts = Receipts::new();
+        let kept = receipts.keep(0, "kept", true);
+        assert!(dropped.mark(kept));
+        receipts.take_back(&dropped);
+        // Still written in its place, it no longer counts.
+        assert_eq!(receipts.get(kept), None);
+        assert_eq!(receipts.remove(kept), None);
+        assert_eq!(receipts.values_mut().count(), 0);
+        assert!(receipts.is_empty());
+        assert_eq!(receipts.places_taken(), 0);
+        // Handed out again, the place holds the new receipt only.
+        let next = receipts.keep(1, "next", true);
+        assert_eq!(next & 63, kept & 63);
+        assert_eq!(receipts.get(kept), None);
+        assert_eq!(receipts.values_mut().collect::<Vec<_>>(), [&mut "next"]);
+    }
+
+    #[test]
+    fn a_place_taken_back_is_rewritten_in_place_and_a_new_one_built() {
+        let dropped = Dropped::new();
+        let mut receipts = Receipts::new();
+        let built = |name: &'static str| move || name;
+        let first = receipts.keep_placed(0, |_| panic!("no receipt to rewrite"), built("first"));
+        let second = receipts.keep_placed(1, |_| panic!("place taken"), built("second"));
+        assert_ne!(first & 63, second & 63);
+        assert!(dropped.mark(first));
+        receipts.take_back(&dropped);
+        let mut rewrote = None;
+        let third = receipts.keep_placed(
+            2,
+            |kept| {
+                rewrote = Some(*kept);
+                *kept = "third";
+            },
+            || panic!("the receipt left in the place is rewritten"),
+        );
+        assert_eq!(rewrote, Some("first"));
+        assert_eq!(third & 63, first & 63);
+        assert_eq!(receipts.get(first), None);
+        assert_eq!(receipts.get(third), Some(&"third"));
+        assert_eq!(receipts.get(second), Some(&"second"));
+        // Every place taken: kept by id, built.
+        let mut receipts = Receipts::new();
+        for serial in 0..PLACES as u64 {
+            receipts.keep_placed(serial, |_| panic!("all new"), built("placed"));
+        }
+        let mapped = receipts.keep_placed(99, |_| panic!("no place"), built("mapped"));
+        assert_eq!(mapped & 63, 0);
+        assert_eq!(receipts.get(mapped), Some(&"mapped"));
     }
 
     #[test]

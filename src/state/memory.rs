@@ -1,7 +1,8 @@
 //! The default store: a multi-resource limiter's state in this process's memory, on the
 //! reservation core over its [`Meters`] (one algorithm per slot). A call that cannot go in time
 //! while nobody is queued is refused without the core's lock, from the meters' published words
-//! ([`MeterWords`]); everything else takes the lock.
+//! ([`MeterWords`]); one they show fitting now takes the lock only to be charged, while nothing
+//! was published since; everything else is decided under the lock.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use super::{Reserved, StateStore};
 use crate::multi::{window_of, LimitError};
 use crate::reservation::{
-    has_place, Accounts, Cancel, Core, MeterWords, Meters, Patience, Refusal,
+    has_place, Accounts, Cancel, Core, MeterWords, Meters, Patience, Refusal, Verdict,
 };
 use crate::{Clock, MultiLimiter, Nanos, Rate};
 
@@ -57,13 +58,15 @@ impl StateStore for InMemory {
         // One reading for both: unclamped, the published view's latest instant clamps it, and
         // under the lock the ledger's.
         let reading = self.core.clock().now_unordered();
-        if let Some(refusal) = self.words.refuse(slots, patience, reading) {
-            return Err(limiter.error(refusal));
+        let ticket = match self.words.read(slots, patience, reading) {
+            Verdict::Refused(refusal) => return Err(limiter.error(refusal)),
+            // Decided on the view: the lock only commits it, while the view stands.
+            Verdict::FitsNow(version) => self
+                .core
+                .reserve_as_published(slots, patience, version, reading),
+            Verdict::Locked => self.core.reserve_read(slots, patience, true, reading),
         }
-        let ticket = self
-            .core
-            .reserve_read(slots, patience, true, reading)
-            .map_err(|refusal| limiter.error(refusal))?;
+        .map_err(|refusal| limiter.error(refusal))?;
         Ok(Reserved::Kept {
             id: ticket.id,
             went: !ticket.waiting,

@@ -17,7 +17,8 @@
 //! - **In memory** (`memory.rs`, the default): the reservation core over the limiter's
 //!   [`Meters`](crate::reservation): one FIFO queue, re-planned at every change of capacity; a
 //!   call that cannot go in time while nobody is queued is refused without the core's lock,
-//!   from the meters' published words (`reservation/meter_words.rs`).
+//!   from the meters' published words (`reservation/meter_words.rs`), and one they show fitting
+//!   now is only charged under the lock while nothing was published since.
 //! - **Redis** (`redis/remote.rs` and `redis/remote/store.rs`, feature `redis`): one Lua
 //!   script decides each reservation on the server's clock, for every process sharing the
 //!   limiter's name.
@@ -36,6 +37,8 @@
 //! order), the clock that decides (local, or the server's), and what `usage` can tell apart
 //! (Redis does not tell waiters' reservations from use).
 
+#[cfg(test)]
+mod granted_as_published;
 mod memory;
 #[cfg(test)]
 mod refused_without_the_lock;

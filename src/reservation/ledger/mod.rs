@@ -258,6 +258,37 @@ impl<S: Accounts> Ledger<S> {
                 return None;
             }
         }
+        Some(self.grant_now(costs, now))
+    }
+
+    /// [`go_at_once`](Ledger::go_at_once) for costs a lock-free path found to fit now on the
+    /// view the accounts published at `version` ([`Accounts::published_at`]): while nothing was
+    /// published since, the accounts, the queue, the holds, the pause and the slots are those
+    /// the costs were decided on (every lock round that changes any of them publishes; one that
+    /// only shortens the queue may not, which only sends more calls to the lock), and a cost
+    /// that fit at the view's instant fits at `now`, no earlier. So it is granted at once
+    /// without deciding again, exactly as `go_at_once` would grant it. `None` (nothing
+    /// written): the view changed, or `now` is the end of time; `reserve` decides.
+    #[inline]
+    pub(super) fn go_as_published(
+        &mut self,
+        costs: &[u64],
+        version: u64,
+        now: Nanos,
+    ) -> Option<u64> {
+        if !S::CHANGED_ONLY_UNDER_LOCK || now == Nanos::MAX || !self.accounts.published_at(version)
+        {
+            return None;
+        }
+        Some(self.grant_now(costs, now))
+    }
+
+    /// Charges `costs` at `now`, takes a slot when the ledger limits concurrency, and keeps the
+    /// receipt (in a place when it holds no slot, written over the receipt last kept there);
+    /// its id. Nothing is checked: the caller found that every cost fits now with nobody
+    /// waiting and nothing held.
+    #[inline]
+    fn grant_now(&mut self, costs: &[u64], now: Nanos) -> u64 {
         let mut marks = PerResource::filled(costs.len(), Nanos::ZERO);
         for (resource, (&cost, mark)) in costs.iter().zip(marks.iter_mut()).enumerate() {
             if cost > 0 {
@@ -268,9 +299,9 @@ impl<S: Accounts> Ledger<S> {
         if slot {
             self.slots_used += 1;
         }
-        let grant = Grant {
+        let grant = || Grant {
             costs: PerResource::from_slice(costs),
-            marks,
+            marks: marks.clone(),
             at: now,
             binding: None,
             slot,
@@ -278,9 +309,20 @@ impl<S: Accounts> Ledger<S> {
         };
         let serial = self.next_id;
         self.next_id += 1;
-        let id = self.granted.keep(serial, grant, !slot);
+        let id = match slot {
+            true => self.granted.keep(serial, grant(), false),
+            false => self.granted.keep_placed(
+                serial,
+                |kept| {
+                    kept.costs.copy_from(costs);
+                    kept.marks.copy_from(&marks);
+                    (kept.at, kept.binding, kept.slot, kept.keep) = (now, None, false, true);
+                },
+                grant,
+            ),
+        };
         self.publish(now);
-        Some(id)
+        id
     }
 
     /// Puts reservation `id` in the queue (ids without a place sort by arrival: FIFO).

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tollgate::{AttemptError, JournalError, Retry, Runner, RunnerError};
+use tollgate::{AttemptError, JournalError, Nanos, Retry, Runner, RunnerError};
+
+use crate::support;
 
 /// A fresh directory for one test's journal.
 fn journal_path(test: &str) -> PathBuf {
@@ -276,9 +278,20 @@ fn run_each_delivers_the_first_result_before_the_last_job_starts() {
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| {
-            while !done.load(Ordering::SeqCst) {
+            let _freed = support::ClockFreedOnDrop(&time);
+            // Time reaches the last job's start (4 s) only once the first result is delivered,
+            // however late a loaded machine runs the delivering thread: a run that delivered
+            // results only at its end would never deliver it, and the bounded wait fails the
+            // test. A run that ends early (a panic) stops the stepping at 60 s.
+            let (last_start, step) = (Nanos::from_secs(4), Duration::from_millis(250));
+            while !done.load(Ordering::SeqCst) && time.now() < Nanos::from_secs(60) {
+                if time.now() + step >= last_start {
+                    support::wait_until("the first result to be delivered", || {
+                        log.lock().unwrap().iter().any(|entry| entry == "done 0")
+                    });
+                }
                 std::thread::sleep(Duration::from_millis(20));
-                time.advance(Duration::from_millis(250));
+                time.advance(step);
             }
         });
         runner.run_each(|finished| log.lock().unwrap().push(format!("done {}", finished.index)));

@@ -23,7 +23,8 @@
 //!   [`wait_until`]: a bounded wait for a condition threads reach without notifying;
 //!   [`ClockFreedOnDrop`]: a stepper that fails frees the threads it steps (a failure, not a hang);
 //!   [`ClockFreedOnPanic`]: the same for the test's own thread stepping inside a scope;
-//!   [`join`]: a bounded join of a thread the test expects to end.
+//!   [`join`]: a bounded join of a thread the test expects to end; [`SetOnDrop`]: threads
+//!   looping until a flag is set stop when the test fails.
 //! - [`watchdog`]: a test that can block (it steps a clock, waits for threads or processes)
 //!   aborts its binary, naming itself, when it runs for ten minutes, instead of hanging CI.
 //! - [`proptest_config`]: property-test settings that keep each file's regression seeds next to
@@ -44,6 +45,7 @@ pub mod redis_server;
 pub mod sliding_window_log;
 pub mod watchdog;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::ScopedJoinHandle;
 use std::time::{Duration, Instant};
 
@@ -156,6 +158,18 @@ fn free(time: &MockTime) {
 pub fn join<T>(thread: ScopedJoinHandle<'_, T>) -> std::thread::Result<T> {
     wait_until("a joined thread to end", || thread.is_finished());
     thread.join()
+}
+
+/// Sets its flag when dropped: for a flag that stops threads looping inside
+/// [`std::thread::scope`], held by the test's thread first thing in the scope's closure, so that
+/// a failed assertion there (or a thread's failure it joins) stops them too, instead of the
+/// scope waiting for them forever.
+pub struct SetOnDrop<'a>(pub &'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 /// Returns once `done()` holds, looking again after yielding the processor; panics naming

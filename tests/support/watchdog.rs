@@ -55,14 +55,19 @@ impl Drop for Watching {
 /// Watches the calling test until its thread ends (a second call changes nothing): when it
 /// runs longer than [`PATIENCE`], the binary prints the names of the watched tests still running
 /// to stderr and aborts.
+///
+/// Only a test's own thread (libtest names it after the test) is watched: on a thread the test
+/// started (unnamed), whose end says nothing of the test's, this does nothing.
 pub fn watch_this_test() {
+    let current = std::thread::current();
+    let Some(name) = current.name() else {
+        return;
+    };
     WATCHING.with(|watching| {
         let mut watching = watching.borrow_mut();
         if watching.is_some() {
             return;
         }
-        let current = std::thread::current();
-        let name = current.name().unwrap_or("a test on an unnamed thread");
         WATCHED
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

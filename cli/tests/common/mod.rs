@@ -140,6 +140,31 @@ pub fn signal(pid: u32, name: &str) {
         .success());
 }
 
+/// Returns once process `pid` catches SIGINT, SIGTERM and SIGHUP (its handlers installed, as
+/// `/proc/PID/status` says); panics after 30 s. A signal sent before would end it by the
+/// default action: a test that signals a binary that has shown nothing yet waits for this
+/// first (a fixed pause is too short on a loaded machine).
+pub fn wait_for_signal_handlers(pid: u32) {
+    // Bits 1, 14 and 2 of the mask: signals 2 (SIGINT), 15 (SIGTERM) and 1 (SIGHUP).
+    let wanted: u64 = (1 << (2 - 1)) | (1 << (15 - 1)) | (1 << (1 - 1));
+    let caught = || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("SigCgt:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .is_some_and(|mask| mask & wanted == wanted)
+    };
+    let begun = Instant::now();
+    while !caught() {
+        assert!(
+            begun.elapsed() < Duration::from_secs(30),
+            "process {pid} did not catch SIGINT, SIGTERM and SIGHUP within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Waits for `child` to end, at most `within` (then kills it and fails): its exit code and
 /// stderr.
 pub fn wait(child: &mut Child, within: Duration) -> (Option<i32>, String) {

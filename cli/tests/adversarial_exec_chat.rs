@@ -101,8 +101,8 @@ fn chat_stops_on_sigterm_while_stdin_says_nothing() {
     let provider = MockProvider::start(MockConfig::new()).unwrap();
     let mut child = chat_on_stdin(&provider.chat_completions_url());
     let stdin = child.stdin.take().unwrap(); // held open, never written
-    // Its handlers installed (a fixed 500 ms was not always enough on a loaded machine), and
-    // then some time for it to wait on the pipe.
+                                             // Its handlers installed (a fixed 500 ms was not always enough on a loaded machine), and
+                                             // then some time for it to wait on the pipe.
     wait_for_signal_handlers(child.id());
     std::thread::sleep(Duration::from_millis(500));
     signal(child.id(), "-TERM");

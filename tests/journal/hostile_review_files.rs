@@ -43,9 +43,7 @@ fn one_journal_file_used_from_two_threads_at_once_is_refused_to_one_of_them() {
                 scope.spawn(|| {
                     let runner = Runner::new(|x: &u64| Ok::<u64, String>(*x)).journal(&path);
                     attempts.fetch_add(1, Ordering::SeqCst);
-                    support::wait_until("both attempts", || {
-                        attempts.load(Ordering::SeqCst) == 2
-                    });
+                    support::wait_until("both attempts", || attempts.load(Ordering::SeqCst) == 2);
                     runner.map(drop)
                 })
             })

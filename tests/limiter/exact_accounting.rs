@@ -348,10 +348,7 @@ fn a_blocked_acquire_is_cancelled_from_another_thread() {
         let waiter = s.spawn(|| reservation.wait());
         time.wait_for_sleepers(1);
         handle.cancel();
-        assert_eq!(
-            support::join(waiter).unwrap(),
-            Err(AcquireError::Cancelled)
-        );
+        assert_eq!(support::join(waiter).unwrap(), Err(AcquireError::Cancelled));
     });
     // Its unit came back: the next one is planned at 1 s, not 2 s.
     assert_eq!(limiter.reserve(1).unwrap().ready_at(), secs(1));

@@ -44,8 +44,17 @@ fn a_watched_test_that_hangs_aborts_its_binary_naming_itself() {
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    assert_eq!(status.code(), None, "aborted, not exited: {status}; {stderr}");
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        None,
+        "aborted, not exited: {status}; {stderr}"
+    );
     assert!(
         stderr.contains("test watchdog: a test ran longer than 2s")
             && stderr.contains(&format!("  {hanging} (for ")),

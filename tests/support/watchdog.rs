@@ -47,7 +47,9 @@ struct Watching(ThreadId);
 
 impl Drop for Watching {
     fn drop(&mut self) {
-        let mut watched = WATCHED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut watched = WATCHED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         watched.retain(|(thread, ..)| *thread != self.0);
     }
 }
@@ -87,7 +89,9 @@ fn watch() {
     let patience = patience();
     loop {
         std::thread::sleep(Duration::from_secs(1));
-        let watched = WATCHED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let watched = WATCHED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if watched.iter().all(|(.., since)| since.elapsed() < patience) {
             continue;
         }

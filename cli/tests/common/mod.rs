@@ -65,7 +65,9 @@ pub fn output_within(mut child: Child, within: Duration) -> Output {
         if begun.elapsed() > within {
             child.kill().ok();
             child.wait().ok();
-            let stderr = stderr.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+            let stderr = stderr
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_default();
             panic!(
                 "still running after {within:?}, killed; stderr: {}",
                 String::from_utf8_lossy(&stderr)
@@ -145,8 +147,8 @@ pub fn signal(pid: u32, name: &str) {
 /// default action: a test that signals a binary that has shown nothing yet waits for this
 /// first (a fixed pause is too short on a loaded machine).
 pub fn wait_for_signal_handlers(pid: u32) {
-    // Bits 1, 14 and 2 of the mask: signals 2 (SIGINT), 15 (SIGTERM) and 1 (SIGHUP).
-    let wanted: u64 = (1 << (2 - 1)) | (1 << (15 - 1)) | (1 << (1 - 1));
+    // Signal n is bit n - 1 of the mask: SIGHUP (1), SIGINT (2), SIGTERM (15).
+    let wanted: u64 = [1, 2, 15].iter().map(|signal| 1 << (signal - 1)).sum();
     let caught = || {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         status

@@ -7,7 +7,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use common::{chat_on_stdin, run, scratch_dir, signal, stderr_of, stdout_of, tollgate, wait};
+use common::{
+    chat_on_stdin, run, scratch_dir, signal, stderr_of, stdout_of, tollgate, wait,
+    wait_for_signal_handlers,
+};
 use tollgate_mock_provider::{MockConfig, MockProvider};
 
 /// Asserts exit status 2, no panic, and a stderr naming every one of `needles`.
@@ -98,6 +101,9 @@ fn chat_stops_on_sigterm_while_stdin_says_nothing() {
     let provider = MockProvider::start(MockConfig::new()).unwrap();
     let mut child = chat_on_stdin(&provider.chat_completions_url());
     let stdin = child.stdin.take().unwrap(); // held open, never written
+                                             // Its handlers installed (a fixed 500 ms was not always enough on a loaded machine), and
+                                             // then some time for it to wait on the pipe.
+    wait_for_signal_handlers(child.id());
     std::thread::sleep(Duration::from_millis(500));
     signal(child.id(), "-TERM");
     let (code, stderr) = wait(&mut child, Duration::from_secs(15));

@@ -5,8 +5,9 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use common::tollgate;
+use common::{output_within, tollgate};
 
 #[test]
 fn serves_until_sigint_then_reports_its_refusals() {
@@ -23,6 +24,7 @@ fn serves_until_sigint_then_reports_its_refusals() {
     let endpoint = format!("{}/v1/chat/completions", url.trim());
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
         .build()
         .into();
     let statuses: Vec<u16> = (0..3)
@@ -41,7 +43,7 @@ fn serves_until_sigint_then_reports_its_refusals() {
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = output_within(child, Duration::from_secs(60));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(

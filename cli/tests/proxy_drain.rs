@@ -20,12 +20,21 @@ fn drains_on(signal: &str, status: i32) {
             std::thread::spawn(move || post(&agent(), &url, &chat_body(&format!("q {index}"), 4)))
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(500));
+    // The three reached the proxy (a fixed 500 ms was not always enough on a loaded machine).
+    let waiting = Instant::now();
+    while proxy.stats()["answering"] != 3 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(30),
+            "3 requests in flight awaited: {}",
+            proxy.stats()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let address = proxy.addr();
     let begun = Instant::now();
     let (code, stderr) = proxy.stop(signal);
     assert_eq!(code, Some(status), "{stderr}");
-    // It waited for the answers (1.5 s of latency, 0.5 s of it gone).
+    // It waited for the answers (1.5 s of latency each, one after the other).
     assert!(
         begun.elapsed() >= Duration::from_millis(800),
         "{:?}",

@@ -11,6 +11,8 @@
 //! `python3-venv`.
 
 mod common;
+// Both include the test watchdog (`tests/support/watchdog.rs`): two copies, each harmless.
+#[allow(clippy::duplicate_mod)]
 mod proxy_support;
 
 use std::io::{BufRead, BufReader, Write};

@@ -5,7 +5,7 @@
 
 mod proxy_support;
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -59,13 +59,21 @@ fn it_listens_on_loopback_unless_told_otherwise() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Its first line, or the end of its stdout (the port taken), however long a loaded machine
+    // takes to start it (a fixed 500 ms once killed it before it had said anything).
+    let mut first_line = BufReader::new(default.stdout.take().unwrap());
+    let (said, line) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        first_line.read_line(&mut text).ok();
+        said.send(text).ok();
+    });
+    let stdout = line
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_default();
     default.kill().ok();
     let output = default.wait_with_output().unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
     // Its default port may be taken on this machine: then it says it cannot listen there.
     assert!(
         stdout.starts_with("http://127.0.0.1:8787\n")

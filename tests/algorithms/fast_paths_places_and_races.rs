@@ -15,6 +15,8 @@ use tollgate::{
     RateLimiter, Reservation, Resource, Runner, REQUESTS, TOKENS,
 };
 
+use crate::support;
+
 // ---------------------------------------------------------------------------------------------
 // Receipts kept in places (reservations that went at once without a concurrency slot)
 // ---------------------------------------------------------------------------------------------
@@ -115,6 +117,7 @@ fn reservations_dropped_settled_and_cancelled_on_many_threads_keep_exact_counts(
     let limiter = RateLimiter::new(Rate::per_second(1_000).burst(burst)).with_clock(clock);
     let stop = AtomicBool::new(false);
     let kept = std::thread::scope(|scope| {
+        let _stop = support::SetOnDrop(&stop);
         scope.spawn(|| {
             let rates = [
                 Rate::per_second(1_000).burst(burst),
@@ -304,6 +307,7 @@ fn no_window_admits_more_than_the_looser_rate_while_the_rate_changes() {
     let limiter = RateLimiter::token_bucket(tight).with_clock(clock);
     let stop = AtomicBool::new(false);
     let admissions: Vec<Admission> = std::thread::scope(|scope| {
+        let _stop = support::SetOnDrop(&stop);
         let workers: Vec<_> = (0..3u64)
             .map(|worker| {
                 let (limiter, time, stop) = (&limiter, &time, &stop);
@@ -372,6 +376,7 @@ fn race_reserve_cancel_with_lock_free<A: Algorithm>(rounds: u32) -> (u64, u64) {
     let limiter = RateLimiter::<A>::with_algorithm(rate).with_clock(clock);
     let stop = AtomicBool::new(false);
     let admitted = std::thread::scope(|scope| {
+        let _stop = support::SetOnDrop(&stop);
         let police = scope.spawn(|| {
             let mut admitted = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -508,6 +513,7 @@ fn multi_permits_dropped_on_many_threads_keep_exact_usage() {
     let api = MultiLimiter::new(limits).unwrap().with_clock(clock);
     let stop = AtomicBool::new(false);
     let kept: u64 = std::thread::scope(|scope| {
+        let _stop = support::SetOnDrop(&stop);
         scope.spawn(|| {
             let mut fast = true;
             while !stop.load(Ordering::Relaxed) {

@@ -86,6 +86,9 @@ fn child_batch() {
     let Ok(addr) = std::env::var(CHILD) else {
         return; // only in the child process
     };
+    // A child that hangs aborts, naming itself: the parent reading its output to the end fails
+    // instead of waiting forever.
+    crate::support::watchdog::watch_this_test();
     let journal = std::env::var("TOLLGATE_CRASH_JOURNAL").unwrap();
     let mut runner = Runner::new(|job: &u64| call(&addr, *job))
         .max_concurrent(4)

@@ -6,10 +6,12 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tollgate::{AttemptError, JournalError, Runner, RunnerError};
 
 use crate::hostile_review_fixtures::{fill, journal_path};
+use crate::support;
 
 #[test]
 fn one_journal_file_cannot_be_open_in_two_runners_at_once() {
@@ -32,13 +34,16 @@ fn one_journal_file_cannot_be_open_in_two_runners_at_once() {
 #[test]
 fn one_journal_file_used_from_two_threads_at_once_is_refused_to_one_of_them() {
     let path = journal_path("two-threads");
-    let barrier = std::sync::Barrier::new(2);
+    // Both attempts made before either is dropped (a bounded wait: a thread that panics before
+    // its attempt fails the other instead of leaving it waiting forever, as a barrier would).
+    let attempts = AtomicUsize::new(0);
     let outcomes: Vec<Result<(), JournalError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..2)
             .map(|_| {
                 scope.spawn(|| {
                     let runner = Runner::new(|x: &u64| Ok::<u64, String>(*x)).journal(&path);
-                    barrier.wait(); // both attempts made before either is dropped
+                    attempts.fetch_add(1, Ordering::SeqCst);
+                    support::wait_until("both attempts", || attempts.load(Ordering::SeqCst) == 2);
                     runner.map(drop)
                 })
             })

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tollgate::{AttemptError, JournalError, Retry, Runner, RunnerError};
+use tollgate::{AttemptError, JournalError, Nanos, Retry, Runner, RunnerError};
+
+use crate::support;
 
 /// A fresh directory for one test's journal.
 fn journal_path(test: &str) -> PathBuf {
@@ -260,6 +262,7 @@ fn jobs_scheduled_before_the_journal_is_attached_are_looked_up_too() {
 
 #[test]
 fn run_each_delivers_the_first_result_before_the_last_job_starts() {
+    support::watchdog::watch_this_test();
     // A mock clock the test steps: 5 jobs at 1 per second.
     let (clock, time) = tollgate::Clock::mock_stepped();
     let log = Mutex::new(Vec::new());
@@ -275,14 +278,27 @@ fn run_each_delivers_the_first_result_before_the_last_job_starts() {
     runner.schedule_all(0..5).unwrap();
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
+        // Set when the run ends, returning or panicking: the stepper stops.
+        let _done = support::SetOnDrop(&done);
         scope.spawn(|| {
+            let _freed = support::ClockFreedOnDrop(&time);
+            // Time reaches the last job's start (4 s) only once the first result is delivered,
+            // however late a loaded machine runs the delivering thread: a run that delivered
+            // results only at its end would never deliver it, and the bounded wait fails the
+            // test.
+            let (last_start, step) = (Nanos::from_secs(4), Duration::from_millis(250));
             while !done.load(Ordering::SeqCst) {
+                if time.now() + step >= last_start {
+                    support::wait_until("the first result to be delivered", || {
+                        done.load(Ordering::SeqCst)
+                            || log.lock().unwrap().iter().any(|entry| entry == "done 0")
+                    });
+                }
                 std::thread::sleep(Duration::from_millis(20));
-                time.advance(Duration::from_millis(250));
+                time.advance(step);
             }
         });
         runner.run_each(|finished| log.lock().unwrap().push(format!("done {}", finished.index)));
-        done.store(true, Ordering::SeqCst);
     });
     drop(runner);
     let log = log.into_inner().unwrap();

@@ -34,6 +34,7 @@ fn a_key_in_debt_or_with_a_waiter_is_kept() {
     let keyed = KeyedLimiter::new(Rate::per_second(1).burst(1)).with_clock(clock);
     keyed.acquire(&"waited for").unwrap();
     std::thread::scope(|s| {
+        let _freed = support::ClockFreedOnPanic::new(&time);
         let waiter = s.spawn(|| keyed.acquire(&"waited for"));
         time.wait_for_sleepers(1); // its unit reserved, asleep until 1 s
         time.advance(Duration::from_millis(999));

@@ -11,6 +11,8 @@ use tollgate::{
     Nanos, Rate, RateLimiter, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS,
 };
 
+use crate::support;
+
 fn secs(s: u64) -> Nanos {
     Nanos::from_secs(s)
 }
@@ -168,22 +170,22 @@ fn a_waiter_whose_deadline_fails_after_a_rate_change_gives_its_units_to_those_be
     let limiter = RateLimiter::new(Rate::per_second(10).burst(2)).with_clock(clock);
     limiter.acquire_n(2).unwrap();
     std::thread::scope(|s| {
+        let _freed = support::ClockFreedOnPanic::new(&time);
         let bounded = s.spawn(|| limiter.try_acquire_for(2, Duration::from_millis(300)));
-        while limiter.stats().waiting == 0 {
-            std::thread::yield_now();
-        }
+        support::wait_until("the bounded acquire to wait", || {
+            limiter.stats().waiting > 0
+        });
         let behind = limiter.reserve(2).unwrap();
         assert_eq!(behind.ready_at(), ms(400));
         limiter.set_rate(Rate::per_second(2).burst(2)).unwrap(); // the bounded one now needs 1 s
         assert!(matches!(
-            bounded.join().unwrap(),
+            support::join(bounded).unwrap(),
             Err(AcquireError::NotInTime { .. })
         ));
         // It left holding nothing: the one behind needs 2 units at 2/s, 1 s, not 2 s.
         assert_eq!(behind.ready_at(), secs(1));
         assert_eq!(limiter.reserve(2).unwrap().ready_at(), secs(2));
     });
-    let _ = time;
 }
 
 // 3. A sliding window refunds its own entries.
@@ -342,10 +344,11 @@ fn a_blocked_acquire_is_cancelled_from_another_thread() {
     let reservation = limiter.reserve(1).unwrap();
     let handle = reservation.cancel_handle();
     std::thread::scope(|s| {
+        let _freed = support::ClockFreedOnPanic::new(&time);
         let waiter = s.spawn(|| reservation.wait());
         time.wait_for_sleepers(1);
         handle.cancel();
-        assert_eq!(waiter.join().unwrap(), Err(AcquireError::Cancelled));
+        assert_eq!(support::join(waiter).unwrap(), Err(AcquireError::Cancelled));
     });
     // Its unit came back: the next one is planned at 1 s, not 2 s.
     assert_eq!(limiter.reserve(1).unwrap().ready_at(), secs(1));

@@ -22,6 +22,7 @@ fn large_request_first<A: Algorithm>() {
     limiter.acquire_n(20).unwrap(); // empty at 0 s: one unit back every 50 ms
     let (done, finished) = mpsc::channel();
     std::thread::scope(|s| {
+        let _freed = support::ClockFreedOnPanic::new(&time);
         let big = done.clone();
         let limiter = &limiter;
         let time = &time;

@@ -14,6 +14,7 @@ fn a_faster_rate_brings_waiters_forward_in_order() {
     limiter.acquire().unwrap();
     let (done, finished) = mpsc::channel();
     std::thread::scope(|s| {
+        let _freed = support::ClockFreedOnPanic::new(&time);
         let mut threads = Vec::new();
         for id in 0..3 {
             let done = done.clone();
@@ -48,11 +49,12 @@ fn a_waiter_whose_cost_exceeds_the_new_burst_fails() {
     let limiter = RateLimiter::new(Rate::per_second(10)).with_clock(clock);
     limiter.acquire_n(10).unwrap();
     std::thread::scope(|s| {
+        let _freed = support::ClockFreedOnPanic::new(&time);
         let waiter = s.spawn(|| limiter.acquire_n(8));
         time.wait_for_sleepers(1);
         limiter.set_rate(Rate::per_second(5)).unwrap();
         assert_eq!(
-            waiter.join().unwrap(),
+            support::join(waiter).unwrap(),
             Err(AcquireError::ExceedsCapacity {
                 cost: 8,
                 capacity: 5

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use tollgate::{Clock, LimitError, Limits, ModelLimiter, TOKENS};
 
+use crate::support;
+
 fn seed_models(clock: Clock) -> ModelLimiter {
     ModelLimiter::builder()
         .model("gpt-4", Limits::new().rpm(500).tpm(40_000).max_parallel(10))
@@ -74,6 +76,7 @@ fn a_release_is_never_blocked_behind_a_sleeping_acquirer() {
         .unwrap();
     let first = models.acquire("m", &[(TOKENS, 1_000)]).unwrap();
     std::thread::scope(|s| {
+        let _freed = support::ClockFreedOnPanic::new(&time);
         // Waits 60 s (mock) for tokens, sleeping.
         let sleeper = s.spawn(|| {
             models
@@ -89,7 +92,7 @@ fn a_release_is_never_blocked_behind_a_sleeping_acquirer() {
         );
         assert!(started.elapsed() < Duration::from_millis(100));
         time.advance(Duration::from_secs(60));
-        assert!(sleeper.join().unwrap().is_ok());
+        assert!(support::join(sleeper).unwrap().is_ok());
     });
 }
 

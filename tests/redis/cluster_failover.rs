@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tollgate::redis::{Fallback, RedisState};
 use tollgate::{LimitError, Limits, MultiLimiter, Permit, Rate, REQUESTS};
 
+use crate::support;
 use crate::support::redis_cluster::{replicated, RedisCluster};
 
 /// The timeout of connecting and of each reply.
@@ -195,6 +196,7 @@ fn fail_over(how: How) {
     let stop = AtomicBool::new(false);
     // From just before the kill; from when the node is gone.
     let (killing, killed, _frozen) = std::thread::scope(|scope| {
+        let _stop = support::SetOnDrop(&stop);
         for (label, limiter) in &limiters {
             for _ in 0..2 {
                 let (log, stop) = (&log, &stop);

@@ -201,6 +201,8 @@ fn slot_holder_child() {
     let Ok(url) = std::env::var("TOLLGATE_TEST_HOLDER_URL") else {
         return;
     };
+    // A child that hangs aborts: the parent waiting for its line fails instead of hanging.
+    crate::support::watchdog::watch_this_test();
     let state = RedisState::open(&url, "crash")
         .unwrap()
         .lease(Duration::from_secs(1));

@@ -411,6 +411,9 @@ fn jobs_sent_from_another_thread_during_a_run_are_run_until_every_sender_closes(
     let first = runner.job_sender();
     let second = first.clone();
     let mut finished_before_the_last_send = 0;
+    // The second sender sends once the first has sent its jobs and closed (80 ms after the
+    // start was not always after the first's 17 sends on a loaded machine).
+    let (first_closed, first_done) = std::sync::mpsc::channel();
     let report = std::thread::scope(|scope| {
         let producer = scope.spawn(move || {
             let mut indices = Vec::new();
@@ -419,10 +422,14 @@ fn jobs_sent_from_another_thread_during_a_run_are_run_until_every_sender_closes(
                 indices.push(first.schedule(x));
             }
             first.close();
+            first_closed.send(()).unwrap();
             indices
         });
         scope.spawn(move || {
-            std::thread::sleep(Duration::from_millis(80));
+            // Bounded: a first sender that failed leaves this one failing too, not waiting.
+            first_done
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the first sender's jobs");
             // A job over the quota: it finishes at once with the error, in its place.
             assert_eq!(second.schedule(2_000_000), 20);
             second.schedule(1_000);

@@ -51,6 +51,8 @@ fn a_jittered_retry_after_is_capped_by_max_retry_after() {
 /// calls paused by the first refusal and never be refused at 0, as on a loaded CI machine.)
 #[test]
 fn calls_refused_together_are_retried_at_their_own_instants() {
+    // The stepper frees the clock if it fails, but not workers waiting at the barrier.
+    support::watchdog::watch_this_test();
     let (clock, time) = Clock::mock_stepped();
     let retries = Arc::new(Mutex::new(Vec::new()));
     let refused = Arc::new(AtomicU32::new(0));

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use tollgate::{Clock, CreditEvent, CreditSemaphore, MockTime, Nanos, SemaphoreError};
 
+use crate::support;
+
 fn secs(s: u64) -> Nanos {
     Nanos::from_secs(s)
 }
@@ -24,6 +26,10 @@ fn run_trace(
     let hook_log = Arc::clone(&log);
     let sem = sem.on_event(move |event| hook_log.lock().unwrap().push(*event));
     std::thread::scope(|s| {
+        // Freed when the steps end (or fail): a transaction still at work then (a trace gone
+        // wrong) ends, and the assertions say what went wrong, instead of the scope waiting.
+        let _freed = support::ClockFreedOnDrop(&time);
+        support::watchdog::watch_this_test();
         for (i, &(credits, work)) in txns.iter().enumerate() {
             let (sem, clock) = (&sem, &clock);
             s.spawn(move || {
@@ -93,6 +99,7 @@ fn fair_on_entry_a_newcomer_queues_behind_waiters_even_when_it_fits() {
     let sem = CreditSemaphore::new(40).with_clock(clock);
     let first = sem.acquire(30, Duration::ZERO).unwrap();
     std::thread::scope(|s| {
+        let _freed = support::ClockFreedOnPanic::new(&time);
         let big = s.spawn(|| sem.acquire(20, Duration::ZERO).map(|p| p.id()));
         time.wait_for_sleepers(1);
         // 10 credits are free, but someone is waiting: a try fails at once.
@@ -101,7 +108,7 @@ fn fair_on_entry_a_newcomer_queues_behind_waiters_even_when_it_fits() {
             Err(SemaphoreError::NotInTime { .. })
         ));
         drop(first);
-        assert_eq!(big.join().unwrap(), Ok(1));
+        assert_eq!(support::join(big).unwrap(), Ok(1));
     });
     time.advance(Duration::from_secs(1));
 }
@@ -119,9 +126,9 @@ fn large_position_among_small(limit: Option<u32>) -> usize {
             }
         });
     let wait_for_arrivals = |n: u64| {
-        while acquiring.load(Ordering::SeqCst) < n {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        support::wait_until(&format!("{n} arrivals"), || {
+            acquiring.load(Ordering::SeqCst) >= n
+        });
     };
     let order = Mutex::new(Vec::new());
     let h1 = sem.acquire(5, Duration::ZERO).unwrap();

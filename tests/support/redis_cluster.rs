@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use std::io::{ErrorKind, Write};
 use std::net::TcpListener;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{mpsc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::redis_server::{binary, free_port, skip_or_fail, INSTALL};
@@ -127,7 +127,7 @@ impl RedisCluster {
         }
         let cluster = RedisCluster { nodes };
         let started = Instant::now();
-        let output = Command::new(cli())
+        let create = Command::new(cli())
             .args(["--cluster", "create"])
             .args(
                 cluster
@@ -137,8 +137,22 @@ impl RedisCluster {
             )
             .args(["--cluster-replicas", "1", "--cluster-yes"])
             .stdin(Stdio::null())
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap_or_else(|error| panic!("cannot run {}: {error}", cli()));
+        // Bounded: `redis-cli` waits for the nodes to join forever (a node whose cluster bus
+        // port another process took meanwhile never does).
+        let pid = create.id();
+        let (ended, output) = mpsc::channel();
+        std::thread::spawn(move || ended.send(create.wait_with_output()).ok());
+        let output = match output.recv_timeout(Duration::from_secs(60)) {
+            Ok(output) => output.unwrap_or_else(|error| panic!("cannot run {}: {error}", cli())),
+            Err(_) => {
+                signal("KILL", pid);
+                panic!("redis-cli --cluster create did not end within 60 s (killed)");
+            }
+        };
         assert!(
             output.status.success(),
             "redis-cli --cluster create failed: {}{}",

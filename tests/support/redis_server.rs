@@ -97,6 +97,8 @@ impl RedisServer {
             }
             if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let mut reply = [0u8; 7];
+                // Bounded: a process that took the port and never answers is not a hang.
+                stream.set_read_timeout(Some(Duration::from_secs(1))).ok();
                 if stream.write_all(b"PING\r\n").is_ok()
                     && stream.read_exact(&mut reply).is_ok()
                     && &reply == b"+PONG\r\n"

@@ -4,6 +4,9 @@
 
 #![allow(dead_code)] // each test file uses a part of it
 
+#[path = "../../../tests/support/watchdog.rs"]
+mod watchdog;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -22,8 +25,11 @@ pub struct RunningProxy {
 }
 
 /// Starts `tollgate proxy ARGS` (with `--listen 127.0.0.1:0` unless ARGS name one), with
-/// `env` set, and waits for its URL.
+/// `env` set, and waits for its URL (at most 60 s: then the proxy is killed and the test fails).
+/// The test is watched from then on ([`watchdog`]): one that hangs aborts the test binary,
+/// naming itself, instead of hanging CI.
 pub fn start_proxy(args: &[&str], env: &[(&str, &str)]) -> RunningProxy {
+    watchdog::watch_this_test();
     let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
     command.arg("proxy").args(args);
     if !args.contains(&"--listen") {
@@ -41,28 +47,41 @@ pub fn start_proxy(args: &[&str], env: &[(&str, &str)]) -> RunningProxy {
         .expect("the binary starts");
     let stderr = collect(child.stderr.take().unwrap());
     let mut stdout_lines = BufReader::new(child.stdout.take().unwrap());
-    let mut url = String::new();
-    stdout_lines.read_line(&mut url).unwrap();
-    let stdout = Arc::new(Mutex::new(url.clone()));
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let (first_line, url_said) = std::sync::mpsc::channel();
     {
         let stdout = Arc::clone(&stdout);
         std::thread::spawn(move || {
+            let mut url = String::new();
+            stdout_lines.read_line(&mut url).ok();
+            stdout.lock().unwrap().push_str(&url);
+            first_line.send(url).ok();
             let mut rest = String::new();
             stdout_lines.read_to_string(&mut rest).ok();
             stdout.lock().unwrap().push_str(&rest);
         });
     }
-    assert!(
-        url.starts_with("http://"),
-        "no URL on the first line: {url:?}; stderr: {}",
-        wait_for_text(&stderr, Duration::from_secs(2))
-    );
-    RunningProxy {
+    let Ok(url) = url_said.recv_timeout(Duration::from_secs(60)) else {
+        child.kill().ok();
+        child.wait().ok();
+        panic!(
+            "no URL on stdout after 60 s, killed; stderr: {}",
+            wait_for_text(&stderr, Duration::from_secs(1))
+        );
+    };
+    // Built first: a proxy that said something else is killed when the assertion fails.
+    let proxy = RunningProxy {
         child,
         url: url.trim().to_owned(),
         stdout,
         stderr,
-    }
+    };
+    assert!(
+        url.starts_with("http://"),
+        "no URL on the first line: {url:?}; stderr: {}",
+        wait_for_text(&proxy.stderr, Duration::from_secs(2))
+    );
+    proxy
 }
 
 /// Collects what `pipe` says, as it comes.
@@ -154,6 +173,8 @@ fn wait_with_timeout(child: &mut Child, within: Duration) -> Option<i32> {
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
+        // A proxy that never answers fails the test instead of hanging it.
+        .timeout_global(Some(Duration::from_secs(120)))
         .max_idle_connections_per_host(64)
         .build()
         .into()

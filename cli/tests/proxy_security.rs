@@ -106,13 +106,16 @@ fn keys_appear_in_no_log_line_nor_answer() {
     const CLIENT_KEY: &str = "sk-client-SECRET-91bc";
     const QUERY_KEY: &str = "SECRET-in-query-55d0";
     let upstream = RecordingUpstream::start(|request, stream| {
-        // 429 once for chat (absorbed), then 200; 401 for /v1/models; 200 for the rest.
+        // 401 for /v1/models; 200 for the rest.
         let status = match request.target.as_str() {
             "/v1/models" => 401,
             _ => 200,
         };
         let body = OK;
-        write!(stream, "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len()).ok();
+        // `connection: close`, as the upstream closes after each answer: without it the proxy
+        // may reuse the connection in the instant before the close reaches it, and that request
+        // fails with a 502 (it did under load).
+        write!(stream, "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).ok();
     });
     let proxy = start_proxy(
         &[

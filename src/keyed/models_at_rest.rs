@@ -66,7 +66,7 @@ impl ModelsAtRest {
     /// (the caller has checked that nobody else holds it): returns whether it did (a model whose
     /// words have all passed is not kept at all), so that the caller drops the limiter.
     pub(crate) fn put_to_rest(&self, name: &str, limiter: &MultiLimiter) -> bool {
-        let Some(store) = limiter.store().as_any().downcast_ref::<InMemory>() else {
+        let Some(store) = InMemory::of(limiter) else {
             return false;
         };
         let rates_as_configured = self
@@ -106,7 +106,7 @@ impl ModelsAtRest {
         let Some(words) = self.models.remove(hash, name) else {
             return;
         };
-        let Some(store) = limiter.store().as_any().downcast_ref::<InMemory>() else {
+        let Some(store) = InMemory::of(limiter) else {
             return;
         };
         store.core().change(|ledger, _| {

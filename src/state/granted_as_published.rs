@@ -14,14 +14,6 @@ use super::InMemory;
 use crate::reservation::{has_place, Patience, PerResource, Refusal, Verdict};
 use crate::{Clock, Limits, MockTime, MultiLimiter, Nanos, Permit, Rate, REQUESTS, TOKENS};
 
-fn in_memory(limiter: &MultiLimiter) -> &InMemory {
-    limiter
-        .store()
-        .as_any()
-        .downcast_ref::<InMemory>()
-        .expect("a limiter in memory")
-}
-
 /// A change of capacity or of the queue that may land between a view's reading and its commit.
 #[derive(Clone, Copy, Debug)]
 enum Change {
@@ -98,7 +90,7 @@ impl Twin {
     }
 
     fn store(&self) -> &InMemory {
-        in_memory(&self.api)
+        InMemory::of(&self.api).unwrap()
     }
 
     /// Keeps the permit of a granted ticket; the outcome as compared between twins.
@@ -300,7 +292,7 @@ fn a_view_made_stale_by_a_change_is_never_granted_as_read() {
             .rate(TOKENS, Rate::per_minute(1_200).burst(60))
             .max_parallel(1);
         let api = MultiLimiter::new(limits).unwrap().with_clock(clock);
-        let store = in_memory(&api);
+        let store = InMemory::of(&api).unwrap();
         let costs = [1, 10];
         let reading = time.now();
         let Verdict::FitsNow(version) = store.words.read(&costs, Patience::Forever, reading) else {
@@ -326,7 +318,7 @@ fn a_view_made_stale_by_a_change_is_never_granted_as_read() {
 #[test]
 fn a_cost_of_u64_max_is_refused_from_the_view_and_never_fits_now() {
     let api = MultiLimiter::new(Limits::new().rpm(60).tpm(600)).unwrap();
-    let store = in_memory(&api);
+    let store = InMemory::of(&api).unwrap();
     let now = api.clock().now();
     for costs in [[u64::MAX, 1], [1, u64::MAX]] {
         let verdict = store.words.read(&costs, Patience::Forever, now);

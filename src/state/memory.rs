@@ -28,6 +28,11 @@ impl InMemory {
         InMemory { core, words }
     }
 
+    /// `limiter`'s store if it is in memory (`None` on Redis, or any other store).
+    pub(crate) fn of(limiter: &MultiLimiter) -> Option<&InMemory> {
+        limiter.store().as_any().downcast_ref::<InMemory>()
+    }
+
     /// The reservation core this store decides with.
     pub(crate) fn core(&self) -> &Core<Meters> {
         &self.core

@@ -13,19 +13,11 @@ use super::InMemory;
 use crate::reservation::{has_place, Patience, PerResource, Refusal};
 use crate::{Clock, LimitError, Limits, MultiLimiter, Nanos, Permit, Rate, REQUESTS, TOKENS};
 
-fn in_memory(limiter: &MultiLimiter) -> &InMemory {
-    limiter
-        .store()
-        .as_any()
-        .downcast_ref::<InMemory>()
-        .expect("a limiter in memory")
-}
-
 #[test]
 fn a_rejection_is_decided_while_another_thread_holds_the_lock() {
     let api = MultiLimiter::new(Limits::new().rpm(1).tpm(100)).unwrap();
     let _first = api.acquire(&[(TOKENS, 100)]).unwrap();
-    let store = in_memory(&api);
+    let store = InMemory::of(&api).unwrap();
     store.core.read(|_, _| {
         // The lock is held here: a refusal that needed it could not answer.
         let (sent, answer) = mpsc::channel();
@@ -52,7 +44,7 @@ fn behind_a_waiter_the_lock_decides_and_the_newcomer_queues_behind_it() {
     let _first = api.acquire(&[]).unwrap();
     let waiter = api.reserve(&[]).unwrap();
     assert_eq!(waiter.ready_at(), Some(Nanos::from_secs(1)));
-    let store = in_memory(&api);
+    let store = InMemory::of(&api).unwrap();
     // The view does not decide while someone is queued, even where the rates alone would.
     time.advance(Duration::from_millis(1_500));
     let now = time.now();
@@ -80,7 +72,7 @@ fn with_nobody_queued_the_view_refuses_as_the_core_and_writes_nothing() {
         .unwrap()
         .with_clock(clock);
     let _all = api.acquire(&[(REQUESTS, 60), (TOKENS, 300)]).unwrap();
-    let store = in_memory(&api);
+    let store = InMemory::of(&api).unwrap();
     let now = time.now();
     let asked = [1, 500];
     let fast = store.words.refuse(&asked, Patience::For(Nanos::ZERO), now);
@@ -115,7 +107,7 @@ fn slots_held_holds_and_pauses_leave_the_decision_to_the_lock() {
     let api = MultiLimiter::new(Limits::new().rpm(60).tpm(600).max_parallel(1))
         .unwrap()
         .with_clock(clock);
-    let store = in_memory(&api);
+    let store = InMemory::of(&api).unwrap();
     let held = api.acquire(&[(TOKENS, 600)]).unwrap();
     let now = time.now();
     assert_eq!(
@@ -185,7 +177,7 @@ fn run(steps: &[Step], max_parallel: Option<u64>) -> Result<(), TestCaseError> {
         limits = limits.max_parallel(max);
     }
     let api = MultiLimiter::new(limits).unwrap().with_clock(clock);
-    let store = in_memory(&api);
+    let store = InMemory::of(&api).unwrap();
     let mut permits: Vec<Permit> = Vec::new();
     // No newcomer is decided by the rates alone before this (the last hold or pause).
     let mut held_until = Nanos::ZERO;

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{LimitError, Limits, Permit, Usage, REQUESTS};
-use crate::reservation::{Cancel, Core, Keeper, Meter, Meters, Patience, PerResource, Refusal};
+use crate::reservation::{
+    Cancel, Core, Keeper, Meter, Meters, Patience, PerResource, Refusal, SettleFrom,
+};
 use crate::state::{InMemory, Reserved, StateStore};
 use crate::{Clock, Deadline, Nanos, Rate};
 
@@ -519,20 +521,16 @@ impl MultiLimiter {
         self.inner.store.wait(self, id)
     }
 
-    /// Replaces what permit `id` was charged of resource `index` by `actual`.
-    pub(super) fn settle(&self, id: u64, index: usize, actual: u64) -> Result<(), LimitError> {
-        self.inner.store.settle(self, id, index, actual)
-    }
-
-    /// Lowers what permit `id` was charged of resource `index` to `actual`, keeping the
-    /// charge's instant (from now if `actual` is above it).
-    pub(super) fn settle_in_place(
+    /// Replaces what permit `id` was charged of resource `index` by `actual`, counted `from`
+    /// now or from the charge's instant ([`StateStore::settle`]).
+    pub(super) fn settle(
         &self,
         id: u64,
         index: usize,
         actual: u64,
+        from: SettleFrom,
     ) -> Result<(), LimitError> {
-        self.inner.store.settle_in_place(self, id, index, actual)
+        self.inner.store.settle(self, id, index, actual, from)
     }
 
     /// [`LimitError::HeldTooLong`] for a hold of `wait` on resource `index`, naming the

@@ -2,7 +2,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{LimitError, MultiLimiter};
-use crate::reservation::{Held, Keeper, PerResource};
+use crate::reservation::{Held, Keeper, PerResource, SettleFrom};
 use crate::{CancelHandle, Nanos};
 
 /// A call's reservation on a [`MultiLimiter`]: its costs, the instant it may go, and (until
@@ -147,7 +147,8 @@ impl Permit {
     /// capacity (it could never go; nothing changes).
     pub fn settle(&self, name: &str, actual: u64) -> Result<(), LimitError> {
         let index = self.limiter().index_of(name)?;
-        self.limiter().settle(self.id(), index, actual)
+        self.limiter()
+            .settle(self.id(), index, actual, SettleFrom::Now)
     }
 
     /// Lowers what resource `name` is charged to `actual` where the charge stands: what it
@@ -160,7 +161,8 @@ impl Permit {
     /// As [`settle`](Self::settle).
     pub(crate) fn settle_in_place(&self, name: &str, actual: u64) -> Result<(), LimitError> {
         let index = self.limiter().index_of(name)?;
-        self.limiter().settle_in_place(self.id(), index, actual)
+        self.limiter()
+            .settle(self.id(), index, actual, SettleFrom::ChargesInstant)
     }
 }
 

@@ -32,6 +32,15 @@ pub(crate) enum Refusal {
     HeldTooLong { resource: usize, wait: Duration },
 }
 
+/// The instant a settled charge counts from: see [`Core::settle`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SettleFrom {
+    /// This instant: the whole `actual` is charged now.
+    Now,
+    /// The instant the charge was made at (or last settled at): lowered where it stands.
+    ChargesInstant,
+}
+
 /// The reservation core: one FIFO queue of reservations over some [`Accounts`] (its
 /// [`Ledger`]), one function that re-plans it after every change of capacity, one wait loop.
 ///
@@ -247,34 +256,29 @@ impl<S: Accounts> Core<S> {
         }
     }
 
-    /// Replaces what reservation `id` is charged for `resource` by `actual`, counted from now:
-    /// what its charge still holds comes back, `actual` is charged at this instant (beyond the
-    /// capacity if need be: debt, never a wait). A reservation still waiting waits for `actual` instead
-    /// (refused, changing nothing, when `actual` exceeds the capacity: it could never go).
+    /// Replaces what reservation `id` is charged for `resource` by `actual`, counted `from` now
+    /// ([`Ledger::settle`]: what its charge still holds comes back, `actual` is charged at this
+    /// instant, beyond the capacity if need be: debt, never a wait) or from the charge's instant
+    /// ([`Ledger::settle_in_place`]: lowered where it stands; an `actual` above it counts from
+    /// now). A reservation still waiting waits for `actual` instead (refused, changing nothing,
+    /// when `actual` exceeds the capacity: it could never go).
     ///
     /// Wakes the waiters only when one may go earlier, or was refused ([`Ledger::must_wake`]):
     /// a settle that counts a charge from a later instant, as the Runner's answered and billed
     /// calls do, only moves the queue later.
-    pub(crate) fn settle(&self, id: u64, resource: usize, actual: u64) -> Result<(), Refusal> {
-        let (mut ledger, now) = self.lock_now();
-        let before = ledger.standings();
-        let settled = ledger.settle(id, resource, actual, now);
-        self.wake_if_concerned(ledger, &before, now);
-        settled
-    }
-
-    /// Lowers what reservation `id` is charged for `resource` to `actual`, keeping the charge's
-    /// instant ([`Ledger::settle_in_place`]; an `actual` above it is a [`settle`](Self::settle)).
-    /// Wakes the waiters as [`settle`](Self::settle) does.
-    pub(crate) fn settle_in_place(
+    pub(crate) fn settle(
         &self,
         id: u64,
         resource: usize,
         actual: u64,
+        from: SettleFrom,
     ) -> Result<(), Refusal> {
         let (mut ledger, now) = self.lock_now();
         let before = ledger.standings();
-        let settled = ledger.settle_in_place(id, resource, actual, now);
+        let settled = match from {
+            SettleFrom::Now => ledger.settle(id, resource, actual, now),
+            SettleFrom::ChargesInstant => ledger.settle_in_place(id, resource, actual, now),
+        };
         self.wake_if_concerned(ledger, &before, now);
         settled
     }

@@ -2,7 +2,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::accounts::Accounts;
-use super::core::{Core, Refusal};
+use super::core::{Core, Refusal, SettleFrom};
 use crate::Nanos;
 
 /// The operations on one reservation of a core, object-safe so that the public reservation
@@ -40,7 +40,7 @@ impl<S: Accounts> Book for Core<S> {
         Core::forget(self, id);
     }
     fn settle(&self, id: u64, resource: usize, actual: u64) -> Result<(), Refusal> {
-        Core::settle(self, id, resource, actual)
+        Core::settle(self, id, resource, actual, SettleFrom::Now)
     }
     fn canceller(self: Arc<Self>) -> Arc<dyn Cancel> {
         self

@@ -72,7 +72,7 @@ mod meter_words;
 mod per_resource;
 mod receipts;
 
-pub(crate) use self::core::{Core, Refusal};
+pub(crate) use self::core::{Core, Refusal, SettleFrom};
 pub(crate) use crate::time::Patience;
 pub(crate) use accounts::{Accounts, Meter, Meters};
 pub use handle::CancelHandle;

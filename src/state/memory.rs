@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::{Reserved, StateStore};
 use crate::multi::{window_of, LimitError};
 use crate::reservation::{
-    has_place, Accounts, Cancel, Core, MeterWords, Meters, Patience, Refusal, Verdict,
+    has_place, Accounts, Cancel, Core, MeterWords, Meters, Patience, Refusal, SettleFrom, Verdict,
 };
 use crate::{Clock, MultiLimiter, Nanos, Rate};
 
@@ -97,19 +97,10 @@ impl StateStore for InMemory {
         id: u64,
         resource: usize,
         actual: u64,
-    ) -> Result<(), LimitError> {
-        settle_slots(limiter, resource, |slot| self.core.settle(id, slot, actual))
-    }
-
-    fn settle_in_place(
-        &self,
-        limiter: &MultiLimiter,
-        id: u64,
-        resource: usize,
-        actual: u64,
+        from: SettleFrom,
     ) -> Result<(), LimitError> {
         settle_slots(limiter, resource, |slot| {
-            self.core.settle_in_place(id, slot, actual)
+            self.core.settle(id, slot, actual, from)
         })
     }
 

@@ -52,7 +52,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::multi::{LimitError, Permit};
-use crate::reservation::{Cancel, Patience};
+use crate::reservation::{Cancel, Patience, SettleFrom};
 use crate::{Clock, MultiLimiter, Nanos, Rate};
 
 /// The state of one [`MultiLimiter`]: every decision and every reservation it holds. The
@@ -84,29 +84,18 @@ pub(crate) trait StateStore: Cancel + Send + Sync + 'static {
     /// Forgets reservation `id` (its permit was dropped): it keeps its charges, frees its slot.
     fn forget(&self, id: u64);
 
-    /// Replaces what reservation `id` was charged of resource `resource` by `actual`, counted
-    /// from now (a window's pacing slot with it).
+    /// Replaces what reservation `id` was charged of resource `resource` by `actual` (a
+    /// window's pacing slot with it), counted `from` now, or from the charge's instant: the
+    /// charge lowered where it stands, an `actual` above it counted from now. A store that
+    /// cannot keep a charge's instant settles from now: later, so never less safe.
     fn settle(
         &self,
         limiter: &MultiLimiter,
         id: u64,
         resource: usize,
         actual: u64,
+        from: SettleFrom,
     ) -> Result<(), LimitError>;
-
-    /// Lowers what reservation `id` was charged of resource `resource` to `actual`, the rest
-    /// still counted from the instant it was charged at (a window's pacing slot with it); an
-    /// `actual` above the charge is counted from now. A store that cannot keep a charge's
-    /// instant settles from now (the default): later, so never less safe.
-    fn settle_in_place(
-        &self,
-        limiter: &MultiLimiter,
-        id: u64,
-        resource: usize,
-        actual: u64,
-    ) -> Result<(), LimitError> {
-        self.settle(limiter, id, resource, actual)
-    }
 
     /// The store, as what a [`CancelHandle`](crate::CancelHandle) reaches.
     fn canceller(self: Arc<Self>) -> Arc<dyn Cancel>;

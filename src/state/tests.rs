@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 
 use super::{Reserved, StateStore};
 use crate::multi::LimitError;
-use crate::reservation::{Cancel, Patience};
+use crate::reservation::{Cancel, Patience, SettleFrom};
 use crate::{Clock, Limits, MultiLimiter, Nanos, Rate, REQUESTS, TOKENS};
 
 /// The in-memory store, recording the name of every operation asked of it.
@@ -63,8 +63,10 @@ impl StateStore for Recording {
         id: u64,
         resource: usize,
         actual: u64,
+        from: SettleFrom,
     ) -> Result<(), LimitError> {
-        self.ask("settle").settle(limiter, id, resource, actual)
+        self.ask("settle")
+            .settle(limiter, id, resource, actual, from)
     }
     fn canceller(self: Arc<Self>) -> Arc<dyn Cancel> {
         self

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{Arg, Remote};
 use crate::multi::LimitError;
 use crate::redis::RedisError;
-use crate::reservation::{Cancel, Patience, PerResource};
+use crate::reservation::{Cancel, Patience, PerResource, SettleFrom};
 use crate::state::{Reserved, StateStore};
 use crate::time::Wake;
 use crate::{Clock, MultiLimiter, Nanos, Rate};
@@ -90,6 +90,9 @@ impl StateStore for Remote {
         id: u64,
         resource: usize,
         actual: u64,
+        // Redis keeps no charge's instant to lower a charge where it stands: from now, later,
+        // so never less safe.
+        _from: SettleFrom,
     ) -> Result<(), LimitError> {
         self.settle_shared(limiter, id, resource, actual)
     }

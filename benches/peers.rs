@@ -160,7 +160,9 @@ fn cost_10(c: &mut Criterion) {
 }
 
 /// (e): requests + tokens on one `MultiLimiter` against the same two decisions on two GCRA
-/// `RateLimiter`s: always allowed on 1 thread, always rejected on 1 and 2 threads.
+/// `RateLimiter`s: always allowed on 1 thread, always rejected on 1 and 2 threads. The
+/// multi-resource decision twice: with its permit (`try_acquire`, the permit dropped at once)
+/// and without (`try_charge`, the pair's like: nothing to settle).
 ///
 /// "Always" is checked, not assumed: a run whose limiters refused an allowed decision (or
 /// admitted a rejected one) panics. (Until this check, the pair's tokens limiter, charged 100
@@ -193,14 +195,16 @@ fn multi(c: &mut Criterion) {
             tokens.try_acquire_n(100).unwrap();
         }
         let multi_decision = || m.try_acquire(black_box(&MULTI_COSTS)).is_ok();
+        let charge_decision = || m.try_charge(black_box(&MULTI_COSTS)).is_ok();
         let pair_decision = || {
             // Both decided, whatever the first said (`&`, not `&&`).
             requests.try_acquire().is_ok() & tokens.try_acquire_n(black_box(100)).is_ok()
         };
         let threads: &[usize] = if fast { &[1] } else { &[1, 2] };
         for &threads in threads {
-            let deciders: [(&str, &(dyn Fn() -> bool + Sync)); 2] = [
+            let deciders: [(&str, &(dyn Fn() -> bool + Sync)); 3] = [
                 ("tollgate_multi", &multi_decision),
+                ("tollgate_multi_charge", &charge_decision),
                 ("tollgate_gcra_pair", &pair_decision),
             ];
             for (name, decide) in deciders {

@@ -24,7 +24,7 @@ pub use limits::{
     TOKENS,
 };
 pub use model_limiter::{ModelLimiter, ModelLimiterBuilder, ModelStats};
-pub(crate) use multi_limiter::window_of;
 pub use multi_limiter::MultiLimiter;
+pub(crate) use multi_limiter::{window_of, Then};
 pub use permit::Permit;
 pub use usage::Usage;

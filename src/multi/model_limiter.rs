@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
+use super::Then;
 use super::{
     LimitError, Limits, MultiLimiter, Permit, Usage, INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS,
 };
@@ -277,9 +278,7 @@ impl ModelLimiter {
         patience: Patience,
     ) -> Result<Permit, LimitError> {
         let limiter = self.limiter(model)?;
-        let permit = limiter.reserve_within(costs, patience)?;
-        permit.wait_if_queued()?;
-        Ok(permit)
+        limiter.reserve_within(costs, patience, Then::Wait)
     }
 
     /// The limiter of `model`, created from the default on first use.

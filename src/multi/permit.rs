@@ -35,7 +35,8 @@ pub struct Permit {
     held: Held<MultiLimiter>,
     /// The cost reserved of each resource, in the limits' order.
     costs: PerResource<u64>,
-    /// Granted at once by the in-memory core when it was made: nothing to wait for.
+    /// Nothing to wait for when it was made: granted at once by the in-memory core, or made by
+    /// an acquire once its wait was over.
     went: bool,
     /// Counted in the permits held ([`MultiLimiter::active`]): once, when it went; given back
     /// when it is dropped (a cancel drops it).
@@ -46,7 +47,7 @@ pub struct Permit {
 }
 
 impl Permit {
-    /// `went`: the core granted it at once (`false` whenever unsure: it then waits);
+    /// `went`: nothing to wait for (`false` whenever unsure: it then waits);
     /// `counted_by_store`: the store counts it among the permits held until its drop (it went).
     #[inline]
     pub(crate) fn new(
@@ -78,17 +79,8 @@ impl Permit {
         self.held.id
     }
 
-    /// [`wait`](Self::wait)s unless the permit went at once when it was made: the acquire's
-    /// wait, which skips a lock round for a permit that never queued (nobody can have cancelled
-    /// it yet: its cancel handle did not exist).
-    pub(crate) fn wait_if_queued(&self) -> Result<(), LimitError> {
-        if self.went {
-            return Ok(());
-        }
-        self.wait()
-    }
-
-    /// Whether it went at once when it was made: it never waited, for no resource.
+    /// Whether it had nothing to wait for when it was made (for a permit from
+    /// [`MultiLimiter::reserve`]: it went at once, it never waited for any resource).
     pub(crate) fn went(&self) -> bool {
         self.went
     }

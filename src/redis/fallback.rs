@@ -6,7 +6,7 @@ use parking_lot::Mutex;
 
 use super::remote::SharedMeter;
 use super::{Fallback, RedisError};
-use crate::multi::{LimitError, Limits};
+use crate::multi::{LimitError, Limits, Then};
 use crate::reservation::{Patience, PerResource};
 use crate::{Clock, MultiLimiter, Nanos, Permit, Rate};
 
@@ -120,7 +120,7 @@ impl LocalFallback {
         patience: Patience,
     ) -> Result<Permit, LimitError> {
         let granted: Vec<u64> = slots.to_vec();
-        let permit = self.limiter.reserve_slots(slots, patience)?;
+        let permit = self.limiter.reserve_slots(&slots, patience, Then::Return)?;
         let mut pending = self.grants.lock();
         for (units, &cost) in pending.iter_mut().zip(&granted) {
             *units = units.saturating_add(cost);

@@ -221,7 +221,7 @@ impl Accounts for Meters {
         on_meter!(&self.meters[resource], a => a.conforms_at(now, cost), unpaced => now)
     }
 
-    #[inline]
+    #[inline(always)]
     fn charge(&mut self, resource: usize, now: Nanos, at: Nanos, cost: u64) -> (Nanos, Nanos) {
         (
             on_meter!(&mut self.meters[resource], a => a.charge_at(now, at, cost), unpaced => Nanos::ZERO),

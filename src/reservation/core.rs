@@ -183,6 +183,16 @@ impl<S: Accounts> Core<S> {
         ledger.reserve(costs, patience.due(now), true, now)
     }
 
+    /// Charges `costs` at once, keeping no receipt and holding no slot, if nothing was
+    /// published since the view at `version` found them fitting now
+    /// ([`Ledger::charge_as_published`]); `false` (nothing charged) otherwise.
+    #[inline]
+    pub(crate) fn charge_as_published(&self, costs: &[u64], version: u64, reading: Nanos) -> bool {
+        let mut ledger = self.lock();
+        let now = ledger.observe(reading);
+        ledger.charge_as_published(costs, version, now)
+    }
+
     /// Takes `costs` if they fit now and nobody waits (no slots, holds or queue in the way):
     /// the short path of an admitted decision. `false` changes nothing: [`reserve`](Core::reserve)
     /// then decides (and explains a refusal).

@@ -143,7 +143,7 @@ impl MeterWords {
     /// exactly what the core's `reserve` answers then, a refusal (the first cost above its
     /// meter's capacity, in order; else "not in time" with the same wait) or a grant at once
     /// ([`Verdict::FitsNow`], at the view's version); [`Verdict::Locked`] otherwise.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read(&self, costs: &[u64], patience: Patience, reading: Nanos) -> Verdict {
         if !self.all_one_word || costs.len() != self.meters.len() {
             return Verdict::Locked;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Reserved, StateStore};
-use crate::multi::{window_of, LimitError};
+use crate::multi::{window_of, LimitError, Then};
 use crate::reservation::{
     has_place, Accounts, Cancel, Core, MeterWords, Meters, Patience, Refusal, SettleFrom, Verdict,
 };
@@ -77,6 +77,24 @@ impl StateStore for InMemory {
             went: !ticket.waiting,
             counted: has_place(ticket.id),
         })
+    }
+
+    /// Decided on the published view as [`reserve`](Self::reserve) is; a call that fits now is
+    /// only charged under the lock, while the view stands. Anything else (the view changed,
+    /// or only the lock can tell) goes the reservation's way, dropped at once.
+    #[inline]
+    fn try_charge(&self, limiter: &MultiLimiter, slots: &[u64]) -> Result<(), LimitError> {
+        let reading = self.core.clock().now_unordered();
+        let now_only = Patience::For(Nanos::ZERO);
+        match self.words.read(slots, now_only, reading) {
+            Verdict::Refused(refusal) => Err(limiter.error(refusal)),
+            Verdict::FitsNow(version) if self.core.charge_as_published(slots, version, reading) => {
+                Ok(())
+            }
+            Verdict::FitsNow(_) | Verdict::Locked => {
+                limiter.reserve_slots(slots, now_only, Then::Wait).map(drop)
+            }
+        }
     }
 
     fn plan(&self, id: u64) -> Option<(Nanos, Option<usize>)> {

@@ -51,7 +51,7 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::multi::{LimitError, Permit};
+use crate::multi::{LimitError, Permit, Then};
 use crate::reservation::{Cancel, Patience, SettleFrom};
 use crate::{Clock, MultiLimiter, Nanos, Rate};
 
@@ -73,6 +73,15 @@ pub(crate) trait StateStore: Cancel + Send + Sync + 'static {
         slots: &[u64],
         patience: Patience,
     ) -> Result<Reserved, LimitError>;
+
+    /// Charges `slots` for `limiter` if every one fits now, keeping nothing: no reservation, no
+    /// concurrency slot held ([`MultiLimiter::try_charge`]). By default a reservation made and
+    /// dropped at once, which is the same.
+    fn try_charge(&self, limiter: &MultiLimiter, slots: &[u64]) -> Result<(), LimitError> {
+        limiter
+            .reserve_slots(slots, Patience::For(Nanos::ZERO), Then::Wait)
+            .map(drop)
+    }
 
     /// When reservation `id` may go and the slot that set that instant; `None` while it waits
     /// for a concurrency slot, or once it is unknown.

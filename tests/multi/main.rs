@@ -8,6 +8,7 @@
 mod support;
 
 mod all_or_none;
+mod charged_without_permit;
 mod model_limiter;
 mod models_at_rest;
 mod one_rule_for_requests;

@@ -89,6 +89,27 @@ on_both_states! {
         assert_eq!((usage[0].1.charged(), usage[0].1.limit), (2, Some(60)), "{usage:?}");
     }
 
+    a_charge_without_permit_counts_all_or_none_and_holds_nothing(backend) {
+        // tokens: one per 60 ms.
+        let api = backend.limiter(Limits::new().rpm(60).tpm(1_000).max_parallel(2));
+        api.try_charge(&[(REQUESTS, 1), (TOKENS, 1_000)]).unwrap();
+        match api.try_charge(&[(REQUESTS, 1), (TOKENS, 1)]) {
+            Err(LimitError::NotInTime { wait: Some(wait) }) => {
+                assert!(wait <= Duration::from_millis(60) && wait > Duration::ZERO, "{wait:?}");
+            }
+            other => panic!("expected NotInTime, got {other:?}"),
+        }
+        api.try_charge(&[(REQUESTS, 1)]).unwrap();
+        assert_eq!(api.usage()[0].1.charged(), 2, "the refused call took no request");
+        assert_eq!(api.active(), 0, "no slot held");
+        let _both = [api.acquire(&[]).unwrap(), api.acquire(&[]).unwrap()];
+        assert_eq!(
+            api.try_charge(&[(REQUESTS, 1)]),
+            Err(LimitError::NotInTime { wait: None }),
+            "every slot held"
+        );
+    }
+
     costs_above_capacity_and_unknown_resources_fail_at_once(backend) {
         let api = backend.limiter(Limits::new().rpm(10).tpm(100));
         assert_eq!(

@@ -283,6 +283,34 @@ impl<S: Accounts> Ledger<S> {
         Some(self.grant_now(costs, now))
     }
 
+    /// [`go_as_published`](Ledger::go_as_published) for a call that keeps nothing (a charge
+    /// nobody will settle or cancel, and no concurrency slot: a call that ends as it starts, so
+    /// the free slot the view saw is all it needs): `costs` charged at `now`. `false` (nothing
+    /// written): the view changed, or `now` is the end of time.
+    #[inline]
+    pub(crate) fn charge_as_published(&mut self, costs: &[u64], version: u64, now: Nanos) -> bool {
+        if !S::CHANGED_ONLY_UNDER_LOCK || now == Nanos::MAX || !self.accounts.published_at(version)
+        {
+            return false;
+        }
+        let mut marks = PerResource::filled(costs.len(), Nanos::ZERO);
+        self.charge_now(costs, now, &mut marks);
+        self.publish(now);
+        true
+    }
+
+    /// Charges each cost at `now`, its mark written in `marks` (left as it is for a cost of
+    /// 0, which takes nothing). Written where the caller keeps them: a mark returned would be
+    /// read back wider than it was written (a store-forwarding stall per decision).
+    #[inline(always)]
+    fn charge_now(&mut self, costs: &[u64], now: Nanos, marks: &mut [Nanos]) {
+        for (resource, (&cost, mark)) in costs.iter().zip(marks).enumerate() {
+            if cost > 0 {
+                *mark = self.accounts.charge(resource, now, now, cost).0;
+            }
+        }
+    }
+
     /// Charges `costs` at `now`, takes a slot when the ledger limits concurrency, and keeps the
     /// receipt (in a place when it holds no slot, written over the receipt last kept there);
     /// its id. Nothing is checked: the caller found that every cost fits now with nobody
@@ -290,11 +318,7 @@ impl<S: Accounts> Ledger<S> {
     #[inline]
     fn grant_now(&mut self, costs: &[u64], now: Nanos) -> u64 {
         let mut marks = PerResource::filled(costs.len(), Nanos::ZERO);
-        for (resource, (&cost, mark)) in costs.iter().zip(marks.iter_mut()).enumerate() {
-            if cost > 0 {
-                *mark = self.accounts.charge(resource, now, now, cost).0;
-            }
-        }
+        self.charge_now(costs, now, &mut marks);
         let slot = self.slot_limit(now).is_some();
         if slot {
             self.slots_used += 1;

@@ -46,5 +46,4 @@ mod words_per_key;
 pub use keyed_limiter::KeyedLimiter;
 pub use keyed_multi_limiter::KeyedMultiLimiter;
 pub(crate) use models_at_rest::ModelsAtRest;
-pub(crate) use sharded_map::ShardedMap;
 pub use stats::{KeyUsage, KeyedStats};

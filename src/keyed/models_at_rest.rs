@@ -53,7 +53,8 @@ impl ModelsAtRest {
         if resources.len() > MAX_RATES {
             return None;
         }
-        let rates = std::array::from_fn(|i| resources.get(i).map_or(UNUSED_SLOT, |(_, rate)| *rate));
+        let rates =
+            std::array::from_fn(|i| resources.get(i).map_or(UNUSED_SLOT, |(_, rate)| *rate));
         let models = WordsPerKey::new(rates, clock);
         if models.invalid_rate().is_some() {
             return None;
@@ -167,5 +168,18 @@ mod tests {
         assert_eq!(at_rest.models.len(), 0);
         assert!(woken.try_acquire(&[(TOKENS, 200)]).is_err());
         assert!(woken.try_acquire(&[(TOKENS, 100)]).is_ok());
+    }
+
+    /// Limits with no rate (a concurrency limit alone) leave nothing to keep: every model put to
+    /// rest is forgotten.
+    #[test]
+    fn limits_without_a_rate_keep_no_model_at_rest() {
+        let (clock, _time) = Clock::mock();
+        let limits = Limits::new().max_parallel(2);
+        let at_rest = ModelsAtRest::of(&limits, clock.clone()).expect("no rate: nothing but GCRA");
+        let limiter = MultiLimiter::build(limits, clock).unwrap();
+        drop(limiter.try_acquire(&[]).unwrap());
+        assert!(at_rest.put_to_rest("m", &limiter));
+        assert_eq!(at_rest.models.len(), 0);
     }
 }

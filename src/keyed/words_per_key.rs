@@ -4,6 +4,8 @@
 //! [`KeyedLimiter`](super::KeyedLimiter) is `N = 1` (a word changed alone, by compare-and-swap)
 //! and [`KeyedMultiLimiter`](super::KeyedMultiLimiter) any `N` (the words of a key changed under
 //! the key's lock, all or none); each is a front that names its costs and errors.
+//! [`ModelsAtRest`](super::ModelsAtRest) decides nothing here: it puts the words of a model's
+//! limiter and takes them back, and reads them for its figures.
 
 use std::borrow::Borrow;
 use std::hash::Hash;
@@ -228,7 +230,8 @@ impl<K: Hash + Eq + Clone, A: OneWord, const N: usize> WordsPerKey<K, A, N> {
     /// Forgets every key whose words all decide as a new key's: how many were forgotten.
     pub(crate) fn retain_recent(&self) -> usize {
         let now = self.clock.now();
-        self.keys.retain(|words| !self.is_fresh(&loaded(words), now))
+        self.keys
+            .retain(|words| !self.is_fresh(&loaded(words), now))
     }
 
     /// Makes `words` (read at `now`) `key`'s words, in place of any it has: stored as a new key
@@ -396,5 +399,35 @@ fn take_one<A: OneWord>(
             Ok(_) => return Ok(at),
             Err(current) => old = current,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::algorithm::GcraVirtual;
+
+    /// Words put are taken back as they were, even earlier than those they replace; words that
+    /// decide as a new key's forget the key instead; a key taken back is gone.
+    #[test]
+    fn words_put_are_removed_as_they_were_and_fresh_ones_forget_the_key() {
+        let (clock, time) = Clock::mock();
+        let rates = [Rate::per_second(1), Rate::per_second(10)];
+        let words = WordsPerKey::<String, GcraVirtual, 2>::new(rates, clock);
+        time.advance(Duration::from_secs(1));
+        let now = time.now();
+        let later = |secs| now.saturating_add(Nanos::from_secs(secs)).as_u64();
+        words.put("a", [later(5), 0], now);
+        words.put("a", [later(1), later(1)], now);
+        let usage = words.usage(&"a".to_owned()).unwrap();
+        assert_eq!((usage[0].in_use, usage[1].in_use), (1, 10));
+        words.put("a", [now.as_u64(), 0], now);
+        assert_eq!(words.len(), 0, "passed words kept");
+        words.put("b", [u64::MAX; 2], now);
+        assert_eq!(words.remove("b"), Some([u64::MAX; 2]));
+        assert_eq!(words.remove("b"), None);
+        assert_eq!(words.len(), 0);
     }
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use tollgate::{
-    Clock, LimitError, Limits, ModelLimiter, ModelStats, MultiLimiter, Permit, Rate,
-    INPUT_TOKENS, OUTPUT_TOKENS, REQUESTS, TOKENS,
+    Clock, LimitError, Limits, ModelLimiter, ModelStats, MultiLimiter, Permit, Rate, INPUT_TOKENS,
+    OUTPUT_TOKENS, REQUESTS, TOKENS,
 };
 
 use crate::support::{self, proptest_config};
@@ -383,5 +383,9 @@ fn a_model_put_to_rest_and_woken_under_threads_never_regains_capacity() {
         "\"hot\" admitted {admitted} requests in {elapsed} s at 1/s, burst 60"
     );
     let stats = models.stats();
-    assert!(stats["hot"].requests.unwrap().used <= 60, "{}", stats["hot"]);
+    assert!(
+        stats["hot"].requests.unwrap().used <= 60,
+        "{}",
+        stats["hot"]
+    );
 }

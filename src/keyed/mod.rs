@@ -10,13 +10,13 @@
 //!
 //! The files: `words_per_key.rs` (the one generic piece under both limiters and the models at
 //! rest: `N` words per key, decided on by compare-and-swap for one word, under the key's lock
-//! for several, all or none; keys whose words have all passed swept as their shard grows), `keyed_limiter.rs` and `keyed_multi_limiter.rs` (the two fronts: their costs and
-//! errors), `sharded_map.rs` (the store: shards behind reader-writer locks, swept of
-//! forgettable keys as they grow), `key_locks.rs` (the striped locks a key of several words
-//! changes under), `shard_hasher.rs` (the cheap hash that picks a key's shard), `stats.rs`
-//! (what they report), `models_at_rest.rs` (a per-model limiter at rest as one word per
-//! resource, kept in a `words_per_key.rs` store: what [`ModelLimiter`](crate::ModelLimiter)
-//! keeps of a model no call is using).
+//! for several, all or none), `keyed_limiter.rs` and `keyed_multi_limiter.rs` (the two fronts:
+//! their costs and errors), `sharded_map.rs` (the store: shards behind reader-writer locks,
+//! swept of forgettable keys as they grow), `key_locks.rs` (the striped locks a key of several
+//! words changes under), `shard_hasher.rs` (the cheap hash that picks a key's shard),
+//! `stats.rs` (what they report), `models_at_rest.rs` (a per-model limiter at rest as one word
+//! per resource, kept in a `words_per_key.rs` store: what
+//! [`ModelLimiter`](crate::ModelLimiter) keeps of a model no call is using).
 //!
 //! ```
 //! use std::time::Duration;

@@ -8,14 +8,15 @@
 //! cost a few tens of megabytes, and a key whose words have all passed decides exactly as a
 //! new key: it can be forgotten ([`KeyedLimiter::retain_recent`]).
 //!
-//! The files: `words_per_key.rs` (the one generic piece under both limiters: `N` words per
-//! key, decided on by compare-and-swap for one word, under the key's lock for several, all or
-//! none), `keyed_limiter.rs` and `keyed_multi_limiter.rs` (the two fronts: their costs and
-//! errors), `sharded_map.rs` (the store: shards behind reader-writer locks, swept of
-//! forgettable keys as they grow), `key_locks.rs` (the striped locks a key of several words
-//! changes under), `shard_hasher.rs` (the cheap hash that picks a key's shard), `stats.rs`
-//! (what they report), `models_at_rest.rs` (a per-model limiter at rest as one word per
-//! resource: what [`ModelLimiter`](crate::ModelLimiter) keeps of a model no call is using).
+//! The files: `words_per_key.rs` (the one generic piece under both limiters and the models at
+//! rest: `N` words per key, decided on by compare-and-swap for one word, under the key's lock
+//! for several, all or none), `keyed_limiter.rs` and `keyed_multi_limiter.rs` (the two fronts:
+//! their costs and errors), `sharded_map.rs` (the store: shards behind reader-writer locks,
+//! swept of forgettable keys as they grow), `key_locks.rs` (the striped locks a key of several
+//! words changes under), `shard_hasher.rs` (the cheap hash that picks a key's shard),
+//! `stats.rs` (what they report), `models_at_rest.rs` (a per-model limiter at rest as one word
+//! per resource, kept in a `words_per_key.rs` store: what
+//! [`ModelLimiter`](crate::ModelLimiter) keeps of a model no call is using).
 //!
 //! ```
 //! use std::time::Duration;
@@ -46,5 +47,4 @@ mod words_per_key;
 pub use keyed_limiter::KeyedLimiter;
 pub use keyed_multi_limiter::KeyedMultiLimiter;
 pub(crate) use models_at_rest::ModelsAtRest;
-pub(crate) use sharded_map::ShardedMap;
 pub use stats::{KeyUsage, KeyedStats};

@@ -1,14 +1,12 @@
 //! What a [`ModelLimiter`](crate::ModelLimiter) keeps of a model no call is using: one word per
 //! resource, the state of the model's limiter when nothing else tells it from a new one.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use super::ShardedMap;
-use crate::algorithm::{Algorithm, Backlog, GcraVirtual, OneWord, Pace};
+use super::words_per_key::WordsPerKey;
+use crate::algorithm::{Backlog, GcraVirtual, OneWord};
 use crate::multi::{Counting, Limits, MultiLimiter, Usage};
 use crate::reservation::Meter;
 use crate::state::InMemory;
-use crate::{Nanos, Rate};
+use crate::{Clock, Rate};
 
 /// The models made from one [`Limits`] (a `ModelLimiter`'s default) that are at rest: for each,
 /// the GCRA word (the theoretical arrival time) of each of its rates, and nothing else.
@@ -22,43 +20,49 @@ use crate::{Nanos, Rate};
 /// Only limits of at most [`MAX_RATES`] rates, each counted by GCRA (the default [`Counting`]),
 /// have this form; a window's log or another algorithm's state stays in a full limiter.
 pub(crate) struct ModelsAtRest {
-    /// Each rate resource of the limits, in their order: its name, rate and pace.
-    resources: Vec<(String, Rate, Pace)>,
+    /// Each rate resource of the limits, in their order: its name and rate.
+    resources: Vec<(String, Rate)>,
     /// The concurrency limit, for the figures of a model at rest (no permit held).
     max_parallel: Option<u64>,
-    /// Each model's words, in the order of `resources` (zeros after them), inline: reading
-    /// every model follows no pointer.
-    models: ShardedMap<String, [u64; MAX_RATES]>,
-    /// Sweep the passed models when this many are at rest (twice what the last sweep kept).
-    sweep_at: AtomicUsize,
+    /// Each model's words, in the order of `resources`, inline (reading every model follows no
+    /// pointer); the slots after them hold a new model's word (0) at [`UNUSED_SLOT`]'s pace.
+    /// The keyed limiters' store: a model whose words have all passed is swept from it as its
+    /// shard grows, as a key whose words decide as a new key's.
+    models: WordsPerKey<String, GcraVirtual, MAX_RATES>,
 }
-
-/// The fewest models at rest at which passed ones are swept.
-const MIN_SWEEP: usize = 64;
 
 /// The most rates a model at rest keeps (requests, tokens, input and output tokens).
 const MAX_RATES: usize = 4;
 
+/// The rate of a slot after the limits' rates: any valid rate (a slot never charged keeps a new
+/// model's word, which every pace reads as nothing in use).
+const UNUSED_SLOT: Rate = Rate::per_second(1);
+
 impl ModelsAtRest {
-    /// The store for models made from `limits`, if every rate of them is counted by GCRA.
-    pub(crate) fn of(limits: &Limits) -> Option<ModelsAtRest> {
+    /// The store for models made from `limits`, on `clock`, if every rate of them is counted by
+    /// GCRA.
+    pub(crate) fn of(limits: &Limits, clock: Clock) -> Option<ModelsAtRest> {
         let resources = limits
             .resources
             .iter()
             .map(|resource| {
                 let counting = resource.counting.unwrap_or(limits.counting);
-                let pace = resource.rate.pace().ok()?;
-                (counting == Counting::Gcra).then(|| (resource.name.clone(), resource.rate, pace))
+                (counting == Counting::Gcra).then(|| (resource.name.clone(), resource.rate))
             })
             .collect::<Option<Vec<_>>>()?;
         if resources.len() > MAX_RATES {
             return None;
         }
+        let rates =
+            std::array::from_fn(|i| resources.get(i).map_or(UNUSED_SLOT, |(_, rate)| *rate));
+        let models = WordsPerKey::new(rates, clock);
+        if models.invalid_rate().is_some() {
+            return None;
+        }
         Some(ModelsAtRest {
             resources,
             max_parallel: limits.max_parallel,
-            models: ShardedMap::new(),
-            sweep_at: AtomicUsize::new(MIN_SWEEP),
+            models,
         })
     }
 
@@ -72,7 +76,7 @@ impl ModelsAtRest {
         let rates_as_configured = self
             .resources
             .iter()
-            .all(|(resource, rate, _)| limiter.rate(resource).ok() == Some(*rate));
+            .all(|(resource, rate)| limiter.rate(resource).ok() == Some(*rate));
         if !rates_as_configured {
             return false;
         }
@@ -92,18 +96,14 @@ impl ModelsAtRest {
         let Some((words, now)) = words else {
             return false;
         };
-        if !is_passed(&words, now) {
-            let hash = self.models.hash(name);
-            self.models.insert(hash, name.to_owned(), words);
-        }
+        self.models.put(name, words, now);
         true
     }
 
     /// Writes model `name`'s words, if it is at rest, into `limiter` (new, built from the same
     /// limits), and forgets them here.
     pub(crate) fn wake(&self, name: &str, limiter: &MultiLimiter) {
-        let hash = self.models.hash(name);
-        let Some(words) = self.models.remove(hash, name) else {
+        let Some(words) = self.models.remove(name) else {
             return;
         };
         let Some(store) = InMemory::of(limiter) else {
@@ -118,40 +118,23 @@ impl ModelsAtRest {
         });
     }
 
-    /// Forgets the models whose words have all passed, once as many are at rest as
-    /// [`sweep_at`](Self::sweep_at) says (amortised O(1) per model put to rest).
-    pub(crate) fn sweep_if_grown(&self, now: Nanos) {
-        if self.models.len() < self.sweep_at.load(Ordering::Relaxed) {
-            return;
-        }
-        self.models.retain(|words| !is_passed(words, now));
-        let kept = self.models.len();
-        self.sweep_at
-            .store((kept * 2).max(MIN_SWEEP), Ordering::Relaxed);
-    }
-
-    /// Calls `visit` with each model at rest and its rates' usage at `now` (in the order of the
+    /// Calls `visit` with each model at rest and its rates' usage now (in the order of the
     /// limits), the permits (none held) against the concurrency limit.
-    pub(crate) fn for_each(
-        &self,
-        now: Nanos,
-        mut visit: impl FnMut(&str, &[(&str, Usage)], Usage),
-    ) {
+    pub(crate) fn for_each(&self, mut visit: impl FnMut(&str, &[(&str, Usage)], Usage)) {
         let permits = Usage {
             used: 0,
             reserved: 0,
             limit: self.max_parallel,
         };
         let mut usage = Vec::with_capacity(self.resources.len());
-        self.models.for_each(|name, words| {
+        self.models.for_each(|name, keyed| {
             usage.clear();
-            for ((resource, rate, pace), &word) in self.resources.iter().zip(words.iter()) {
-                let used = GcraVirtual::from_word(pace, word).in_use(now);
+            for ((resource, rate), keyed) in self.resources.iter().zip(keyed) {
                 let limit = Some(rate.quantity());
                 usage.push((
                     resource.as_str(),
                     Usage {
-                        used,
+                        used: keyed.in_use,
                         reserved: 0,
                         limit,
                     },
@@ -160,11 +143,6 @@ impl ModelsAtRest {
             visit(name, &usage, permits);
         });
     }
-}
-
-/// Whether every word has passed at `now`: the model decides as a new one.
-fn is_passed(words: &[u64], now: Nanos) -> bool {
-    words.iter().all(|&word| Nanos::new(word) <= now)
 }
 
 #[cfg(test)]
@@ -180,7 +158,7 @@ mod tests {
     fn a_used_limiter_rests_as_its_words_and_wakes_as_it_was() {
         let (clock, _time) = Clock::mock();
         let limits = Limits::new().rpm(10).tpm(1_000);
-        let at_rest = ModelsAtRest::of(&limits).expect("GCRA rates rest");
+        let at_rest = ModelsAtRest::of(&limits, clock.clone()).expect("GCRA rates rest");
         let limiter = MultiLimiter::build(limits.clone(), clock.clone()).unwrap();
         drop(limiter.try_acquire(&[(TOKENS, 900)]).unwrap());
         assert!(at_rest.put_to_rest("m", &limiter));
@@ -190,5 +168,18 @@ mod tests {
         assert_eq!(at_rest.models.len(), 0);
         assert!(woken.try_acquire(&[(TOKENS, 200)]).is_err());
         assert!(woken.try_acquire(&[(TOKENS, 100)]).is_ok());
+    }
+
+    /// Limits with no rate (a concurrency limit alone) leave nothing to keep: every model put to
+    /// rest is forgotten.
+    #[test]
+    fn limits_without_a_rate_keep_no_model_at_rest() {
+        let (clock, _time) = Clock::mock();
+        let limits = Limits::new().max_parallel(2);
+        let at_rest = ModelsAtRest::of(&limits, clock.clone()).expect("no rate: nothing but GCRA");
+        let limiter = MultiLimiter::build(limits, clock).unwrap();
+        drop(limiter.try_acquire(&[]).unwrap());
+        assert!(at_rest.put_to_rest("m", &limiter));
+        assert_eq!(at_rest.models.len(), 0);
     }
 }

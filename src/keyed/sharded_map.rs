@@ -99,18 +99,19 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
     }
 
     /// `change` on the value of `key` (hashed `hash`) under the shard's write lock, inserting
-    /// `fresh()` first if it is absent; a shard that reached its sweep size first drops every
-    /// value `forgettable` says may go.
-    pub(crate) fn with_inserted<R>(
+    /// `fresh()` first (under an owned copy of `key`) if it is absent; a shard that reached its
+    /// sweep size first drops every value `forgettable` says may go.
+    pub(crate) fn with_inserted<Q, R>(
         &self,
         hash: u64,
-        key: &K,
+        key: &Q,
         fresh: impl FnOnce() -> V,
         forgettable: impl Fn(&V) -> bool,
         change: impl FnOnce(&V) -> R,
     ) -> R
     where
-        K: Clone,
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
         let mut shard = self.shard(hash).write();
         if let Some(value) = shard.map.get(key) {
@@ -120,12 +121,7 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
             shard.map.retain(|_, value| !forgettable(value));
             shard.sweep_at = (shard.map.len() * 2).max(MIN_SWEEP);
         }
-        change(shard.map.entry(key.clone()).or_insert_with(fresh))
-    }
-
-    /// Inserts (or replaces) the value of `key`, hashed `hash`.
-    pub(crate) fn insert(&self, hash: u64, key: K, value: V) {
-        self.shard(hash).write().map.insert(key, value);
+        change(shard.map.entry(key.to_owned()).or_insert_with(fresh))
     }
 
     /// Removes the value of `key`, hashed `hash`, and returns it.

@@ -4,7 +4,10 @@
 //! [`KeyedLimiter`](super::KeyedLimiter) is `N = 1` (a word changed alone, by compare-and-swap)
 //! and [`KeyedMultiLimiter`](super::KeyedMultiLimiter) any `N` (the words of a key changed under
 //! the key's lock, all or none); each is a front that names its costs and errors.
+//! [`ModelsAtRest`](super::ModelsAtRest) decides nothing here: it puts the words of a model's
+//! limiter and takes them back, and reads them for its figures.
 
+use std::borrow::Borrow;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -166,7 +169,7 @@ impl<K: Hash + Eq + Clone, A: OneWord, const N: usize> WordsPerKey<K, A, N> {
             hash,
             key,
             || self.fresh.map(AtomicU64::new),
-            |words| self.is_fresh(words, now),
+            |words| self.is_fresh(&loaded(words), now),
             |words| self.take(hash, paces, words, now, costs, due),
         )
     }
@@ -227,7 +230,48 @@ impl<K: Hash + Eq + Clone, A: OneWord, const N: usize> WordsPerKey<K, A, N> {
     /// Forgets every key whose words all decide as a new key's: how many were forgotten.
     pub(crate) fn retain_recent(&self) -> usize {
         let now = self.clock.now();
-        self.keys.retain(|words| !self.is_fresh(words, now))
+        self.keys
+            .retain(|words| !self.is_fresh(&loaded(words), now))
+    }
+
+    /// Makes `words` (read at `now`) `key`'s words, in place of any it has: stored as a new key
+    /// is (the shard swept first if it has grown), or not stored at all if they decide at `now`
+    /// as a new key's. A state kept to be taken back later ([`remove`](Self::remove)), not a
+    /// decision: the words may be earlier than those they replace. Under the shard's write
+    /// lock, so no decision on the key runs meanwhile.
+    pub(crate) fn put<Q>(&self, key: &Q, words: [u64; N], now: Nanos)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let hash = self.keys.hash(key);
+        if self.is_fresh(&words, now) {
+            self.keys.remove(hash, key);
+            return;
+        }
+        self.keys.with_inserted(
+            hash,
+            key,
+            || words.map(AtomicU64::new),
+            |stored| self.is_fresh(&loaded(stored), now),
+            |stored| {
+                for (stored, word) in stored.iter().zip(words) {
+                    stored.store(word, Ordering::Release);
+                }
+            },
+        );
+    }
+
+    /// Forgets `key`: its words, if it was stored.
+    pub(crate) fn remove<Q>(&self, key: &Q) -> Option<[u64; N]>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.keys.hash(key);
+        self.keys
+            .remove(hash, key)
+            .map(|words| words.map(AtomicU64::into_inner))
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -254,12 +298,12 @@ impl<K: Hash + Eq + Clone, A: OneWord, const N: usize> WordsPerKey<K, A, N> {
     }
 
     /// Whether `words` decide at `now` as a new key's would: nothing in use on any resource.
-    fn is_fresh(&self, words: &[AtomicU64; N], now: Nanos) -> bool {
+    fn is_fresh(&self, words: &[u64; N], now: Nanos) -> bool {
         let Ok(paces) = &self.paces else { return true };
         paces
             .iter()
             .zip(words)
-            .all(|(pace, word)| A::from_word(pace, word.load(Ordering::Acquire)).in_use(now) == 0)
+            .all(|(pace, &word)| A::from_word(pace, word).in_use(now) == 0)
     }
 }
 
@@ -355,5 +399,35 @@ fn take_one<A: OneWord>(
             Ok(_) => return Ok(at),
             Err(current) => old = current,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::algorithm::GcraVirtual;
+
+    /// Words put are taken back as they were, even earlier than those they replace; words that
+    /// decide as a new key's forget the key instead; a key taken back is gone.
+    #[test]
+    fn words_put_are_removed_as_they_were_and_fresh_ones_forget_the_key() {
+        let (clock, time) = Clock::mock();
+        let rates = [Rate::per_second(1), Rate::per_second(10)];
+        let words = WordsPerKey::<String, GcraVirtual, 2>::new(rates, clock);
+        time.advance(Duration::from_secs(1));
+        let now = time.now();
+        let later = |secs| now.saturating_add(Nanos::from_secs(secs)).as_u64();
+        words.put("a", [later(5), 0], now);
+        words.put("a", [later(1), later(1)], now);
+        let usage = words.usage(&"a".to_owned()).unwrap();
+        assert_eq!((usage[0].in_use, usage[1].in_use), (1, 10));
+        words.put("a", [now.as_u64(), 0], now);
+        assert_eq!(words.len(), 0, "passed words kept");
+        words.put("b", [u64::MAX; 2], now);
+        assert_eq!(words.remove("b"), Some([u64::MAX; 2]));
+        assert_eq!(words.remove("b"), None);
+        assert_eq!(words.len(), 0);
     }
 }

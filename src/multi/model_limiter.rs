@@ -164,7 +164,7 @@ impl ModelLimiterBuilder {
         }
         let limiters_len = limiters.len();
         let at_rest = match (&self.default, &self.place) {
-            (Some(default), None) => ModelsAtRest::of(default),
+            (Some(default), None) => ModelsAtRest::of(default, clock.clone()),
             _ => None,
         };
         Ok(ModelLimiter {
@@ -321,9 +321,6 @@ impl ModelLimiter {
                 None => !limiter.is_idle_and_unshared(),
             }
         });
-        if let Some(at_rest) = &self.at_rest {
-            at_rest.sweep_if_grown(self.clock.now());
-        }
         self.sweep_at
             .store((limiters.len() * 2).max(MIN_SWEEP), Ordering::Relaxed);
     }
@@ -359,7 +356,7 @@ impl ModelLimiter {
             // Under the read lock: no model moves between the full limiters and rest meanwhile.
             let limiters = self.limiters.read();
             if let Some(at_rest) = &self.at_rest {
-                at_rest.for_each(self.clock.now(), |name, usage, permits| {
+                at_rest.for_each(|name, usage, permits| {
                     visit(name, ModelStats::of(usage, permits));
                 });
             }

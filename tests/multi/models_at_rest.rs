@@ -4,15 +4,16 @@
 //! are never put to rest; models whose rates are whole again are forgotten.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use proptest::prelude::*;
 use tollgate::{
-    Clock, LimitError, Limits, ModelLimiter, ModelStats, MultiLimiter, Permit, Rate, REQUESTS,
-    TOKENS,
+    Clock, LimitError, Limits, ModelLimiter, ModelStats, MultiLimiter, Permit, Rate, INPUT_TOKENS,
+    OUTPUT_TOKENS, REQUESTS, TOKENS,
 };
 
-use crate::support::proptest_config;
+use crate::support::{self, proptest_config};
 
 /// Enough models for the full limiters to be swept many times (a sweep starts at 64).
 const MODELS: u32 = 300;
@@ -22,12 +23,48 @@ fn default_limits() -> Limits {
 }
 
 fn models_on(clock: Clock) -> ModelLimiter {
+    models_of(default_limits(), clock)
+}
+
+fn models_of(default: Limits, clock: Clock) -> ModelLimiter {
     ModelLimiter::builder()
         .model("configured", Limits::new().rpm(60))
-        .default(default_limits())
+        .default(default)
         .with_clock(clock)
         .build()
         .unwrap()
+}
+
+/// What a script's calls charge under `default`: `tokens` on its tokens, half as many on its
+/// input tokens, a quarter on its output tokens (each rate its own figure: a word written back
+/// into another rate's meter decides differently); server readings and settles on its tokens,
+/// else on its requests.
+struct Charged {
+    default: Limits,
+    costs: Vec<(&'static str, u64)>,
+    observed: &'static str,
+}
+
+impl Charged {
+    fn on(default: Limits) -> Charged {
+        let costs: Vec<_> = [(TOKENS, 1), (INPUT_TOKENS, 2), (OUTPUT_TOKENS, 4)]
+            .into_iter()
+            .filter(|(resource, _)| default.get(resource).is_some())
+            .collect();
+        let observed = costs.first().map_or(REQUESTS, |(resource, _)| resource);
+        Charged {
+            default,
+            costs,
+            observed,
+        }
+    }
+
+    fn costs(&self, tokens: u64) -> Vec<(&'static str, u64)> {
+        self.costs
+            .iter()
+            .map(|&(resource, divisor)| (resource, tokens / divisor))
+            .collect()
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -84,11 +121,18 @@ fn unused(stats: &ModelStats) -> bool {
 }
 
 fn same_as_full_limiters(script: &[(u64, Call)]) {
+    same_as_full_limiters_from(&Charged::on(default_limits()), Duration::ZERO, script);
+}
+
+/// The script on models made from `charged.default`, both clocks first moved to `start`.
+fn same_as_full_limiters_from(charged: &Charged, start: Duration, script: &[(u64, Call)]) {
     let (ours_clock, ours_time) = Clock::mock();
     let (reference_clock, reference_time) = Clock::mock();
-    let ours = models_on(ours_clock);
+    ours_time.advance(start);
+    reference_time.advance(start);
+    let ours = models_of(charged.default.clone(), ours_clock);
     let mut reference = Reference {
-        models: models_on(reference_clock),
+        models: models_of(charged.default.clone(), reference_clock),
         held: BTreeMap::new(),
     };
     let mut kept: Vec<(Permit, Permit)> = Vec::new();
@@ -102,8 +146,9 @@ fn same_as_full_limiters(script: &[(u64, Call)]) {
                 keep,
             } => {
                 let model = name(model);
-                let theirs = reference.limiter(&model).try_acquire(&[(TOKENS, tokens)]);
-                let mine = ours.try_acquire(&model, &[(TOKENS, tokens)]);
+                let costs = charged.costs(tokens);
+                let theirs = reference.limiter(&model).try_acquire(&costs);
+                let mine = ours.try_acquire(&model, &costs);
                 assert_eq!(
                     mine.as_ref().map(|_| ()).map_err(LimitError::clone),
                     theirs.as_ref().map(|_| ()).map_err(LimitError::clone),
@@ -116,17 +161,24 @@ fn same_as_full_limiters(script: &[(u64, Call)]) {
             Call::Observe { model, remaining } => {
                 let model = name(model);
                 let reset = Some(Duration::from_secs(2));
-                let theirs = reference.limiter(&model).observe(TOKENS, remaining, reset);
+                let observed = charged.observed;
+                let theirs = reference
+                    .limiter(&model)
+                    .observe(observed, remaining, reset);
                 let mine = ours
                     .limiter(&model)
                     .unwrap()
-                    .observe(TOKENS, remaining, reset);
+                    .observe(observed, remaining, reset);
                 assert_eq!(mine, theirs, "step {step}: {call:?}");
             }
             Call::SettleOldest { tokens } => {
                 if !kept.is_empty() {
                     let (mine, theirs) = kept.remove(0);
-                    assert_eq!(mine.settle(TOKENS, tokens), theirs.settle(TOKENS, tokens));
+                    let observed = charged.observed;
+                    assert_eq!(
+                        mine.settle(observed, tokens),
+                        theirs.settle(observed, tokens)
+                    );
                 }
             }
         }
@@ -151,6 +203,40 @@ proptest! {
     ) {
         same_as_full_limiters(&script);
     }
+
+    /// The store at rest keeps four words per model whatever the limits count: a model of one
+    /// rate (three slots unused) and one of four (every slot) rest and wake as their limiters.
+    #[test]
+    fn models_of_one_rate_and_of_four_decide_and_report_as_full_limiters(
+        script in prop::collection::vec((0..3_000_u64, call()), 200..600),
+    ) {
+        for default in [Limits::new().rpm(6).max_parallel(3), four_rates()] {
+            same_as_full_limiters_from(&Charged::on(default), Duration::ZERO, &script);
+        }
+    }
+
+    /// Words near the end of the clock's time (the mock clock starts ten minutes before it and
+    /// reaches it: charges saturate there) rest, wake and are forgotten as the full limiter
+    /// decides.
+    #[test]
+    fn models_at_the_end_of_time_decide_and_report_as_full_limiters(
+        script in prop::collection::vec((0..3_000_u64, call()), 200..600),
+    ) {
+        let start = Duration::from_nanos(u64::MAX) - Duration::from_secs(600);
+        for default in [default_limits(), four_rates()] {
+            same_as_full_limiters_from(&Charged::on(default), start, &script);
+        }
+    }
+}
+
+/// A default counting every well-known resource: requests, tokens, input and output tokens.
+fn four_rates() -> Limits {
+    Limits::new()
+        .rpm(6)
+        .tpm(1_000)
+        .input_tpm(600)
+        .output_tpm(300)
+        .max_parallel(3)
 }
 
 /// Uses `count` models from `first` once each, dropping the permits: enough to sweep.
@@ -237,4 +323,69 @@ fn a_model_woken_from_rest_decides_as_before() {
     let permit = models.try_acquire("busy", &[(TOKENS, 500)]).unwrap();
     assert_eq!(models.stats()["busy"].tokens.unwrap().used, 1_000);
     drop(permit);
+}
+
+/// Two threads use one model ("hot") without pause while two others use thousands of models
+/// once each, moving time a millisecond per model: the full limiters are swept again and again,
+/// "hot" is put to rest and woken between its calls, and models whose words have passed are
+/// swept from rest meanwhile. "hot" never admits more than its rate allows over the run (a
+/// wake that lost what the model had taken would give it its burst again), nor less than its
+/// burst; bounded: every loop ends, every join gives up after 30 s.
+#[test]
+fn a_model_put_to_rest_and_woken_under_threads_never_regains_capacity() {
+    const CHURNED: u32 = 5_000;
+    const LEAST_TRIES: u32 = 1_000;
+    let (clock, time) = Clock::mock();
+    // One request a second, 60 at once; tokens never binding.
+    let models = models_of(Limits::new().rpm(60).tpm(1_000_000), clock);
+    let churned = AtomicBool::new(false);
+    let admitted = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        let _stop = support::SetOnDrop(&churned);
+        let hot: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut tries = 0;
+                    while !churned.load(Ordering::SeqCst) || tries < LEAST_TRIES {
+                        tries += 1;
+                        if models.try_acquire("hot", &[(TOKENS, 1)]).is_ok() {
+                            admitted.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                })
+            })
+            .collect();
+        let churn: Vec<_> = (0..2)
+            .map(|thread| {
+                let (models, time) = (&models, &time);
+                s.spawn(move || {
+                    for model in 0..CHURNED {
+                        let model = format!("churn-{thread}-{model}");
+                        drop(models.try_acquire(&model, &[(TOKENS, 1)]).unwrap());
+                        time.advance(Duration::from_millis(1));
+                    }
+                })
+            })
+            .collect();
+        for thread in churn {
+            support::join(thread).unwrap();
+        }
+        churned.store(true, Ordering::SeqCst);
+        for thread in hot {
+            support::join(thread).unwrap();
+        }
+    });
+    let admitted = admitted.load(Ordering::SeqCst);
+    let elapsed = time.now().as_duration().as_secs();
+    assert_eq!(elapsed, 2 * u64::from(CHURNED) / 1_000);
+    assert!(
+        (60..=60 + elapsed).contains(&admitted),
+        "\"hot\" admitted {admitted} requests in {elapsed} s at 1/s, burst 60"
+    );
+    let stats = models.stats();
+    assert!(
+        stats["hot"].requests.unwrap().used <= 60,
+        "{}",
+        stats["hot"]
+    );
 }

@@ -250,3 +250,28 @@ proptest! {
         check_bound(&tokens, 10, 6_000_000_000)?;
     }
 }
+
+/// An acquire whose wait is refused (here by a server's hold beyond the longest allowed) fails
+/// and leaves nothing: nothing reserved, no permit counted, the next call not behind it.
+#[test]
+fn an_acquire_refused_while_waiting_leaves_nothing_behind() {
+    let api = MultiLimiter::new(Limits::new().rpm(1).max_hold(Duration::from_secs(5))).unwrap();
+    let first = api.acquire(&[("requests", 1)]).unwrap();
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| api.acquire(&[("requests", 1)]));
+        crate::support::wait_until("the second acquire to wait", || {
+            api.usage()[0].1.reserved == 1
+        });
+        api.observe("requests", 0, Some(Duration::from_secs(3_600)))
+            .unwrap();
+        let refused = crate::support::join(waiter).unwrap();
+        assert!(
+            matches!(refused, Err(LimitError::HeldTooLong { .. })),
+            "{refused:?}"
+        );
+    });
+    assert_eq!(api.usage()[0].1.reserved, 0, "nothing left reserved");
+    assert_eq!(api.active(), 1, "only the first permit is held");
+    drop(first);
+    assert_eq!(api.active(), 0);
+}

@@ -4,7 +4,7 @@
 //!
 //! Nothing here sleeps: every limiter runs on a mock clock, except a few real-thread races.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tollgate::algorithm::{
@@ -306,12 +306,16 @@ fn no_window_admits_more_than_the_looser_rate_while_the_rate_changes() {
     let (clock, time) = Clock::mock();
     let limiter = RateLimiter::token_bucket(tight).with_clock(clock);
     let stop = AtomicBool::new(false);
+    // Workers running, and admissions so far (the burst is there at once, before the clock moves).
+    let (running, admissions_so_far) = (AtomicU64::new(0), AtomicU64::new(0));
     let admissions: Vec<Admission> = std::thread::scope(|scope| {
         let _stop = support::SetOnDrop(&stop);
         let workers: Vec<_> = (0..3u64)
             .map(|worker| {
                 let (limiter, time, stop) = (&limiter, &time, &stop);
+                let (running, admissions_so_far) = (&running, &admissions_so_far);
                 scope.spawn(move || {
+                    running.fetch_add(1, Ordering::Relaxed);
                     let mut admitted = Vec::new();
                     let mut i = worker;
                     while !stop.load(Ordering::Relaxed) {
@@ -319,6 +323,7 @@ fn no_window_admits_more_than_the_looser_rate_while_the_rate_changes() {
                         i += 3;
                         let before = time.now();
                         if limiter.try_acquire_n(cost).is_ok() {
+                            admissions_so_far.fetch_add(1, Ordering::Relaxed);
                             admitted.push((before, time.now(), cost));
                         }
                     }
@@ -326,6 +331,11 @@ fn no_window_admits_more_than_the_looser_rate_while_the_rate_changes() {
                 })
             })
             .collect();
+        // Every worker under way before the clock moves (on a loaded machine the clock could
+        // otherwise run its whole course before any of them ran).
+        support::wait_until("every worker running, one admitted", || {
+            running.load(Ordering::Relaxed) == 3 && admissions_so_far.load(Ordering::Relaxed) > 0
+        });
         for step in 0..20_000u32 {
             time.advance(Duration::from_micros(100));
             if step % 37 == 0 {

@@ -508,11 +508,28 @@ impl MultiLimiter {
         slots: PerResource<u64>,
         patience: Patience,
     ) -> Result<Permit, LimitError> {
-        match self.inner.store.reserve(self, &slots, patience)? {
+        let reserved = self.inner.store.reserve(self, &slots, patience)?;
+        Ok(self.permit_of(reserved, slots))
+    }
+
+    /// [`reserve`](Self::reserve)s `costs` **in flight** ([`StateStore::reserve_in_flight`]):
+    /// once the permit goes, its units are held until each resource is settled (billed from
+    /// that instant) or the permit dropped (billed then). The Runner's attempts.
+    pub(crate) fn reserve_in_flight(&self, costs: &[(&str, u64)]) -> Result<Permit, LimitError> {
+        let mut slots = PerResource::filled(self.inner.limits.resources.len(), 0u64);
+        self.resolve(costs, &mut slots)?;
+        let reserved = (self.inner.store).reserve_in_flight(self, &slots, Patience::Forever)?;
+        Ok(self.permit_of(reserved, slots))
+    }
+
+    /// The permit of what the store `reserved` for `slots`.
+    #[inline]
+    fn permit_of(&self, reserved: Reserved, slots: PerResource<u64>) -> Permit {
+        match reserved {
             Reserved::Kept { id, went, counted } => {
-                Ok(Permit::new(self.clone(), id, slots, went, counted))
+                Permit::new(self.clone(), id, slots, went, counted)
             }
-            Reserved::Made(permit) => Ok(*permit),
+            Reserved::Made(permit) => *permit,
         }
     }
 

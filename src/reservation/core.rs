@@ -163,6 +163,18 @@ impl<S: Accounts> Core<S> {
         ledger.reserve(costs, patience.due(now), keep, now)
     }
 
+    /// [`reserve`](Core::reserve)s `costs`, kept, **in flight** ([`Ledger::reserve_in_flight`]):
+    /// once it goes, its units are held until each resource is settled (billed at that
+    /// instant), whatever the time.
+    pub(crate) fn reserve_in_flight(
+        &self,
+        costs: &[u64],
+        patience: Patience,
+    ) -> Result<Ticket, Refusal> {
+        let (mut ledger, now) = self.lock_now();
+        ledger.reserve_in_flight(costs, patience.due(now), now)
+    }
+
     /// [`reserve_read`](Core::reserve_read) of costs kept for a later settle, cancel or forget,
     /// which a lock-free path found to fit now on the view the accounts published at `version`:
     /// granted at once without deciding again while nothing was published since
@@ -211,7 +223,11 @@ impl<S: Accounts> Core<S> {
                 let now = ledger.observe(reading);
                 match ledger.turn(id, asked, now) {
                     Turn::Gone => Wake::Ready(Ok(())),
-                    Turn::Refused(refusal) => Wake::Ready(Err(refusal)),
+                    Turn::Refused(refusal) => {
+                        // Those behind it may be planned without it.
+                        self.changed.notify_all();
+                        Wake::Ready(Err(refusal))
+                    }
                     Turn::Later(at) => Wake::At(at),
                     Turn::Replanned => {
                         self.changed.notify_all();

@@ -79,6 +79,22 @@ impl StateStore for InMemory {
         })
     }
 
+    fn reserve_in_flight(
+        &self,
+        limiter: &MultiLimiter,
+        slots: &[u64],
+        patience: Patience,
+    ) -> Result<Reserved, LimitError> {
+        // Not from the published view: its meters do not hold units in flight.
+        let ticket = (self.core.reserve_in_flight(slots, patience))
+            .map_err(|refusal| limiter.error(refusal))?;
+        Ok(Reserved::Kept {
+            id: ticket.id,
+            went: !ticket.waiting,
+            counted: false, // never kept in a place: its drop bills it
+        })
+    }
+
     fn plan(&self, id: u64) -> Option<(Nanos, Option<usize>)> {
         self.core.plan(id)
     }
@@ -113,7 +129,7 @@ impl StateStore for InMemory {
             let gone = ledger.accounts_of_calls_gone(now);
             (0..resources)
                 .map(|index| {
-                    let used = gone.in_use(index, now);
+                    let used = gone.in_use(index, now) + ledger.in_flight_gone(index);
                     (used, ledger.reserved_by_waiters(index, now))
                 })
                 .collect()

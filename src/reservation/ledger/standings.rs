@@ -5,7 +5,7 @@
 //! lock through all of them (one context switch each) before the next caller got it: tens of
 //! milliseconds per call at 200 calls per second (measured in `tollgate chat`).
 
-use super::{Ledger, Plan};
+use super::{Blocked, Ledger, Plan};
 use crate::reservation::accounts::Accounts;
 use crate::Nanos;
 
@@ -14,8 +14,9 @@ use crate::Nanos;
 enum Standing {
     /// Charged, to go at this instant: its thread sleeps until then.
     At(Nanos),
-    /// No instant yet (behind a wait for a concurrency slot).
-    Unplanned,
+    /// No instant yet: waiting for a concurrency slot or for a bill (its thread sleeps until
+    /// what it waits for may have come: a change of kind must wake it).
+    Unplanned(Blocked),
     /// Refused: its thread was woken to collect the refusal.
     Failed,
 }
@@ -53,7 +54,7 @@ impl<S: Accounts> Ledger<S> {
             let unconcerned = match (was, is) {
                 (Standing::At(was), Some(Standing::At(is))) => is >= was,
                 // Its thread wakes at its instant and finds it has no instant any more.
-                (Standing::At(_), Some(Standing::Unplanned)) => true,
+                (Standing::At(_), Some(Standing::Unplanned(_))) => true,
                 // Gone: its thread collects its grant when it wakes, at its instant.
                 (Standing::At(was), None) => was <= now,
                 (was, Some(is)) => was == is,
@@ -72,7 +73,7 @@ impl<S: Accounts> Ledger<S> {
 fn standing(plan: &Plan) -> Standing {
     match plan {
         Plan::Planned(charged) => Standing::At(charged.grant.at),
-        Plan::Unplanned => Standing::Unplanned,
+        Plan::Unplanned(blocked) => Standing::Unplanned(*blocked),
         Plan::Failed(_) => Standing::Failed,
     }
 }

@@ -9,6 +9,8 @@
 //! change concerns the waiters' threads, in `standings.rs`.
 
 mod in_flight;
+#[cfg(test)]
+mod in_flight_tests;
 mod planning;
 mod standings;
 #[cfg(test)]
@@ -693,7 +695,9 @@ impl<S: Accounts> Ledger<S> {
             .filter(|(id, waiter)| {
                 matches!(waiter.plan, Plan::Planned(_)) && self.in_flight.flies(**id, resource)
             })
-            .fold(0u128, |sum, (_, waiter)| sum + u128::from(waiter.costs[resource]));
+            .fold(0u128, |sum, (_, waiter)| {
+                sum + u128::from(waiter.costs[resource])
+            });
         let gone = self.in_flight.held(resource).saturating_sub(waiting);
         u64::try_from(gone).unwrap_or(u64::MAX)
     }

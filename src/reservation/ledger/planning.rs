@@ -411,12 +411,7 @@ impl<S: Accounts> Ledger<S> {
 
 /// Takes `charged`'s charges off `accounts` exactly (it is the newest on them), but for the
 /// resources `flying` (never charged: their units are held in flight).
-fn take_out<S: Accounts>(
-    accounts: &mut S,
-    charged: &Charged,
-    flying: Option<&[bool]>,
-    now: Nanos,
-) {
+fn take_out<S: Accounts>(accounts: &mut S, charged: &Charged, flying: Option<&[bool]>, now: Nanos) {
     let grant = &charged.grant;
     for (resource, (&cost, &mark)) in grant.costs.iter().zip(grant.marks.iter()).enumerate() {
         match (cost, charged.before[resource]) {

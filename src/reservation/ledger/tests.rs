@@ -11,13 +11,13 @@ use crate::{Nanos, Rate};
 
 const FOREVER: Patience = Patience::Forever;
 
-fn ms(n: u64) -> Nanos {
+pub(super) fn ms(n: u64) -> Nanos {
     Nanos::from_millis(n)
 }
 
 /// A ledger over one meter per rate (`true`: an exact sliding window, else GCRA), without a
 /// concurrency limit and with holds of up to a minute.
-fn ledger(rates: &[(Rate, bool)]) -> Ledger<Meters> {
+pub(super) fn ledger(rates: &[(Rate, bool)]) -> Ledger<Meters> {
     ledger_with(rates, None, Duration::from_secs(60))
 }
 
@@ -44,7 +44,12 @@ fn ten_per_second() -> Ledger<Meters> {
 }
 
 /// Reserves `costs` at `now` with `patience`, keeping the receipts (a public reservation).
-fn reserve(ledger: &mut Ledger<Meters>, costs: &[u64], patience: Patience, now: Nanos) -> Ticket {
+pub(super) fn reserve(
+    ledger: &mut Ledger<Meters>,
+    costs: &[u64],
+    patience: Patience,
+    now: Nanos,
+) -> Ticket {
     try_reserve(ledger, costs, patience, now).expect("reserved")
 }
 
@@ -58,11 +63,11 @@ fn try_reserve(
 }
 
 /// When reservation `ticket` may go (it must be planned).
-fn at(ledger: &Ledger<Meters>, ticket: Ticket) -> Nanos {
+pub(super) fn at(ledger: &Ledger<Meters>, ticket: Ticket) -> Nanos {
     ledger.plan(ticket.id).expect("planned").0
 }
 
-fn in_use(ledger: &Ledger<Meters>, resource: usize, now: Nanos) -> u64 {
+pub(super) fn in_use(ledger: &Ledger<Meters>, resource: usize, now: Nanos) -> u64 {
     ledger.accounts.in_use(resource, now)
 }
 

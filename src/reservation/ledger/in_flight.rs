@@ -25,110 +25,128 @@ use crate::reservation::id_hasher::BuildIdHasher;
 use crate::reservation::per_resource::PerResource;
 
 /// The units held in flight, per resource, and which resources of each reservation in flight
-/// are not billed yet.
+/// are not billed yet: nothing at all (one word) while no reservation is in flight, as on every
+/// limiter but the Runner's.
+#[derive(Debug, Default)]
+pub(super) struct InFlight(Option<Box<Flights>>);
+
 #[derive(Debug)]
-pub(super) struct InFlight {
+struct Flights {
     /// Per resource: the units of the reservations in flight that went or are planned.
     units: Vec<u128>,
     /// Per reservation in flight (waiting or gone), by id: whether each resource is still in
-    /// flight (not billed).
+    /// flight (not billed). Never empty: the flights go once the last reservation lands.
     flying: HashMap<u64, PerResource<bool>, BuildIdHasher>,
 }
 
 impl InFlight {
-    /// Nothing in flight, over `resources` resources.
-    pub(super) fn new(resources: usize) -> InFlight {
-        InFlight {
-            units: vec![0; resources],
-            flying: HashMap::default(),
-        }
-    }
-
     /// Whether no reservation is in flight (the short paths then need not look further).
     #[inline]
     pub(super) fn is_empty(&self) -> bool {
-        self.flying.is_empty()
+        self.0.is_none()
     }
 
     /// Whether reservation `id` is in flight (and not yet billed in full).
     #[inline]
     pub(super) fn is_marked(&self, id: u64) -> bool {
-        !self.flying.is_empty() && self.flying.contains_key(&id)
+        self.0
+            .as_ref()
+            .is_some_and(|flights| flights.flying.contains_key(&id))
     }
 
     /// The units of `resource` held in flight.
     #[inline]
     pub(super) fn held(&self, resource: usize) -> u128 {
-        self.units.get(resource).copied().unwrap_or(0)
+        let units = self
+            .0
+            .as_ref()
+            .and_then(|flights| flights.units.get(resource));
+        units.copied().unwrap_or(0)
     }
 
-    /// Reservation `id` is in flight, every resource of it.
-    pub(super) fn mark(&mut self, id: u64) {
-        let resources = self.units.len();
-        self.flying.insert(id, PerResource::filled(resources, true));
+    /// Reservation `id` of `costs` (one per resource) is in flight: every resource it costs
+    /// (one that costs nothing holds nothing: a later settle of it is a plain charge at its
+    /// instant; a reservation that costs nothing is not in flight at all).
+    pub(super) fn mark(&mut self, id: u64, costs: &[u64]) {
+        if costs.iter().all(|&cost| cost == 0) {
+            return;
+        }
+        let mut flying = PerResource::filled(costs.len(), false);
+        for (flies, &cost) in flying.iter_mut().zip(costs) {
+            *flies = cost > 0;
+        }
+        let flights = self.0.get_or_insert_with(|| {
+            Box::new(Flights {
+                units: vec![0; costs.len()],
+                flying: HashMap::default(),
+            })
+        });
+        flights.flying.insert(id, flying);
     }
 
     /// Which resources of reservation `id` are still in flight (`None`: it is not in flight).
     pub(super) fn of(&self, id: u64) -> Option<PerResource<bool>> {
-        self.flying.get(&id).cloned()
+        self.0.as_ref()?.flying.get(&id).cloned()
     }
 
     /// Whether resource `resource` of reservation `id` is still in flight.
     pub(super) fn flies(&self, id: u64, resource: usize) -> bool {
-        self.flying
-            .get(&id)
-            .is_some_and(|flying| flying.get(resource).copied().unwrap_or(false))
+        let flying = self.0.as_ref().and_then(|flights| flights.flying.get(&id));
+        flying.is_some_and(|flying| flying.get(resource).copied().unwrap_or(false))
     }
 
     /// Holds `costs` of the resources still `flying` (a reservation planned or gone).
     pub(super) fn hold(&mut self, costs: &[u64], flying: &[bool]) {
-        for ((units, &cost), _) in self.each(costs, flying) {
-            *units = units.saturating_add(u128::from(cost));
-        }
+        self.each(costs, flying, u128::saturating_add);
     }
 
     /// Gives back `costs` of the resources still `flying` (a reservation taken out of its plan,
     /// or cancelled).
     pub(super) fn release(&mut self, costs: &[u64], flying: &[bool]) {
-        for ((units, &cost), _) in self.each(costs, flying) {
-            *units = units.saturating_sub(u128::from(cost));
-        }
+        self.each(costs, flying, u128::saturating_sub);
     }
 
     /// Resource `resource` of reservation `id`, held for `cost`, is billed: it leaves the flight.
     /// Returns whether it was in flight (else nothing changes). Once no resource of it flies,
     /// the reservation is no longer in flight.
     pub(super) fn land(&mut self, id: u64, resource: usize, cost: u64) -> bool {
-        let Some(flying) = self.flying.get_mut(&id) else {
+        let Some(flights) = self.0.as_mut() else {
+            return false;
+        };
+        let Some(flying) = flights.flying.get_mut(&id) else {
             return false;
         };
         match flying.get_mut(resource) {
             Some(flies) if *flies => *flies = false,
             _ => return false,
         }
+        let units = &mut flights.units[resource];
+        *units = units.saturating_sub(u128::from(cost));
         if flying.iter().all(|flies| !flies) {
-            self.flying.remove(&id);
+            self.forget(id);
         }
-        self.units[resource] = self.units[resource].saturating_sub(u128::from(cost));
         true
     }
 
     /// Reservation `id` is no longer in flight (cancelled, refused or billed): what it still
     /// holds must have been [released](Self::release) or [landed](Self::land).
     pub(super) fn forget(&mut self, id: u64) {
-        self.flying.remove(&id);
+        if let Some(flights) = self.0.as_mut() {
+            flights.flying.remove(&id);
+            if flights.flying.is_empty() {
+                self.0 = None;
+            }
+        }
     }
 
-    /// The units, costs and flags of the resources still flying.
-    fn each<'a>(
-        &'a mut self,
-        costs: &'a [u64],
-        flying: &'a [bool],
-    ) -> impl Iterator<Item = ((&'a mut u128, &'a u64), &'a bool)> {
-        self.units
-            .iter_mut()
-            .zip(costs)
-            .zip(flying)
-            .filter(|(_, flies)| **flies)
+    /// Applies `apply` to the units and `costs` of the resources still `flying`.
+    fn each(&mut self, costs: &[u64], flying: &[bool], apply: fn(u128, u128) -> u128) {
+        let Some(flights) = self.0.as_mut() else {
+            return;
+        };
+        let each = flights.units.iter_mut().zip(costs).zip(flying);
+        for ((units, &cost), _) in each.filter(|(_, flies)| **flies) {
+            *units = apply(*units, u128::from(cost));
+        }
     }
 }

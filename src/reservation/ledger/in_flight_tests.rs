@@ -10,7 +10,7 @@ use proptest::prelude::*;
 
 use super::tests::{at, in_use, ledger, ms, reserve};
 use super::{Ledger, Ticket, Turn};
-use crate::reservation::{Accounts, Meter, Meters, Refusal, Verdict};
+use crate::reservation::{has_place, Accounts, Meter, Meters, Refusal, Verdict};
 use crate::time::Patience;
 use crate::{Nanos, Rate};
 
@@ -150,6 +150,11 @@ fn units_in_flight_at_the_edges_of_the_integers() {
     assert_eq!(ledger.plan(one.id), None, "B holds u64::MAX now");
     ledger.settle(b.id, 0, 0, ms(20)).unwrap();
     assert_eq!(ledger.turn(one.id, ms(0), ms(20)), Turn::Gone);
+    // A reservation that costs nothing holds nothing: not in flight, kept where its drop needs
+    // no lock.
+    let free = in_flight(&mut ledger, &[0], FOREVER, ms(30));
+    assert!(!free.waiting && has_place(free.id));
+    assert!(!ledger.in_flight.is_marked(free.id));
     // A bill near the end of time counts from there.
     let mut window = ledger_window(1);
     let last = in_flight(&mut window, &[1], FOREVER, ms(0));

@@ -148,7 +148,7 @@ impl<S: Accounts> Ledger<S> {
             max_hold: Nanos::from(max_hold),
             waiting: BTreeMap::new(),
             granted: Receipts::new(),
-            in_flight: InFlight::new(resources),
+            in_flight: InFlight::default(),
             next_id: 0,
             waited: Nanos::ZERO,
         }
@@ -181,7 +181,6 @@ impl<S: Accounts> Ledger<S> {
     /// go by `due`; nothing is written when the answer is a refusal. The ticket says whether
     /// it waits. `keep` keeps its receipts for a later settle, cancel or
     /// [`forget`](Ledger::forget), which frees its slot: it must be `true` with slots.
-
     pub(super) fn reserve(
         &mut self,
         costs: &[u64],
@@ -250,7 +249,7 @@ impl<S: Accounts> Ledger<S> {
         now: Nanos,
     ) -> Result<Ticket, Refusal> {
         let id = id_of(self.next_id, None);
-        self.in_flight.mark(id);
+        self.in_flight.mark(id, costs);
         let reserved = self.reserve(costs, due, true, now);
         if reserved.is_err() {
             self.in_flight.forget(id);

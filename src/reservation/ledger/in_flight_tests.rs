@@ -85,6 +85,32 @@ fn a_plain_reservation_waits_for_the_units_in_flight_too() {
     assert_eq!(at(&ledger, plain), ms(6_000), "1 billed + 1 fits in 2");
 }
 
+/// Calls waiting for the units in flight wait without an instant; a bill gives instants to the
+/// first ones (which then hold their units): only their threads are woken, the others sleep on.
+#[test]
+fn a_bill_wakes_only_the_waiters_it_gives_an_instant_to() {
+    let mut ledger = ledger_window(2);
+    let a = in_flight(&mut ledger, &[2], FOREVER, ms(0));
+    let waiters: Vec<Ticket> = (1..=4)
+        .map(|n| in_flight(&mut ledger, &[1], FOREVER, ms(n)))
+        .collect();
+    let wakes: Vec<_> = waiters
+        .iter()
+        .map(|w| ledger.wake_of(w.id).unwrap())
+        .collect();
+    let before = ledger.standings();
+    ledger.settle(a.id, 0, 1, ms(5_000)).unwrap();
+    // The first goes now beside A's bill; the second when A's bill leaves the window, holding
+    // the second unit; the others wait for the next bills.
+    assert_eq!(ledger.turn(waiters[0].id, ms(1), ms(5_000)), Turn::Gone);
+    assert_eq!(at(&ledger, waiters[1]), ms(6_000));
+    assert_eq!(ledger.plan(waiters[2].id), None);
+    let concerned = ledger.concerned(&before, ms(5_000));
+    assert_eq!(concerned.len(), 2);
+    assert!(std::sync::Arc::ptr_eq(&concerned[0], &wakes[0]));
+    assert!(std::sync::Arc::ptr_eq(&concerned[1], &wakes[1]));
+}
+
 #[test]
 fn a_cancel_gives_the_units_in_flight_back_gone_or_waiting() {
     let mut ledger = ledger(&[(Rate::per_second(2), true)]);

@@ -18,7 +18,10 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Condvar;
 
 use super::accounts::Accounts;
 use super::core::Refusal;
@@ -82,6 +85,9 @@ struct Waiter {
     /// Nobody waits for it any more (its reservation was dropped): once it goes, it keeps its
     /// charges and frees its slot.
     orphan: bool,
+    /// What its thread sleeps on: a change wakes only the threads it concerns
+    /// (`standings.rs`).
+    wake: Arc<Condvar>,
 }
 
 /// A reservation as the ledger hands it out.
@@ -385,6 +391,7 @@ impl<S: Accounts> Ledger<S> {
             plan,
             keep,
             orphan: false,
+            wake: Arc::default(),
         };
         self.waiting.insert(id, waiter);
     }

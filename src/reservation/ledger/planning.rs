@@ -353,7 +353,8 @@ impl<S: Accounts> Ledger<S> {
                 waiter.plan = plan;
             }
         }
-        self.graduate(now);
+        // A waiter planned to go now stays in the queue until the next lock round grants it:
+        // its thread, which may sleep without an instant, is found there to be woken.
     }
 
     /// The instant `costs` may go, no earlier than `floor` ([`plan_at`](Ledger::plan_at)), and

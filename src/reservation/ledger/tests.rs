@@ -603,10 +603,13 @@ fn only_a_settle_that_lets_a_waiter_go_earlier_or_refuses_one_concerns_the_waite
     let before = ledger.standings();
     assert_eq!(ledger.settle(call.id, 0, 1, ms(100)), Ok(())); // re-stamped at 100 ms
     assert_eq!(at(&ledger, next), ms(1_100));
-    assert!(!ledger.must_wake(&before, ms(100)), "only later");
+    assert!(ledger.concerned(&before, ms(100)).is_empty(), "only later");
     let before = ledger.standings();
     assert_eq!(ledger.settle_in_place(call.id, 0, 1, ms(200)), Ok(()));
-    assert!(!ledger.must_wake(&before, ms(200)), "nothing moved");
+    assert!(
+        ledger.concerned(&before, ms(200)).is_empty(),
+        "nothing moved"
+    );
     let before = ledger.standings();
     assert_eq!(ledger.settle_in_place(call.id, 0, 0, ms(300)), Ok(()));
     assert_eq!(
@@ -614,8 +617,9 @@ fn only_a_settle_that_lets_a_waiter_go_earlier_or_refuses_one_concerns_the_waite
         ms(300),
         "gone at 300 ms, before 1,100 ms"
     );
-    assert!(
-        ledger.must_wake(&before, ms(300)),
+    assert_eq!(
+        ledger.concerned(&before, ms(300)).len(),
+        1,
         "granted before its instant"
     );
 
@@ -629,5 +633,5 @@ fn only_a_settle_that_lets_a_waiter_go_earlier_or_refuses_one_concerns_the_waite
         None,
         "refused: 1,100 ms is past its deadline"
     );
-    assert!(ledger.must_wake(&before, ms(100)), "refused");
+    assert_eq!(ledger.concerned(&before, ms(100)).len(), 1, "refused");
 }

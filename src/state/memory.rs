@@ -192,7 +192,7 @@ impl StateStore for InMemory {
     ) -> Result<(), LimitError> {
         self.core.change(|ledger, now| match (remaining, reset) {
             (0, Some(reset)) => ledger.hold(Some(resource), now.saturating_add(Nanos::from(reset))),
-            _ => ledger.accounts.observe(resource, now, remaining),
+            _ => ledger.observe_remaining(resource, now, remaining),
         });
         Ok(())
     }

@@ -21,8 +21,11 @@
 
 use std::collections::HashMap;
 
+use super::Ledger;
 use crate::reservation::id_hasher::BuildIdHasher;
 use crate::reservation::per_resource::PerResource;
+use crate::reservation::Meters;
+use crate::Nanos;
 
 /// The units held in flight, per resource, and which resources of each reservation in flight
 /// are not billed yet: nothing at all (one word) while no reservation is in flight, as on every
@@ -148,5 +151,19 @@ impl InFlight {
         for ((units, &cost), _) in each.filter(|(_, flies)| **flies) {
             *units = apply(*units, u128::from(cost));
         }
+    }
+}
+
+impl Ledger<Meters> {
+    /// Lowers what `resource` has available at `now` to what a server reports `remaining`
+    /// (never raised). The server's count includes the calls in flight that reached it, which
+    /// the meter does not hold (the ledger holds their units apart, and every decision counts
+    /// them): so the meter keeps `remaining` plus the units of the calls in flight that went,
+    /// or they would be counted twice. A newcomer then fits when it fits the meter with every
+    /// unit in flight, and `remaining` with those of the waiters ahead: as when calls in flight
+    /// were charged to the meter at their grant.
+    pub(crate) fn observe_remaining(&mut self, resource: usize, now: Nanos, remaining: u64) {
+        let flying = self.in_flight_gone(resource);
+        (self.accounts).observe(resource, now, remaining.saturating_add(flying));
     }
 }

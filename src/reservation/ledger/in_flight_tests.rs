@@ -242,6 +242,31 @@ fn a_rate_change_replans_the_waiters_against_the_units_in_flight() {
     assert_eq!(at(&ledger, d), ms(2_000), "both bills leave at 2 s");
 }
 
+/// A server's `remaining` counts the calls in flight that reached it: the meter keeps them
+/// apart, so they are not counted twice (4 in flight and 6 remaining of 10: 6 more fit), and a
+/// lower `remaining` still binds (2 remaining: 3 more wait, 2 fit).
+#[test]
+fn what_a_server_reports_remaining_counts_the_calls_in_flight_once() {
+    let mut ledger = ledger_window(10);
+    let a = in_flight(&mut ledger, &[4], FOREVER, ms(0));
+    let observe = |ledger: &mut Ledger<Meters>, remaining, now| {
+        ledger.change(now, |ledger, now| {
+            ledger.observe_remaining(0, now, remaining)
+        });
+    };
+    observe(&mut ledger, 6, ms(10));
+    let six = reserve(&mut ledger, &[6], FOREVER, ms(10));
+    assert!(!six.waiting, "4 in flight + 6 = 10");
+    ledger.cancel(six.id, ms(20));
+    observe(&mut ledger, 2, ms(20));
+    let now = Patience::For(Nanos::ZERO).due(ms(20));
+    let three = ledger.reserve(&[3], now, true, ms(20));
+    assert!(matches!(three, Err(Refusal::NotInTime { .. })), "{three:?}");
+    let two = reserve(&mut ledger, &[2], FOREVER, ms(20));
+    assert!(!two.waiting);
+    let _ = a;
+}
+
 #[test]
 fn the_lock_free_view_sends_every_call_to_the_lock_while_units_are_in_flight() {
     let mut ledger = ledger(&[(Rate::per_second(10), false)]);

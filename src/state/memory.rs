@@ -91,7 +91,8 @@ impl StateStore for InMemory {
         Ok(Reserved::Kept {
             id: ticket.id,
             went: !ticket.waiting,
-            counted: false, // never kept in a place: its drop bills it
+            // Kept in a place only when it holds nothing in flight (it costs nothing).
+            counted: has_place(ticket.id),
         })
     }
 
@@ -129,7 +130,8 @@ impl StateStore for InMemory {
             let gone = ledger.accounts_of_calls_gone(now);
             (0..resources)
                 .map(|index| {
-                    let used = gone.in_use(index, now) + ledger.in_flight_gone(index);
+                    let in_use = gone.in_use(index, now);
+                    let used = in_use.saturating_add(ledger.in_flight_gone(index));
                     (used, ledger.reserved_by_waiters(index, now))
                 })
                 .collect()

@@ -426,3 +426,25 @@ proptest! {
         }
     }
 }
+
+/// Through a limiter: a permit in flight counts once among those held, whether it holds units
+/// or costs nothing (then kept where its drop needs no lock); its units count as used while in
+/// flight, and dropped unbilled it is billed then.
+#[test]
+fn a_limiter_counts_a_permit_in_flight_once_and_its_units_as_used() {
+    use crate::{Clock, Limits, MultiLimiter, REQUESTS};
+
+    let (clock, _time) = Clock::mock();
+    let api = MultiLimiter::new(Limits::new().rpm(10))
+        .unwrap()
+        .with_clock(clock);
+    let flying = api.reserve_in_flight(&[(REQUESTS, 3)]).unwrap();
+    let free = api.reserve_in_flight(&[(REQUESTS, 0)]).unwrap();
+    assert_eq!(api.active(), 2);
+    assert_eq!(api.usage()[0].1.used, 3);
+    drop(free);
+    assert_eq!(api.active(), 1);
+    drop(flying);
+    assert_eq!(api.active(), 0);
+    assert_eq!(api.usage()[0].1.used, 3, "billed at its drop");
+}

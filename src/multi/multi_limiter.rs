@@ -546,7 +546,29 @@ impl MultiLimiter {
         patience: Patience,
         then: Then,
     ) -> Result<Permit, LimitError> {
-        match self.inner.store.reserve(self, slots, patience)? {
+        let reserved = self.inner.store.reserve(self, slots, patience)?;
+        self.permit_of(reserved, slots, then)
+    }
+
+    /// [`reserve`](Self::reserve)s `costs` **in flight** ([`StateStore::reserve_in_flight`]):
+    /// once the permit goes, its units are held until each resource is settled (billed from
+    /// that instant) or the permit dropped (billed then). The Runner's attempts.
+    pub(crate) fn reserve_in_flight(&self, costs: &[(&str, u64)]) -> Result<Permit, LimitError> {
+        let mut slots = PerResource::filled(self.inner.limits.resources.len(), 0u64);
+        self.resolve(costs, &mut slots)?;
+        let reserved = (self.inner.store).reserve_in_flight(self, &slots, Patience::Forever)?;
+        self.permit_of(reserved, &slots, Then::Return)
+    }
+
+    /// The permit of what the store `reserved` for `slots`, once waited for or not (`then`).
+    #[inline(always)]
+    fn permit_of(
+        &self,
+        reserved: Reserved,
+        slots: &[u64],
+        then: Then,
+    ) -> Result<Permit, LimitError> {
+        match reserved {
             Reserved::Kept { id, went, counted } => {
                 if !went && then == Then::Wait {
                     // Refused while waiting, it holds nothing: forgotten, as its drop would.

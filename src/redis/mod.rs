@@ -96,6 +96,12 @@
 //!   Nothing waits for the replica (`WAIT` would cost a round trip per decision).
 //! - **Server feedback**: `observe` and the Runner's pauses are written to Redis, so a 429 seen
 //!   by one process holds them all; `set_rate` is refused (the parameters are shared).
+//! - **Calls in flight are charged at their grant**: in memory, a Runner's attempt holds its
+//!   units from its grant until it is billed, whatever the call's duration; shared on Redis, the
+//!   charge counts from the grant until the bill re-stamps it (the script keeps no units apart
+//!   from its meters). A call whose request reaches the server more than a window after its
+//!   grant (a stalled send, a non-streamed call longer than the window) can then let another
+//!   process's call in that the server refuses.
 
 // Without the feature this module is hidden and holds only `RedisError`: the links above to what
 // the feature brings cannot resolve, and are not shown.

@@ -107,8 +107,9 @@ pub(crate) trait Accounts: Send + 'static {
     }
 
     /// Called after every change, with the holds in force (per resource, and the pause over
-    /// all of them) and whether a newcomer would wait behind others (someone queued, or every
-    /// concurrency slot held): the place to publish what a lock-free path reads.
+    /// all of them) and whether a newcomer would be decided by more than the rates (someone
+    /// queued, units held in flight, or every concurrency slot held): the place to publish what
+    /// a lock-free path reads.
     fn publish(&mut self, now: Nanos, holds: &[Nanos], paused_until: Nanos, behind_others: bool) {
         let _ = (now, holds, paused_until, behind_others);
     }

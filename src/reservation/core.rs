@@ -2,6 +2,7 @@
 //! loop, and the operations every blocking type calls. What the operations decide is the
 //! ledger's (`ledger/`); this file takes the lock, reads the clock, waits and wakes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -61,7 +62,6 @@ pub(crate) struct Core<S> {
     /// The places of the ledger's kept receipts whose reservations were dropped, marked
     /// without the lock (taken back at the next lock round).
     dropped: Dropped,
-    changed: Condvar,
 }
 
 impl<S: Accounts> Core<S> {
@@ -76,7 +76,6 @@ impl<S: Accounts> Core<S> {
             precision: WaitPrecision::default(),
             ledger: Mutex::new(Ledger::new(accounts, max_parallel, max_hold)),
             dropped: Dropped::new(),
-            changed: Condvar::new(),
         }
     }
 
@@ -97,18 +96,24 @@ impl<S: Accounts> Core<S> {
         (guard, now)
     }
 
-    /// Wakes every waiter to look at the ledger again, once `guard` is released.
-    fn wake_all(&self, guard: MutexGuard<'_, Ledger<S>>) {
+    /// Wakes every waiter to look at the ledger again, once `guard` is released, and `left`: the
+    /// thread of a waiter that left the queue in the change (cancelled or withdrawn: the queue
+    /// no longer knows it). Every other waiter is still in the queue (one planned to go now is
+    /// granted at the next lock round).
+    fn wake_all(&self, guard: MutexGuard<'_, Ledger<S>>, left: Option<Arc<Condvar>>) {
+        let mut wakes = guard.wakes();
+        wakes.extend(left);
         drop(guard);
-        self.changed.notify_all();
+        notify(&wakes);
     }
 
-    /// Wakes every waiter once `guard` is released if the change made since `before` concerns
-    /// one ([`Ledger::must_wake`]); else lets them sleep until their instants.
+    /// Wakes, once `guard` is released, the waiters the change made since `before` concerns
+    /// ([`Ledger::concerned`]); the others sleep until their instants. (Each waiter's thread
+    /// sleeps on its own condition variable: `ledger/standings.rs`.)
     fn wake_if_concerned(&self, guard: MutexGuard<'_, Ledger<S>>, before: &Standings, now: Nanos) {
-        if guard.must_wake(before, now) {
-            self.wake_all(guard);
-        }
+        let wakes = guard.concerned(before, now);
+        drop(guard);
+        notify(&wakes);
     }
 
     pub(crate) fn clock(&self) -> &Clock {
@@ -163,6 +168,20 @@ impl<S: Accounts> Core<S> {
         ledger.reserve(costs, patience.due(now), keep, now)
     }
 
+    /// [`reserve`](Core::reserve)s `costs`, kept, **in flight** ([`Ledger::reserve_in_flight`]):
+    /// once it goes, its units are held until each resource is settled (billed at that
+    /// instant), whatever the time; only the first `flying` resources (the others, a window's
+    /// pacing, are charged at the grant).
+    pub(crate) fn reserve_in_flight(
+        &self,
+        costs: &[u64],
+        flying: usize,
+        patience: Patience,
+    ) -> Result<Ticket, Refusal> {
+        let (mut ledger, now) = self.lock_now();
+        ledger.reserve_in_flight(costs, flying, patience.due(now), now)
+    }
+
     /// [`reserve_read`](Core::reserve_read) of costs kept for a later settle, cancel or forget,
     /// which a lock-free path found to fit now on the view the accounts published at `version`:
     /// granted at once without deciding again while nothing was published since
@@ -213,40 +232,45 @@ impl<S: Accounts> Core<S> {
     pub(crate) fn wait(&self, id: u64) -> Result<(), Refusal> {
         let mut guard = self.lock();
         let asked = guard.latest();
-        self.clock.block_on(
-            &self.changed,
-            &mut guard,
-            self.precision,
-            |ledger, reading| {
+        // Not waiting (gone, refused, unknown): its first look answers, nothing is slept on.
+        let wake = guard.wake_of(id).unwrap_or_default();
+        let wake_others = |ledger: &Ledger<S>| notify(&ledger.wakes());
+        self.clock
+            .block_on(&wake, &mut guard, self.precision, |ledger, reading| {
                 let now = ledger.observe(reading);
                 match ledger.turn(id, asked, now) {
                     Turn::Gone => Wake::Ready(Ok(())),
-                    Turn::Refused(refusal) => Wake::Ready(Err(refusal)),
+                    Turn::Refused(refusal) => {
+                        // Those behind it may be planned without it.
+                        wake_others(ledger);
+                        Wake::Ready(Err(refusal))
+                    }
                     Turn::Later(at) => Wake::At(at),
                     Turn::Replanned => {
-                        self.changed.notify_all();
+                        wake_others(ledger);
                         Wake::At(Some(now))
                     }
                 }
-            },
-        )
+            })
     }
 
     /// Cancels reservation `id`: a waiting one leaves the queue and gives back all it was
     /// charged; one already gone gives back what its charges still hold. Frees its slot.
     pub(crate) fn cancel(&self, id: u64) {
         let (mut ledger, now) = self.lock_now();
+        let cancelled = ledger.wake_of(id);
         ledger.cancel(id, now);
-        self.wake_all(ledger);
+        self.wake_all(ledger, cancelled);
     }
 
     /// Cancels reservation `id` only if it is still waiting (a stop that must not take back a
     /// call already let go). Returns whether it was.
     pub(crate) fn withdraw(&self, id: u64) -> bool {
         let (mut ledger, now) = self.lock_now();
+        let withdrawing = ledger.wake_of(id);
         let withdrawn = ledger.withdraw(id, now);
         if withdrawn {
-            self.wake_all(ledger);
+            self.wake_all(ledger, withdrawing);
         }
         withdrawn
     }
@@ -261,8 +285,8 @@ impl<S: Accounts> Core<S> {
         }
         let (mut ledger, now) = self.lock_now();
         if ledger.forget(id, now) {
-            // Those behind it may go now.
-            self.wake_all(ledger);
+            // Those behind it may go now (it has no thread waiting: it was dropped).
+            self.wake_all(ledger, None);
         }
     }
 
@@ -273,9 +297,10 @@ impl<S: Accounts> Core<S> {
     /// now). A reservation still waiting waits for `actual` instead (refused, changing nothing,
     /// when `actual` exceeds the capacity: it could never go).
     ///
-    /// Wakes the waiters only when one may go earlier, or was refused ([`Ledger::must_wake`]):
-    /// a settle that counts a charge from a later instant, as the Runner's answered and billed
-    /// calls do, only moves the queue later.
+    /// Wakes only the waiters it concerns ([`Ledger::concerned`]): one that may go earlier, was
+    /// refused or given an instant (a bill of a call in flight); a settle that counts a charge
+    /// from a later instant, as the Runner's answered and billed calls do, only moves the queue
+    /// later.
     pub(crate) fn settle(
         &self,
         id: u64,
@@ -299,7 +324,14 @@ impl<S: Accounts> Core<S> {
     pub(crate) fn change<R>(&self, change: impl FnOnce(&mut Ledger<S>, Nanos) -> R) -> R {
         let (mut ledger, now) = self.lock_now();
         let changed = ledger.change(now, change);
-        self.wake_all(ledger);
+        self.wake_all(ledger, None);
         changed
+    }
+}
+
+/// Wakes the threads sleeping on `wakes`.
+fn notify(wakes: &[Arc<Condvar>]) {
+    for wake in wakes {
+        wake.notify_all();
     }
 }

@@ -50,7 +50,8 @@ pub(crate) struct MeterWords {
     /// counts as it (time never goes backwards).
     latest: AtomicU64,
     /// No newcomer is decided by the rates alone before this instant: `u64::MAX` while someone
-    /// is queued or every concurrency slot is held, else the last hold or pause.
+    /// is queued, units are held in flight (the meters do not count them) or every concurrency
+    /// slot is held, else the last hold or pause.
     open_from: AtomicU64,
     /// Per meter, its word and pace.
     meters: Box<[PublishedMeter]>,

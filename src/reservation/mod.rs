@@ -9,7 +9,11 @@
 //!   of capacity goes through `Ledger::change`, which takes the waiters' charges out, applies
 //!   the change and re-plans the queue in arrival order (`ledger/planning.rs`: the floor, the
 //!   instant costs fit, charging, refunds, re-planning). It reads no clock and never blocks,
-//!   so its unit tests (`ledger/tests.rs`) state instants.
+//!   so its unit tests (`ledger/tests.rs`) state instants. A reservation made **in flight**
+//!   (the Runner's attempts, `ledger/in_flight.rs`) is not charged when it goes: its units are
+//!   held, counted at every instant by every decision, until each resource is billed (a
+//!   settle, charged at that instant), so a server stamping the call anywhere between its grant
+//!   and its bill never sees more than the limits.
 //! - **The core** (`core.rs`): [`Core`] puts a ledger behind a lock, reads its clock under
 //!   that lock (or takes a reading its caller just made, `Core::reserve_read`: clamped there
 //!   all the same, never going backwards), and waits in `Clock::block_on`, the one wait loop; its
@@ -28,8 +32,9 @@
 //! that cannot go in time while nobody is queued is refused from it, exactly as `reserve` would
 //! refuse it, without the lock. A call it finds fitting now takes the lock only to be charged
 //! (`Ledger::go_as_published`: not decided again while nothing was published since the view was
-//! read; decided as any otherwise). Anything else (a queue, a hold, a slot to wait for, a call
-//! that fits only later, a meter without a one-word form) takes the lock and is decided there.
+//! read; decided as any otherwise). Anything else (a queue, a hold, a slot to wait for, units
+//! held in flight, a call that fits only later, a meter without a one-word form) takes the lock
+//! and is decided there.
 //!
 //! The public types are thin rules over the core:
 //!

@@ -17,7 +17,9 @@ use crate::Permit;
 ///   [`counted_at_start`](crate::Resource::counted_at_start), which count from then.
 ///
 /// A call that says nothing is billed from its completion: never earlier than the server's
-/// stamp either.
+/// stamp either. Until its answer (or its completion) the attempt's units are held **in
+/// flight**: from its grant they count as used at every instant, whatever the call's duration,
+/// so a server stamping the call anywhere in between never sees more than the quota.
 ///
 /// ```
 /// use tollgate::{Rate, Resource, Runner};
@@ -62,8 +64,9 @@ impl<'p> Attempt<'p> {
     }
 
     /// The call's real work started now: what resources counted at the start hold is counted
-    /// from this instant instead of the instant the attempt was granted (later, so never earlier
-    /// than anything the work reaches can see it). Calling it again counts from the last call.
+    /// from this instant instead of the instant the call was started (later, so never earlier
+    /// than anything the work reaches can see it; from the grant until the start, they were held
+    /// in flight). Calling it again counts from the last call.
     /// Resources counted at completion are not concerned: a request's send is the earliest the
     /// server can stamp it, not the latest (see [`answered`](Self::answered)).
     pub fn sent(&self) {
@@ -85,10 +88,10 @@ impl<'p> Attempt<'p> {
     /// through it makes the next calls open more).
     ///
     /// Safe without a margin: the server stamped the request when it arrived, which is before
-    /// it answered, so a unit counted from here comes back no earlier than the server's. (Until
-    /// then the reservation counts from the attempt's grant: an answer that begins more than a
-    /// window after it leaves a gap, as a completion does without `answered`.) The send is no
-    /// such bound: the server stamps the request after it, by a network delay nobody knows.
+    /// it answered, so a unit counted from here comes back no earlier than the server's; until
+    /// here, from the attempt's grant, its units were held in flight (used at every instant,
+    /// however long the call took to be answered). The send is no such bound: the server stamps
+    /// the request after it, by a network delay nobody knows.
     ///
     /// ```
     /// use tollgate::{Rate, Resource, Runner};

@@ -18,7 +18,8 @@ type ResultCost<T> = Box<dyn Fn(&T) -> u64 + Send + Sync>;
 /// ([`Attempt::answered`](crate::Attempt::answered), for a call made with
 /// [`Runner::new_with_attempt`](crate::Runner::new_with_attempt)), **else from the instant it
 /// completes** (unless [`counted_at_start`](Self::counted_at_start)): what was reserved is held
-/// while the call runs, then replaced by what the attempt is billed. A server stamps a call when
+/// in flight from the call's grant (used at every instant, however long the call runs), then
+/// replaced by what the attempt is billed. A server stamps a call when
 /// it arrives, which is never later than the start of its answer, so the quota as the server
 /// gives it needs no margin; the price is that each use counts for the time between the server's
 /// stamp and that instant too (all of a streamed answer's body when counted from the

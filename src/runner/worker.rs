@@ -139,7 +139,10 @@ fn reserve_and_attempt<J, T, E>(
     let asked = work.limiter.clock().now();
     let reserved = costs
         .map_err(|panic| AttemptError::Panicked(panic_message(panic.as_ref())))
-        .and_then(|costs| work.limiter.reserve(&costs).map_err(AttemptError::Quota));
+        .and_then(|costs| {
+            // Held from its grant until billed, whatever the call's duration (see `bill`).
+            (work.limiter.reserve_in_flight(&costs)).map_err(AttemptError::Quota)
+        });
     let permit = match reserved {
         Ok(permit) => permit,
         Err(err) => {
@@ -192,6 +195,9 @@ fn reserve_and_attempt<J, T, E>(
 /// only).
 fn attempt<J, T, E>(work: &Work<'_, J, T, E>, job: &J, permit: &Permit) -> Outcome<T, E> {
     let attempt = Attempt::new(permit, &work.counted_at_start, &work.counted_at_answer);
+    // Resources counted at the start are billed now, when the call starts (until then, since
+    // the grant, they were held in flight).
+    attempt.sent();
     match catch_unwind(AssertUnwindSafe(|| call_and_bill(work, job, &attempt))) {
         Ok(outcome) => outcome,
         Err(panic) => {
@@ -247,6 +253,12 @@ fn call_and_bill<J, T, E>(
 /// Settles every resource whose usage the attempt's outcome decides (a resource counted at the
 /// start keeps its charge from the start): counted from now, or, once the call said it was
 /// [answered](Attempt::answered), from that instant (a bill above the reservation from now).
+///
+/// The attempt was reserved in flight ([`MultiLimiter::reserve_in_flight`]): until its answer
+/// or this bill, its units are held as if charged at every instant, so a server stamping the
+/// call at its arrival (between the grant and the answer) never sees more than the quota,
+/// whatever the call's duration. A permit dropped unbilled (a panicking extractor) is billed at
+/// its drop.
 fn bill<J, T, E>(work: &Work<'_, J, T, E>, job: &J, attempt: &Attempt<'_>, result: Option<&T>) {
     let (permit, answered) = (attempt.permit(), attempt.was_answered());
     for resource in work

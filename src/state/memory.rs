@@ -97,6 +97,25 @@ impl StateStore for InMemory {
         }
     }
 
+    fn reserve_in_flight(
+        &self,
+        limiter: &MultiLimiter,
+        slots: &[u64],
+        patience: Patience,
+    ) -> Result<Reserved, LimitError> {
+        // Not from the published view: its meters do not hold units in flight. The rates'
+        // slots fly; their pacing slots after them space starts: charged at the grant.
+        let rates = limiter.limits().resources.len();
+        let ticket = (self.core.reserve_in_flight(slots, rates, patience))
+            .map_err(|refusal| limiter.error(refusal))?;
+        Ok(Reserved::Kept {
+            id: ticket.id,
+            went: !ticket.waiting,
+            // Kept in a place only when it holds nothing in flight (it costs nothing).
+            counted: has_place(ticket.id),
+        })
+    }
+
     fn plan(&self, id: u64) -> Option<(Nanos, Option<usize>)> {
         self.core.plan(id)
     }
@@ -131,7 +150,8 @@ impl StateStore for InMemory {
             let gone = ledger.accounts_of_calls_gone(now);
             (0..resources)
                 .map(|index| {
-                    let used = gone.in_use(index, now);
+                    let in_use = gone.in_use(index, now);
+                    let used = in_use.saturating_add(ledger.in_flight_gone(index));
                     (used, ledger.reserved_by_waiters(index, now))
                 })
                 .collect()
@@ -194,7 +214,7 @@ impl StateStore for InMemory {
     ) -> Result<(), LimitError> {
         self.core.change(|ledger, now| match (remaining, reset) {
             (0, Some(reset)) => ledger.hold(Some(resource), now.saturating_add(Nanos::from(reset))),
-            _ => ledger.accounts.observe(resource, now, remaining),
+            _ => ledger.observe_remaining(resource, now, remaining),
         });
         Ok(())
     }

@@ -83,6 +83,25 @@ pub(crate) trait StateStore: Cancel + Send + Sync + 'static {
             .map(drop)
     }
 
+    /// [`reserve`](Self::reserve)s `slots` **in flight** (the Runner's attempts): once it goes,
+    /// its units are held as if charged at every instant, never coming back, until each
+    /// resource is [settled](Self::settle) (billed: charged at that instant and counted from
+    /// there); a cancel gives them back, a forget bills what is left at its instant. So a
+    /// server counting the call at any instant between its grant and its bill never sees more
+    /// than the limits, whatever the call's duration.
+    ///
+    /// The default reserves as [`reserve`](Self::reserve) does, charged at its grant: for a
+    /// store that cannot hold units apart (Redis: a call in flight longer than a window is then
+    /// counted from its grant until its settle, as before). The in-memory store is exact.
+    fn reserve_in_flight(
+        &self,
+        limiter: &MultiLimiter,
+        slots: &[u64],
+        patience: Patience,
+    ) -> Result<Reserved, LimitError> {
+        self.reserve(limiter, slots, patience)
+    }
+
     /// When reservation `id` may go and the slot that set that instant; `None` while it waits
     /// for a concurrency slot, or once it is unknown.
     fn plan(&self, id: u64) -> Option<(Nanos, Option<usize>)>;

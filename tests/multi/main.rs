@@ -13,3 +13,4 @@ mod model_limiter;
 mod models_at_rest;
 mod one_rule_for_requests;
 mod stats;
+mod waiters_woken;

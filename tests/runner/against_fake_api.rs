@@ -69,6 +69,37 @@ fn increasing_payloads_exhaust_requests_then_points_without_a_single_429() {
     );
 }
 
+/// A call whose request reaches the server three and a half windows after its grant (a stalled
+/// send, a long call): its unit is held in flight until it is billed at its completion, so the
+/// calls granted meanwhile leave room for it. (Counted from its grant, its unit came back after
+/// one window: the server, counting it at arrival, then saw three requests in one window.)
+#[test]
+fn a_call_arriving_windows_after_its_grant_never_makes_the_server_refuse_one() {
+    let window = Duration::from_millis(300);
+    let api = Arc::new(FakeApi::new(FakeConfig {
+        requests_per_window: 2,
+        window,
+        latency: Duration::from_millis(1),
+        ..FakeConfig::default()
+    }));
+    let server = Arc::clone(&api);
+    let mut runner = Runner::new(move |job: &u64| {
+        if *job == 0 {
+            std::thread::sleep(window * 7 / 2);
+        }
+        server.call(*job, 1)
+    })
+    // No margin: every call is held from its grant and counted from its completion.
+    .resource(Resource::new("requests", Rate::new(2, window)).per_job(|_| 1))
+    .max_concurrent(4)
+    .retry(Retry::exponential(10).classify(honour_429));
+    runner.schedule_all(0..10).unwrap();
+    let report = runner.run();
+    assert!(report.results.iter().all(Option::is_some), "{report:?}");
+    let stats = api.stats();
+    assert_eq!((stats.rejected, stats.peak_requests), (0, 2), "{stats:?}");
+}
+
 #[test]
 fn an_unreliable_server_still_gives_every_output() {
     let api = Arc::new(FakeApi::new(FakeConfig {

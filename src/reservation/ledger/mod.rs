@@ -8,6 +8,9 @@
 //! cost fits, charging and taking charges out, re-planning) is in `planning.rs`; whether a
 //! change concerns the waiters' threads, in `standings.rs`.
 
+mod in_flight;
+#[cfg(test)]
+mod in_flight_tests;
 mod planning;
 mod standings;
 #[cfg(test)]
@@ -15,7 +18,10 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Condvar;
 
 use super::accounts::Accounts;
 use super::core::Refusal;
@@ -23,6 +29,7 @@ use super::per_resource::PerResource;
 use super::receipts::{id_of, Dropped, Receipts};
 use crate::time::Due;
 use crate::Nanos;
+use in_flight::InFlight;
 pub(crate) use standings::Standings;
 
 /// What a granted reservation holds (its receipt): its cost and charge mark per resource, the
@@ -50,13 +57,23 @@ struct Charged {
 
 #[derive(Debug)]
 enum Plan {
-    /// Behind a reservation waiting for a concurrency slot: no instant yet.
-    Unplanned,
+    /// No instant yet: it waits for what [`Blocked`] says (and so does every waiter behind it).
+    Unplanned(Blocked),
     /// Charged, to go at `grant.at`.
     Planned(Charged),
     /// Refused after it began waiting (its deadline can no longer be met, its cost no longer
     /// fits the capacity); its thread collects the refusal.
     Failed(Refusal),
+}
+
+/// What a waiter without an instant waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Blocked {
+    /// A concurrency slot (or a waiter ahead that waits for one).
+    Slot,
+    /// A bill: its costs, with the units held in flight, exceed a capacity (or a waiter ahead's
+    /// do): no instant works until a reservation in flight is billed (`in_flight.rs`).
+    Bills,
 }
 
 #[derive(Debug)]
@@ -68,6 +85,9 @@ struct Waiter {
     /// Nobody waits for it any more (its reservation was dropped): once it goes, it keeps its
     /// charges and frees its slot.
     orphan: bool,
+    /// What its thread sleeps on: a change wakes only the threads it concerns
+    /// (`standings.rs`).
+    wake: Arc<Condvar>,
 }
 
 /// A reservation as the ledger hands it out.
@@ -112,6 +132,8 @@ pub(crate) struct Ledger<S> {
     waiting: BTreeMap<u64, Waiter>,
     /// Reservations gone whose receipts are kept (for a later settle or cancel).
     granted: Receipts<Grant>,
+    /// The reservations in flight and the units they hold (`in_flight.rs`).
+    in_flight: InFlight,
     /// The serial number of the next reservation (its id: [`id_of`]).
     next_id: u64,
     /// Total time reservations waited.
@@ -132,6 +154,7 @@ impl<S: Accounts> Ledger<S> {
             max_hold: Nanos::from(max_hold),
             waiting: BTreeMap::new(),
             granted: Receipts::new(),
+            in_flight: InFlight::default(),
             next_id: 0,
             waited: Nanos::ZERO,
         }
@@ -174,28 +197,20 @@ impl<S: Accounts> Ledger<S> {
         self.graduate(now);
         let serial = self.next_id;
         let id = id_of(serial, None);
-        if self.slot_queue() || !self.slot_free(now) {
+        // Marked in flight by `reserve_in_flight` before it came here.
+        let in_flight = self.in_flight.is_marked(id);
+        if let Some(blocked) = self.blocked(now) {
             self.check_capacity(costs)?;
-            if due.passed(now) {
-                return Err(Refusal::NotInTime { wait: None });
-            }
-            self.next_id += 1;
-            self.queue(
-                id,
-                PerResource::from_slice(costs),
-                due,
-                Plan::Unplanned,
-                keep,
-            );
-            self.publish(now);
-            return Ok(Ticket { id, waiting: true });
+            return self.queue_unplanned(id, costs, due, keep, blocked, now);
         }
-        if keep {
+        if keep && !in_flight {
             if let Some(id) = self.go_at_once(costs, now) {
                 return Ok(Ticket { id, waiting: false });
             }
         }
-        let (at, binding) = self.plan_in_time(costs, due, now, self.floor(now))?;
+        let Some((at, binding)) = self.plan_in_time(costs, due, now, self.floor(now))? else {
+            return self.queue_unplanned(id, costs, due, keep, Blocked::Bills, now);
+        };
         self.next_id += 1;
         if at <= now && !keep && costs.len() == 1 && self.accounts.take(0, now, costs[0]) {
             // Gone at once and nobody settles it later: charged, no receipt kept.
@@ -203,7 +218,7 @@ impl<S: Accounts> Ledger<S> {
             return Ok(Ticket { id, waiting: false });
         }
         let costs = PerResource::from_slice(costs);
-        let charged = match self.charge_in_time(costs, due, keep, now, at, binding) {
+        let charged = match self.charge_in_time(id, costs, due, keep, now, at, binding) {
             Ok(charged) => charged,
             Err(refusal) => {
                 self.publish(now);
@@ -212,8 +227,9 @@ impl<S: Accounts> Ledger<S> {
         };
         let at = charged.grant.at;
         let id = if at <= now {
-            // Gone at once: holding no slot, it is kept where its drop needs no lock.
-            let placed = keep && !charged.grant.slot;
+            // Gone at once: holding no slot (nor units in flight, which its drop bills), it is
+            // kept where its drop needs no lock.
+            let placed = keep && !charged.grant.slot && !in_flight;
             self.granted.keep(serial, charged.grant, placed)
         } else {
             let costs = charged.grant.costs.clone();
@@ -227,6 +243,51 @@ impl<S: Accounts> Ledger<S> {
         })
     }
 
+    /// [`reserve`](Ledger::reserve)s `costs`, kept, **in flight** (`in_flight.rs`): once it
+    /// goes, its units are held as if charged at every instant until each resource is billed
+    /// ([`settle`](Ledger::settle)); a [`cancel`](Ledger::cancel) gives them back, a
+    /// [`forget`](Ledger::forget) bills what is left at its instant (one dropped before it went
+    /// gives everything back: it made no call).
+    ///
+    /// Only the first `flying` resources are held; the others (a window's pacing, which
+    /// spaces starts) are charged at the grant as any.
+    pub(super) fn reserve_in_flight(
+        &mut self,
+        costs: &[u64],
+        flying: usize,
+        due: Due,
+        now: Nanos,
+    ) -> Result<Ticket, Refusal> {
+        let id = id_of(self.next_id, None);
+        self.in_flight.mark(id, costs, flying);
+        let reserved = self.reserve(costs, due, true, now);
+        if reserved.is_err() {
+            self.in_flight.forget(id);
+        }
+        reserved
+    }
+
+    /// Queues reservation `id` without an instant, waiting for what `blocked` says (refused when
+    /// `due` has passed: it cannot tell when it would go).
+    fn queue_unplanned(
+        &mut self,
+        id: u64,
+        costs: &[u64],
+        due: Due,
+        keep: bool,
+        blocked: Blocked,
+        now: Nanos,
+    ) -> Result<Ticket, Refusal> {
+        if due.passed(now) {
+            return Err(Refusal::NotInTime { wait: None });
+        }
+        self.next_id += 1;
+        let costs = PerResource::from_slice(costs);
+        self.queue(id, costs, due, Plan::Unplanned(blocked), keep);
+        self.publish(now);
+        Ok(Ticket { id, waiting: true })
+    }
+
     /// The short path of a kept reservation that goes at once, as [`reserve`](Ledger::reserve)
     /// decides it when nobody waits, no pause or hold is in force, a slot is free and every
     /// cost fits now: charged at `now`, its receipt kept; its id. Only on accounts that no
@@ -238,6 +299,7 @@ impl<S: Accounts> Ledger<S> {
         if !S::CHANGED_ONLY_UNDER_LOCK
             || now == Nanos::MAX
             || !self.waiting.is_empty()
+            || !self.in_flight.is_empty()
             || self.paused_until > now
             || !self.slot_free(now)
         {
@@ -357,6 +419,7 @@ impl<S: Accounts> Ledger<S> {
             plan,
             keep,
             orphan: false,
+            wake: Arc::default(),
         };
         self.waiting.insert(id, waiter);
     }
@@ -370,7 +433,11 @@ impl<S: Accounts> Ledger<S> {
         if costs == [0] {
             return self.accounts.capacity(0).is_ok();
         }
-        if !self.waiting.is_empty() || self.paused_until > now || self.slot_limit(now).is_some() {
+        if !self.waiting.is_empty()
+            || !self.in_flight.is_empty()
+            || self.paused_until > now
+            || self.slot_limit(now).is_some()
+        {
             return false;
         }
         // One resource (the limiter's own): `take` checks that it fits.
@@ -420,19 +487,22 @@ impl<S: Accounts> Ledger<S> {
         match &waiter.plan {
             Plan::Failed(refusal) => {
                 let refusal = refusal.clone();
-                self.waiting.remove(&id);
+                self.drop_waiter(id);
                 Turn::Refused(refusal)
             }
-            Plan::Unplanned if self.slot_free(now) => {
+            Plan::Unplanned(Blocked::Slot) if self.slot_free(now) => {
                 // A slot rose or came free since it queued: plan the line again.
                 self.replan(now);
                 Turn::Replanned
             }
-            Plan::Unplanned if waiter.due.passed(now) => {
-                self.waiting.remove(&id);
+            Plan::Unplanned(_) if waiter.due.passed(now) => {
+                // Those behind it may be planned without it (as after any change).
+                self.change(now, |ledger, _| ledger.drop_waiter(id));
                 Turn::Refused(Refusal::NotInTime { wait: None })
             }
-            Plan::Unplanned => {
+            // Only a bill (a change, which wakes every waiter) gives it an instant.
+            Plan::Unplanned(Blocked::Bills) => Turn::Later(waiter.due.at()),
+            Plan::Unplanned(Blocked::Slot) => {
                 // A slot may come free when the limit rises, or when a planned waiter (one
                 // dropped unwaited, whose slot no thread releases) goes.
                 let next_graduation = self.waiting.values().find_map(|waiter| match &waiter.plan {
@@ -455,13 +525,17 @@ impl<S: Accounts> Ledger<S> {
     pub(super) fn cancel(&mut self, id: u64, now: Nanos) {
         self.change(now, |ledger, now| {
             if let Some(grant) = ledger.granted.remove(id) {
-                for resource in 0..grant.costs.len() {
-                    ledger.refund(&grant, resource, now);
+                for (resource, &cost) in grant.costs.iter().enumerate() {
+                    // Units in flight come back as they are: they were never charged.
+                    if !ledger.in_flight.land(id, resource, cost) {
+                        ledger.refund(&grant, resource, now);
+                    }
                 }
                 ledger.release_slot(grant.slot);
+                ledger.in_flight.forget(id);
             } else {
                 // Waiting: its charges were taken out before this change and are not put back.
-                ledger.waiting.remove(&id);
+                ledger.drop_waiter(id);
             }
         });
     }
@@ -472,12 +546,16 @@ impl<S: Accounts> Ledger<S> {
         if !self.waiting.contains_key(&id) {
             return false;
         }
-        self.change(now, |ledger, _| ledger.waiting.remove(&id).is_some())
+        self.change(now, |ledger, _| ledger.drop_waiter(id))
     }
 
     /// Drops the receipts of reservation `id`, keeping its charges; frees its slot. Returns
     /// whether anything changed for others (the queue was planned again).
     pub(super) fn forget(&mut self, id: u64, now: Nanos) -> bool {
+        if self.in_flight.is_marked(id) {
+            self.change(now, |ledger, now| ledger.forget_in_flight(id, now));
+            return true;
+        }
         let release_slot = match self.granted.remove(id) {
             Some(grant) if grant.slot => true,
             Some(_) => return false, // its charges stay: nothing changes for anyone
@@ -490,7 +568,7 @@ impl<S: Accounts> Ledger<S> {
                 }
                 // Refused, or still waiting for a slot: it holds nothing; it leaves the line.
                 Some(_) => {
-                    self.waiting.remove(&id);
+                    self.drop_waiter(id);
                     false
                 }
                 None => return false,
@@ -499,6 +577,33 @@ impl<S: Accounts> Ledger<S> {
         // Those behind it may go now.
         self.change(now, |ledger, _| ledger.release_slot(release_slot));
         true
+    }
+
+    /// Forgets reservation `id`, in flight, in a change: gone, what is still in flight is billed
+    /// at `now` (as a completion) and its slot freed; still waiting, it leaves the line holding
+    /// nothing (it made no call).
+    fn forget_in_flight(&mut self, id: u64, now: Nanos) {
+        match self.granted.remove(id) {
+            Some(grant) => {
+                for (resource, &cost) in grant.costs.iter().enumerate() {
+                    if self.in_flight.land(id, resource, cost) && cost > 0 {
+                        self.accounts.record(resource, now, cost);
+                    }
+                }
+                self.release_slot(grant.slot);
+                self.in_flight.forget(id);
+            }
+            None => {
+                self.drop_waiter(id);
+            }
+        }
+    }
+
+    /// Takes waiter `id` out of the line (it holds nothing: refused, unplanned, or its charges
+    /// taken out in a change); whether it was there.
+    fn drop_waiter(&mut self, id: u64) -> bool {
+        self.in_flight.forget(id);
+        self.waiting.remove(&id).is_some()
     }
 
     /// Replaces what reservation `id` is charged for `resource` by `actual`, counted from
@@ -524,7 +629,11 @@ impl<S: Accounts> Ledger<S> {
             let Some(mut grant) = ledger.granted.remove(id) else {
                 return Err(Refusal::Cancelled);
             };
-            ledger.refund(&grant, resource, now);
+            // In flight, it is billed: its units leave the flight, never charged; else what
+            // its charge still holds comes back.
+            if !ledger.in_flight.land(id, resource, grant.costs[resource]) {
+                ledger.refund(&grant, resource, now);
+            }
             grant.costs[resource] = actual;
             if actual > 0 {
                 grant.marks[resource] = ledger.accounts.record(resource, now, actual);
@@ -546,7 +655,9 @@ impl<S: Accounts> Ledger<S> {
         actual: u64,
         now: Nanos,
     ) -> Result<(), Refusal> {
+        // A charge in flight stands nowhere yet: billed from now.
         let charged = self.granted.get(id).map(|grant| grant.costs[resource]);
+        let charged = charged.filter(|_| !self.in_flight.flies(id, resource));
         match charged {
             Some(cost) if actual <= cost => self.change(now, |ledger, now| {
                 let Some(mut grant) = ledger.granted.remove(id) else {
@@ -607,6 +718,22 @@ impl<S: Accounts> Ledger<S> {
                 _ => None,
             })
             .fold(0, u64::saturating_add)
+    }
+
+    /// Units of `resource` held in flight by reservations that went (those of the waiters are
+    /// in [`reserved_by_waiters`](Ledger::reserved_by_waiters)).
+    pub(crate) fn in_flight_gone(&self, resource: usize) -> u64 {
+        let waiting = self
+            .waiting
+            .iter()
+            .filter(|(id, waiter)| {
+                matches!(waiter.plan, Plan::Planned(_)) && self.in_flight.flies(**id, resource)
+            })
+            .fold(0u128, |sum, (_, waiter)| {
+                sum + u128::from(waiter.costs[resource])
+            });
+        let gone = self.in_flight.held(resource).saturating_sub(waiting);
+        u64::try_from(gone).unwrap_or(u64::MAX)
     }
 
     /// Whether the ledger is as new at `now`: nothing in use, held, waiting or kept.

@@ -11,13 +11,13 @@ use crate::{Nanos, Rate};
 
 const FOREVER: Patience = Patience::Forever;
 
-fn ms(n: u64) -> Nanos {
+pub(super) fn ms(n: u64) -> Nanos {
     Nanos::from_millis(n)
 }
 
 /// A ledger over one meter per rate (`true`: an exact sliding window, else GCRA), without a
 /// concurrency limit and with holds of up to a minute.
-fn ledger(rates: &[(Rate, bool)]) -> Ledger<Meters> {
+pub(super) fn ledger(rates: &[(Rate, bool)]) -> Ledger<Meters> {
     ledger_with(rates, None, Duration::from_secs(60))
 }
 
@@ -44,7 +44,12 @@ fn ten_per_second() -> Ledger<Meters> {
 }
 
 /// Reserves `costs` at `now` with `patience`, keeping the receipts (a public reservation).
-fn reserve(ledger: &mut Ledger<Meters>, costs: &[u64], patience: Patience, now: Nanos) -> Ticket {
+pub(super) fn reserve(
+    ledger: &mut Ledger<Meters>,
+    costs: &[u64],
+    patience: Patience,
+    now: Nanos,
+) -> Ticket {
     try_reserve(ledger, costs, patience, now).expect("reserved")
 }
 
@@ -58,11 +63,11 @@ fn try_reserve(
 }
 
 /// When reservation `ticket` may go (it must be planned).
-fn at(ledger: &Ledger<Meters>, ticket: Ticket) -> Nanos {
+pub(super) fn at(ledger: &Ledger<Meters>, ticket: Ticket) -> Nanos {
     ledger.plan(ticket.id).expect("planned").0
 }
 
-fn in_use(ledger: &Ledger<Meters>, resource: usize, now: Nanos) -> u64 {
+pub(super) fn in_use(ledger: &Ledger<Meters>, resource: usize, now: Nanos) -> u64 {
     ledger.accounts.in_use(resource, now)
 }
 
@@ -598,10 +603,13 @@ fn only_a_settle_that_lets_a_waiter_go_earlier_or_refuses_one_concerns_the_waite
     let before = ledger.standings();
     assert_eq!(ledger.settle(call.id, 0, 1, ms(100)), Ok(())); // re-stamped at 100 ms
     assert_eq!(at(&ledger, next), ms(1_100));
-    assert!(!ledger.must_wake(&before, ms(100)), "only later");
+    assert!(ledger.concerned(&before, ms(100)).is_empty(), "only later");
     let before = ledger.standings();
     assert_eq!(ledger.settle_in_place(call.id, 0, 1, ms(200)), Ok(()));
-    assert!(!ledger.must_wake(&before, ms(200)), "nothing moved");
+    assert!(
+        ledger.concerned(&before, ms(200)).is_empty(),
+        "nothing moved"
+    );
     let before = ledger.standings();
     assert_eq!(ledger.settle_in_place(call.id, 0, 0, ms(300)), Ok(()));
     assert_eq!(
@@ -609,8 +617,9 @@ fn only_a_settle_that_lets_a_waiter_go_earlier_or_refuses_one_concerns_the_waite
         ms(300),
         "gone at 300 ms, before 1,100 ms"
     );
-    assert!(
-        ledger.must_wake(&before, ms(300)),
+    assert_eq!(
+        ledger.concerned(&before, ms(300)).len(),
+        1,
         "granted before its instant"
     );
 
@@ -624,5 +633,5 @@ fn only_a_settle_that_lets_a_waiter_go_earlier_or_refuses_one_concerns_the_waite
         None,
         "refused: 1,100 ms is past its deadline"
     );
-    assert!(ledger.must_wake(&before, ms(100)), "refused");
+    assert_eq!(ledger.concerned(&before, ms(100)).len(), 1, "refused");
 }

@@ -97,11 +97,22 @@ fn wait_with_output(child: &mut Child) -> Output {
     }
 }
 
+/// What a stopped run and its rerun did.
+struct Resumed {
+    /// How many times each line was done, over both runs.
+    counts: BTreeMap<usize, usize>,
+    /// Lines done when the stopped run had exited.
+    done_at_stop: usize,
+    /// Lines the rerun found recorded in the journal (not run again).
+    recorded: usize,
+}
+
 /// Stops a run with `signal`, checks its exit status and message, reruns it to the end.
-fn resume_after(signal: &str, status: Option<i32>) -> BTreeMap<usize, usize> {
+fn resume_after(signal: &str, status: Option<i32>) -> Resumed {
     let dir = scratch_dir(&format!("resume{signal}"));
     let mut child = start(&dir);
     let stopped = stop_mid_way(&dir, &mut child, signal);
+    let done_at_stop = done_counts(&dir).len();
     assert_eq!(stopped.status.code(), status, "{}", stderr_of(&stopped));
     if status.is_some() {
         let stderr = stderr_of(&stopped);
@@ -130,7 +141,25 @@ fn resume_after(signal: &str, status: Option<i32>) -> BTreeMap<usize, usize> {
     let counts = done_counts(&dir);
     let missing: Vec<usize> = (1..=LINES).filter(|n| !counts.contains_key(n)).collect();
     assert!(missing.is_empty(), "lines lost after {signal}: {missing:?}");
-    counts
+    Resumed {
+        counts,
+        done_at_stop,
+        recorded: recorded_in(&stderr),
+    }
+}
+
+/// The lines a rerun's summary says it found done in the journal ("…; N lines done in an
+/// earlier run (from the journal)").
+fn recorded_in(summary: &str) -> usize {
+    let before = summary
+        .split(" done in an earlier run")
+        .next()
+        .and_then(|head| head.rsplit("; ").next())
+        .unwrap_or_default();
+    let count = before.split_whitespace().next().unwrap_or_default();
+    count
+        .parse()
+        .unwrap_or_else(|_| panic!("no count of lines from the journal in: {summary}"))
 }
 
 fn assert_exactly_once(counts: &BTreeMap<usize, usize>, signal: &str) {
@@ -143,29 +172,33 @@ fn assert_exactly_once(counts: &BTreeMap<usize, usize>, signal: &str) {
 
 #[test]
 fn after_sigint_each_line_is_done_exactly_once() {
-    assert_exactly_once(&resume_after("-INT", Some(130)), "SIGINT");
+    assert_exactly_once(&resume_after("-INT", Some(130)).counts, "SIGINT");
 }
 
 #[test]
 fn after_sigterm_each_line_is_done_exactly_once() {
-    assert_exactly_once(&resume_after("-TERM", Some(143)), "SIGTERM");
+    assert_exactly_once(&resume_after("-TERM", Some(143)).counts, "SIGTERM");
 }
 
 #[test]
 fn after_sighup_each_line_is_done_exactly_once() {
-    assert_exactly_once(&resume_after("-HUP", Some(129)), "SIGHUP");
+    assert_exactly_once(&resume_after("-HUP", Some(129)).counts, "SIGHUP");
 }
 
 /// At a SIGKILL, the commands running and those that finished while the journal was making
-/// the last outcomes durable (one commit, a few milliseconds: a few commands per worker) have
-/// no record and run again.
+/// the last outcomes durable (one commit, a few milliseconds on a quiet machine, longer on a
+/// loaded one) have no record and run again; a line the journal recorded never does.
 #[test]
 fn after_sigkill_no_line_is_lost_and_only_those_unrecorded_are_done_twice() {
-    let counts = resume_after("-KILL", None);
-    let twice = counts.values().filter(|count| **count > 1).count();
+    let resumed = resume_after("-KILL", None);
+    let twice = resumed.counts.values().filter(|count| **count > 1).count();
+    // Done at the kill but unrecorded; the commands still running then (the kill leaves them
+    // be) may finish after `done_at_stop` was read: at most one per worker.
+    let unrecorded = resumed.done_at_stop.saturating_sub(resumed.recorded);
     assert!(
-        twice <= CONCURRENCY * 8,
-        "{twice} lines done twice: more than those running or being recorded at the kill"
+        twice <= unrecorded + CONCURRENCY,
+        "{twice} lines done twice: more than the {unrecorded} done without a record at the kill \
+         and the {CONCURRENCY} that may have been running"
     );
-    println!("lines done twice after SIGKILL: {twice}");
+    println!("lines done twice after SIGKILL: {twice} ({unrecorded} unrecorded at the kill)");
 }

@@ -8,8 +8,8 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Reserved, StateStore};
-use crate::multi::{window_of, LimitError, Then};
+use super::{charge_through_a_permit, Reserved, StateStore};
+use crate::multi::{window_of, LimitError};
 use crate::reservation::{
     has_place, Accounts, Cancel, Core, MeterWords, Meters, Patience, Refusal, SettleFrom, Verdict,
 };
@@ -85,15 +85,12 @@ impl StateStore for InMemory {
     #[inline]
     fn try_charge(&self, limiter: &MultiLimiter, slots: &[u64]) -> Result<(), LimitError> {
         let reading = self.core.clock().now_unordered();
-        let now_only = Patience::For(Nanos::ZERO);
-        match self.words.read(slots, now_only, reading) {
+        match self.words.read(slots, Patience::For(Nanos::ZERO), reading) {
             Verdict::Refused(refusal) => Err(limiter.error(refusal)),
             Verdict::FitsNow(version) if self.core.charge_as_published(slots, version, reading) => {
                 Ok(())
             }
-            Verdict::FitsNow(_) | Verdict::Locked => {
-                limiter.reserve_slots(slots, now_only, Then::Wait).map(drop)
-            }
+            Verdict::FitsNow(_) | Verdict::Locked => charge_through_a_permit(limiter, slots),
         }
     }
 

@@ -78,9 +78,7 @@ pub(crate) trait StateStore: Cancel + Send + Sync + 'static {
     /// concurrency slot held ([`MultiLimiter::try_charge`]). By default a reservation made and
     /// dropped at once, which is the same.
     fn try_charge(&self, limiter: &MultiLimiter, slots: &[u64]) -> Result<(), LimitError> {
-        limiter
-            .reserve_slots(slots, Patience::For(Nanos::ZERO), Then::Wait)
-            .map(drop)
+        charge_through_a_permit(limiter, slots)
     }
 
     /// [`reserve`](Self::reserve)s `slots` **in flight** (the Runner's attempts): once it goes,
@@ -172,6 +170,17 @@ pub(crate) trait StateStore: Cancel + Send + Sync + 'static {
     /// (such as `Permit::server_ready_at`); unused when no store behind a feature is compiled.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     fn as_any(&self) -> &dyn Any;
+}
+
+/// [`StateStore::try_charge`] the permit's way: a reservation made now or refused, its permit
+/// dropped at once (which keeps its charges and frees its slot).
+pub(crate) fn charge_through_a_permit(
+    limiter: &MultiLimiter,
+    slots: &[u64],
+) -> Result<(), LimitError> {
+    limiter
+        .reserve_slots(slots, Patience::For(Nanos::ZERO), Then::Wait)
+        .map(drop)
 }
 
 /// What a store's [`reserve`](StateStore::reserve) hands back: small, so that the common answer

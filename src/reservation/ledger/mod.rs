@@ -338,11 +338,18 @@ impl<S: Accounts> Ledger<S> {
         version: u64,
         now: Nanos,
     ) -> Option<u64> {
-        if !S::CHANGED_ONLY_UNDER_LOCK || now == Nanos::MAX || !self.accounts.published_at(version)
-        {
+        if !self.stands_as_published(version, now) {
             return None;
         }
         Some(self.grant_now(costs, now))
+    }
+
+    /// Whether a decision made on the view published at `version` holds at `now`: the accounts
+    /// change only under the lock, nothing was published since, and `now` is not the end of
+    /// time (no one goes then).
+    #[inline(always)]
+    fn stands_as_published(&self, version: u64, now: Nanos) -> bool {
+        S::CHANGED_ONLY_UNDER_LOCK && now < Nanos::MAX && self.accounts.published_at(version)
     }
 
     /// [`go_as_published`](Ledger::go_as_published) for a call that keeps nothing (a charge
@@ -351,8 +358,7 @@ impl<S: Accounts> Ledger<S> {
     /// written): the view changed, or `now` is the end of time.
     #[inline]
     pub(crate) fn charge_as_published(&mut self, costs: &[u64], version: u64, now: Nanos) -> bool {
-        if !S::CHANGED_ONLY_UNDER_LOCK || now == Nanos::MAX || !self.accounts.published_at(version)
-        {
+        if !self.stands_as_published(version, now) {
             return false;
         }
         let mut marks = PerResource::filled(costs.len(), Nanos::ZERO);
